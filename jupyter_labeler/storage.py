@@ -1,0 +1,369 @@
+"""One small seam between jupyter-labeler and the places images and labels live.
+
+:func:`open_store` turns a URL into a :class:`Store`: a filesystem (fsspec) plus a root folder.
+Everything above this module speaks in paths relative to that root and never sees botocore,
+aiohttp or OSError: failures come out as :class:`~jupyter_labeler.errors.StoreError` subclasses.
+
+Supported URLs:
+
+- a local path or ``file://...`` (the default, no account needed);
+- ``memory://name`` (fsspec's in-process filesystem, for tests and throw-away work);
+- ``s3://bucket/prefix`` (any S3 store; ``storage_options`` go to :class:`s3fs.S3FileSystem`,
+  e.g. ``{"endpoint_url": "http://127.0.0.1:9000", "key": ..., "secret": ...}``);
+- ``obs://bucket/prefix`` (Huawei OBS through the S3 protocol). The endpoint comes from
+  ``storage_options["endpoint_url"]`` or the ``OBS_ENDPOINT`` variable, the keys from
+  ``storage_options`` or ``OBS_ACCESS_KEY_ID`` / ``OBS_SECRET_ACCESS_KEY`` (then the usual AWS
+  variables). OBS wants virtual-hosted addressing, signature v4 and no default payload checksums
+  (``request_checksum_calculation`` and ``response_checksum_validation`` are ``when_required``),
+  and its multi-object DELETE demands a Content-MD5 header that current botocore no longer sends,
+  so deletes go one object at a time, concurrently. ``storage_options["addressing_style"]`` (or
+  ``OBS_ADDRESSING_STYLE``) may say ``"path"`` for OBS-compatible stores that need it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import os
+import posixpath
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import fsspec
+from fsspec.asyn import AsyncFileSystem, sync
+from fsspec.implementations.local import LocalFileSystem
+
+from .errors import (
+    StoreAccessError,
+    StoreError,
+    StoreNotFoundError,
+    StoreUnavailableError,
+)
+
+__all__ = ["Store", "open_store"]
+
+_UNREACHABLE_ERRNOS = {
+    errno.ECONNREFUSED,
+    errno.ECONNRESET,
+    errno.ECONNABORTED,
+    errno.EHOSTUNREACH,
+    errno.ENETUNREACH,
+    errno.ETIMEDOUT,
+    errno.EPIPE,
+}
+
+
+def _is_unreachable(exc: BaseException) -> bool:
+    """True when ``exc`` (or what caused it) says the store could not be reached."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        name = type(current).__name__
+        if name in {
+            "EndpointConnectionError",
+            "ConnectTimeoutError",
+            "ReadTimeoutError",
+            "ConnectionClosedError",
+            "ClientConnectorError",
+            "ServerDisconnectedError",
+            "ClientOSError",
+            "ServerTimeoutError",
+            "ClientPayloadError",
+            "IncompleteReadError",
+            "ResponseStreamingError",
+        }:
+            return True
+        if isinstance(current, TimeoutError | ConnectionError):
+            return True
+        if isinstance(current, OSError) and current.errno in _UNREACHABLE_ERRNOS:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def translate_error(exc: BaseException, url: str) -> StoreError:
+    """Map a low-level error to the project's StoreError family (without credentials)."""
+    if isinstance(exc, StoreError):
+        return exc
+    detail = str(exc) or type(exc).__name__
+    if _is_unreachable(exc):
+        return StoreUnavailableError(f"cannot reach the store at {url}: {detail}", url)
+    if isinstance(exc, FileNotFoundError):
+        return StoreNotFoundError(f"not found: {url}", url)
+    if isinstance(exc, PermissionError):
+        return StoreAccessError(
+            f"the store refused access to {url}: check the credentials and permissions ({detail})",
+            url,
+        )
+    return StoreError(f"the store failed at {url}: {detail}", url)
+
+
+@contextlib.contextmanager
+def _translated(url: str) -> Iterator[None]:
+    try:
+        yield
+    except StoreError:
+        raise
+    except Exception as exc:
+        raise translate_error(exc, url) from exc
+
+
+def _obs_filesystem(options: dict[str, Any]) -> fsspec.AbstractFileSystem:
+    import s3fs
+
+    options = dict(options)
+    endpoint = options.pop("endpoint_url", None) or os.environ.get("OBS_ENDPOINT")
+    if not endpoint:
+        raise StoreError(
+            "obs:// needs an endpoint: set OBS_ENDPOINT (e.g. https://obs.cn-north-4.myhuaweicloud.com)"
+            " or pass storage_options={'endpoint_url': ...}"
+        )
+    style = options.pop("addressing_style", None) or os.environ.get("OBS_ADDRESSING_STYLE", "virtual")
+    if "key" not in options and os.environ.get("OBS_ACCESS_KEY_ID"):
+        options["key"] = os.environ["OBS_ACCESS_KEY_ID"]
+    if "secret" not in options and os.environ.get("OBS_SECRET_ACCESS_KEY"):
+        options["secret"] = os.environ["OBS_SECRET_ACCESS_KEY"]
+    config = dict(options.pop("config_kwargs", {}) or {})
+    config.setdefault("signature_version", "s3v4")
+    config.setdefault("request_checksum_calculation", "when_required")
+    config.setdefault("response_checksum_validation", "when_required")
+    config.setdefault("connect_timeout", 10)
+    config.setdefault("read_timeout", 60)
+    s3_config = dict(config.get("s3", {}) or {})
+    s3_config.setdefault("addressing_style", style)
+    config["s3"] = s3_config
+    return s3fs.S3FileSystem(endpoint_url=endpoint, config_kwargs=config, **options)
+
+
+def _s3_filesystem(options: dict[str, Any]) -> fsspec.AbstractFileSystem:
+    import s3fs
+
+    options = dict(options)
+    config = dict(options.pop("config_kwargs", {}) or {})
+    config.setdefault("connect_timeout", 10)
+    config.setdefault("read_timeout", 60)
+    return s3fs.S3FileSystem(config_kwargs=config, **options)
+
+
+def open_store(url: str | os.PathLike[str], storage_options: Mapping[str, Any] | None = None) -> Store:
+    """Return the Store for ``url`` (see the module docstring for the URLs understood)."""
+    options = dict(storage_options or {})
+    text = os.fspath(url)
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        scheme, rest = "file", text
+    scheme = scheme.lower()
+    if scheme == "file":
+        root = os.path.abspath(os.path.expanduser(rest))
+        return Store(LocalFileSystem(), root.rstrip("/") or "/", "file")
+    if scheme == "memory":
+        fs = fsspec.filesystem("memory")
+        return Store(fs, "/" + rest.strip("/"), "memory")
+    if scheme in {"s3", "s3a", "obs"}:
+        bucket_and_prefix = rest.strip("/")
+        if not bucket_and_prefix:
+            raise StoreError(f"{text!r} names no bucket", text)
+        with _translated(text):
+            fs = _obs_filesystem(options) if scheme == "obs" else _s3_filesystem(options)
+        return Store(fs, bucket_and_prefix, "obs" if scheme == "obs" else "s3")
+    raise StoreError(
+        f"unsupported location {text!r}: use a local folder, file://, memory://, s3:// or obs://",
+        text,
+    )
+
+
+@dataclass(eq=False)
+class Store:
+    """A folder in a filesystem: reads, atomic writes, listing and deletes, relative to ``root``.
+
+    Paths given to its methods are relative to the root and use ``/``.
+    """
+
+    fs: fsspec.AbstractFileSystem
+    root: str
+    scheme: str
+    _pool: ThreadPoolExecutor | None = field(default=None, repr=False)
+
+    # -- naming -------------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        """The root as a URL a user would type (local folders as plain paths)."""
+        if self.scheme == "file":
+            return self.root
+        if self.scheme == "memory":
+            return "memory:/" + self.root
+        return f"{self.scheme}://{self.root}"
+
+    def path(self, rel: str = "") -> str:
+        """The filesystem path of ``rel``."""
+        rel = rel.strip("/")
+        if not rel:
+            return self.root
+        return posixpath.join(self.root, rel) if self.root != "/" else "/" + rel
+
+    def url_of(self, rel: str) -> str:
+        """The full URL of ``rel``, as written into a manifest's ``source``."""
+        rel = rel.strip("/")
+        if self.scheme == "file":
+            return self.path(rel)
+        return f"{self.url}/{rel}" if rel else self.url
+
+    def relative(self, path: str) -> str | None:
+        """``path`` (as the filesystem spells it) relative to the root, or None when outside."""
+        root = self.root.rstrip("/") + "/"
+        if path.startswith(root):
+            return path[len(root) :]
+        return None
+
+    def child(self, rel: str) -> Store:
+        """The Store of a subfolder, sharing this one's filesystem."""
+        return Store(self.fs, self.path(rel), self.scheme)
+
+    def __repr__(self) -> str:
+        return f"Store({self.url!r})"
+
+    # -- reading ------------------------------------------------------------------------------
+    def read(self, rel: str) -> bytes:
+        """The bytes of one object."""
+        with _translated(self.url_of(rel)):
+            return self.fs.cat_file(self.path(rel))
+
+    def read_many(self, rels: Iterable[str]) -> dict[str, bytes | Exception]:
+        """Read several objects in one concurrent batch; a failure is returned, not raised."""
+        rels = list(rels)
+        if not rels:
+            return {}
+        paths = [self.path(r) for r in rels]
+        try:
+            got = self.fs.cat(paths, on_error="return")
+        except Exception as exc:
+            err = translate_error(exc, self.url)
+            return dict.fromkeys(rels, err)
+        if not isinstance(got, dict):  # a single path comes back bare
+            got = {paths[0]: got}
+        out: dict[str, bytes | Exception] = {}
+        for rel, path in zip(rels, paths, strict=True):
+            value = got.get(path)
+            if value is None:
+                value = got.get(self.fs._strip_protocol(path), StoreNotFoundError(f"not found: {path}"))
+            if isinstance(value, Exception):
+                value = translate_error(value, self.url_of(rel))
+            out[rel] = value
+        return out
+
+    def exists(self, rel: str) -> bool:
+        with _translated(self.url_of(rel)):
+            return bool(self.fs.exists(self.path(rel)))
+
+    def list(self, rel: str = "", *, recursive: bool = False) -> dict[str, int]:
+        """Objects below ``rel``: relative path -> size in bytes. A missing folder is empty."""
+        base = self.path(rel)
+        with _translated(self.url_of(rel)):
+            try:
+                if recursive:
+                    found = self.fs.find(base, detail=True)
+                else:
+                    found = {
+                        info["name"]: info
+                        for info in self.fs.ls(base, detail=True)
+                        if info.get("type") != "directory"
+                    }
+            except FileNotFoundError:
+                return {}
+            if self.scheme != "file":
+                with contextlib.suppress(AttributeError):
+                    self.fs.invalidate_cache(base)
+        out: dict[str, int] = {}
+        for name, info in found.items():
+            name = self.fs._strip_protocol(name) if "://" in name else name
+            relname = self.relative(name)
+            if relname is None or info.get("type") == "directory":
+                continue
+            out[relname] = int(info.get("size") or 0)
+        return out
+
+    # -- writing ------------------------------------------------------------------------------
+    def write(self, rel: str, data: bytes, *, durable: bool = True) -> None:
+        """Write one object so that readers see all of it or nothing.
+
+        On a local disk the bytes go to a temporary file that is renamed into place (and, when
+        ``durable``, flushed to the disk first); object stores make a PUT atomic by themselves.
+        """
+        path = self.path(rel)
+        with _translated(self.url_of(rel)):
+            if self.scheme == "file":
+                folder = os.path.dirname(path)
+                os.makedirs(folder, exist_ok=True)
+                tmp = os.path.join(folder, f".tmp-{uuid.uuid4().hex}")
+                try:
+                    with open(tmp, "wb") as fh:
+                        fh.write(data)
+                        if durable:
+                            fh.flush()
+                            os.fsync(fh.fileno())
+                    os.replace(tmp, path)
+                except BaseException:
+                    with contextlib.suppress(OSError):
+                        os.remove(tmp)
+                    raise
+            else:
+                self.fs.pipe_file(path, data)
+                if self.scheme != "memory":
+                    with contextlib.suppress(AttributeError):
+                        self.fs.invalidate_cache(posixpath.dirname(path))
+
+    def copy(self, src: str, dst: str) -> None:
+        """Copy one object (server side on object stores)."""
+        with _translated(self.url_of(dst)):
+            if self.scheme == "file":
+                self.write(dst, self.read(src))
+            else:
+                self.fs.copy(self.path(src), self.path(dst))
+
+    def delete(self, rels: Iterable[str]) -> dict[str, Exception]:
+        """Delete objects; returns the ones that failed (a missing one counts as deleted).
+
+        Always one request per object, run concurrently on object stores: OBS refuses the
+        multi-object DELETE that s3fs would otherwise use.
+        """
+        rels = list(rels)
+        failed: dict[str, Exception] = {}
+        if not rels:
+            return failed
+        paths = [self.path(r) for r in rels]
+        if isinstance(self.fs, AsyncFileSystem):
+
+            async def remove_all() -> list[Any]:
+                sem = asyncio.Semaphore(32)
+
+                async def one(p: str) -> None:
+                    async with sem:
+                        await self.fs._rm_file(p)
+
+                return await asyncio.gather(*(one(p) for p in paths), return_exceptions=True)
+
+            try:
+                results = sync(self.fs.loop, remove_all)
+            except Exception as exc:
+                results = [exc] * len(paths)
+            with contextlib.suppress(AttributeError):
+                self.fs.invalidate_cache()
+        else:
+            results = []
+            for p in paths:
+                try:
+                    self.fs.rm_file(p)
+                    results.append(None)
+                except Exception as exc:
+                    results.append(exc)
+        for rel, result in zip(rels, results, strict=True):
+            if isinstance(result, FileNotFoundError):
+                continue
+            if isinstance(result, Exception):
+                failed[rel] = translate_error(result, self.url_of(rel))
+        return failed

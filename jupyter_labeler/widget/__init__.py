@@ -1,0 +1,1 @@
+"""The notebook widget. The only package of jupyter-labeler that imports ipywidgets or ipyevents."""
