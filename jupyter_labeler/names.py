@@ -28,7 +28,9 @@ def _describe(char: str) -> str:
     code = f"U+{ord(char):04X}"
     visible = char.isprintable() and not char.isspace()
     shown = repr(char) if visible else code
-    return f"{shown} ({code} {name})" if name and visible else f"{shown}{' ' + name if name else ''}"
+    return (
+        f"{shown} ({code} {name})" if name and visible else f"{shown}{' ' + name if name else ''}"
+    )
 
 
 def label_problem(name: object) -> str | None:
@@ -43,8 +45,7 @@ def label_problem(name: object) -> str | None:
         return "a label name cannot be empty" if not name else "a label name cannot be only spaces"
     if len(stripped) > MAX_LABEL_LENGTH:
         return (
-            f"a label name has at most {MAX_LABEL_LENGTH} characters; "
-            f"this one has {len(stripped)}"
+            f"a label name has at most {MAX_LABEL_LENGTH} characters; this one has {len(stripped)}"
         )
     for char in stripped:
         if not _ALLOWED.fullmatch(char):
@@ -88,8 +89,8 @@ def clean_file_name(name: str, *, default_stem: str = "image") -> str:
     """
     base = unicodedata.normalize("NFC", str(name)).replace("\\", "/")
     base = posixpath.basename(base)
-    base = "".join(ch for ch in base if unicodedata.category(ch)[0] != "C")
-    base = _UNSAFE.sub("_", base).lstrip(".")
+    base = _UNSAFE.sub("_", base)
+    base = "".join(ch for ch in base if unicodedata.category(ch)[0] != "C").lstrip(".")
     stem, dot, ext = base.rpartition(".")
     if not dot:
         stem, ext = base, ""

@@ -1,0 +1,299 @@
+"""The append-only journal of actions, and the snapshots that compact it.
+
+Layout under a dataset's output folder::
+
+    journal/<time ms>-<writer>-<seq>.json      one object per action, never rewritten
+    snapshots/<key>.json                       marker: which journal objects the snapshot covers
+    snapshots/<key>.manifest                   the state as a ModelArts manifest
+    snapshots/<key>.images.parquet             the same state, exact and fast to read back
+    snapshots/<key>.labels.parquet
+    dataset.manifest                           a copy of the newest snapshot's manifest
+
+Names hold the writer's time in milliseconds (never going backwards for one writer), a random
+writer id and a sequence number, so two writers can never pick the same name and every reader
+sorts the journal into the same order. An action counts as saved only when its PUT returned.
+When the store cannot be reached the action waits in memory, in order, and a background thread
+retries it; later actions queue behind it so that the journal is never written out of order.
+
+A marker is written after the files it names, so a marker that exists is complete. Opening reads
+the newest marker's snapshot and then every journal object it does not cover, in name order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from .errors import StoreError
+from .storage import Store
+
+__all__ = ["MANIFEST_NAME", "Journal", "SaveStatus"]
+
+log = logging.getLogger(__name__)
+
+JOURNAL_DIR = "journal"
+SNAPSHOT_DIR = "snapshots"
+MANIFEST_NAME = "dataset.manifest"
+_RETRY_FIRST, _RETRY_MAX = 0.25, 10.0
+
+
+@dataclass(frozen=True)
+class SaveStatus:
+    """How saving is going: ``state`` is "saved", "saving", "pending" or "error"."""
+
+    state: str
+    pending: int = 0
+    message: str = "All changes saved"
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class Journal:
+    """Writes and reads the journal and snapshots of one dataset's output folder."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        on_status: Callable[[SaveStatus], None] | None = None,
+        durable: bool = True,
+    ) -> None:
+        self.store = store
+        self.writer = secrets.token_hex(6)
+        self.durable = durable
+        self._seq = 0
+        self._last_ms = 0
+        self._lock = threading.Lock()
+        self._pending: deque[tuple[str, bytes]] = deque()
+        self._wake = threading.Event()
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        self._on_status = on_status
+        self._status = SaveStatus("saved")
+        self._last_error = ""
+
+    # -- names ------------------------------------------------------------------------------------
+    def next_name(self) -> str:
+        """A fresh, unique, ordered name for the next event or snapshot."""
+        with self._lock:
+            now = max(int(time.time() * 1000), self._last_ms)
+            self._last_ms = now
+            self._seq += 1
+            return f"{now:013d}-{self.writer}-{self._seq:08d}"
+
+    # -- status -----------------------------------------------------------------------------------
+    @property
+    def status(self) -> SaveStatus:
+        return self._status
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def _set_status(self, status: SaveStatus) -> None:
+        if status == self._status:
+            return
+        self._status = status
+        if self._on_status is not None:
+            try:
+                self._on_status(status)
+            except Exception:
+                log.exception("a save-status observer failed")
+
+    def _pending_status(self) -> SaveStatus:
+        n = len(self._pending)
+        what = "action is" if n == 1 else "actions are"
+        return SaveStatus(
+            "pending",
+            n,
+            f"{n} {what} not yet saved (retrying): {self._last_error}",
+        )
+
+    # -- writing events ---------------------------------------------------------------------------
+    def append(self, name: str, event: dict[str, Any]) -> bool:
+        """Write one event now; True when it is saved, False when it waits for a retry."""
+        payload = orjson.dumps(event)
+        with self._lock:
+            if self._pending:
+                self._pending.append((name, payload))
+                self._set_status(self._pending_status())
+                self._start_retry()
+                return False
+        self._set_status(SaveStatus("saving", 1, "Saving…"))
+        try:
+            self.store.write(f"{JOURNAL_DIR}/{name}.json", payload, durable=self.durable)
+        except StoreError as exc:
+            with self._lock:
+                self._last_error = str(exc)
+                self._pending.append((name, payload))
+                self._set_status(self._pending_status())
+                self._start_retry()
+            log.warning("action %s not yet saved: %s", name, exc)
+            return False
+        self._set_status(SaveStatus("saved"))
+        return True
+
+    def _start_retry(self) -> None:
+        # Called with the lock held.
+        self._wake.set()
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(
+                target=self._retry_loop, name="jupyter-labeler-journal", daemon=True
+            )
+            self._thread.start()
+
+    def _write_head(self) -> bool:
+        """Try to write the oldest waiting event; True when the queue moved."""
+        with self._lock:
+            if not self._pending:
+                return True
+            name, payload = self._pending[0]
+        try:
+            self.store.write(f"{JOURNAL_DIR}/{name}.json", payload, durable=self.durable)
+        except StoreError as exc:
+            with self._lock:
+                self._last_error = str(exc)
+                self._set_status(self._pending_status())
+            return False
+        with self._lock:
+            self._pending.popleft()
+            self._set_status(self._pending_status() if self._pending else SaveStatus("saved"))
+        return True
+
+    def _retry_loop(self) -> None:
+        delay = _RETRY_FIRST
+        while not self._closed:
+            with self._lock:
+                if not self._pending:
+                    return
+            if self._write_head():
+                delay = _RETRY_FIRST
+                continue
+            self._wake.clear()
+            self._wake.wait(delay)
+            delay = min(delay * 2, _RETRY_MAX)
+
+    def pending_events(self) -> list[tuple[str, dict[str, Any]]]:
+        """The events applied here but not yet written, oldest first."""
+        with self._lock:
+            return [(name, orjson.loads(payload)) for name, payload in self._pending]
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Write every waiting event now (retrying until ``timeout``); True when none is left."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        delay = 0.05
+        while self._pending:
+            if self._write_head():
+                continue
+            if deadline is not None and time.monotonic() + delay > deadline:
+                return False
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+        return True
+
+    def close(self, timeout: float = 5.0) -> bool:
+        """Flush what can be flushed within ``timeout`` and stop the retry thread."""
+        done = self.flush(timeout)
+        self._closed = True
+        self._wake.set()
+        return done
+
+    # -- reading events ---------------------------------------------------------------------------
+    def list_events(self) -> list[str]:
+        """Names of the journal's events, sorted (the order every reader applies them in)."""
+        names = []
+        for rel in self.store.list(JOURNAL_DIR):
+            base = rel.rsplit("/", 1)[-1]
+            if base.endswith(".json") and not base.startswith("."):
+                names.append(base[: -len(".json")])
+        names.sort()
+        return names
+
+    def read_events(self, names: list[str]) -> tuple[dict[str, dict[str, Any]], list[str]]:
+        """The events with these names, and a problem sentence for each unreadable one."""
+        got = self.store.read_many([f"{JOURNAL_DIR}/{n}.json" for n in names])
+        events: dict[str, dict[str, Any]] = {}
+        problems: list[str] = []
+        for name in names:
+            rel = f"{JOURNAL_DIR}/{name}.json"
+            data = got.get(rel)
+            if isinstance(data, Exception):
+                problems.append(f"{self.store.url_of(rel)}: cannot be read ({data}); skipped")
+                continue
+            try:
+                event = orjson.loads(data or b"")
+                if not isinstance(event, dict) or not isinstance(event.get("ops"), list):
+                    raise ValueError("not an event object")
+            except ValueError as exc:
+                problems.append(
+                    f"{self.store.url_of(rel)}: corrupt or truncated journal object ({exc}); skipped"
+                )
+                continue
+            events[name] = event
+        return events, problems
+
+    # -- snapshots --------------------------------------------------------------------------------
+    def latest_marker(self) -> tuple[dict[str, Any] | None, list[str]]:
+        """The newest readable snapshot marker (None when there is none) and problems met."""
+        problems: list[str] = []
+        keys = sorted(
+            (
+                rel.rsplit("/", 1)[-1][: -len(".json")]
+                for rel in self.store.list(SNAPSHOT_DIR)
+                if rel.endswith(".json") and not rel.rsplit("/", 1)[-1].startswith(".")
+            ),
+            reverse=True,
+        )
+        for key in keys:
+            rel = f"{SNAPSHOT_DIR}/{key}.json"
+            try:
+                marker = orjson.loads(self.store.read(rel))
+                if not isinstance(marker, dict) or "covered" not in marker:
+                    raise ValueError("not a snapshot marker")
+            except (ValueError, StoreError) as exc:
+                problems.append(f"{self.store.url_of(rel)}: unreadable snapshot marker ({exc})")
+                continue
+            marker["key"] = key
+            return marker, problems
+        return None, problems
+
+    def marker_keys(self) -> list[str]:
+        return sorted(
+            rel.rsplit("/", 1)[-1][: -len(".json")]
+            for rel in self.store.list(SNAPSHOT_DIR)
+            if rel.endswith(".json") and not rel.rsplit("/", 1)[-1].startswith(".")
+        )
+
+    def write_snapshot(self, key: str, files: dict[str, bytes], marker: dict[str, Any]) -> None:
+        """Write the snapshot's files, then its marker (so a marker always names complete files)."""
+        for suffix, data in files.items():
+            self.store.write(f"{SNAPSHOT_DIR}/{key}{suffix}", data, durable=self.durable)
+        self.store.write(f"{SNAPSHOT_DIR}/{key}.json", orjson.dumps(marker), durable=self.durable)
+        self.store.copy(f"{SNAPSHOT_DIR}/{key}.manifest", MANIFEST_NAME)
+
+    def read_snapshot_file(self, key: str, suffix: str) -> bytes:
+        return self.store.read(f"{SNAPSHOT_DIR}/{key}{suffix}")
+
+    def remove_events(self, names: list[str]) -> None:
+        failed = self.store.delete([f"{JOURNAL_DIR}/{n}.json" for n in names])
+        for rel, exc in failed.items():  # harmless: a covered event left behind is skipped
+            log.warning("could not remove covered journal object %s: %s", rel, exc)
+
+    def remove_snapshots_before(self, key: str) -> None:
+        old = [
+            rel
+            for rel in self.store.list(SNAPSHOT_DIR)
+            if rel.rsplit("/", 1)[-1].split(".", 1)[0] < key
+        ]
+        with contextlib.suppress(StoreError):
+            self.store.delete(old)

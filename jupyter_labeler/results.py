@@ -1,0 +1,160 @@
+"""What the Dataset's methods return: small result records and the readiness report."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+__all__ = [
+    "MIN_IMAGES_PER_LABEL",
+    "MIN_LABELS",
+    "RECOMMENDED_IMAGES_PER_LABEL",
+    "ActionResult",
+    "Change",
+    "Readiness",
+    "SyncSummary",
+    "UploadResult",
+]
+
+MIN_LABELS = 2
+MIN_IMAGES_PER_LABEL = 5
+RECOMMENDED_IMAGES_PER_LABEL = 50
+
+
+@dataclass(frozen=True)
+class Change:
+    """What changed, as told to observers.
+
+    ``kind`` is "labels", "images", "status" or "reload"; ``ids`` the images touched (None means
+    possibly all); ``labels`` the label names touched.
+    """
+
+    kind: str
+    ids: frozenset[str] | None = None
+    labels: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    """The outcome of one action: how many images changed and whether it is saved yet."""
+
+    action: str
+    changed: int
+    saved: bool
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass
+class UploadResult:
+    """``added``: ids of the images added; ``refused``: (file name, reason) for the others."""
+
+    added: list[str] = field(default_factory=list)
+    refused: list[tuple[str, str]] = field(default_factory=list)
+    saved: bool = True
+
+    def __str__(self) -> str:
+        parts = [f"{len(self.added)} image{'s' if len(self.added) != 1 else ''} added"]
+        if self.refused:
+            parts.append(f"{len(self.refused)} refused")
+        return ", ".join(parts)
+
+
+@dataclass
+class SyncSummary:
+    """What :meth:`Dataset.sync` found in the source folder."""
+
+    added: int = 0
+    removed: int = 0
+    labeled_from_sidecars: int = 0
+    skipped: list[str] = field(default_factory=list)
+    saved: bool = True
+
+    def __str__(self) -> str:
+        text = (
+            f"{self.added} image{'s' if self.added != 1 else ''} added, {self.removed} removed, "
+            f"{self.labeled_from_sidecars} labeled from .txt files"
+        )
+        if self.skipped:
+            text += f"; {len(self.skipped)} problem{'s' if len(self.skipped) != 1 else ''}"
+        return text
+
+
+@dataclass
+class Readiness:
+    """Whether the labels are enough to train an image classifier.
+
+    The rule of ModelArts ExeML: at least 2 labels, each with at least 5 images;
+    50 or more images per label are recommended.
+    """
+
+    ready: bool
+    problems: list[str]
+    recommendations: list[str]
+    table: pd.DataFrame
+    unlabeled: int = 0
+
+    @property
+    def summary(self) -> str:
+        if self.ready:
+            return "Ready for training"
+        return "Not ready for training: " + "; ".join(self.problems)
+
+    def __repr__(self) -> str:
+        lines = [self.summary]
+        lines += [f"  - {r}" for r in self.recommendations]
+        if self.unlabeled:
+            lines.append(f"  ({self.unlabeled} unlabeled images are not used for training)")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        color = "#1a7f37" if self.ready else "#b42318"
+        items = "".join(f"<li>{html.escape(p)}</li>" for p in self.problems + self.recommendations)
+        table = self.table._repr_html_() if len(self.table) else ""
+        return (
+            f'<div><b style="color:{color}">{html.escape("Ready for training" if self.ready else "Not ready for training")}</b>'
+            f"<ul>{items}</ul>{table}</div>"
+        )
+
+
+def readiness_from_counts(counts: pd.Series, unlabeled: int) -> Readiness:
+    """Apply the ExeML rule to label -> image count (labels with no image are ignored)."""
+    counts = counts[counts > 0]
+    problems: list[str] = []
+    recommendations: list[str] = []
+    if len(counts) < MIN_LABELS:
+        have = "no label" if len(counts) == 0 else f"only {len(counts)} label"
+        problems.append(
+            f"at least {MIN_LABELS} labels with images are needed; the dataset has {have}"
+        )
+    status = []
+    for name, n in counts.items():
+        if n < MIN_IMAGES_PER_LABEL:
+            need = MIN_IMAGES_PER_LABEL - n
+            problems.append(
+                f"{name} has {n} image{'s' if n != 1 else ''}; at least {MIN_IMAGES_PER_LABEL} "
+                f"are needed ({name} needs {need} more)"
+            )
+            status.append("too few")
+        elif n < RECOMMENDED_IMAGES_PER_LABEL:
+            recommendations.append(
+                f"{name} has {n} images; {RECOMMENDED_IMAGES_PER_LABEL} or more are recommended"
+            )
+            status.append("enough")
+        else:
+            status.append("good")
+    table = pd.DataFrame(
+        {"images": counts.to_numpy(dtype="int64"), "status": status},
+        index=pd.Index(counts.index, name="label", dtype=object),
+    )
+    return Readiness(
+        ready=not problems,
+        problems=problems,
+        recommendations=recommendations,
+        table=table,
+        unlabeled=unlabeled,
+    )

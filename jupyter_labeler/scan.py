@@ -1,0 +1,65 @@
+"""Finding the images of a source folder, and the ``.txt`` label files beside them.
+
+ModelArts reads a same-name ``.txt`` file beside an image (``cat_01.txt`` beside ``cat_01.jpg``),
+one label a line, as that image's labels; so does :meth:`Dataset.sync`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .names import label_problem
+from .storage import Store
+
+__all__ = ["IMAGE_SUFFIXES", "Scan", "parse_sidecar", "scan_folder"]
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+
+
+@dataclass
+class Scan:
+    """Images found (relative path -> size) and sidecars (image path -> ``.txt`` path)."""
+
+    images: dict[str, int] = field(default_factory=dict)
+    sidecars: dict[str, str] = field(default_factory=dict)
+
+
+def _hidden(rel: str) -> bool:
+    return any(part.startswith(".") for part in rel.split("/"))
+
+
+def scan_folder(store: Store, *, exclude: tuple[str, ...] = ()) -> Scan:
+    """List ``store``'s images recursively, skipping hidden entries and the ``exclude`` folders."""
+    listing = store.list("", recursive=True)
+    scan = Scan()
+    texts: dict[str, str] = {}
+    for rel, size in listing.items():
+        if _hidden(rel) or any(rel == e or rel.startswith(e.rstrip("/") + "/") for e in exclude):
+            continue
+        lower = rel.lower()
+        if lower.endswith(IMAGE_SUFFIXES):
+            scan.images[rel] = size
+        elif lower.endswith(".txt"):
+            texts[rel[: -len(".txt")]] = rel
+    for rel in scan.images:
+        stem = rel.rsplit(".", 1)[0]
+        if stem in texts:
+            scan.sidecars[rel] = texts[stem]
+    return scan
+
+
+def parse_sidecar(data: bytes, where: str) -> tuple[list[str], list[str]]:
+    """Labels of a ``.txt`` file (one a line) and a problem sentence per line refused."""
+    labels: list[str] = []
+    problems: list[str] = []
+    text = data.decode("utf-8-sig", errors="replace")
+    for number, line in enumerate(text.splitlines(), start=1):
+        name = line.strip()
+        if not name:
+            continue
+        problem = label_problem(name)
+        if problem is not None:
+            problems.append(f"{where} line {number}: {problem}; that label was skipped")
+        elif name not in labels:
+            labels.append(name)
+    return labels, problems

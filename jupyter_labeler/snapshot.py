@@ -1,0 +1,150 @@
+"""An exact, fast copy of the state in two Parquet tables, written beside each snapshot manifest.
+
+The ModelArts manifest is the interchange format, but it has no place for an image's size or
+for labels that no image carries yet, and parsing a million JSON lines in Python takes seconds.
+So each snapshot also stores the same state as Parquet (images; and labels in long format),
+which pyarrow reads back in a fraction of a second. When the Parquet files are missing or
+unreadable, opening falls back to the manifest.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .state import LabelSet, State
+
+__all__ = ["IMAGES_SUFFIX", "LABELS_SUFFIX", "read_state", "write_state"]
+
+IMAGES_SUFFIX = ".images.parquet"
+LABELS_SUFFIX = ".labels.parquet"
+
+
+def _to_bytes(table: pa.Table) -> bytes:
+    sink = io.BytesIO()
+    pq.write_table(table, sink, compression="zstd")
+    return sink.getvalue()
+
+
+def _json_or_none(values: np.ndarray) -> list[str | None]:
+    return [orjson.dumps(v).decode() if v else None for v in values.tolist()]
+
+
+def write_state(state: State) -> tuple[bytes, bytes]:
+    """Serialize the live images and their labels; rows are renumbered 0..n-1."""
+    alive = np.flatnonzero(state.alive)
+    renumber = np.full(state.n_rows, -1, dtype=np.int64)
+    renumber[alive] = np.arange(len(alive))
+    extra = state.extra[alive]
+    has_extra = np.fromiter((bool(e) for e in extra.tolist()), dtype=bool, count=len(alive))
+    images = pa.table(
+        {
+            "id": pa.array(state.ids[alive], pa.string()),
+            "path": pa.array(state.paths[alive], pa.string()),
+            "size": pa.array(state.sizes[alive], pa.int64()),
+            "usage": pa.array(state.usage[alive], pa.string()).dictionary_encode(),
+            "added_at": pa.array(state.added_at[alive], pa.string()).dictionary_encode(),
+            "extra": pa.array(
+                _json_or_none(extra) if has_extra.any() else [None] * len(alive), pa.string()
+            ),
+        }
+    )
+    codes, which, by, at = state.label_codes_long()
+    names = list(state.labels)
+    extras: list[str | None] = [None] * len(codes)
+    for w, labelset in enumerate(state.labels.values()):
+        if labelset.extra:
+            for j in np.flatnonzero(which == w).tolist():
+                e = labelset.extra.get(int(codes[j]))
+                if e:
+                    extras[j] = orjson.dumps(e).decode()
+    labels = pa.table(
+        {
+            "row": pa.array(renumber[codes], pa.int64()),
+            "label": pa.DictionaryArray.from_arrays(
+                pa.array(which, pa.int32()), pa.array(names, pa.string())
+            ),
+            "by": pa.DictionaryArray.from_arrays(
+                pa.array(by, pa.int32()), pa.array(state.authors.values, pa.string())
+            ),
+            "at": pa.DictionaryArray.from_arrays(
+                pa.array(at, pa.int32()), pa.array(state.times.values, pa.string())
+            ),
+            "extra": pa.array(extras, pa.string()),
+        }
+    )
+    return _to_bytes(images), _to_bytes(labels)
+
+
+def _dictionary(column: pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
+    """Indices and dictionary of a dictionary-encoded column (unified across chunks)."""
+    combined = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+    if not pa.types.is_dictionary(combined.type):
+        combined = combined.dictionary_encode()
+    return (
+        combined.indices.to_numpy(zero_copy_only=False).astype(np.int64),
+        combined.dictionary.to_pylist(),
+    )
+
+
+def read_state(images_data: bytes, labels_data: bytes, label_order: list[str]) -> State:
+    """The State saved by :func:`write_state`; ``label_order`` also brings back empty labels."""
+    images = pq.read_table(io.BytesIO(images_data))
+    labels = pq.read_table(io.BytesIO(labels_data))
+    state = State()
+    n = images.num_rows
+    state.ids = images.column("id").to_numpy(zero_copy_only=False).astype(object)
+    state.paths = images.column("path").to_numpy(zero_copy_only=False).astype(object)
+    state.sizes = images.column("size").to_numpy().astype(np.int64)
+    idx, values = _dictionary(images.column("usage"))
+    state.usage = np.asarray(values, dtype=object)[idx] if n else np.empty(0, dtype=object)
+    idx, values = _dictionary(images.column("added_at"))
+    state.added_at = np.asarray(values, dtype=object)[idx] if n else np.empty(0, dtype=object)
+    extra_col = images.column("extra")
+    extra = np.empty(n, dtype=object)
+    if extra_col.null_count < n:
+        for i, text in enumerate(extra_col.to_pylist()):
+            if text:
+                extra[i] = orjson.loads(text)
+    state.extra = extra
+    state.alive = np.ones(n, dtype=bool)
+
+    rows = labels.column("row").to_numpy().astype(np.int64)
+    which, names = _dictionary(labels.column("label"))
+    by_idx, by_values = _dictionary(labels.column("by"))
+    at_idx, at_values = _dictionary(labels.column("at"))
+    by_map = np.asarray([state.authors.code(v) for v in by_values], dtype=np.int32)
+    at_map = np.asarray([state.times.code(v) for v in at_values], dtype=np.int32)
+    label_extra = labels.column("extra")
+    extra_rows: dict[int, Any] = {}
+    if label_extra.null_count < labels.num_rows:
+        extra_rows = {i: orjson.loads(t) for i, t in enumerate(label_extra.to_pylist()) if t}
+
+    order = np.argsort(which, kind="stable")
+    bounds = np.searchsorted(which[order], np.arange(len(names) + 1))
+    found: dict[str, LabelSet] = {}
+    for w, name in enumerate(names):
+        take = order[bounds[w] : bounds[w + 1]]
+        if not len(take):
+            continue
+        codes = rows[take]
+        sort = np.argsort(codes, kind="stable")
+        take = take[sort]
+        ls = LabelSet(
+            codes=rows[take],
+            by=by_map[by_idx[take]] if len(by_map) else np.zeros(len(take), np.int32),
+            at=at_map[at_idx[take]] if len(at_map) else np.zeros(len(take), np.int32),
+        )
+        if extra_rows:
+            ls.extra = {int(rows[j]): extra_rows[j] for j in take.tolist() if j in extra_rows}
+        found[name] = ls
+    for name in label_order:
+        state.labels[name] = found.pop(name, None) or LabelSet()
+    state.labels.update(found)
+    state.version += 1
+    return state

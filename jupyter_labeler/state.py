@@ -1,0 +1,379 @@
+"""The in-memory state of a dataset: an image table and one sorted code array per label.
+
+Images are rows addressed by an integer *code* (their position); a removed image keeps its row
+with ``alive`` False until the next snapshot, so codes stay stable while a session runs. Each
+label holds the sorted codes of its images plus, aligned with them, who annotated and when
+(as small integer codes into shared string tables). This is the long-format labels table of
+DESIGN.md, partitioned by label: counting is ``len``, a bulk edit of 100k images is one
+``np.union1d``-like merge, and no Python object exists per (image, label) pair.
+
+Nothing here does I/O or knows about events; :mod:`jupyter_labeler.dataset` drives it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["ImageRows", "LabelSet", "State"]
+
+_EMPTY = np.empty(0, dtype=np.int64)
+
+
+@dataclass
+class LabelSet:
+    """The images carrying one label: sorted unique codes and aligned annotation data."""
+
+    codes: np.ndarray = field(default_factory=lambda: _EMPTY.copy())
+    by: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int32))
+    at: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int32))
+    # Unknown fields of foreign annotations, kept so that they are written back: code -> dict.
+    extra: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def take(self, mask: np.ndarray) -> LabelSet:
+        codes = self.codes[mask]
+        extra = (
+            {c: e for c, e in self.extra.items() if c in set(codes.tolist())} if self.extra else {}
+        )
+        return LabelSet(codes, self.by[mask], self.at[mask], extra)
+
+
+@dataclass
+class ImageRows:
+    """Columns of image rows to add (all the same length)."""
+
+    ids: Sequence[str]
+    paths: Sequence[str]
+    sizes: Sequence[int]
+    usage: Sequence[str]
+    added_at: Sequence[str]
+    extra: Sequence[dict[str, Any] | None]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def to_records(self) -> list[dict[str, Any]]:
+        out = []
+        for i in range(len(self.ids)):
+            row: dict[str, Any] = {
+                "id": self.ids[i],
+                "path": self.paths[i],
+                "size": int(self.sizes[i]),
+                "usage": self.usage[i],
+                "added_at": self.added_at[i],
+            }
+            if self.extra[i]:
+                row["extra"] = self.extra[i]
+            out.append(row)
+        return out
+
+    @classmethod
+    def from_records(cls, records: Iterable[dict[str, Any]]) -> ImageRows:
+        records = list(records)
+        return cls(
+            ids=[r["id"] for r in records],
+            paths=[r["path"] for r in records],
+            sizes=[int(r.get("size") or 0) for r in records],
+            usage=[r.get("usage") or "" for r in records],
+            added_at=[r.get("added_at") or "" for r in records],
+            extra=[r.get("extra") or None for r in records],
+        )
+
+
+class _Interner:
+    """Strings <-> small integer codes (authors, times)."""
+
+    def __init__(self) -> None:
+        self.values: list[str] = []
+        self._index: dict[str, int] = {}
+
+    def code(self, value: str) -> int:
+        found = self._index.get(value)
+        if found is None:
+            found = self._index[value] = len(self.values)
+            self.values.append(value)
+        return found
+
+    def codes(self, values: Iterable[str]) -> np.ndarray:
+        return np.fromiter((self.code(v) for v in values), dtype=np.int32)
+
+
+class State:
+    """Images and labels in memory. Every mutation bumps ``version``."""
+
+    def __init__(self) -> None:
+        self.ids = np.empty(0, dtype=object)
+        self.paths = np.empty(0, dtype=object)
+        self.sizes = np.empty(0, dtype=np.int64)
+        self.usage = np.empty(0, dtype=object)
+        self.added_at = np.empty(0, dtype=object)
+        self.extra = np.empty(0, dtype=object)
+        self.alive = np.empty(0, dtype=bool)
+        self.labels: dict[str, LabelSet] = {}
+        self.authors = _Interner()
+        self.times = _Interner()
+        self.version = 0
+        self._id_index: pd.Index | None = None
+        self._cache: dict[Any, Any] = {}
+
+    # -- bookkeeping ------------------------------------------------------------------------------
+    def _changed(self, *, rows: bool = False) -> None:
+        self.version += 1
+        self._cache.clear()
+        if rows:
+            self._id_index = None
+
+    def __len__(self) -> int:
+        return int(self.alive.sum())
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.ids)
+
+    def lookup(self, ids: Iterable[str]) -> np.ndarray:
+        """The code of each id, aligned with ``ids``; -1 where no live image has that id."""
+        query = pd.Index([ids] if isinstance(ids, str) else list(ids), dtype=object)
+        if len(query) == 0:
+            return _EMPTY.copy()
+        if self._id_index is None:
+            self._id_index = pd.Index(self.ids, dtype=object)
+        if self._id_index.is_unique:
+            codes = self._id_index.get_indexer(query)
+        else:  # a removed row and a live one share an id: prefer the live one
+            where = np.flatnonzero(self.alive)
+            pos = pd.Index(self.ids[where], dtype=object).get_indexer(query)
+            codes = np.where(pos >= 0, where[np.maximum(pos, 0)], -1)
+        found = codes >= 0
+        found[found] = self.alive[codes[found]]
+        return np.where(found, codes, -1).astype(np.int64)
+
+    def codes_of(self, ids: Iterable[str]) -> tuple[np.ndarray, list[str]]:
+        """Sorted unique codes of the live images with these ids, and the ids not found."""
+        ids = [ids] if isinstance(ids, str) else list(ids)
+        codes = self.lookup(ids)
+        missing = [ids[i] for i in np.flatnonzero(codes < 0).tolist()]
+        return np.unique(codes[codes >= 0]), missing
+
+    # -- images -----------------------------------------------------------------------------------
+    def add_images(self, rows: ImageRows) -> np.ndarray:
+        """Append rows (or revive removed rows with the same id); returns their codes.
+
+        Rows whose id is already live are skipped.
+        """
+        if len(rows) == 0:
+            return _EMPTY.copy()
+        ids = list(rows.ids)
+        existing = None
+        if self.n_rows:
+            index = pd.Index(self.ids, dtype=object)
+            if index.is_unique:
+                existing = index.get_indexer(pd.Index(ids, dtype=object))
+        new_pos: list[int] = []
+        codes: list[int] = []
+        for i, image_id in enumerate(ids):
+            code = -1
+            if existing is not None:
+                code = int(existing[i])
+            elif self.n_rows:
+                hits = np.flatnonzero(self.ids == image_id)
+                code = int(hits[-1]) if len(hits) else -1
+            if code >= 0:
+                if self.alive[code]:
+                    continue
+                self.paths[code] = rows.paths[i]
+                self.sizes[code] = rows.sizes[i]
+                self.usage[code] = rows.usage[i]
+                self.added_at[code] = rows.added_at[i]
+                self.extra[code] = rows.extra[i]
+                self.alive[code] = True
+                codes.append(code)
+            else:
+                new_pos.append(i)
+        if new_pos:
+            start = self.n_rows
+            take = np.asarray(new_pos)
+
+            def col(values: Sequence[Any], dtype: Any) -> np.ndarray:
+                arr = np.empty(len(values), dtype=dtype)
+                arr[:] = values
+                return arr[take]
+
+            self.ids = np.concatenate([self.ids, col(rows.ids, object)])
+            self.paths = np.concatenate([self.paths, col(rows.paths, object)])
+            self.sizes = np.concatenate([self.sizes, col(rows.sizes, np.int64)])
+            self.usage = np.concatenate([self.usage, col(rows.usage, object)])
+            self.added_at = np.concatenate([self.added_at, col(rows.added_at, object)])
+            self.extra = np.concatenate([self.extra, col(rows.extra, object)])
+            self.alive = np.concatenate([self.alive, np.ones(len(new_pos), dtype=bool)])
+            codes.extend(range(start, start + len(new_pos)))
+        self._changed(rows=True)
+        return np.asarray(sorted(codes), dtype=np.int64)
+
+    def rows(self, codes: np.ndarray) -> ImageRows:
+        return ImageRows(
+            ids=self.ids[codes].tolist(),
+            paths=self.paths[codes].tolist(),
+            sizes=self.sizes[codes].tolist(),
+            usage=self.usage[codes].tolist(),
+            added_at=self.added_at[codes].tolist(),
+            extra=self.extra[codes].tolist(),
+        )
+
+    def remove_images(self, codes: np.ndarray) -> dict[str, LabelSet]:
+        """Mark rows removed and take them out of every label; returns what the labels lost."""
+        codes = np.unique(np.asarray(codes, dtype=np.int64))
+        codes = codes[self.alive[codes]] if len(codes) else codes
+        lost: dict[str, LabelSet] = {}
+        for name, labelset in self.labels.items():
+            hit = np.isin(labelset.codes, codes, assume_unique=True)
+            if hit.any():
+                lost[name] = labelset.take(hit)
+                self.labels[name] = labelset.take(~hit)
+        self.alive[codes] = False
+        self._changed(rows=True)
+        return lost
+
+    # -- labels -----------------------------------------------------------------------------------
+    def ensure_label(self, name: str) -> bool:
+        """Make the label exist (with no images); True when it is new."""
+        if name in self.labels:
+            return False
+        self.labels[name] = LabelSet()
+        self._changed()
+        return True
+
+    def add_label(
+        self,
+        name: str,
+        codes: np.ndarray,
+        by: int | np.ndarray,
+        at: int | np.ndarray,
+        extra: dict[int, dict[str, Any]] | None = None,
+    ) -> np.ndarray:
+        """Give ``name`` to the images ``codes``; returns the codes that did not have it yet."""
+        codes = np.asarray(codes, dtype=np.int64)
+        by = np.broadcast_to(np.asarray(by, dtype=np.int32), codes.shape)
+        at = np.broadcast_to(np.asarray(at, dtype=np.int32), codes.shape)
+        if len(codes):
+            live = self.alive[codes]
+            codes, by, at = codes[live], by[live], at[live]
+        current = self.labels.get(name)
+        if current is None:
+            current = self.labels[name] = LabelSet()
+        if not len(codes):
+            self._changed()
+            return _EMPTY.copy()
+        order = np.argsort(codes, kind="stable")
+        codes, by, at = codes[order], by[order], at[order]
+        first = np.ones(len(codes), dtype=bool)
+        first[1:] = codes[1:] != codes[:-1]
+        codes, by, at = codes[first], by[first], at[first]
+        new = ~np.isin(codes, current.codes, assume_unique=True)
+        added = codes[new]
+        if len(added):
+            merged = np.concatenate([current.codes, added])
+            order = np.argsort(merged, kind="stable")
+            current.codes = merged[order]
+            current.by = np.concatenate([current.by, by[new]])[order]
+            current.at = np.concatenate([current.at, at[new]])[order]
+            if extra:
+                current.extra.update({c: e for c, e in extra.items() if c in set(added.tolist())})
+        self._changed()
+        return added
+
+    def remove_label(self, name: str, codes: np.ndarray) -> LabelSet:
+        """Take ``name`` off ``codes``; returns what was removed (for undo)."""
+        current = self.labels.get(name)
+        if current is None or not len(current):
+            return LabelSet()
+        hit = np.isin(current.codes, np.asarray(codes, dtype=np.int64))
+        removed = current.take(hit)
+        if hit.any():
+            self.labels[name] = current.take(~hit)
+            self._changed()
+        return removed
+
+    def drop_label(self, name: str) -> LabelSet | None:
+        """Delete the label itself; returns its images (None when it did not exist)."""
+        current = self.labels.pop(name, None)
+        self._changed()
+        return current
+
+    def rename_label(self, old: str, new: str) -> None:
+        """Rename ``old`` to ``new`` keeping its place; merge into ``new`` when that exists."""
+        current = self.labels.get(old)
+        if current is None or old == new:
+            return
+        if new in self.labels:
+            self.add_label(new, current.codes, current.by, current.at, current.extra)
+            del self.labels[old]
+        else:
+            self.labels = {(new if k == old else k): v for k, v in self.labels.items()}
+        self._changed()
+
+    # -- views ------------------------------------------------------------------------------------
+    def labeled_mask(self) -> np.ndarray:
+        key = "labeled_mask"
+        mask = self._cache.get(key)
+        if mask is None:
+            mask = np.zeros(self.n_rows, dtype=bool)
+            for labelset in self.labels.values():
+                mask[labelset.codes] = True
+            mask &= self.alive
+            self._cache[key] = mask
+        return mask
+
+    def view_codes(self, view: str, label: str | None = None) -> np.ndarray:
+        key = ("view", view, label)
+        codes = self._cache.get(key)
+        if codes is None:
+            if label is not None:
+                labelset = self.labels.get(label)
+                base = labelset.codes if labelset is not None else _EMPTY
+                if view == "unlabeled":
+                    base = _EMPTY
+                codes = base
+            elif view == "all":
+                codes = np.flatnonzero(self.alive)
+            elif view == "labeled":
+                codes = np.flatnonzero(self.labeled_mask())
+            elif view == "unlabeled":
+                codes = np.flatnonzero(self.alive & ~self.labeled_mask())
+            else:
+                raise ValueError(f"view must be 'all', 'labeled' or 'unlabeled', not {view!r}")
+            self._cache[key] = codes
+        return codes
+
+    def labels_by_code(self, codes: np.ndarray) -> dict[int, list[str]]:
+        """The labels of each code (in All Labels order)."""
+        want = np.asarray(codes, dtype=np.int64)
+        out: dict[int, list[str]] = {int(c): [] for c in want}
+        if not len(want):
+            return out
+        for name, labelset in self.labels.items():
+            if not len(labelset):
+                continue
+            hit = want[np.isin(want, labelset.codes)]
+            for c in hit.tolist():
+                out[c].append(name)
+        return out
+
+    def label_codes_long(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """All (code, label index, by, at) pairs, sorted by code then label order."""
+        parts = [(i, ls) for i, ls in enumerate(self.labels.values()) if len(ls)]
+        if not parts:
+            empty32 = np.empty(0, dtype=np.int32)
+            return _EMPTY.copy(), empty32, empty32, empty32
+        codes = np.concatenate([ls.codes for _, ls in parts])
+        which = np.concatenate([np.full(len(ls), i, dtype=np.int32) for i, ls in parts])
+        by = np.concatenate([ls.by for _, ls in parts])
+        at = np.concatenate([ls.at for _, ls in parts])
+        order = np.lexsort((which, codes))
+        return codes[order], which[order], by[order], at[order]
