@@ -7,8 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
+from imagegen import fill_folder, image_bytes
 from PIL import Image
 
 from jupyter_labeler import (
@@ -20,8 +20,6 @@ from jupyter_labeler import (
     UnknownLabelError,
 )
 from jupyter_labeler.storage import open_store
-
-from imagegen import fill_folder, image_bytes
 
 
 class Folder:
@@ -111,7 +109,8 @@ def test_sidecar_txt_files_give_labels(folder: Folder) -> None:
 def test_add_label_to_many_and_reopen(ds: Dataset) -> None:
     chosen = ids(ds, 7)
     result = ds.add_label(" roses ", chosen)
-    assert result.saved and result.changed == 7
+    assert result.saved
+    assert result.changed == 7
     assert ds.counts().loc["roses", "images"] == 7
     assert set(ds.with_label("roses").index) == set(chosen)
     again = ds.add_label("roses", chosen[:3] + ids(ds, 1, 10))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import orjson
-import pytest
 
 from jupyter_labeler import Dataset
 from jupyter_labeler.manifest import parse_manifest, write_manifest
