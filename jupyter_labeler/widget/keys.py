@@ -1,0 +1,69 @@
+"""The keyboard shortcuts of the image grid, in one table.
+
+The same table drives the key handler and the help tooltip, so the two cannot disagree.
+Keys reach the widget only while the mouse is over the grid (that is how ipyevents listens).
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+
+__all__ = ["KEYS", "Shortcut", "action_for", "help_html", "help_text"]
+
+
+@dataclass(frozen=True)
+class Shortcut:
+    """One row of the table: the keys (as the browser names them), what they do, and the help."""
+
+    keys: tuple[str, ...]
+    action: str
+    help: str
+    # Shown in the help instead of the raw key names when they would be unreadable.
+    shown: str = ""
+
+
+# The digit keys add the 1st to 10th label of "All Labels" ("0" is the 10th, as on a keyboard).
+_DIGITS = tuple("1234567890")
+
+KEYS: tuple[Shortcut, ...] = (
+    Shortcut(
+        _DIGITS, "label", "add the 1st to 10th label of All Labels to the selection", "1-9, 0"
+    ),
+    Shortcut(("ArrowLeft", "PageUp"), "previous_page", "previous page", "← or PageUp"),
+    Shortcut(("ArrowRight", "PageDown"), "next_page", "next page", "→ or PageDown"),
+    Shortcut(("Home",), "first_page", "first page"),
+    Shortcut(("End",), "last_page", "last page"),
+    Shortcut(("a", "A"), "select_page", "select every image of this page", "a"),
+    Shortcut(("Escape",), "clear_selection", "clear the selection", "Esc"),
+    Shortcut(("z", "Z"), "undo", "undo the last action", "z"),
+    Shortcut(("Delete",), "delete_images", "delete the selected images (asks first)"),
+)
+
+_BY_KEY = {key: shortcut for shortcut in KEYS for key in shortcut.keys}
+
+
+def action_for(key: str) -> tuple[str, int | None] | None:
+    """Return ``(action, argument)`` for a key name, or None when the key does nothing.
+
+    The argument is the 0-based label position for the digit keys and None otherwise.
+    """
+    shortcut = _BY_KEY.get(key)
+    if shortcut is None:
+        return None
+    if shortcut.action == "label":
+        return "label", _DIGITS.index(key)
+    return shortcut.action, None
+
+
+def help_text() -> str:
+    """The shortcuts as plain lines, one per row of the table (for a ``title`` tooltip)."""
+    lines = ["Keys (mouse over the images):"]
+    lines += [f"{s.shown or ' or '.join(s.keys)}: {s.help}" for s in KEYS]
+    return "\n".join(lines)
+
+
+def help_html() -> str:
+    """A small ``?`` whose tooltip lists the shortcuts."""
+    title = html.escape(help_text(), quote=True)
+    return f'<span class="jl-keys-help" title="{title}" style="cursor:help">&#9000; ?</span>'

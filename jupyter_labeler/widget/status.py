@@ -1,0 +1,121 @@
+"""The status line: whether the labels are saved, and the outcome of the last action.
+
+Every handler of the widget runs through :meth:`StatusLine.guard`, because ipywidgets swallows
+exceptions raised in button callbacks (they reach only a log nobody reads): here they become a
+plain sentence on screen instead.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import ipywidgets as widgets
+
+from ..errors import LabelerError
+
+__all__ = ["StatusLine", "describe_error"]
+
+log = logging.getLogger(__name__)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def describe_error(exc: BaseException) -> str:
+    """A plain sentence for an exception: our own errors speak for themselves."""
+    if isinstance(exc, LabelerError):
+        return str(exc)
+    text = str(exc) or type(exc).__name__
+    return f"Something went wrong ({type(exc).__name__}): {text}"
+
+
+def _save_words(status: Any) -> tuple[str, str]:
+    """(text, state) for a SaveStatus-like object."""
+    state = getattr(status, "state", "saved")
+    pending = int(getattr(status, "pending", 0) or 0)
+    message = str(getattr(status, "message", "") or "")
+    if state == "saving":
+        return "Saving…", state
+    if state == "pending":
+        noun = "action" if pending == 1 else "actions"
+        text = f"{pending} {noun} not yet saved (retrying)"
+        return (f"{text}: {message}" if message else text), state
+    if state == "error":
+        return (f"Not saved: {message}" if message else "Not saved"), state
+    return "All changes saved", "saved"
+
+
+class StatusLine:
+    """One HTML line: save state, then the last message (information or error).
+
+    ``last_error`` keeps the last exception caught by :meth:`guard`, so tests (and curious users)
+    can look at it; :meth:`clear_error` forgets it.
+    """
+
+    def __init__(self) -> None:
+        self.widget = widgets.HTML(value="")
+        self.widget.add_class("jl-status")
+        self.save_text = "All changes saved"
+        self.save_state = "saved"
+        self.message = ""
+        self.is_error = False
+        self.last_error: BaseException | None = None
+        self._render()
+
+    def show_save_status(self, status: Any) -> None:
+        """Show a Dataset ``SaveStatus``; safe to call from a background thread."""
+        self.save_text, self.save_state = _save_words(status)
+        self._render()
+
+    def info(self, message: str) -> None:
+        self.message = message
+        self.is_error = False
+        self._render()
+
+    def error(self, message: str) -> None:
+        self.message = message
+        self.is_error = True
+        self._render()
+
+    def clear_error(self) -> None:
+        self.last_error = None
+        if self.is_error:
+            self.info("")
+
+    def report(self, exc: BaseException) -> None:
+        """Show an exception as a plain sentence and remember it."""
+        self.last_error = exc
+        if not isinstance(exc, LabelerError):
+            log.exception("jupyter-labeler: unexpected error in a widget handler", exc_info=exc)
+        self.error(describe_error(exc))
+
+    def guard(self, handler: F) -> F:
+        """Wrap a widget callback so that any exception is shown on this line."""
+
+        @functools.wraps(handler)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return handler(*args, **kwargs)
+            except Exception as exc:
+                self.report(exc)
+                return None
+
+        return guarded  # type: ignore[return-value]
+
+    def _render(self) -> None:
+        state = html.escape(self.save_state)
+        parts = [
+            f'<span class="jl-save-state jl-save-{state}">{html.escape(self.save_text)}</span>'
+        ]
+        if self.message:
+            kind = "jl-message-error" if self.is_error else "jl-message"
+            color = "color:#b00020;" if self.is_error else ""
+            parts.append(f'<span class="{kind}" style="{color}">{html.escape(self.message)}</span>')
+        self.widget.value = " · ".join(parts)
+        if self.is_error:
+            self.widget.add_class("jl-status-error")
+        else:
+            self.widget.remove_class("jl-status-error")
