@@ -1,0 +1,137 @@
+"""A confirmation dialog with choices, for deleting a label or deleting images.
+
+A choice marked irreversible (it deletes source files) needs a second confirmation: the first click
+on the confirm button only arms it and says plainly what will be lost; changing the choice disarms.
+One set of widgets serves every question (shown and hidden, never rebuilt).
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import ipywidgets as widgets
+
+from .closing import close_widgets
+
+__all__ = ["Choice", "ChoiceDialog"]
+
+
+@dataclass(frozen=True)
+class Choice:
+    label: str
+    value: str
+    irreversible: bool = False
+
+
+class ChoiceDialog:
+    """Ask a question with a few choices; ``on_confirm(value)`` runs after confirmation."""
+
+    def __init__(self, guard: Callable[[Any], Any] = lambda f: f) -> None:
+        self.title = widgets.HTML(value="")
+        self.title.add_class("jl-dialog-title")
+        self.message = widgets.HTML(value="")
+        self.message.add_class("jl-dialog-message")
+        self.choice = widgets.RadioButtons(
+            options=[("-", "-")], layout=widgets.Layout(width="auto")
+        )
+        self.choice.add_class("jl-dialog-choice")
+        self.warning = widgets.HTML(value="", layout=widgets.Layout(display="none"))
+        self.warning.add_class("jl-dialog-warning")
+        self.confirm = widgets.Button(description="Delete", button_style="warning")
+        self.confirm.add_class("jl-dialog-confirm")
+        self.cancel = widgets.Button(description="Cancel")
+        self.cancel.add_class("jl-dialog-cancel")
+        self.box = widgets.VBox(
+            [
+                self.title,
+                self.message,
+                self.choice,
+                self.warning,
+                widgets.HBox([self.confirm, self.cancel]),
+            ],
+            layout=widgets.Layout(
+                display="none", border="1px solid #d93025", padding="8px", margin="6px 0"
+            ),
+        )
+        self.box.add_class("jl-dialog")
+        self._choices: dict[str, Choice] = {}
+        self._on_confirm: Callable[[str], None] | None = None
+        self._confirm_label = "Delete"
+        self._final_warning = ""
+        self.armed = False
+        self.choice.observe(guard(lambda _c: self._disarm()), "value")
+        self.confirm.on_click(guard(lambda _b: self.press_confirm()))
+        self.cancel.on_click(guard(lambda _b: self.hide()))
+
+    @property
+    def is_open(self) -> bool:
+        return self.box.layout.display != "none"
+
+    def ask(
+        self,
+        title: str,
+        message: str,
+        choices: Sequence[Choice],
+        on_confirm: Callable[[str], None],
+        *,
+        confirm_label: str = "Delete",
+        final_warning: str = "",
+    ) -> None:
+        """Show the dialog. ``final_warning`` is the plain sentence shown before an
+        irreversible choice is carried out."""
+        self._choices = {c.value: c for c in choices}
+        self._on_confirm = on_confirm
+        self._confirm_label = confirm_label
+        self._final_warning = final_warning
+        self.title.value = f"<b>{html.escape(title)}</b>"
+        self.message.value = html.escape(message)
+        options = [
+            (f"⚠ {c.label} (cannot be undone)" if c.irreversible else c.label, c.value)
+            for c in choices
+        ]
+        self.choice.options = options
+        self.choice.value = choices[0].value
+        self._disarm()
+        self.box.layout.display = None
+
+    def _disarm(self) -> None:
+        self.armed = False
+        self.warning.value = ""
+        self.warning.layout.display = "none"
+        self.confirm.description = self._confirm_label
+        self.confirm.button_style = "warning"
+
+    def press_confirm(self) -> None:
+        """What the confirm button does: arm first for an irreversible choice, then act."""
+        if not self.is_open or self._on_confirm is None:
+            return
+        value = self.choice.value
+        chosen = self._choices[value]
+        if chosen.irreversible and not self.armed:
+            self.armed = True
+            self.warning.value = (
+                '<b style="color:#b00020">'
+                f"{html.escape(self._final_warning or 'This cannot be undone.')}</b>"
+            )
+            self.warning.layout.display = None
+            self.confirm.description = "Yes, delete the source files for good"
+            self.confirm.button_style = "danger"
+            return
+        action = self._on_confirm
+        self.hide()
+        action(value)
+
+    def hide(self) -> None:
+        self.box.layout.display = "none"
+        self._on_confirm = None
+        self._disarm()
+
+    def close(self) -> None:
+        row = self.box.children[-1]
+        close_widgets(
+            self.title, self.message, self.choice, self.warning, self.confirm, self.cancel,
+            row, self.box,
+        )  # fmt: skip

@@ -1,0 +1,121 @@
+"""The label box: type a new label or pick an existing one; OK puts it on every selected image.
+
+The name is checked while the user types (with :func:`jupyter_labeler.names.label_problem`) and the
+reason it is refused is shown under the box, so a wrong name never reaches the Dataset.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import ipywidgets as widgets
+
+from ..names import label_problem
+from .closing import close_widgets
+
+__all__ = ["LabelBox", "label_combobox"]
+
+
+def label_combobox(placeholder: str, css_class: str) -> widgets.Combobox:
+    """A Combobox offering the existing labels that also accepts a new name."""
+    box = widgets.Combobox(
+        value="",
+        options=(),
+        placeholder=placeholder,
+        ensure_option=False,
+        continuous_update=True,
+        layout=widgets.Layout(width="220px"),
+    )
+    box.add_class(css_class)
+    return box
+
+
+def problem_html(name: str) -> str:
+    """'' for an empty or valid name, else the reason in red (escaped)."""
+    if not name:
+        return ""
+    problem = label_problem(name)
+    if problem is None:
+        return ""
+    return f'<span style="color:#b00020;font-size:12px">{html.escape(problem)}</span>'
+
+
+class LabelBox:
+    """Combobox + OK + "Remove label", and a line that says why a name is refused.
+
+    ``on_add(name)`` and ``on_remove(name)`` receive the cleaned name.
+    """
+
+    def __init__(
+        self,
+        on_add: Callable[[str], None],
+        on_remove: Callable[[str], None],
+        guard: Callable[[Any], Any] = lambda f: f,
+    ) -> None:
+        self._on_add = on_add
+        self._on_remove = on_remove
+        self._selected_count = 0
+        self.input = label_combobox("Label name (new or existing)", "jl-label-input")
+        self.ok = widgets.Button(
+            description="OK",
+            button_style="primary",
+            tooltip="Add this label to every selected image",
+            disabled=True,
+            layout=widgets.Layout(width="60px"),
+        )
+        self.ok.add_class("jl-label-ok")
+        self.remove = widgets.Button(
+            description="Remove label",
+            tooltip="Take this label off every selected image",
+            disabled=True,
+            layout=widgets.Layout(width="auto"),
+        )
+        self.remove.add_class("jl-label-remove")
+        self.problem = widgets.HTML(value="")
+        self.problem.add_class("jl-label-problem")
+        self.box = widgets.VBox(
+            [widgets.HBox([self.input, self.ok, self.remove]), self.problem],
+        )
+        self.box.add_class("jl-label-box")
+        self.input.observe(guard(self._typed), "value")
+        self.ok.on_click(guard(lambda _b: self.apply()))
+        self.remove.on_click(guard(lambda _b: self.take_off()))
+
+    @property
+    def name(self) -> str:
+        return self.input.value.strip()
+
+    def set_labels(self, names: Sequence[str]) -> None:
+        options = tuple(names)
+        if tuple(self.input.options) != options:
+            self.input.options = options
+
+    def set_selected_count(self, count: int) -> None:
+        self._selected_count = count
+        self._refresh()
+
+    def _typed(self, _change: dict[str, Any] | None = None) -> None:
+        self._refresh()
+
+    def _refresh(self) -> None:
+        self.problem.value = problem_html(self.input.value)
+        valid = bool(self.name) and label_problem(self.input.value) is None
+        self.ok.disabled = not (valid and self._selected_count > 0)
+        self.remove.disabled = not (valid and self._selected_count > 0)
+
+    def apply(self) -> None:
+        """What OK does (also what Enter would do)."""
+        if self.ok.disabled:
+            return
+        self._on_add(self.name)
+
+    def take_off(self) -> None:
+        if self.remove.disabled:
+            return
+        self._on_remove(self.name)
+
+    def close(self) -> None:
+        row = self.box.children[0]
+        close_widgets(self.input, self.ok, self.remove, self.problem, row, self.box)
