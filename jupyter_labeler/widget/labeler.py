@@ -1,0 +1,841 @@
+"""The Labeler: the ModelArts "Label Data" page as one notebook widget.
+
+The Labeler holds no labels of its own. It asks the :class:`~jupyter_labeler.dataset.Dataset` what
+to show, calls it for every action, and re-renders when the Dataset says something changed.
+Everything a button does is a Dataset method a notebook user can also call.
+
+>>> from jupyter_labeler.widget import label
+>>> labeler = label("flowers/")          # doctest: +SKIP
+>>> labeler.view = "all"; labeler.page = 2  # doctest: +SKIP
+>>> labeler.selected                     # doctest: +SKIP
+('flowers/rose_01.jpg', ...)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import html
+import math
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import ipywidgets as widgets
+import traitlets
+from ipyevents import Event
+
+from ..errors import LabelerError
+from . import keys as keymap
+from .closing import close_widgets
+from .dialogs import Choice, ChoiceDialog
+from .grid import THUMB_PX, TileContent, TileGrid
+from .label_box import LabelBox
+from .labels_pane import LabelsPane
+from .preview import Preview
+from .status import StatusLine
+from .upload import SyncPanel, UploadPanel
+
+__all__ = ["PAGE_SIZES", "VIEWS", "Labeler", "label"]
+
+VIEWS = ("unlabeled", "labeled", "all")
+PAGE_SIZES = (12, 24, 48, 96)
+_VIEW_TITLES = {"unlabeled": "Unlabeled", "labeled": "Labeled", "all": "All"}
+_WIDGET_OPTIONS = ("view", "label_filter", "page_size", "page")  # page last: the others reset it
+_OPEN_OPTIONS = ("output", "storage_options", "author")
+
+DELETE_LABEL_CHOICES = (
+    Choice("Delete the label only", "label_only"),
+    Choice(
+        "Delete the label and the images that carry only this label (keep the source files)",
+        "with_images",
+    ),
+    Choice(
+        "Delete the label and the images that carry only this label, and their source files",
+        "with_images_and_files",
+        irreversible=True,
+    ),
+)
+DELETE_IMAGES_CHOICES = (
+    Choice("Remove them from the dataset only (keep the source files)", "dataset_only"),
+    Choice("Also delete the source files", "with_files", irreversible=True),
+)
+
+
+def _plural(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _shows_errors(method: Any) -> Any:
+    """For event handlers that are also test hooks: errors go to the status line, as they do
+    when the browser calls them."""
+
+    @functools.wraps(method)
+    def wrapper(self: Labeler, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except Exception as exc:
+            self._status.report(exc)
+            return None
+
+    return wrapper
+
+
+def _open_dataset(source: Any, **open_options: Any) -> Any:
+    from ..dataset import Dataset  # the model; imported late so the widget module loads alone
+
+    return Dataset.open(source, **open_options)
+
+
+class Labeler(widgets.VBox):
+    """Label images for image classification, page by page, in a notebook.
+
+    ``Labeler(dataset_or_source, **options)`` takes a :class:`~jupyter_labeler.dataset.Dataset`
+    or anything :meth:`Dataset.open` takes (a folder, ``file://``, ``memory://``, ``s3://`` or
+    ``obs://`` URL). Options: the traits below (``view``, ``page``, ``page_size``,
+    ``label_filter``) and, with a source, ``Dataset.open``'s ``output``, ``storage_options`` and
+    ``author``.
+
+    The traits can be read, set and observed from notebook code; ``dataset`` is the model.
+    """
+
+    view = traitlets.Unicode(
+        "unlabeled",
+        help="Which images the grid shows: 'unlabeled', 'labeled' or 'all'.",
+    )
+    page = traitlets.Int(
+        0, help="The page shown, 0-based; clamped to the pages that exist (0 when empty)."
+    )
+    page_size = traitlets.Int(48, help="Images per page: 12, 24, 48 or 96.")
+    selected = traitlets.Tuple(
+        (),
+        help="Ids of the selected images, in the order they were selected. Survives page turns "
+        "and view changes; ids of images that leave the dataset are dropped.",
+    )
+    label_filter = traitlets.Unicode(
+        None,
+        allow_none=True,
+        help="Show only images carrying this label (an existing label name), or None for all. "
+        "Setting a label while the Unlabeled view is shown switches to Labeled.",
+    )
+
+    def __init__(self, dataset_or_source: Any, **options: Any) -> None:
+        # Until fully built, close() (also run by Widget.__del__) must not touch missing parts.
+        self._closed = True
+        unknown = set(options) - set(_WIDGET_OPTIONS) - set(_OPEN_OPTIONS)
+        if unknown:
+            allowed = ", ".join(_WIDGET_OPTIONS + _OPEN_OPTIONS)
+            raise TypeError(f"unknown option(s) {sorted(unknown)}; allowed: {allowed}")
+        open_options = {k: options.pop(k) for k in _OPEN_OPTIONS if k in options}
+        if isinstance(dataset_or_source, str | bytes) or hasattr(dataset_or_source, "__fspath__"):
+            dataset = _open_dataset(dataset_or_source, **open_options)
+        elif open_options:
+            raise TypeError(f"{sorted(open_options)} only apply when a source is given to open")
+        else:
+            dataset = dataset_or_source
+        self.dataset = dataset
+        self._hold = 0
+        self._dirty = False
+        self._force = False
+        self._quiet = False
+        self._page_ids: list[str] = []
+        self._anchor: str | None = None
+
+        self._status = StatusLine()
+        guard = self._status.guard
+        self._build(guard)
+        super().__init__(children=self._layout_children())
+        self.add_class("jl-labeler")
+        self._closed = False
+
+        self._unobserve = dataset.observe(self._dataset_changed)
+        with self._batch(force=True):
+            self._refresh_summary()
+            for name in _WIDGET_OPTIONS:
+                if name in options:
+                    setattr(self, name, options[name])
+        self._status.show_save_status(dataset.status)
+
+    # -- building --------------------------------------------------------------------------
+    def _build(self, guard: Any) -> None:
+        self._tabs = {}
+        for view in VIEWS:
+            button = widgets.Button(description=_VIEW_TITLES[view], layout={"width": "auto"})
+            button.add_class("jl-tab")
+            button.add_class(f"jl-tab-{view}")
+            button.on_click(guard(lambda _b, v=view: setattr(self, "view", v)))
+            self._tabs[view] = button
+        self._filter = widgets.Dropdown(
+            options=[("All labels", "")], value="", description="Label", layout={"width": "220px"}
+        )
+        self._filter.add_class("jl-label-filter")
+        self._filter.observe(guard(self._filter_changed), "value")
+        self._keys_help = widgets.HTML(value=keymap.help_html())
+        self._keys_help.add_class("jl-keys-help")
+        self._undo = widgets.Button(description="Undo", icon="undo", disabled=True)
+        self._undo.add_class("jl-undo")
+        self._undo.on_click(guard(lambda _b: self.undo()))
+
+        self._select_page = widgets.Button(description="Select current page")
+        self._select_page.add_class("jl-select-page")
+        self._select_page.on_click(guard(lambda _b: self.select_page()))
+        self._clear = widgets.Button(description="Clear")
+        self._clear.add_class("jl-clear-selection")
+        self._clear.on_click(guard(lambda _b: self.clear_selection()))
+        self._count = widgets.HTML(value="0 selected")
+        self._count.add_class("jl-selection-count")
+        self._delete_images = widgets.Button(
+            description="Delete images", icon="trash", disabled=True
+        )
+        self._delete_images.add_class("jl-delete-images")
+        self._delete_images.on_click(guard(lambda _b: self.ask_delete_images()))
+
+        self._label_box = LabelBox(self._add_to_selection, self._remove_from_selection, guard)
+        self._dialog = ChoiceDialog(guard)
+        self._preview = Preview(
+            self._preview_add, self._preview_change, self._preview_remove, guard
+        )
+        self._grid = TileGrid(self._tile_toggle, self._tile_click, self._tile_open, guard)
+        self._upload = UploadPanel(self._add_files, guard)
+        self._sync = SyncPanel(self._run_sync, guard)
+        self._labels = LabelsPane(self._rename_label, self.ask_delete_label, guard)
+        self._readiness = widgets.HTML(value="")
+        self._readiness.add_class("jl-readiness")
+
+        self._pager = {}
+        for name, icon, tip in (
+            ("first", "angle-double-left", "First page"),
+            ("prev", "angle-left", "Previous page"),
+            ("next", "angle-right", "Next page"),
+            ("last", "angle-double-right", "Last page"),
+        ):
+            button = widgets.Button(
+                description="", icon=icon, tooltip=tip, layout={"width": "36px"}
+            )
+            button.add_class(f"jl-page-{name}")
+            button.on_click(guard(lambda _b, n=name: self._turn(n)))
+            self._pager[name] = button
+        self._page_info = widgets.HTML(value="")
+        self._page_info.add_class("jl-page-info")
+        self._page_size_box = widgets.Dropdown(
+            options=[(f"{n} per page", n) for n in PAGE_SIZES],
+            value=48,
+            layout={"width": "130px"},
+        )
+        self._page_size_box.add_class("jl-page-size")
+        self._page_size_box.observe(guard(self._page_size_chosen), "value")
+
+        pager = widgets.HBox(
+            [
+                self._pager["first"],
+                self._pager["prev"],
+                self._page_info,
+                self._pager["next"],
+                self._pager["last"],
+                self._page_size_box,
+            ],
+            layout={"align_items": "center"},
+        )
+        pager.add_class("jl-pager")
+        self._grid_area = widgets.VBox([self._grid.box, self._grid.empty, pager])
+        self._grid_area.add_class("jl-grid-area")
+        # Keys reach ipyevents only while the mouse is over this box.
+        self._key_events = Event(
+            source=self._grid_area, watched_events=["keydown"], prevent_default_action=True
+        )
+        self._key_events.on_dom_event(guard(self._handle_key))
+        self._parts_to_close = [
+            *self._tabs.values(),
+            self._filter,
+            self._keys_help,
+            self._undo,
+            self._select_page,
+            self._clear,
+            self._count,
+            self._delete_images,
+            self._readiness,
+            *self._pager.values(),
+            self._page_info,
+            self._page_size_box,
+            pager,
+            self._grid_area,
+            self._status.widget,
+        ]
+
+    def _layout_children(self) -> tuple[widgets.Widget, ...]:
+        top = widgets.HBox(
+            [*self._tabs.values(), self._filter, self._undo, self._keys_help],
+            layout={"align_items": "center", "flex_flow": "row wrap"},
+        )
+        tools = widgets.HBox(
+            [
+                self._select_page,
+                self._clear,
+                self._count,
+                self._delete_images,
+                self._upload.upload,
+                self._sync.button,
+                self._sync.progress,
+            ],
+            layout={"align_items": "center", "flex_flow": "row wrap"},
+        )
+        messages = widgets.VBox([self._upload.result, self._sync.summary])
+        side = widgets.VBox([self._labels.box, self._readiness], layout={"min_width": "300px"})
+        main = widgets.HBox([self._grid_area, side])
+        self._parts_to_close += [top, tools, messages, side, main]
+        return (
+            top,
+            tools,
+            self._label_box.box,
+            self._dialog.box,
+            self._preview.box,
+            main,
+            messages,
+            self._status.widget,
+        )
+
+    # -- trait validation and reactions ------------------------------------------------------
+    @traitlets.validate("view")
+    def _validate_view(self, proposal: Any) -> str:
+        value = proposal["value"]
+        cleaned = value.strip().lower() if isinstance(value, str) else value
+        if cleaned not in VIEWS:
+            raise traitlets.TraitError(
+                f"view must be one of {', '.join(map(repr, VIEWS))}, not {value!r}"
+            )
+        return cleaned
+
+    @traitlets.validate("page_size")
+    def _validate_page_size(self, proposal: Any) -> int:
+        value = proposal["value"]
+        if value not in PAGE_SIZES:
+            allowed = ", ".join(map(str, PAGE_SIZES))
+            raise traitlets.TraitError(f"page_size must be one of {allowed}, not {value!r}")
+        return int(value)
+
+    @traitlets.validate("page")
+    def _validate_page(self, proposal: Any) -> int:
+        value = int(proposal["value"])
+        if getattr(self, "dataset", None) is None:
+            return max(0, value)
+        return min(max(0, value), self.page_count - 1)
+
+    @traitlets.validate("selected")
+    def _validate_selected(self, proposal: Any) -> tuple[str, ...]:
+        value = proposal["value"]
+        if isinstance(value, str):
+            raise traitlets.TraitError("selected must be a tuple of image ids, not one string")
+        cleaned = tuple(dict.fromkeys(str(v) for v in value))
+        if cleaned and getattr(self, "dataset", None) is not None:
+            missing = self._missing_ids(cleaned)
+            if missing:
+                shown = ", ".join(map(repr, missing[:5]))
+                more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+                raise traitlets.TraitError(
+                    f"selected must hold ids of images in the dataset; unknown: {shown}{more}"
+                )
+        return cleaned
+
+    @traitlets.validate("label_filter")
+    def _validate_label_filter(self, proposal: Any) -> str | None:
+        value = proposal["value"]
+        if value is None or value == "":
+            return None
+        names = list(self.dataset.label_names)
+        if value not in names:
+            shown = ", ".join(map(repr, names[:10])) or "none yet"
+            raise traitlets.TraitError(
+                f"label_filter must be None or an existing label ({shown}), not {value!r}"
+            )
+        return value
+
+    @traitlets.observe("view")
+    def _view_changed(self, _change: Any) -> None:
+        with self._batch():
+            self.page = 0
+            self._request_render()
+
+    @traitlets.observe("page")
+    def _page_changed(self, _change: Any) -> None:
+        self._request_render()
+
+    @traitlets.observe("page_size")
+    def _page_size_changed(self, change: Any) -> None:
+        with self._batch():
+            first = (self.page or 0) * change["old"]
+            with self._silenced():
+                self._page_size_box.value = change["new"]
+            self.page = first // change["new"]
+            self._request_render()
+
+    @traitlets.observe("selected")
+    def _selected_changed(self, _change: Any) -> None:
+        self._grid.update_selection(frozenset(self.selected))
+        n = len(self.selected)
+        self._count.value = f"{n} selected"
+        self._label_box.set_selected_count(n)
+        self._delete_images.disabled = n == 0
+
+    @traitlets.observe("label_filter")
+    def _label_filter_changed(self, change: Any) -> None:
+        with self._batch():
+            with self._silenced():
+                self._filter.value = change["new"] or ""
+            if change["new"] is not None and self.view == "unlabeled":
+                self.view = "labeled"
+            self.page = 0
+            self._request_render()
+
+    # -- small helpers -----------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _batch(self, *, force: bool = False) -> Iterator[None]:
+        """Render once at the end, however many traits change inside."""
+        self._hold += 1
+        self._force = self._force or force
+        if force:
+            self._dirty = True
+        try:
+            yield
+        finally:
+            self._hold -= 1
+            if self._hold == 0 and self._dirty:
+                self._render()
+
+    @contextlib.contextmanager
+    def _silenced(self) -> Iterator[None]:
+        """Set a control's value from code without taking it for the user's choice."""
+        previous, self._quiet = self._quiet, True
+        try:
+            yield
+        finally:
+            self._quiet = previous
+
+    def _request_render(self, *, force: bool = False) -> None:
+        self._force = self._force or force
+        self._dirty = True
+        if self._hold == 0:
+            self._render()
+
+    def _view_ids(self) -> Any:
+        return self.dataset.ids(self.view, label=self.label_filter)
+
+    @property
+    def page_count(self) -> int:
+        """How many pages the current view has (1 when it is empty)."""
+        return max(1, math.ceil(len(self._view_ids()) / self.page_size))
+
+    def _missing_ids(self, ids: Sequence[str]) -> list[str]:
+        everything = self.dataset.ids("all")
+        return [i for i in ids if i not in everything]
+
+    # -- rendering ---------------------------------------------------------------------------
+    def _render(self) -> None:
+        if self._closed:
+            return
+        ids = self._view_ids()
+        pages = max(1, math.ceil(len(ids) / self.page_size))
+        if self.page > pages - 1:
+            # The view shrank under the page: move to its last page, which renders again.
+            with self._batch():
+                self._dirty = True
+                self.page = pages - 1
+            return
+        force, self._force, self._dirty = self._force, False, False
+        start = self.page * self.page_size
+        page_ids = [str(i) for i in ids[start : start + self.page_size]]
+        labels = self.dataset.labels_of(page_ids) if page_ids else {}
+        if force or page_ids != self._page_ids:
+            thumbs = self.dataset.thumbnails(page_ids, size=THUMB_PX) if page_ids else {}
+            chosen = frozenset(self.selected)
+            contents = [self._tile_content(i, thumbs.get(i), labels, chosen) for i in page_ids]
+            self._grid.show(contents, self._empty_message())
+            self._page_ids = page_ids
+            following = [str(i) for i in ids[start + self.page_size : start + 2 * self.page_size]]
+            if following:
+                self.dataset.prefetch_thumbnails(following, size=THUMB_PX)
+        else:
+            self._grid.update_labels(labels)
+        self._page_info.value = f"page {self.page + 1} of {pages}"
+        first, last = self.page == 0, self.page >= pages - 1
+        self._pager["first"].disabled = self._pager["prev"].disabled = first
+        self._pager["next"].disabled = self._pager["last"].disabled = last
+        for view, button in self._tabs.items():
+            if view == self.view:
+                button.add_class("jl-tab-active")
+                button.button_style = "info"
+            else:
+                button.remove_class("jl-tab-active")
+                button.button_style = ""
+
+    def _tile_content(
+        self, image_id: str, thumb: Any, labels: dict[str, list[str]], chosen: frozenset[str]
+    ) -> TileContent:
+        info = self.dataset.info(image_id)
+        if thumb is None:
+            data, error = b"", "no thumbnail"
+        else:
+            data, error = thumb.data, thumb.error
+        return TileContent(
+            image_id=image_id,
+            data=data,
+            path=str(info.get("path", image_id)),
+            labels=tuple(labels.get(image_id, ())),
+            selected=image_id in chosen,
+            error=error,
+        )
+
+    def _empty_message(self) -> str:
+        if self.label_filter is not None:
+            return f"No {self.view} images carry the label {self.label_filter}."
+        return {
+            "unlabeled": "No unlabeled images.",
+            "labeled": "No labeled images yet.",
+            "all": "No images yet: add some with Add Image or Synchronize.",
+        }[self.view]
+
+    def _refresh_summary(self) -> None:
+        """Counts, the label lists, readiness and undo: everything not on the page itself."""
+        counts = self.dataset.view_counts()
+        for view, button in self._tabs.items():
+            button.description = f"{_VIEW_TITLES[view]} ({int(counts.get(view, 0))})"
+        names = list(self.dataset.label_names)
+        table = self.dataset.counts()
+        column = table["images"] if "images" in table else table.iloc[:, 0]
+        per_label = {str(k): int(v) for k, v in column.items()}
+        with self._silenced():
+            options = [("All labels", "")] + [(f"{n} ({per_label.get(n, 0)})", n) for n in names]
+            if list(self._filter.options) != options:
+                self._filter.options = options
+            self._filter.value = self.label_filter if self.label_filter in names else ""
+        self._label_box.set_labels(names)
+        self._labels.update(names, per_label)
+        self._show_readiness()
+        self._show_undo()
+
+    def _show_readiness(self) -> None:
+        report = self.dataset.readiness()
+        if report.ready:
+            self._readiness.value = (
+                '<b class="jl-ready" style="color:#188038">Ready for training</b>'
+            )
+            return
+        items = "".join(f"<li>{html.escape(str(p))}</li>" for p in report.problems)
+        self._readiness.value = (
+            '<div class="jl-not-ready"><b>Not ready for training yet:</b>'
+            f'<ul style="margin:2px 0">{items}</ul></div>'
+        )
+
+    def _show_undo(self) -> None:
+        can = bool(self.dataset.can_undo)
+        self._undo.disabled = not can
+        description = self.dataset.undo_description
+        self._undo.tooltip = (
+            f"Undo: {description} (z)" if can and description else "Nothing to undo"
+        )
+
+    # -- Dataset notifications ---------------------------------------------------------------
+    def _dataset_changed(self, change: Any) -> None:
+        kind = getattr(change, "kind", None)
+        if self._closed:
+            return
+        if kind == "status":
+            # May come from the saver's thread: only set widget values here.
+            self._status.show_save_status(self.dataset.status)
+            return
+        with self._status_guarded(), self._batch():
+            ids = getattr(change, "ids", None)
+            force = kind in ("reload", "images") and (
+                ids is None or not set(ids).isdisjoint(self._page_ids)
+            )
+            if kind in ("images", "reload"):
+                self._drop_vanished()
+            if self.label_filter is not None and self.label_filter not in self.dataset.label_names:
+                self.label_filter = None
+            self._refresh_summary()
+            self._refresh_preview()
+            self._request_render(force=force or kind in ("images", "reload"))
+
+    @contextlib.contextmanager
+    def _status_guarded(self) -> Iterator[None]:
+        try:
+            yield
+        except Exception as exc:
+            self._status.report(exc)
+
+    def _drop_vanished(self) -> None:
+        if self.selected:
+            missing = set(self._missing_ids(self.selected))
+            if missing:
+                self.selected = tuple(i for i in self.selected if i not in missing)
+        if self._anchor is not None and self._missing_ids([self._anchor]):
+            self._anchor = None
+
+    def _refresh_preview(self) -> None:
+        image_id = self._preview.image_id
+        if image_id is None:
+            return
+        if self._missing_ids([image_id]):
+            self._preview.hide()
+            return
+        self._preview.refresh(self.dataset.info(image_id), self.dataset.label_names)
+
+    # -- selection ---------------------------------------------------------------------------
+    def _tile_id(self, index: int) -> str | None:
+        if not 0 <= index < len(self._grid.tiles):
+            return None
+        return self._grid.tiles[index].image_id
+
+    @_shows_errors
+    def _tile_toggle(self, index: int, checked: bool) -> None:
+        """A tile's checkbox was ticked or unticked by the user."""
+        image_id = self._tile_id(index)
+        if image_id is None:
+            return
+        self._anchor = image_id
+        self._set_selected(image_id, checked)
+
+    def _set_selected(self, image_id: str, on: bool) -> None:
+        if on and image_id not in self.selected:
+            self.selected = (*self.selected, image_id)
+        elif not on and image_id in self.selected:
+            self.selected = tuple(i for i in self.selected if i != image_id)
+
+    @_shows_errors
+    def _tile_click(self, index: int, shift: bool = False) -> None:
+        """A click on a tile's image (test hook too): toggle it, or with shift select the
+        range from the last clicked tile, in the current view's order, across pages."""
+        image_id = self._tile_id(index)
+        if image_id is None:
+            return
+        if shift and self._anchor is not None and self._anchor != image_id:
+            ids = self._view_ids()
+            try:
+                a, b = ids.get_loc(self._anchor), ids.get_loc(image_id)
+            except KeyError:
+                a = b = None
+            if isinstance(a, int) and isinstance(b, int):
+                low, high = min(a, b), max(a, b)
+                span = [str(i) for i in ids[low : high + 1]]
+                have = set(self.selected)
+                self.selected = (*self.selected, *(i for i in span if i not in have))
+                return
+        self._anchor = image_id
+        self._set_selected(image_id, image_id not in self.selected)
+
+    @_shows_errors
+    def _tile_open(self, index: int) -> None:
+        """Double-click on a tile or its open button (test hook too): show the large preview."""
+        image_id = self._tile_id(index)
+        if image_id is not None:
+            self.open_image(image_id)
+
+    def select_page(self) -> None:
+        """Add every image of the current page to the selection."""
+        have = set(self.selected)
+        self.selected = (*self.selected, *(i for i in self._page_ids if i not in have))
+
+    def clear_selection(self) -> None:
+        self.selected = ()
+
+    # -- actions -----------------------------------------------------------------------------
+    def _done(self, result: Any) -> None:
+        message = str(getattr(result, "message", "") or "")
+        if message:
+            self._status.info(message)
+
+    def _need_selection(self) -> bool:
+        if not self.selected:
+            self._status.info("Select images first (tick them, click them, or press a).")
+            return False
+        return True
+
+    def _keep_visible_selection(self) -> None:
+        """After labeling, drop selected images that left the view: an invisible selection
+        would silently receive the next label."""
+        if self.selected:
+            view = self._view_ids()
+            self.selected = tuple(i for i in self.selected if i in view)
+
+    def _add_to_selection(self, name: str) -> None:
+        if not self._need_selection():
+            return
+        self._done(self.dataset.add_label(name, list(self.selected)))
+        self._keep_visible_selection()
+
+    def _remove_from_selection(self, name: str) -> None:
+        if not self._need_selection():
+            return
+        self._done(self.dataset.remove_label(name, list(self.selected)))
+        self._keep_visible_selection()
+
+    def add_label_by_position(self, position: int) -> None:
+        """Add the label at ``position`` (0-based) of All Labels to the selection."""
+        names = list(self.dataset.label_names)
+        if position >= len(names):
+            self._status.info(
+                f"There is no label number {position + 1}: All Labels has {len(names)}."
+            )
+            return
+        self._add_to_selection(names[position])
+
+    def undo(self) -> None:
+        """Undo the Dataset's last action."""
+        description = self.dataset.undo_description
+        self.dataset.undo()
+        self._status.info(f"Undone: {description}" if description else "Undone.")
+        self._show_undo()
+
+    def _rename_label(self, old: str, new: str) -> None:
+        filtered = self.label_filter == old
+        self._done(self.dataset.rename_label(old, new))
+        if filtered:
+            self.label_filter = new
+
+    def ask_delete_label(self, name: str) -> None:
+        """Open the dialog that deletes a label (three choices, as on ModelArts)."""
+        count = int(dict(self.dataset.counts()["images"].items()).get(name, 0))
+        self._dialog.ask(
+            f"Delete the label {name}?",
+            f"The label {name} is on {_plural(count, 'image')}.",
+            DELETE_LABEL_CHOICES,
+            lambda mode: self._done(self.dataset.delete_label(name, mode=mode)),
+            confirm_label="Delete label",
+            final_warning=f"The source files of the images carrying only {name} will be deleted "
+            "from the store. This cannot be undone.",
+        )
+
+    def ask_delete_images(self) -> None:
+        """Open the dialog that deletes the selected images."""
+        if not self._need_selection():
+            return
+        ids = list(self.selected)
+        n = len(ids)
+        self._dialog.ask(
+            f"Delete {_plural(n, 'image')}?",
+            f"{_plural(n, 'selected image')} will leave the dataset.",
+            DELETE_IMAGES_CHOICES,
+            lambda choice: self._delete_images_now(ids, choice == "with_files"),
+            confirm_label="Delete images",
+            final_warning=f"The source files of {_plural(n, 'image')} will be deleted from the "
+            "store. This cannot be undone.",
+        )
+
+    def _delete_images_now(self, ids: list[str], delete_source: bool) -> None:
+        self._done(self.dataset.remove_images(ids, delete_source=delete_source))
+
+    def open_image(self, image_id: str) -> None:
+        """Show one image larger, with its path, size and labels."""
+        info = self.dataset.info(image_id)
+        try:
+            data = self.dataset.read_image(image_id)
+        except LabelerError as exc:
+            thumb = self.dataset.thumbnails([image_id], size=THUMB_PX).get(image_id)
+            data = thumb.data if thumb is not None else b""
+            self._status.error(f"Cannot show {info.get('path', image_id)}: {exc}")
+        self._preview.show(image_id, data, info, self.dataset.label_names)
+
+    def _preview_add(self, image_id: str, name: str) -> None:
+        self._done(self.dataset.add_label(name, [image_id]))
+
+    def _preview_change(self, image_id: str, old: str, new: str) -> None:
+        # Add first: if the second step fails, the image keeps a label rather than losing one.
+        self.dataset.add_label(new, [image_id])
+        self.dataset.remove_label(old, [image_id])
+        self._status.info(f"Changed {old} to {new} on this image.")
+
+    def _preview_remove(self, image_id: str, name: str) -> None:
+        self._done(self.dataset.remove_label(name, [image_id]))
+
+    def _add_files(self, files: dict[str, bytes]) -> Any:
+        result = self.dataset.add_images(files)
+        added, refused = len(result.added), len(result.refused)
+        message = f"{_plural(added, 'image')} added"
+        self._status.info(f"{message}, {refused} refused." if refused else f"{message}.")
+        return result
+
+    def _run_sync(self, progress: Any) -> Any:
+        summary = self.dataset.sync(progress=progress)
+        self._status.info(str(summary))
+        return summary
+
+    # -- pages and keys ----------------------------------------------------------------------
+    def _turn(self, where: str) -> None:
+        last = self.page_count - 1
+        self.page = {
+            "first": 0,
+            "prev": max(0, self.page - 1),
+            "next": min(last, self.page + 1),
+            "last": last,
+        }[where]
+
+    def _filter_changed(self, change: Any) -> None:
+        if not self._quiet:
+            self.label_filter = change["new"] or None
+
+    def _page_size_chosen(self, change: Any) -> None:
+        if not self._quiet:
+            self.page_size = change["new"]
+
+    @_shows_errors
+    def _handle_key(self, event: dict[str, Any]) -> None:
+        """The grid's keydown handler (test hook too): see :mod:`.keys` for the table."""
+        if event.get("type", "keydown") != "keydown":
+            return
+        if event.get("ctrlKey") or event.get("metaKey") or event.get("altKey"):
+            return  # leave the browser's and JupyterLab's own shortcuts alone
+        found = keymap.action_for(str(event.get("key", "")))
+        if found is None:
+            return
+        action, argument = found
+        if action == "label":
+            assert argument is not None
+            self.add_label_by_position(argument)
+        elif action in ("previous_page", "next_page", "first_page", "last_page"):
+            self._turn(
+                {"previous_page": "prev", "next_page": "next", "first_page": "first"}.get(
+                    action, "last"
+                )
+            )
+        elif action == "select_page":
+            self.select_page()
+        elif action == "clear_selection":
+            self.clear_selection()
+        elif action == "undo":
+            self.undo()
+        elif action == "delete_images":
+            self.ask_delete_images()
+
+    # -- lifetime ----------------------------------------------------------------------------
+    def close(self) -> None:
+        """Stop observing the Dataset and close every widget of the Labeler."""
+        if getattr(self, "_closed", True):
+            super().close()
+            return
+        self._closed = True
+        with contextlib.suppress(Exception):
+            self._unobserve()
+        close_widgets(self._key_events)
+        for part in (
+            self._grid,
+            self._label_box,
+            self._dialog,
+            self._preview,
+            self._upload,
+            self._sync,
+            self._labels,
+        ):
+            part.close()
+        close_widgets(*self._parts_to_close, self.layout)
+        super().close()
+
+
+def label(source: Any, **options: Any) -> Labeler:
+    """Open the dataset at ``source`` and return a :class:`Labeler` for it.
+
+    ``source`` is a folder, a ``file://``, ``memory://``, ``s3://`` or ``obs://`` URL, or a
+    ``Dataset``. Options are ``Labeler``'s: ``view``, ``page``, ``page_size``, ``label_filter``,
+    and ``Dataset.open``'s ``output``, ``storage_options`` and ``author``.
+
+    >>> from jupyter_labeler.widget import label
+    >>> label("obs://my-bucket/flowers", output="obs://my-bucket/labels")  # doctest: +SKIP
+    """
+    return Labeler(source, **options)
