@@ -1,0 +1,783 @@
+"""The Labeler without a browser: set values, call handlers, pass ipyevents handlers event dicts,
+and check both the Dataset's state and what the widgets show.
+
+Every test's Labeler must end with no exception caught on its status line (ipywidgets swallows
+exceptions in button callbacks, so that is where a hidden failure would go); a test that provokes
+an error on purpose clears it after checking it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import html
+import io
+import re
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import fsspec
+import ipywidgets
+import pytest
+import traitlets
+from ipywidgets.widgets import widget as widget_module
+from PIL import Image
+
+from jupyter_labeler.dataset import Dataset
+from jupyter_labeler.errors import StoreUnavailableError
+from jupyter_labeler.results import Change
+from jupyter_labeler.widget import Labeler, label
+from jupyter_labeler.widget import keys as keymap
+from jupyter_labeler.widget.grid import chips_html
+
+N_IMAGES = 30
+
+
+def jpeg(color: tuple[int, int, int] = (200, 60, 40), size: tuple[int, int] = (40, 30)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, color).save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+def text_of(value: str) -> str:
+    """What an HTML widget shows, as plain text."""
+    return html.unescape(re.sub(r"<[^>]+>", "", value))
+
+
+def status_text(lab: Labeler) -> str:
+    return text_of(lab._status.widget.value)
+
+
+def shown(lab: Labeler) -> list[Any]:
+    """The tiles visible on the current page."""
+    return [t for t in lab._grid.tiles if t.image_id is not None and t.box.layout.display is None]
+
+
+def widget_count() -> int:
+    return len(widget_module._instances)
+
+
+def upload_item(name: str, content: bytes) -> dict[str, Any]:
+    """One file as ipywidgets 8's FileUpload reports it."""
+    return {
+        "name": name,
+        "type": "image/jpeg",
+        "size": len(content),
+        "content": memoryview(content),
+        "last_modified": datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc),
+    }
+
+
+def press(lab: Labeler, key: str, **modifiers: bool) -> None:
+    lab._handle_key({"type": "keydown", "key": key, **modifiers})
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    """30 small JPEGs img00..img29 and one broken file (first in the display order)."""
+    root = tmp_path / "images"
+    root.mkdir()
+    for i in range(N_IMAGES):
+        (root / f"img{i:02d}.jpg").write_bytes(jpeg((i * 8, 120, 200 - i * 5)))
+    (root / "broken.jpg").write_bytes(b"this is not an image")
+    return root
+
+
+@pytest.fixture
+def dataset(folder: Path) -> Iterator[Dataset]:
+    ds = Dataset.open(str(folder), author="tester")
+    yield ds
+    ds.close()
+
+
+@pytest.fixture
+def lab(dataset: Dataset) -> Iterator[Labeler]:
+    labeler = Labeler(dataset, page_size=12)
+    yield labeler
+    error = labeler._status.last_error
+    labeler.close()
+    assert error is None, f"an unexpected error reached the status line: {error!r}"
+
+
+def ids_of(dataset: Dataset, view: str = "all") -> list[str]:
+    return [str(i) for i in dataset.ids(view)]
+
+
+# -- opening, counts, the grid --------------------------------------------------------------
+
+
+def test_first_page_shows_counts_tiles_and_file_names(lab: Labeler, dataset: Dataset) -> None:
+    assert lab.view == "unlabeled"
+    assert [b.description for b in lab._tabs.values()] == [
+        "Unlabeled (31)",
+        "Labeled (0)",
+        "All (31)",
+    ]
+    assert "jl-tab-active" in lab._tabs["unlabeled"]._dom_classes
+    assert lab._page_info.value == "page 1 of 3"
+    tiles = shown(lab)
+    assert [t.image_id for t in tiles] == ids_of(dataset, "unlabeled")[:12]
+    assert tiles[1].box.tooltip == "img00.jpg"
+    assert tiles[1].image.value[:2] == b"\xff\xd8"  # JPEG thumbnail bytes
+    assert text_of(tiles[1].chips.value) == "no label"
+    assert lab._pager["prev"].disabled
+    assert not lab._pager["next"].disabled
+    assert "Not ready for training" in text_of(lab._readiness.value)
+
+
+def test_broken_image_gets_a_placeholder_with_its_reason(lab: Labeler) -> None:
+    broken = shown(lab)[0]
+    assert broken.box.tooltip == "broken.jpg"
+    assert "jl-broken" in broken.box._dom_classes
+    assert broken.reason.layout.display is None
+    assert text_of(broken.reason.value).startswith("Cannot show this image:")
+    assert broken.image.value  # the placeholder picture
+    assert shown(lab)[1].reason.layout.display == "none"
+
+
+def test_label_opens_a_source_and_takes_options(folder: Path) -> None:
+    labeler = label(str(folder), page_size=24, view="all", author="someone")
+    try:
+        assert labeler.dataset.author == "someone"
+        assert labeler.view == "all"
+        assert labeler.page_size == 24
+        assert labeler._page_size_box.value == 24
+        assert len(shown(labeler)) == 24
+    finally:
+        labeler.close()
+        labeler.dataset.close()
+    with pytest.raises(TypeError, match="unknown option"):
+        label(str(folder), colour="red")
+
+
+def test_memory_store(monkeypatch: pytest.MonkeyPatch) -> None:
+    url = f"memory://widget-{uuid.uuid4().hex}"
+    fs = fsspec.filesystem("memory")
+    for i in range(5):
+        fs.pipe(f"{url}/m{i}.jpg", jpeg((i * 40, 10, 10)))
+    labeler = label(url)
+    try:
+        assert labeler._tabs["unlabeled"].description == "Unlabeled (5)"
+        labeler.select_page()
+        labeler._label_box.input.value = "cats"
+        labeler._label_box.ok.click()
+        assert labeler.dataset.counts().loc["cats", "images"] == 5
+        assert labeler._status.last_error is None
+    finally:
+        labeler.close()
+        labeler.dataset.close()
+        fs.rm(url, recursive=True)
+
+
+# -- traits ---------------------------------------------------------------------------------
+
+
+def test_traits_validate_clean_or_explain(lab: Labeler) -> None:
+    lab.view = "  ALL "
+    assert lab.view == "all"
+    with pytest.raises(traitlets.TraitError, match="view must be one of"):
+        lab.view = "everything"
+    with pytest.raises(traitlets.TraitError, match="page_size must be one of 12, 24, 48, 96"):
+        lab.page_size = 10
+    lab.page = 99
+    assert lab.page == 2  # clamped: 31 images in pages of 12
+    lab.page = -4
+    assert lab.page == 0
+    with pytest.raises(traitlets.TraitError, match="unknown: 'nope'"):
+        lab.selected = ("nope",)
+    with pytest.raises(traitlets.TraitError, match="expected a tuple"):
+        lab.selected = "abc"
+    with pytest.raises(traitlets.TraitError, match="existing label"):
+        lab.label_filter = "roses"
+    first = shown(lab)[0].image_id
+    lab.selected = (first, first)
+    assert lab.selected == (first,)
+    for name in ("view", "page", "page_size", "selected", "label_filter"):
+        assert Labeler.class_traits()[name].help
+
+
+def test_view_page_and_page_size_drive_the_grid(lab: Labeler, dataset: Dataset) -> None:
+    dataset.add_label("roses", ids_of(dataset)[:3])
+    assert [b.description for b in lab._tabs.values()] == [
+        "Unlabeled (28)",
+        "Labeled (3)",
+        "All (31)",
+    ]
+    lab.view = "labeled"
+    assert [t.image_id for t in shown(lab)] == ids_of(dataset)[:3]
+    assert lab._page_info.value == "page 1 of 1"
+    lab._tabs["all"].click()
+    assert lab.view == "all"
+    lab.page = 2
+    assert len(shown(lab)) == 7
+    # A bigger page keeps the first image shown on screen.
+    lab.page_size = 24
+    assert lab.page == 1
+    assert lab._page_size_box.value == 24
+    lab._page_size_box.value = 12
+    assert lab.page_size == 12
+    assert lab.page == 2
+
+
+# -- no widgets created by page turns --------------------------------------------------------
+
+
+def test_page_turns_create_no_widgets(lab: Labeler) -> None:
+    pool = len(lab._grid.tiles)
+    before = widget_count()
+    for step in ("next", "next", "prev", "last", "first"):
+        lab._pager[step].click()
+    for key in ("ArrowRight", "PageDown", "End", "Home", "ArrowLeft", "PageUp"):
+        press(lab, key)
+    lab.view = "all"
+    lab.view = "unlabeled"
+    assert widget_count() == before
+    assert len(lab._grid.tiles) == pool == 12
+
+
+def test_pool_grows_to_the_largest_page_and_never_shrinks(lab: Labeler) -> None:
+    lab.page_size = 48
+    assert len(lab._grid.tiles) == 31
+    before = widget_count()
+    lab.page_size = 12
+    lab.page_size = 24
+    lab.page_size = 48
+    assert widget_count() == before
+    assert len(lab._grid.tiles) == 31
+    lab.page_size = 12
+    hidden = [t for t in lab._grid.tiles if t.box.layout.display == "none"]
+    assert len(hidden) == 31 - 12
+
+
+def test_close_closes_every_widget(dataset: Dataset) -> None:
+    before = widget_count()
+    labeler = Labeler(dataset, page_size=24)
+    labeler.page = 1
+    labeler._tile_open(0)
+    assert widget_count() > before
+    labeler.close()
+    assert widget_count() == before
+
+
+# -- selection -------------------------------------------------------------------------------
+
+
+def test_checkbox_and_click_toggle_and_selection_survives(lab: Labeler, dataset: Dataset) -> None:
+    tiles = shown(lab)
+    tiles[2].check.value = True
+    assert lab.selected == (tiles[2].image_id,)
+    assert "jl-selected" in tiles[2].box._dom_classes
+    # A click on the image arrives from ipyevents as an event dict.
+    tiles[3].events._handle_mouse_msg(None, {"type": "click", "shiftKey": False}, [])
+    assert lab.selected == (tiles[2].image_id, tiles[3].image_id)
+    assert tiles[3].check.value is True
+    assert text_of(lab._count.value) == "2 selected"
+    lab._tile_click(3)
+    assert lab.selected == (tiles[2].image_id,)
+    assert tiles[3].check.value is False
+    chosen = lab.selected
+    lab.page = 1
+    assert not any(t.check.value for t in shown(lab))
+    lab.view = "all"
+    lab.page = 0
+    assert lab.selected == chosen
+    assert [t.image_id for t in shown(lab) if t.check.value] == list(chosen)
+    lab._clear.click()
+    assert lab.selected == ()
+    assert not any(t.check.value for t in shown(lab))
+
+
+def test_shift_click_selects_a_range_across_pages(lab: Labeler, dataset: Dataset) -> None:
+    order = ids_of(dataset, "unlabeled")
+    lab._tile_click(10)
+    lab.page = 1
+    lab._tile_click(3, shift=True)  # position 15 of the view
+    assert lab.selected == tuple(order[10:16])
+    # And backwards, from a later anchor.
+    lab._clear.click()
+    lab._tile_click(5)  # position 17
+    lab.page = 0
+    shown(lab)[8].events._handle_mouse_msg(None, {"type": "click", "shiftKey": True}, [])
+    assert set(lab.selected) == set(order[8:18])
+    assert len(lab.selected) == 10
+
+
+def test_select_page_and_drop_removed_images(lab: Labeler, dataset: Dataset) -> None:
+    lab._select_page.click()
+    page0 = [t.image_id for t in shown(lab)]
+    assert lab.selected == tuple(page0)
+    lab.page = 1
+    press(lab, "a")
+    assert len(lab.selected) == 24
+    dataset.remove_images(page0[:2])
+    assert len(lab.selected) == 22
+    assert page0[0] not in lab.selected
+
+
+# -- label box -------------------------------------------------------------------------------
+
+
+def test_label_box_checks_names_and_labels_the_selection(lab: Labeler, dataset: Dataset) -> None:
+    box = lab._label_box
+    assert box.ok.disabled
+    box.input.value = "roses"
+    assert box.ok.disabled  # nothing selected
+    lab._tile_click(1)
+    lab._tile_click(2)
+    assert not box.ok.disabled
+    box.input.value = "red/roses"
+    assert box.ok.disabled
+    assert "'/' (U+002F SOLIDUS) is not allowed" in text_of(box.problem.value)
+    box.input.value = "x" * 33
+    assert "at most 32 characters" in text_of(box.problem.value)
+    box.input.value = " roses "
+    assert box.problem.value == ""
+    chosen = lab.selected
+    box.ok.click()
+    assert dataset.labels_of(chosen) == {i: ["roses"] for i in chosen}
+    assert "Added roses to 2 images" in status_text(lab)
+    # They left the Unlabeled view, so they left the selection too.
+    assert lab.selected == ()
+    assert box.input.options == ("roses",)
+    assert [b.description for b in lab._tabs.values()][1] == "Labeled (2)"
+    lab.view = "labeled"
+    assert [text_of(t.chips.value) for t in shown(lab)] == ["roses", "roses"]
+    # Remove label takes it off the selected images only.
+    lab._tile_click(0)
+    box.input.value = "roses"
+    box.remove.click()
+    assert dataset.labels_of(chosen) == {chosen[0]: [], chosen[1]: ["roses"]}
+
+
+def test_a_second_label_on_labeled_images_keeps_the_selection(
+    lab: Labeler, dataset: Dataset
+) -> None:
+    dataset.add_label("roses", ids_of(dataset)[:4])
+    lab.view = "labeled"
+    lab._select_page.click()
+    lab._label_box.input.value = "red"
+    lab._label_box.ok.click()
+    assert len(lab.selected) == 4
+    assert text_of(shown(lab)[0].chips.value) == "rosesred"
+    assert shown(lab)[0].chips.value.count('class="jl-chip"') == 2
+
+
+# -- escaping --------------------------------------------------------------------------------
+
+
+def test_user_strings_are_escaped(lab: Labeler, dataset: Dataset, folder: Path) -> None:
+    nasty = "<img src=x onerror=alert(1)>.jpg"
+    (folder / nasty).write_bytes(jpeg())
+    lab._sync.button.click()
+    image_id = next(i for i in ids_of(dataset) if dataset.info(i)["path"] == nasty)
+    lab.open_image(image_id)
+    assert "<img" not in lab._preview.info.value
+    assert "&lt;img src=x onerror=alert(1)&gt;" in lab._preview.info.value
+    assert text_of(lab._preview.info.value).startswith(nasty)
+    # Tooltips are plain text (the title attribute), never parsed as HTML.
+    lab.view = "all"
+    lab.page_size = 48
+    tile = next(t for t in shown(lab) if t.image_id == image_id)
+    assert tile.box.tooltip == nasty
+    # Refused uploads list the name as given, escaped.
+    lab._upload.upload.value = (upload_item("<script>alert(1)</script>.gif", b"GIF"),)
+    assert "<script>" not in lab._upload.result.value
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;.gif" in lab._upload.result.value
+    # Chips and the All Labels pane escape label names (manifests may bring odd ones).
+    assert "<script>" not in chips_html(["<script>x</script>"])
+    lab._labels.update(["<b>x</b>"], {"<b>x</b>": 1})
+    assert "&lt;b&gt;x&lt;/b&gt;" in lab._labels.rows[0].info.value
+
+
+# -- keys ------------------------------------------------------------------------------------
+
+
+def test_keys_label_turn_pages_select_clear_and_undo(lab: Labeler, dataset: Dataset) -> None:
+    dataset.add_label("roses", ids_of(dataset)[-1:])
+    dataset.add_label("tulips", ids_of(dataset)[-2:-1])
+    lab.view = "all"  # labeled images stay in view, and so in the selection
+    assert lab._key_events.prevent_default_action is True
+    assert lab._key_events.watched_events == ["keydown"]
+    press(lab, "End")
+    assert lab.page == lab.page_count - 1
+    press(lab, "Home")
+    assert lab.page == 0
+    press(lab, "ArrowRight")
+    press(lab, "PageDown")
+    assert lab.page == 2
+    press(lab, "PageUp")
+    assert lab.page == 1
+    press(lab, "a")
+    chosen = lab.selected
+    assert len(chosen) == 12
+    press(lab, "2")
+    assert all("tulips" in v for v in dataset.labels_of(chosen).values())
+    press(lab, "z")
+    assert not any("tulips" in v for v in dataset.labels_of(chosen).values())
+    assert "Undone: Added tulips to 12 images" in status_text(lab)
+    lab.selected = chosen
+    press(lab, "Escape")
+    assert lab.selected == ()
+    lab.selected = chosen
+    press(lab, "5")
+    assert "There is no label number 5" in status_text(lab)
+    press(lab, "a", ctrlKey=True)  # the browser's own shortcut, left alone
+    assert lab.selected == chosen
+    lab._key_events._handle_mouse_msg(None, {"type": "keydown", "key": "1"}, [])
+    assert all("roses" in v for v in dataset.labels_of(chosen).values())
+    press(lab, "Delete")
+    assert lab._dialog.is_open
+    assert "Delete 12 images?" in text_of(lab._dialog.title.value)
+    lab._dialog.cancel.click()
+    assert not lab._dialog.is_open
+    assert len(dataset.ids()) == 31
+    assert lab.selected == chosen
+
+
+def test_key_help_lists_the_same_table_as_the_handler() -> None:
+    help_text = keymap.help_text()
+    for shortcut in keymap.KEYS:
+        assert shortcut.help in help_text
+        for key in shortcut.keys:
+            assert keymap.action_for(key) is not None
+    assert keymap.action_for("0") == ("label", 9)
+    assert keymap.action_for("q") is None
+    assert 'title="' in keymap.help_html()
+
+
+# -- undo ------------------------------------------------------------------------------------
+
+
+def test_undo_button_state_and_nothing_to_undo(lab: Labeler, dataset: Dataset) -> None:
+    assert lab._undo.disabled
+    assert lab._undo.tooltip == "Nothing to undo"
+    lab._tile_click(4)
+    lab._label_box.input.value = "roses"
+    lab._label_box.ok.click()
+    assert not lab._undo.disabled
+    assert lab._undo.tooltip == "Undo: Added roses to 1 image (z)"
+    lab._undo.click()
+    assert dataset.counts().empty
+    assert "Undone: Added roses to 1 image" in status_text(lab)
+    assert lab._undo.disabled
+    press(lab, "z")
+    assert "there is nothing to undo" in status_text(lab)
+    assert "jl-status-error" in lab._status.widget._dom_classes
+    lab._status.clear_error()
+
+
+# -- dialogs ---------------------------------------------------------------------------------
+
+
+def test_delete_label_only_keeps_the_images(lab: Labeler, dataset: Dataset) -> None:
+    dataset.add_label("roses", ids_of(dataset)[:6])
+    row = lab._labels.row_for("roses")
+    row.delete.click()
+    dialog = lab._dialog
+    assert dialog.is_open
+    assert [v for _, v in dialog.choice.options] == [
+        "label_only",
+        "with_images",
+        "with_images_and_files",
+    ]
+    assert "cannot be undone" in dialog.choice.options[2][0]
+    assert "on 6 images" in text_of(dialog.message.value)
+    dialog.confirm.click()
+    assert not dialog.is_open
+    assert dataset.label_names == []
+    assert len(dataset.ids()) == 31
+    assert lab._tabs["unlabeled"].description == "Unlabeled (31)"
+
+
+def test_delete_label_with_images_keeps_files(lab: Labeler, dataset: Dataset, folder: Path) -> None:
+    ids = ids_of(dataset)[1:4]
+    dataset.add_label("roses", ids)
+    dataset.add_label("red", ids[:1])
+    lab._labels.row_for("roses").delete.click()
+    lab._dialog.choice.value = "with_images"
+    lab._dialog.confirm.click()
+    assert set(ids_of(dataset)) & set(ids) == {ids[0]}  # it had another label
+    assert len(list(folder.glob("*.jpg"))) == 31
+
+
+def test_delete_label_with_files_needs_a_second_confirmation(
+    lab: Labeler, dataset: Dataset, folder: Path
+) -> None:
+    ids = ids_of(dataset)[1:4]
+    dataset.add_label("roses", ids)
+    lab._labels.row_for("roses").delete.click()
+    dialog = lab._dialog
+    dialog.choice.value = "with_images_and_files"
+    dialog.confirm.click()
+    # Only armed: nothing deleted yet, and the warning says so plainly.
+    assert dialog.is_open
+    assert dialog.armed
+    assert "cannot be undone" in text_of(dialog.warning.value)
+    assert dialog.confirm.description == "Yes, delete the source files for good"
+    assert dataset.label_names == ["roses"]
+    # Changing the choice disarms.
+    dialog.choice.value = "label_only"
+    assert not dialog.armed
+    dialog.choice.value = "with_images_and_files"
+    dialog.confirm.click()
+    dialog.confirm.click()
+    assert not dialog.is_open
+    assert dataset.label_names == []
+    assert not set(ids) & set(ids_of(dataset))
+    assert len(list(folder.glob("*.jpg"))) == 28
+    press(lab, "z")
+    assert "cannot undo" in status_text(lab)
+    lab._status.clear_error()
+
+
+def test_delete_images_from_dataset_only(lab: Labeler, dataset: Dataset, folder: Path) -> None:
+    assert lab._delete_images.disabled
+    lab._tile_click(1)
+    lab._tile_click(2)
+    lab._delete_images.click()
+    dialog = lab._dialog
+    assert [v for _, v in dialog.choice.options] == ["dataset_only", "with_files"]
+    dialog.confirm.click()
+    assert len(dataset.ids()) == 29
+    assert lab.selected == ()
+    assert len(list(folder.glob("*.jpg"))) == 31
+    assert lab._tabs["all"].description == "All (29)"
+    lab._undo.click()
+    assert len(dataset.ids()) == 31
+
+
+def test_delete_images_with_files_is_confirmed_twice(
+    lab: Labeler, dataset: Dataset, folder: Path
+) -> None:
+    lab._tile_click(1)
+    chosen = lab.selected
+    lab._delete_images.click()
+    dialog = lab._dialog
+    dialog.choice.value = "with_files"
+    dialog.confirm.click()
+    assert dialog.armed
+    assert len(dataset.ids()) == 31
+    assert "source files of 1 image will be deleted" in text_of(dialog.warning.value)
+    dialog.cancel.click()
+    assert not dialog.is_open
+    assert len(dataset.ids()) == 31
+    lab._delete_images.click()
+    dialog.choice.value = "with_files"
+    dialog.confirm.click()
+    dialog.confirm.click()
+    assert chosen[0] not in dataset.ids()
+    assert not (folder / "img00.jpg").exists()
+
+
+# -- upload and sync -------------------------------------------------------------------------
+
+
+def test_upload_adds_images_and_lists_refused_ones(lab: Labeler, dataset: Dataset) -> None:
+    upload = lab._upload.upload
+    assert upload.accept == ".jpg,.jpeg,.png,.bmp"
+    assert upload.multiple
+    upload.value = (upload_item("new cat.jpg", jpeg()), upload_item("notes.jpg", b"hello"))
+    assert upload.value == ()
+    assert lab._tabs["unlabeled"].description == "Unlabeled (32)"
+    result = text_of(lab._upload.result.value)
+    assert "1 image added." in result
+    assert "notes.jpg:" in result
+    assert "1 image added, 1 refused." in status_text(lab)
+    new = [i for i in ids_of(dataset, "unlabeled") if dataset.info(i)["path"] == "new_cat.jpg"]
+    assert len(new) == 1
+    lab.page = lab.page_count - 1
+    lab.view = "unlabeled"
+    lab.page_size = 48
+    assert new[0] in [t.image_id for t in shown(lab)]
+
+
+def test_sync_adds_new_files_with_sidecar_labels(
+    lab: Labeler, dataset: Dataset, folder: Path
+) -> None:
+    (folder / "late1.jpg").write_bytes(jpeg((1, 2, 3)))
+    (folder / "late2.jpg").write_bytes(jpeg((3, 2, 1)))
+    (folder / "late2.txt").write_text("tulips\n")
+    (folder / "img05.jpg").unlink()
+    lab._sync.button.click()
+    summary = lab._sync.summary.value
+    assert summary == "2 images added, 1 removed, 1 labeled from .txt files"
+    assert lab._sync.progress.value == lab._sync.progress.max
+    assert lab._sync.progress.layout.display is None
+    assert summary in status_text(lab)
+    assert dataset.label_names == ["tulips"]
+    assert lab._tabs["all"].description == "All (32)"
+    assert lab._labels.row_for("tulips").text.value == "tulips"
+
+
+# -- status line -----------------------------------------------------------------------------
+
+
+def test_errors_of_dataset_actions_reach_the_status_line(
+    lab: Labeler, dataset: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unreachable(*_args: Any, **_kwargs: Any) -> None:
+        raise StoreUnavailableError("the store at s3://bucket cannot be reached", "s3://bucket")
+
+    monkeypatch.setattr(dataset, "add_label", unreachable)
+    lab._tile_click(1)
+    lab._label_box.input.value = "roses"
+    lab._label_box.ok.click()
+    assert "the store at s3://bucket cannot be reached" in status_text(lab)
+    assert "jl-status-error" in lab._status.widget._dom_classes
+    assert isinstance(lab._status.last_error, StoreUnavailableError)
+    lab._status.clear_error()
+    assert "jl-status-error" not in lab._status.widget._dom_classes
+
+    def broken(*_args: Any, **_kwargs: Any) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(dataset, "sync", broken)
+    lab._sync.button.click()
+    assert "Something went wrong (RuntimeError): boom" in status_text(lab)
+    assert not lab._sync.button.disabled
+    lab._status.clear_error()
+
+
+def test_status_changes_from_another_thread(lab: Labeler, monkeypatch: pytest.MonkeyPatch) -> None:
+    waiting = SimpleNamespace(state="pending", pending=3, message="the store is unreachable")
+    monkeypatch.setattr(type(lab.dataset), "status", property(lambda _self: waiting))
+    worker = threading.Thread(target=lambda: lab._dataset_changed(Change("status")))
+    worker.start()
+    worker.join()
+    assert "3 actions not yet saved (retrying)" in status_text(lab)
+    waiting.state, waiting.pending, waiting.message = "saved", 0, ""
+    lab._dataset_changed(Change("status"))
+    assert status_text(lab).startswith("All changes saved")
+
+
+# -- readiness, labels pane, filter ----------------------------------------------------------
+
+
+def test_readiness(lab: Labeler, dataset: Dataset) -> None:
+    ids = ids_of(dataset)
+    dataset.add_label("roses", ids[1:4])
+    text = text_of(lab._readiness.value)
+    assert "roses has 3 images; at least 5 are needed" in text
+    dataset.add_label("roses", ids[4:6])
+    dataset.add_label("tulips", ids[6:11])
+    assert text_of(lab._readiness.value) == "Ready for training"
+
+
+def test_labels_pane_counts_rename_and_merge(lab: Labeler, dataset: Dataset) -> None:
+    ids = ids_of(dataset)
+    dataset.add_label("roses", ids[1:5])
+    dataset.add_label("tulips", ids[5:7])
+    rows = [r for r in lab._labels.rows if r.name]
+    assert [(r.name, text_of(r.info.value)) for r in rows] == [
+        ("roses", "roses 4"),
+        ("tulips", "tulips 2"),
+    ]
+    assert 'class="jl-label-count"' in rows[0].info.value
+    row = lab._labels.row_for("roses")
+    assert row.rename.disabled
+    row.text.value = "bad name"
+    assert row.rename.disabled
+    assert "is not allowed" in text_of(lab._labels.problem.value)
+    row.text.value = "rose"
+    assert not row.rename.disabled
+    row.rename.click()
+    assert dataset.label_names == ["rose", "tulips"]
+    lab._labels.row_for("tulips").text.value = "rose"
+    lab._labels.row_for("tulips").rename.click()
+    assert dataset.label_names == ["rose"]
+    assert dataset.counts().loc["rose", "images"] == 6
+    hidden = [r for r in lab._labels.rows if r.name is None]
+    assert len(hidden) == 1
+    assert hidden[0].box.layout.display == "none"
+
+
+def test_label_filter(lab: Labeler, dataset: Dataset) -> None:
+    ids = ids_of(dataset)
+    dataset.add_label("roses", ids[1:5])
+    dataset.add_label("tulips", ids[5:7])
+    assert [v for _, v in lab._filter.options] == ["", "roses", "tulips"]
+    lab._filter.value = "tulips"
+    assert lab.label_filter == "tulips"
+    assert lab.view == "labeled"  # Unlabeled images carry no label
+    assert [t.image_id for t in shown(lab)] == ids[5:7]
+    lab._labels.row_for("tulips").text.value = "tulip"
+    lab._labels.row_for("tulips").rename.click()
+    assert lab.label_filter == "tulip"
+    assert lab._filter.value == "tulip"
+    lab.dataset.delete_label("tulip")
+    assert lab.label_filter is None
+    assert lab._filter.value == ""
+    assert len(shown(lab)) == 4
+
+
+# -- one image -------------------------------------------------------------------------------
+
+
+def test_preview_add_change_remove_one_image(lab: Labeler, dataset: Dataset) -> None:
+    tile = shown(lab)[1]
+    image_id = tile.image_id
+    tile.events._handle_mouse_msg(None, {"type": "dblclick"}, [])
+    preview = lab._preview
+    assert preview.is_open
+    assert preview.image_id == image_id
+    assert preview.image.value[:2] == b"\xff\xd8"
+    assert text_of(preview.info.value).startswith("img00.jpg")
+    assert preview.remove.disabled
+    preview.input.value = "roses"
+    preview.add.click()
+    assert dataset.labels_of([image_id]) == {image_id: ["roses"]}
+    assert preview.current.options == ("roses",)
+    preview.input.value = "tulips"
+    preview.change.click()
+    assert dataset.labels_of([image_id]) == {image_id: ["tulips"]}
+    assert preview.current.options == ("tulips",)
+    preview.remove.click()
+    assert dataset.labels_of([image_id]) == {image_id: []}
+    preview.close_button.click()
+    assert not preview.is_open
+    shown(lab)[2].open_button.click()
+    assert preview.image_id == shown(lab)[2].image_id
+    dataset.remove_images([preview.image_id])
+    assert not preview.is_open
+
+
+# -- thumbnails --------------------------------------------------------------------------------
+
+
+def test_one_thumbnail_call_per_page_and_a_prefetch(
+    lab: Labeler, dataset: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[tuple[str, list[str]]] = []
+    real_thumbnails, real_prefetch = dataset.thumbnails, dataset.prefetch_thumbnails
+
+    def thumbnails(ids: Any, size: int = 160) -> Any:
+        calls.append(("get", list(ids)))
+        return real_thumbnails(ids, size=size)
+
+    def prefetch(ids: Any, size: int = 160) -> None:
+        calls.append(("prefetch", list(ids)))
+        real_prefetch(ids, size=size)
+
+    monkeypatch.setattr(dataset, "thumbnails", thumbnails)
+    monkeypatch.setattr(dataset, "prefetch_thumbnails", prefetch)
+    order = ids_of(dataset, "unlabeled")
+    lab.page = 1
+    assert calls == [("get", order[12:24]), ("prefetch", order[24:36])]
+    # A label change on this page updates the chips without fetching thumbnails again.
+    lab.view = "all"
+    lab.page = 1
+    calls.clear()
+    dataset.add_label("roses", order[12:13])
+    assert calls == []
+    assert text_of(shown(lab)[0].chips.value) == "roses"
+
+
+def test_widget_package_exports() -> None:
+    import jupyter_labeler.widget as package
+
+    assert package.__all__ == ["Labeler", "label"]
+    assert isinstance(Labeler.__mro__[1], type)
+    assert issubclass(Labeler, ipywidgets.VBox)
