@@ -243,11 +243,25 @@ def _open_checked(data: bytes, name: str, max_pixels: int) -> tuple[str, ImageFi
     return fmt, im
 
 
-def _load(im: ImageFile.ImageFile, name: str) -> None:
+_TRUNCATED = "the file is cut short: the image data is incomplete"
+
+
+def _ends_properly(fmt: str, data: bytes) -> bool:
+    """Whether the stream has its end marker (JPEG EOI, PNG IEND)."""
+    if fmt == "JPEG":
+        return data.rfind(b"\xff\xd9") > 2
+    if fmt == "PNG":
+        return data.rfind(b"IEND") > 8
+    return True
+
+
+def _load(im: ImageFile.ImageFile, fmt: str, data: bytes, name: str) -> None:
     """Decode the pixels, turning a truncated or damaged stream into ImageDecodeError."""
-    # Truncated images must fail loudly here, not come out half grey.
-    if ImageFile.LOAD_TRUNCATED_IMAGES:
-        raise RuntimeError("PIL.ImageFile.LOAD_TRUNCATED_IMAGES must stay False")
+    # This module never sets PIL.ImageFile.LOAD_TRUNCATED_IMAGES. Some training scripts set it
+    # to True for the whole process, and then Pillow pads a truncated image with grey instead
+    # of failing: check the end marker ourselves in that case.
+    if ImageFile.LOAD_TRUNCATED_IMAGES and not _ends_properly(fmt, data):
+        raise ImageDecodeError(_TRUNCATED, name)
     try:
         im.load()
     except Image.DecompressionBombError:
@@ -257,7 +271,7 @@ def _load(im: ImageFile.ImageFile, name: str) -> None:
     except _DECODE_ERRORS as exc:
         text = str(exc).lower()
         if isinstance(exc, EOFError | struct.error) or "truncated" in text or "incomplete" in text:
-            reason = "the file is cut short: the image data is incomplete"
+            reason = _TRUNCATED
         else:
             reason = "the image data is damaged"
         raise ImageDecodeError(reason, name) from None
@@ -290,10 +304,11 @@ def inspect_image(
     ...
     jupyter_labeler.errors.ImageDecodeError: a.jpg: GIF images are not supported: use JPG, PNG or...
     """
-    fmt, im = _open_checked(bytes(data), name, max_pixels)
+    data = bytes(data)
+    fmt, im = _open_checked(data, name, max_pixels)
     with im:
         width, height = im.size
-        _load(im, name)
+        _load(im, fmt, data, name)
     return ImageInfo(fmt, width, height)
 
 
@@ -427,7 +442,7 @@ def _render(data: bytes, size: int, quality: int) -> Thumbnail:
             # Let libjpeg scale by 1/2, 1/4 or 1/8 while decoding (DCT scaling): a 2 MP photo
             # then decodes as ~0.03 MP, several times faster than decoding it whole.
             im.draft("RGB", (size, size))
-        _load(im, "")
+        _load(im, fmt, data, "")
         small = _flatten(im)
         small.thumbnail((size, size), Image.Resampling.BICUBIC, reducing_gap=2.0)
         # EXIF (and im.info) survive thumbnail(): transposing the small image is cheap.
