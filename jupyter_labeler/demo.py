@@ -87,7 +87,9 @@ def _finish(rng: random.Random, image: Image.Image, grain: int = 10) -> Image.Im
     image = image.filter(ImageFilter.GaussianBlur(rng.uniform(0.5, 1.1)))
     # Uneven light: a 4x3 random field blown up smoothly.
     light = Image.frombytes("L", (4, 3), rng.randbytes(12))
-    light = light.point([16 + v // 8 for v in range(256)]).resize((width, height), Image.BICUBIC)
+    light = light.point([16 + v // 8 for v in range(256)]).resize(
+        (width, height), Image.Resampling.BICUBIC
+    )
     # Grain: one random byte per pixel, mapped to 0..2*grain (monochrome, like sensor noise).
     noise = Image.frombytes("L", (width, height), rng.randbytes(width * height))
     noise = noise.point([v * (2 * grain + 1) // 256 for v in range(256)])
