@@ -252,6 +252,14 @@ def test_pool_grows_to_the_largest_page_and_never_shrinks(lab: Labeler) -> None:
     assert len(hidden) == 31 - 12
 
 
+def test_a_bad_option_leaves_nothing_behind(dataset: Dataset) -> None:
+    before = widget_count()
+    with pytest.raises(traitlets.TraitError, match="page_size must be one of"):
+        Labeler(dataset, page_size=50)
+    assert widget_count() == before
+    assert dataset._observers == []
+
+
 def test_close_closes_every_widget(dataset: Dataset) -> None:
     before = widget_count()
     labeler = Labeler(dataset, page_size=24)
@@ -345,9 +353,12 @@ def test_label_box_checks_names_and_labels_the_selection(lab: Labeler, dataset: 
     assert [b.description for b in lab._tabs.values()][1] == "Labeled (2)"
     lab.view = "labeled"
     assert [text_of(t.chips.value) for t in shown(lab)] == ["roses", "roses"]
-    # Remove label takes it off the selected images only.
+    # Remove label takes an existing label off the selected images only.
     lab._tile_click(0)
+    box.input.value = "tulips"
+    assert box.remove.disabled
     box.input.value = "roses"
+    assert not box.remove.disabled
     box.remove.click()
     assert dataset.labels_of(chosen) == {chosen[0]: [], chosen[1]: ["roses"]}
 
@@ -711,6 +722,18 @@ def test_label_filter(lab: Labeler, dataset: Dataset) -> None:
     assert lab.label_filter is None
     assert lab._filter.value == ""
     assert len(shown(lab)) == 4
+    # The Unlabeled tab drops a label filter (no unlabeled image carries a label).
+    lab.label_filter = "roses"
+    lab._tabs["unlabeled"].click()
+    assert lab.view == "unlabeled"
+    assert lab.label_filter is None
+    assert len(shown(lab)) == 12
+    # Set from code, an impossible combination shows a plain empty message instead.
+    lab.label_filter = "roses"
+    lab.view = "unlabeled"
+    assert shown(lab) == []
+    assert text_of(lab._grid.empty.value) == "No unlabeled images carry the label roses."
+    assert lab._grid.empty.layout.display is None
 
 
 # -- one image -------------------------------------------------------------------------------

@@ -68,7 +68,7 @@ class LabelBox:
         self.ok.add_class("jl-label-ok")
         self.remove = widgets.Button(
             description="Remove label",
-            tooltip="Take this label off every selected image",
+            tooltip="Take this existing label off every selected image",
             disabled=True,
             layout=widgets.Layout(width="auto"),
         )
@@ -91,6 +91,7 @@ class LabelBox:
         options = tuple(names)
         if tuple(self.input.options) != options:
             self.input.options = options
+            self._refresh()
 
     def set_selected_count(self, count: int) -> None:
         self._selected_count = count
@@ -103,7 +104,8 @@ class LabelBox:
         self.problem.value = problem_html(self.input.value)
         valid = bool(self.name) and label_problem(self.input.value) is None
         self.ok.disabled = not (valid and self._selected_count > 0)
-        self.remove.disabled = not (valid and self._selected_count > 0)
+        existing = self.name in self.input.options
+        self.remove.disabled = not (existing and self._selected_count > 0)
 
     def apply(self) -> None:
         """What OK does (also what Enter would do)."""

@@ -148,11 +148,15 @@ class Labeler(widgets.VBox):
         self._closed = False
 
         self._unobserve = dataset.observe(self._dataset_changed)
-        with self._batch(force=True):
-            self._refresh_summary()
-            for name in _WIDGET_OPTIONS:
-                if name in options:
-                    setattr(self, name, options[name])
+        try:
+            with self._batch(force=True):
+                self._refresh_summary()
+                for name in _WIDGET_OPTIONS:
+                    if name in options:
+                        setattr(self, name, options[name])
+        except Exception:
+            self.close()  # a bad option: leave no widgets or observer behind
+            raise
         self._status.show_save_status(dataset.status)
 
     # -- building --------------------------------------------------------------------------
@@ -162,7 +166,7 @@ class Labeler(widgets.VBox):
             button = widgets.Button(description=_VIEW_TITLES[view], layout={"width": "auto"})
             button.add_class("jl-tab")
             button.add_class(f"jl-tab-{view}")
-            button.on_click(guard(lambda _b, v=view: setattr(self, "view", v)))
+            button.on_click(guard(lambda _b, v=view: self._tab_clicked(v)))
             self._tabs[view] = button
         self._filter = widgets.Dropdown(
             options=[("All labels", "")], value="", description="Label", layout={"width": "220px"}
@@ -240,7 +244,10 @@ class Labeler(widgets.VBox):
         self._grid_area.add_class("jl-grid-area")
         # Keys reach ipyevents only while the mouse is over this box.
         self._key_events = Event(
-            source=self._grid_area, watched_events=["keydown"], prevent_default_action=True
+            source=self._grid_area,
+            watched_events=["keydown"],
+            prevent_default_action=True,
+            ignore_modifier_key_events=True,
         )
         self._key_events.on_dom_event(guard(self._handle_key))
         self._parts_to_close = [
@@ -543,6 +550,8 @@ class Labeler(widgets.VBox):
             return
         with self._status_guarded(), self._batch():
             ids = getattr(change, "ids", None)
+            # Fetch the page's thumbnails again only when its images themselves may have changed;
+            # a label change only redraws the chips.
             force = kind in ("reload", "images") and (
                 ids is None or not set(ids).isdisjoint(self._page_ids)
             )
@@ -552,7 +561,7 @@ class Labeler(widgets.VBox):
                 self.label_filter = None
             self._refresh_summary()
             self._refresh_preview()
-            self._request_render(force=force or kind in ("images", "reload"))
+            self._request_render(force=force)
 
     @contextlib.contextmanager
     def _status_guarded(self) -> Iterator[None]:
@@ -766,6 +775,13 @@ class Labeler(widgets.VBox):
             "next": min(last, self.page + 1),
             "last": last,
         }[where]
+
+    def _tab_clicked(self, view: str) -> None:
+        with self._batch():
+            if view == "unlabeled":
+                # Unlabeled images carry no label: a label filter would leave the tab empty.
+                self.label_filter = None
+            self.view = view
 
     def _filter_changed(self, change: Any) -> None:
         if not self._quiet:
