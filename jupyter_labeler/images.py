@@ -169,11 +169,11 @@ def _unsupported_format(data: bytes) -> str | None:
     # Last resort: let Pillow's other plugins name the format (PPM, TGA, ICNS, ...).
     try:
         with _pillow_warnings_ignored(), Image.open(io.BytesIO(data)) as im:
-            fmt = im.format
+            named = im.format
     except Exception:  # anything at all means "Pillow cannot name it either"
         return None
-    if fmt and fmt not in FORMAT_SUFFIX and fmt != "MPO":
-        return str(fmt)
+    if named and named not in FORMAT_SUFFIX and named != "MPO":
+        return str(named)
     return None
 
 
@@ -407,7 +407,8 @@ def _flatten(im: Image.Image) -> Image.Image:
         return im.convert("L")
     if mode.startswith(("I", "F")):
         # 16-bit, 32-bit and float greyscale: scale to 8 bits rather than clip all above 255.
-        hi = im.getextrema()[1]
+        high = im.getextrema()[1]
+        hi = 255.0 if isinstance(high, tuple) else float(high)
         top = 65535.0 if mode.startswith("I;16") or (mode == "I" and hi > 255) else 255.0
         if mode == "F":
             top = max(float(hi), 1.0) if hi > 255 or hi <= 1.0 else 255.0
@@ -448,8 +449,9 @@ def _render(data: bytes, size: int, quality: int) -> Thumbnail:
         # EXIF (and im.info) survive thumbnail(): transposing the small image is cheap.
         small = _exif_upright(small)
         small = _on_white(small)
-    out = io.BytesIO()
-    small.save(out, "JPEG", quality=quality, optimize=True)
+        # Saved inside the block: small may still be im itself, which closing invalidates.
+        out = io.BytesIO()
+        small.save(out, "JPEG", quality=quality, optimize=True)
     return Thumbnail(out.getvalue(), small.width, small.height)
 
 
