@@ -46,6 +46,9 @@ from .errors import (
 
 __all__ = ["Store", "open_store"]
 
+# Local writes go to a file of this name first and are renamed into place; listings skip them.
+_TMP_PREFIX = ".tmp-"
+
 _UNREACHABLE_ERRNOS = {
     errno.ECONNREFUSED,
     errno.ECONNRESET,
@@ -86,6 +89,19 @@ def _is_unreachable(exc: BaseException) -> bool:
     return False
 
 
+def _is_missing_bucket(exc: BaseException) -> bool:
+    """True when ``exc`` (or what caused it) is an S3 ``NoSuchBucket`` answer."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        response = getattr(current, "response", None)
+        if isinstance(response, dict) and response.get("Error", {}).get("Code") == "NoSuchBucket":
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
 def translate_error(exc: BaseException, url: str) -> StoreError:
     """Map a low-level error to the project's StoreError family (without credentials)."""
     if isinstance(exc, StoreError):
@@ -94,6 +110,8 @@ def translate_error(exc: BaseException, url: str) -> StoreError:
     if _is_unreachable(exc):
         return StoreUnavailableError(f"cannot reach the store at {url}: {detail}", url)
     if isinstance(exc, FileNotFoundError):
+        if _is_missing_bucket(exc):
+            return StoreNotFoundError(f"not found: {url}: the bucket does not exist", url)
         return StoreNotFoundError(f"not found: {url}", url)
     if isinstance(exc, PermissionError):
         return StoreAccessError(
@@ -123,7 +141,9 @@ def _obs_filesystem(options: dict[str, Any]) -> fsspec.AbstractFileSystem:
             "obs:// needs an endpoint: set OBS_ENDPOINT (e.g. https://obs.cn-north-4.myhuaweicloud.com)"
             " or pass storage_options={'endpoint_url': ...}"
         )
-    style = options.pop("addressing_style", None) or os.environ.get("OBS_ADDRESSING_STYLE", "virtual")
+    style = options.pop("addressing_style", None) or os.environ.get(
+        "OBS_ADDRESSING_STYLE", "virtual"
+    )
     if "key" not in options and os.environ.get("OBS_ACCESS_KEY_ID"):
         options["key"] = os.environ["OBS_ACCESS_KEY_ID"]
     if "secret" not in options and os.environ.get("OBS_SECRET_ACCESS_KEY"):
@@ -150,7 +170,9 @@ def _s3_filesystem(options: dict[str, Any]) -> fsspec.AbstractFileSystem:
     return s3fs.S3FileSystem(config_kwargs=config, **options)
 
 
-def open_store(url: str | os.PathLike[str], storage_options: Mapping[str, Any] | None = None) -> Store:
+def open_store(
+    url: str | os.PathLike[str], storage_options: Mapping[str, Any] | None = None
+) -> Store:
     """Return the Store for ``url`` (see the module docstring for the URLs understood)."""
     options = dict(storage_options or {})
     text = os.fspath(url)
@@ -250,7 +272,8 @@ class Store:
         for rel, path in zip(rels, paths, strict=True):
             value = got.get(path)
             if value is None:
-                value = got.get(self.fs._strip_protocol(path), StoreNotFoundError(f"not found: {path}"))
+                missing = StoreNotFoundError(f"not found: {self.url_of(rel)}", self.url_of(rel))
+                value = got.get(self.fs._strip_protocol(path), missing)
             if isinstance(value, Exception):
                 value = translate_error(value, self.url_of(rel))
             out[rel] = value
@@ -273,7 +296,11 @@ class Store:
                         for info in self.fs.ls(base, detail=True)
                         if info.get("type") != "directory"
                     }
-            except FileNotFoundError:
+            except FileNotFoundError as exc:
+                # A missing folder is simply empty, but a missing bucket is a wrong URL: saying
+                # "empty" would show a blank dataset and fail only at the first write.
+                if _is_missing_bucket(exc):
+                    raise
                 return {}
             if self.scheme != "file":
                 with contextlib.suppress(AttributeError):
@@ -284,6 +311,8 @@ class Store:
             relname = self.relative(name)
             if relname is None or info.get("type") == "directory":
                 continue
+            if self.scheme == "file" and posixpath.basename(relname).startswith(_TMP_PREFIX):
+                continue  # another writer's half-written file (or a crashed one's leftover)
             out[relname] = int(info.get("size") or 0)
         return out
 
@@ -299,7 +328,7 @@ class Store:
             if self.scheme == "file":
                 folder = os.path.dirname(path)
                 os.makedirs(folder, exist_ok=True)
-                tmp = os.path.join(folder, f".tmp-{uuid.uuid4().hex}")
+                tmp = os.path.join(folder, f"{_TMP_PREFIX}{uuid.uuid4().hex}")
                 try:
                     with open(tmp, "wb") as fh:
                         fh.write(data)
