@@ -120,7 +120,9 @@ def test_first_page_shows_counts_tiles_and_file_names(lab: Labeler, dataset: Dat
     assert lab._page_info.value == "page 1 of 3"
     tiles = shown(lab)
     assert [t.image_id for t in tiles] == ids_of(dataset, "unlabeled")[:12]
-    assert tiles[1].box.tooltip == "img00.jpg"
+    assert tiles[1].check.tooltip == "img00.jpg"
+    assert text_of(tiles[1].name.value) == "img00.jpg"
+    assert 'title="img00.jpg"' in tiles[1].name.value
     assert tiles[1].image.value[:2] == b"\xff\xd8"  # JPEG thumbnail bytes
     assert text_of(tiles[1].chips.value) == "no label"
     assert lab._pager["prev"].disabled
@@ -130,7 +132,7 @@ def test_first_page_shows_counts_tiles_and_file_names(lab: Labeler, dataset: Dat
 
 def test_broken_image_gets_a_placeholder_with_its_reason(lab: Labeler) -> None:
     broken = shown(lab)[0]
-    assert broken.box.tooltip == "broken.jpg"
+    assert broken.check.tooltip == "broken.jpg"
     assert "jl-broken" in broken.box._dom_classes
     assert broken.reason.layout.display is None
     assert text_of(broken.reason.value).startswith("Cannot show this image:")
@@ -388,11 +390,13 @@ def test_user_strings_are_escaped(lab: Labeler, dataset: Dataset, folder: Path) 
     assert "<img" not in lab._preview.info.value
     assert "&lt;img src=x onerror=alert(1)&gt;" in lab._preview.info.value
     assert text_of(lab._preview.info.value).startswith(nasty)
-    # Tooltips are plain text (the title attribute), never parsed as HTML.
+    # The tile's caption escapes the name in its text and in its title attribute.
     lab.view = "all"
     lab.page_size = 48
     tile = next(t for t in shown(lab) if t.image_id == image_id)
-    assert tile.box.tooltip == nasty
+    assert "<img" not in tile.name.value
+    assert text_of(tile.name.value) == nasty
+    assert tile.check.tooltip == nasty  # a tooltip is the title attribute: never parsed as HTML
     # Refused uploads list the name as given, escaped.
     lab._upload.upload.value = (upload_item("<script>alert(1)</script>.gif", b"GIF"),)
     assert "<script>" not in lab._upload.result.value

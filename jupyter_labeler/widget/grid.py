@@ -19,7 +19,7 @@ from ipyevents import Event
 
 from .closing import close_widgets
 
-__all__ = ["TileContent", "TileGrid", "chips_html"]
+__all__ = ["TileContent", "TileGrid", "chips_html", "name_html"]
 
 THUMB_PX = 160
 
@@ -45,6 +45,15 @@ def chips_html(labels: Sequence[str]) -> str:
         "background:#e3eefc;color:#174ea6;font-size:11px;line-height:16px"
     )
     return "".join(f'<span class="jl-chip" style="{style}">{html.escape(x)}</span>' for x in labels)
+
+
+def name_html(name: str) -> str:
+    """A file name cut to the tile's width, whole in its hover title (escaped both ways)."""
+    text = html.escape(name, quote=True)
+    return (
+        f'<div title="{text}" style="overflow:hidden;text-overflow:ellipsis;'
+        f'white-space:nowrap;font-size:11px;color:#555">{text}</div>'
+    )
 
 
 class Tile:
@@ -73,6 +82,8 @@ class Tile:
         self.image.add_class("jl-tile-image")
         self.reason = widgets.HTML(value="", layout=widgets.Layout(display="none"))
         self.reason.add_class("jl-tile-reason")
+        self.name = widgets.HTML(value="", layout=widgets.Layout(width=f"{THUMB_PX}px"))
+        self.name.add_class("jl-tile-name")
         self.chips = widgets.HTML(value="")
         self.chips.add_class("jl-tile-chips")
         top = widgets.HBox(
@@ -80,7 +91,7 @@ class Tile:
             layout=widgets.Layout(justify_content="space-between", width=f"{THUMB_PX}px"),
         )
         self.box = widgets.VBox(
-            [top, self.image, self.reason, self.chips],
+            [top, self.image, self.name, self.reason, self.chips],
             layout=widgets.Layout(
                 width=f"{THUMB_PX + 12}px", padding="4px", margin="3px", border="2px solid #eee"
             ),
@@ -99,9 +110,11 @@ class Tile:
         self.image_id = content.image_id
         self.image.value = content.data
         name = posixpath.basename(content.path) or content.path
-        # ipywidgets sets the tooltip as the element's title: plain text, never parsed as HTML.
-        self.box.tooltip = name
-        self.image.tooltip = name
+        # Only widgets with a description may carry a tooltip: on a Box or an Image the
+        # browser side of ipywidgets 8 fails to draw the widget at all. So the name is a caption
+        # whose title shows it whole on hover, and the checkbox's tooltip.
+        self.check.tooltip = name
+        self.name.value = name_html(name)
         self.check.value = content.selected
         self.chips.value = chips_html(content.labels)
         self.set_selected_style(content.selected)
@@ -128,7 +141,8 @@ class Tile:
 
     def close(self) -> None:
         close_widgets(
-            self.events, self.check, self.open_button, self.image, self.reason, self.chips,
+            self.events, self.check, self.open_button, self.image, self.name, self.reason,
+            self.chips,
             self.box.children[0], self.box,
         )  # fmt: skip
 

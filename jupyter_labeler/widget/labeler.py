@@ -240,7 +240,9 @@ class Labeler(widgets.VBox):
             layout={"align_items": "center"},
         )
         pager.add_class("jl-pager")
-        self._grid_area = widgets.VBox([self._grid.box, self._grid.empty, pager])
+        self._grid_area = widgets.VBox(
+            [self._grid.box, self._grid.empty, pager], layout={"flex": "1 1 auto"}
+        )
         self._grid_area.add_class("jl-grid-area")
         # Keys reach ipyevents only while the mouse is over this box.
         self._key_events = Event(
@@ -286,7 +288,10 @@ class Labeler(widgets.VBox):
             layout={"align_items": "center", "flex_flow": "row wrap"},
         )
         messages = widgets.VBox([self._upload.result, self._sync.summary])
-        side = widgets.VBox([self._labels.box, self._readiness], layout={"min_width": "300px"})
+        side = widgets.VBox(
+            [self._labels.box, self._readiness],
+            layout={"flex": "0 0 320px", "width": "320px", "margin": "0 0 0 12px"},
+        )
         main = widgets.HBox([self._grid_area, side])
         self._parts_to_close += [top, tools, messages, side, main]
         return (

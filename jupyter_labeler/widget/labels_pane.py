@@ -21,7 +21,7 @@ __all__ = ["LabelsPane"]
 def _row_html(name: str, count: int, most: int) -> str:
     width = 0 if most <= 0 else max(2, round(100 * count / most))
     return (
-        '<div style="min-width:160px">'
+        "<div>"
         f'<span class="jl-label-name" style="font-weight:600">{html.escape(name)}</span> '
         f'<span class="jl-label-count" style="color:#555">{count}</span>'
         '<div style="background:#eee;height:4px;width:140px">'
@@ -45,17 +45,16 @@ class _Row:
             description="Delete", button_style="", layout=widgets.Layout(width="auto")
         )
         self.delete.add_class("jl-label-delete")
-        self.box = widgets.HBox(
-            [self.info, self.text, self.rename, self.delete],
-            layout=widgets.Layout(align_items="center"),
-        )
+        # Two lines, so that the pane stays narrow beside the grid.
+        self.tools = widgets.HBox([self.text, self.rename, self.delete])
+        self.box = widgets.VBox([self.info, self.tools], layout=widgets.Layout(margin="0 0 6px 0"))
         self.box.add_class("jl-label-row")
         self.text.observe(guard(lambda _c: pane._typed(self)), "value")
         self.rename.on_click(guard(lambda _b: pane._rename(self)))
         self.delete.on_click(guard(lambda _b: pane._delete(self)))
 
     def close(self) -> None:
-        close_widgets(self.info, self.text, self.rename, self.delete, self.box)
+        close_widgets(self.info, self.text, self.rename, self.delete, self.tools, self.box)
 
 
 class LabelsPane:

@@ -111,7 +111,6 @@ class Preview:
             f"<div>{html.escape(_size_words(info.get('size')))}</div>"
             f"<div>{chips_html(labels)}</div>"
         )
-        self.image.tooltip = path
         options = tuple(labels)
         if tuple(self.current.options) != options:
             keep = self.current.value
