@@ -40,7 +40,9 @@ class ChoiceDialog:
         self.choice.add_class("jl-dialog-choice")
         self.warning = widgets.HTML(value="", layout=widgets.Layout(display="none"))
         self.warning.add_class("jl-dialog-warning")
-        self.confirm = widgets.Button(description="Delete", button_style="warning")
+        self.confirm = widgets.Button(
+            description="Delete", button_style="warning", layout=widgets.Layout(width="auto")
+        )
         self.confirm.add_class("jl-dialog-confirm")
         self.cancel = widgets.Button(description="Cancel")
         self.cancel.add_class("jl-dialog-cancel")

@@ -294,15 +294,16 @@ class Labeler(widgets.VBox):
         )
         main = widgets.HBox([self._grid_area, side])
         self._parts_to_close += [top, tools, messages, side, main]
+        # Messages sit above the grid: a page of tiles is taller than the screen.
         return (
             top,
             tools,
             self._label_box.box,
+            self._status.widget,
+            messages,
             self._dialog.box,
             self._preview.box,
             main,
-            messages,
-            self._status.widget,
         )
 
     # -- trait validation and reactions ------------------------------------------------------
