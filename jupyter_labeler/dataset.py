@@ -51,7 +51,7 @@ from .results import (
     readiness_from_counts,
 )
 from .scan import parse_sidecar, scan_folder
-from .snapshot import IMAGES_SUFFIX, LABELS_SUFFIX, read_state, write_state
+from .snapshot import IMAGES_SUFFIX, LABELS_SUFFIX, read_state, release_arrow_memory, write_state
 from .state import ImageRows, LabelSet, State
 from .storage import Store, open_store
 from .uploads import check_uploads
@@ -69,6 +69,14 @@ AUTO_COMPACT_EVENTS = 2000
 SYNC_CHUNK = 20000
 # Up to this many rows, labels are looked up per image; above, from the sorted long table.
 _PER_CODE_LIMIT = 50_000
+
+
+# Observers are told exactly which images changed up to this many; beyond, "possibly all".
+_CHANGE_IDS_LIMIT = 5000
+
+
+def _touched(ids: list[str]) -> frozenset[str] | None:
+    return frozenset(ids) if len(ids) <= _CHANGE_IDS_LIMIT else None
 
 
 def _now() -> str:
@@ -684,7 +692,7 @@ class Dataset:
             [op],
             describe=f"Added {name} to {n} image{'s' if n != 1 else ''}",
             changed=n,
-            change=Change("labels", frozenset(op["ids"]), (name,)),
+            change=Change("labels", _touched(op["ids"]), (name,)),
         )
 
     def remove_label(self, name: str, ids: Iterable[str] | str) -> ActionResult:
@@ -708,7 +716,7 @@ class Dataset:
             [op],
             describe=f"Removed {name} from {n} image{'s' if n != 1 else ''}",
             changed=n,
-            change=Change("labels", frozenset(op["ids"]), (name,)),
+            change=Change("labels", _touched(op["ids"]), (name,)),
         )
 
     def rename_label(self, old: str, new: str) -> ActionResult:
@@ -811,7 +819,7 @@ class Dataset:
             ops,
             describe=describe,
             changed=n,
-            change=Change("images", frozenset(ops[0]["ids"])),
+            change=Change("images", _touched(ops[0]["ids"])),
             irreversible=f"{n} source files were deleted" if delete_source is True else "",
         )
         if delete_source is True:
@@ -927,7 +935,7 @@ class Dataset:
                 [{"op": "images-", "ids": ids}],
                 describe=f"Synchronized: {len(ids)} vanished images removed",
                 changed=len(ids),
-                change=Change("images", frozenset(ids)),
+                change=Change("images", _touched(ids)),
             )
             saved &= res.saved
             summary.removed = len(ids)
@@ -1086,7 +1094,7 @@ class Dataset:
             base_covered = set(self._covered)
             base_key = self._base_key
             key = self._journal.next_name()
-            manifest = write_manifest(self._state, self._source.url_of)
+            manifest = write_manifest(self._state, self._source.url_of("").rstrip("/") + "/")
             images, labels = write_state(self._state)
             label_order = list(self._state.labels)
             count = len(self._state)
@@ -1107,6 +1115,8 @@ class Dataset:
                 "covered": covered,
             },
         )
+        del manifest, images, labels
+        release_arrow_memory()
         # Journal objects go only once two snapshots in a row cover them, so that a writer
         # still compacting from the previous snapshot cannot lose them.
         self._journal.remove_events([n for n in covered if n in base_covered])

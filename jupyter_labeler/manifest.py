@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from .names import label_problem
 from .state import ImageRows, State
@@ -179,58 +181,108 @@ def parse_manifest(
     return ParsedManifest(rows=rows, labels=labels, problems=problems)
 
 
-def write_manifest(state: State, url_of: Callable[[str], str]) -> bytes:
-    """The ModelArts manifest of ``state``: one line per live image, in display order."""
-    names = list(state.labels)
-    name_json = [orjson.dumps(n).decode() for n in names]
-    by_json = [orjson.dumps(v).decode() for v in state.authors.values]
-    at_json = [orjson.dumps(v).decode() for v in state.times.values]
-    extras = [ls.extra for ls in state.labels.values()]
-    codes, which, by, at = state.label_codes_long()
-    # Where each image's annotations start in the sorted long arrays.
-    alive = np.flatnonzero(state.alive)
-    starts = np.searchsorted(codes, alive, side="left").tolist()
-    stops = np.searchsorted(codes, alive, side="right").tolist()
-    which_l, by_l, at_l = which.tolist(), by.tolist(), at.tolist()
+# A string needs JSON escaping only if it holds a quote, a backslash or a control character.
+_NEEDS_ESCAPE = r'["\\\x00-\x1f]'
 
-    out: list[bytes] = []
-    dumps = orjson.dumps
-    ids, paths, usage, extra = state.ids, state.paths, state.usage, state.extra
-    for k, code in enumerate(alive.tolist()):
-        row_extra = extra[code]
-        others = row_extra.get(OTHER_ANNOTATIONS) if row_extra else None
-        head = (
-            '{"source":'
-            + dumps(url_of(paths[code])).decode()
-            + ',"usage":'
-            + dumps(usage[code] or "").decode()
-            + ',"id":'
-            + dumps(ids[code]).decode()
-        )
-        parts: list[str] = []
-        for j in range(starts[k], stops[k]):
-            w = which_l[j]
-            ann = (
-                '{"type":"'
-                + CLASSIFICATION
-                + '","name":'
-                + name_json[w]
-                + ',"annotated-by":'
-                + by_json[by_l[j]]
-                + ',"creation-time":'
-                + at_json[at_l[j]]
-            )
-            more = extras[w].get(code) if extras[w] else None
+
+def _escaped(values: pa.Array) -> pa.Array:
+    """JSON-escaped contents (without the quotes) of a string array.
+
+    Almost no label, path or id needs escaping, so only the few that do go through orjson.
+    """
+    mask = pc.match_substring_regex(values, _NEEDS_ESCAPE)
+    if not pc.any(mask).as_py():
+        return values
+    where = np.flatnonzero(mask.to_numpy(zero_copy_only=False))
+    fixed = [orjson.dumps(v).decode()[1:-1] for v in values.take(pa.array(where)).to_pylist()]
+    return pc.replace_with_mask(values, mask, pa.array(fixed, pa.string()))
+
+
+def _strings(values: Any) -> pa.Array:
+    return pa.array(values, pa.string())
+
+
+def write_manifest(state: State, url_prefix: str) -> bytes:
+    """The ModelArts manifest of ``state``: one line per live image, in display order.
+
+    ``url_prefix`` + an image's path is its ``source`` (paths that are URLs already stay as
+    they are). Lines are assembled by Arrow's element-wise string kernels, never one Python
+    string per line: a million lines take well under a second.
+    """
+    alive = np.flatnonzero(state.alive)
+    n = len(alive)
+    if not n:
+        return b""
+    join = pc.binary_join_element_wise
+    row_of = np.full(state.n_rows, -1, dtype=np.int64)
+    row_of[alive] = np.arange(n)
+
+    paths = _strings(state.paths[alive])
+    sources = pc.if_else(pc.match_substring(paths, "://"), paths, join(url_prefix, paths, ""))
+    head = join(
+        '{"source":"',
+        _escaped(sources),
+        '","usage":"',
+        _escaped(_strings(state.usage[alive])),
+        '","id":"',
+        _escaped(_strings(state.ids[alive])),
+        "",
+    )
+
+    # Annotations: one fragment per (image, label) pair, then joined per image.
+    codes, which, by, at = state.label_codes_long()
+    rows = row_of[codes]
+    keep = rows >= 0
+    rows, which, by, at, codes = rows[keep], which[keep], by[keep], at[keep], codes[keep]
+    per_row = np.bincount(rows, minlength=n)
+    closing: Any = '"}'
+    extras = [ls.extra for ls in state.labels.values()]
+    if any(extras):
+        closing_list = ['"}'] * len(rows)
+        for j in range(len(rows)):
+            more = extras[which[j]].get(int(codes[j])) if extras[which[j]] else None
             if more:
-                ann += "," + dumps(more).decode()[1:-1]
-            parts.append(ann + "}")
-        if others:
-            parts.extend(dumps(o).decode() for o in others)
-        if parts:
-            head += ',"annotation":[' + ",".join(parts) + "]"
-        if row_extra:
-            rest = {k2: v for k2, v in row_extra.items() if k2 != OTHER_ANNOTATIONS}
+                closing_list[j] = '",' + orjson.dumps(more).decode()[1:-1] + "}"
+        closing = _strings(closing_list)
+    pairs = join(
+        '{"type":"' + CLASSIFICATION + '","name":"',
+        _escaped(_strings(list(state.labels))).take(pa.array(which)),
+        '","annotated-by":"',
+        _escaped(_strings(state.authors.values)).take(pa.array(by)),
+        '","creation-time":"',
+        _escaped(_strings(state.times.values)).take(pa.array(at)),
+        closing,
+        "",
+    )
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(per_row, out=offsets[1:])
+    annotations = pc.binary_join(pa.ListArray.from_arrays(pa.array(offsets), pairs), ",")
+    has_ann = per_row > 0
+
+    # Rare per-row extras: annotations of other kinds, and unknown fields, as they were read.
+    extra = state.extra[alive]
+    tails: Any = ""
+    rare = np.flatnonzero(np.not_equal(extra, None))
+    if len(rare):
+        ann_list = annotations.to_pylist()
+        tail_list = [""] * n
+        for k in rare.tolist():
+            row_extra = extra[k] or {}
+            if row_extra.get(OTHER_ANNOTATIONS):
+                items = [orjson.dumps(o).decode() for o in row_extra[OTHER_ANNOTATIONS]]
+                ann_list[k] = ",".join(([ann_list[k]] if ann_list[k] else []) + items)
+                has_ann[k] = True
+            rest = {key: v for key, v in row_extra.items() if key != OTHER_ANNOTATIONS}
             if rest:
-                head += "," + dumps(rest).decode()[1:-1]
-        out.append((head + "}\n").encode())
-    return b"".join(out)
+                tail_list[k] = "," + orjson.dumps(rest).decode()[1:-1]
+        annotations = _strings(ann_list)
+        tails = _strings(tail_list)
+    middle = pc.if_else(
+        pa.array(has_ann), join('","annotation":[', annotations, "]", ""), pa.scalar('"')
+    )
+    lines = join(head, middle, tails, "}\n", "")
+    if isinstance(lines, pa.ChunkedArray):
+        lines = lines.combine_chunks()
+    data_buffer = lines.buffers()[2]
+    end = pc.sum(pc.binary_length(lines)).as_py()
+    return data_buffer.slice(lines.offset and 0, end).to_pybytes()

@@ -12,6 +12,7 @@ Nothing here does I/O or knows about events; :mod:`jupyter_labeler.dataset` driv
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,45 @@ import pandas as pd
 __all__ = ["ImageRows", "LabelSet", "State"]
 
 _EMPTY = np.empty(0, dtype=np.int64)
+
+
+def sorted_unique(codes: np.ndarray) -> np.ndarray:
+    """``np.unique`` for int codes, by sorting (several times faster than its hash path)."""
+    codes = np.sort(np.asarray(codes, dtype=np.int64))
+    if len(codes) > 1:
+        keep = np.empty(len(codes), dtype=bool)
+        keep[0] = True
+        np.not_equal(codes[1:], codes[:-1], out=keep[1:])
+        codes = codes[keep]
+    return codes
+
+
+def hex_keys(ids: Sequence[str]) -> np.ndarray | None:
+    """Ids of exactly 16 lowercase hex digits as uint64 numbers; None if any id is not."""
+    n = len(ids)
+    if not n:
+        return np.empty(0, dtype=np.uint64)
+    try:
+        if not (np.fromiter(map(len, ids), dtype=np.int64, count=n) == 16).all():
+            return None
+        joined = "".join(ids)
+        if joined != joined.lower():  # upper-case hex would alias lower-case ids
+            return None
+        raw = bytes.fromhex(joined)
+    except (TypeError, ValueError):
+        return None
+    if len(raw) != 8 * n:  # fromhex skips spaces: such an id is not one of ours
+        return None
+    return np.frombuffer(raw, dtype=">u8").astype(np.uint64)
+
+
+def member(codes: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
+    """Which of ``codes`` are in the sorted array ``sorted_set`` (binary search, no sorting)."""
+    if not len(sorted_set):
+        return np.zeros(len(codes), dtype=bool)
+    pos = np.searchsorted(sorted_set, codes)
+    np.minimum(pos, len(sorted_set) - 1, out=pos)
+    return sorted_set[pos] == codes
 
 
 @dataclass
@@ -39,9 +79,10 @@ class LabelSet:
 
     def take(self, mask: np.ndarray) -> LabelSet:
         codes = self.codes[mask]
-        extra = (
-            {c: e for c, e in self.extra.items() if c in set(codes.tolist())} if self.extra else {}
-        )
+        extra = {}
+        if self.extra:
+            keep = set(codes.tolist())
+            extra = {c: e for c, e in self.extra.items() if c in keep}
         return LabelSet(codes, self.by[mask], self.at[mask], extra)
 
 
@@ -120,7 +161,8 @@ class State:
         self.authors = _Interner()
         self.times = _Interner()
         self.version = 0
-        self._id_index: pd.Index | None = None
+        self._id_index: dict[str, int] | None = None
+        self._hex_keys: tuple[np.ndarray, np.ndarray] | None = None
         self._cache: dict[Any, Any] = {}
 
     # -- bookkeeping ------------------------------------------------------------------------------
@@ -139,27 +181,49 @@ class State:
 
     def lookup(self, ids: Iterable[str]) -> np.ndarray:
         """The code of each id, aligned with ``ids``; -1 where no live image has that id."""
-        query = pd.Index([ids] if isinstance(ids, str) else list(ids), dtype=object)
-        if len(query) == 0:
-            return _EMPTY.copy()
+        if isinstance(ids, str):
+            ids = [ids]
+        ids = ids if isinstance(ids, list | tuple | pd.Index | np.ndarray) else list(ids)
         if self._id_index is None:
-            self._id_index = pd.Index(self.ids, dtype=object)
-        if self._id_index.is_unique:
-            codes = self._id_index.get_indexer(query)
-        else:  # a removed row and a live one share an id: prefer the live one
-            where = np.flatnonzero(self.alive)
-            pos = pd.Index(self.ids[where], dtype=object).get_indexer(query)
-            codes = np.where(pos >= 0, where[np.maximum(pos, 0)], -1)
-        found = codes >= 0
-        found[found] = self.alive[codes[found]]
-        return np.where(found, codes, -1).astype(np.int64)
+            self._build_id_index()
+        if self._hex_keys is not None:
+            query = hex_keys(ids)
+            if query is not None:
+                keys, codes = self._hex_keys
+                if not len(keys):
+                    return np.full(len(query), -1, dtype=np.int64)
+                # Sorted queries walk the key array in order: far fewer cache misses.
+                order = np.argsort(query, kind="stable")
+                pos = np.minimum(np.searchsorted(keys, query[order]), len(keys) - 1)
+                found = np.empty(len(query), dtype=np.int64)
+                found[order] = np.where(keys[pos] == query[order], codes[pos], -1)
+                return found
+            # An id that is not 16 hex digits cannot be one of ours: fall through to the dict.
+        assert self._id_index is not None
+        return np.fromiter(
+            map(self._id_index.get, ids, itertools.repeat(-1)), dtype=np.int64, count=len(ids)
+        )
+
+    def _build_id_index(self) -> None:
+        live = np.flatnonzero(self.alive)
+        ids = self.ids[live].tolist()
+        keys = hex_keys(ids)
+        if keys is not None:
+            # Ids made by image_id_for are 16 hex digits: as 64-bit numbers they are found by
+            # binary search over one sorted array, ten times faster than hashing strings.
+            order = np.argsort(keys, kind="stable")
+            self._hex_keys = (keys[order], live[order])
+            self._id_index = {}
+        else:
+            self._hex_keys = None
+            self._id_index = dict(zip(ids, live.tolist(), strict=True))
 
     def codes_of(self, ids: Iterable[str]) -> tuple[np.ndarray, list[str]]:
         """Sorted unique codes of the live images with these ids, and the ids not found."""
         ids = [ids] if isinstance(ids, str) else list(ids)
         codes = self.lookup(ids)
         missing = [ids[i] for i in np.flatnonzero(codes < 0).tolist()]
-        return np.unique(codes[codes >= 0]), missing
+        return sorted_unique(codes[codes >= 0]), missing
 
     # -- images -----------------------------------------------------------------------------------
     def add_images(self, rows: ImageRows) -> np.ndarray:
@@ -228,11 +292,11 @@ class State:
 
     def remove_images(self, codes: np.ndarray) -> dict[str, LabelSet]:
         """Mark rows removed and take them out of every label; returns what the labels lost."""
-        codes = np.unique(np.asarray(codes, dtype=np.int64))
+        codes = sorted_unique(codes)
         codes = codes[self.alive[codes]] if len(codes) else codes
         lost: dict[str, LabelSet] = {}
         for name, labelset in self.labels.items():
-            hit = np.isin(labelset.codes, codes, assume_unique=True)
+            hit = member(labelset.codes, codes)
             if hit.any():
                 lost[name] = labelset.take(hit)
                 self.labels[name] = labelset.take(~hit)
@@ -275,16 +339,17 @@ class State:
         first = np.ones(len(codes), dtype=bool)
         first[1:] = codes[1:] != codes[:-1]
         codes, by, at = codes[first], by[first], at[first]
-        new = ~np.isin(codes, current.codes, assume_unique=True)
+        new = ~member(codes, current.codes)
         added = codes[new]
         if len(added):
-            merged = np.concatenate([current.codes, added])
-            order = np.argsort(merged, kind="stable")
-            current.codes = merged[order]
-            current.by = np.concatenate([current.by, by[new]])[order]
-            current.at = np.concatenate([current.at, at[new]])[order]
+            # Both sides are sorted: insert in place of a full re-sort of the merged arrays.
+            where = np.searchsorted(current.codes, added)
+            current.codes = np.insert(current.codes, where, added)
+            current.by = np.insert(current.by, where, by[new])
+            current.at = np.insert(current.at, where, at[new])
             if extra:
-                current.extra.update({c: e for c, e in extra.items() if c in set(added.tolist())})
+                keep = set(added.tolist())
+                current.extra.update({c: e for c, e in extra.items() if c in keep})
         self._changed()
         return added
 
@@ -293,7 +358,7 @@ class State:
         current = self.labels.get(name)
         if current is None or not len(current):
             return LabelSet()
-        hit = np.isin(current.codes, np.asarray(codes, dtype=np.int64))
+        hit = member(current.codes, sorted_unique(codes))
         removed = current.take(hit)
         if hit.any():
             self.labels[name] = current.take(~hit)
@@ -360,7 +425,7 @@ class State:
         for name, labelset in self.labels.items():
             if not len(labelset):
                 continue
-            hit = want[np.isin(want, labelset.codes)]
+            hit = want[member(want, labelset.codes)]
             for c in hit.tolist():
                 out[c].append(name)
         return out

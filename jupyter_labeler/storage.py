@@ -350,7 +350,15 @@ class Store:
         """Copy one object (server side on object stores)."""
         with _translated(self.url_of(dst)):
             if self.scheme == "file":
-                self.write(dst, self.read(src))
+                # A hard link under a temporary name, renamed into place: atomic and O(1).
+                target = self.path(dst)
+                tmp = os.path.join(os.path.dirname(target), f".tmp-{uuid.uuid4().hex}")
+                try:
+                    os.link(self.path(src), tmp)
+                except OSError:  # no hard links here (some network filesystems)
+                    self.write(dst, self.read(src))
+                    return
+                os.replace(tmp, target)
             else:
                 self.fs.copy(self.path(src), self.path(dst))
 
