@@ -47,7 +47,9 @@ def make_manifest(folder: Path, n: int, seed: int = 0) -> Path:
     lines = []
     src = str(folder)
     for i in range(n):
-        head = f'{{"source":"{src}/part_{i % 100:02d}/img_{i:07d}.jpg","usage":"TRAIN","id":"{i:016x}"'
+        head = (
+            f'{{"source":"{src}/part_{i % 100:02d}/img_{i:07d}.jpg","usage":"TRAIN","id":"{i:016x}"'
+        )
         if labeled[i]:
             ann = (
                 f'{{"type":"modelarts/image_classification","name":"{labels[first[i]]}",'
@@ -115,7 +117,9 @@ def main() -> None:
 
         ids = ds.ids("all")
         rng = np.random.default_rng(1)
-        batches = [list(ids[rng.choice(len(ids), 100_000, replace=False)]) for _ in range(args.runs)]
+        batches = [
+            list(ids[rng.choice(len(ids), 100_000, replace=False)]) for _ in range(args.runs)
+        ]
         names = iter([f"bulk_{k}" for k in range(args.runs)])
         it = iter(batches)
         results["bulk"] = statistics.median(
@@ -130,7 +134,9 @@ def main() -> None:
         for _ in range(3):
             out = subprocess.run(
                 [sys.executable, "-c", MEMORY_PROBE, str(folder)],
-                capture_output=True, text=True, check=True,
+                capture_output=True,
+                text=True,
+                check=True,
                 env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
             )
             probes.append(json.loads(out.stdout)["rss_delta"])
@@ -142,7 +148,9 @@ def main() -> None:
         verdict = "" if target is None else ("  ok" if value <= target else "  OVER TARGET")
         limit = "" if target is None else f"   (target <= {target * 1000:.0f} ms)"
         print(f"  {key:32s} {value * 1000:9.1f} ms{limit}{verdict}")
-    print(f"  {'memory':32s} {memory:9.1f} MB   (target <= 400 MB){'  ok' if memory <= 400 else '  OVER TARGET'}")
+    print(
+        f"  {'memory':32s} {memory:9.1f} MB   (target <= 400 MB){'  ok' if memory <= 400 else '  OVER TARGET'}"
+    )
 
 
 if __name__ == "__main__":
