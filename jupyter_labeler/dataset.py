@@ -52,7 +52,7 @@ from .results import (
 )
 from .scan import parse_sidecar, scan_folder
 from .snapshot import IMAGES_SUFFIX, LABELS_SUFFIX, read_state, release_arrow_memory, write_state
-from .state import ImageRows, LabelSet, State
+from .state import ImageRows, LabelSet, State, member
 from .storage import Store, open_store
 from .uploads import check_uploads
 
@@ -368,21 +368,52 @@ class Dataset:
 
         Cheap to call again: the answer is cached until the next change.
         """
+        with self._lock:
+            key = ("ids", view, label)
+            found = self._state._cache.get(key)
+            if found is None:
+                codes = self._view_code_array(view, label)
+                found = pd.Index(self._state.ids[codes], dtype=object, name="image_id")
+                self._state._cache[key] = found
+            return found
+
+    def _view_code_array(self, view: str, label: str | None) -> np.ndarray:
+        """Sorted codes of a view (the order :meth:`ids` gives); call with the lock held."""
         if view not in VIEWS:
             raise ValueError(f"view must be one of {', '.join(VIEWS)}; not {view!r}")
+        s = self._state
+        if label is None:
+            return s.view_codes(view)
+        if view == "unlabeled":
+            return np.empty(0, np.int64)
+        return s.view_codes("all", label)
+
+    def unknown_ids(self, ids: Iterable[str]) -> list[str]:
+        """The ids that are not images of this dataset (fast: no table is built)."""
+        ids = list(ids)
         with self._lock:
-            s = self._state
-            key = ("ids", view, label)
-            found = s._cache.get(key)
-            if found is None:
-                if label is not None and view != "unlabeled":
-                    codes = s.view_codes("all", label)
-                    if view == "labeled" or view == "all":
-                        codes = codes[s.alive[codes]]
-                else:
-                    codes = s.view_codes(view) if label is None else np.empty(0, np.int64)
-                found = s._cache[key] = pd.Index(s.ids[codes], dtype=object, name="image_id")
-            return found
+            codes = self._state.lookup(ids)
+        return [ids[i] for i in np.flatnonzero(codes < 0).tolist()]
+
+    def in_view(
+        self, ids: Iterable[str], view: str = "all", label: str | None = None
+    ) -> np.ndarray:
+        """For each id, whether the view (and label filter) shows that image."""
+        ids = list(ids)
+        with self._lock:
+            codes = self._state.lookup(ids)
+            shown = self._view_code_array(view, label)
+            return (codes >= 0) & member(codes, shown)
+
+    def position(self, image_id: str, view: str = "all", label: str | None = None) -> int | None:
+        """Where ``image_id`` stands in :meth:`ids` of that view, or None when not shown."""
+        with self._lock:
+            code = int(self._state.lookup([image_id])[0])
+            shown = self._view_code_array(view, label)
+            if code < 0 or not len(shown):
+                return None
+            at = int(np.searchsorted(shown, code))
+            return at if at < len(shown) and shown[at] == code else None
 
     def view_counts(self) -> dict[str, int]:
         """How many images each tab shows: {"all": ..., "labeled": ..., "unlabeled": ...}."""

@@ -13,6 +13,7 @@ Nothing here does I/O or knows about events; :mod:`jupyter_labeler.dataset` driv
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +35,9 @@ def sorted_unique(codes: np.ndarray) -> np.ndarray:
         np.not_equal(codes[1:], codes[:-1], out=keep[1:])
         codes = codes[keep]
     return codes
+
+
+_HEX16 = re.compile(r"[0-9a-f]{16}")
 
 
 def hex_keys(ids: Sequence[str]) -> np.ndarray | None:
@@ -188,17 +192,23 @@ class State:
             self._build_id_index()
         if self._hex_keys is not None:
             query = hex_keys(ids)
-            if query is not None:
-                keys, codes = self._hex_keys
-                if not len(keys):
-                    return np.full(len(query), -1, dtype=np.int64)
-                # Sorted queries walk the key array in order: far fewer cache misses.
-                order = np.argsort(query, kind="stable")
-                pos = np.minimum(np.searchsorted(keys, query[order]), len(keys) - 1)
-                found = np.empty(len(query), dtype=np.int64)
-                found[order] = np.where(keys[pos] == query[order], codes[pos], -1)
+            if query is None:
+                # Some ids are not 16 hex digits, so none of ours: look up only the others.
+                ok = [bool(_HEX16.fullmatch(i)) if isinstance(i, str) else False for i in ids]
+                where = np.flatnonzero(ok)
+                found = np.full(len(ids), -1, dtype=np.int64)
+                if len(where):
+                    found[where] = self.lookup([ids[i] for i in where.tolist()])
                 return found
-            # An id that is not 16 hex digits cannot be one of ours: fall through to the dict.
+            keys, codes = self._hex_keys
+            if not len(keys):
+                return np.full(len(query), -1, dtype=np.int64)
+            # Sorted queries walk the key array in order: far fewer cache misses.
+            order = np.argsort(query, kind="stable")
+            pos = np.minimum(np.searchsorted(keys, query[order]), len(keys) - 1)
+            found = np.empty(len(query), dtype=np.int64)
+            found[order] = np.where(keys[pos] == query[order], codes[pos], -1)
+            return found
         assert self._id_index is not None
         return np.fromiter(
             map(self._id_index.get, ids, itertools.repeat(-1)), dtype=np.int64, count=len(ids)

@@ -417,3 +417,40 @@ def test_large_selections_take_the_long_table_path(
     large = ds.images
     assert large["labels"].tolist() == small["labels"].tolist()
     assert small["labels"].map(len).sum() == 15
+
+
+def test_view_queries_answer_without_building_tables(ds: Dataset) -> None:
+    chosen = ids(ds, 3, 4)
+    ds.add_label("roses", chosen)
+    assert ds.unknown_ids([chosen[0], "nope", ""]) == ["nope", ""]
+    assert ds.in_view([chosen[0], ids(ds, 1)[0], "nope"], "labeled").tolist() == [
+        True,
+        False,
+        False,
+    ]
+    assert ds.in_view(chosen, "unlabeled").tolist() == [False] * 3
+    assert ds.in_view(chosen, "all", "roses").all()
+    for view, label in (("all", None), ("labeled", None), ("unlabeled", None), ("all", "roses")):
+        shown = list(ds.ids(view, label))
+        assert [ds.position(i, view, label) for i in shown] == list(range(len(shown)))
+    assert ds.position(chosen[0], "unlabeled") is None
+    assert ds.position("nope") is None
+
+
+def test_foreign_ids_are_looked_up_too(tmp_path: Path) -> None:
+    # Ids that are not 16 hex digits (ModelArts' own, say) take the dictionary path.
+    images = tmp_path / "images"
+    out = images / ".jupyter_labeler"
+    out.mkdir(parents=True)
+    (out / "dataset.manifest").write_text(
+        "\n".join(
+            f'{{"source":"{images}/{name}.jpg","id":"{name}"}}'
+            for name in ("XGDVGS", "ABCDEF0123456789", "abc")
+        )
+    )
+    ds = Dataset.open(images)
+    assert ds.unknown_ids(["XGDVGS", "abc", "ABCDEF0123456789", "abcdef0123456789"]) == [
+        "abcdef0123456789"
+    ]
+    ds.add_label("roses", ["XGDVGS", "ABCDEF0123456789"])
+    assert set(reopen(ds).with_label("roses").index) == {"XGDVGS", "ABCDEF0123456789"}

@@ -437,8 +437,9 @@ class Labeler(widgets.VBox):
         return max(1, math.ceil(len(self._view_ids()) / self.page_size))
 
     def _missing_ids(self, ids: Sequence[str]) -> list[str]:
-        everything = self.dataset.ids("all")
-        return [i for i in ids if i not in everything]
+        # Asked of the Dataset's id index: `in` on a view's pandas Index would hash every id
+        # of the view again after each change (seconds at a million images).
+        return self.dataset.unknown_ids(ids)
 
     # -- rendering ---------------------------------------------------------------------------
     def _render(self) -> None:
@@ -622,14 +623,11 @@ class Labeler(widgets.VBox):
         if image_id is None:
             return
         if shift and self._anchor is not None and self._anchor != image_id:
-            ids = self._view_ids()
-            try:
-                a, b = ids.get_loc(self._anchor), ids.get_loc(image_id)
-            except KeyError:
-                a = b = None
-            if isinstance(a, int) and isinstance(b, int):
+            a = self.dataset.position(self._anchor, self.view, self.label_filter)
+            b = self.dataset.position(image_id, self.view, self.label_filter)
+            if a is not None and b is not None:
                 low, high = min(a, b), max(a, b)
-                span = [str(i) for i in ids[low : high + 1]]
+                span = [str(i) for i in self._view_ids()[low : high + 1]]
                 have = set(self.selected)
                 self.selected = (*self.selected, *(i for i in span if i not in have))
                 return
@@ -667,8 +665,8 @@ class Labeler(widgets.VBox):
         """After labeling, drop selected images that left the view: an invisible selection
         would silently receive the next label."""
         if self.selected:
-            view = self._view_ids()
-            self.selected = tuple(i for i in self.selected if i in view)
+            shown = self.dataset.in_view(self.selected, self.view, self.label_filter)
+            self.selected = tuple(i for i, keep in zip(self.selected, shown, strict=True) if keep)
 
     def _add_to_selection(self, name: str) -> None:
         if not self._need_selection():
