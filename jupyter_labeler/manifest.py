@@ -67,10 +67,13 @@ class ParsedManifest:
             by_name.setdefault(name, []).append((row, by, at, extra))
         for name, items in by_name.items():
             codes = np.fromiter((r for r, _, _, _ in items), dtype=np.int64, count=len(items))
-            by = state.authors.codes(b for _, b, _, _ in items)
-            at = state.times.codes(a for _, _, a, _ in items)
-            extra = {r: e for r, _, _, e in items if e}
-            state.add_label(name, codes, by, at, extra or None)
+            state.add_label(
+                name,
+                codes,
+                state.authors.codes(b for _, b, _, _ in items),
+                state.times.codes(a for _, _, a, _ in items),
+                {r: e for r, _, _, e in items if e} or None,
+            )
         return state
 
 
@@ -262,7 +265,7 @@ def write_manifest(state: State, url_prefix: str) -> bytes:
     # Rare per-row extras: annotations of other kinds, and unknown fields, as they were read.
     extra = state.extra[alive]
     tails: Any = ""
-    rare = np.flatnonzero(np.not_equal(extra, None))
+    rare = np.flatnonzero([e is not None for e in extra.tolist()])
     if len(rare):
         ann_list = annotations.to_pylist()
         tail_list = [""] * n

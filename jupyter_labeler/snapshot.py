@@ -144,7 +144,7 @@ def read_state(images_data: bytes, labels_data: bytes, label_order: list[str]) -
             ls.extra = {int(rows[j]): extra_rows[j] for j in take.tolist() if j in extra_rows}
         found[name] = ls
     for name in label_order:
-        state.labels[name] = found.pop(name, None) or LabelSet()
+        state.labels[name] = found.pop(name) if name in found else LabelSet()
     state.labels.update(found)
     state.version += 1
     release_arrow_memory()

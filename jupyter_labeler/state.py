@@ -16,7 +16,7 @@ import itertools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -187,7 +187,10 @@ class State:
         """The code of each id, aligned with ``ids``; -1 where no live image has that id."""
         if isinstance(ids, str):
             ids = [ids]
-        ids = ids if isinstance(ids, list | tuple | pd.Index | np.ndarray) else list(ids)
+        ids = cast(
+            "Sequence[str]",
+            ids if isinstance(ids, list | tuple | pd.Index | np.ndarray) else list(ids),
+        )
         if self._id_index is None:
             self._build_id_index()
         if self._hex_keys is not None:
@@ -333,11 +336,11 @@ class State:
     ) -> np.ndarray:
         """Give ``name`` to the images ``codes``; returns the codes that did not have it yet."""
         codes = np.asarray(codes, dtype=np.int64)
-        by = np.broadcast_to(np.asarray(by, dtype=np.int32), codes.shape)
-        at = np.broadcast_to(np.asarray(at, dtype=np.int32), codes.shape)
+        by_codes = np.broadcast_to(np.asarray(by, dtype=np.int32), codes.shape)
+        at_codes = np.broadcast_to(np.asarray(at, dtype=np.int32), codes.shape)
         if len(codes):
             live = self.alive[codes]
-            codes, by, at = codes[live], by[live], at[live]
+            codes, by_codes, at_codes = codes[live], by_codes[live], at_codes[live]
         current = self.labels.get(name)
         if current is None:
             current = self.labels[name] = LabelSet()
@@ -345,18 +348,18 @@ class State:
             self._changed()
             return _EMPTY.copy()
         order = np.argsort(codes, kind="stable")
-        codes, by, at = codes[order], by[order], at[order]
+        codes, by_codes, at_codes = codes[order], by_codes[order], at_codes[order]
         first = np.ones(len(codes), dtype=bool)
         first[1:] = codes[1:] != codes[:-1]
-        codes, by, at = codes[first], by[first], at[first]
+        codes, by_codes, at_codes = codes[first], by_codes[first], at_codes[first]
         new = ~member(codes, current.codes)
         added = codes[new]
         if len(added):
             # Both sides are sorted: insert in place of a full re-sort of the merged arrays.
             where = np.searchsorted(current.codes, added)
             current.codes = np.insert(current.codes, where, added)
-            current.by = np.insert(current.by, where, by[new])
-            current.at = np.insert(current.at, where, at[new])
+            current.by = np.insert(current.by, where, by_codes[new])
+            current.at = np.insert(current.at, where, at_codes[new])
             if extra:
                 keep = set(added.tolist())
                 current.extra.update({c: e for c, e in extra.items() if c in keep})
