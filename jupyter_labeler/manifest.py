@@ -96,7 +96,7 @@ def parse_manifest(
     problems: list[str] = []
     seen_ids: set[str] = set()
     seen_paths: dict[str, int] = {}
-    odd_names: set[str] = set()
+    checked_names: set[str] = set()
 
     for number, raw in enumerate(data.splitlines(), start=1):
         line = raw.strip()
@@ -158,12 +158,14 @@ def parse_manifest(
                 others.append(item)
                 continue
             name = name.strip()
-            if label_problem(name) is not None and name not in odd_names:
-                odd_names.add(name)
-                problems.append(
-                    f"{where} line {number}: label {name!r} breaks the naming rules "
-                    f"({label_problem(name)}); it was kept as it is"
-                )
+            if name not in checked_names:  # a few names, a million lines: check each once
+                checked_names.add(name)
+                problem = label_problem(name)
+                if problem is not None:
+                    problems.append(
+                        f"{where} line {number}: label {name!r} breaks the naming rules "
+                        f"({problem}); it was kept as it is"
+                    )
             by = item.get("annotated-by", item.get("annotated_by", ""))
             at = item.get("creation-time", item.get("creation_time", ""))
             unknown = {k: v for k, v in item.items() if k not in _KNOWN_ANNOTATION}
