@@ -1171,3 +1171,67 @@ class Dataset:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    # ------------------------------------------------------------------------------------------
+    # for imports, exports and exploring (see jupyter_labeler.formats); read-only
+    def paths(self) -> pd.Series:
+        """The path of every image relative to the source folder: index ``image_id``.
+
+        Cheaper than :attr:`images` when only paths are wanted (no list of labels per row).
+        """
+        with self._lock:
+            codes = self._state.view_codes("all")
+            return pd.Series(
+                pd.array(self._state.paths[codes], dtype=object),
+                index=pd.Index(self._state.ids[codes], name="image_id", dtype=object),
+                name="path",
+            )
+
+    def annotations(self) -> pd.DataFrame:
+        """Every (image, label) pair, one row each, in long format.
+
+        Columns ``image_id``, ``path``, ``label``, ``annotated_by`` and ``created_at`` (text, as
+        in the manifest's ``annotated-by`` and ``creation-time``); sorted by image, then label
+        order. An image with no label has no row.
+        """
+        with self._lock:
+            s = self._state
+            codes, which, by, at = s.label_codes_long()
+            keep = s.alive[codes]
+            codes, which, by, at = codes[keep], which[keep], by[keep], at[keep]
+            names = np.asarray(list(s.labels), dtype=object)
+            authors = np.asarray(s.authors.values, dtype=object)
+            times = np.asarray(s.times.values, dtype=object)
+            return pd.DataFrame(
+                {
+                    "image_id": pd.array(s.ids[codes], dtype=object),
+                    "path": pd.array(s.paths[codes], dtype=object),
+                    "label": pd.array(names[which] if len(which) else [], dtype=object),
+                    "annotated_by": pd.array(authors[by] if len(by) else [], dtype=object),
+                    "created_at": pd.array(times[at] if len(at) else [], dtype=object),
+                }
+            )
+
+    def manifest_bytes(self) -> bytes:
+        """The ModelArts manifest of the current state (what :meth:`save` would write)."""
+        with self._lock:
+            return write_manifest(self._state, self._source.url_of("").rstrip("/") + "/")
+
+    def relative_path(self, url: str) -> str:
+        """The path key (relative to the source folder) of a URL or absolute path in it.
+
+        Anything outside the source folder comes back unchanged.
+        """
+        return self._relative_source(url)
+
+    def read_images(self, ids: Iterable[str]) -> dict[str, bytes | Exception]:
+        """The bytes of several images, read in one concurrent batch; a failure is returned."""
+        ids = list(ids)
+        with self._lock:
+            codes = self._state.lookup(ids)
+            missing = [i for i, c in zip(ids, codes.tolist(), strict=True) if c < 0]
+            paths = {i: self._state.paths[c] for i, c in zip(ids, codes.tolist(), strict=True)}
+        if missing:
+            raise UnknownImageError(missing)
+        got = self._source.read_many(sorted(set(paths.values())))
+        return {i: got[p] for i, p in paths.items()}
