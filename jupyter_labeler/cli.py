@@ -1,0 +1,500 @@
+"""The ``jupyter-labeler`` command line, for scripts and pipelines.
+
+::
+
+    jupyter-labeler demo [FOLDER]                       generate demo images, open JupyterLab on them
+    jupyter-labeler counts SOURCE [--format table|csv|json]
+    jupyter-labeler sync SOURCE                         pick up images added or removed by other means
+    jupyter-labeler export SOURCE --format FORMAT --to DEST
+    jupyter-labeler import SOURCE --format FORMAT --from FILE
+    jupyter-labeler check SOURCE                        exit status 1 when not ready for training
+
+Every dataset command takes ``--output`` (where the labels live; default ``.jupyter_labeler``
+inside SOURCE), ``--author`` and ``--storage-option KEY=VALUE`` (repeatable). Exit status: 0 on
+success, 1 when ``check`` finds the dataset not ready, 2 on bad arguments, an unreachable or
+refusing store, or a file that cannot be imported. Errors are one line on stderr, never a
+traceback and never a credential.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from .errors import LabelerError, StoreError
+from .formats import FORMATS, export_labels, import_labels
+
+if TYPE_CHECKING:
+    from .dataset import Dataset
+
+__all__ = ["build_parser", "demo_command", "main"]
+
+PROG = "jupyter-labeler"
+DEMO_FOLDER = "jupyter-labeler-demo"
+DEMO_NOTEBOOK = "quickstart.ipynb"
+DEMO_ENV = "JUPYTER_LABELER_DEMO"
+# Storage options that are always text, however they look: a secret made of digits stays text.
+_TEXT_OPTIONS = frozenset(
+    {"key", "secret", "token", "endpoint_url", "profile", "anon_key", "username", "password"}
+)
+# How long a command waits for the store to take its last actions before giving up.
+_FLUSH_SECONDS = 30.0
+
+
+class UsageError(Exception):
+    """A bad argument found after argparse (exit status 2)."""
+
+
+# -- progress -------------------------------------------------------------------------------------
+class Progress:
+    """A one-line progress counter on stderr, drawn only on a terminal and at most 10 times/s."""
+
+    def __init__(self, what: str, stream: TextIO | None = None, *, enabled: bool = True) -> None:
+        self.what = what
+        self.stream = stream or sys.stderr
+        self.enabled = enabled and self.stream.isatty()
+        self._last = 0.0
+        self._drawn = False
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if done < total and now - self._last < 0.1:
+            return
+        self._last = now
+        width = 30
+        filled = width * done // total if total else width
+        bar = "#" * filled + "-" * (width - filled)
+        self.stream.write(f"\r{self.what} [{bar}] {done}/{total}")
+        self.stream.flush()
+        self._drawn = True
+
+    def close(self) -> None:
+        if self._drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._drawn = False
+
+
+@contextlib.contextmanager
+def _progress(args: argparse.Namespace, what: str) -> Iterator[Progress]:
+    bar = Progress(what, enabled=not args.quiet)
+    try:
+        yield bar
+    finally:
+        bar.close()
+
+
+# -- arguments ------------------------------------------------------------------------------------
+def _storage_option(text: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        # The value is never echoed: it may be a secret.
+        raise argparse.ArgumentTypeError(
+            "expected KEY=VALUE (for example endpoint_url=https://...)"
+        )
+    return key, _option_value(key, value)
+
+
+def _option_value(key: str, value: str) -> Any:
+    """``true``/``false``/``null``, numbers and JSON objects or lists become values; the rest
+    (and credentials, whatever they look like) stay text."""
+    if key in _TEXT_OPTIONS:
+        return value
+    stripped = value.strip()
+    if stripped in {"true", "false", "null"} or stripped[:1] in {"{", "["}:
+        try:
+            return json.loads(stripped)
+        except json.JSONDecodeError as exc:
+            raise argparse.ArgumentTypeError(f"the value of {key} is not valid JSON") from exc
+    for kind in (int, float):
+        try:
+            return kind(stripped)
+        except ValueError:
+            continue
+    return value
+
+
+def _format_name(text: str) -> str:
+    from .formats import normalize_format
+
+    try:
+        return normalize_format(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``jupyter-labeler`` (each subcommand sets ``func``)."""
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Label images for image classification: a Jupyter widget, and this command "
+        "line for scripts and pipelines. Labels are kept as a ModelArts manifest with a journal "
+        "on local disk, S3 or Huawei OBS.",
+        epilog="Exit status: 0 success, 1 'check' found the dataset not ready, 2 bad arguments, "
+        "an unreachable store or an unusable file.",
+    )
+    parser.add_argument("-V", "--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "source",
+        metavar="SOURCE",
+        help="the folder of images: a local path, s3://bucket/prefix or obs://bucket/prefix",
+    )
+    common.add_argument(
+        "--output",
+        metavar="URL",
+        help="where the labels live (journal, snapshots, dataset.manifest); "
+        "default: .jupyter_labeler inside SOURCE",
+    )
+    common.add_argument(
+        "--author", help="the name written into annotated-by; default: the user name"
+    )
+    common.add_argument(
+        "--storage-option",
+        dest="storage_options",
+        metavar="KEY=VALUE",
+        type=_storage_option,
+        action="append",
+        default=[],
+        help="an option for the object store, repeatable, e.g. endpoint_url=https://... "
+        "(numbers, true/false and JSON objects are parsed; key, secret and token stay text)",
+    )
+    common.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress line and no summary on stderr"
+    )
+
+    demo = commands.add_parser(
+        "demo",
+        help="generate a demo dataset and open JupyterLab on it",
+        description="Generate a demo image dataset (no network, no credentials) in FOLDER with "
+        f"the notebook {DEMO_NOTEBOOK} beside it, then open JupyterLab on that notebook. "
+        "Images and a notebook already in FOLDER are kept.",
+    )
+    demo.add_argument(
+        "folder", metavar="FOLDER", nargs="?", default=DEMO_FOLDER, help=f"default: ./{DEMO_FOLDER}"
+    )
+    demo.add_argument(
+        "--count", type=int, default=300, help="how many images to generate (default 300)"
+    )
+    demo.add_argument("--port", type=int, help="the port for JupyterLab (passed to it)")
+    demo.add_argument(
+        "--no-browser", action="store_true", help="start JupyterLab without opening a browser"
+    )
+    demo.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="prepare the folder and print the JupyterLab command instead of running it",
+    )
+    demo.set_defaults(func=cmd_demo)
+
+    counts = commands.add_parser(
+        "counts",
+        parents=[common],
+        help="print the images per label",
+        description="Print how "
+        "many images carry each label (most first), then how many are labeled.",
+    )
+    counts.add_argument(
+        "--format", choices=("table", "csv", "json"), default="table", help="default: table"
+    )
+    counts.set_defaults(func=cmd_counts)
+
+    sync = commands.add_parser(
+        "sync",
+        parents=[common],
+        help="pick up images added to or removed from SOURCE",
+        description="Synchronize the dataset with its source folder: new images are added "
+        "(labeled from a same-name .txt file beside them, as ModelArts does), vanished ones "
+        "dropped; then the manifest is rewritten.",
+    )
+    sync.set_defaults(func=cmd_sync)
+
+    export = commands.add_parser(
+        "export",
+        parents=[common],
+        help="write the labels in another format",
+        description="Write the labels as FORMAT to DEST: a file for manifest, csv, labelstudio "
+        "and hf; a folder for imagefolder and txt.",
+    )
+    export.add_argument("--format", required=True, type=_format_name, metavar="|".join(FORMATS))
+    export.add_argument("--to", required=True, metavar="DEST", help="file or folder to write")
+    export.set_defaults(func=cmd_export)
+
+    imp = commands.add_parser(
+        "import",
+        parents=[common],
+        help="add labels from a file in another format",
+        description="Add the labels found in FILE (a folder for imagefolder and txt) to the "
+        "images they name; labels are only ever added. Entries naming no image are listed.",
+    )
+    imp.add_argument("--format", required=True, type=_format_name, metavar="|".join(FORMATS))
+    imp.add_argument(
+        "--from", dest="from_", required=True, metavar="FILE", help="file or folder to read"
+    )
+    imp.set_defaults(func=cmd_import)
+
+    check = commands.add_parser(
+        "check",
+        parents=[common],
+        help="is the dataset ready for training? (exit status 1 when not)",
+        description="Apply the ModelArts ExeML rule: at least 2 labels with at least 5 images "
+        "each (50 or more recommended). Exit status 0 when ready, 1 when not.",
+    )
+    check.set_defaults(func=cmd_check)
+    return parser
+
+
+# -- running --------------------------------------------------------------------------------------
+def _say(args: argparse.Namespace, text: str) -> None:
+    if not getattr(args, "quiet", False):
+        print(text, file=sys.stderr)
+
+
+def _open(args: argparse.Namespace) -> Dataset:
+    from .dataset import Dataset
+
+    source = args.source
+    if "://" not in source and not os.path.isdir(source):
+        raise UsageError(f"{source}: no such folder")
+    return Dataset.open(
+        source,
+        output=args.output,
+        storage_options=dict(args.storage_options) or None,
+        author=args.author,
+    )
+
+
+def _finish(dataset: Dataset, *, save: bool) -> str | None:
+    """Make sure every action reached the store (compacting when ``save``); the manifest URL."""
+    if not dataset.flush(timeout=_FLUSH_SECONDS):
+        raise StoreError(
+            f"{dataset.pending} actions could not be written: the store at "
+            f"{dataset.output_url} cannot be reached; they were not saved",
+            dataset.output_url,
+        )
+    return dataset.save() if save else None
+
+
+def _with_dataset(args: argparse.Namespace, work: Callable[[Dataset], int]) -> int:
+    dataset = _open(args)
+    try:
+        return work(dataset)
+    finally:
+        dataset.close()
+
+
+def cmd_counts(args: argparse.Namespace) -> int:
+    def work(dataset: Dataset) -> int:
+        counts = dataset.counts()
+        views = dataset.view_counts()
+        if args.format == "csv":
+            sys.stdout.write(counts.to_csv())
+        elif args.format == "json":
+            payload = {
+                "labels": {str(k): int(v) for k, v in counts["images"].items()},
+                "images": views["all"],
+                "labeled": views["labeled"],
+                "unlabeled": views["unlabeled"],
+            }
+            print(json.dumps(payload, ensure_ascii=False, indent=2))
+        else:
+            if len(counts):
+                print(counts.to_string())
+            else:
+                print("no labels yet")
+            print(
+                f"\n{views['all']} images: {views['labeled']} labeled, "
+                f"{views['unlabeled']} unlabeled"
+            )
+        return 0
+
+    return _with_dataset(args, work)
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    def work(dataset: Dataset) -> int:
+        with _progress(args, "sync") as bar:
+            summary = dataset.sync(progress=bar)
+        for problem in summary.skipped:
+            print(f"{PROG} sync: {problem}", file=sys.stderr)
+        manifest = _finish(dataset, save=True)
+        print(f"Synchronized {dataset.source_url}: {summary}")
+        _say(args, f"manifest: {manifest}")
+        return 0
+
+    return _with_dataset(args, work)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    def work(dataset: Dataset) -> int:
+        with _progress(args, "export") as bar:
+            report = export_labels(
+                dataset,
+                args.format,
+                args.to,
+                storage_options=dict(args.storage_options) or None,
+                progress=bar,
+            )
+        for problem in report.skipped:
+            print(f"{PROG} export: {problem}", file=sys.stderr)
+        print(report)
+        return 0
+
+    return _with_dataset(args, work)
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    def work(dataset: Dataset) -> int:
+        with _progress(args, "import") as bar:
+            report = import_labels(
+                dataset,
+                args.format,
+                args.from_,
+                storage_options=dict(args.storage_options) or None,
+                progress=bar,
+            )
+        for problem in report.problems:
+            print(f"{PROG} import: {problem}", file=sys.stderr)
+        if report.unmatched:
+            print(
+                f"{PROG} import: {len(report.unmatched)} entries name no image of the dataset:",
+                file=sys.stderr,
+            )
+            for ref in report.unmatched[:20]:
+                print(f"  {ref}", file=sys.stderr)
+            if len(report.unmatched) > 20:
+                print(f"  ... and {len(report.unmatched) - 20} more", file=sys.stderr)
+        manifest = _finish(dataset, save=True)
+        print(report)
+        _say(args, f"manifest: {manifest}")
+        return 0
+
+    return _with_dataset(args, work)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    def work(dataset: Dataset) -> int:
+        readiness = dataset.readiness()
+        print(repr(readiness))
+        if len(readiness.table):
+            print()
+            print(readiness.table.to_string())
+        return 0 if readiness.ready else 1
+
+    return _with_dataset(args, work)
+
+
+# -- demo -----------------------------------------------------------------------------------------
+def _packaged_notebook() -> bytes:
+    return (resources.files("jupyter_labeler") / "notebooks" / DEMO_NOTEBOOK).read_bytes()
+
+
+def _has_images(folder: Path) -> bool:
+    from .scan import IMAGE_SUFFIXES
+
+    return folder.is_dir() and any(
+        p.suffix.lower() in IMAGE_SUFFIXES for p in folder.rglob("*") if p.is_file()
+    )
+
+
+def demo_command(folder: Path, *, port: int | None = None, no_browser: bool = False) -> list[str]:
+    """The command that opens JupyterLab on the demo notebook in ``folder``."""
+    command = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        f"--ServerApp.root_dir={folder}",
+    ]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        # Containers often run as root, where JupyterLab refuses to start without this.
+        command.append("--allow-root")
+    if port is not None:
+        command.append(f"--port={port}")
+    if no_browser:
+        command.append("--no-browser")
+    command.append(str(folder / DEMO_NOTEBOOK))
+    return command
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import make_demo_images
+
+    if args.count < 1:
+        raise UsageError("--count must be 1 or more")
+    folder = Path(args.folder).expanduser().resolve()
+    images = folder / "images"
+    if _has_images(images):
+        print(f"Using the demo images already in {images}", file=sys.stderr)
+    else:
+        print(f"Generating {args.count} demo images in {images} ...", file=sys.stderr)
+        summary = make_demo_images(images, count=args.count)
+        print(
+            f"  {summary['images']} images of {len(summary['classes'])} classes, "
+            f"{summary['labeled']} labeled by .txt files beside them",
+            file=sys.stderr,
+        )
+    notebook = folder / DEMO_NOTEBOOK
+    if notebook.exists():
+        print(f"Keeping the notebook already at {notebook}", file=sys.stderr)
+    else:
+        notebook.write_bytes(_packaged_notebook())
+        print(f"Wrote the notebook {notebook}", file=sys.stderr)
+    command = demo_command(folder, port=args.port, no_browser=args.no_browser)
+    if args.dry_run:
+        print(shlex.join(command))
+        return 0
+    if importlib.util.find_spec("jupyterlab") is None:
+        raise UsageError(
+            "JupyterLab is not installed: pip install 'jupyter-labeler[lab]' "
+            f"(or open {notebook} in a Jupyter you have)"
+        )
+    print("Starting JupyterLab (stop it with Ctrl+C) ...", file=sys.stderr)
+    env = dict(os.environ, **{DEMO_ENV: str(images)})
+    process = subprocess.Popen(command, cwd=folder, env=env)
+    with contextlib.suppress(ValueError):  # not the main thread: no handler, no forwarding
+        # Stopping this command stops JupyterLab too, instead of leaving it running.
+        signal.signal(signal.SIGTERM, lambda signum, frame: process.terminate())
+    while True:
+        try:
+            return process.wait()
+        except KeyboardInterrupt:
+            # JupyterLab got the same Ctrl+C and shuts down by itself: wait for it.
+            continue
+
+
+# -- entry point ----------------------------------------------------------------------------------
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except UsageError as exc:
+        print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except LabelerError as exc:
+        # Store errors carry the URL, never a credential (see jupyter_labeler.errors).
+        print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
+        return 2
