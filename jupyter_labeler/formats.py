@@ -485,8 +485,8 @@ def _apply(
         for name in names:
             bucket = by_label.setdefault(name, {})
             bucket.update(dict.fromkeys(ids))
-    for name, ids in by_label.items():
-        result = dataset.add_label(name, list(ids))
+    for name, chosen in by_label.items():
+        result = dataset.add_label(name, list(chosen))
         report.added[name] = result.changed
         report.saved = report.saved and result.saved
     return report
