@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from .dataset import DELETE_MODES, Dataset
 from .errors import (
+    FormatError,
     ImageDecodeError,
     InvalidLabelError,
     LabelerError,
@@ -42,6 +43,7 @@ __all__ = [
     "ActionResult",
     "Change",
     "Dataset",
+    "FormatError",
     "ImageDecodeError",
     "InvalidLabelError",
     "Labeler",

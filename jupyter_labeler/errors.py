@@ -8,6 +8,7 @@ LabelerError
 ├── UploadError (ValueError)           an upload as a whole is refused (too large in total)
 ├── ImageDecodeError (ValueError)      bytes that are not a readable JPG, PNG or BMP image
 ├── ManifestError (ValueError)         a manifest line or journal object cannot be read
+├── FormatError (ValueError)           a file to import is malformed or names invalid labels
 ├── UndoError                          nothing to undo, or the action cannot be undone
 └── StoreError                         the object store or folder failed
     ├── StoreUnavailableError          the store cannot be reached (network, endpoint down)
@@ -22,6 +23,7 @@ Lower-level errors (botocore, aiohttp, OSError) are translated at the storage bo
 from __future__ import annotations
 
 __all__ = [
+    "FormatError",
     "ImageDecodeError",
     "InvalidLabelError",
     "LabelerError",
@@ -94,6 +96,18 @@ class ManifestError(LabelerError, ValueError):
     """A manifest line or a journal object cannot be read.
 
     ``where`` names the object (and line number) so that the user can find and mend it.
+    """
+
+    def __init__(self, where: str, reason: str) -> None:
+        self.where = where
+        self.reason = reason
+        super().__init__(f"{where}: {reason}")
+
+
+class FormatError(LabelerError, ValueError):
+    """A file to import cannot be used as a whole: malformed, or naming invalid labels.
+
+    ``where`` names the file (and line, when there is one).
     """
 
     def __init__(self, where: str, reason: str) -> None:

@@ -65,7 +65,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from .errors import LabelerError
+from .errors import FormatError
 from .manifest import parse_manifest
 from .names import label_problem
 from .scan import IMAGE_SUFFIXES
@@ -104,18 +104,6 @@ Progress = Callable[[int, int], None]
 _BATCH = 64
 # The prefix Label Studio gives uploaded files: "3f2a1b4c-img_0001.jpg".
 _LS_UPLOAD_PREFIX = re.compile(r"^[0-9a-f]{8}-")
-
-
-class FormatError(LabelerError, ValueError):
-    """A file to import cannot be used as a whole: malformed, or naming invalid labels.
-
-    ``where`` names the file (and line, when there is one).
-    """
-
-    def __init__(self, where: str, reason: str) -> None:
-        self.where = where
-        self.reason = reason
-        super().__init__(f"{where}: {reason}")
 
 
 @dataclass
