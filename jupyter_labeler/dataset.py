@@ -584,12 +584,12 @@ class Dataset:
             removed = state.remove_label(op["label"], self._codes(state, op))
             return [self._restore_op(state, op["label"], removed)] if len(removed) else []
         if kind == "drop":
-            removed = state.drop_label(op["label"])
-            if removed is None:
+            dropped = state.drop_label(op["label"])
+            if dropped is None:
                 return []
             inverse = [{"op": "label", "label": op["label"]}]
-            if len(removed):
-                inverse.append(self._restore_op(state, op["label"], removed))
+            if len(dropped):
+                inverse.append(self._restore_op(state, op["label"], dropped))
             return inverse
         if kind == "rename":
             old, new = op["old"], op["new"]
@@ -906,14 +906,15 @@ class Dataset:
             )
         if rows:
             n = len(rows)
+            new_ids = [str(r["id"]) for r in rows]
             action = self._record(
                 "add_images",
                 [{"op": "images+", "rows": rows}],
                 describe=f"Added {n} image{'s' if n != 1 else ''}",
                 changed=n,
-                change=Change("images", frozenset(r["id"] for r in rows)),
+                change=Change("images", frozenset(new_ids)),
             )
-            result.added = [r["id"] for r in rows]
+            result.added = new_ids
             result.saved = action.saved
         return result
 
@@ -987,7 +988,7 @@ class Dataset:
             ops: list[dict[str, Any]] = [{"op": "images+", "rows": rows}]
             ops += self._sidecar_ops(
                 {p: labels_for[p] for p in chunk if p in labels_for},
-                {r["path"]: r["id"] for r in rows},
+                {str(r["path"]): str(r["id"]) for r in rows},
                 now,
             )
             res = self._record(
@@ -1005,7 +1006,7 @@ class Dataset:
         existing_labeled = {p: v for p, v in labels_for.items() if p in known}
         if existing_labeled:
             with self._lock:
-                id_of = {p: state.ids[known[p]] for p in existing_labeled}
+                id_of = {p: str(state.ids[known[p]]) for p in existing_labeled}
             ops = self._sidecar_ops(existing_labeled, id_of, now)
             res = self._record(
                 "sync",
