@@ -1,0 +1,301 @@
+"""Widget speed: showing a page of 2 MP photos from S3, and labeling 1,000 selected images.
+
+    python benchmarks/bench_widget.py [--images 200] [--runs 5] [--megapixels 2.0]
+
+Puts --images photo-like JPEGs of --megapixels into a bucket of a moto S3 server on loopback
+(real HTTP, as s3fs speaks to OBS), then measures the kernel's side of the Labeler, each as the
+median of --runs, every run on a fresh Dataset and Labeler (so nothing is cached in memory):
+
+- cold page:     building a Labeler, which shows its first page of 48 images (the batch fetch,
+                 the thumbnails and the tile widgets); "of which thumbnails" is the batch fetch
+                 and decoding alone, on another fresh Dataset;
+- prefetched:    ``labeler.page = 1`` once the background prefetch of that page has finished
+                 (a user's page flip comes seconds after the page appeared);
+- cached:        ``labeler.page = 0`` again, from the thumbnail cache;
+- bytes/page:    the JPEG bytes put into the page's Image widgets, i.e. sent to the browser;
+- naive:         the same 48 images the way display-only grids do it: each full-size file
+                 fetched one after the other into its own ``ipywidgets.Image``;
+- OK to saved:   on a local folder of 1,200 tiny images, 1,000 images selected and a label
+                 typed, the label box's OK handler until it returns with the action saved.
+
+The times are the kernel's: sending the widget messages to the browser and drawing them there
+come on top (for the naive grid, with 50-100 times more bytes to move and full-size JPEGs to
+decode in the browser). The S3 server runs in a child process, as a real store runs elsewhere;
+``--moto-in-process`` puts it in this process, where it competes for the GIL and the cold page
+is slower.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import logging
+import multiprocessing
+import os
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+# Fake credentials before botocore is imported; the real AWS configuration is never read.
+for _name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
+    os.environ.pop(_name, None)
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+)
+os.environ["NO_PROXY"] = ",".join(filter(None, [os.environ.get("NO_PROXY"), "127.0.0.1"]))
+
+import boto3  # noqa: E402
+import ipywidgets  # noqa: E402
+from moto.server import ThreadedMotoServer  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from jupyter_labeler import Dataset  # noqa: E402
+from jupyter_labeler.demo import make_large_jpegs  # noqa: E402
+from jupyter_labeler.storage import open_store  # noqa: E402
+from jupyter_labeler.widget import Labeler  # noqa: E402
+
+PAGE = 48
+TARGETS = {  # seconds
+    "cold page": 0.6,
+    "prefetched page": 0.050,
+    "cached page": 0.050,
+    "OK to saved (1,000 images)": 0.100,
+}
+BYTES_TARGET = 400 * 1024
+
+
+def _serve(queue: Any, stop: Any) -> None:
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one log line per request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        queue.put(server.get_host_and_port())
+        stop.wait()
+    finally:
+        server.stop()
+
+
+@contextlib.contextmanager
+def moto_server(*, in_process: bool = False) -> Iterator[str]:
+    """A moto S3 server on 127.0.0.1; yields its URL.
+
+    By default it runs in a child process: a real store is another machine, and moto in the
+    kernel's own process would take the GIL from the very thumbnails and widgets being timed.
+    """
+    if in_process:
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        server.start()
+        try:
+            host, port = server.get_host_and_port()
+            yield f"http://{host}:{port}"
+        finally:
+            server.stop()
+        return
+    ctx = multiprocessing.get_context("spawn")
+    queue, stop = ctx.Queue(), ctx.Event()
+    child = ctx.Process(target=_serve, args=(queue, stop), daemon=True)
+    child.start()
+    try:
+        host, port = queue.get(timeout=60)
+        yield f"http://{host}:{port}"
+    finally:
+        stop.set()
+        child.join(10)
+        if child.is_alive():
+            child.terminate()
+            child.join(5)
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:8.1f} ms"
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    t0 = time.perf_counter()
+    value = fn()
+    return time.perf_counter() - t0, value
+
+
+def page_bytes(labeler: Labeler) -> int:
+    """JPEG bytes in the Image widgets of the tiles shown: what goes to the browser."""
+    return sum(len(tile.image.value) for tile in labeler._grid.tiles if tile.image_id is not None)
+
+
+def wait_for_prefetch(labeler: Labeler, page: int) -> None:
+    """Block until page ``page``'s thumbnails are made (a get waits for a prefetch in flight)."""
+    ids = list(labeler.dataset.ids(labeler.view)[page * PAGE : (page + 1) * PAGE])
+    labeler.dataset.thumbnails(ids)
+
+
+def bench_pages(url: str, options: dict[str, Any], runs: int) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {
+        k: []
+        for k in (
+            "open (not in the page time)",
+            "cold page",
+            "  of which thumbnails",
+            "prefetched page",
+            "cached page",
+            "bytes/page",
+            "naive page",
+            "naive bytes/page",
+        )
+    }
+    store = open_store(url, options)
+    for _ in range(runs):
+        # The thumbnails alone (batch fetch and decoding), on a Dataset of their own.
+        with Dataset.open(url, storage_options=options, author="bench") as alone:
+            first = list(alone.ids("all")[:PAGE])
+            out["  of which thumbnails"].append(timed(lambda a=alone, f=first: a.thumbnails(f))[0])
+        seconds, ds = timed(lambda: Dataset.open(url, storage_options=options, author="bench"))
+        out["open (not in the page time)"].append(seconds)
+        try:
+            seconds, labeler = timed(lambda ds=ds: Labeler(ds, view="all", page_size=PAGE))
+            out["cold page"].append(seconds)
+            out["bytes/page"].append(page_bytes(labeler))
+            assert not labeler._status.last_error, labeler._status.last_error
+            assert all(t.reason.value == "" for t in labeler._grid.tiles), "a broken tile"
+            paths = [ds.info(i)["path"] for i in labeler._page_ids]
+
+            wait_for_prefetch(labeler, 1)
+            seconds, _ = timed(lambda labeler=labeler: setattr(labeler, "page", 1))
+            out["prefetched page"].append(seconds)
+            wait_for_prefetch(labeler, 2)  # the flip to page 1 started page 2's prefetch
+            seconds, _ = timed(lambda labeler=labeler: setattr(labeler, "page", 0))
+            out["cached page"].append(seconds)
+            assert not labeler._status.last_error, labeler._status.last_error
+            labeler.close()
+        finally:
+            ds.close()
+
+        # The naive grid: full files, one request after the other, one Image widget each.
+        def naive(paths: list[str] = paths) -> tuple[int, ipywidgets.Box]:
+            images = [ipywidgets.Image(value=store.read(p), format="jpeg") for p in paths]
+            return sum(len(i.value) for i in images), ipywidgets.Box(images)
+
+        seconds, (sent, box) = timed(naive)
+        out["naive page"].append(seconds)
+        out["naive bytes/page"].append(sent)
+        for child in box.children:
+            child.close()
+        box.close()
+    return out
+
+
+def tiny_jpeg() -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (16, 12), (90, 140, 200)).save(buf, "JPEG")
+    return buf.getvalue()
+
+
+def bench_ok(folder: Path, runs: int, selected: int = 1000) -> list[float]:
+    data = tiny_jpeg()
+    for i in range(selected + 200):
+        (folder / f"img_{i:05d}.jpg").write_bytes(data)
+    ds = Dataset.open(folder, author="bench")
+    labeler = Labeler(ds, view="all", page_size=PAGE)
+    ids = [str(i) for i in ds.ids("all")[:selected]]
+    times = []
+    try:
+        for k in range(runs):
+            labeler.selected = tuple(ids)
+            labeler._label_box.input.value = f"bench_{k}"
+            seconds, _ = timed(labeler._label_box.apply)
+            assert not labeler._status.last_error, labeler._status.last_error
+            assert ds.status.state == "saved", ds.status
+            assert int(ds.counts()["images"][f"bench_{k}"]) == selected
+            times.append(seconds)
+    finally:
+        labeler.close()
+        ds.close()
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=200)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--megapixels", type=float, default=2.0)
+    parser.add_argument(
+        "--moto-in-process",
+        action="store_true",
+        help="run the S3 server in this process (it then competes with the kernel for the GIL)",
+    )
+    args = parser.parse_args()
+    if args.images < 3 * PAGE:
+        parser.error(f"--images must be at least {3 * PAGE} (three pages)")
+
+    with moto_server(in_process=args.moto_in_process) as endpoint:
+        client = boto3.client("s3", endpoint_url=endpoint)
+        bucket = f"bench-{uuid.uuid4().hex[:8]}"
+        client.create_bucket(Bucket=bucket)  # no region: moto refuses us-east-1 spelled out
+        t0 = time.perf_counter()
+        sizes = make_large_jpegs(
+            lambda name, data: client.put_object(Bucket=bucket, Key=f"photos/{name}", Body=data),
+            args.images,
+            megapixels=args.megapixels,
+        )
+        mean_kb = sum(sizes.values()) / len(sizes) / 1024
+        print(
+            f"put {len(sizes)} JPEGs of {args.megapixels:g} MP (mean {mean_kb:.0f} KB) "
+            f"in {time.perf_counter() - t0:.1f} s"
+        )
+        url = f"s3://{bucket}/photos"
+        options = {"endpoint_url": endpoint, "key": "testing", "secret": "testing"}
+        with Dataset.open(url, storage_options=options, author="bench") as ds:
+            ds.save()  # later opens start from this snapshot, as a user's do
+        pages = bench_pages(url, options, args.runs)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        ok_times = bench_ok(Path(tmp), args.runs)
+
+    med = {k: statistics.median(v) for k, v in pages.items()}
+    med["OK to saved (1,000 images)"] = statistics.median(ok_times)
+    print(f"\n{os.cpu_count()} cores, medians of {args.runs} runs, {PAGE} images a page:")
+    for key in (
+        "open (not in the page time)",
+        "cold page",
+        "  of which thumbnails",
+        "prefetched page",
+        "cached page",
+        "OK to saved (1,000 images)",
+    ):
+        target = TARGETS.get(key)
+        line = f"  {key:30s} {ms(med[key])}"
+        if target is not None:
+            verdict = "ok" if med[key] <= target else "OVER TARGET"
+            line += f"   (target <= {target * 1000:.0f} ms)  {verdict}"
+        print(line)
+    ours = med["bytes/page"]
+    verdict = "ok" if ours <= BYTES_TARGET else "OVER TARGET"
+    print(
+        f"  {'bytes/page':30s} {ours / 1024:8.1f} KB   (target <= {BYTES_TARGET // 1024} KB)  "
+        f"{verdict}"
+    )
+    print("\nthe same page the naive way (full files fetched one by one into Image widgets):")
+    print(
+        f"  {'naive page':30s} {ms(med['naive page'])}   "
+        f"{med['naive page'] / med['cold page']:.1f}x our cold page, "
+        f"{med['naive page'] / med['cached page']:.0f}x our cached page"
+    )
+    print(
+        f"  {'naive bytes/page':30s} {med['naive bytes/page'] / 2**20:8.1f} MB   "
+        f"{med['naive bytes/page'] / ours:.0f}x ours"
+    )
+
+
+if __name__ == "__main__":
+    main()
