@@ -74,6 +74,9 @@ class Journal:
         self._seq = 0
         self._last_ms = 0
         self._lock = threading.Lock()
+        # flush() and the retry thread may both try the queue's head: only one at a time, or
+        # both would pop after writing it once, and the second pop would drop an unwritten event.
+        self._head_lock = threading.Lock()
         self._pending: deque[tuple[str, bytes]] = deque()
         self._wake = threading.Event()
         self._closed = False
@@ -154,27 +157,34 @@ class Journal:
 
     def _write_head(self) -> bool:
         """Try to write the oldest waiting event; True when the queue moved."""
-        with self._lock:
-            if not self._pending:
-                return True
-            name, payload = self._pending[0]
-        try:
-            self.store.write(f"{JOURNAL_DIR}/{name}.json", payload, durable=self.durable)
-        except StoreError as exc:
+        with self._head_lock:
             with self._lock:
-                self._last_error = str(exc)
-                self._set_status(self._pending_status())
-            return False
-        with self._lock:
-            self._pending.popleft()
-            self._set_status(self._pending_status() if self._pending else SaveStatus("saved"))
-        return True
+                if not self._pending:
+                    return True
+                head = self._pending[0]
+            name, payload = head
+            try:
+                self.store.write(f"{JOURNAL_DIR}/{name}.json", payload, durable=self.durable)
+            except StoreError as exc:
+                with self._lock:
+                    self._last_error = str(exc)
+                    self._set_status(self._pending_status())
+                return False
+            with self._lock:
+                if self._pending and self._pending[0] is head:
+                    self._pending.popleft()
+                self._set_status(self._pending_status() if self._pending else SaveStatus("saved"))
+            return True
 
     def _retry_loop(self) -> None:
         delay = _RETRY_FIRST
         while not self._closed:
             with self._lock:
                 if not self._pending:
+                    # Forget this thread under the lock: an append() racing with its exit must
+                    # start a new one rather than count on a thread that is about to end.
+                    if self._thread is threading.current_thread():
+                        self._thread = None
                     return
             if self._write_head():
                 delay = _RETRY_FIRST
