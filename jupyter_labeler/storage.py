@@ -131,9 +131,31 @@ def _translated(url: str) -> Iterator[None]:
         raise translate_error(exc, url) from exc
 
 
-def _obs_filesystem(options: dict[str, Any]) -> fsspec.AbstractFileSystem:
+# s3fs retries a failed call five times with backoff, and botocore retries under it: against an
+# unreachable store a single write took many seconds before the journal could say "not yet
+# saved". One quick retry here is enough for a dropped connection; the journal's own background
+# loop does the long-term retrying. ``storage_options`` may override each of these.
+_S3FS_ATTEMPTS = 2
+_CONFIG_DEFAULTS: dict[str, Any] = {
+    "connect_timeout": 3,
+    "read_timeout": 30,
+    "retries": {"total_max_attempts": 2},
+}
+
+
+def _s3fs(options: dict[str, Any], config: dict[str, Any]) -> fsspec.AbstractFileSystem:
+    """An S3FileSystem with short retries (see _S3FS_ATTEMPTS) unless the options say otherwise."""
     import s3fs
 
+    attempts = int(options.pop("retries", _S3FS_ATTEMPTS))
+    for key, value in _CONFIG_DEFAULTS.items():
+        config.setdefault(key, value)
+    fs = s3fs.S3FileSystem(config_kwargs=config, **options)
+    fs.retries = max(1, attempts)  # s3fs reads the instance attribute on every call
+    return fs
+
+
+def _obs_filesystem(options: dict[str, Any]) -> fsspec.AbstractFileSystem:
     options = dict(options)
     endpoint = options.pop("endpoint_url", None) or os.environ.get("OBS_ENDPOINT")
     if not endpoint:
@@ -152,22 +174,16 @@ def _obs_filesystem(options: dict[str, Any]) -> fsspec.AbstractFileSystem:
     config.setdefault("signature_version", "s3v4")
     config.setdefault("request_checksum_calculation", "when_required")
     config.setdefault("response_checksum_validation", "when_required")
-    config.setdefault("connect_timeout", 10)
-    config.setdefault("read_timeout", 60)
     s3_config = dict(config.get("s3", {}) or {})
     s3_config.setdefault("addressing_style", style)
     config["s3"] = s3_config
-    return s3fs.S3FileSystem(endpoint_url=endpoint, config_kwargs=config, **options)
+    return _s3fs({**options, "endpoint_url": endpoint}, config)
 
 
 def _s3_filesystem(options: dict[str, Any]) -> fsspec.AbstractFileSystem:
-    import s3fs
-
     options = dict(options)
     config = dict(options.pop("config_kwargs", {}) or {})
-    config.setdefault("connect_timeout", 10)
-    config.setdefault("read_timeout", 60)
-    return s3fs.S3FileSystem(config_kwargs=config, **options)
+    return _s3fs(options, config)
 
 
 def open_store(
