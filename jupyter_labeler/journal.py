@@ -44,6 +44,10 @@ JOURNAL_DIR = "journal"
 SNAPSHOT_DIR = "snapshots"
 MANIFEST_NAME = "dataset.manifest"
 _RETRY_FIRST, _RETRY_MAX = 0.25, 10.0
+# How long an action waits for its own write before it is reported as "not yet saved". A store
+# that hangs (accepts the connection, never answers) would otherwise block the caller for every
+# read timeout of every retry; the write goes on in the background and lands in order.
+ACK_TIMEOUT = 2.0
 
 
 @dataclass(frozen=True)
@@ -67,8 +71,10 @@ class Journal:
         *,
         on_status: Callable[[SaveStatus], None] | None = None,
         durable: bool = True,
+        ack_timeout: float = ACK_TIMEOUT,
     ) -> None:
         self.store = store
+        self.ack_timeout = ack_timeout
         self.writer = secrets.token_hex(6)
         self.durable = durable
         self._seq = 0
@@ -78,6 +84,9 @@ class Journal:
         # both would pop after writing it once, and the second pop would drop an unwritten event.
         self._head_lock = threading.Lock()
         self._pending: deque[tuple[str, bytes]] = deque()
+        # Notified (with _lock held) whenever the head was written or a write failed.
+        self._moved = threading.Condition(self._lock)
+        self._failures = 0
         self._wake = threading.Event()
         self._closed = False
         self._thread: threading.Thread | None = None
@@ -124,27 +133,42 @@ class Journal:
 
     # -- writing events ---------------------------------------------------------------------------
     def append(self, name: str, event: dict[str, Any]) -> bool:
-        """Write one event now; True when it is saved, False when it waits for a retry."""
-        payload = orjson.dumps(event)
+        """Write one event now; True when it is saved, False when it waits for a retry.
+
+        The write runs on the journal's writer thread and this waits for it at most
+        :attr:`ack_timeout` seconds (or until it failed). An event behind others still waiting
+        is queued at once: the journal is never written out of order.
+        """
+        entry = (name, orjson.dumps(event))
         with self._lock:
-            if self._pending:
-                self._pending.append((name, payload))
+            behind = bool(self._pending)
+            self._pending.append(entry)
+            if behind:
                 self._set_status(self._pending_status())
                 self._start_retry()
                 return False
-        self._set_status(SaveStatus("saving", 1, "Saving…"))
-        try:
-            self.store.write(f"{JOURNAL_DIR}/{name}.json", payload, durable=self.durable)
-        except StoreError as exc:
-            with self._lock:
-                self._last_error = str(exc)
-                self._pending.append((name, payload))
-                self._set_status(self._pending_status())
-                self._start_retry()
-            log.warning("action %s not yet saved: %s", name, exc)
-            return False
-        self._set_status(SaveStatus("saved"))
-        return True
+            failures = self._failures
+            self._set_status(SaveStatus("saving", 1, "Saving…"))
+            self._start_retry()
+
+            def settled() -> bool:
+                return (
+                    not self._pending
+                    or self._pending[0] is not entry
+                    or (self._failures != failures)
+                )
+
+            self._moved.wait_for(settled, timeout=self.ack_timeout)
+            if not self._pending or self._pending[0] is not entry:
+                return True
+            if self._failures == failures:
+                self._last_error = (
+                    f"the store at {self.store.url} has not answered for {self.ack_timeout:g} s"
+                )
+            self._set_status(self._pending_status())
+            reason = self._last_error
+        log.warning("action %s not yet saved: %s", name, reason)
+        return False
 
     def _start_retry(self) -> None:
         # Called with the lock held.
@@ -168,11 +192,15 @@ class Journal:
             except StoreError as exc:
                 with self._lock:
                     self._last_error = str(exc)
-                    self._set_status(self._pending_status())
+                    self._failures += 1
+                    self._moved.notify_all()
+                    if self._status.state != "saving":  # append() reports its own outcome
+                        self._set_status(self._pending_status())
                 return False
             with self._lock:
                 if self._pending and self._pending[0] is head:
                     self._pending.popleft()
+                self._moved.notify_all()
                 self._set_status(self._pending_status() if self._pending else SaveStatus("saved"))
             return True
 
