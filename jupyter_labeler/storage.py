@@ -25,8 +25,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import logging
 import os
 import posixpath
+import re
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -143,10 +145,49 @@ _CONFIG_DEFAULTS: dict[str, Any] = {
 }
 
 
+# botocore logs every request at DEBUG with its headers: the Authorization header names the
+# access key id, and X-Amz-Security-Token carries a temporary credential whole. Turning on debug
+# logging to chase a store problem must not write credentials into a notebook or a log file.
+_CREDENTIAL_PATTERNS = (
+    (re.compile(r"(Credential=)[^/,\s'\"]+"), r"\1<redacted>"),
+    (re.compile(r"(Signature=)[0-9a-fA-F]+"), r"\1<redacted>"),
+    (
+        re.compile(
+            r"""((?:x-amz-security-token|x-obs-security-token)['"]?\s*[:=]\s*b?['"]?)[^'",\s}]+""",
+            re.I,
+        ),
+        r"\1<redacted>",
+    ),
+)
+_LOGGERS_WITH_HEADERS = ("botocore.endpoint", "aiobotocore.endpoint", "botocore.auth")
+
+
+class _RedactCredentials(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            text = record.getMessage()
+        except Exception:  # a record that cannot be formatted is left to logging's own handling
+            return True
+        redacted = text
+        for pattern, replacement in _CREDENTIAL_PATTERNS:
+            redacted = pattern.sub(replacement, redacted)
+        if redacted != text:
+            record.msg, record.args = redacted, None
+        return True
+
+
+def _redact_credentials_in_logs() -> None:
+    for name in _LOGGERS_WITH_HEADERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _RedactCredentials) for f in logger.filters):
+            logger.addFilter(_RedactCredentials())
+
+
 def _s3fs(options: dict[str, Any], config: dict[str, Any]) -> fsspec.AbstractFileSystem:
     """An S3FileSystem with short retries (see _S3FS_ATTEMPTS) unless the options say otherwise."""
     import s3fs
 
+    _redact_credentials_in_logs()
     attempts = int(options.pop("retries", _S3FS_ATTEMPTS))
     for key, value in _CONFIG_DEFAULTS.items():
         config.setdefault(key, value)
