@@ -224,9 +224,8 @@ class Dataset:
                 f"snapshot {key}: its Parquet copy cannot be read ({exc}); read its manifest instead"
             )
         data = self._journal.read_snapshot_file(key, ".manifest")
-        parsed = parse_manifest(
-            data, where=f"snapshot {key} manifest", relative=self._relative_source
-        )
+        where = self._output.url_of(f"snapshots/{key}.manifest")
+        parsed = parse_manifest(data, where=where, relative=self._relative_source)
         problems += parsed.problems
         state = parsed.to_state()
         for name in marker.get("labels", []):
