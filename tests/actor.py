@@ -5,6 +5,13 @@ COUNT deterministic label actions (COUNT 0: until killed) and prints ``SAVED <k>
 returned saved. Every SAVE_EVERY actions it also compacts with ``save()``, so that a kill can land
 in the middle of a compaction too.
 
+``ACTOR_CRASH=<stage>:<n>`` in the environment makes the process SIGKILL itself at one point of
+its n-th ``save()``: ``files`` (snapshot files written, marker not yet), ``marker`` (marker
+written, ``dataset.manifest`` not yet copied), ``copy`` (snapshot complete, covered journal
+objects not yet removed), ``remove`` (half of them removed) or ``prune`` (half of the older
+snapshot files removed). The kill goes through the real code paths: only the store's methods
+are wrapped.
+
 The same :func:`actions` generator, run in the test, says what the actions were, and
 :class:`Model` says what state they must leave: label -> set of image ids.
 """
@@ -60,8 +67,83 @@ def actions(author: str, seed: int, ids: list[str]) -> Iterator[Action]:
         yield action
 
 
+CRASH_STAGES = ("files", "marker", "copy", "remove", "prune")
+
+
+def arm_crash(spec: str) -> None:
+    """Make this process SIGKILL itself inside its n-th save(), as ``ACTOR_CRASH`` says."""
+    import os
+    import signal
+
+    from jupyter_labeler import Dataset
+    from jupyter_labeler.journal import Journal
+    from jupyter_labeler.storage import Store
+
+    stage, _, nth = spec.partition(":")
+    if stage not in CRASH_STAGES:
+        raise SystemExit(f"ACTOR_CRASH stage must be one of {CRASH_STAGES}, not {stage!r}")
+    saves = 0
+    armed = False
+    pruning = False
+
+    def die() -> None:
+        if armed:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    real_save, real_write, real_copy = Dataset.save, Store.write, Store.copy
+    real_delete, real_prune = Store.delete, Journal.remove_snapshots_before
+
+    def save(self: Dataset) -> str:
+        nonlocal saves, armed
+        saves += 1
+        armed = saves == int(nth or 1)
+        try:
+            return real_save(self)
+        finally:
+            armed = False
+
+    def write(self: Store, rel: str, data: bytes, **kw: object) -> None:
+        marker = rel.startswith("snapshots/") and rel.endswith(".json")
+        if marker and stage == "files":
+            die()
+        real_write(self, rel, data, **kw)  # type: ignore[arg-type]
+        if marker and stage == "marker":
+            die()
+
+    def copy(self: Store, src: str, dst: str) -> None:
+        real_copy(self, src, dst)
+        if stage == "copy":
+            die()
+
+    def delete(self: Store, rels: object) -> dict:
+        rels = list(rels)  # type: ignore[call-overload]
+        journal = bool(rels) and all(r.startswith("journal/") for r in rels)
+        if (stage == "remove" and journal) or (stage == "prune" and pruning):
+            real_delete(self, rels[: len(rels) // 2])
+            die()
+        return real_delete(self, rels)
+
+    def prune(self: Journal, key: str) -> None:
+        nonlocal pruning
+        pruning = True
+        try:
+            real_prune(self, key)
+        finally:
+            pruning = False
+
+    Dataset.save = save  # type: ignore[method-assign]
+    Store.write = write  # type: ignore[method-assign]
+    Store.copy = copy  # type: ignore[method-assign]
+    Store.delete = delete  # type: ignore[method-assign]
+    Journal.remove_snapshots_before = prune  # type: ignore[method-assign]
+
+
 def main() -> None:
+    import os
+
     url, options, author, seed, count, save_every = sys.argv[1:7]
+    if os.environ.get("ACTOR_CRASH"):
+        arm_crash(os.environ["ACTOR_CRASH"])
     from jupyter_labeler import Dataset
 
     ds = Dataset.open(url, storage_options=orjson.loads(options), author=author)
