@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from .errors import ImageDecodeError
 from .images import FORMAT_SUFFIX, inspect_image
-from .names import clean_file_name
+from .names import _MAX_NAME_CHARS, clean_file_name
 
 __all__ = ["MAX_IMAGE_BYTES", "MAX_UPLOAD_BYTES", "Accepted", "check_uploads"]
 
@@ -83,7 +83,9 @@ def check_uploads(
         name = f"{stem}.{ext}"
         candidate, n = name, 1
         while candidate in chosen or taken(candidate):
-            candidate = f"{stem}_{n}.{ext}"
+            # The numbered suffix must not push a long name past the length limit.
+            suffix = f"_{n}.{ext}"
+            candidate = f"{stem[: _MAX_NAME_CHARS - len(suffix)]}{suffix}"
             n += 1
         chosen.add(candidate)
         accepted.append(Accepted(original, posixpath.basename(candidate), data, info.format))
