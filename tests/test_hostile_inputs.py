@@ -1,0 +1,414 @@
+"""Hostile inputs through the API and the widget: each refused with a clear message or handled
+safely, and nothing lost: the dataset is checked unchanged after every refusal.
+
+Label names, uploads (too large, empty, truncated, not images, decompression bombs, SVG, names
+with folders, markup or 300 characters), corrupt images already in the store, and file names
+holding HTML, which must come out escaped in every HTML widget of the Labeler.
+"""
+
+from __future__ import annotations
+
+import datetime
+import html
+import io
+import re
+import struct
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import ipywidgets
+import pytest
+from imagegen import image_bytes
+from PIL import Image
+
+from jupyter_labeler import Dataset
+from jupyter_labeler.errors import InvalidLabelError
+from jupyter_labeler.widget import Labeler
+
+pytest_plugins = ["summary_plugin"]
+
+MB = 1024 * 1024
+RAW_MARKUP = re.compile(r"<\s*/?\s*(img|script|svg|iframe)\b", re.I)
+
+BAD_LABELS = {
+    "33 characters": "a" * 33,
+    "emoji": "rose\U0001f339",
+    "space inside": "red rose",
+    "slash": "a/b",
+    "script tag": "<script>alert(1)</script>",
+    "right-to-left mark": "abc\u200f",
+    "right-to-left override": "\u202eabc",
+    "empty": "",
+    "whitespace only": " \t ",
+    "NUL": "a\x00b",
+    "newline inside": "a\nb",
+    "dot dot": "..",
+}
+
+
+# -- inputs ---------------------------------------------------------------------------------------
+def bmp_of(nbytes: int) -> bytes:
+    side = int((nbytes / 3) ** 0.5) + 1
+    buf = io.BytesIO()
+    Image.new("RGB", (side, side), (10, 200, 30)).save(buf, "BMP")
+    return buf.getvalue()
+
+
+def png_bomb(width: int = 40_000, height: int = 40_000) -> bytes:
+    """A tiny PNG whose header claims width x height pixels."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
+
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + chunk(b"IEND", b"")
+    )
+
+
+def truncated_jpeg() -> bytes:
+    data = image_bytes(7, size=(320, 240))
+    return data[: len(data) // 2]
+
+
+SVG = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
+
+# name -> (bytes, words the reason must hold)
+REFUSED_UPLOADS: dict[str, tuple[str, Any, str]] = {
+    "a 6 MB image": ("big.bmp", lambda: bmp_of(6 * MB), "at most 5.0 MB"),
+    "zero bytes": ("empty.jpg", lambda: b"", "the file is empty"),
+    "a truncated JPEG": ("cut.jpg", truncated_jpeg, "cut short"),
+    "text named .jpg": ("notes.jpg", lambda: b"hello, world\n" * 20, "holds text"),
+    "a PNG decompression bomb": ("bomb.png", png_bomb, "decompression bomb"),
+    "a BMP with a broken header": ("bad.bmp", lambda: b"BM" + b"\x07" * 60, "BMP header"),
+    "an SVG": ("vector.svg", lambda: SVG, "SVG images are not supported"),
+    "an SVG named .png": ("vector.png", lambda: SVG, "SVG images are not supported"),
+    "a GIF": ("anim.jpg", lambda: image_bytes(1, fmt="GIF"), "GIF images are not supported"),
+    "markup in a refused name": (
+        "<script>alert(1)</script>.gif",
+        lambda: b"GIF89a\x01\x00",
+        "GIF images are not supported",
+    ),
+}
+
+# name as the browser sends it -> what the stored name must (not) be
+ODD_NAMES = {
+    "../../x.jpg": "x.jpg",
+    "a+b.jpg": "a_b.jpg",
+    "n" * 296 + ".jpg": None,  # shortened
+    "玫瑰 花.jpg": "玫瑰_花.jpg",
+    "café.JPG": "café.jpg",
+    "<img src=x onerror=alert(1)>.jpg": None,  # no markup left
+    "C:\\Users\\eve\\evil.jpg": "evil.jpg",
+    ".hidden.jpg": "hidden.jpg",
+    "a\x00b.jpg": "ab.jpg",
+    "img_000.jpg": "img_000_1.jpg",  # taken: never overwritten
+    "photo.png": "photo.jpg",  # JPEG bytes: the name follows the bytes
+}
+
+
+# -- fixtures and checks --------------------------------------------------------------------------
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    root = tmp_path / "images"
+    root.mkdir()
+    for i in range(8):
+        (root / f"img_{i:03d}.jpg").write_bytes(image_bytes(i))
+    return root
+
+
+@pytest.fixture
+def ds(folder: Path) -> Iterator[Dataset]:
+    dataset = Dataset.open(str(folder), author="tester")
+    dataset.add_label("roses", sorted(dataset.ids())[:2])
+    yield dataset
+    dataset.close()
+
+
+@pytest.fixture
+def lab(ds: Dataset) -> Iterator[Labeler]:
+    labeler = Labeler(ds, page_size=48, view="all")
+    yield labeler
+    error = labeler._status.last_error
+    labeler.close()
+    assert error is None, f"an unexpected error reached the status line: {error!r}"
+
+
+def fingerprint(ds: Dataset, folder: Path) -> tuple[Any, ...]:
+    """Everything a refusal must leave as it was: images, labels, files, journal, queue."""
+    files = sorted(
+        (str(p.relative_to(folder)), p.read_bytes()) for p in folder.rglob("*") if p.is_file()
+    )
+    labels = {name: sorted(ds.with_label(name).index) for name in ds.label_names}
+    return (sorted(ds.images["path"]), labels, files, ds.pending)
+
+
+def text_of(value: str) -> str:
+    return html.unescape(re.sub(r"<[^>]+>", "", value))
+
+
+def upload_item(name: str, content: bytes) -> dict[str, Any]:
+    return {
+        "name": name,
+        "type": "image/jpeg",
+        "size": len(content),
+        "content": memoryview(content),
+        "last_modified": datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc),
+    }
+
+
+def html_widgets(root: ipywidgets.Widget) -> list[ipywidgets.HTML]:
+    """Every HTML widget under ``root``."""
+    found, seen, stack = [], set(), [root]
+    while stack:
+        widget = stack.pop()
+        if id(widget) in seen:
+            continue
+        seen.add(id(widget))
+        if isinstance(widget, ipywidgets.HTML):
+            found.append(widget)
+        stack.extend(getattr(widget, "children", ()) or ())
+    return found
+
+
+def assert_no_raw_markup(lab: Labeler) -> None:
+    for widget in html_widgets(lab):
+        match = RAW_MARKUP.search(widget.value)
+        assert match is None, f"raw markup in {widget._dom_classes}: {widget.value!r}"
+
+
+# -- label names ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", BAD_LABELS.values(), ids=BAD_LABELS.keys())
+def test_bad_label_names_are_refused_by_the_api(
+    name: str, ds: Dataset, folder: Path, reliability: Any
+) -> None:
+    before = fingerprint(ds, folder)
+    ids = sorted(ds.ids())
+    for attempt in (
+        lambda: ds.add_label(name, ids[2:4]),
+        lambda: ds.rename_label("roses", name),
+    ):
+        reliability.case()
+        with pytest.raises(InvalidLabelError) as refused:
+            attempt()
+        assert refused.value.reason
+        assert str(refused.value).startswith("invalid label name")
+        assert fingerprint(ds, folder) == before
+
+
+def test_bad_label_names_are_refused_by_the_widget(
+    lab: Labeler, ds: Dataset, folder: Path, reliability: Any
+) -> None:
+    ids = sorted(ds.ids())
+    before = fingerprint(ds, folder)
+    lab.open_image(ids[0])
+    for name in BAD_LABELS.values():
+        reliability.case(3)
+        lab.selected = (ids[3],)
+        box = lab._label_box
+        box.input.value = name
+        assert box.ok.disabled
+        if name:
+            assert text_of(box.problem.value), f"no reason shown for {name!r}"
+        box.apply()
+        # The preview's box and the All Labels pane's rename refuse it too.
+        lab._preview.input.value = name
+        assert lab._preview.add.disabled
+        assert lab._preview.change.disabled
+        lab._preview.press_add()
+        row = lab._labels.rows[0]
+        row.text.value = name
+        assert row.rename.disabled
+        lab._labels._rename(row)
+        # Even forced past the disabled button, the Dataset refuses it and the line says why.
+        lab._status.guard(lab._add_to_selection)(name)
+        assert isinstance(lab._status.last_error, InvalidLabelError)
+        assert "invalid label name" in text_of(lab._status.widget.value)
+        lab._status.clear_error()
+        assert_no_raw_markup(lab)
+        assert fingerprint(ds, folder) == before
+    lab._preview.hide()
+
+
+# -- uploads --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("case", REFUSED_UPLOADS.values(), ids=REFUSED_UPLOADS.keys())
+def test_refused_uploads_change_nothing(
+    case: tuple[str, Any, str], ds: Dataset, folder: Path, lab: Labeler, reliability: Any
+) -> None:
+    name, make, reason = case
+    data = make()
+    before = fingerprint(ds, folder)
+    reliability.case(2)
+    result = ds.add_images({name: data})
+    assert result.added == []
+    assert [n for n, _ in result.refused] == [name]
+    assert reason in result.refused[0][1]
+    assert fingerprint(ds, folder) == before
+    # The same through the widget's Add Image.
+    lab._upload.upload.value = (upload_item(name, data),)
+    shown = text_of(lab._upload.result.value)
+    assert "0 images added." in shown
+    assert f"{name}: " in shown
+    assert reason in shown
+    assert "0 images added, 1 refused." in text_of(lab._status.widget.value)
+    assert_no_raw_markup(lab)
+    assert fingerprint(ds, folder) == before
+
+
+def test_more_than_8_mb_in_one_upload_is_refused_whole(
+    ds: Dataset, folder: Path, lab: Labeler, reliability: Any
+) -> None:
+    files = {"one.bmp": bmp_of(int(4.5 * MB)), "two.bmp": bmp_of(int(4.5 * MB))}
+    before = fingerprint(ds, folder)
+    reliability.case(2)
+    result = ds.add_images(files)
+    assert result.added == []
+    assert len(result.refused) == 2
+    assert all("at most 8.0 MB can be added at once" in r for _, r in result.refused)
+    assert fingerprint(ds, folder) == before
+    lab._upload.upload.value = tuple(upload_item(n, d) for n, d in files.items())
+    assert "0 images added, 2 refused." in text_of(lab._status.widget.value)
+    assert fingerprint(ds, folder) == before
+
+
+@pytest.mark.parametrize("name", ODD_NAMES, ids=lambda n: repr(n[:20]))
+def test_odd_upload_names_are_made_safe(
+    name: str, ds: Dataset, folder: Path, lab: Labeler, reliability: Any
+) -> None:
+    data = image_bytes(99)
+    originals = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+    n_before = len(ds)
+    reliability.case(2)
+    result = ds.add_images({name: data})
+    assert result.refused == []
+    assert len(result.added) == 1
+    first = ds.info(result.added[0])["path"]
+    if ODD_NAMES[name] is not None:
+        assert first == ODD_NAMES[name]
+    known = set(ds.images["path"])
+    # The same file through the widget's Add Image: stored again, under a fresh name.
+    lab._upload.upload.value = (upload_item(name, data),)
+    assert "1 image added." in text_of(lab._upload.result.value)
+    assert_no_raw_markup(lab)
+    (second,) = set(ds.images["path"]) - known
+    for stored in (first, second):
+        assert "/" not in stored
+        assert "\\" not in stored
+        assert not stored.startswith(".")
+        assert not re.search(r"[<>\x00-\x1f\s+]", stored)
+        assert len(stored) <= 120
+        assert stored.endswith(".jpg")
+        assert (folder / stored).read_bytes() == data
+    assert len(ds) == n_before + 2
+    # Nothing overwritten, nothing written outside the folder.
+    for old_name, old_bytes in originals.items():
+        assert (folder / old_name).read_bytes() == old_bytes
+    assert sorted(p.name for p in folder.parent.iterdir()) == ["images"]
+
+
+# -- corrupt images already in the store, and names holding HTML ----------------------------------
+BROKEN_FILES = {
+    "truncated.jpg": (truncated_jpeg, "cut short"),
+    "text.jpg": (lambda: b"just some text\n", "holds text"),
+    "empty.png": (lambda: b"", "the file is empty"),
+    "broken.bmp": (lambda: b"BM" + b"\x07" * 60, "BMP header"),
+    "bomb.png": (png_bomb, "decompression bomb"),
+    "vector.jpg": (lambda: SVG, "SVG images are not supported"),
+}
+HTML_NAMES = (
+    "<img src=x onerror=alert(1)>.jpg",
+    "<script>alert(1)</script>.png",  # a folder "<script>alert(1)<" holding "script>.png"
+    "<svg onload=alert(1)>.jpg",
+)
+
+
+def test_corrupt_images_in_the_store_show_placeholders_with_reasons(
+    ds: Dataset, folder: Path, lab: Labeler, reliability: Any
+) -> None:
+    for name, (make, _) in BROKEN_FILES.items():
+        (folder / name).write_bytes(make())
+    lab._sync.button.click()
+    assert ds.view_counts()["all"] == 8 + len(BROKEN_FILES)
+    reliability.case(len(BROKEN_FILES))
+    by_path = {ds.info(i)["path"]: i for i in ds.ids()}
+    thumbs = ds.thumbnails([by_path[n] for n in BROKEN_FILES])
+    for name, (_, reason) in BROKEN_FILES.items():
+        thumb = thumbs[by_path[name]]
+        assert not thumb.ok, name
+        assert reason in (thumb.error or ""), (name, thumb.error)
+        assert thumb.data[:2] == b"\xff\xd8"  # a placeholder picture, still a JPEG
+    tiles = {t.image_id: t for t in lab._grid.tiles if t.image_id is not None}
+    for name, (_, reason) in BROKEN_FILES.items():
+        tile = tiles[by_path[name]]
+        assert "jl-broken" in tile.box._dom_classes
+        assert reason in text_of(tile.reason.value)
+    good = tiles[by_path["img_000.jpg"]]
+    assert "jl-broken" not in good.box._dom_classes
+    # Labeling still works on a page full of broken images.
+    lab.selected = tuple(by_path[n] for n in BROKEN_FILES)
+    lab._label_box.input.value = "broken"
+    lab._label_box.apply()
+    assert len(ds.with_label("broken")) == len(BROKEN_FILES)
+
+
+def test_file_names_holding_html_are_escaped_everywhere(
+    ds: Dataset, folder: Path, lab: Labeler, reliability: Any
+) -> None:
+    for i, name in enumerate(HTML_NAMES):
+        target = folder / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(image_bytes(40 + i) if i != 1 else b"<script>alert(2)</script>")
+    # A sidecar with a bad label beside one of them, so that sync reports a problem too.
+    (folder / "<img src=x onerror=alert(1)>.txt").write_text("<script>\n")
+    lab._sync.button.click()
+    reliability.case(len(HTML_NAMES))
+    by_path = {ds.info(i)["path"]: i for i in ds.ids()}
+    html_ids = [by_path[n] for n in HTML_NAMES]
+
+    # Tiles: caption, chips and (for the broken one) the reason.
+    lab.selected = tuple(html_ids)
+    lab._label_box.input.value = "tulips"
+    lab._label_box.apply()
+    tiles = {t.image_id: t for t in lab._grid.tiles if t.image_id in html_ids}
+    assert len(tiles) == len(HTML_NAMES)
+    for image_id, tile in tiles.items():
+        name = ds.info(image_id)["path"].rsplit("/", 1)[-1]
+        assert text_of(tile.name.value) == name
+        assert html.escape(name, quote=True) in tile.name.value
+        assert "tulips" in text_of(tile.chips.value)
+    # The preview, for each.
+    for image_id in html_ids:
+        lab.open_image(image_id)
+        assert text_of(lab._preview.info.value).startswith(ds.info(image_id)["path"])
+        assert_no_raw_markup(lab)
+    # The status line: a file gone behind the Dataset's back is named in an error.
+    (folder / HTML_NAMES[0]).unlink()
+    lab.open_image(html_ids[0])
+    status = lab._status.widget.value
+    assert f"Cannot show {HTML_NAMES[0]}" in text_of(status)
+    assert_no_raw_markup(lab)
+    lab._status.clear_error()
+    lab._preview.hide()
+    # Upload results, with a refused file whose name is markup.
+    lab._upload.upload.value = (upload_item("<img src=y onerror=alert(3)>.gif", b"GIF89a"),)
+    assert "<img src=y" in text_of(lab._upload.result.value)
+    # All Labels and readiness hold label names; the dialog holds a name too.
+    lab.ask_delete_label("tulips")
+    assert_no_raw_markup(lab)
+    lab._dialog.hide()
+    # The notebook's own views of the tables escape too.
+    assert RAW_MARKUP.search(ds.images._repr_html_()) is None
+    assert RAW_MARKUP.search(ds.readiness()._repr_html_()) is None
+    # No widget lets a description be read as HTML.
+    for widget in html_widgets(lab):
+        assert not getattr(widget, "description_allow_html", False)
