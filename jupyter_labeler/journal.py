@@ -33,7 +33,7 @@ from typing import Any
 
 import orjson
 
-from .errors import StoreError
+from .errors import StoreError, StoreNotFoundError
 from .storage import Store
 
 __all__ = ["MANIFEST_NAME", "Journal", "SaveStatus"]
@@ -317,7 +317,12 @@ class Journal:
         for suffix, data in files.items():
             self.store.write(f"{SNAPSHOT_DIR}/{key}{suffix}", data, durable=self.durable)
         self.store.write(f"{SNAPSHOT_DIR}/{key}.json", orjson.dumps(marker), durable=self.durable)
-        self.store.copy(f"{SNAPSHOT_DIR}/{key}.manifest", MANIFEST_NAME)
+        try:
+            self.store.copy(f"{SNAPSHOT_DIR}/{key}.manifest", MANIFEST_NAME)
+        except StoreNotFoundError:
+            # Another writer's newer snapshot already replaced this one and pruned its files;
+            # that writer publishes its own manifest, and this snapshot is complete anyway.
+            log.info("snapshot %s was superseded before its manifest was published", key)
 
     def read_snapshot_file(self, key: str, suffix: str) -> bytes:
         return self.store.read(f"{SNAPSHOT_DIR}/{key}{suffix}")
