@@ -430,9 +430,17 @@ def test_concurrent_writers_keep_every_action(
     reliability.case()
     started = time.monotonic()
     procs = {a: start_actor(url, options, a, seed, count, save_every) for a, seed in authors}
-    for author, proc in procs.items():
-        out, err = proc.communicate(timeout=300)
-        assert proc.returncode == 0, f"{author}: {err}"
+    outputs = {}
+    try:
+        for author, proc in procs.items():
+            outputs[author] = proc.communicate(timeout=300)
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    for author, (out, err) in outputs.items():
+        assert procs[author].returncode == 0, f"{author}: {err}"
         assert out.strip().endswith("DONE")
         assert out.count("COMPACTED") == count // save_every
     reliability.timing(f"{writers} writers x {count} actions on {kind}", time.monotonic() - started)
