@@ -440,7 +440,7 @@ def test_concurrent_writers_keep_every_action(
                 proc.kill()
                 proc.communicate()
     for author, (out, err) in outputs.items():
-        assert procs[author].returncode == 0, f"{author}: {err}"
+        assert procs[author].returncode == 0, f"{author}: {out[-200:]!r} {err}"
         assert out.strip().endswith("DONE")
         assert out.count("COMPACTED") == count // save_every
     reliability.timing(f"{writers} writers x {count} actions on {kind}", time.monotonic() - started)
