@@ -677,7 +677,9 @@ class Dataset:
         saved = self._journal.append(name, event)
         self._notify(change)
         message = (
-            describe if saved else f"{describe} (not yet saved: the store is unreachable; retrying)"
+            describe
+            if saved
+            else f"{describe} (not yet saved: the store has not confirmed it; retrying)"
         )
         if saved and self._events_since_snapshot >= AUTO_COMPACT_EVENTS:
             with contextlib.suppress(LabelerError):

@@ -317,6 +317,11 @@ class Journal:
         for suffix, data in files.items():
             self.store.write(f"{SNAPSHOT_DIR}/{key}{suffix}", data, durable=self.durable)
         self.store.write(f"{SNAPSHOT_DIR}/{key}.json", orjson.dumps(marker), durable=self.durable)
+        if self.marker_keys()[-1:] != [key]:
+            # A newer snapshot exists already: its writer publishes the newer manifest, and
+            # copying this one over it would put older labels at the documented path.
+            log.info("snapshot %s was superseded; its manifest is not published", key)
+            return
         try:
             self.store.copy(f"{SNAPSHOT_DIR}/{key}.manifest", MANIFEST_NAME)
         except StoreNotFoundError:
