@@ -24,6 +24,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -1127,8 +1128,11 @@ class Dataset:
             base_covered = set(self._covered)
             base_key = self._base_key
             key = self._journal.next_name()
-            manifest = write_manifest(self._state, self._source.url_of("").rstrip("/") + "/")
-            images, labels = write_state(self._state)
+            # Arrow's kernels and the Parquet writer release the GIL: build both at once.
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                state_bytes = pool.submit(write_state, self._state)
+                manifest = write_manifest(self._state, self._source.url_of("").rstrip("/") + "/")
+                images, labels = state_bytes.result()
             label_order = list(self._state.labels)
             count = len(self._state)
         latest, _ = self._journal.latest_marker()

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import orjson
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -267,7 +268,7 @@ def write_manifest(state: State, url_prefix: str) -> bytes:
     # Rare per-row extras: annotations of other kinds, and unknown fields, as they were read.
     extra = state.extra[alive]
     tails: Any = ""
-    rare = np.flatnonzero([e is not None for e in extra.tolist()])
+    rare = np.flatnonzero(pd.notna(extra))
     if len(rare):
         ann_list = annotations.to_pylist()
         tail_list = [""] * n

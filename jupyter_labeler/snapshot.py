@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import orjson
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -41,7 +42,7 @@ def write_state(state: State) -> tuple[bytes, bytes]:
     renumber = np.full(state.n_rows, -1, dtype=np.int64)
     renumber[alive] = np.arange(len(alive))
     extra = state.extra[alive]
-    has_extra = np.fromiter((bool(e) for e in extra.tolist()), dtype=bool, count=len(alive))
+    has_extra = pd.notna(extra)  # vectorized None test: no Python loop over a million rows
     images = pa.table(
         {
             "id": pa.array(state.ids[alive], pa.string()),
