@@ -19,9 +19,13 @@ The same :func:`actions` generator, run in the test, says what the actions were,
 from __future__ import annotations
 
 import itertools
+import os
 import random
+import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -136,6 +140,26 @@ def arm_crash(spec: str) -> None:
     Store.copy = copy  # type: ignore[method-assign]
     Store.delete = delete  # type: ignore[method-assign]
     Journal.remove_snapshots_before = prune  # type: ignore[method-assign]
+
+
+def start_actor(
+    url: str,
+    options: dict[str, Any],
+    author: str,
+    seed: int,
+    count: int,
+    save_every: int,
+    env: dict[str, str] | None = None,
+) -> subprocess.Popen[str]:
+    """Run this script as another process, with pipes for its output."""
+    args = [url, orjson.dumps(options).decode(), author, str(seed), str(count), str(save_every)]
+    return subprocess.Popen(
+        [sys.executable, str(Path(__file__).resolve()), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), **(env or {})},
+    )
 
 
 def main() -> None:

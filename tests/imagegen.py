@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime
 import io
 from collections.abc import Callable
+from typing import Any
 
 from PIL import Image
 
@@ -24,3 +26,14 @@ def fill_folder(
     for i, name in enumerate(names):
         write(name, image_bytes(i))
     return names
+
+
+def upload_item(name: str, content: bytes) -> dict[str, Any]:
+    """One file as ipywidgets 8's FileUpload reports it."""
+    return {
+        "name": name,
+        "type": "image/jpeg",
+        "size": len(content),
+        "content": memoryview(content),
+        "last_modified": datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc),
+    }

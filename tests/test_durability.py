@@ -3,41 +3,16 @@
 from __future__ import annotations
 
 import itertools
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-import orjson
 import pytest
-from actor import Model, actions
+from actor import Model, actions, start_actor
 from imagegen import fill_folder
 
 from jupyter_labeler import Dataset
 from jupyter_labeler.storage import open_store
-
-ACTOR = str(Path(__file__).with_name("actor.py"))
-
-
-def start_actor(url: str, options: dict, author: str, seed: int, count: int, save_every: int):
-    return subprocess.Popen(
-        [
-            sys.executable,
-            ACTOR,
-            url,
-            orjson.dumps(options).decode(),
-            author,
-            str(seed),
-            str(count),
-            str(save_every),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
-    )
 
 
 def label_sets(ds: Dataset) -> dict[str, set[str]]:

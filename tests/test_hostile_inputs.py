@@ -8,7 +8,6 @@ holding HTML, which must come out escaped in every HTML widget of the Labeler.
 
 from __future__ import annotations
 
-import datetime
 import html
 import io
 import re
@@ -20,7 +19,7 @@ from typing import Any
 
 import ipywidgets
 import pytest
-from imagegen import image_bytes
+from imagegen import image_bytes, upload_item
 from PIL import Image
 
 from jupyter_labeler import Dataset
@@ -155,16 +154,6 @@ def fingerprint(ds: Dataset, folder: Path) -> tuple[Any, ...]:
 
 def text_of(value: str) -> str:
     return html.unescape(re.sub(r"<[^>]+>", "", value))
-
-
-def upload_item(name: str, content: bytes) -> dict[str, Any]:
-    return {
-        "name": name,
-        "type": "image/jpeg",
-        "size": len(content),
-        "content": memoryview(content),
-        "last_modified": datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc),
-    }
 
 
 def html_widgets(root: ipywidgets.Widget) -> list[ipywidgets.HTML]:

@@ -15,11 +15,8 @@ from __future__ import annotations
 
 import html
 import itertools
-import os
 import re
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -28,7 +25,7 @@ from typing import Any
 
 import orjson
 import pytest
-from actor import Action, Model, actions
+from actor import Action, Model, actions, start_actor
 from imagegen import fill_folder
 
 from jupyter_labeler import Dataset
@@ -39,7 +36,6 @@ from jupyter_labeler.widget import Labeler
 
 pytest_plugins = ["summary_plugin"]
 
-ACTOR = str(Path(__file__).with_name("actor.py"))
 OUTPUT = ".jupyter_labeler"
 
 
@@ -95,33 +91,6 @@ def wait_for(condition: Any, timeout: float, what: str) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(0.05)
-
-
-def start_actor(
-    url: str,
-    options: dict[str, Any],
-    author: str,
-    seed: int,
-    count: int,
-    save_every: int,
-    env: dict[str, str] | None = None,
-) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            ACTOR,
-            url,
-            orjson.dumps(options).decode(),
-            author,
-            str(seed),
-            str(count),
-            str(save_every),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), **(env or {})},
-    )
 
 
 def prepare(url: str, options: dict[str, Any], count: int = 30) -> list[str]:

@@ -8,7 +8,6 @@ an error on purpose clears it after checking it.
 
 from __future__ import annotations
 
-import datetime
 import html
 import io
 import re
@@ -23,6 +22,7 @@ import fsspec
 import ipywidgets
 import pytest
 import traitlets
+from imagegen import upload_item
 from ipywidgets.widgets import widget as widget_module
 from PIL import Image
 
@@ -58,17 +58,6 @@ def shown(lab: Labeler) -> list[Any]:
 
 def widget_count() -> int:
     return len(widget_module._instances)
-
-
-def upload_item(name: str, content: bytes) -> dict[str, Any]:
-    """One file as ipywidgets 8's FileUpload reports it."""
-    return {
-        "name": name,
-        "type": "image/jpeg",
-        "size": len(content),
-        "content": memoryview(content),
-        "last_modified": datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc),
-    }
 
 
 def press(lab: Labeler, key: str, **modifiers: bool) -> None:
