@@ -1116,11 +1116,7 @@ class Dataset:
                 "cannot be reached; they are kept and retried",
                 self._output.url,
             )
-        marker, _ = self._journal.latest_marker()
-        if (marker["key"] if marker else None) != self._base_key:
-            self._reload()
-        else:
-            self.refresh()
+        self.refresh()  # reloads by itself when another writer compacted meanwhile
         names = self._journal.list_events()
         with self._lock:
             reflected = self._covered.union(self._applied)

@@ -68,7 +68,7 @@ import orjson
 from .errors import FormatError
 from .manifest import parse_manifest
 from .names import label_problem
-from .scan import IMAGE_SUFFIXES
+from .scan import IMAGE_SUFFIXES, is_hidden
 from .storage import Store, open_store
 
 if TYPE_CHECKING:
@@ -598,7 +598,7 @@ def _import_txt(
     texts = sorted(
         rel
         for rel in store.list("", recursive=True)
-        if rel.lower().endswith(".txt") and not _hidden(rel)
+        if rel.lower().endswith(".txt") and not is_hidden(rel)
     )
     problems: list[str] = []
     entries: list[tuple[str, list[str]]] = []
@@ -617,10 +617,6 @@ def _import_txt(
     return resolved, problems, store.url
 
 
-def _hidden(rel: str) -> bool:
-    return any(part.startswith(".") for part in rel.split("/"))
-
-
 def _digest(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
@@ -632,7 +628,7 @@ def _import_imagefolder(
     files = {
         rel: size
         for rel, size in store.list("", recursive=True).items()
-        if rel.lower().endswith(IMAGE_SUFFIXES) and not _hidden(rel)
+        if rel.lower().endswith(IMAGE_SUFFIXES) and not is_hidden(rel)
     }
     problems = [f"{rel}: not inside a label folder; skipped" for rel in files if "/" not in rel]
     entries = sorted((rel, [rel.split("/", 1)[0].strip()]) for rel in files if "/" in rel)

@@ -284,15 +284,7 @@ class Journal:
     def latest_marker(self) -> tuple[dict[str, Any] | None, list[str]]:
         """The newest readable snapshot marker (None when there is none) and problems met."""
         problems: list[str] = []
-        keys = sorted(
-            (
-                rel.rsplit("/", 1)[-1][: -len(".json")]
-                for rel in self.store.list(SNAPSHOT_DIR)
-                if rel.endswith(".json") and not rel.rsplit("/", 1)[-1].startswith(".")
-            ),
-            reverse=True,
-        )
-        for key in keys:
+        for key in reversed(self.marker_keys()):
             rel = f"{SNAPSHOT_DIR}/{key}.json"
             try:
                 marker = orjson.loads(self.store.read(rel))
@@ -306,6 +298,7 @@ class Journal:
         return None, problems
 
     def marker_keys(self) -> list[str]:
+        """Keys of every snapshot marker, oldest first."""
         return sorted(
             rel.rsplit("/", 1)[-1][: -len(".json")]
             for rel in self.store.list(SNAPSHOT_DIR)

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .images import IMAGE_SUFFIXES
 from .names import label_problem
 from .storage import Store
 
-__all__ = ["IMAGE_SUFFIXES", "Scan", "parse_sidecar", "scan_folder"]
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+__all__ = ["IMAGE_SUFFIXES", "Scan", "is_hidden", "parse_sidecar", "scan_folder"]
 
 
 @dataclass
@@ -24,7 +23,8 @@ class Scan:
     sidecars: dict[str, str] = field(default_factory=dict)
 
 
-def _hidden(rel: str) -> bool:
+def is_hidden(rel: str) -> bool:
+    """True when any part of the relative path starts with a dot."""
     return any(part.startswith(".") for part in rel.split("/"))
 
 
@@ -34,7 +34,7 @@ def scan_folder(store: Store, *, exclude: tuple[str, ...] = ()) -> Scan:
     scan = Scan()
     texts: dict[str, str] = {}
     for rel, size in listing.items():
-        if _hidden(rel) or any(rel == e or rel.startswith(e.rstrip("/") + "/") for e in exclude):
+        if is_hidden(rel) or any(rel == e or rel.startswith(e.rstrip("/") + "/") for e in exclude):
             continue
         lower = rel.lower()
         if lower.endswith(IMAGE_SUFFIXES):
