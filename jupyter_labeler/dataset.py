@@ -39,10 +39,11 @@ from .errors import (
     UnknownImageError,
     UnknownLabelError,
 )
+from .events import FORMAT_VERSION, apply_event, apply_ops
 from .images import Thumbnail, ThumbnailCache
 from .journal import MANIFEST_NAME, Journal, SaveStatus
 from .manifest import image_id_for, parse_manifest, write_manifest
-from .names import validate_label
+from .names import label_problem, validate_label
 from .results import (
     ActionResult,
     Change,
@@ -52,8 +53,15 @@ from .results import (
     readiness_from_counts,
 )
 from .scan import parse_sidecar, scan_folder
-from .snapshot import IMAGES_SUFFIX, LABELS_SUFFIX, read_state, release_arrow_memory, write_state
-from .state import ImageRows, LabelSet, State, member
+from .snapshot import (
+    IMAGES_SUFFIX,
+    LABELS_SUFFIX,
+    read_state,
+    refuse_untrusted,
+    release_arrow_memory,
+    write_state,
+)
+from .state import State, member
 from .storage import Store, open_store
 from .uploads import check_uploads
 
@@ -68,6 +76,8 @@ VIEWS = ("unlabeled", "labeled", "all")
 AUTO_COMPACT_EVENTS = 2000
 # A sync adding more images than this is written as several events of this size.
 SYNC_CHUNK = 20000
+# save() builds on another writer's newer snapshot at most this many times before it gives up.
+_COMPACT_ATTEMPTS = 3
 # Up to this many rows, labels are looked up per image; above, from the sorted long table.
 _PER_CODE_LIMIT = 50_000
 
@@ -183,7 +193,10 @@ class Dataset:
         elif self._output.exists(MANIFEST_NAME):
             data = self._output.read(MANIFEST_NAME)
             parsed = parse_manifest(
-                data, where=self._output.url_of(MANIFEST_NAME), relative=self._relative_source
+                data,
+                where=self._output.url_of(MANIFEST_NAME),
+                relative=self._relative_source,
+                exclude=self._exclude,
             )
             problems += parsed.problems
             state = parsed.to_state()
@@ -196,12 +209,13 @@ class Dataset:
         applied = []
         for name in names:
             if name in events:
-                self._apply_ops(state, events[name]["ops"], events[name])
+                problems += self._apply_stored(state, name, events[name])
                 applied.append(name)
         # Actions of this session still waiting for the store stay visible after a reload.
         for name, event in self._journal.pending_events():
-            self._apply_ops(state, event["ops"], event)
+            apply_ops(state, event["ops"], event, where=name)
             applied.append(name)
+        problems += self._journal.refused
         with self._lock:
             self._state = state
             self._base_key = marker["key"] if marker else None
@@ -214,39 +228,54 @@ class Dataset:
             log.warning("%s", problem)
         return fresh
 
+    def _apply_stored(self, state: State, name: str, event: dict[str, Any]) -> list[str]:
+        """Apply one event read from the store (checked first: never trusted); its problems."""
+        where = self._output.url_of(f"journal/{name}.json")
+        return apply_event(state, event, where=where, exclude=self._exclude).problems
+
     def _read_snapshot(self, marker: dict[str, Any], problems: list[str]) -> State:
         key = marker["key"]
+        where = self._output.url_of(f"snapshots/{key}")
+        order = marker.get("labels", [])
+        order = [n for n in order if isinstance(n, str)] if isinstance(order, list) else []
         try:
             images = self._journal.read_snapshot_file(key, IMAGES_SUFFIX)
             labels = self._journal.read_snapshot_file(key, LABELS_SUFFIX)
-            return read_state(images, labels, list(marker.get("labels", [])))
-        except (StoreError, ValueError, OSError, KeyError) as exc:
+            state = read_state(images, labels, order)
+        except Exception as exc:  # whatever a damaged or hostile Parquet file raises
             problems.append(
                 f"snapshot {key}: its Parquet copy cannot be read ({exc}); read its manifest instead"
             )
+        else:
+            problems += refuse_untrusted(state, exclude=self._exclude, where=where)
+            return state
         data = self._journal.read_snapshot_file(key, ".manifest")
-        where = self._output.url_of(f"snapshots/{key}.manifest")
-        parsed = parse_manifest(data, where=where, relative=self._relative_source)
+        parsed = parse_manifest(
+            data, where=f"{where}.manifest", relative=self._relative_source, exclude=self._exclude
+        )
         problems += parsed.problems
         state = parsed.to_state()
-        for name in marker.get("labels", []):
-            state.ensure_label(name)
+        for name in order:
+            if label_problem(name) is None:
+                state.ensure_label(name)
         return state
 
-    def _relative_source(self, url: str) -> str:
-        """The path key of a manifest ``source`` URL (the URL itself when outside the source)."""
+    def _relative_source(self, url: str) -> str | None:
+        """The path key of a manifest ``source`` URL, or None when it is outside the source.
+
+        The key is not checked here: :func:`~.paths.image_path_problem` decides whether it may
+        be an image (``<source>/../x.jpg`` gives ``../x.jpg``, which it refuses).
+        """
         rest = url
         if "://" in url:
             scheme, rest = url.split("://", 1)
             if scheme in {"s3", "s3a", "obs"} and self._source.scheme in {"s3", "obs"}:
-                rel = self._source.relative(rest)
-                return rel if rel is not None else url
+                return self._source.relative(rest)
             if scheme == "file" or scheme == "memory":
                 rest = "/" + rest.lstrip("/")
             else:
-                return url
-        rel = self._source.relative(rest)
-        return rel if rel is not None else url
+                return None
+        return self._source.relative(rest)
 
     # ------------------------------------------------------------------------------------------
     # observing
@@ -516,131 +545,6 @@ class Dataset:
         if paths:
             self._thumbnail_cache(size).prefetch(paths)
 
-    # ------------------------------------------------------------------------------------------
-    # applying events
-    def _apply_ops(
-        self, state: State, ops: list[dict[str, Any]], event: dict[str, Any]
-    ) -> list[dict[str, Any]]:
-        """Apply ``ops`` to ``state``; returns the ops that undo them (in the order to apply)."""
-        inverses: list[list[dict[str, Any]]] = []
-        default_by = str(event.get("author", ""))
-        default_at = str(event.get("time", ""))
-        for op in ops:
-            inverses.append(self._apply_op(state, op, default_by, default_at))
-        return [inv for group in reversed(inverses) for inv in group]
-
-    def _codes(self, state: State, op: dict[str, Any]) -> np.ndarray:
-        given = op.get("_codes")
-        if given is not None:
-            return given
-        codes, _missing = state.codes_of(op.get("ids", []))
-        return codes
-
-    def _apply_op(
-        self, state: State, op: dict[str, Any], default_by: str, default_at: str
-    ) -> list[dict[str, Any]]:
-        kind = op.get("op")
-        ids_of = lambda codes: state.ids[codes].tolist()  # noqa: E731
-        if kind == "label":
-            return [{"op": "drop", "label": op["label"]}] if state.ensure_label(op["label"]) else []
-        if kind == "label+":
-            name = op["label"]
-            created = name not in state.labels
-            codes_raw = op.get("ids", [])
-            by_value, at_value = op.get("by", default_by), op.get("at", default_at)
-            if isinstance(by_value, list) or isinstance(at_value, list):
-                aligned = state.lookup(codes_raw)
-                keep = aligned >= 0
-                codes = aligned[keep]
-                by = (
-                    state.authors.codes(np.asarray(by_value, dtype=object)[keep])
-                    if isinstance(by_value, list)
-                    else state.authors.code(by_value)
-                )
-                at = (
-                    state.times.codes(np.asarray(at_value, dtype=object)[keep])
-                    if isinstance(at_value, list)
-                    else state.times.code(at_value)
-                )
-            else:
-                codes = self._codes(state, op)
-                by, at = state.authors.code(by_value), state.times.code(at_value)
-            extra = None
-            if op.get("extra"):
-                lookup = state.lookup(list(op["extra"]))
-                extra = {
-                    int(c): e
-                    for c, e in zip(lookup.tolist(), op["extra"].values(), strict=True)
-                    if c >= 0
-                }
-            added = state.add_label(name, codes, by, at, extra)
-            inverse: list[dict[str, Any]] = []
-            if len(added):
-                inverse.append({"op": "label-", "label": name, "ids": ids_of(added)})
-            if created:
-                inverse.append({"op": "drop", "label": name})
-            return inverse
-        if kind == "label-":
-            removed = state.remove_label(op["label"], self._codes(state, op))
-            return [self._restore_op(state, op["label"], removed)] if len(removed) else []
-        if kind == "drop":
-            dropped = state.drop_label(op["label"])
-            if dropped is None:
-                return []
-            inverse = [{"op": "label", "label": op["label"]}]
-            if len(dropped):
-                inverse.append(self._restore_op(state, op["label"], dropped))
-            return inverse
-        if kind == "rename":
-            old, new = op["old"], op["new"]
-            if old not in state.labels or old == new:
-                return []
-            if new not in state.labels:
-                state.rename_label(old, new)
-                return [{"op": "rename", "old": new, "new": old}]
-            moved = state.labels[old]
-            had_new = np.isin(moved.codes, state.labels[new].codes)
-            restore = self._restore_op(state, old, moved)
-            state.rename_label(old, new)
-            inverse = [{"op": "label", "label": old}, restore]
-            gained = moved.codes[~had_new]
-            if len(gained):
-                inverse.append({"op": "label-", "label": new, "ids": ids_of(gained)})
-            return inverse
-        if kind == "images+":
-            rows = ImageRows.from_records(op.get("rows", []))
-            added = state.add_images(rows)
-            return [{"op": "images-", "ids": ids_of(added)}] if len(added) else []
-        if kind == "images-":
-            codes = self._codes(state, op)
-            if not len(codes):
-                return []
-            rows = state.rows(codes)
-            lost = state.remove_images(codes)
-            inverse = [{"op": "images+", "rows": rows.to_records()}]
-            inverse += [self._restore_op(state, name, ls) for name, ls in lost.items()]
-            return inverse
-        if kind == "files-":
-            return []
-        log.warning("unknown journal operation %r skipped", kind)
-        return []
-
-    @staticmethod
-    def _restore_op(state: State, name: str, removed: LabelSet) -> dict[str, Any]:
-        """A label+ op giving ``removed`` back exactly (same annotators and times)."""
-        authors = np.asarray(state.authors.values, dtype=object)
-        times = np.asarray(state.times.values, dtype=object)
-        op: dict[str, Any] = {
-            "op": "label+",
-            "label": name,
-            "ids": state.ids[removed.codes].tolist(),
-            "by": authors[removed.by].tolist() if len(authors) else [""] * len(removed),
-            "at": times[removed.at].tolist() if len(times) else [""] * len(removed),
-        }
-        if removed.extra:
-            op["extra"] = {state.ids[c]: e for c, e in removed.extra.items()}
-        return op
-
     def _record(
         self,
         action: str,
@@ -661,7 +565,7 @@ class Dataset:
         undoable = undoable and action != "sync"
         name = self._journal.next_name()
         event = {
-            "v": 1,
+            "v": FORMAT_VERSION,
             "action": action,
             "author": self.author,
             "time": _now(),
@@ -670,7 +574,10 @@ class Dataset:
         if undoes:
             event["undoes"] = undoes
         with self._lock:
-            inverse = self._apply_ops(self._state, ops, event)
+            applied = apply_ops(self._state, ops, event, where=name)
+            for problem in applied.problems:
+                log.error("%s", problem)
+            inverse = applied.inverse
             self._applied.append(name)
             self._events_since_snapshot += 1
             if undoable:
@@ -1091,7 +998,7 @@ class Dataset:
         with self._lock:
             for name in new:
                 if name in events:
-                    self._apply_ops(self._state, events[name]["ops"], events[name])
+                    problems += self._apply_stored(self._state, name, events[name])
                     self._applied.append(name)
             self.problems.extend(problems)
         self._notify(Change("reload"))
@@ -1116,7 +1023,21 @@ class Dataset:
                 "cannot be reached; they are kept and retried",
                 self._output.url,
             )
-        self.refresh()  # reloads by itself when another writer compacted meanwhile
+        for _attempt in range(_COMPACT_ATTEMPTS):
+            self.refresh()  # reloads by itself when another writer compacted meanwhile
+            if self._compact():
+                return self.manifest_url
+        # Other writers kept compacting while this one did: each of their snapshots covers
+        # what it had seen, and this writer's actions stay in the journal until one covers them.
+        log.warning(
+            "save(): other writers compacted %d times meanwhile; %s holds their newest snapshot",
+            _COMPACT_ATTEMPTS,
+            self.manifest_url,
+        )
+        return self.manifest_url
+
+    def _compact(self) -> bool:
+        """Write a snapshot of this state; False when another writer's snapshot came first."""
         names = self._journal.list_events()
         with self._lock:
             reflected = self._covered.union(self._applied)
@@ -1135,12 +1056,12 @@ class Dataset:
         if (latest["key"] if latest else None) != base_key:
             # Someone else compacted meanwhile: theirs stands; ours would miss their events.
             self._reload()
-            return self.manifest_url
-        self._journal.write_snapshot(
+            return False
+        published = self._journal.write_snapshot(
             key,
             {".manifest": manifest, IMAGES_SUFFIX: images, LABELS_SUFFIX: labels},
             {
-                "v": 1,
+                "v": FORMAT_VERSION,
                 "created": _now(),
                 "author": self.author,
                 "images": count,
@@ -1150,6 +1071,10 @@ class Dataset:
         )
         del manifest, images, labels
         release_arrow_memory()
+        if not published:
+            # A newer snapshot landed between our check and our marker: build on top of it.
+            self._reload()
+            return False
         # Journal objects go only once two snapshots in a row cover them, so that a writer
         # still compacting from the previous snapshot cannot lose them.
         self._journal.remove_events([n for n in covered if n in base_covered])
@@ -1160,7 +1085,7 @@ class Dataset:
             self._covered = set(covered)
             self._applied = [n for n in self._applied if n not in self._covered]
             self._events_since_snapshot = len(self._applied)
-        return self.manifest_url
+        return True
 
     def close(self) -> None:
         """Write what is still waiting (for up to 10 s) and stop background work."""
@@ -1224,7 +1149,8 @@ class Dataset:
 
         Anything outside the source folder comes back unchanged.
         """
-        return self._relative_source(url)
+        rel = self._relative_source(url)
+        return rel if rel is not None else url
 
     def read_images(self, ids: Iterable[str]) -> dict[str, bytes | Exception]:
         """The bytes of several images, read in one concurrent batch; a failure is returned."""

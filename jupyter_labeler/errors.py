@@ -13,7 +13,8 @@ LabelerError
 └── StoreError                         the object store or folder failed
     ├── StoreUnavailableError          the store cannot be reached (network, endpoint down)
     ├── StoreAccessError               credentials refused or no permission
-    └── StoreNotFoundError (FileNotFoundError)   the bucket or folder does not exist
+    ├── StoreNotFoundError (FileNotFoundError)   the bucket or folder does not exist
+    └── UnsafePathError (ValueError)   a path would leave its folder (``..``, absolute, hidden)
 ```
 
 Lower-level errors (botocore, aiohttp, OSError) are translated at the storage boundary with
@@ -35,6 +36,7 @@ __all__ = [
     "UndoError",
     "UnknownImageError",
     "UnknownLabelError",
+    "UnsafePathError",
     "UploadError",
 ]
 
@@ -138,3 +140,16 @@ class StoreAccessError(StoreError, PermissionError):
 
 class StoreNotFoundError(StoreError, FileNotFoundError):
     """The bucket, folder or object does not exist."""
+
+
+class UnsafePathError(StoreError, ValueError):
+    """A path that would reach outside its folder, or that is not in normal form.
+
+    Raised before anything is read, written or deleted: ``path`` is the path as given, ``reason``
+    says what is wrong with it in plain words.
+    """
+
+    def __init__(self, path: str, reason: str, url: str = "") -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"refused path {path!r}: {reason}", url)

@@ -9,9 +9,14 @@ Layout under a dataset's output folder::
     snapshots/<key>.labels.parquet
     dataset.manifest                           a copy of the newest snapshot's manifest
 
-Names hold the writer's time in milliseconds (never going backwards for one writer), a random
-writer id and a sequence number, so two writers can never pick the same name and every reader
-sorts the journal into the same order. An action counts as saved only when its PUT returned.
+Names hold a time in milliseconds, a random writer id and a sequence number, so two writers can
+never pick the same name and every reader sorts the journal into the same order. The time is a
+hybrid logical clock: the writer's wall clock, but never below (and never equal to) the time of
+any name this journal has listed. So an action always sorts after every action its author had
+seen, even when that author's clock is an hour behind another's: readers apply "B added cat,
+then A removed it" in that order whoever compacts. A name of any other form is not ours and is
+refused (listed in :attr:`Journal.refused`). An action counts as saved only when its PUT
+returned.
 When the store cannot be reached the action waits in memory, in order, and a background thread
 retries it; later actions queue behind it so that the journal is never written out of order.
 
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import secrets
 import threading
 import time
@@ -48,6 +54,16 @@ _RETRY_FIRST, _RETRY_MAX = 0.25, 10.0
 # that hangs (accepts the connection, never answers) would otherwise block the caller for every
 # read timeout of every retry; the write goes on in the background and lands in order.
 ACK_TIMEOUT = 2.0
+# time (ms, 13 digits) - writer id - sequence: the only names read as events or snapshots.
+_NAME = re.compile(r"(\d{13})-([0-9a-z]{1,32})-(\d{8})")
+_MAX_MS = 10**13 - 1
+
+
+def name_problem(name: str) -> str | None:
+    """Why ``name`` is not a journal or snapshot name, or None when it is one."""
+    if _NAME.fullmatch(name):
+        return None
+    return "its name is not <13-digit time>-<writer>-<8-digit sequence>"
 
 
 @dataclass(frozen=True)
@@ -72,8 +88,12 @@ class Journal:
         on_status: Callable[[SaveStatus], None] | None = None,
         durable: bool = True,
         ack_timeout: float = ACK_TIMEOUT,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
+        self.clock = clock
+        # Objects under journal/ and snapshots/ whose names are not ours, as problem sentences.
+        self.refused: list[str] = []
         self.ack_timeout = ack_timeout
         self.writer = secrets.token_hex(6)
         self.durable = durable
@@ -96,12 +116,23 @@ class Journal:
 
     # -- names ------------------------------------------------------------------------------------
     def next_name(self) -> str:
-        """A fresh, unique, ordered name for the next event or snapshot."""
+        """A fresh, unique, ordered name for the next event or snapshot.
+
+        Above every name this journal has listed (see :meth:`observe`), whatever the clock says.
+        """
         with self._lock:
-            now = max(int(time.time() * 1000), self._last_ms)
+            now = min(max(int(self.clock() * 1000), self._last_ms), _MAX_MS)
             self._last_ms = now
             self._seq += 1
             return f"{now:013d}-{self.writer}-{self._seq:08d}"
+
+    def observe(self, names: list[str]) -> None:
+        """Names seen in the store: the next name of this writer will sort after all of them."""
+        newest = max((n for n in names if _NAME.fullmatch(n)), default=None)
+        if newest is None:
+            return
+        with self._lock:
+            self._last_ms = max(self._last_ms, min(int(newest[:13]) + 1, _MAX_MS))
 
     # -- status -----------------------------------------------------------------------------------
     @property
@@ -248,12 +279,28 @@ class Journal:
 
     # -- reading events ---------------------------------------------------------------------------
     def list_events(self) -> list[str]:
-        """Names of the journal's events, sorted (the order every reader applies them in)."""
+        """Names of the journal's events, sorted (the order every reader applies them in).
+
+        Objects whose names are not ours are left out and named in :attr:`refused`.
+        """
+        names = self._listed(JOURNAL_DIR, ".json")
+        self.observe(names)
+        return names
+
+    def _listed(self, folder: str, suffix: str) -> list[str]:
         names = []
-        for rel in self.store.list(JOURNAL_DIR):
+        refused = [r for r in self.refused if not r.startswith(self.store.url_of(folder) + "/")]
+        for rel in self.store.list(folder):
             base = rel.rsplit("/", 1)[-1]
-            if base.endswith(".json") and not base.startswith("."):
-                names.append(base[: -len(".json")])
+            if not base.endswith(suffix) or base.startswith("."):
+                continue
+            name = base[: -len(suffix)]
+            problem = name_problem(name)
+            if problem is None:
+                names.append(name)
+            else:
+                refused.append(f"{self.store.url_of(folder)}/{base[:200]}: {problem}; ignored")
+        self.refused = refused
         names.sort()
         return names
 
@@ -288,8 +335,10 @@ class Journal:
             rel = f"{SNAPSHOT_DIR}/{key}.json"
             try:
                 marker = orjson.loads(self.store.read(rel))
-                if not isinstance(marker, dict) or "covered" not in marker:
+                if not isinstance(marker, dict) or not isinstance(marker.get("covered"), list):
                     raise ValueError("not a snapshot marker")
+                if not all(isinstance(n, str) for n in marker["covered"]):
+                    raise ValueError("its list of covered journal objects is malformed")
             except (ValueError, StoreError) as exc:
                 problems.append(f"{self.store.url_of(rel)}: unreadable snapshot marker ({exc})")
                 continue
@@ -298,15 +347,17 @@ class Journal:
         return None, problems
 
     def marker_keys(self) -> list[str]:
-        """Keys of every snapshot marker, oldest first."""
-        return sorted(
-            rel.rsplit("/", 1)[-1][: -len(".json")]
-            for rel in self.store.list(SNAPSHOT_DIR)
-            if rel.endswith(".json") and not rel.rsplit("/", 1)[-1].startswith(".")
-        )
+        """Keys of every snapshot marker, oldest first (markers not named by us are ignored)."""
+        keys = self._listed(SNAPSHOT_DIR, ".json")
+        self.observe(keys)
+        return keys
 
-    def write_snapshot(self, key: str, files: dict[str, bytes], marker: dict[str, Any]) -> None:
-        """Write the snapshot's files, then its marker (so a marker always names complete files)."""
+    def write_snapshot(self, key: str, files: dict[str, bytes], marker: dict[str, Any]) -> bool:
+        """Write the snapshot's files, then its marker (so a marker always names complete files).
+
+        Returns whether its manifest was published at ``dataset.manifest``: False when a newer
+        snapshot appeared meanwhile (its writer publishes that one).
+        """
         for suffix, data in files.items():
             self.store.write(f"{SNAPSHOT_DIR}/{key}{suffix}", data, durable=self.durable)
         self.store.write(f"{SNAPSHOT_DIR}/{key}.json", orjson.dumps(marker), durable=self.durable)
@@ -314,13 +365,15 @@ class Journal:
             # A newer snapshot exists already: its writer publishes the newer manifest, and
             # copying this one over it would put older labels at the documented path.
             log.info("snapshot %s was superseded; its manifest is not published", key)
-            return
+            return False
         try:
             self.store.copy(f"{SNAPSHOT_DIR}/{key}.manifest", MANIFEST_NAME)
         except StoreNotFoundError:
             # Another writer's newer snapshot already replaced this one and pruned its files;
             # that writer publishes its own manifest, and this snapshot is complete anyway.
             log.info("snapshot %s was superseded before its manifest was published", key)
+            return False
+        return True
 
     def read_snapshot_file(self, key: str, suffix: str) -> bytes:
         return self.store.read(f"{SNAPSHOT_DIR}/{key}{suffix}")
@@ -334,7 +387,9 @@ class Journal:
         old = [
             rel
             for rel in self.store.list(SNAPSHOT_DIR)
-            if rel.rsplit("/", 1)[-1].split(".", 1)[0] < key
+            if "/" not in rel
+            and name_problem(rel.split(".", 1)[0]) is None
+            and rel.split(".", 1)[0] < key
         ]
         with contextlib.suppress(StoreError):
             self.store.delete(old)

@@ -12,12 +12,18 @@ given as an object or as a JSON string, underscore spellings (``annotated_by``,
 ``creation_time``), label names in Chinese, blank lines, and unknown fields, which are kept and
 written back as they came. A malformed line is reported with its line number and skipped; the
 rest loads.
+
+A manifest is not trusted: a line whose ``source`` is not an image inside the source folder (a
+URL elsewhere, ``../victim.jpg``, a hidden path, the label output; see :mod:`.paths`) never
+becomes an image of the dataset. It is reported, and kept verbatim to be written back, so that
+saving loses nothing of the manifest. A label name that breaks the naming rules is reported and
+left off its image (the image stays): it never reaches a file name or the widget.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .names import label_problem
+from .paths import image_path_problem
 from .state import ImageRows, State
 
 __all__ = ["CLASSIFICATION", "ParsedManifest", "image_id_for", "parse_manifest", "write_manifest"]
@@ -59,10 +66,13 @@ class ParsedManifest:
     # (row index, label name, annotated-by, creation-time, unknown annotation fields or None)
     labels: list[tuple[int, str, str, str, dict[str, Any] | None]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    # Lines whose source is no image of this dataset, as they were (without the line end).
+    foreign: list[bytes] = field(default_factory=list)
 
     def to_state(self) -> State:
         state = State()
         state.add_images(self.rows)
+        state.foreign = list(self.foreign)
         by_name: dict[str, list[tuple[int, str, str, dict[str, Any] | None]]] = {}
         for row, name, by, at, extra in self.labels:
             by_name.setdefault(name, []).append((row, by, at, extra))
@@ -82,12 +92,18 @@ def parse_manifest(
     data: bytes,
     *,
     where: str,
-    relative: Callable[[str], str],
+    relative: Callable[[str], str | None],
+    exclude: Sequence[str] = (),
+    check_paths: bool = True,
 ) -> ParsedManifest:
-    """Read manifest bytes. ``relative`` maps a ``source`` URL to the image's path key.
+    """Read manifest bytes. ``relative`` maps a ``source`` URL to the image's path key (None
+    when it lies outside the source folder).
 
-    Problems (malformed lines, duplicates, odd label names) are listed in ``problems`` as plain
-    sentences naming ``where`` and the line number; the lines that can be read are all kept.
+    Problems (malformed lines, duplicates, refused label names) are listed in ``problems`` as
+    plain sentences naming ``where`` and the line number; the lines that can be read are all
+    kept. With ``check_paths`` (the default), a line whose path is not acceptable as an image
+    of the dataset (:func:`~.paths.image_path_problem`, with ``exclude``) goes to ``foreign``;
+    without it (a manifest read only to match its entries by name), paths stay as given.
     """
     ids: list[str] = []
     paths: list[str] = []
@@ -97,7 +113,8 @@ def parse_manifest(
     problems: list[str] = []
     seen_ids: set[str] = set()
     seen_paths: dict[str, int] = {}
-    checked_names: set[str] = set()
+    name_problems: dict[str, str | None] = {}
+    foreign: list[bytes] = []
 
     for number, raw in enumerate(data.splitlines(), start=1):
         line = raw.strip()
@@ -115,7 +132,21 @@ def parse_manifest(
         if not isinstance(source, str) or not source.strip():
             problems.append(f"{where} line {number}: no 'source'; line skipped")
             continue
-        path = relative(source.strip())
+        found = relative(source.strip())
+        if check_paths:
+            why = (
+                "it lies outside the source folder"
+                if found is None
+                else image_path_problem(found, exclude=exclude)
+            )
+            if why is not None:
+                problems.append(
+                    f"{where} line {number}: source {source[:200]!r} is not an image of this "
+                    f"dataset ({why}); the line is kept as it is in the manifest"
+                )
+                foreign.append(line)
+                continue
+        path = found if found is not None else source.strip()
         annotations = record.get("annotation") or []
         if not isinstance(annotations, list):
             problems.append(
@@ -159,14 +190,16 @@ def parse_manifest(
                 others.append(item)
                 continue
             name = name.strip()
-            if name not in checked_names:  # a few names, a million lines: check each once
-                checked_names.add(name)
-                problem = label_problem(name)
-                if problem is not None:
-                    problems.append(
-                        f"{where} line {number}: label {name!r} breaks the naming rules "
-                        f"({problem}); it was kept as it is"
-                    )
+            if name not in name_problems:  # a few names, a million lines: check each once
+                name_problems[name] = label_problem(name)
+            problem = name_problems[name]
+            if problem is not None:
+                shown = repr(name) if len(name) <= 40 else repr(name[:40]) + "…"
+                problems.append(
+                    f"{where} line {number}: label {shown} breaks the naming rules "
+                    f"({problem}); that label was left off the image"
+                )
+                continue
             by = item.get("annotated-by", item.get("annotated_by", ""))
             at = item.get("creation-time", item.get("creation_time", ""))
             unknown = {k: v for k, v in item.items() if k not in _KNOWN_ANNOTATION}
@@ -184,7 +217,7 @@ def parse_manifest(
         added_at=[""] * len(ids),
         extra=extra,
     )
-    return ParsedManifest(rows=rows, labels=labels, problems=problems)
+    return ParsedManifest(rows=rows, labels=labels, problems=problems, foreign=foreign)
 
 
 # A string needs JSON escaping only if it holds a quote, a backslash or a control character.
@@ -217,8 +250,9 @@ def write_manifest(state: State, url_prefix: str) -> bytes:
     """
     alive = np.flatnonzero(state.alive)
     n = len(alive)
+    tail = b"".join(line + b"\n" for line in state.foreign)
     if not n:
-        return b""
+        return tail
     join = pc.binary_join_element_wise
     row_of = np.full(state.n_rows, -1, dtype=np.int64)
     row_of[alive] = np.arange(n)
@@ -291,4 +325,4 @@ def write_manifest(state: State, url_prefix: str) -> bytes:
         lines = lines.combine_chunks()
     data_buffer = lines.buffers()[2]
     end = pc.sum(pc.binary_length(lines)).as_py()
-    return data_buffer.slice(lines.offset and 0, end).to_pybytes()
+    return data_buffer.slice(lines.offset and 0, end).to_pybytes() + tail

@@ -5,11 +5,17 @@ for labels that no image carries yet, and parsing a million JSON lines in Python
 So each snapshot also stores the same state as Parquet (images; and labels in long format),
 which pyarrow reads back in a fraction of a second. When the Parquet files are missing or
 unreadable, opening falls back to the manifest.
+
+A snapshot is not trusted either: anyone who can write to the bucket can write one. Reading it
+checks that its rows and labels are consistent (a ValueError otherwise, and the manifest is read
+instead), and :func:`refuse_untrusted` takes out image paths and label names that the journal
+and manifest readers would refuse too.
 """
 
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -18,12 +24,23 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .names import label_problem
+from .paths import image_path_problem, suspect_mask
 from .state import LabelSet, State
 
-__all__ = ["IMAGES_SUFFIX", "LABELS_SUFFIX", "read_state", "release_arrow_memory", "write_state"]
+__all__ = [
+    "IMAGES_SUFFIX",
+    "LABELS_SUFFIX",
+    "read_state",
+    "refuse_untrusted",
+    "release_arrow_memory",
+    "write_state",
+]
 
 IMAGES_SUFFIX = ".images.parquet"
 LABELS_SUFFIX = ".labels.parquet"
+# Schema metadata of the images table: manifest lines that are no image of the dataset.
+_FOREIGN_KEY = b"jupyter_labeler.foreign"
 
 
 def _to_bytes(table: pa.Table) -> bytes:
@@ -55,6 +72,10 @@ def write_state(state: State) -> tuple[bytes, bytes]:
             ),
         }
     )
+    if state.foreign:
+        images = images.replace_schema_metadata(
+            {_FOREIGN_KEY: orjson.dumps([line.decode("utf-8") for line in state.foreign])}
+        )
     codes, which, by, at = state.label_codes_long()
     names = list(state.labels)
     extras: list[str | None] = [None] * len(codes)
@@ -114,8 +135,16 @@ def read_state(images_data: bytes, labels_data: bytes, label_order: list[str]) -
                 extra[i] = orjson.loads(text)
     state.extra = extra
     state.alive = np.ones(n, dtype=bool)
+    foreign = (images.schema.metadata or {}).get(_FOREIGN_KEY)
+    if foreign:
+        lines = orjson.loads(foreign)
+        if not isinstance(lines, list) or not all(isinstance(x, str) for x in lines):
+            raise ValueError("its list of foreign manifest lines is malformed")
+        state.foreign = [x.encode("utf-8") for x in lines]
 
     rows = labels.column("row").to_numpy().astype(np.int64)
+    if len(rows) and (rows.min() < 0 or rows.max() >= n):
+        raise ValueError("a label names an image row that does not exist")
     which, names = _dictionary(labels.column("label"))
     by_idx, by_values = _dictionary(labels.column("by"))
     at_idx, at_values = _dictionary(labels.column("at"))
@@ -136,6 +165,8 @@ def read_state(images_data: bytes, labels_data: bytes, label_order: list[str]) -
         codes = rows[take]
         sort = np.argsort(codes, kind="stable")
         take = take[sort]
+        if len(take) > 1 and (np.diff(rows[take]) == 0).any():
+            raise ValueError(f"label {name!r} names an image twice")
         ls = LabelSet(
             codes=rows[take],
             by=by_map[by_idx[take]] if len(by_map) else np.zeros(len(take), np.int32),
@@ -159,3 +190,38 @@ def release_arrow_memory() -> None:
     over 100 MB held for nothing.
     """
     pa.default_memory_pool().release_unused()
+
+
+def refuse_untrusted(state: State, *, exclude: Sequence[str], where: str) -> list[str]:
+    """Take out of ``state`` what no reader may accept from a store, and say what went.
+
+    Images whose path is not acceptable (see :func:`~.paths.image_path_problem`) are removed
+    (with their labels); labels whose name breaks the naming rules are dropped (their images
+    stay). A clean state of a million images is checked in milliseconds.
+    """
+    problems: list[str] = []
+    live = np.flatnonzero(state.alive)
+    suspects = live[suspect_mask(list(state.paths[live]))] if len(live) else live
+    bad = [
+        (int(code), why)
+        for code in suspects.tolist()
+        if (why := image_path_problem(state.paths[code], exclude=exclude)) is not None
+    ]
+    if bad:
+        state.remove_images(np.asarray([code for code, _ in bad], dtype=np.int64))
+        for code, why in bad[:5]:
+            problems.append(
+                f"{where}: image path {state.paths[code][:200]!r} refused ({why}); image skipped"
+            )
+        if len(bad) > 5:
+            problems.append(f"{where}: {len(bad) - 5} more image paths were refused")
+    for name in list(state.labels):
+        problem = label_problem(name)
+        if problem is not None or name != name.strip():
+            shown = repr(name) if len(name) <= 40 else repr(name[:40]) + "…"
+            state.drop_label(name)
+            problems.append(
+                f"{where}: label {shown} breaks the naming rules "
+                f"({problem or 'spaces around it'}); it was left off its images"
+            )
+    return problems

@@ -162,6 +162,8 @@ class State:
         self.extra = np.empty(0, dtype=object)
         self.alive = np.empty(0, dtype=bool)
         self.labels: dict[str, LabelSet] = {}
+        # Manifest lines whose source is no image of this dataset, kept to be written back.
+        self.foreign: list[bytes] = []
         self.authors = _Interner()
         self.times = _Interner()
         self.version = 0

@@ -44,7 +44,9 @@ from .errors import (
     StoreError,
     StoreNotFoundError,
     StoreUnavailableError,
+    UnsafePathError,
 )
+from .paths import path_problem
 
 __all__ = ["Store", "open_store"]
 
@@ -279,11 +281,35 @@ class Store:
         return f"{self.scheme}://{self.root}"
 
     def path(self, rel: str = "") -> str:
-        """The filesystem path of ``rel``."""
-        rel = rel.strip("/")
+        """The filesystem path of ``rel``, which must stay inside the root.
+
+        ``rel`` must be a relative path in normal form (see :func:`~.paths.path_problem`): no
+        ``..``, no ``//``, not absolute. Anything else raises
+        :class:`~jupyter_labeler.errors.UnsafePathError` before the filesystem is touched, so
+        that no key from a store or a manifest can make a read, write or delete land outside
+        the folder, or on another object than the one it names (``a//b`` is not ``a/b``).
+        """
         if not rel:
             return self.root
+        if rel.endswith("/"):  # a folder, as some callers spell it
+            rel = rel[:-1]
+        problem = path_problem(rel)
+        if problem is not None:
+            raise UnsafePathError(rel, problem, self.url)
         return posixpath.join(self.root, rel) if self.root != "/" else "/" + rel
+
+    def _paths(self, rels: list[str]) -> tuple[list[str], dict[str, Exception]]:
+        """The filesystem paths of the acceptable ``rels``, and an error for each other one."""
+        good: list[str] = []
+        bad: dict[str, Exception] = {}
+        for rel in rels:
+            try:
+                self.path(rel)
+            except UnsafePathError as exc:
+                bad[rel] = exc
+            else:
+                good.append(rel)
+        return good, bad
 
     def url_of(self, rel: str) -> str:
         """The full URL of ``rel``, as written into a manifest's ``source``."""
@@ -312,20 +338,33 @@ class Store:
         with _translated(self.url_of(rel)):
             return self.fs.cat_file(self.path(rel))
 
-    def read_many(self, rels: Iterable[str]) -> dict[str, bytes | Exception]:
-        """Read several objects in one concurrent batch; a failure is returned, not raised."""
-        rels = list(rels)
+    def read_many(
+        self, rels: Iterable[str], *, limit: int | None = None
+    ) -> dict[str, bytes | Exception]:
+        """Read several objects in one concurrent batch; a failure is returned, not raised.
+
+        With ``limit``, at most ``limit + 1`` bytes of each object are read (ranged reads): a
+        result longer than ``limit`` says the object is larger, without holding all of it.
+        """
+        rels, refused = self._paths(list(rels))
+        out: dict[str, bytes | Exception] = dict(refused)
         if not rels:
-            return {}
+            return out
         paths = [self.path(r) for r in rels]
         try:
-            got = self.fs.cat(paths, on_error="return")
+            if limit is None:
+                got = self.fs.cat(paths, on_error="return")
+            else:
+                ranged = self.fs.cat_ranges(
+                    paths, [0] * len(paths), [limit + 1] * len(paths), on_error="return"
+                )
+                got = dict(zip(paths, ranged, strict=True))
         except Exception as exc:
             err = translate_error(exc, self.url)
-            return dict.fromkeys(rels, err)
+            out.update(dict.fromkeys(rels, err))
+            return out
         if not isinstance(got, dict):  # a single path comes back bare
             got = {paths[0]: got}
-        out: dict[str, bytes | Exception] = {}
         for rel, path in zip(rels, paths, strict=True):
             value = got.get(path)
             if value is None:
@@ -425,8 +464,8 @@ class Store:
         Always one request per object, run concurrently on object stores: OBS refuses the
         multi-object DELETE that s3fs would otherwise use.
         """
-        rels = list(rels)
-        failed: dict[str, Exception] = {}
+        rels, refused = self._paths(list(rels))
+        failed: dict[str, Exception] = dict(refused)
         if not rels:
             return failed
         paths = [self.path(r) for r in rels]

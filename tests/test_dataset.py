@@ -19,6 +19,7 @@ from jupyter_labeler import (
     UnknownImageError,
     UnknownLabelError,
 )
+from jupyter_labeler.errors import UnsafePathError
 from jupyter_labeler.storage import open_store
 
 
@@ -250,7 +251,8 @@ def test_upload_checks_sizes_formats_and_names(ds: Dataset, folder: Folder) -> N
     names = sorted(ds.info(i)["path"] for i in result.added)
     assert names == ["a_b_c.png", "escape.jpg", "img_000_1.jpg", "really_png.png"]
     assert folder.exists("escape.jpg")
-    assert not folder.exists("../../escape.jpg")
+    with pytest.raises(UnsafePathError):  # the store refuses to even look outside its folder
+        folder.exists("../../escape.jpg")
     assert folder.store.read("img_000.jpg") == image_bytes(0)  # never overwritten
     assert set(result.added) <= set(ds.unlabeled().index)
     assert len(reopen(ds)) == 24

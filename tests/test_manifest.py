@@ -109,11 +109,15 @@ def test_duplicate_ids_and_sources() -> None:
     assert any("appears again" in p for p in result.problems)
 
 
-def test_label_names_breaking_the_rules_are_kept_and_reported() -> None:
-    data = b'{"source":"s3://bucket/flowers/a.jpg","annotation":[{"name":"two words"}]}'
+def test_label_names_breaking_the_rules_are_refused_and_the_image_stays() -> None:
+    data = (
+        b'{"source":"s3://bucket/flowers/a.jpg","annotation":[{"name":"two words"},{"name":"ok"}]}'
+    )
     result = parse_manifest(data, where="m", relative=relative)
-    assert [n for _, n, *_ in result.labels] == ["two words"]
+    assert result.rows.paths == ["a.jpg"]
+    assert [n for _, n, *_ in result.labels] == ["ok"]
     assert "breaks the naming rules" in result.problems[0]
+    assert "left off the image" in result.problems[0]
 
 
 def test_dataset_opens_a_manifest_left_in_its_output(tmp_path) -> None:
