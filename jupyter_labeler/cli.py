@@ -22,12 +22,14 @@ import argparse
 import contextlib
 import importlib.util
 import json
+import logging
 import os
 import shlex
 import signal
 import subprocess
 import sys
 import time
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from importlib import resources
 from pathlib import Path
@@ -51,6 +53,8 @@ _TEXT_OPTIONS = frozenset(
 )
 # How long a command waits for the store to take its last actions before giving up.
 _FLUSH_SECONDS = 30.0
+
+log = logging.getLogger(__name__)
 
 
 class UsageError(Exception):
@@ -498,3 +502,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        # A bug, or input no check foresaw: one line for the user, the traceback for the log.
+        log.debug("%s %s failed", PROG, args.command, exc_info=True)
+        print(
+            f"{PROG} {args.command}: error: unexpected {type(exc).__name__}: {exc} "
+            "(set JUPYTER_LABELER_DEBUG=1 to see where)",
+            file=sys.stderr,
+        )
+        if os.environ.get("JUPYTER_LABELER_DEBUG"):
+            traceback.print_exc()
+        return 1

@@ -38,12 +38,14 @@ from .errors import (
     UndoError,
     UnknownImageError,
     UnknownLabelError,
+    UnsafePathError,
 )
-from .events import FORMAT_VERSION, apply_event, apply_ops
-from .images import Thumbnail, ThumbnailCache
+from .events import FORMAT_VERSION, MAX_TEXT_CHARS, apply_event, apply_ops
+from .images import MAX_FILE_BYTES, Thumbnail, ThumbnailCache, file_too_large, placeholder
 from .journal import MANIFEST_NAME, Journal, SaveStatus
 from .manifest import image_id_for, parse_manifest, write_manifest
 from .names import label_problem, validate_label
+from .paths import image_path_problem
 from .results import (
     ActionResult,
     Change,
@@ -121,6 +123,10 @@ class Dataset:
     """
 
     def __init__(self, source: Store, output: Store, *, author: str) -> None:
+        if not isinstance(author, str) or not author.strip() or len(author) > MAX_TEXT_CHARS:
+            raise ValueError(
+                f"author must be a name of 1 to {MAX_TEXT_CHARS} characters, not {author!r:.60}"
+            )
         self._source = source
         self._output = output
         self.author = author
@@ -496,7 +502,7 @@ class Dataset:
             return {
                 "image_id": image_id,
                 "path": path,
-                "url": self._source.url_of(path) if "://" not in path else path,
+                "url": self._source.url_of(path),
                 "size": int(s.sizes[code]),
                 "usage": s.usage[code],
                 "labels": s.labels_by_code(np.asarray([code]))[code],
@@ -513,8 +519,12 @@ class Dataset:
     def _thumbnail_cache(self, size: int) -> ThumbnailCache:
         cache = self._thumbs.get(size)
         if cache is None:
-            cache = self._thumbs[size] = ThumbnailCache(self._source.read_many, size=size)
+            cache = self._thumbs[size] = ThumbnailCache(self._read_for_thumbnails, size=size)
         return cache
+
+    def _read_for_thumbnails(self, paths: list[str]) -> dict[str, bytes | Exception]:
+        # Never more than MAX_FILE_BYTES + 1 of a file: the thumbnailer refuses it anyway.
+        return self._source.read_many(paths, limit=MAX_FILE_BYTES)
 
     def _clear_thumbnails(self) -> None:
         for cache in self._thumbs.values():
@@ -529,10 +539,19 @@ class Dataset:
         with self._lock:
             codes = self._state.lookup(ids)
             paths = [self._state.paths[c] if c >= 0 else None for c in codes.tolist()]
-        found = self._thumbnail_cache(size).get([p for p in paths if p is not None])
+            sizes = [int(self._state.sizes[c]) if c >= 0 else 0 for c in codes.tolist()]
+        # A file listed as larger than any photo is not read at all.
+        huge = {
+            p for p, n in zip(paths, sizes, strict=True) if p is not None and n > MAX_FILE_BYTES
+        }
+        found = self._thumbnail_cache(size).get(
+            [p for p in paths if p is not None and p not in huge]
+        )
         out: dict[str, Thumbnail] = {}
-        for image_id, path in zip(ids, paths, strict=True):
-            if path is not None:
+        for image_id, path, nbytes in zip(ids, paths, sizes, strict=True):
+            if path in huge:
+                out[image_id] = placeholder(file_too_large(nbytes), size)
+            elif path is not None:
                 out[image_id] = found[path]
         return out
 
@@ -541,7 +560,11 @@ class Dataset:
         ids = list(ids)
         with self._lock:
             codes = self._state.lookup(ids)
-            paths = [self._state.paths[c] for c in codes.tolist() if c >= 0]
+            paths = [
+                self._state.paths[c]
+                for c in codes.tolist()
+                if c >= 0 and self._state.sizes[c] <= MAX_FILE_BYTES
+            ]
         if paths:
             self._thumbnail_cache(size).prefetch(paths)
 
@@ -767,8 +790,14 @@ class Dataset:
         return result
 
     def _delete_files(self, paths: list[str], result: ActionResult) -> ActionResult:
-        local = [p for p in paths if "://" not in p]
+        # Paths of images passed image_path_problem when they entered; checked again here
+        # (and by the Store) because this is the one place that destroys a user's files.
+        local = [p for p in paths if image_path_problem(p, exclude=self._exclude) is None]
         failed = self._source.delete(local)
+        kept = set(local)
+        for p in paths:
+            if p not in kept:
+                failed[p] = UnsafePathError(p, "not a file of this dataset")
         with self._lock:
             for cache in self._thumbs.values():
                 cache.invalidate(local)
@@ -838,16 +867,14 @@ class Dataset:
         report = progress or (lambda done, total: None)
         report(0, 1)
         scan = scan_folder(self._source, exclude=self._exclude)
-        summary = SyncSummary()
+        summary = SyncSummary(skipped=list(scan.refused))
         with self._lock:
             state = self._state
             live = np.flatnonzero(state.alive)
             known = dict(zip(state.paths[live].tolist(), live.tolist(), strict=True))
             labeled = state.labeled_mask()
         new_paths = sorted(p for p in scan.images if p not in known)
-        gone = [
-            code for path, code in known.items() if "://" not in path and path not in scan.images
-        ]
+        gone = [code for path, code in known.items() if path not in scan.images]
         wanted = {p: scan.sidecars[p] for p in new_paths if p in scan.sidecars}
         wanted.update(
             {p: scan.sidecars[p] for p, c in known.items() if p in scan.sidecars and not labeled[c]}

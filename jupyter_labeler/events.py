@@ -50,6 +50,7 @@ from .state import ImageRows, LabelSet, State, member
 
 __all__ = [
     "FORMAT_VERSION",
+    "MAX_TEXT_CHARS",
     "OPS",
     "Applied",
     "apply_event",
@@ -64,7 +65,8 @@ FORMAT_VERSION = 2
 OPS = ("label", "label+", "label-", "drop", "rename", "move", "images+", "images-", "files-")
 # Texts of an event that are not label names (authors, times, ids, usage) have no rule of their
 # own, but a bound: a hostile object must not put megabytes into every table and manifest line.
-_MAX_TEXT = 256
+MAX_TEXT_CHARS = 256
+_MAX_TEXT = MAX_TEXT_CHARS
 _MAX_ID = 1024
 # A malformed object may hold a million bad rows: report the first few of each object.
 _MAX_ROW_PROBLEMS = 5

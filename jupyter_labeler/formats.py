@@ -65,9 +65,10 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from .errors import FormatError
+from .errors import FormatError, StoreError
 from .manifest import parse_manifest
 from .names import label_problem
+from .paths import target_problem
 from .scan import IMAGE_SUFFIXES, is_hidden
 from .storage import Store, open_store
 
@@ -298,21 +299,41 @@ def _export_txt(dataset: Dataset, to: str, options: Any, progress: Progress) -> 
     return report
 
 
+def _writable(dest: Store, target: str, report: ExportReport) -> bool:
+    """Whether ``target`` may be written inside ``dest``; if not, it is listed as skipped."""
+    problem = target_problem(target, local=dest.scheme == "file")
+    if problem is not None:
+        report.skipped.append(f"{target[:200]}: not written ({problem})")
+    return problem is None
+
+
+def _write_batch(dest: Store, items: list[tuple[str, bytes]], report: ExportReport) -> None:
+    """Write files concurrently; one that fails is listed as skipped, the others go on."""
+
+    def one(item: tuple[str, bytes]) -> str | None:
+        try:
+            dest.write(item[0], item[1], durable=False)
+        except StoreError as exc:
+            return f"{item[0][:200]}: could not be written ({exc})"
+        return None
+
+    with ThreadPoolExecutor(8) as pool:
+        for failure in pool.map(one, items):
+            if failure is None:
+                report.files += 1
+            else:
+                report.skipped.append(failure)
+
+
 def _write_all(
     dest: Store, files: Mapping[str, bytes], report: ExportReport, progress: Progress
 ) -> None:
-    items = list(files.items())
+    items = [(k, v) for k, v in files.items() if _writable(dest, k, report)]
     total = len(items)
     progress(0, total)
-
-    def one(item: tuple[str, bytes]) -> None:
-        dest.write(item[0], item[1], durable=False)
-
-    with ThreadPoolExecutor(8) as pool:
-        for start in range(0, total, _BATCH):
-            list(pool.map(one, items[start : start + _BATCH]))
-            report.files += len(items[start : start + _BATCH])
-            progress(report.files, total)
+    for start in range(0, total, _BATCH):
+        _write_batch(dest, items[start : start + _BATCH], report)
+        progress(report.files, total)
 
 
 def _export_imagefolder(
@@ -330,25 +351,25 @@ def _export_imagefolder(
             if target in taken:
                 stem, suffix = posixpath.splitext(base)
                 target = f"{name}/{stem}-{image_id[:8]}{suffix}"
+            if not _writable(dest, target, report):
+                continue
             taken.add(target)
             targets.setdefault(image_id, []).append(target)
     ids = list(targets)
     total = sum(len(v) for v in targets.values())
     progress(0, total)
-    with ThreadPoolExecutor(8) as pool:
-        for start in range(0, len(ids), _BATCH):
-            chunk = ids[start : start + _BATCH]
-            got = dataset.read_images(chunk)
-            writes: list[tuple[str, bytes]] = []
-            for image_id in chunk:
-                data = got[image_id]
-                if isinstance(data, Exception):
-                    report.skipped.append(f"{image_id}: cannot be read ({data})")
-                    continue
-                writes += [(target, data) for target in targets[image_id]]
-            list(pool.map(lambda item: dest.write(item[0], item[1], durable=False), writes))
-            report.files += len(writes)
-            progress(report.files, total)
+    for start in range(0, len(ids), _BATCH):
+        chunk = ids[start : start + _BATCH]
+        got = dataset.read_images(chunk)
+        writes: list[tuple[str, bytes]] = []
+        for image_id in chunk:
+            data = got[image_id]
+            if isinstance(data, Exception):
+                report.skipped.append(f"{image_id}: cannot be read ({data})")
+                continue
+            writes += [(target, data) for target in targets[image_id]]
+        _write_batch(dest, writes, report)
+        progress(report.files, total)
     return report
 
 
@@ -490,7 +511,7 @@ def _clean(names: Iterable[Any]) -> list[str]:
 
 
 def _read_manifest(dataset: Dataset, source: str, data: bytes) -> _Entries:
-    parsed = parse_manifest(data, where=source, relative=dataset.relative_path)
+    parsed = parse_manifest(data, where=source, relative=dataset.relative_path, check=False)
     labels: dict[int, list[str]] = {}
     for row, name, _by, _at, _extra in parsed.labels:
         labels.setdefault(row, []).append(name)

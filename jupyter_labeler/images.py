@@ -39,10 +39,13 @@ from .errors import ImageDecodeError
 __all__ = [
     "FORMAT_SUFFIX",
     "IMAGE_SUFFIXES",
+    "MAX_DECODE_PIXELS",
+    "MAX_FILE_BYTES",
     "CacheStats",
     "ImageInfo",
     "Thumbnail",
     "ThumbnailCache",
+    "file_too_large",
     "inspect_image",
     "make_thumbnail",
     "placeholder",
@@ -56,6 +59,21 @@ FORMAT_SUFFIX = {"JPEG": "jpg", "PNG": "png", "BMP": "bmp"}
 
 DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's own default for Image.MAX_IMAGE_PIXELS
 DEFAULT_THUMBNAIL_SIZE = 160
+
+MAX_FILE_BYTES = 64 * 2**20
+"""A file larger than this is no photo to preview (a 50 MP JPEG is ~25 MB): its thumbnail is a
+placeholder, and no more than this is ever read of it."""
+
+MAX_DECODE_PIXELS = 40_000_000
+"""The most pixels a thumbnail decodes (~120 MB as RGB). JPEGs are decoded scaled down (DCT
+scaling, up to 1/8 a side), so only PNG and BMP images, which cannot be, reach this: a
+9400 x 9400 PNG of 257 KB would take 265 MB."""
+
+BIG_DECODE_PIXELS = 12_000_000
+"""Decodes larger than this (~36 MB as RGB) run one at a time, whatever the number of threads:
+the memory of thumbnailing stays bounded on a machine with many cores."""
+
+_BIG_DECODE = threading.Lock()
 
 _SUPPORTED_WORDS = "use JPG, PNG or BMP"
 _NOT_AN_IMAGE = "not a JPG, PNG or BMP image"
@@ -308,7 +326,8 @@ def inspect_image(
     fmt, im = _open_checked(data, name, max_pixels)
     with im:
         width, height = im.size
-        _load(im, fmt, data, name)
+        with _BIG_DECODE if width * height > BIG_DECODE_PIXELS else contextlib.nullcontext():
+            _load(im, fmt, data, name)
     return ImageInfo(fmt, width, height)
 
 
@@ -435,23 +454,51 @@ def _exif_upright(im: Image.Image) -> Image.Image:
         return im
 
 
+def _too_large_to_preview(width: int, height: int) -> str:
+    return (
+        f"too large to preview: {width} x {height} pixels would need "
+        f"{width * height * 3 // 2**20:,} MB to decode (at most {MAX_DECODE_PIXELS // 10**6} MP)"
+    )
+
+
 def _render(data: bytes, size: int, quality: int) -> Thumbnail:
     """The thumbnail of ``data``; raises ImageDecodeError for a broken image."""
+    if len(data) > MAX_FILE_BYTES:
+        raise ImageDecodeError(file_too_large())
     fmt, im = _open_checked(data, "", DEFAULT_MAX_PIXELS)
     with im:
         if fmt == "JPEG":
             # Let libjpeg scale by 1/2, 1/4 or 1/8 while decoding (DCT scaling): a 2 MP photo
             # then decodes as ~0.03 MP, several times faster than decoding it whole.
             im.draft("RGB", (size, size))
-        _load(im, fmt, data, "")
-        small = _flatten(im)
-        small.thumbnail((size, size), Image.Resampling.BICUBIC, reducing_gap=2.0)
-        # EXIF (and im.info) survive thumbnail(): transposing the small image is cheap.
-        small = _exif_upright(small)
-        small = _on_white(small)
-        # Saved inside the block: small may still be im itself, which closing invalidates.
-        out = io.BytesIO()
-        small.save(out, "JPEG", quality=quality, optimize=True)
+        # What the decoder will really allocate (after DCT scaling, for a JPEG).
+        width, height = im.size
+        pixels = width * height
+        if pixels > MAX_DECODE_PIXELS:
+            raise ImageDecodeError(_too_large_to_preview(width, height))
+        with _BIG_DECODE if pixels > BIG_DECODE_PIXELS else contextlib.nullcontext():
+            return _shrink(im, fmt, data, size, quality)
+
+
+def file_too_large(nbytes: int | None = None) -> str:
+    """Why a file gets no thumbnail: it is larger than :data:`MAX_FILE_BYTES` (``nbytes``, when
+    known from a listing; otherwise only that much of it was read)."""
+    limit = MAX_FILE_BYTES // 2**20
+    size = f"{nbytes / 2**20:,.0f} MB; at most {limit} MB" if nbytes else f"more than {limit} MB"
+    return f"the file is too large to be a photo to preview ({size})"
+
+
+def _shrink(im: ImageFile.ImageFile, fmt: str, data: bytes, size: int, quality: int) -> Thumbnail:
+    """Decode ``im`` (opened, checked) and make its thumbnail."""
+    _load(im, fmt, data, "")
+    small = _flatten(im)
+    small.thumbnail((size, size), Image.Resampling.BICUBIC, reducing_gap=2.0)
+    # EXIF (and im.info) survive thumbnail(): transposing the small image is cheap.
+    small = _exif_upright(small)
+    small = _on_white(small)
+    # Saved here: small may still be im itself, which closing (by the caller) invalidates.
+    out = io.BytesIO()
+    small.save(out, "JPEG", quality=quality, optimize=True)
     return Thumbnail(out.getvalue(), small.width, small.height)
 
 

@@ -49,6 +49,8 @@ _KNOWN_ANNOTATION = {
     "creation-time",
     "creation_time",
 }
+# Longer ids are replaced by ours (journal readers refuse longer ones; see events.py).
+MAX_ID_CHARS = 1024
 # Annotations of other kinds (object detection boxes, ...) ride along untouched under this key.
 OTHER_ANNOTATIONS = "\x00other-annotations"
 
@@ -94,16 +96,18 @@ def parse_manifest(
     where: str,
     relative: Callable[[str], str | None],
     exclude: Sequence[str] = (),
-    check_paths: bool = True,
+    check: bool = True,
 ) -> ParsedManifest:
     """Read manifest bytes. ``relative`` maps a ``source`` URL to the image's path key (None
     when it lies outside the source folder).
 
     Problems (malformed lines, duplicates, refused label names) are listed in ``problems`` as
     plain sentences naming ``where`` and the line number; the lines that can be read are all
-    kept. With ``check_paths`` (the default), a line whose path is not acceptable as an image
-    of the dataset (:func:`~.paths.image_path_problem`, with ``exclude``) goes to ``foreign``;
-    without it (a manifest read only to match its entries by name), paths stay as given.
+    kept. With ``check`` (the default), a line whose path is not acceptable as an image of the
+    dataset (:func:`~.paths.image_path_problem`, with ``exclude``) goes to ``foreign`` and a
+    label name that breaks the rules is left off its image. Without it (a manifest read only to
+    match its entries to images, as an import does), paths and names stay as given for the
+    caller to judge.
     """
     ids: list[str] = []
     paths: list[str] = []
@@ -133,7 +137,7 @@ def parse_manifest(
             problems.append(f"{where} line {number}: no 'source'; line skipped")
             continue
         found = relative(source.strip())
-        if check_paths:
+        if check:
             why = (
                 "it lies outside the source folder"
                 if found is None
@@ -157,7 +161,12 @@ def parse_manifest(
         row = seen_paths.get(path)
         if row is None:
             image_id = record.get("id")
-            if not isinstance(image_id, str) or not image_id or image_id in seen_ids:
+            if (
+                not isinstance(image_id, str)
+                or not image_id
+                or len(image_id) > MAX_ID_CHARS
+                or image_id in seen_ids
+            ):
                 if isinstance(image_id, str) and image_id in seen_ids:
                     problems.append(
                         f"{where} line {number}: id {image_id!r} is used twice; a new id was given"
@@ -193,7 +202,7 @@ def parse_manifest(
             if name not in name_problems:  # a few names, a million lines: check each once
                 name_problems[name] = label_problem(name)
             problem = name_problems[name]
-            if problem is not None:
+            if problem is not None and check:
                 shown = repr(name) if len(name) <= 40 else repr(name[:40]) + "…"
                 problems.append(
                     f"{where} line {number}: label {shown} breaks the naming rules "

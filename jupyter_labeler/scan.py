@@ -2,6 +2,11 @@
 
 ModelArts reads a same-name ``.txt`` file beside an image (``cat_01.txt`` beside ``cat_01.jpg``),
 one label a line, as that image's labels; so does :meth:`Dataset.sync`.
+
+Keys listed in a bucket are not trusted: one that is not a clean relative path (``a//b.jpg``,
+``../x.jpg``, a hidden folder, the label output; see :mod:`.paths`) is no image of the dataset.
+Hidden files are passed over in silence (every folder has some); other refused keys are named
+in :attr:`Scan.refused`.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from dataclasses import dataclass, field
 
 from .images import IMAGE_SUFFIXES
 from .names import label_problem
+from .paths import image_path_problem
 from .storage import Store
 
 __all__ = ["IMAGE_SUFFIXES", "Scan", "is_hidden", "parse_sidecar", "scan_folder"]
@@ -21,6 +27,7 @@ class Scan:
 
     images: dict[str, int] = field(default_factory=dict)
     sidecars: dict[str, str] = field(default_factory=dict)
+    refused: list[str] = field(default_factory=list)
 
 
 def is_hidden(rel: str) -> bool:
@@ -38,6 +45,10 @@ def scan_folder(store: Store, *, exclude: tuple[str, ...] = ()) -> Scan:
             continue
         lower = rel.lower()
         if lower.endswith(IMAGE_SUFFIXES):
+            problem = image_path_problem(rel, exclude=exclude)
+            if problem is not None:
+                scan.refused.append(f"{store.url_of('')}: key {rel[:200]!r} refused ({problem})")
+                continue
             scan.images[rel] = size
         elif lower.endswith(".txt"):
             texts[rel[: -len(".txt")]] = rel

@@ -168,6 +168,8 @@ class State:
         self.times = _Interner()
         self.version = 0
         self._id_index: dict[str, int] | None = None
+        # path -> code of the live image there; built on first need, then kept up to date.
+        self._path_index: dict[str, int] | None = None
         self._hex_keys: tuple[np.ndarray, np.ndarray] | None = None
         self._cache: dict[Any, Any] = {}
 
@@ -241,13 +243,23 @@ class State:
         return sorted_unique(codes[codes >= 0]), missing
 
     # -- images -----------------------------------------------------------------------------------
+    def _live_paths(self) -> dict[str, int]:
+        if self._path_index is None:
+            live = np.flatnonzero(self.alive)
+            self._path_index = dict(zip(self.paths[live].tolist(), live.tolist(), strict=True))
+        return self._path_index
+
     def add_images(self, rows: ImageRows) -> np.ndarray:
         """Append rows (or revive removed rows with the same id); returns their codes.
 
-        Rows whose id is already live are skipped.
+        Rows whose id is already live are skipped, and so are rows naming a path that a live
+        image (or an earlier row) has: two images never share one file.
         """
         if len(rows) == 0:
             return _EMPTY.copy()
+        taken = self._live_paths()
+        claimed: dict[str, int] = {}
+        batch_ids: set[str] = set()
         ids = list(rows.ids)
         existing = None
         if self.n_rows:
@@ -263,9 +275,14 @@ class State:
             elif self.n_rows:
                 hits = np.flatnonzero(self.ids == image_id)
                 code = int(hits[-1]) if len(hits) else -1
+            if code >= 0 and self.alive[code]:
+                continue
+            path = rows.paths[i]
+            if path in taken or path in claimed or image_id in batch_ids:
+                continue
+            batch_ids.add(image_id)
+            claimed[path] = code if code >= 0 else -1 - i
             if code >= 0:
-                if self.alive[code]:
-                    continue
                 self.paths[code] = rows.paths[i]
                 self.sizes[code] = rows.sizes[i]
                 self.usage[code] = rows.usage[i]
@@ -292,6 +309,11 @@ class State:
             self.extra = np.concatenate([self.extra, col(rows.extra, object)])
             self.alive = np.concatenate([self.alive, np.ones(len(new_pos), dtype=bool)])
             codes.extend(range(start, start + len(new_pos)))
+            new_code = {pos: start + k for k, pos in enumerate(new_pos)}
+            for path, code in claimed.items():
+                taken[path] = code if code >= 0 else new_code[-1 - code]
+        else:
+            taken.update(claimed)
         self._changed(rows=True)
         return np.asarray(sorted(codes), dtype=np.int64)
 
@@ -316,6 +338,9 @@ class State:
                 lost[name] = labelset.take(hit)
                 self.labels[name] = labelset.take(~hit)
         self.alive[codes] = False
+        if self._path_index is not None:
+            for path in self.paths[codes].tolist():
+                self._path_index.pop(path, None)
         self._changed(rows=True)
         return lost
 
