@@ -59,10 +59,10 @@ from .snapshot import (
     IMAGES_SUFFIX,
     LABELS_SUFFIX,
     read_state,
-    refuse_untrusted,
     release_arrow_memory,
     write_state,
 )
+from .splits import USAGES, normalize_usage, plan_split
 from .state import State, member
 from .storage import Store, open_store
 from .uploads import check_uploads
@@ -247,13 +247,13 @@ class Dataset:
         try:
             images = self._journal.read_snapshot_file(key, IMAGES_SUFFIX)
             labels = self._journal.read_snapshot_file(key, LABELS_SUFFIX)
-            state = read_state(images, labels, order)
+            state, refused = read_state(images, labels, order, exclude=self._exclude, where=where)
         except Exception as exc:  # whatever a damaged or hostile Parquet file raises
             problems.append(
                 f"snapshot {key}: its Parquet copy cannot be read ({exc}); read its manifest instead"
             )
         else:
-            problems += refuse_untrusted(state, exclude=self._exclude, where=where)
+            problems += refused
             return state
         data = self._journal.read_snapshot_file(key, ".manifest")
         parsed = parse_manifest(
@@ -463,23 +463,50 @@ class Dataset:
         with self._lock:
             return list(self._state.labels)
 
-    def counts(self) -> pd.DataFrame:
-        """Images per label: index ``label``, column ``images``, most images first."""
+    def counts(self, by: str | None = None) -> pd.DataFrame:
+        """Images per label: index ``label``, column ``images``, most images first.
+
+        ``by="usage"`` gives a column per part of the split instead (``TRAIN``, ``EVAL``,
+        ``TEST``, and ``none`` for images in no part; other usages a manifest held come after)
+        and a ``total``.
+        """
+        if by not in (None, "usage"):
+            raise ValueError(f"by must be None or 'usage', not {by!r}")
         with self._lock:
             names = list(self._state.labels)
             values = np.fromiter(
                 (len(ls) for ls in self._state.labels.values()), dtype=np.int64, count=len(names)
             )
+            if by == "usage":
+                codes, which, _, _ = self._state.label_codes_long()
+                usage = self._state.usage[codes]
         order = np.argsort(-values, kind="stable")
-        return pd.DataFrame(
-            {"images": values[order]},
-            index=pd.Index(np.asarray(names, dtype=object)[order], name="label", dtype=object),
+        index = pd.Index(np.asarray(names, dtype=object)[order], name="label", dtype=object)
+        if by is None:
+            return pd.DataFrame({"images": values[order]}, index=index)
+        usage = np.where(usage == "", "none", usage).astype(object)
+        parts = [*USAGES, "none"]
+        parts += sorted(set(usage.tolist()) - set(parts))
+        table = pd.crosstab(
+            pd.Categorical(np.asarray(names, dtype=object)[which], categories=names),
+            pd.Categorical(usage, categories=parts),
+            dropna=False,
         )
+        table = table.reindex(index=index, columns=parts, fill_value=0).astype("int64")
+        table.columns = pd.Index(parts, name="usage", dtype=object)
+        table["total"] = values[order]
+        return table
 
     def readiness(self) -> Readiness:
-        """Whether the labels suffice for training (ModelArts ExeML: 2+ labels with 5+ images)."""
-        counts = self.counts()["images"]
-        return readiness_from_counts(counts, self.view_counts()["unlabeled"])
+        """Whether the labels suffice for training (ModelArts ExeML: 2+ labels with 5+ images).
+
+        Once images are put in an eval part (see :meth:`split`), every label must have at
+        least one image there too.
+        """
+        by_usage = self.counts(by="usage")
+        return readiness_from_counts(
+            by_usage["total"], self.view_counts()["unlabeled"], eval_counts=by_usage["EVAL"]
+        )
 
     def labels_of(self, ids: Iterable[str]) -> dict[str, list[str]]:
         """The labels of each image id (unknown ids map to an empty list)."""
@@ -753,6 +780,77 @@ class Dataset:
         if irreversible:
             result = self._delete_files(paths, result)
         return result
+
+    # ------------------------------------------------------------------------------------------
+    # train / eval / test parts
+    def set_usage(self, ids: Iterable[str] | str, usage: str | None) -> ActionResult:
+        """Put images in a part of the split: ``"TRAIN"``, ``"EVAL"``, ``"TEST"`` or None (none).
+
+        Written into the manifest's ``usage``, as ModelArts ExeML reads it; undoable.
+        """
+        value = normalize_usage(usage)
+        with self._lock:
+            codes = self._resolve(ids)
+            codes = codes[self._state.usage[codes] != value]
+            op = {"op": "usage", "ids": self._state.ids[codes].tolist(), "usage": value}
+        n = len(codes)
+        if not n:
+            return ActionResult("set_usage", 0, True, "no image changes its part")
+        what = value or "no part"
+        return self._record(
+            "set_usage",
+            [op],
+            describe=f"Put {n} image{'s' if n != 1 else ''} in {what}",
+            changed=n,
+            change=Change("images", _touched(op["ids"])),
+        )
+
+    def split(
+        self, eval: float = 0.2, test: float = 0.0, seed: int = 0, reassign: bool = False
+    ) -> ActionResult:
+        """Split the labeled images into TRAIN, EVAL and TEST parts, stratified per label.
+
+        Each label gives ``eval`` of its images to EVAL (at least one when it has two or more)
+        and ``test`` to TEST; the rest go to TRAIN. An image with several labels counts for its
+        rarest. Images already in a part keep it unless ``reassign=True``; unlabeled images get
+        no part. The same ``seed`` gives the same split. One action, undoable.
+
+        >>> ds.split(eval=0.2, seed=0)  # doctest: +SKIP
+        >>> ds.counts(by="usage")  # doctest: +SKIP
+        """
+        with self._lock:
+            state = self._state
+            codes, which, _, _ = state.label_codes_long()
+            live = state.alive[codes]
+            codes, which = codes[live], which[live]
+            sizes = np.asarray([len(ls) for ls in state.labels.values()], dtype=np.int64)
+            # Each image's rarest label: sort its pairs by label size, keep the first.
+            order = np.lexsort((which, sizes[which] if len(which) else which, codes))
+            codes, which = codes[order], which[order]
+            first = np.ones(len(codes), dtype=bool)
+            first[1:] = codes[1:] != codes[:-1]
+            codes, strata = codes[first], which[first]
+            changed, usage = plan_split(
+                codes,
+                strata,
+                state.usage[codes],
+                eval=eval,
+                test=test,
+                seed=seed,
+                reassign=reassign,
+            )
+            op = {"op": "usage", "ids": state.ids[changed].tolist(), "usage": usage.tolist()}
+        n = len(changed)
+        if not n:
+            return ActionResult("split", 0, True, "every labeled image already has its part")
+        parts = ", ".join(f"{int((usage == p).sum())} {p}" for p in USAGES if (usage == p).any())
+        return self._record(
+            "split",
+            [op],
+            describe=f"Split {n} image{'s' if n != 1 else ''}: {parts}",
+            changed=n,
+            change=Change("images", _touched(op["ids"])),
+        )
 
     # ------------------------------------------------------------------------------------------
     # image actions

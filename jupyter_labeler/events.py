@@ -22,10 +22,14 @@ Operations (``op``):
 ``images+`` add ``rows`` (``id``, ``path``, ``size``, ``usage``, ``added_at``, ``extra``)
 ``images-`` remove the images ``ids`` (their labels go with them)
 ``files-``  a record that source files were deleted (nothing to apply)
+``usage``   set the ``usage`` (train / eval / test part) of ``ids``: one text, or a list aligned
+            with ``ids`` (``""`` for none)
 ==========  =================================================================================
 
-Format versions: 1 had every operation but ``move`` and ``if_empty``; 2 (written now) adds them
-so that undo reverts only its author's own changes (undoing the creation of a label no longer
+Format versions: 1 had every operation but ``move``, ``usage`` and ``if_empty``; 2 (written
+now) adds them
+(the first two so that undo reverts only its author's own changes: undoing the creation of a
+label no longer
 drops it when another annotator has used it since; undoing a rename moves back only the images
 the rename moved). Version 1 journals open unchanged.
 
@@ -62,7 +66,18 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 2
-OPS = ("label", "label+", "label-", "drop", "rename", "move", "images+", "images-", "files-")
+OPS = (
+    "label",
+    "label+",
+    "label-",
+    "drop",
+    "rename",
+    "move",
+    "images+",
+    "images-",
+    "files-",
+    "usage",
+)
 # Texts of an event that are not label names (authors, times, ids, usage) have no rule of their
 # own, but a bound: a hostile object must not put megabytes into every table and manifest line.
 MAX_TEXT_CHARS = 256
@@ -235,6 +250,9 @@ def _check_op(op: Any, where: str, exclude: Sequence[str], problems: list[str]) 
         return {"op": kind, "rows": _check_rows(op.get("rows", []), where, exclude, problems)}
     if kind == "images-":
         return {"op": kind, "ids": _ids(op)}
+    if kind == "usage":
+        ids = _ids(op)
+        return {"op": kind, "ids": ids, "usage": _per_image(op.get("usage"), "usage", len(ids))}
     return {"op": "files-"}  # a record only: its paths are never used
 
 
@@ -476,6 +494,22 @@ def _op_files_removed(state: State, op: dict[str, Any], by: str, at: str) -> lis
     return []
 
 
+def _op_usage(state: State, op: dict[str, Any], by: str, at: str) -> list[dict[str, Any]]:
+    ids = op.get("ids", [])
+    aligned = state.lookup(ids)
+    keep = aligned >= 0
+    value = op.get("usage", "")
+    values = np.asarray(value, dtype=object)[keep] if isinstance(value, list) else value
+    codes = aligned[keep]
+    before = state.set_usage(codes, values)
+    changed = before != state.usage[codes]
+    if not changed.any():
+        return []
+    return [
+        {"op": "usage", "ids": _ids_of(state, codes[changed]), "usage": before[changed].tolist()}
+    ]
+
+
 _HANDLERS: dict[str, Callable[[State, dict[str, Any], str, str], list[dict[str, Any]]]] = {
     "label": _op_label,
     "label+": _op_label_add,
@@ -486,6 +520,7 @@ _HANDLERS: dict[str, Callable[[State, dict[str, Any], str, str], list[dict[str, 
     "images+": _op_images_add,
     "images-": _op_images_remove,
     "files-": _op_files_removed,
+    "usage": _op_usage,
 }
 
 

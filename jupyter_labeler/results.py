@@ -121,10 +121,25 @@ class Readiness:
         )
 
 
-def readiness_from_counts(counts: pd.Series, unlabeled: int) -> Readiness:
-    """Apply the ExeML rule to label -> image count (labels with no image are ignored)."""
+def readiness_from_counts(
+    counts: pd.Series, unlabeled: int, eval_counts: pd.Series | None = None
+) -> Readiness:
+    """Apply the ExeML rule to label -> image count (labels with no image are ignored).
+
+    ``eval_counts`` (label -> images in the EVAL part): once any image is there, a label with
+    none there is a problem, since the model could not be evaluated on it.
+    """
     counts = counts[counts > 0]
     problems: list[str] = []
+    if eval_counts is not None and eval_counts.sum() > 0:
+        missing = [str(n) for n in counts.index if eval_counts.get(n, 0) == 0]
+        if missing:
+            problems.append(
+                "the eval part has no image of "
+                + ", ".join(missing[:10])
+                + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+                + " (split again, or put some in EVAL)"
+            )
     recommendations: list[str] = []
     if len(counts) < MIN_LABELS:
         have = "no label" if len(counts) == 0 else f"only {len(counts)} label"

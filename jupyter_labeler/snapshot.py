@@ -114,14 +114,27 @@ def _dictionary(column: pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
     )
 
 
-def read_state(images_data: bytes, labels_data: bytes, label_order: list[str]) -> State:
-    """The State saved by :func:`write_state`; ``label_order`` also brings back empty labels."""
+def read_state(
+    images_data: bytes,
+    labels_data: bytes,
+    label_order: list[str],
+    *,
+    exclude: Sequence[str] = (),
+    where: str = "snapshot",
+) -> tuple[State, list[str]]:
+    """The State saved by :func:`write_state`, checked, and what was refused from it.
+
+    ``label_order`` also brings back empty labels. A snapshot is untrusted input: see
+    :func:`refuse_untrusted` for what is taken out (``exclude`` and ``where`` are passed on).
+    """
     images = pq.read_table(io.BytesIO(images_data))
     labels = pq.read_table(io.BytesIO(labels_data))
     state = State()
     n = images.num_rows
     state.ids = images.column("id").to_numpy(zero_copy_only=False).astype(object)
     state.paths = images.column("path").to_numpy(zero_copy_only=False).astype(object)
+    # Found on the Arrow column, before the paths become Python objects: cheap at 1M rows.
+    suspects = np.flatnonzero(suspect_mask(images.column("path")))
     state.sizes = images.column("size").to_numpy().astype(np.int64)
     idx, values = _dictionary(images.column("usage"))
     state.usage = np.asarray(values, dtype=object)[idx] if n else np.empty(0, dtype=object)
@@ -180,7 +193,7 @@ def read_state(images_data: bytes, labels_data: bytes, label_order: list[str]) -
     state.labels.update(found)
     state.version += 1
     release_arrow_memory()
-    return state
+    return state, refuse_untrusted(state, exclude=exclude, where=where, suspects=suspects)
 
 
 def release_arrow_memory() -> None:
@@ -192,16 +205,20 @@ def release_arrow_memory() -> None:
     pa.default_memory_pool().release_unused()
 
 
-def refuse_untrusted(state: State, *, exclude: Sequence[str], where: str) -> list[str]:
+def refuse_untrusted(
+    state: State, *, exclude: Sequence[str], where: str, suspects: np.ndarray | None = None
+) -> list[str]:
     """Take out of ``state`` what no reader may accept from a store, and say what went.
 
     Images whose path is not acceptable (see :func:`~.paths.image_path_problem`) are removed
     (with their labels); labels whose name breaks the naming rules are dropped (their images
-    stay). A clean state of a million images is checked in milliseconds.
+    stay). A clean state of a million images is checked in milliseconds. ``suspects``, when
+    given, are the only rows whose paths need a look (see :func:`~.paths.suspect_mask`).
     """
     problems: list[str] = []
-    live = np.flatnonzero(state.alive)
-    suspects = live[suspect_mask(list(state.paths[live]))] if len(live) else live
+    if suspects is None:
+        live = np.flatnonzero(state.alive)
+        suspects = live[suspect_mask(state.paths[live])] if len(live) else live
     bad = [
         (int(code), why)
         for code in suspects.tolist()

@@ -344,6 +344,16 @@ class State:
         self._changed(rows=True)
         return lost
 
+    def set_usage(self, codes: np.ndarray, usage: str | np.ndarray) -> np.ndarray:
+        """Set the usage of the live images ``codes``; returns their usage before."""
+        codes = np.asarray(codes, dtype=np.int64)
+        before = self.usage[codes].copy()
+        live = self.alive[codes]
+        values = np.broadcast_to(np.asarray(usage, dtype=object), codes.shape)
+        self.usage[codes[live]] = values[live]
+        self._changed()
+        return before
+
     # -- labels -----------------------------------------------------------------------------------
     def ensure_label(self, name: str) -> bool:
         """Make the label exist (with no images); True when it is new."""
