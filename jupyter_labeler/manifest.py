@@ -56,9 +56,12 @@ class ParsedManifest:
     """What a manifest holds, in columns ready for :class:`~.state.State`."""
 
     rows: ImageRows
-    # (row index, label name, annotated-by, creation-time, unknown annotation fields or None)
+    # (row index, label name, annotated-by, creation-time, unknown annotation fields or None);
+    # an empty annotated-by or creation-time means the annotation had none
     labels: list[tuple[int, str, str, str, dict[str, Any] | None]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    # lines whose source repeats an earlier line's: merged into that line's image
+    merged: int = 0
 
     def to_state(self) -> State:
         state = State()
@@ -98,6 +101,9 @@ def parse_manifest(
     seen_ids: set[str] = set()
     seen_paths: dict[str, int] = {}
     checked_names: set[str] = set()
+    # per merged row: the other-kind annotations it holds already, as canonical JSON
+    seen_others: dict[int, set[bytes]] = {}
+    merged: list[tuple[int, str]] = []
 
     for number, raw in enumerate(data.splitlines(), start=1):
         line = raw.strip()
@@ -124,6 +130,7 @@ def parse_manifest(
             annotations = []
 
         row = seen_paths.get(path)
+        repeat = row is not None
         if row is None:
             image_id = record.get("id")
             if not isinstance(image_id, str) or not image_id or image_id in seen_ids:
@@ -144,9 +151,7 @@ def parse_manifest(
             unknown = {k: v for k, v in record.items() if k not in _KNOWN_ROW}
             extra.append(unknown or None)
         else:
-            problems.append(
-                f"{where} line {number}: {source!r} appears again; its labels were merged"
-            )
+            merged.append((number, source))
 
         others: list[Any] = []
         for item in annotations:
@@ -173,8 +178,28 @@ def parse_manifest(
             labels.append((row, name, str(by or ""), str(at or ""), unknown or None))
         if others:
             slot = extra[row] or {}
-            slot.setdefault(OTHER_ANNOTATIONS, []).extend(others)
+            kept = slot.setdefault(OTHER_ANNOTATIONS, [])
+            if repeat:
+                # A repeated line often repeats its boxes: add only those not there yet.
+                seen = seen_others.get(row)
+                if seen is None:
+                    seen = seen_others[row] = {_canonical(o) for o in kept}
+                for item in others:
+                    key = _canonical(item)
+                    if key not in seen:
+                        seen.add(key)
+                        kept.append(item)
+            else:
+                kept.extend(others)
             extra[row] = slot
+
+    if merged:
+        first_number, first_source = merged[0]
+        problems.append(
+            f"{where}: {len(merged)} line{'s' if len(merged) != 1 else ''} repeat the source of "
+            f"an earlier line (the first: line {first_number}, {first_source!r}); each was "
+            "merged into that image, identical annotations kept once"
+        )
 
     rows = ImageRows(
         ids=ids,
@@ -184,7 +209,11 @@ def parse_manifest(
         added_at=[""] * len(ids),
         extra=extra,
     )
-    return ParsedManifest(rows=rows, labels=labels, problems=problems)
+    return ParsedManifest(rows=rows, labels=labels, problems=problems, merged=len(merged))
+
+
+def _canonical(item: Any) -> bytes:
+    return orjson.dumps(item, option=orjson.OPT_SORT_KEYS)
 
 
 # A string needs JSON escaping only if it holds a quote, a backslash or a control character.
@@ -206,6 +235,13 @@ def _escaped(values: pa.Array) -> pa.Array:
 
 def _strings(values: Any) -> pa.Array:
     return pa.array(values, pa.string())
+
+
+def _field_fragments(key: str, values: list[str]) -> pa.Array:
+    """``,"key":"value"`` for each value; nothing for an empty one (the field was absent)."""
+    texts = _escaped(_strings(values))
+    present = pc.not_equal(texts, "")
+    return pc.if_else(present, pc.binary_join_element_wise(f',"{key}":"', texts, '"', ""), "")
 
 
 def write_manifest(state: State, url_prefix: str) -> bytes:
@@ -241,22 +277,21 @@ def write_manifest(state: State, url_prefix: str) -> bytes:
     keep = rows >= 0
     rows, which, by, at, codes = rows[keep], which[keep], by[keep], at[keep], codes[keep]
     per_row = np.bincount(rows, minlength=n)
-    closing: Any = '"}'
+    closing: Any = "}"
     extras = [ls.extra for ls in state.labels.values()]
     if any(extras):
-        closing_list = ['"}'] * len(rows)
+        closing_list = ["}"] * len(rows)
         for j in range(len(rows)):
             more = extras[which[j]].get(int(codes[j])) if extras[which[j]] else None
             if more:
-                closing_list[j] = '",' + orjson.dumps(more).decode()[1:-1] + "}"
+                closing_list[j] = "," + orjson.dumps(more).decode()[1:-1] + "}"
         closing = _strings(closing_list)
     pairs = join(
         '{"type":"' + CLASSIFICATION + '","name":"',
         _escaped(_strings(list(state.labels))).take(pa.array(which)),
-        '","annotated-by":"',
-        _escaped(_strings(state.authors.values)).take(pa.array(by)),
-        '","creation-time":"',
-        _escaped(_strings(state.times.values)).take(pa.array(at)),
+        '"',
+        _field_fragments("annotated-by", state.authors.values).take(pa.array(by)),
+        _field_fragments("creation-time", state.times.values).take(pa.array(at)),
         closing,
         "",
     )
