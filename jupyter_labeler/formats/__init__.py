@@ -128,4 +128,5 @@ def import_labels(
     for ref, names in parsed.entries:
         found = matcher.match(ref) if names else None
         resolved.append((ref, names, [found] if found else []))
-    return apply(dataset, resolved, ImportReport(fmt, source, problems=parsed.problems))
+    report = ImportReport(fmt, source, problems=parsed.problems)
+    return apply(dataset, resolved, report, parsed.kept)

@@ -225,10 +225,15 @@ class Matcher:
 
 @dataclass
 class Entries:
-    """What a file to import says: (reference to an image, its labels), in file order."""
+    """What a file to import says: (reference to an image, its labels), in file order.
+
+    ``kept``: for the entries whose labels carry their author and time (a manifest's), entry
+    index -> label -> (annotated-by, creation-time), given to the images as they are.
+    """
 
     entries: list[tuple[str, list[str]]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    kept: dict[int, dict[str, tuple[str, str]]] = field(default_factory=dict)
 
 
 def check_names(entries: Iterable[tuple[str, list[str]]], where: str) -> None:
@@ -254,10 +259,12 @@ def apply(
     dataset: Dataset,
     resolved: list[tuple[str, list[str], list[str]]],
     report: ImportReport,
+    kept: Mapping[int, Mapping[str, tuple[str, str]]] | None = None,
 ) -> ImportReport:
-    """Give the labels: ``resolved`` holds (reference, labels, image ids matched) per entry."""
-    by_label: dict[str, dict[str, None]] = {}
-    for ref, names, ids in resolved:
+    """Give the labels: ``resolved`` holds (reference, labels, image ids matched) per entry;
+    ``kept`` the authors and times to keep, as in :class:`Entries`."""
+    by_label: dict[str, dict[str, tuple[str, str] | None]] = {}
+    for index, (ref, names, ids) in enumerate(resolved):
         if not names:
             continue
         report.entries += 1
@@ -265,12 +272,34 @@ def apply(
             report.unmatched.append(ref)
             continue
         report.matched += 1
+        given = kept.get(index, {}) if kept else {}
         for name in names:
             bucket = by_label.setdefault(name, {})
-            bucket.update(dict.fromkeys(ids))
+            for image_id in ids:
+                bucket.setdefault(image_id, given.get(name))
     for name, chosen in by_label.items():
-        result = dataset.add_label(name, list(chosen))
-        report.added[name] = result.changed
+        ids = list(chosen)
+        if kept:
+            # Images without a kept author get this dataset's author and the time now.
+            own = {i for i, meta in chosen.items() if meta is None}
+            if own:
+                report.added[name] = report.added.get(name, 0)
+                result = dataset.add_label(name, [i for i in ids if i in own])
+                report.added[name] += result.changed
+                report.saved = report.saved and result.saved
+                ids = [i for i in ids if i not in own]
+            if not ids:
+                continue
+            metas = [chosen[i] or ("", "") for i in ids]
+            result = dataset.add_label(
+                name,
+                ids,
+                annotated_by=[m[0] for m in metas],
+                created_at=[m[1] for m in metas],
+            )
+        else:
+            result = dataset.add_label(name, ids)
+        report.added[name] = report.added.get(name, 0) + result.changed
         report.saved = report.saved and result.saved
     return report
 

@@ -26,10 +26,13 @@ def export_manifest(dataset: Dataset, to: str, options: Any, progress: Progress)
 
 
 def read_manifest(dataset: Dataset, source: str, data: bytes) -> Entries:
+    """The labels of a foreign manifest, with their own ``annotated-by`` and ``creation-time``."""
     parsed = parse_manifest(data, where=source, relative=dataset.relative_path)
     labels: dict[int, list[str]] = {}
-    for row, name, _by, _at, _extra in parsed.labels:
+    kept: dict[int, dict[str, tuple[str, str]]] = {}
+    for row, name, by, at, _extra in parsed.labels:
         labels.setdefault(row, []).append(name)
+        kept.setdefault(row, {}).setdefault(name.strip(), (by, at))
     problems = [p for p in parsed.problems if "breaks the naming rules" not in p]
     entries = [(path, clean(labels.get(row, []))) for row, path in enumerate(parsed.rows.paths)]
-    return Entries(entries, problems)
+    return Entries(entries, problems, kept)
