@@ -117,9 +117,14 @@ def import_labels(
     source = str(source)
     if fmt in FOLDER_FORMATS:
         reader = import_txt if fmt == "txt" else import_imagefolder
-        resolved, problems, where = reader(dataset, source, storage_options, report_progress)
-        report = ImportReport(fmt, where, problems=problems)
-        return apply(dataset, resolved, report)
+        resolved, problems, where, ambiguous = reader(
+            dataset, source, storage_options, report_progress
+        )
+        report = apply(dataset, resolved, ImportReport(fmt, where, problems=problems))
+        if ambiguous:
+            report.unmatched = [ref for ref in report.unmatched if ref not in ambiguous]
+            report.ambiguous = list(ambiguous.values())
+        return report
     data = read_file(source, storage_options)
     parsed = _FILE_READERS[fmt](dataset, source, data)
     check_names(parsed.entries, source)

@@ -51,8 +51,9 @@ class ImportReport:
 
     ``entries``: entries read that carry labels; ``matched``: how many of them name an image of
     the dataset; ``added``: label -> images that newly got it; ``unmatched``: the entries naming
-    no image; ``problems``: lines or files skipped, with the reason; ``saved``: False when some
-    action still waits for the store.
+    no image; ``ambiguous``: the entries that could be any of several images, each with those
+    images, and given no label; ``problems``: lines or files skipped, with the reason;
+    ``saved``: False when some action still waits for the store.
     """
 
     format: str
@@ -61,6 +62,7 @@ class ImportReport:
     matched: int = 0
     added: dict[str, int] = field(default_factory=dict)
     unmatched: list[str] = field(default_factory=list)
+    ambiguous: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     saved: bool = True
 
@@ -75,6 +77,8 @@ class ImportReport:
             shown = ", ".join(self.unmatched[:5])
             more = f" and {len(self.unmatched) - 5} more" if len(self.unmatched) > 5 else ""
             text += f"; {len(self.unmatched)} unmatched: {shown}{more}"
+        if self.ambiguous:
+            text += f"; {len(self.ambiguous)} ambiguous (the same bytes as several images)"
         if self.problems:
             text += f"; {len(self.problems)} problem{'s' if len(self.problems) != 1 else ''}"
         return text
