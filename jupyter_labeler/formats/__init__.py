@@ -102,6 +102,8 @@ def import_labels(
     *,
     storage_options: Mapping[str, Any] | None = None,
     progress: Progress | None = None,
+    image_key: str | None = None,
+    choice_key: str | None = None,
 ) -> ImportReport:
     """Read labels in ``format`` (one of :data:`FORMATS`) from ``source`` into ``dataset``.
 
@@ -111,6 +113,10 @@ def import_labels(
     image has, and for ``imagefolder`` else by identical content. Labels are only added, one
     :meth:`~jupyter_labeler.Dataset.add_label` action per label. Raises :class:`FormatError`
     (importing nothing) when the file is malformed or any label name breaks the naming rules.
+
+    For ``labelstudio`` only: ``image_key`` names the task data field holding the image when
+    several do, ``choice_key`` the field of a JSON_MIN or CSV export holding the labels when
+    it has an unusual name.
     """
     fmt = normalize_format(format)
     report_progress = progress or (lambda d, t: None)
@@ -126,7 +132,10 @@ def import_labels(
             report.ambiguous = list(ambiguous.values())
         return report
     data = read_file(source, storage_options)
-    parsed = _FILE_READERS[fmt](dataset, source, data)
+    if fmt == "labelstudio":
+        parsed = read_labelstudio(dataset, source, data, image_key=image_key, choice_key=choice_key)
+    else:
+        parsed = _FILE_READERS[fmt](dataset, source, data)
     check_names(parsed.entries, source)
     matcher = Matcher(dataset)
     resolved = []

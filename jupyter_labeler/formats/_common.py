@@ -182,7 +182,8 @@ def write_all(
 
 
 class Matcher:
-    """Finds the image an entry names: by path in the source folder, else by unique file name."""
+    """Finds the image an entry names: by path in the source folder, else by the longest tail
+    of the path that is an image's path, else by a file name only one image has."""
 
     def __init__(self, dataset: Dataset) -> None:
         self.dataset = dataset
@@ -211,6 +212,13 @@ class Matcher:
         found = self.by_path.get(key)
         if found is not None:
             return found
+        # A path under another root (Label Studio's document root, a copy elsewhere): the
+        # longest tail of two folders or more that is an image's path.
+        parts = key.split("?", 1)[0].split("/")
+        for start in range(1, len(parts) - 1):
+            found = self.by_path.get("/".join(parts[start:]))
+            if found is not None:
+                return found
         name = posixpath.basename(key.split("?", 1)[0])
         candidates = self.by_name.get(name)
         if candidates is None and LS_UPLOAD_PREFIX.match(name):
