@@ -181,6 +181,33 @@ def write_all(
             progress(report.files, total)
 
 
+def copy_images(
+    dataset: Dataset,
+    dest: Store,
+    targets: Mapping[str, list[str]],
+    report: ExportReport,
+    progress: Progress,
+) -> None:
+    """Write each image's bytes to its ``targets`` (image id -> paths in ``dest``)."""
+    ids = list(targets)
+    total = sum(len(v) for v in targets.values())
+    progress(0, total)
+    with ThreadPoolExecutor(8) as pool:
+        for start in range(0, len(ids), BATCH):
+            chunk = ids[start : start + BATCH]
+            got = dataset.read_images(chunk)
+            writes: list[tuple[str, bytes]] = []
+            for image_id in chunk:
+                data = got[image_id]
+                if isinstance(data, Exception):
+                    report.skipped.append(f"{image_id}: cannot be read ({data})")
+                    continue
+                writes += [(target, data) for target in targets[image_id]]
+            list(pool.map(lambda item: dest.write(item[0], item[1], durable=False), writes))
+            report.files += len(writes)
+            progress(report.files, total)
+
+
 class Matcher:
     """Finds the image an entry names: by path in the source folder, else by the longest tail
     of the path that is an image's path, else by a file name only one image has."""

@@ -6,7 +6,6 @@ import hashlib
 import posixpath
 from collections import Counter
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from ..errors import FormatError
@@ -19,6 +18,7 @@ from ._common import (
     Progress,
     check_names,
     clean,
+    copy_images,
     decode_text,
     labels_by_image,
     write_all,
@@ -59,23 +59,7 @@ def export_imagefolder(dataset: Dataset, to: str, options: Any, progress: Progre
                 target = f"{name}/{stem}-{image_id[:8]}{suffix}"
             taken.add(target)
             targets.setdefault(image_id, []).append(target)
-    ids = list(targets)
-    total = sum(len(v) for v in targets.values())
-    progress(0, total)
-    with ThreadPoolExecutor(8) as pool:
-        for start in range(0, len(ids), BATCH):
-            chunk = ids[start : start + BATCH]
-            got = dataset.read_images(chunk)
-            writes: list[tuple[str, bytes]] = []
-            for image_id in chunk:
-                data = got[image_id]
-                if isinstance(data, Exception):
-                    report.skipped.append(f"{image_id}: cannot be read ({data})")
-                    continue
-                writes += [(target, data) for target in targets[image_id]]
-            list(pool.map(lambda item: dest.write(item[0], item[1], durable=False), writes))
-            report.files += len(writes)
-            progress(report.files, total)
+    copy_images(dataset, dest, targets, report, progress)
     return report
 
 
