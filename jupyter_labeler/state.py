@@ -252,9 +252,10 @@ class State:
             index = pd.Index(self.ids, dtype=object)
             if index.is_unique:
                 existing = index.get_indexer(pd.Index(ids, dtype=object))
+        fresh = not self.n_rows  # every row is new: no lookups, no Python loop over a million
         new_pos: list[int] = []
         codes: list[int] = []
-        for i, image_id in enumerate(ids):
+        for i, image_id in enumerate(() if fresh else ids):
             code = -1
             if existing is not None:
                 code = int(existing[i])
@@ -273,9 +274,9 @@ class State:
                 codes.append(code)
             else:
                 new_pos.append(i)
-        if new_pos:
+        take = np.arange(len(ids)) if fresh else np.asarray(new_pos, dtype=np.int64)
+        if len(take):
             start = self.n_rows
-            take = np.asarray(new_pos)
 
             def col(values: Sequence[Any], dtype: Any) -> np.ndarray:
                 arr = np.empty(len(values), dtype=dtype)
@@ -288,8 +289,11 @@ class State:
             self.usage = np.concatenate([self.usage, col(rows.usage, object)])
             self.added_at = np.concatenate([self.added_at, col(rows.added_at, object)])
             self.extra = np.concatenate([self.extra, col(rows.extra, object)])
-            self.alive = np.concatenate([self.alive, np.ones(len(new_pos), dtype=bool)])
-            codes.extend(range(start, start + len(new_pos)))
+            self.alive = np.concatenate([self.alive, np.ones(len(take), dtype=bool)])
+            if fresh:
+                self._changed(rows=True)
+                return np.arange(start, start + len(take), dtype=np.int64)
+            codes.extend(range(start, start + len(take)))
         self._changed(rows=True)
         return np.asarray(sorted(codes), dtype=np.int64)
 
