@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -151,6 +152,7 @@ _GAPS = (
 )  # a failing block of this many lines or fewer is read line by line
 # Sources whose path key may not simply be the text after the folder's prefix.
 _ODD_SOURCE = r"(^|/)\.\.?(/|$)|//|\\|^\s|\s$|\?|#"
+_ODD = re.compile(_ODD_SOURCE)
 
 
 @dataclass
@@ -303,37 +305,62 @@ def _read_blocks(
 
 def _arrow_columns(
     tables: list[tuple[np.ndarray, pa.Table]],
-) -> tuple[np.ndarray, pa.Table, np.ndarray]:
-    """All Arrow-read lines: their indexes, their table, and a mask of the lines that must be
-    read one by one after all (no usable source, or annotations of another kind)."""
+) -> tuple[np.ndarray, pa.Table, np.ndarray, np.ndarray]:
+    """All Arrow-read lines: their indexes, their table (chunked as read: no copy), a mask of
+    the lines that must be read one by one after all (no usable source, or annotations of
+    another kind), and a mask of the sources whose path is not simply the text after the
+    folder's prefix (see :data:`_ODD_SOURCE`)."""
     if not tables:
-        return np.empty(0, np.int64), _SCHEMA.empty_table(), np.empty(0, bool)
+        empty = np.empty(0, bool)
+        return np.empty(0, np.int64), _SCHEMA.empty_table(), empty, empty
     lines = np.concatenate([rows for rows, _ in tables])
-    table = pa.concat_tables([t for _, t in tables]).combine_chunks()
+    table = tables[0][1] if len(tables) == 1 else pa.concat_tables([t for _, t in tables])
     source = table.column("source")
-    redo = pc.or_kleene(
-        pc.is_null(source),
-        pc.not_equal(pc.utf8_trim_whitespace(source), source),
-    )
-    redo = pc.fill_null(pc.or_(redo, pc.equal(source, "")), True)
-    redo_mask = redo.to_numpy(zero_copy_only=False).copy()
-    annotations = table.column("annotation").chunk(0) if table.num_rows else None
-    if annotations is not None and len(annotations.values):
-        items = annotations.flatten()
-        kind = items.field("type")
-        bad = pc.or_kleene(
-            pc.is_null(items.field("name")),
-            pc.and_kleene(pc.is_valid(kind), pc.not_equal(kind, CLASSIFICATION)),
-        )
-        bad = pc.fill_null(bad, False).to_numpy(zero_copy_only=False)
-        if bad.any():
-            parents = pc.list_parent_indices(annotations).to_numpy()
-            redo_mask[parents[bad]] = True
-    return lines, table, redo_mask
+    odd = pc.fill_null(pc.match_substring_regex(source, _ODD_SOURCE), False)
+    odd_mask = _mask(odd)
+    redo_mask = _mask(pc.is_null(source))
+    for k in np.flatnonzero(odd_mask & ~redo_mask).tolist():
+        value = source[k].as_py()
+        if value != value.strip() or not value:  # the line-by-line reader says what it is
+            redo_mask[k] = True
+    redo_mask |= _mask(pc.fill_null(pc.equal(source, ""), False))
+    start = 0
+    for chunk in table.column("annotation").chunks:
+        if len(chunk.values):
+            items = chunk.flatten()
+            kind = items.field("type")
+            bad = pc.or_kleene(
+                pc.is_null(items.field("name")),
+                pc.and_kleene(pc.is_valid(kind), pc.not_equal(kind, CLASSIFICATION)),
+            )
+            bad = pc.fill_null(bad, False).to_numpy(zero_copy_only=False)
+            if bad.any():
+                parents = pc.list_parent_indices(chunk).to_numpy()
+                redo_mask[start + parents[bad]] = True
+        start += len(chunk)
+    return lines, table, redo_mask, odd_mask
 
 
-def _relative_paths(sources: pa.Array, relative: Callable[[str], str]) -> pa.Array:
-    """``relative`` of every source; the common prefix is cut at C speed where it is sure."""
+def _mask(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """A boolean Arrow array (without nulls) as a NumPy mask."""
+    if isinstance(values, pa.ChunkedArray):
+        return np.asarray(values.to_numpy(), dtype=bool)
+    return np.asarray(values.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _column(table: pa.Table, name: str, extra: list[Any], take: pa.Array | None) -> Any:
+    """A column of the Arrow-read lines with the line-by-line ones, in file order."""
+    if take is None:  # every line was read by Arrow, in order: no copy
+        return table.column(name)
+    both = pa.concat_arrays([table.column(name).combine_chunks(), pa.array(extra, pa.string())])
+    return both.take(take)
+
+
+def _relative_paths(
+    sources: Any, odd: np.ndarray, relative: Callable[[str], str]
+) -> pa.Array | pa.ChunkedArray:
+    """``relative`` of every source; the common prefix is cut at C speed where it is sure
+    (``odd`` marks the sources where it is not: :data:`_ODD_SOURCE`)."""
     n = len(sources)
     if not n:
         return sources
@@ -345,22 +372,19 @@ def _relative_paths(sources: pa.Array, relative: Callable[[str], str]) -> pa.Arr
             break
     if prefix is None:
         return pa.array([relative(s) for s in sources.to_pylist()], pa.string())
-    fast = pc.and_(
-        pc.starts_with(sources, prefix),
-        pc.invert(pc.match_substring_regex(sources, _ODD_SOURCE)),
-    )
+    fast = _mask(pc.starts_with(sources, prefix)) & ~odd
     cut = pc.utf8_slice_codeunits(sources, len(prefix))
-    fast_at = np.flatnonzero(fast.to_numpy(zero_copy_only=False))
+    fast_at = np.flatnonzero(fast)
     sample = fast_at[:: max(1, len(fast_at) // 64)][:64]
     if any(relative(sources[int(i)].as_py()) != cut[int(i)].as_py() for i in sample):
         return pa.array([relative(s) for s in sources.to_pylist()], pa.string())
     if len(fast_at) == n:
         return cut
-    slow_at = np.flatnonzero(~fast.to_numpy(zero_copy_only=False))
+    slow_at = np.flatnonzero(~fast)
     fixed = [relative(s) for s in sources.take(pa.array(slow_at)).to_pylist()]
-    mask = np.zeros(n, dtype=bool)
-    mask[slow_at] = True
-    return pc.replace_with_mask(cut, pa.array(mask), pa.array(fixed, pa.string()))
+    if isinstance(cut, pa.ChunkedArray):
+        cut = cut.combine_chunks()
+    return pc.replace_with_mask(cut, pa.array(~fast), pa.array(fixed, pa.string()))
 
 
 def _first_of(codes: np.ndarray, count: int) -> np.ndarray:
@@ -400,33 +424,29 @@ def parse_manifest(
             def raw_of(i: int) -> bytes:
                 return bytes(view[starts[i] : ends[i]])
 
-    fast_lines, table, redo = _arrow_columns(tables)
+    fast_lines, table, redo, odd = _arrow_columns(tables)
     tables = []  # let the blocks go
     if redo.any():
         slow = sorted([*slow, *fast_lines[redo].tolist()])
-        keep = pa.array(~redo)
-        fast_lines, table = fast_lines[~redo], table.filter(keep)
+        fast_lines, table, odd = fast_lines[~redo], table.filter(pa.array(~redo)), odd[~redo]
     py = _Lines()
     for index in slow:
         py.read(index, raw_of(index), where, problems)
 
     # every line read, in file order
     line = np.concatenate([fast_lines, np.asarray(py.line, dtype=np.int64)])
-    order = np.argsort(line, kind="stable")
-    line = line[order]
-    take = pa.array(order)
-    source = pa.concat_arrays(
-        [table.column("source").combine_chunks(), pa.array(py.source, pa.string())]
-    ).take(take)
-    ids = pa.concat_arrays(
-        [table.column("id").combine_chunks(), pa.array(py.id, pa.string())]
-    ).take(take)
-    usage = pa.concat_arrays(
-        [table.column("usage").combine_chunks(), pa.array(py.usage, pa.string())]
-    ).take(take)
+    take = None
+    if py.line:
+        order = np.argsort(line, kind="stable")
+        line, take = line[order], pa.array(order)
+        py_odd = np.fromiter((_ODD.search(v) is not None for v in py.source), bool, len(py.source))
+        odd = np.concatenate([odd, py_odd])[order]
+    source = _column(table, "source", py.source, take)
+    ids = _column(table, "id", py.id, take)
+    usage = _column(table, "usage", py.usage, take)
 
     # one image per distinct path, in order of first appearance
-    paths = _relative_paths(source, relative)
+    paths = _relative_paths(source, odd, relative)
     row_of, path_values = _encode(paths)
     n_rows = len(path_values)
     first = _first_of(row_of, n_rows)
@@ -444,29 +464,39 @@ def parse_manifest(
             extra[k] = unknown
 
     # classification annotations, in file order
-    rows_of_line = np.empty(0, np.int64)
-    fast_ann = table.column("annotation").combine_chunks() if table.num_rows else None
-    parts_line = [np.asarray(py.a_line, dtype=np.int64)]
-    parts_name = [pa.array(py.a_name, pa.string())]
-    parts_by = [pa.array(py.a_by, pa.string())]
-    parts_at = [pa.array(py.a_at, pa.string())]
-    if fast_ann is not None and len(fast_ann.values):
-        items = fast_ann.flatten()
-        parents = pc.list_parent_indices(fast_ann).to_numpy()
-        parts_line.insert(0, fast_lines[parents])
-        parts_name.insert(0, pc.utf8_trim_whitespace(items.field("name")))
-        parts_by.insert(0, pc.fill_null(items.field("annotated-by"), ""))
-        parts_at.insert(0, pc.fill_null(items.field("creation-time"), ""))
+    parts_line: list[np.ndarray] = []
+    parts_name: list[pa.Array] = []
+    parts_by: list[pa.Array] = []
+    parts_at: list[pa.Array] = []
+    start = 0
+    for chunk in table.column("annotation").chunks:
+        if len(chunk.values):
+            items = chunk.flatten()
+            parents = pc.list_parent_indices(chunk).to_numpy()
+            parts_line.append(fast_lines[start + parents])
+            parts_name.append(pc.utf8_trim_whitespace(items.field("name")))
+            parts_by.append(pc.fill_null(items.field("annotated-by"), ""))
+            parts_at.append(pc.fill_null(items.field("creation-time"), ""))
+        start += len(chunk)
+    parts_line.append(np.asarray(py.a_line, dtype=np.int64))
+    parts_name.append(pa.array(py.a_name, pa.string()))
+    parts_by.append(pa.array(py.a_by, pa.string()))
+    parts_at.append(pa.array(py.a_at, pa.string()))
     a_line = np.concatenate(parts_line)
     offset = len(a_line) - len(py.a_line)  # where the line-by-line entries start
-    a_order = np.argsort(a_line, kind="stable")
-    a_take = pa.array(a_order)
-    names = pa.concat_arrays(parts_name).take(a_take)
+    names, by_col, at_col = (pa.concat_arrays(parts) for parts in (parts_name, parts_by, parts_at))
+    if len(a_line) and (a_line[1:] < a_line[:-1]).any():
+        a_order = np.argsort(a_line, kind="stable")
+        a_take = pa.array(a_order)
+        names, by_col, at_col = names.take(a_take), by_col.take(a_take), at_col.take(a_take)
+        a_line = a_line[a_order]
+    else:
+        a_order = np.arange(len(a_line))
     position_of = np.empty(len(a_order), dtype=np.int64)
     position_of[a_order] = np.arange(len(a_order))
     label_extra = {int(position_of[offset + k]): v for k, v in py.a_extra.items()}
-    rows_of_line = row_of[np.searchsorted(line, a_line[a_order])] if len(a_order) else rows_of_line
-    _check_names(names, a_line[a_order] + 1, where, problems)
+    rows_of_line = row_of[np.searchsorted(line, a_line)] if len(a_line) else np.empty(0, np.int64)
+    _check_names(names, a_line + 1, where, problems)
 
     # other kinds of annotations ride along; a repeated line adds only those not there yet
     seen_others: dict[int, set[bytes]] = {}
@@ -508,8 +538,8 @@ def parse_manifest(
         rows=rows,
         label_rows=rows_of_line.astype(np.int64, copy=False),
         label_names=names,
-        label_by=pa.concat_arrays(parts_by).take(a_take),
-        label_at=pa.concat_arrays(parts_at).take(a_take),
+        label_by=by_col,
+        label_at=at_col,
         label_extra=label_extra,
         problems=messages,
         merged=merged,
@@ -531,6 +561,8 @@ def _image_ids(
 ) -> list[str]:
     """Each row's id: the one its line gives, else (absent, empty or taken) one from its path."""
     codes, distinct = _encode(pc.fill_null(given, ""))
+    if len(distinct) == len(codes) and given.null_count == 0 and "" not in distinct:
+        return distinct  # every line gives its own id (the usual case): in order already
     first = _first_of(codes, len(distinct))
     empty = distinct.index("") if "" in distinct else -1
     out = np.asarray(distinct, dtype=object)[codes]
