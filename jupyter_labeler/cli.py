@@ -387,6 +387,10 @@ def cmd_import(args: argparse.Namespace) -> int:
                 print(f"  {ref}", file=sys.stderr)
             if len(report.unmatched) > 20:
                 print(f"  ... and {len(report.unmatched) - 20} more", file=sys.stderr)
+        for line in report.ambiguous[:20]:
+            print(f"{PROG} import: ambiguous, not labeled: {line}", file=sys.stderr)
+        if len(report.ambiguous) > 20:
+            print(f"  ... and {len(report.ambiguous) - 20} more ambiguous", file=sys.stderr)
         manifest = _finish(dataset, save=True)
         print(report)
         _say(args, f"manifest: {manifest}")

@@ -654,18 +654,30 @@ class Dataset:
             raise UnknownImageError(missing)
         return codes
 
-    def add_label(self, name: str, ids: Iterable[str] | str) -> ActionResult:
+    def add_label(
+        self,
+        name: str,
+        ids: Iterable[str] | str,
+        *,
+        annotated_by: list[str] | None = None,
+        created_at: list[str] | None = None,
+    ) -> ActionResult:
         """Give the label ``name`` (new or existing) to every image in ``ids``.
 
-        The name is checked by :func:`~jupyter_labeler.names.validate_label` first.
+        The name is checked by :func:`~jupyter_labeler.names.validate_label` first. Each new
+        annotation records this dataset's author and the time now, unless ``annotated_by`` /
+        ``created_at`` give one value per id (as an import of foreign labels keeps them; an
+        empty string is a value that was absent).
         """
         name = validate_label(name)
         with self._lock:
             codes = self._resolve(ids)
             state = self._state
             current = state.labels.get(name)
+            keep = np.ones(len(codes), dtype=bool)
             if current is not None and len(current):
-                codes = codes[~np.isin(codes, current.codes)]
+                keep = ~np.isin(codes, current.codes)
+                codes = codes[keep]
             if current is not None and not len(codes):
                 return ActionResult("add_label", 0, True, f"every image already has {name}")
             op: dict[str, Any] = {
@@ -676,6 +688,10 @@ class Dataset:
                 "at": _now(),
                 "_codes": codes,
             }
+            if annotated_by is not None:
+                op["by"] = np.asarray(annotated_by, dtype=object)[keep].tolist()
+            if created_at is not None:
+                op["at"] = np.asarray(created_at, dtype=object)[keep].tolist()
         n = len(codes)
         return self._record(
             "add_label",

@@ -23,6 +23,8 @@ left off its image (the image stays): it never reaches a file name or the widget
 from __future__ import annotations
 
 import hashlib
+import io
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,9 +34,10 @@ import orjson
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.json as paj
 
 from .names import label_problem
-from .paths import image_path_problem
+from .paths import image_path_problem, suspect_mask
 from .state import ImageRows, State
 
 __all__ = ["CLASSIFICATION", "ParsedManifest", "image_id_for", "parse_manifest", "write_manifest"]
@@ -62,32 +65,345 @@ def image_id_for(path: str) -> str:
 
 @dataclass
 class ParsedManifest:
-    """What a manifest holds, in columns ready for :class:`~.state.State`."""
+    """What a manifest holds, in columns ready for :class:`~.state.State`.
+
+    The labels are columns, one entry per classification annotation in file order: the row
+    of its image, its name, ``annotated-by`` and ``creation-time`` (an empty string when the
+    annotation had none), and its unknown fields by entry number.
+    """
 
     rows: ImageRows
-    # (row index, label name, annotated-by, creation-time, unknown annotation fields or None)
-    labels: list[tuple[int, str, str, str, dict[str, Any] | None]] = field(default_factory=list)
+    label_rows: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    label_names: pa.Array = field(default_factory=lambda: pa.array([], pa.string()))
+    label_by: pa.Array = field(default_factory=lambda: pa.array([], pa.string()))
+    label_at: pa.Array = field(default_factory=lambda: pa.array([], pa.string()))
+    label_extra: dict[int, dict[str, Any]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
-    # Lines whose source is no image of this dataset, as they were (without the line end).
+    # lines whose source repeats an earlier line's: merged into that line's image
+    merged: int = 0
+    # lines whose source is no image of this dataset, as they were (without the line end)
     foreign: list[bytes] = field(default_factory=list)
+
+    @property
+    def labels(self) -> list[tuple[int, str, str, str, dict[str, Any] | None]]:
+        """(row, name, annotated-by, creation-time, unknown fields or None) per annotation."""
+        return [
+            (int(row), name, by, at, self.label_extra.get(k))
+            for k, (row, name, by, at) in enumerate(
+                zip(
+                    self.label_rows.tolist(),
+                    self.label_names.to_pylist(),
+                    self.label_by.to_pylist(),
+                    self.label_at.to_pylist(),
+                    strict=True,
+                )
+            )
+        ]
 
     def to_state(self) -> State:
         state = State()
-        state.add_images(self.rows)
+        state.add_images(self.rows, unique=True)  # one row per distinct path and id
         state.foreign = list(self.foreign)
-        by_name: dict[str, list[tuple[int, str, str, dict[str, Any] | None]]] = {}
-        for row, name, by, at, extra in self.labels:
-            by_name.setdefault(name, []).append((row, by, at, extra))
-        for name, items in by_name.items():
-            codes = np.fromiter((r for r, _, _, _ in items), dtype=np.int64, count=len(items))
+        if not len(self.label_rows):
+            return state
+        name_codes, names = _encode(self.label_names)
+        by_codes, by_values = _encode(self.label_by)
+        at_codes, at_values = _encode(self.label_at)
+        by = np.fromiter((state.authors.code(v) for v in by_values), np.int32)[by_codes]
+        at = np.fromiter((state.times.code(v) for v in at_values), np.int32)[at_codes]
+        order = np.argsort(name_codes, kind="stable")
+        bounds = np.searchsorted(name_codes[order], np.arange(len(names) + 1))
+        extras: dict[int, dict[int, dict[str, Any]]] = {}
+        for k, more in self.label_extra.items():
+            extras.setdefault(int(name_codes[k]), {})[int(self.label_rows[k])] = more
+        for k, name in enumerate(names):
+            chosen = order[bounds[k] : bounds[k + 1]]
             state.add_label(
-                name,
-                codes,
-                state.authors.codes(b for _, b, _, _ in items),
-                state.times.codes(a for _, _, a, _ in items),
-                {r: e for r, _, _, e in items if e} or None,
+                name, self.label_rows[chosen], by[chosen], at[chosen], extras.get(k) or None
             )
         return state
+
+
+def _encode(values: pa.Array) -> tuple[np.ndarray, list[str]]:
+    """Codes of ``values`` and the distinct values, in order of first appearance."""
+    encoded = pc.dictionary_encode(values)
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks()
+    codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+    return codes, encoded.dictionary.to_pylist()
+
+
+# -- reading ------------------------------------------------------------------------------------
+# Most lines of most manifests fit this schema: Arrow reads them at C speed. A line that does
+# not (a field of another type, an unknown field, a malformed line) makes its block fail; the
+# block is halved until the failing lines are few, and those are read one by one.
+_ANNOTATION = pa.struct(
+    [
+        ("type", pa.string()),
+        ("name", pa.string()),
+        ("annotated-by", pa.string()),
+        ("creation-time", pa.string()),
+    ]
+)
+_SCHEMA = pa.schema(
+    [
+        ("source", pa.string()),
+        ("usage", pa.string()),
+        ("id", pa.string()),
+        ("annotation", pa.list_(_ANNOTATION)),
+    ]
+)
+_PARSE = paj.ParseOptions(explicit_schema=_SCHEMA, unexpected_field_behavior="error")
+_BLOCK_LINES = 1 << 16
+_ONE_BY_ONE = 32
+_GAPS = (
+    b"\n\n",
+    b"\n ",
+    b"\n\t",
+    b"\n\r",
+)  # a failing block of this many lines or fewer is read line by line
+# Sources whose path key may not simply be the text after the folder's prefix.
+_ODD_SOURCE = r"(^|/)\.\.?(/|$)|//|\\|^\s|\s$|\?|#"
+_ODD = re.compile(_ODD_SOURCE)
+
+
+@dataclass
+class _Lines:
+    """Lines read one by one (orjson), in columns like Arrow's."""
+
+    line: list[int] = field(default_factory=list)
+    source: list[str] = field(default_factory=list)
+    id: list[str | None] = field(default_factory=list)
+    usage: list[str | None] = field(default_factory=list)
+    extra: dict[int, dict[str, Any]] = field(default_factory=dict)  # line -> unknown fields
+    others: dict[int, list[Any]] = field(default_factory=dict)  # line -> other annotations
+    a_line: list[int] = field(default_factory=list)
+    a_name: list[str] = field(default_factory=list)
+    a_by: list[str] = field(default_factory=list)
+    a_at: list[str] = field(default_factory=list)
+    a_extra: dict[int, dict[str, Any]] = field(default_factory=dict)  # entry -> unknown fields
+
+    def read(self, index: int, raw: bytes, where: str, problems: list[tuple[int, str]]) -> None:
+        """Read line ``index`` (0-based) the way every line used to be read."""
+        number = index + 1
+        line = raw.strip()
+        if not line:
+            return
+        try:
+            record = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            problems.append(
+                (number, f"{where} line {number}: not valid JSON ({exc}); line skipped")
+            )
+            return
+        if not isinstance(record, dict):
+            problems.append((number, f"{where} line {number}: not a JSON object; line skipped"))
+            return
+        source = record.get("source")
+        if not isinstance(source, str) or not source.strip():
+            problems.append((number, f"{where} line {number}: no 'source'; line skipped"))
+            return
+        annotations = record.get("annotation") or []
+        if not isinstance(annotations, list):
+            problems.append(
+                (
+                    number,
+                    f"{where} line {number}: 'annotation' is not a list; its labels were skipped",
+                )
+            )
+            annotations = []
+        image_id = record.get("id")
+        usage = record.get("usage")
+        self.line.append(index)
+        self.source.append(source.strip())
+        self.id.append(image_id if isinstance(image_id, str) else None)
+        self.usage.append(usage if isinstance(usage, str) else None)
+        unknown = {k: v for k, v in record.items() if k not in _KNOWN_ROW}
+        if unknown:
+            self.extra[index] = unknown
+        others: list[Any] = []
+        for item in annotations:
+            if not isinstance(item, dict):
+                problems.append(
+                    (number, f"{where} line {number}: an annotation is not an object; skipped")
+                )
+                continue
+            kind = item.get("type", CLASSIFICATION)
+            name = item.get("name")
+            if kind != CLASSIFICATION or not isinstance(name, str):
+                others.append(item)
+                continue
+            by = item.get("annotated-by", item.get("annotated_by", ""))
+            at = item.get("creation-time", item.get("creation_time", ""))
+            more = {k: v for k, v in item.items() if k not in _KNOWN_ANNOTATION}
+            if more:
+                self.a_extra[len(self.a_line)] = more
+            self.a_line.append(index)
+            self.a_name.append(name.strip())
+            self.a_by.append(str(by or ""))
+            self.a_at.append(str(at or ""))
+        if others:
+            self.others[index] = others
+
+
+def _line_bounds(data: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end offsets of every line (without its line feed)."""
+    buf = np.frombuffer(data, dtype=np.uint8)
+    feeds = np.flatnonzero(buf == 10)
+    starts = np.concatenate(([0], feeds + 1))
+    ends = np.concatenate((feeds, [len(buf)]))
+    if starts[-1] == len(buf):
+        starts, ends = starts[:-1], ends[:-1]
+    return starts, ends
+
+
+def _read_clean(data: bytes) -> list[tuple[np.ndarray, pa.Table]] | None:
+    """The whole manifest read by Arrow at once, when every line is an object that fits the
+    schema (the common case: no line to find, no block to halve); else None."""
+    # Every line starts with "{": no blank line that Arrow would skip. Then, as each line
+    # gives one row at least, as many rows as lines means row k is line k.
+    buf = np.frombuffer(data, dtype=np.uint8)
+    feeds = np.flatnonzero(buf == 10)
+    following = feeds[feeds + 1 < len(buf)] + 1
+    if not data.startswith(b"{") or not (buf[following] == ord("{")).all():
+        return None
+    lines = len(following) + 1
+    try:
+        table = paj.read_json(io.BytesIO(data), parse_options=_PARSE)
+    except pa.ArrowInvalid:
+        return None
+    if table.num_rows != lines:
+        return None
+    return [(np.arange(lines, dtype=np.int64), table)]
+
+
+def _read_blocks(
+    data: bytes, starts: np.ndarray, ends: np.ndarray
+) -> tuple[list[tuple[np.ndarray, pa.Table]], list[int]]:
+    """Arrow tables of the blocks of lines it reads (with their line indexes), and the
+    indexes of the lines left to read one by one."""
+    n = len(starts)
+    buf = np.frombuffer(data, dtype=np.uint8)
+    length = ends - starts
+    first = buf[np.minimum(starts, max(len(buf) - 1, 0))] if len(buf) else np.empty(0, np.uint8)
+    is_object = (length > 0) & (first == ord("{"))
+    blank = (length == 0) | ((length == 1) & (first == 13))
+    odd = ~is_object & ~blank
+    longest = int(length.max()) if n else 0
+    options = paj.ReadOptions(block_size=max(1 << 20, longest + 16))
+    tables: list[tuple[np.ndarray, pa.Table]] = []
+    slow: list[int] = []
+    pending = [(lo, min(lo + _BLOCK_LINES, n)) for lo in range(0, n, _BLOCK_LINES)][::-1]
+    while pending:
+        lo, hi = pending.pop()
+        if hi - lo <= _ONE_BY_ONE:
+            slow.extend(i for i in range(lo, hi) if not blank[i])
+            continue
+        table = None
+        if not odd[lo:hi].any():
+            chunk = io.BytesIO(memoryview(data)[starts[lo] : ends[hi - 1]])
+            try:
+                table = paj.read_json(chunk, read_options=options, parse_options=_PARSE)
+            except pa.ArrowInvalid:
+                table = None
+        rows = np.flatnonzero(is_object[lo:hi]) + lo
+        if table is None or table.num_rows != len(rows):
+            mid = (lo + hi) // 2
+            pending += [(mid, hi), (lo, mid)]
+            continue
+        tables.append((rows, table))
+    return tables, slow
+
+
+def _arrow_columns(
+    tables: list[tuple[np.ndarray, pa.Table]],
+) -> tuple[np.ndarray, pa.Table, np.ndarray, np.ndarray]:
+    """All Arrow-read lines: their indexes, their table (chunked as read: no copy), a mask of
+    the lines that must be read one by one after all (no usable source, or annotations of
+    another kind), and a mask of the sources whose path is not simply the text after the
+    folder's prefix (see :data:`_ODD_SOURCE`)."""
+    if not tables:
+        empty = np.empty(0, bool)
+        return np.empty(0, np.int64), _SCHEMA.empty_table(), empty, empty
+    lines = np.concatenate([rows for rows, _ in tables])
+    table = tables[0][1] if len(tables) == 1 else pa.concat_tables([t for _, t in tables])
+    source = table.column("source")
+    odd = pc.fill_null(pc.match_substring_regex(source, _ODD_SOURCE), False)
+    odd_mask = _mask(odd)
+    redo_mask = _mask(pc.is_null(source))
+    for k in np.flatnonzero(odd_mask & ~redo_mask).tolist():
+        value = source[k].as_py()
+        if value != value.strip() or not value:  # the line-by-line reader says what it is
+            redo_mask[k] = True
+    redo_mask |= _mask(pc.fill_null(pc.equal(source, ""), False))
+    start = 0
+    for chunk in table.column("annotation").chunks:
+        if len(chunk.values):
+            items = chunk.flatten()
+            kind = items.field("type")
+            bad = pc.or_kleene(
+                pc.is_null(items.field("name")),
+                pc.and_kleene(pc.is_valid(kind), pc.not_equal(kind, CLASSIFICATION)),
+            )
+            bad = pc.fill_null(bad, False).to_numpy(zero_copy_only=False)
+            if bad.any():
+                parents = pc.list_parent_indices(chunk).to_numpy()
+                redo_mask[start + parents[bad]] = True
+        start += len(chunk)
+    return lines, table, redo_mask, odd_mask
+
+
+def _mask(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """A boolean Arrow array (without nulls) as a NumPy mask."""
+    if isinstance(values, pa.ChunkedArray):
+        return np.asarray(values.to_numpy(), dtype=bool)
+    return np.asarray(values.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _column(table: pa.Table, name: str, extra: list[Any], take: pa.Array | None) -> Any:
+    """A column of the Arrow-read lines with the line-by-line ones, in file order."""
+    if take is None:  # every line was read by Arrow, in order: no copy
+        return table.column(name)
+    both = pa.concat_arrays([table.column(name).combine_chunks(), pa.array(extra, pa.string())])
+    return both.take(take)
+
+
+def _relative_paths(
+    sources: Any, odd: np.ndarray, relative: Callable[[str], str | None]
+) -> pa.Array | pa.ChunkedArray:
+    """``relative`` of every source; the common prefix is cut at C speed where it is sure
+    (``odd`` marks the sources where it is not: :data:`_ODD_SOURCE`)."""
+    n = len(sources)
+    if not n:
+        return sources
+    prefix = None
+    for value in sources.slice(0, 8).to_pylist():
+        rel = relative(value)
+        if rel and rel != value and value.endswith(rel):
+            prefix = value[: len(value) - len(rel)]
+            break
+    if prefix is None:
+        return pa.array([relative(s) for s in sources.to_pylist()], pa.string())
+    fast = _mask(pc.starts_with(sources, prefix)) & ~odd
+    cut = pc.utf8_slice_codeunits(sources, len(prefix))
+    fast_at = np.flatnonzero(fast)
+    sample = fast_at[:: max(1, len(fast_at) // 64)][:64]
+    if any(relative(sources[int(i)].as_py()) != cut[int(i)].as_py() for i in sample):
+        return pa.array([relative(s) for s in sources.to_pylist()], pa.string())
+    if len(fast_at) == n:
+        return cut
+    slow_at = np.flatnonzero(~fast)
+    fixed = [relative(s) for s in sources.take(pa.array(slow_at)).to_pylist()]
+    if isinstance(cut, pa.ChunkedArray):
+        cut = cut.combine_chunks()
+    return pc.replace_with_mask(cut, pa.array(~fast), pa.array(fixed, pa.string()))
+
+
+def _first_of(codes: np.ndarray, count: int) -> np.ndarray:
+    """For each code in 0..count-1, the first position holding it."""
+    first = np.full(count, len(codes), dtype=np.int64)
+    np.minimum.at(first, codes, np.arange(len(codes), dtype=np.int64))
+    return first
 
 
 def parse_manifest(
@@ -103,130 +419,315 @@ def parse_manifest(
 
     Problems (malformed lines, duplicates, refused label names) are listed in ``problems`` as
     plain sentences naming ``where`` and the line number; the lines that can be read are all
-    kept. With ``check`` (the default), a line whose path is not acceptable as an image of the
+    kept. Lines with the same source are merged into one image (``merged`` counts them).
+
+    With ``check`` (the default), a line whose path is not acceptable as an image of the
     dataset (:func:`~.paths.image_path_problem`, with ``exclude``) goes to ``foreign`` and a
     label name that breaks the rules is left off its image. Without it (a manifest read only to
     match its entries to images, as an import does), paths and names stay as given for the
     caller to judge.
     """
-    ids: list[str] = []
-    paths: list[str] = []
-    usage: list[str] = []
-    extra: list[dict[str, Any] | None] = []
-    labels: list[tuple[int, str, str, str, dict[str, Any] | None]] = []
-    problems: list[str] = []
-    seen_ids: set[str] = set()
-    seen_paths: dict[str, int] = {}
-    name_problems: dict[str, str | None] = {}
+    if check:
+        inside = relative
+    else:
+
+        def inside(url: str) -> str:
+            found = relative(url)
+            return found if found is not None else url
+
+    problems: list[tuple[int, str]] = []
+    if b"\r" in data and data.count(b"\r") != data.count(b"\r\n"):
+        # lone CRs end lines too: read line by line
+        lines = data.splitlines()
+        tables: list[tuple[np.ndarray, pa.Table]] = []
+        slow = list(range(len(lines)))
+        raw_of: Callable[[int], bytes] = lines.__getitem__
+    else:
+        clean = _read_clean(data)
+        tables, slow = clean or [], []
+        if clean is None:
+            starts, ends = _line_bounds(data)
+            tables, slow = _read_blocks(data, starts, ends)
+            view = memoryview(data)
+
+            def raw_of(i: int) -> bytes:
+                return bytes(view[starts[i] : ends[i]])
+
+    fast_lines, table, redo, odd = _arrow_columns(tables)
+    tables = []  # let the blocks go
+    if redo.any():
+        slow = sorted([*slow, *fast_lines[redo].tolist()])
+        fast_lines, table, odd = fast_lines[~redo], table.filter(pa.array(~redo)), odd[~redo]
+    py = _Lines()
+    for index in slow:
+        py.read(index, raw_of(index), where, problems)
+
+    # every line read, in file order
+    line = np.concatenate([fast_lines, np.asarray(py.line, dtype=np.int64)])
+    take = None
+    if py.line:
+        order = np.argsort(line, kind="stable")
+        line, take = line[order], pa.array(order)
+        py_odd = np.fromiter((_ODD.search(v) is not None for v in py.source), bool, len(py.source))
+        odd = np.concatenate([odd, py_odd])[order]
+    source = _column(table, "source", py.source, take)
+    ids = _column(table, "id", py.id, take)
+    usage = _column(table, "usage", py.usage, take)
+    paths = _relative_paths(source, odd, inside)
+
+    # lines whose source is no image of this dataset: kept as they are, read no further
     foreign: list[bytes] = []
+    refused_lines = np.empty(0, dtype=np.int64)
+    if check:
+        refused, refusals = _refused_sources(paths, source, line, exclude, where)
+        if refused.any():
+            # A refused line says one thing: that it is no image here (and is kept as it is).
+            numbers = {n for n, _ in refusals}
+            problems[:] = [p for p in problems if p[0] not in numbers] + refusals
+            refused_lines = line[refused]
+            foreign = _raw_lines(data, refused_lines)
+            keep = pa.array(~refused)
+            line, odd = line[~refused], odd[~refused]
+            source, ids, usage, paths = (c.filter(keep) for c in (source, ids, usage, paths))
 
-    for number, raw in enumerate(data.splitlines(), start=1):
-        line = raw.strip()
-        if not line:
-            continue
-        try:
-            record = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            problems.append(f"{where} line {number}: not valid JSON ({exc}); line skipped")
-            continue
-        if not isinstance(record, dict):
-            problems.append(f"{where} line {number}: not a JSON object; line skipped")
-            continue
-        source = record.get("source")
-        if not isinstance(source, str) or not source.strip():
-            problems.append(f"{where} line {number}: no 'source'; line skipped")
-            continue
-        found = relative(source.strip())
-        if check:
-            why = (
-                "it lies outside the source folder"
-                if found is None
-                else image_path_problem(found, exclude=exclude)
-            )
-            if why is not None:
-                problems.append(
-                    f"{where} line {number}: source {source[:200]!r} is not an image of this "
-                    f"dataset ({why}); the line is kept as it is in the manifest"
-                )
-                foreign.append(line)
-                continue
-        path = found if found is not None else source.strip()
-        annotations = record.get("annotation") or []
-        if not isinstance(annotations, list):
-            problems.append(
-                f"{where} line {number}: 'annotation' is not a list; its labels were skipped"
-            )
-            annotations = []
+    # one image per distinct path, in order of first appearance
+    row_of, path_values = _encode(paths)
+    n_rows = len(path_values)
+    first = _first_of(row_of, n_rows)
+    repeats = np.flatnonzero(first[row_of] != np.arange(len(line)))
+    merged = len(repeats)
+    row_ids = ids.take(pa.array(first))
+    row_usage = pc.fill_null(pc.utf8_upper(usage.take(pa.array(first))), "")
+    image_ids = _image_ids(row_ids, path_values, line[first], where, problems)
 
-        row = seen_paths.get(path)
-        if row is None:
-            image_id = record.get("id")
-            if (
-                not isinstance(image_id, str)
-                or not image_id
-                or len(image_id) > MAX_ID_CHARS
-                or image_id in seen_ids
-            ):
-                if isinstance(image_id, str) and image_id in seen_ids:
-                    problems.append(
-                        f"{where} line {number}: id {image_id!r} is used twice; a new id was given"
-                    )
-                image_id = image_id_for(path)
-                if image_id in seen_ids:
-                    image_id = image_id_for(f"{path}#{number}")
-            seen_ids.add(image_id)
-            row = len(ids)
-            seen_paths[path] = row
-            ids.append(image_id)
-            paths.append(path)
-            value = record.get("usage")
-            usage.append(value.upper() if isinstance(value, str) else "")
-            unknown = {k: v for k, v in record.items() if k not in _KNOWN_ROW}
-            extra.append(unknown or None)
+    extra: list[dict[str, Any] | None] = [None] * n_rows
+    gone = set(refused_lines.tolist())
+    for index, unknown in py.extra.items():
+        if index in gone:
+            continue
+        at_line = int(np.searchsorted(line, index))
+        k = int(row_of[at_line])
+        if first[k] == at_line:  # a repeated line's unknown fields are not kept
+            extra[k] = unknown
+
+    # classification annotations, in file order
+    parts_line: list[np.ndarray] = []
+    parts_name: list[pa.Array] = []
+    parts_by: list[pa.Array] = []
+    parts_at: list[pa.Array] = []
+    start = 0
+    for chunk in table.column("annotation").chunks:
+        if len(chunk.values):
+            items = chunk.flatten()
+            parents = pc.list_parent_indices(chunk).to_numpy()
+            parts_line.append(fast_lines[start + parents])
+            parts_name.append(pc.utf8_trim_whitespace(items.field("name")))
+            parts_by.append(pc.fill_null(items.field("annotated-by"), ""))
+            parts_at.append(pc.fill_null(items.field("creation-time"), ""))
+        start += len(chunk)
+    parts_line.append(np.asarray(py.a_line, dtype=np.int64))
+    parts_name.append(pa.array(py.a_name, pa.string()))
+    parts_by.append(pa.array(py.a_by, pa.string()))
+    parts_at.append(pa.array(py.a_at, pa.string()))
+    a_line = np.concatenate(parts_line)
+    offset = len(a_line) - len(py.a_line)  # where the line-by-line entries start
+    names, by_col, at_col = (pa.concat_arrays(parts) for parts in (parts_name, parts_by, parts_at))
+    if len(a_line) and (a_line[1:] < a_line[:-1]).any():
+        a_order = np.argsort(a_line, kind="stable")
+        a_take = pa.array(a_order)
+        names, by_col, at_col = names.take(a_take), by_col.take(a_take), at_col.take(a_take)
+        a_line = a_line[a_order]
+    else:
+        a_order = np.arange(len(a_line))
+    position_of = np.empty(len(a_order), dtype=np.int64)
+    position_of[a_order] = np.arange(len(a_order))
+    label_extra = {int(position_of[offset + k]): v for k, v in py.a_extra.items()}
+    bad_names = _check_names(names, a_line + 1, where, problems, refuse=check)
+    drop = bad_names | np.isin(a_line, refused_lines)
+    if drop.any():
+        # Entries of refused lines and refused names go; the others keep their order.
+        kept = np.flatnonzero(~drop)
+        new_position = np.full(len(a_line), -1, dtype=np.int64)
+        new_position[kept] = np.arange(len(kept))
+        label_extra = {
+            int(new_position[k]): v for k, v in label_extra.items() if new_position[k] >= 0
+        }
+        take_kept = pa.array(kept)
+        names, by_col, at_col = (c.take(take_kept) for c in (names, by_col, at_col))
+        a_line = a_line[kept]
+    rows_of_line = row_of[np.searchsorted(line, a_line)] if len(a_line) else np.empty(0, np.int64)
+
+    # other kinds of annotations ride along; a repeated line adds only those not there yet
+    seen_others: dict[int, set[bytes]] = {}
+    for index in sorted(py.others):
+        if index in gone:
+            continue
+        k = int(row_of[np.searchsorted(line, index)])
+        slot = extra[k] or {}
+        kept = slot.setdefault(OTHER_ANNOTATIONS, [])
+        if line[first[k]] == index:
+            kept.extend(py.others[index])
         else:
-            problems.append(
-                f"{where} line {number}: {source!r} appears again; its labels were merged"
-            )
+            seen = seen_others.get(k)
+            if seen is None:
+                seen = seen_others[k] = {_canonical(o) for o in kept}
+            for item in py.others[index]:
+                key = _canonical(item)
+                if key not in seen:
+                    seen.add(key)
+                    kept.append(item)
+        extra[k] = slot
 
-        others: list[Any] = []
-        for item in annotations:
-            if not isinstance(item, dict):
-                problems.append(f"{where} line {number}: an annotation is not an object; skipped")
-                continue
-            kind = item.get("type", CLASSIFICATION)
-            name = item.get("name")
-            if kind != CLASSIFICATION or not isinstance(name, str):
-                others.append(item)
-                continue
-            name = name.strip()
-            if name not in name_problems:  # a few names, a million lines: check each once
-                name_problems[name] = label_problem(name)
-            problem = name_problems[name]
-            if problem is not None and check:
-                shown = repr(name) if len(name) <= 40 else repr(name[:40]) + "…"
-                problems.append(
-                    f"{where} line {number}: label {shown} breaks the naming rules "
-                    f"({problem}); that label was left off the image"
-                )
-                continue
-            by = item.get("annotated-by", item.get("annotated_by", ""))
-            at = item.get("creation-time", item.get("creation_time", ""))
-            unknown = {k: v for k, v in item.items() if k not in _KNOWN_ANNOTATION}
-            labels.append((row, name, str(by or ""), str(at or ""), unknown or None))
-        if others:
-            slot = extra[row] or {}
-            slot.setdefault(OTHER_ANNOTATIONS, []).extend(others)
-            extra[row] = slot
-
+    messages = [text for _, text in sorted(problems, key=lambda p: p[0])]
+    if merged:
+        at = int(repeats[0])
+        messages.append(
+            f"{where}: {merged} line{'s' if merged != 1 else ''} repeat the source of "
+            f"an earlier line (the first: line {int(line[at]) + 1}, {source[at].as_py()!r}); "
+            "each was merged into that image, identical annotations kept once"
+        )
+    usage_values = _shared_strings(row_usage)
     rows = ImageRows(
-        ids=ids,
-        paths=paths,
-        sizes=[0] * len(ids),
-        usage=usage,
-        added_at=[""] * len(ids),
+        ids=image_ids,
+        paths=path_values,
+        sizes=[0] * n_rows,
+        usage=usage_values,
+        added_at=[""] * n_rows,
         extra=extra,
     )
-    return ParsedManifest(rows=rows, labels=labels, problems=problems, foreign=foreign)
+    return ParsedManifest(
+        rows=rows,
+        label_rows=rows_of_line.astype(np.int64, copy=False),
+        label_names=names,
+        label_by=by_col,
+        label_at=at_col,
+        label_extra=label_extra,
+        problems=messages,
+        merged=merged,
+        foreign=foreign,
+    )
+
+
+def _refused_sources(
+    paths: Any,
+    sources: Any,
+    line: np.ndarray,
+    exclude: Sequence[str],
+    where: str,
+) -> tuple[np.ndarray, list[tuple[int, str]]]:
+    """Which lines' paths may not be images of the dataset (a NumPy mask), and why.
+
+    Paths are null where ``relative`` said the source lies outside the folder.
+    """
+    suspects = np.flatnonzero(suspect_mask(paths) | _mask(pc.is_null(paths)))
+    refused = np.zeros(len(line), dtype=bool)
+    problems: list[tuple[int, str]] = []
+    for k in suspects.tolist():
+        path = paths[k].as_py()
+        why = (
+            "it lies outside the source folder"
+            if path is None
+            else image_path_problem(path, exclude=exclude)
+        )
+        if why is None:
+            continue
+        refused[k] = True
+        number = int(line[k]) + 1
+        problems.append(
+            (
+                number,
+                f"{where} line {number}: source {sources[k].as_py()[:200]!r} is not an image "
+                f"of this dataset ({why}); the line is kept as it is in the manifest",
+            )
+        )
+    return refused, problems
+
+
+def _raw_lines(data: bytes, indexes: np.ndarray) -> list[bytes]:
+    """The lines ``indexes`` (0-based, as the readers count them) of ``data``, stripped."""
+    if b"\r" in data and data.count(b"\r") != data.count(b"\r\n"):
+        lines = data.splitlines()
+        return [lines[i].strip() for i in indexes.tolist()]
+    starts, ends = _line_bounds(data)
+    return [data[starts[i] : ends[i]].strip() for i in indexes.tolist()]
+
+
+def _shared_strings(values: pa.Array) -> list[str]:
+    """The values as Python strings, one object per distinct value (a few usages, 1M rows)."""
+    codes, distinct = _encode(values)
+    return np.asarray(distinct, dtype=object)[codes].tolist() if len(codes) else []
+
+
+def _image_ids(
+    given: pa.Array,
+    paths: list[str],
+    numbers: np.ndarray,
+    where: str,
+    problems: list[tuple[int, str]],
+) -> list[str]:
+    """Each row's id: the one its line gives, else (absent, empty or taken) one from its path."""
+    too_long = pc.greater(pc.utf8_length(given), MAX_ID_CHARS)
+    if pc.any(too_long).as_py():
+        given = pc.if_else(too_long, pa.scalar(None, pa.string()), given)
+    codes, distinct = _encode(pc.fill_null(given, ""))
+    if len(distinct) == len(codes) and given.null_count == 0 and "" not in distinct:
+        return distinct  # every line gives its own id (the usual case): in order already
+    first = _first_of(codes, len(distinct))
+    empty = distinct.index("") if "" in distinct else -1
+    out = np.asarray(distinct, dtype=object)[codes]
+    redo = np.flatnonzero((first[codes] != np.arange(len(codes))) | (codes == empty))
+    if not len(redo):
+        return out.tolist()
+    taken = set(distinct)
+    for k in redo.tolist():
+        number = int(numbers[k]) + 1
+        if codes[k] != empty:
+            problems.append(
+                (number, f"{where} line {number}: id {out[k]!r} is used twice; a new id was given")
+            )
+        image_id = image_id_for(paths[k])
+        if image_id in taken:
+            image_id = image_id_for(f"{paths[k]}#{number}")
+        taken.add(image_id)
+        out[k] = image_id
+    return out.tolist()
+
+
+def _check_names(
+    names: pa.Array,
+    numbers: np.ndarray,
+    where: str,
+    problems: list[tuple[int, str]],
+    *,
+    refuse: bool,
+) -> np.ndarray:
+    """Report each label name that breaks the naming rules, at the first line using it; a mask
+    of the entries to leave off (with ``refuse``; else none: the caller judges them)."""
+    bad = np.zeros(len(names), dtype=bool)
+    if not len(names):
+        return bad
+    codes, distinct = _encode(names)
+    first = _first_of(codes, len(distinct))
+    for k, name in enumerate(distinct):
+        problem = label_problem(name)
+        if problem is not None:
+            number = int(numbers[first[k]])
+            shown = repr(name) if len(name) <= 40 else repr(name[:40]) + "…"
+            fate = "that label was left off its images" if refuse else "it was kept as it is"
+            problems.append(
+                (
+                    number,
+                    f"{where} line {number}: label {shown} breaks the naming rules "
+                    f"({problem}); {fate}",
+                )
+            )
+            if refuse:
+                bad |= codes == k
+    return bad
+
+
+def _canonical(item: Any) -> bytes:
+    return orjson.dumps(item, option=orjson.OPT_SORT_KEYS)
 
 
 # A string needs JSON escaping only if it holds a quote, a backslash or a control character.
@@ -248,6 +749,13 @@ def _escaped(values: pa.Array) -> pa.Array:
 
 def _strings(values: Any) -> pa.Array:
     return pa.array(values, pa.string())
+
+
+def _field_fragments(key: str, values: list[str]) -> pa.Array:
+    """``,"key":"value"`` for each value; nothing for an empty one (the field was absent)."""
+    texts = _escaped(_strings(values))
+    present = pc.not_equal(texts, "")
+    return pc.if_else(present, pc.binary_join_element_wise(f',"{key}":"', texts, '"', ""), "")
 
 
 def write_manifest(state: State, url_prefix: str) -> bytes:
@@ -284,22 +792,21 @@ def write_manifest(state: State, url_prefix: str) -> bytes:
     keep = rows >= 0
     rows, which, by, at, codes = rows[keep], which[keep], by[keep], at[keep], codes[keep]
     per_row = np.bincount(rows, minlength=n)
-    closing: Any = '"}'
+    closing: Any = "}"
     extras = [ls.extra for ls in state.labels.values()]
     if any(extras):
-        closing_list = ['"}'] * len(rows)
+        closing_list = ["}"] * len(rows)
         for j in range(len(rows)):
             more = extras[which[j]].get(int(codes[j])) if extras[which[j]] else None
             if more:
-                closing_list[j] = '",' + orjson.dumps(more).decode()[1:-1] + "}"
+                closing_list[j] = "," + orjson.dumps(more).decode()[1:-1] + "}"
         closing = _strings(closing_list)
     pairs = join(
         '{"type":"' + CLASSIFICATION + '","name":"',
         _escaped(_strings(list(state.labels))).take(pa.array(which)),
-        '","annotated-by":"',
-        _escaped(_strings(state.authors.values)).take(pa.array(by)),
-        '","creation-time":"',
-        _escaped(_strings(state.times.values)).take(pa.array(at)),
+        '"',
+        _field_fragments("annotated-by", state.authors.values).take(pa.array(by)),
+        _field_fragments("creation-time", state.times.values).take(pa.array(at)),
         closing,
         "",
     )

@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import orjson
+import pyarrow.parquet as pq
 import pytest
 
 from jupyter_labeler import Dataset
@@ -23,7 +24,6 @@ FILE_NAMES = {
     "manifest": "out.manifest",
     "csv": "out.csv",
     "labelstudio": "out.json",
-    "hf": "metadata.jsonl",
 }
 
 
@@ -177,8 +177,8 @@ def test_imagefolder_same_file_name_twice(tmp_path: Path) -> None:
     report = export_labels(ds, "imagefolder", str(tmp_path / "out"))
     names = sorted(p.name for p in (tmp_path / "out" / "same").iterdir())
     assert report.files == 2
-    assert "x.jpg" in names
-    assert len(names) == 2
+    # a file name two images share gets each image's id prefix
+    assert names == sorted(f"x-{image_id[:8]}.jpg" for image_id in ds.ids())
     fresh = Dataset.open(tmp_path / "src", output=tmp_path / "other")
     import_labels(fresh, "imagefolder", str(tmp_path / "out"))
     assert labels_by_path(fresh) == labels_by_path(ds)
@@ -199,9 +199,9 @@ def test_file_layouts(labeled: Dataset, tmp_path: Path) -> None:
     sidecar = tmp_path / "txt" / (path.rsplit(".", 1)[0] + ".txt")
     assert set(sidecar.read_text(encoding="utf-8").splitlines()) == names
 
-    export_labels(labeled, "hf", str(tmp_path / "metadata.jsonl"))
-    first = orjson.loads((tmp_path / "metadata.jsonl").read_bytes().splitlines()[0])
-    assert set(first) == {"file_name", "labels"}  # some image has two labels
+    export_labels(labeled, "hf", str(tmp_path / "hf"))
+    table = pq.read_table(tmp_path / "hf" / "metadata.parquet")
+    assert table.column_names == ["file_name", "labels"]  # some image has two labels
 
     export_labels(labeled, "labelstudio", str(tmp_path / "tasks.json"))
     tasks = orjson.loads((tmp_path / "tasks.json").read_bytes())
@@ -215,11 +215,12 @@ def test_file_layouts(labeled: Dataset, tmp_path: Path) -> None:
 def test_hf_single_labels_use_label(images: Path, tmp_path: Path) -> None:
     ds = Dataset.open(images, output=tmp_path / "labels")
     ds.add_label("one", ds.ids()[:3])
-    export_labels(ds, "hf", str(tmp_path / "metadata.jsonl"))
-    lines = [orjson.loads(x) for x in (tmp_path / "metadata.jsonl").read_bytes().splitlines()]
-    assert {tuple(sorted(x)) for x in lines} == {("file_name", "label")}
-    assert sum(x["label"] == "one" for x in lines) == 3
-    assert sum(x["label"] is None for x in lines) == len(ds) - 3
+    export_labels(ds, "hf", str(ds.source_url))
+    table = pq.read_table(images / "metadata.parquet")
+    assert table.column_names == ["file_name", "label"]
+    values = table.column("label").to_pylist()
+    assert values.count(0) == 3  # "one" is class 0
+    assert values.count(None) == len(ds) - 3
     ds.close()
 
 

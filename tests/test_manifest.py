@@ -106,7 +106,46 @@ def test_duplicate_ids_and_sources() -> None:
     assert len(set(result.rows.ids)) == 2
     assert {(r, n) for r, n, *_ in result.labels} == {(0, "x"), (0, "y")}
     assert any("used twice" in p for p in result.problems)
-    assert any("appears again" in p for p in result.problems)
+    assert result.merged == 1
+    assert any(
+        "1 line repeat the source of an earlier line (the first: line 3" in p
+        for p in result.problems
+    )
+
+
+BOX = {"type": "modelarts/object_detection", "name": "cat", "bndbox": {"xmin": 1, "ymax": 9}}
+
+
+def test_lines_of_one_source_merge_without_repeating_annotations() -> None:
+    line = {
+        "source": "s3://bucket/flowers/a.jpg",
+        "annotation": [BOX, {"type": "modelarts/image_classification", "name": "x"}],
+    }
+    other_box = {**BOX, "bndbox": {"xmin": 2, "ymax": 9}}
+    again = {**line, "annotation": [*line["annotation"], other_box]}
+    data = b"\n".join(orjson.dumps(r) for r in [line, line, again])
+    result = parse_manifest(data, where="m", relative=relative)
+    assert len(result.rows) == 1
+    assert result.merged == 2
+    assert "2 lines repeat the source" in "\n".join(result.problems)
+    state = result.to_state()
+    (out,) = [orjson.loads(x) for x in write_manifest(state, ROOT).splitlines()]
+    assert [a["name"] for a in out["annotation"]] == ["x", "cat", "cat"]
+    assert [a for a in out["annotation"] if a["type"] != "modelarts/image_classification"] == [
+        BOX,
+        other_box,
+    ]
+
+
+def test_absent_author_and_time_stay_absent() -> None:
+    data = (
+        b'{"source":"s3://bucket/flowers/a.jpg","annotation":[{"type":"modelarts/image_classification","name":"x"}]}\n'
+        b'{"source":"s3://bucket/flowers/b.jpg","annotation":[{"type":"modelarts/image_classification","name":"x","annotated-by":"bob"}]}\n'
+    )
+    state = parse_manifest(data, where="m", relative=relative).to_state()
+    a, b = (orjson.loads(x)["annotation"][0] for x in write_manifest(state, ROOT).splitlines())
+    assert a == {"type": "modelarts/image_classification", "name": "x"}
+    assert b == {"type": "modelarts/image_classification", "name": "x", "annotated-by": "bob"}
 
 
 def test_label_names_breaking_the_rules_are_refused_and_the_image_stays() -> None:
@@ -117,7 +156,7 @@ def test_label_names_breaking_the_rules_are_refused_and_the_image_stays() -> Non
     assert result.rows.paths == ["a.jpg"]
     assert [n for _, n, *_ in result.labels] == ["ok"]
     assert "breaks the naming rules" in result.problems[0]
-    assert "left off the image" in result.problems[0]
+    assert "left off its images" in result.problems[0]
 
 
 def test_dataset_opens_a_manifest_left_in_its_output(tmp_path) -> None:
