@@ -203,6 +203,7 @@ class Dataset:
                 where=self._output.url_of(MANIFEST_NAME),
                 relative=self._relative_source,
                 exclude=self._exclude,
+                prefix=self._manifest_prefix(),
             )
             problems += parsed.problems
             state = parsed.to_state()
@@ -257,7 +258,11 @@ class Dataset:
             return state
         data = self._journal.read_snapshot_file(key, ".manifest")
         parsed = parse_manifest(
-            data, where=f"{where}.manifest", relative=self._relative_source, exclude=self._exclude
+            data,
+            where=f"{where}.manifest",
+            relative=self._relative_source,
+            exclude=self._exclude,
+            prefix=self._manifest_prefix(),
         )
         problems += parsed.problems
         state = parsed.to_state()
@@ -281,7 +286,28 @@ class Dataset:
                 rest = "/" + rest.lstrip("/")
             else:
                 return None
+        elif not url.startswith("/"):
+            # Relative to the source folder, as some tools write them: ``./x.jpg``.
+            while rest.startswith("./"):
+                rest = rest[2:]
+            return rest
         return self._source.relative(rest)
+
+    def _manifest_prefix(self) -> str:
+        """What an image's path follows in a manifest ``source``.
+
+        ModelArts and every SDK sample name OBS objects ``s3://bucket/key``, never ``obs://``.
+        """
+        if self._source.scheme == "obs":
+            return f"s3://{self._source.root.strip('/')}/"
+        return self._source.url_of("").rstrip("/") + "/"
+
+    def _same_image(self, source: str, path: str) -> bool:
+        """Whether a manifest ``source`` spelled its own way names the image at ``path``."""
+        return self._relative_source(source.strip()) == path
+
+    def _write_manifest(self) -> bytes:
+        return write_manifest(self._state, self._manifest_prefix(), same_image=self._same_image)
 
     # ------------------------------------------------------------------------------------------
     # observing
@@ -1189,7 +1215,7 @@ class Dataset:
             # Arrow's kernels and the Parquet writer release the GIL: build both at once.
             with ThreadPoolExecutor(max_workers=2) as pool:
                 state_bytes = pool.submit(write_state, self._state)
-                manifest = write_manifest(self._state, self._source.url_of("").rstrip("/") + "/")
+                manifest = self._write_manifest()
                 images, labels = state_bytes.result()
             label_order = list(self._state.labels)
             count = len(self._state)
@@ -1283,7 +1309,7 @@ class Dataset:
     def manifest_bytes(self) -> bytes:
         """The ModelArts manifest of the current state (what :meth:`save` would write)."""
         with self._lock:
-            return write_manifest(self._state, self._source.url_of("").rstrip("/") + "/")
+            return self._write_manifest()
 
     def relative_path(self, url: str) -> str:
         """The path key (relative to the source folder) of a URL or absolute path in it.

@@ -54,6 +54,9 @@ _KNOWN_ANNOTATION = {
 }
 # Longer ids are replaced by ours (journal readers refuse longer ones; see events.py).
 MAX_ID_CHARS = 1024
+# A source spelled otherwise than folder + path (``./x.jpg``, ``s3a://``), kept under this key
+# of the row's extra fields and written back as it was.
+SOURCE_SPELLING = "\x00source"
 # Annotations of other kinds (object detection boxes, ...) ride along untouched under this key.
 OTHER_ANNOTATIONS = "\x00other-annotations"
 
@@ -413,6 +416,7 @@ def parse_manifest(
     relative: Callable[[str], str | None],
     exclude: Sequence[str] = (),
     check: bool = True,
+    prefix: str | None = None,
 ) -> ParsedManifest:
     """Read manifest bytes. ``relative`` maps a ``source`` URL to the image's path key (None
     when it lies outside the source folder).
@@ -426,6 +430,10 @@ def parse_manifest(
     label name that breaks the rules is left off its image. Without it (a manifest read only to
     match its entries to images, as an import does), paths and names stay as given for the
     caller to judge.
+
+    ``prefix`` is what :func:`write_manifest` puts before a path: a source spelled otherwise
+    (``./x.jpg``, ``s3a://...``) is remembered, to be written back the same way. ``obs://``
+    for an ``s3://`` prefix is not kept: ModelArts names OBS objects ``s3://``.
     """
     if check:
         inside = relative
@@ -501,6 +509,8 @@ def parse_manifest(
     image_ids = _image_ids(row_ids, path_values, line[first], where, problems)
 
     extra: list[dict[str, Any] | None] = [None] * n_rows
+    if prefix is not None and n_rows:
+        _remember_spellings(source, first, path_values, prefix, extra)
     gone = set(refused_lines.tolist())
     for index, unknown in py.extra.items():
         if index in gone:
@@ -508,7 +518,7 @@ def parse_manifest(
         at_line = int(np.searchsorted(line, index))
         k = int(row_of[at_line])
         if first[k] == at_line:  # a repeated line's unknown fields are not kept
-            extra[k] = unknown
+            extra[k] = {**(extra[k] or {}), **unknown}
 
     # classification annotations, in file order
     parts_line: list[np.ndarray] = []
@@ -606,6 +616,20 @@ def parse_manifest(
         merged=merged,
         foreign=foreign,
     )
+
+
+def _remember_spellings(
+    source: Any, first: np.ndarray, paths: list[str], prefix: str, extra: list[Any]
+) -> None:
+    """Note in ``extra`` the sources (of each row's first line) not spelled prefix + path."""
+    firsts = source.take(pa.array(first))
+    canonical = pc.binary_join_element_wise(prefix, pa.array(paths, pa.string()), "")
+    differ = np.flatnonzero(~_mask(pc.fill_null(pc.equal(firsts, canonical), False)))
+    for k in differ.tolist():
+        spelled = firsts[k].as_py()
+        if prefix.startswith("s3://") and spelled == "obs://" + prefix[5:] + paths[k]:
+            continue  # written as s3:// from now on
+        extra[k] = {SOURCE_SPELLING: spelled}
 
 
 def _refused_sources(
@@ -758,12 +782,17 @@ def _field_fragments(key: str, values: list[str]) -> pa.Array:
     return pc.if_else(present, pc.binary_join_element_wise(f',"{key}":"', texts, '"', ""), "")
 
 
-def write_manifest(state: State, url_prefix: str) -> bytes:
+def write_manifest(
+    state: State, url_prefix: str, *, same_image: Callable[[str, str], bool] | None = None
+) -> bytes:
     """The ModelArts manifest of ``state``: one line per live image, in display order.
 
-    ``url_prefix`` + an image's path is its ``source`` (paths that are URLs already stay as
-    they are). Lines are assembled by Arrow's element-wise string kernels, never one Python
-    string per line: a million lines take well under a second.
+    ``url_prefix`` + an image's path is its ``source``, unless the manifest it was read from
+    spelled it otherwise and ``same_image(spelled, path)`` confirms that the spelling names
+    that image (a journal row cannot point the manifest elsewhere). Lines whose source was no
+    image of the dataset follow, as they were read. Lines are assembled by Arrow's
+    element-wise string kernels, never one Python string per line: a million lines take well
+    under a second.
     """
     alive = np.flatnonzero(state.alive)
     n = len(alive)
@@ -775,7 +804,23 @@ def write_manifest(state: State, url_prefix: str) -> bytes:
     row_of[alive] = np.arange(n)
 
     paths = _strings(state.paths[alive])
-    sources = pc.if_else(pc.match_substring(paths, "://"), paths, join(url_prefix, paths, ""))
+    sources = join(url_prefix, paths, "")
+    extra = state.extra[alive]
+    rare = np.flatnonzero(pd.notna(extra))
+    spelled = {
+        k: extra[k][SOURCE_SPELLING]
+        for k in rare.tolist()
+        if isinstance(extra[k], dict) and isinstance(extra[k].get(SOURCE_SPELLING), str)
+    }
+    if same_image is not None and spelled:
+        path_of = state.paths[alive]
+        spelled = {k: v for k, v in spelled.items() if same_image(v, path_of[k])}
+        if spelled:
+            mask = np.zeros(n, dtype=bool)
+            mask[list(spelled)] = True
+            sources = pc.replace_with_mask(
+                sources, pa.array(mask), pa.array(list(spelled.values()), pa.string())
+            )
     head = join(
         '{"source":"',
         _escaped(sources),
@@ -816,9 +861,7 @@ def write_manifest(state: State, url_prefix: str) -> bytes:
     has_ann = per_row > 0
 
     # Rare per-row extras: annotations of other kinds, and unknown fields, as they were read.
-    extra = state.extra[alive]
     tails: Any = ""
-    rare = np.flatnonzero(pd.notna(extra))
     if len(rare):
         ann_list = annotations.to_pylist()
         tail_list = [""] * n
@@ -828,7 +871,11 @@ def write_manifest(state: State, url_prefix: str) -> bytes:
                 items = [orjson.dumps(o).decode() for o in row_extra[OTHER_ANNOTATIONS]]
                 ann_list[k] = ",".join(([ann_list[k]] if ann_list[k] else []) + items)
                 has_ann[k] = True
-            rest = {key: v for key, v in row_extra.items() if key != OTHER_ANNOTATIONS}
+            rest = {
+                key: v
+                for key, v in row_extra.items()
+                if key not in (OTHER_ANNOTATIONS, SOURCE_SPELLING)
+            }
             if rest:
                 tail_list[k] = "," + orjson.dumps(rest).decode()[1:-1]
         annotations = _strings(ann_list)
