@@ -1281,6 +1281,17 @@ class Dataset:
                 name="path",
             )
 
+    def usages(self) -> pd.Series:
+        """The part of the split of every image (``"TRAIN"``, ``"EVAL"``, ``"TEST"``, or ``""``
+        for none): index ``image_id``, in the order of :meth:`paths`."""
+        with self._lock:
+            codes = self._state.view_codes("all")
+            return pd.Series(
+                pd.array(self._state.usage[codes], dtype=object),
+                index=pd.Index(self._state.ids[codes], name="image_id", dtype=object),
+                name="usage",
+            )
+
     def annotations(self) -> pd.DataFrame:
         """Every (image, label) pair, one row each, in long format.
 

@@ -107,3 +107,43 @@ def test_plan_split_with_tiny_classes() -> None:
     assert sorted([plan[1], plan[2]]) == ["EVAL", "TRAIN"]  # two: one each, TEST gives way
     assert plan[3] == "TRAIN"  # the other one of its class is in EVAL already
     assert 4 not in plan
+
+
+def test_exports_put_each_part_where_the_other_tools_read_it(ds: Dataset, tmp_path: Path) -> None:
+    import datasets
+
+    from jupyter_labeler.formats import export_labels, import_labels
+
+    datasets.disable_progress_bars()
+    ds.split(eval=0.2, test=0.1, seed=0)
+    table = ds.counts(by="usage")
+    usage = ds.usages()
+    labeled = ds.labeled().index
+
+    # ImageFolder: train/<label>/, eval/<label>/, test/<label>/; an import reads the labels back.
+    export_labels(ds, "imagefolder", str(tmp_path / "folder"))
+    for part in ("train", "eval", "test"):
+        for label in ("big", "mid"):
+            files = list((tmp_path / "folder" / part / label).glob("*.jpg"))
+            assert len(files) == table.loc[label, part.upper()]
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    for path in ds.paths():
+        (fresh / path).write_bytes((tmp_path / path).read_bytes())
+    other = Dataset.open(fresh, author="other")
+    import_labels(other, "imagefolder", str(tmp_path / "folder"))
+    assert other.counts()["images"].to_dict() == ds.counts()["images"].to_dict()
+
+    # Hugging Face: train / validation / test splits, loaded by the datasets library itself.
+    export_labels(ds, "hf", str(tmp_path / "hf"))
+    loaded = datasets.load_dataset(
+        "imagefolder", data_dir=str(tmp_path / "hf"), cache_dir=str(tmp_path / "hf-cache")
+    )
+    expected = {
+        "train": int((usage[labeled] == "TRAIN").sum()) + len(ds.unlabeled()),
+        "validation": int((usage[labeled] == "EVAL").sum()),
+        "test": int((usage[labeled] == "TEST").sum()),
+    }
+    assert {name: len(split) for name, split in loaded.items()} == expected
+    names = loaded["validation"].features["labels"].feature.names
+    assert set(names) == {"big", "mid", "small"}

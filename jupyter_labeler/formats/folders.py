@@ -50,13 +50,18 @@ def export_imagefolder(dataset: Dataset, to: str, options: Any, progress: Progre
     # A file name that several images share gets the id prefix in every folder, so that an
     # import can tell which image each copy is even when their bytes are the same.
     shared = Counter(posixpath.basename(path) for _, path in images)
+    # Once images are put in parts (Dataset.split), each part is a folder of its own:
+    # train/<label>/, eval/<label>/, test/<label>/ (an image in no part goes to train/).
+    usage = dataset.usages()
+    parted = bool(usage.isin(["TRAIN", "EVAL", "TEST"]).any())
     for image_id, path in images:
+        part = (str(usage[image_id]).lower() or "train") + "/" if parted else ""
         for name in labels.get(image_id, []):
             base = posixpath.basename(path)
-            target = f"{name}/{base}"
+            target = f"{part}{name}/{base}"
             if target in taken or shared[base] > 1:
                 stem, suffix = posixpath.splitext(base)
-                target = f"{name}/{stem}-{image_id[:8]}{suffix}"
+                target = f"{part}{name}/{stem}-{image_id[:8]}{suffix}"
             taken.add(target)
             targets.setdefault(image_id, []).append(target)
     copy_images(dataset, dest, targets, report, progress)
@@ -96,6 +101,11 @@ def _digest(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
+# Folders that hold the parts of a split (as the export writes them, and as torchvision users
+# lay out train/ and val/), above the label folders.
+_PART_FOLDERS = {"train", "eval", "test", "val", "valid", "validation", "inference"}
+
+
 def import_imagefolder(
     dataset: Dataset, source: str, options: Any, progress: Progress
 ) -> tuple[list[tuple[str, list[str], list[str]]], list[str], str, dict[str, str]]:
@@ -114,8 +124,17 @@ def import_imagefolder(
         for rel, size in store.list("", recursive=True).items()
         if rel.lower().endswith(IMAGE_SUFFIXES) and not is_hidden(rel)
     }
-    problems = [f"{rel}: not inside a label folder; skipped" for rel in files if "/" not in rel]
-    entries = sorted((rel, [rel.split("/", 1)[0].strip()]) for rel in files if "/" in rel)
+    # train/<label>/x.jpg, eval/<label>/x.jpg...: the label is the folder under the part's.
+    parted = bool(files) and all(
+        rel.count("/") >= 2 and rel.split("/", 1)[0].lower() in _PART_FOLDERS for rel in files
+    )
+    depth = 2 if parted else 1
+    problems = [
+        f"{rel}: not inside a label folder; skipped" for rel in files if rel.count("/") < depth
+    ]
+    entries = sorted(
+        (rel, [rel.split("/")[depth - 1].strip()]) for rel in files if rel.count("/") >= depth
+    )
     check_names(entries, store.url)
     rels = [rel for rel, _ in entries]
     same_bytes = _match_by_content(dataset, store, rels, files, progress, problems)

@@ -5,7 +5,9 @@ source folder):
 
 - ``metadata.parquet`` where Hugging Face looks for each split: in each split folder
   (``train/``, ``test/``, ``validation/`` and the other names Hugging Face takes for splits)
-  when the images sit in such folders, else at the top. ``file_name`` is the image's path
+  when the images sit in such folders, else at the top. When the images are put in parts
+  (:meth:`Dataset.split`) and the export goes to another folder, the copies go to
+  ``train/``, ``validation/`` (EVAL) and ``test/`` by their part (TRAIN or none: ``train/``). ``file_name`` is the image's path
   relative to that folder; ``label`` its label as a ``ClassLabel`` number (null when
   unlabeled), or, as soon as one image has several labels, ``labels`` a list of them. The
   Parquet schema carries the features with the label names, so
@@ -59,6 +61,8 @@ SPLIT_FOLDERS = {
     "eval": "test",
     "evaluation": "test",
 }
+# The part of the split (a manifest's usage) -> the split folder Hugging Face reads it from.
+USAGE_FOLDERS = {"TRAIN": "train", "EVAL": "validation", "TEST": "test"}
 METADATA = "metadata.parquet"
 CARD = "README.md"
 _CARD_MARK = "<!-- written by jupyter-labeler -->"
@@ -139,7 +143,17 @@ def export_hf(dataset: Dataset, to: str, options: Any, progress: Progress) -> Ex
     order = {n: k for k, n in enumerate(names)}
     multi = any(len(v) > 1 for v in labels.values())
     folders = {s for _, path in images if (s := _split_of(path)) is not None}
+    elsewhere = dest.url.rstrip("/") != open_store(dataset.source_url, options).url.rstrip("/")
+    usage = dataset.usages()
+    by_usage = not folders and bool(usage.isin(list(USAGE_FOLDERS)).any())
+    if by_usage and not elsewhere:
+        by_usage = False
+        report.skipped.append(
+            "the parts of the split (usage) need an export to another folder, where the "
+            "images are copied into train/, validation/ and test/; all went to one split here"
+        )
     groups: dict[str, list[tuple[str, list[int]]]] = {}
+    wanted: dict[str, list[str]] = {}
     for image_id, path in images:
         if "://" in path:
             report.skipped.append(f"{path}: not in the source folder")
@@ -149,13 +163,13 @@ def export_hf(dataset: Dataset, to: str, options: Any, progress: Progress) -> Ex
             report.skipped.append(f"{path}: in no split folder ({', '.join(sorted(folders))})")
             continue
         rel = path[len(folder) + 1 :] if folder else path
+        if by_usage:
+            folder = USAGE_FOLDERS.get(str(usage[image_id]), "train")
+            wanted[image_id] = [f"{folder}/{path}"]
+        else:
+            wanted[image_id] = [path]
         groups.setdefault(folder, []).append((rel, [order[n] for n in labels.get(image_id, [])]))
-    if dest.url.rstrip("/") != open_store(dataset.source_url, options).url.rstrip("/"):
-        wanted = {
-            image_id: [path]
-            for image_id, path in images
-            if "://" not in path and (not folders or _split_of(path))
-        }
+    if elsewhere:
         copy_images(dataset, dest, wanted, report, progress)
     for folder, rows in groups.items():
         dest.write(posixpath.join(folder, METADATA), _metadata_bytes(rows, names, multi))
