@@ -696,14 +696,16 @@ class Dataset:
         empty string is a value that was absent).
         """
         name = validate_label(name)
+        given = [ids] if isinstance(ids, str) else list(ids)
+        for what, values in (("annotated_by", annotated_by), ("created_at", created_at)):
+            if values is not None and len(values) != len(given):
+                raise ValueError(f"{what} has {len(values)} values for {len(given)} ids")
         with self._lock:
-            codes = self._resolve(ids)
+            codes = self._resolve(given)
             state = self._state
             current = state.labels.get(name)
-            keep = np.ones(len(codes), dtype=bool)
             if current is not None and len(current):
-                keep = ~np.isin(codes, current.codes)
-                codes = codes[keep]
+                codes = codes[~np.isin(codes, current.codes)]
             if current is not None and not len(codes):
                 return ActionResult("add_label", 0, True, f"every image already has {name}")
             op: dict[str, Any] = {
@@ -714,10 +716,12 @@ class Dataset:
                 "at": _now(),
                 "_codes": codes,
             }
-            if annotated_by is not None:
-                op["by"] = np.asarray(annotated_by, dtype=object)[keep].tolist()
-            if created_at is not None:
-                op["at"] = np.asarray(created_at, dtype=object)[keep].tolist()
+            # The codes come sorted: take each image's own value, by id. Texts are bounded as
+            # every reader of the journal bounds them, so that all see the same annotation.
+            for key, values in (("by", annotated_by), ("at", created_at)):
+                if values is not None:
+                    of = dict(zip(given, values, strict=True))
+                    op[key] = [str(of[i])[:MAX_TEXT_CHARS] for i in op["ids"]]
         n = len(codes)
         return self._record(
             "add_label",

@@ -88,3 +88,25 @@ def test_manifest_import_keeps_foreign_authors_and_times(
     dataset.undo()
     dataset.undo()
     assert dataset.annotations().empty
+
+
+def test_each_image_keeps_its_own_author_whatever_the_line_order(
+    dataset: Dataset, folder: Path, tmp_path: Path
+) -> None:
+    order = ["d.jpg", "sub/c.jpg", "a.jpg", "b.jpg"]  # not the dataset's own order
+    lines = [
+        {
+            "source": str(folder / path),
+            "annotation": [
+                {"type": CLS, "name": "cat", "annotated-by": f"by {path}", "creation-time": f"t{k}"}
+            ],
+        }
+        for k, path in enumerate(order)
+    ]
+    (tmp_path / "in.manifest").write_bytes(b"\n".join(orjson.dumps(x) for x in lines))
+    import_labels(dataset, "manifest", str(tmp_path / "in.manifest"))
+    for ds in (dataset, Dataset.open(folder, output=tmp_path / "out")):
+        table = ds.annotations().set_index("path")
+        for k, path in enumerate(order):
+            assert table.loc[path, "annotated_by"] == f"by {path}"
+            assert table.loc[path, "created_at"] == f"t{k}"
