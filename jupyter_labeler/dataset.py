@@ -23,6 +23,7 @@ import logging
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -41,11 +42,13 @@ from .errors import (
     UnsafePathError,
 )
 from .events import FORMAT_VERSION, MAX_TEXT_CHARS, apply_event, apply_ops
+from .follow import Follower
 from .images import MAX_FILE_BYTES, Thumbnail, ThumbnailCache, file_too_large, placeholder
 from .journal import MANIFEST_NAME, Journal, SaveStatus
 from .manifest import image_id_for, parse_manifest, write_manifest
 from .names import label_problem, validate_label
 from .paths import image_path_problem
+from .presence import HEARTBEAT_EVERY, read_annotators, remove_stale, write_heartbeat
 from .results import (
     ActionResult,
     Change,
@@ -96,6 +99,12 @@ def _now() -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
 
 
+def _ago(seconds: float) -> str:
+    if seconds < 60:
+        return f"{max(0, round(seconds))} s ago"
+    return f"{round(seconds / 60)} min ago"
+
+
 def _default_author() -> str:
     for var in ("JUPYTERHUB_USER", "USER", "USERNAME"):
         if os.environ.get(var):
@@ -139,6 +148,10 @@ class Dataset:
         self._applied: list[str] = []
         self._undo: list[_UndoEntry] = []
         self._events_since_snapshot = 0
+        self._follower: Follower | None = None
+        self._presence: tuple[str, int] = ("all", 0)
+        self._activity: deque[dict[str, Any]] = deque(maxlen=50)
+        self._newest_seen = ""
         self.problems: list[str] = []
         self._thumbs: dict[int, ThumbnailCache] = {}
         self._exclude = self._output_inside_source()
@@ -207,7 +220,8 @@ class Dataset:
             )
             problems += parsed.problems
             state = parsed.to_state()
-        names = [n for n in self._journal.list_events() if n not in covered]
+        listed = self._journal.list_events()
+        names = [n for n in listed if n not in covered]
         if state is None:
             state = State()
             fresh = not names
@@ -225,6 +239,7 @@ class Dataset:
         problems += self._journal.refused
         with self._lock:
             self._state = state
+            self._newest_seen = max([self._newest_seen, *listed[-1:]])
             self._base_key = marker["key"] if marker else None
             self._covered = covered
             self._applied = applied
@@ -644,6 +659,7 @@ class Dataset:
             "v": FORMAT_VERSION,
             "action": action,
             "author": self.author,
+            "describe": describe[:200],
             "time": _now(),
             "ops": [{k: v for k, v in op.items() if not k.startswith("_")} for op in ops],
         }
@@ -1156,12 +1172,22 @@ class Dataset:
         marker, _ = self._journal.latest_marker()
         names = self._journal.list_events()
         with self._lock:
-            known = self._covered.union(self._applied)
             base = self._base_key
-            last = self._applied[-1] if self._applied else ""
-        new = [n for n in names if n not in known]
-        if (marker["key"] if marker else None) != base or (new and new[0] < last):
+        if (marker["key"] if marker else None) != base:
             self._reload()
+            return True
+        return self._apply_new(names)
+
+    def _apply_new(self, names: list[str]) -> bool:
+        """Apply the events among ``names`` not applied yet (all when they sort after ours)."""
+        with self._lock:
+            known = self._covered.union(self._applied)
+            last = self._applied[-1] if self._applied else ""
+            if names:
+                self._newest_seen = max(self._newest_seen, names[-1])
+        new = [n for n in names if n not in known]
+        if new and new[0] < last:
+            self._reload()  # named before actions applied here: replay in the journal's order
             return True
         if not new:
             return False
@@ -1171,9 +1197,87 @@ class Dataset:
                 if name in events:
                     problems += self._apply_stored(self._state, name, events[name])
                     self._applied.append(name)
+                    self._note_activity(name, events[name])
             self.problems.extend(problems)
         self._notify(Change("reload"))
         return True
+
+    def _note_activity(self, name: str, event: dict[str, Any]) -> None:
+        """Remember what another writer did, for "bob labeled 48 images as roses, 4 s ago"."""
+        if name.split("-")[1:2] == [self._journal.writer]:
+            return
+        author, action = event.get("author"), event.get("action")
+        describe = event.get("describe") or action
+        if not isinstance(author, str) or not isinstance(describe, str):
+            return
+        self._activity.append(
+            {"author": author[:256], "did": describe[:200], "at": time.time(), "event": name}
+        )
+
+    # ------------------------------------------------------------------------------------------
+    # following other annotators
+    def follow(self, interval: float | None = 3.0) -> None:
+        """Apply other annotators' actions as they happen, every ``interval`` seconds.
+
+        A background thread lists the journal objects newer than the newest seen (one cheap
+        request a poll), applies them and tells observers; it also writes this annotator's
+        heartbeat (see :meth:`annotators`) at most every 15 s. When the store fails it pauses
+        and resumes by itself. ``follow(None)`` stops it.
+        """
+        if self._follower is not None:
+            self._follower.stop()
+            self._follower = None
+        if interval is None:
+            return
+        self._follower = Follower(
+            self._poll, self._heartbeat, interval=interval, beat=HEARTBEAT_EVERY
+        )
+        self._follower.start()
+
+    @property
+    def following(self) -> bool:
+        """Whether :meth:`follow` is on."""
+        return self._follower is not None and self._follower.alive
+
+    @property
+    def follow_error(self) -> str | None:
+        """Why following is paused (the store fails), or None."""
+        return self._follower.error if self._follower is not None else None
+
+    def _poll(self, full: bool) -> bool:
+        if full:
+            return self.refresh()
+        with self._lock:
+            after = self._newest_seen
+        return self._apply_new(self._journal.list_events_after(after))
+
+    def set_presence(self, view: str = "all", page: int = 0) -> None:
+        """Where this annotator is (the view and 0-based page), told to the others."""
+        self._presence = (str(view)[:32], int(page))
+
+    def _heartbeat(self) -> None:
+        view, page = self._presence
+        write_heartbeat(self._output, self._journal.writer, self.author, view, page)
+
+    def annotators(self) -> pd.DataFrame:
+        """The other annotators active on this dataset in the last minute, and where they are.
+
+        Columns ``author``, ``view``, ``page`` (0-based), ``seen_s_ago``. Only annotators whose
+        dataset follows (see :meth:`follow`) send heartbeats.
+        """
+        table = read_annotators(self._output, exclude=self._journal.writer)
+        return table.drop(columns=["writer"])
+
+    def recent_activity(self, within: float = 300.0) -> list[str]:
+        """What other annotators did in the last ``within`` seconds, newest first, in words."""
+        now = time.time()
+        out = []
+        for item in reversed(self._activity):
+            age = now - float(item["at"])
+            if age > within:
+                break
+            out.append(f"{item['author']}: {item['did']}, {_ago(age)}")
+        return out
 
     def _reload(self) -> None:
         """Re-read everything from the store, then re-apply actions not yet written there."""
@@ -1249,6 +1353,7 @@ class Dataset:
         # Journal objects go only once two snapshots in a row cover them, so that a writer
         # still compacting from the previous snapshot cannot lose them.
         self._journal.remove_events([n for n in covered if n in base_covered])
+        remove_stale(self._output)  # heartbeats of annotators long gone
         if base_key:
             self._journal.remove_snapshots_before(base_key)
         with self._lock:
@@ -1260,6 +1365,7 @@ class Dataset:
 
     def close(self) -> None:
         """Write what is still waiting (for up to 10 s) and stop background work."""
+        self.follow(None)
         self._journal.close(timeout=10)
         for cache in self._thumbs.values():
             cache.close()

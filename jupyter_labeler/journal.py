@@ -287,6 +287,16 @@ class Journal:
         self.observe(names)
         return names
 
+    def list_events_after(self, name: str) -> list[str]:
+        """Names of the events that sort after ``name``, sorted: one cheap listing on S3."""
+        after = f"{name}.json" if name else ""
+        names = []
+        for base in self.store.list_after(JOURNAL_DIR, after):
+            if base.endswith(".json") and name_problem(base[: -len(".json")]) is None:
+                names.append(base[: -len(".json")])
+        self.observe(names)
+        return names
+
     def _listed(self, folder: str, suffix: str) -> list[str]:
         names = []
         refused = [r for r in self.refused if not r.startswith(self.store.url_of(folder) + "/")]

@@ -23,6 +23,7 @@ Supported URLs:
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import errno
 import logging
@@ -410,6 +411,62 @@ class Store:
             if self.scheme == "file" and posixpath.basename(relname).startswith(_TMP_PREFIX):
                 continue  # another writer's half-written file (or a crashed one's leftover)
             out[relname] = int(info.get("size") or 0)
+        return out
+
+    def list_after(self, rel: str, after: str) -> builtins.list[str]:
+        """Names of the objects directly in folder ``rel`` that sort after ``after``, sorted.
+
+        On S3 and OBS one request (``StartAfter``) that lists only the newer ones, however many
+        older objects the folder holds: what a follower polling the journal every few seconds
+        can afford. Elsewhere the folder is listed and filtered.
+        """
+        if self.scheme in {"s3", "obs"}:
+            bucket, _, prefix = self.path(rel).partition("/")
+            prefix = prefix.rstrip("/") + "/"
+            names: list[str] = []
+            token: str | None = None
+            with _translated(self.url_of(rel)):
+                while True:
+                    kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
+                    if token:
+                        kwargs["ContinuationToken"] = token
+                    else:
+                        kwargs["StartAfter"] = prefix + after
+                    answer = self.fs.call_s3("list_objects_v2", **kwargs)
+                    for item in answer.get("Contents", []):
+                        name = item["Key"][len(prefix) :]
+                        if "/" not in name:
+                            names.append(name)
+                    token = answer.get("NextContinuationToken")
+                    if not answer.get("IsTruncated") or not token:
+                        break
+            return sorted(names)
+        return sorted(n for n in self.list(rel) if "/" not in n and n > after)
+
+    def list_modified(self, rel: str) -> dict[str, float]:
+        """Objects directly in folder ``rel``: name -> when the store last wrote it (epoch s).
+
+        The store's own clock (S3 ``LastModified``, a file's mtime), not the writers' clocks.
+        """
+        base = self.path(rel)
+        with _translated(self.url_of(rel)):
+            try:
+                found = self.fs.ls(base, detail=True)
+            except FileNotFoundError:
+                return {}
+            if self.scheme != "file":
+                with contextlib.suppress(AttributeError):
+                    self.fs.invalidate_cache(base)
+        out: dict[str, float] = {}
+        for info in found:
+            if info.get("type") == "directory":
+                continue
+            name = str(info["name"]).rstrip("/").rsplit("/", 1)[-1]
+            stamp = info.get("LastModified", info.get("mtime", info.get("created")))
+            if hasattr(stamp, "timestamp"):
+                stamp = stamp.timestamp()
+            if isinstance(stamp, int | float) and not name.startswith(_TMP_PREFIX):
+                out[name] = float(stamp)
         return out
 
     # -- writing ------------------------------------------------------------------------------

@@ -1,0 +1,91 @@
+"""Who else is labeling this dataset right now, and where: tiny heartbeat objects in the store.
+
+Each following :class:`~jupyter_labeler.dataset.Dataset` writes ``presence/<writer>.json`` in
+the output folder (its author, view and page) at most every :data:`HEARTBEAT_EVERY` seconds.
+A reader lists them with the store's own times (not the writers' clocks): an annotator is active
+when their heartbeat is younger than :data:`ACTIVE_FOR`. Heartbeats are never part of a snapshot
+or a manifest; compaction removes the ones older than :data:`EXPIRE_AFTER`. Like everything in a
+shared bucket they are untrusted: malformed ones are skipped, texts are bounded.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+
+import orjson
+import pandas as pd
+
+from .errors import StoreError
+from .storage import Store
+
+__all__ = [
+    "ACTIVE_FOR",
+    "EXPIRE_AFTER",
+    "HEARTBEAT_EVERY",
+    "PRESENCE_DIR",
+    "read_annotators",
+    "remove_stale",
+    "write_heartbeat",
+]
+
+PRESENCE_DIR = "presence"
+HEARTBEAT_EVERY = 15.0
+ACTIVE_FOR = 60.0
+EXPIRE_AFTER = 600.0
+_WRITER = re.compile(r"[0-9a-z]{1,32}")
+_COLUMNS = ["author", "view", "page", "seen_s_ago", "writer"]
+
+
+def write_heartbeat(store: Store, writer: str, author: str, view: str, page: int) -> None:
+    """Say that ``author`` (this ``writer``) is on ``page`` of ``view``, now."""
+    body = {"author": author, "view": view, "page": int(page)}
+    store.write(f"{PRESENCE_DIR}/{writer}.json", orjson.dumps(body), durable=False)
+
+
+def read_annotators(
+    store: Store, *, exclude: str = "", now: Callable[[], float] = time.time
+) -> pd.DataFrame:
+    """The annotators active in the last :data:`ACTIVE_FOR` seconds, most recent first.
+
+    Columns ``author``, ``view``, ``page``, ``seen_s_ago`` (seconds since their heartbeat, by the
+    store's clock against this machine's) and ``writer``; ``exclude`` leaves out one writer
+    (this one).
+    """
+    stamps = store.list_modified(PRESENCE_DIR)
+    current = now()
+    fresh = {
+        name[: -len(".json")]: current - stamp
+        for name, stamp in stamps.items()
+        if name.endswith(".json")
+        and _WRITER.fullmatch(name[: -len(".json")])
+        and name[: -len(".json")] != exclude
+        and current - stamp <= ACTIVE_FOR
+    }
+    got = store.read_many([f"{PRESENCE_DIR}/{w}.json" for w in fresh])
+    rows = []
+    for writer, age in fresh.items():
+        data = got.get(f"{PRESENCE_DIR}/{writer}.json")
+        try:
+            body = orjson.loads(data) if isinstance(data, bytes) else None
+        except orjson.JSONDecodeError:
+            body = None
+        if not isinstance(body, dict):
+            continue
+        author, view, page = body.get("author"), body.get("view"), body.get("page")
+        if not isinstance(author, str) or not isinstance(view, str) or not isinstance(page, int):
+            continue
+        rows.append((author[:256], view[:32], page, round(max(age, 0.0), 1), writer))
+    table = pd.DataFrame(rows, columns=_COLUMNS)
+    return table.sort_values("seen_s_ago", kind="stable").reset_index(drop=True)
+
+
+def remove_stale(store: Store, *, now: Callable[[], float] = time.time) -> None:
+    """Remove heartbeats older than :data:`EXPIRE_AFTER` (a failure is left for next time)."""
+    try:
+        stamps = store.list_modified(PRESENCE_DIR)
+    except StoreError:
+        return
+    old = [f"{PRESENCE_DIR}/{n}" for n, t in stamps.items() if now() - t > EXPIRE_AFTER]
+    store.delete(old)

@@ -1,0 +1,154 @@
+"""Following other annotators on one bucket: their actions arrive by themselves, a store outage
+pauses the follower without losing it, and presence appears and expires."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from typing import Any
+
+import orjson
+import pytest
+from imagegen import image_bytes
+
+from jupyter_labeler import Change, Dataset
+from jupyter_labeler.presence import EXPIRE_AFTER, read_annotators, remove_stale
+from jupyter_labeler.storage import open_store
+
+WRITER = textwrap.dedent(
+    """
+    import sys, orjson
+    from jupyter_labeler import Dataset
+    url, options, label = sys.argv[1], orjson.loads(sys.argv[2]), sys.argv[3]
+    ds = Dataset.open(url, storage_options=options, author="bob")
+    ids = sorted(ds.images.index)[:2]
+    result = ds.add_label(label, ids)
+    print("SAVED" if result.saved else "PENDING", flush=True)
+    ds.close()
+    """
+)
+
+
+def fill(url: str, options: dict[str, Any], count: int = 4) -> None:
+    store = open_store(url, options)
+    for i in range(count):
+        store.write(f"img_{i:03d}.jpg", image_bytes(i))
+
+
+def wait_for(condition: Any, timeout: float = 30.0) -> bool:
+    """Wait for ``condition()`` (a bound on a hang, not a speed check)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return bool(condition())
+
+
+def test_another_process_labels_and_the_follower_applies_it(
+    s3_bucket: str, s3_options: dict[str, Any]
+) -> None:
+    url = f"s3://{s3_bucket}/src"
+    fill(url, s3_options)
+    alice = Dataset.open(url, storage_options=s3_options, author="alice")
+    seen: list[int] = []
+    applied = threading.Event()
+
+    def observer(change: Change) -> None:
+        if change.kind == "reload" and "roses" in alice.label_names:
+            assert alice._follower is not None
+            seen.append(alice._follower.polls)
+            applied.set()
+
+    alice.observe(observer)
+    alice.follow(0.3)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", WRITER, url, orjson.dumps(s3_options).decode(), "roses"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        )
+        assert done.stdout.strip() == "SAVED", done.stderr
+        assert alice._follower is not None
+        polls_at_ack = alice._follower.polls
+        assert applied.wait(30)
+        # Applied by the first poll that started after the write was acknowledged, or by the
+        # one after it when a poll was already listing at that moment.
+        assert seen[0] - polls_at_ack <= 1
+        assert len(alice.with_label("roses")) == 2
+        assert alice.recent_activity()[0].startswith("bob: Added roses to 2 images, ")
+    finally:
+        alice.close()
+
+
+def test_a_follower_pauses_through_an_outage_and_resumes(
+    s3_bucket: str, obs_proxy: Any, obs_options: dict[str, Any], s3_options: dict[str, Any]
+) -> None:
+    fill(f"s3://{s3_bucket}/src", s3_options)
+    follower = Dataset.open(f"obs://{s3_bucket}/src", storage_options=obs_options, author="a")
+    writer = Dataset.open(f"s3://{s3_bucket}/src", storage_options=s3_options, author="bob")
+    follower.follow(0.2)
+    try:
+        obs_proxy.stop_answering("refuse")
+        assert wait_for(lambda: follower.follow_error is not None)
+        assert follower.following
+        assert writer.add_label("tulips", writer.images.index[:3]).saved
+        obs_proxy.resume()
+        assert wait_for(lambda: "tulips" in follower.label_names)
+        assert wait_for(lambda: follower.follow_error is None)
+        assert len(follower.with_label("tulips")) == 3
+    finally:
+        obs_proxy.resume()
+        follower.close()
+        writer.close()
+
+
+def test_presence_appears_and_expires(s3_bucket: str, s3_options: dict[str, Any]) -> None:
+    url = f"s3://{s3_bucket}/src"
+    fill(url, s3_options)
+    alice = Dataset.open(url, storage_options=s3_options, author="alice")
+    bob = Dataset.open(url, storage_options=s3_options, author="bob")
+    alice.set_presence("unlabeled", 2)
+    alice.follow(0.2)
+    try:
+        assert wait_for(lambda: len(bob.annotators()) == 1)
+        row = bob.annotators().iloc[0].to_dict()
+        assert (row["author"], row["view"], row["page"]) == ("alice", "unlabeled", 2)
+        assert alice.annotators().empty  # nobody but herself
+    finally:
+        alice.close()
+    output = open_store(url + "/.jupyter_labeler", s3_options)
+    later = time.time() + 120
+    assert read_annotators(output, now=lambda: later).empty  # not seen for 2 minutes
+    # Heartbeats never reach a snapshot or the manifest, and compaction clears old ones.
+    bob.add_label("x", bob.images.index[:1])
+    bob.save()
+    assert b"alice" not in output.read("dataset.manifest")
+    assert output.list("presence")
+    remove_stale(output, now=lambda: time.time() + EXPIRE_AFTER + 1)
+    assert not output.list("presence")
+
+
+def test_malformed_heartbeats_are_skipped(tmp_path: Any) -> None:
+    store = open_store(str(tmp_path))
+    store.write("presence/abc.json", b"[1, 2]")
+    store.write("presence/def.json", orjson.dumps({"author": 5, "view": "x", "page": 1}))
+    store.write("presence/BAD NAME.json", orjson.dumps({"author": "x", "view": "x", "page": 1}))
+    store.write("presence/fed.json", orjson.dumps({"author": "eve", "view": "all", "page": 0}))
+    assert read_annotators(store)["author"].tolist() == ["eve"]
+
+
+def test_follow_none_stops_and_a_bad_interval_is_refused(tmp_path: Any) -> None:
+    fill(str(tmp_path), {})
+    ds = Dataset.open(tmp_path, author="me")
+    ds.follow(0.1)
+    assert ds.following
+    ds.follow(None)
+    assert not ds.following
+    with pytest.raises(ValueError, match="interval must be a positive number"):
+        ds.follow(0)
