@@ -181,9 +181,10 @@ class Dataset:
             covered = set(marker.get("covered", []))
             state = self._read_snapshot(marker, problems)
         elif self._output.exists(MANIFEST_NAME):
-            data = self._output.read(MANIFEST_NAME)
-            parsed = parse_manifest(
-                data, where=self._output.url_of(MANIFEST_NAME), relative=self._relative_source
+            parsed = parse_manifest(  # no name holds the bytes: the parser lets them go early
+                self._output.read(MANIFEST_NAME),
+                where=self._output.url_of(MANIFEST_NAME),
+                relative=self._relative_source,
             )
             problems += parsed.problems
             state = parsed.to_state()
