@@ -210,9 +210,8 @@ class Dataset:
             covered = set(marker.get("covered", []))
             state = self._read_snapshot(marker, problems)
         elif self._output.exists(MANIFEST_NAME):
-            data = self._output.read(MANIFEST_NAME)
-            parsed = parse_manifest(
-                data,
+            parsed = parse_manifest(  # no name holds the bytes: the parser lets them go early
+                self._output.read(MANIFEST_NAME),
                 where=self._output.url_of(MANIFEST_NAME),
                 relative=self._relative_source,
                 exclude=self._exclude,

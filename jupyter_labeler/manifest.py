@@ -159,6 +159,7 @@ _SCHEMA = pa.schema(
 _PARSE = paj.ParseOptions(explicit_schema=_SCHEMA, unexpected_field_behavior="error")
 _BLOCK_LINES = 1 << 16
 _ONE_BY_ONE = 32
+_SLICE = 1 << 24  # bytes of a clean manifest read at once
 _GAPS = (
     b"\n\n",
     b"\n ",
@@ -261,23 +262,38 @@ def _line_bounds(data: bytes) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _read_clean(data: bytes) -> list[tuple[np.ndarray, pa.Table]] | None:
-    """The whole manifest read by Arrow at once, when every line is an object that fits the
-    schema (the common case: no line to find, no block to halve); else None."""
-    # Every line starts with "{": no blank line that Arrow would skip. Then, as each line
-    # gives one row at least, as many rows as lines means row k is line k.
+    """The whole manifest read by Arrow, when every line is an object that fits the schema
+    (the common case: no line to find, no block to halve); else None.
+
+    It is read in slices of about :data:`_SLICE` bytes, each given back to the system before
+    the next: Arrow's threads hold three times a table's size while parsing, and on a busy
+    machine the slices are not slower.
+    """
+    if not data.startswith(b"{"):
+        return None
     buf = np.frombuffer(data, dtype=np.uint8)
-    feeds = np.flatnonzero(buf == 10)
-    following = feeds[feeds + 1 < len(buf)] + 1
-    if not data.startswith(b"{") or not (buf[following] == ord("{")).all():
-        return None
-    lines = len(following) + 1
-    try:
-        table = paj.read_json(io.BytesIO(data), parse_options=_PARSE)
-    except pa.ArrowInvalid:
-        return None
-    if table.num_rows != lines:
-        return None
-    return [(np.arange(lines, dtype=np.int64), table)]
+    out: list[tuple[np.ndarray, pa.Table]] = []
+    start = line = 0
+    while start < len(buf):
+        end = data.find(b"\n", start + _SLICE)
+        end = len(buf) if end < 0 else end + 1
+        # Every line starts with "{": no blank line, which Arrow would skip. Then, as each
+        # line gives one row at least, as many rows as lines means row k is line k.
+        feeds = np.flatnonzero(buf[start:end] == 10) + start
+        following = feeds[feeds + 1 < end] + 1
+        if not (buf[following] == ord("{")).all():
+            return None
+        lines = len(following) + 1
+        try:
+            table = paj.read_json(io.BytesIO(memoryview(data)[start:end]), parse_options=_PARSE)
+        except pa.ArrowInvalid:
+            return None
+        if table.num_rows != lines:
+            return None
+        out.append((np.arange(line, line + lines, dtype=np.int64), table))
+        pa.default_memory_pool().release_unused()
+        start, line = end, line + lines
+    return out
 
 
 def _read_blocks(
@@ -448,6 +464,7 @@ def parse_manifest(
         # lone CRs end lines too: read line by line
         lines = data.splitlines()
         tables: list[tuple[np.ndarray, pa.Table]] = []
+        clean = None
         slow = list(range(len(lines)))
         raw_of: Callable[[int], bytes] = lines.__getitem__
     else:
@@ -462,7 +479,7 @@ def parse_manifest(
                 return bytes(view[starts[i] : ends[i]])
 
     fast_lines, table, redo, odd = _arrow_columns(tables)
-    tables = []  # let the blocks go
+    del clean
     if redo.any():
         slow = sorted([*slow, *fast_lines[redo].tolist()])
         fast_lines, table, odd = fast_lines[~redo], table.filter(pa.array(~redo)), odd[~redo]
@@ -497,30 +514,9 @@ def parse_manifest(
             keep = pa.array(~refused)
             line, odd = line[~refused], odd[~refused]
             source, ids, usage, paths = (c.filter(keep) for c in (source, ids, usage, paths))
+    del data  # a million lines' bytes need not stay for what follows
 
-    # one image per distinct path, in order of first appearance
-    row_of, path_values = _encode(paths)
-    n_rows = len(path_values)
-    first = _first_of(row_of, n_rows)
-    repeats = np.flatnonzero(first[row_of] != np.arange(len(line)))
-    merged = len(repeats)
-    row_ids = ids.take(pa.array(first))
-    row_usage = pc.fill_null(pc.utf8_upper(usage.take(pa.array(first))), "")
-    image_ids = _image_ids(row_ids, path_values, line[first], where, problems)
-
-    extra: list[dict[str, Any] | None] = [None] * n_rows
-    if prefix is not None and n_rows:
-        _remember_spellings(source, first, path_values, prefix, extra)
-    gone = set(refused_lines.tolist())
-    for index, unknown in py.extra.items():
-        if index in gone:
-            continue
-        at_line = int(np.searchsorted(line, index))
-        k = int(row_of[at_line])
-        if first[k] == at_line:  # a repeated line's unknown fields are not kept
-            extra[k] = {**(extra[k] or {}), **unknown}
-
-    # classification annotations, in file order
+    # classification annotations read by Arrow, then Arrow's table can go
     parts_line: list[np.ndarray] = []
     parts_name: list[pa.Array] = []
     parts_by: list[pa.Array] = []
@@ -535,6 +531,34 @@ def parse_manifest(
             parts_by.append(pc.fill_null(items.field("annotated-by"), ""))
             parts_at.append(pc.fill_null(items.field("creation-time"), ""))
         start += len(chunk)
+    del table, tables
+    pa.default_memory_pool().release_unused()
+
+    # one image per distinct path, in order of first appearance
+    row_of, path_values = _encode(paths)
+    n_rows = len(path_values)
+    first = _first_of(row_of, n_rows)
+    repeats = np.flatnonzero(first[row_of] != np.arange(len(line)))
+    merged = len(repeats)
+    repeated = source[int(repeats[0])].as_py() if merged else ""
+    extra: list[dict[str, Any] | None] = [None] * n_rows
+    if prefix is not None and n_rows:
+        _remember_spellings(source, first, path_values, prefix, extra)
+    del source, paths
+    row_ids = ids.take(pa.array(first))
+    row_usage = pc.fill_null(pc.utf8_upper(usage.take(pa.array(first))), "")
+    image_ids = _image_ids(row_ids, path_values, line[first], where, problems)
+
+    gone = set(refused_lines.tolist())
+    for index, unknown in py.extra.items():
+        if index in gone:
+            continue
+        at_line = int(np.searchsorted(line, index))
+        k = int(row_of[at_line])
+        if first[k] == at_line:  # a repeated line's unknown fields are not kept
+            extra[k] = {**(extra[k] or {}), **unknown}
+
+    # classification annotations, in file order
     parts_line.append(np.asarray(py.a_line, dtype=np.int64))
     parts_name.append(pa.array(py.a_name, pa.string()))
     parts_by.append(pa.array(py.a_by, pa.string()))
@@ -593,7 +617,7 @@ def parse_manifest(
         at = int(repeats[0])
         messages.append(
             f"{where}: {merged} line{'s' if merged != 1 else ''} repeat the source of "
-            f"an earlier line (the first: line {int(line[at]) + 1}, {source[at].as_py()!r}); "
+            f"an earlier line (the first: line {int(line[at]) + 1}, {repeated!r}); "
             "each was merged into that image, identical annotations kept once"
         )
     usage_values = _shared_strings(row_usage)

@@ -10,7 +10,7 @@ import orjson
 import pytest
 from manifest_reference import reference_parse
 
-from jupyter_labeler import Dataset
+from jupyter_labeler import Dataset, manifest
 from jupyter_labeler.manifest import parse_manifest, write_manifest
 
 ROOT = "s3://bucket/flowers/"
@@ -264,3 +264,23 @@ def test_write_after_read_keeps_every_label_of_a_big_variant_manifest() -> None:
     assert sorted((r, n) for r, n, *_ in back.labels) == sorted(
         {(r, n) for r, n, *_ in parsed.labels}
     )
+
+
+def test_a_clean_manifest_read_in_many_slices_agrees(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(manifest, "_SLICE", 1000)
+    rng = random.Random(3)
+    clean = b"\n".join(
+        orjson.dumps(
+            {
+                "source": f"{ROOT}img_{k}.jpg",
+                "id": f"i{k}",
+                "annotation": [{"name": rng.choice(["a", "b", " c"]), "annotated-by": "x"}],
+            }
+        )
+        for k in range(3000)
+    )
+    assert manifest._read_clean(clean) is not None
+    assert len(manifest._read_clean(clean)) > 100
+    assert_same(clean)
+    assert_same(clean + b"\n")
+    assert_same(clean + b"\n\n")
