@@ -473,10 +473,15 @@ def parse_manifest(
         if clean is None:
             starts, ends = _line_bounds(data)
             tables, slow = _read_blocks(data, starts, ends)
-            view = memoryview(data)
+        else:
+            starts = ends = np.empty(0, dtype=np.int64)
+        view = memoryview(data)
 
-            def raw_of(i: int) -> bytes:
-                return bytes(view[starts[i] : ends[i]])
+        def raw_of(i: int) -> bytes:
+            nonlocal starts, ends
+            if not len(starts):  # read whole by Arrow, yet a line must be read again
+                starts, ends = _line_bounds(view.obj)  # type: ignore[arg-type]
+            return bytes(view[starts[i] : ends[i]])
 
     fast_lines, table, redo, odd = _arrow_columns(tables)
     del clean

@@ -29,10 +29,12 @@ Credentials are always fake and the real AWS configuration is never read: see ``
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
 import socket
 import uuid
+import warnings
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
@@ -41,6 +43,14 @@ import pytest
 from obs_proxy import ObsProxy
 
 from jupyter_labeler.storage import Store, open_store
+
+# When a test fails, hypothesis' report hook imports its patching helper, whose dependencies
+# warn about a deprecated typing helper; with warnings as errors that hides the failure behind
+# an INTERNALERROR. Importing it once here, quietly, leaves the report to say what failed.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    with contextlib.suppress(ImportError):
+        import hypothesis.extra._patching  # noqa: F401
 
 FAKE_KEY = "testing"
 FAKE_SECRET = "testing"
