@@ -94,18 +94,23 @@ Embedder = Callable[[list[Image.Image]], Any]
 ProgressFn = Callable[[int, int], None]
 
 
-def embedder_name(embedder: str | Embedder, name: str | None = None) -> str:
-    """The folder name of an embedder's features: ``name``, "builtin", or the callable's name."""
-    if name is None:
-        name = embedder if isinstance(embedder, str) else getattr(embedder, "__name__", "")
-    if not isinstance(name, str) or not _NAME.match(name) or name == "<lambda>":
+def check_name(name: object) -> str:
+    """``name`` if it can name a folder of features; ValueError saying what can otherwise."""
+    if not isinstance(name, str) or not _NAME.match(name):
         raise ValueError(
             "name the embedder's features with name=: 1 to 64 letters, digits, '.', '_' or '-' "
             f"(not {name!r})"
         )
+    return name
+
+
+def embedder_name(embedder: str | Embedder, name: str | None = None) -> str:
+    """The folder name of an embedder's features: ``name``, "builtin", or the callable's name."""
     if isinstance(embedder, str) and embedder != BUILTIN:
         raise ValueError(f"embedder must be {BUILTIN!r} or a callable, not {embedder!r}")
-    return name
+    if name is None:
+        name = embedder if isinstance(embedder, str) else getattr(embedder, "__name__", "")
+    return check_name(name)
 
 
 # -- decoding and the built-in descriptor ----------------------------------------------------------
@@ -339,7 +344,7 @@ class FeatureStore:
 
     def __init__(self, output: Store, name: str) -> None:
         self.output = output
-        self.name = embedder_name(name, name)
+        self.name = check_name(name)
         self.folder = f"{FEATURES_DIR}/{self.name}"
 
     def files(self) -> list[str]:

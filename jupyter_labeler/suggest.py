@@ -176,8 +176,9 @@ class SimilarityIndex:
         self.vectors = np.empty((n, self.dim), np.float32)
         for a in range(0, n, _BLOCK):
             self.vectors[a : a + _BLOCK] = self.project(vectors[a : a + _BLOCK])
-        if ok is not None:
-            self.vectors[~ok] = 0  # undecodable images: zero similarity to anything
+        # Undecodable images are never an answer.
+        self.ok = np.ones(n, dtype=bool) if ok is None else np.asarray(ok, dtype=bool)
+        self.vectors[~self.ok] = 0
 
     @property
     def dim(self) -> int:
@@ -209,6 +210,7 @@ def similar(
     """
     scores = index.scores(query_rows)
     scores[np.asarray(query_rows, dtype=np.int64)] = -np.inf
+    scores[~index.ok] = -np.inf
     n = len(scores)
     m = min(n, max(4 * k, k + 64))
     while True:
