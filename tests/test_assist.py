@@ -441,3 +441,17 @@ def test_a_dask_cluster_over_s3_gives_the_vectors_of_the_local_path(
     shown = "\n".join(submitted) + caplog.text
     assert SEALED_SECRET not in shown
     assert SEALED_KEY not in shown
+
+
+# -- the command line -------------------------------------------------------------------------------
+def test_the_features_command_computes_once(
+    folder: tuple[Path, dict[str, str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from jupyter_labeler.cli import main
+
+    assert main(["features", str(folder[0])]) == 0
+    assert "36 images computed" in capsys.readouterr().err
+    assert main(["features", str(folder[0]), "--embedder", "builtin"]) == 0
+    assert "36 already had features" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["features", str(folder[0]), "--embedder", "clip"])
