@@ -11,7 +11,9 @@ float16 numbers, they are projected on their first 64 principal components (fitt
 20,000 of them), normalised again, and kept as float32 (256 bytes an image: 256 MB for a
 million, a quarter of the float32 originals; float16 would halve that again but costs a
 conversion per search, which doubles its time). A query is the mean of the given images'
-vectors; the search is one matrix-vector product and a partial sort.
+vectors; the search is one matrix-vector product and a partial sort. Suggestions use the same
+compact vectors: as right as the full ones on the demo images and on scanned digits, and a
+million images are scored in a fraction of a second instead of seconds of float16 conversion.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ __all__ = [
     "Suggester",
     "accept_ops",
     "fit",
+    "index_of",
     "least_certain",
     "similar",
     "similar_table",
@@ -66,7 +69,7 @@ class Suggester:
         """(n, labels) probabilities, in blocks so that a million rows stay small in memory."""
         out = np.empty((len(vectors), len(self.labels)), np.float32)
         for a in range(0, len(vectors), _BLOCK):
-            block = _float32(vectors[a : a + _BLOCK])
+            block = vectors[a : a + _BLOCK]
             out[a : a + len(block)] = self.model.predict_proba(block)
         return out
 
@@ -140,8 +143,9 @@ def fit(pairs: pd.DataFrame, features: Features, *, min_per_label: int = 5) -> S
     keep = pairs["label"].isin(labels).to_numpy()
     pairs, rows = pairs[keep], rows[keep]
     code = {name: i for i, name in enumerate(labels)}
+    compact = index_of(features).vectors
     if not multi_label:
-        x = _float32(features.vectors[rows])
+        x = compact[rows]
         y = np.fromiter((code[n] for n in pairs["label"]), np.int64, count=len(pairs))
         model = LogisticRegression(C=_C, max_iter=2000)
         model.fit(x, y)
@@ -150,7 +154,7 @@ def fit(pairs: pd.DataFrame, features: Features, *, min_per_label: int = 5) -> S
         image_rows, inverse = np.unique(rows, return_inverse=True)
         y = np.zeros((len(image_rows), len(labels)), np.int64)
         y[inverse, [code[n] for n in pairs["label"]]] = 1
-        x = _float32(features.vectors[image_rows])
+        x = compact[image_rows]
         model = OneVsRestClassifier(LogisticRegression(C=_C, max_iter=2000))
         model.fit(x, y)
     return Suggester(model, labels, multi_label, not_suggested)
@@ -198,6 +202,14 @@ class SimilarityIndex:
         return self.vectors @ q
 
 
+def index_of(features: Features) -> SimilarityIndex:
+    """The compact vectors of ``features``, made once per loaded set of features."""
+    if features._index is None:
+        features._index = SimilarityIndex(features.vectors, features.ok)
+    index: SimilarityIndex = features._index
+    return index
+
+
 def similar(
     index: SimilarityIndex,
     query_rows: Sequence[int],
@@ -235,8 +247,10 @@ def _empty() -> pd.DataFrame:
 
 def _usable(features: Features, ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """The ids with decodable features, and their rows."""
-    ids_array = np.asarray(list(ids), dtype=object)
-    rows = features.rows(ids_array.tolist())
+    ids_array = np.asarray(
+        ids if isinstance(ids, pd.Index | np.ndarray) else list(ids), dtype=object
+    )
+    rows = features.rows(ids_array)
     keep = rows >= 0
     keep[keep] = features.ok[rows[keep]]
     return ids_array[keep], rows[keep]
@@ -247,7 +261,7 @@ def suggestions(model: Suggester | None, features: Features, ids: Sequence[str])
     if model is None:
         return _empty()
     ids_array, rows = _usable(features, ids)
-    return model.table(ids_array, features.vectors[rows])
+    return model.table(ids_array, index_of(features).vectors[rows])
 
 
 def least_certain(
@@ -257,9 +271,10 @@ def least_certain(
     if model is None:
         return _empty()
     ids_array, rows = _usable(features, ids)
-    certainty = model.certainty(features.vectors[rows])
+    compact = index_of(features).vectors
+    certainty = model.certainty(compact[rows])
     pick = np.argsort(certainty, kind="stable")[: max(0, int(n))]
-    table = model.table(ids_array[pick], features.vectors[rows[pick]])
+    table = model.table(ids_array[pick], compact[rows[pick]])
     table = table[~table.index.duplicated(keep="first")]
     return table.assign(certainty=certainty[pick].astype(np.float64))
 
@@ -295,9 +310,7 @@ def similar_table(
     rows = features.rows(ids)
     if (rows < 0).any():
         raise UnknownImageError([i for i, r in zip(ids, rows.tolist(), strict=True) if r < 0])
-    if features._index is None:
-        features._index = SimilarityIndex(features.vectors, features.ok)
-    index: SimilarityIndex = features._index
+    index = index_of(features)
 
     def allowed(candidates: np.ndarray) -> np.ndarray:
         return np.asarray(in_view(features.ids[candidates].tolist()), dtype=bool)
