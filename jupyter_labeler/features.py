@@ -55,7 +55,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from PIL import Image
 
-from .errors import ImageDecodeError, StoreError
+from .errors import ImageDecodeError
 from .images import (
     DEFAULT_MAX_PIXELS,
     MAX_DECODE_PIXELS,
@@ -587,10 +587,7 @@ def _on_cluster(
 # -- keeping the files to the dataset ---------------------------------------------------------------
 def embedders(output: Store) -> list[str]:
     """The embedders with features stored in ``output``."""
-    try:
-        found = output.list(FEATURES_DIR, recursive=True)
-    except StoreError:
-        raise
+    found = output.list(FEATURES_DIR, recursive=True)
     names = {rel.split("/")[1] for rel in found if rel.count("/") == 2}
     return sorted(n for n in names if _NAME.match(n))
 
