@@ -315,6 +315,9 @@ class Features:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def __repr__(self) -> str:
+        return f"<Features: {len(self.ids)} images, {self.vectors.shape[1]} numbers each>"
+
     def rows(self, ids: Iterable[str]) -> np.ndarray:
         """The row of each id, -1 where it has none."""
         if self._row is None:
