@@ -1418,7 +1418,9 @@ class Dataset:
         self, n: int = 48, *, min_per_label: int = 5, embedder: str = features.BUILTIN
     ) -> pd.DataFrame:
         """The ``n`` unlabeled images the model is least sure of, least sure first (to label
-        next: active learning). Same columns as :meth:`suggest`, one row per image."""
+        next: active learning). The columns of :meth:`suggest` (the likeliest label, one row per
+        image) and ``certainty``: the top probability, or with several labels an image the
+        least decided of its labels' max(p, 1 - p)."""
         model, found = self._suggester(min_per_label, embedder)
         return _suggest.least_certain(model, found, self.ids("unlabeled"), n)
 
