@@ -8,6 +8,8 @@
     jupyter-labeler export SOURCE --format FORMAT --to DEST
     jupyter-labeler import SOURCE --format FORMAT --from FILE
     jupyter-labeler check SOURCE                        exit status 1 when not ready for training
+    jupyter-labeler features SOURCE [--embedder builtin] [--dask ADDRESS]
+                                                        compute the images' features once
 
 Every dataset command takes ``--output`` (where the labels live; default ``.jupyter_labeler``
 inside SOURCE), ``--author`` and ``--storage-option KEY=VALUE`` (repeatable). Exit status: 0 on
@@ -28,7 +30,6 @@ import shlex
 import signal
 import subprocess
 import sys
-import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from importlib import resources
@@ -63,34 +64,28 @@ class UsageError(Exception):
 
 # -- progress -------------------------------------------------------------------------------------
 class Progress:
-    """A one-line progress counter on stderr, drawn only on a terminal and at most 10 times/s."""
+    """A tqdm progress bar on stderr fed as ``progress(done, total)``; drawn only on a terminal."""
 
     def __init__(self, what: str, stream: TextIO | None = None, *, enabled: bool = True) -> None:
         self.what = what
         self.stream = stream or sys.stderr
         self.enabled = enabled and self.stream.isatty()
-        self._last = 0.0
-        self._drawn = False
+        self._bar: Any = None
 
     def __call__(self, done: int, total: int) -> None:
         if not self.enabled:
             return
-        now = time.monotonic()
-        if done < total and now - self._last < 0.1:
-            return
-        self._last = now
-        width = 30
-        filled = width * done // total if total else width
-        bar = "#" * filled + "-" * (width - filled)
-        self.stream.write(f"\r{self.what} [{bar}] {done}/{total}")
-        self.stream.flush()
-        self._drawn = True
+        if self._bar is None:
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(total=total, desc=self.what, file=self.stream, leave=True)
+        self._bar.total = total
+        self._bar.update(done - self._bar.n)
 
     def close(self) -> None:
-        if self._drawn:
-            self.stream.write("\n")
-            self.stream.flush()
-            self._drawn = False
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
 
 
 @contextlib.contextmanager
@@ -264,6 +259,24 @@ def build_parser() -> argparse.ArgumentParser:
         "each (50 or more recommended). Exit status 0 when ready, 1 when not.",
     )
     check.set_defaults(func=cmd_check)
+
+    feats = commands.add_parser(
+        "features",
+        parents=[common],
+        help="compute the images' features for suggestions, similar images and duplicates",
+        description="Compute a feature vector for every image that has none yet and keep them "
+        "in the output folder (features/EMBEDDER/), where every annotator's Labeler finds them.",
+    )
+    feats.add_argument(
+        "--embedder", choices=("builtin",), default="builtin", help="default: builtin"
+    )
+    feats.add_argument(
+        "--dask",
+        metavar="ADDRESS",
+        help="run the batches on this dask.distributed scheduler (tcp://host:8786); "
+        "needs jupyter-labeler[dask]",
+    )
+    feats.set_defaults(func=cmd_features)
     return parser
 
 
@@ -409,6 +422,34 @@ def cmd_check(args: argparse.Namespace) -> int:
         return 0 if readiness.ready else 1
 
     return _with_dataset(args, work)
+
+
+def cmd_features(args: argparse.Namespace) -> int:
+    client = None
+    if args.dask:
+        try:
+            from distributed import Client
+        except ImportError:
+            raise UsageError(
+                "--dask needs dask.distributed: pip install 'jupyter-labeler[dask]'"
+            ) from None
+        client = Client(args.dask)
+
+    def work(dataset: Dataset) -> int:
+        with _progress(args, "features") as bar:
+            summary = dataset.compute_features(args.embedder, client=client, progress=bar)
+        _say(
+            args,
+            f"{summary.computed} images computed ({summary.failed} unreadable), "
+            f"{summary.reused} already had features",
+        )
+        return 0
+
+    try:
+        return _with_dataset(args, work)
+    finally:
+        if client is not None:
+            client.close()
 
 
 # -- demo -----------------------------------------------------------------------------------------

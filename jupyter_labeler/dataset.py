@@ -32,6 +32,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from . import duplicates as _duplicates
+from . import features
+from . import suggest as _suggest
 from .errors import (
     LabelerError,
     StoreError,
@@ -1360,6 +1363,13 @@ class Dataset:
             self._covered = set(covered)
             self._applied = [n for n in self._applied if n not in self._covered]
             self._events_since_snapshot = len(self._applied)
+            alive = self._state.ids[self._state.view_codes("all")]
+        # Features of images gone from the dataset go with the snapshot that no longer has them;
+        # a failure here costs only disk space, never the snapshot.
+        try:
+            features.prune(self._output, alive)
+        except Exception as exc:
+            log.warning("save(): features of removed images stay for now (%s)", exc)
         return True
 
     def close(self) -> None:
@@ -1450,3 +1460,161 @@ class Dataset:
             raise UnknownImageError(missing)
         got = self._source.read_many(sorted(set(paths.values())))
         return {i: got[p] for i, p in paths.items()}
+
+    # ------------------------------------------------------------------------------------------
+    # assisted labeling: features, suggestions, similar images, duplicates. Each method only
+    # gathers what the Dataset holds; the work is in .features, .suggest and .duplicates.
+    def compute_features(
+        self,
+        embedder: str | features.Embedder = features.BUILTIN,
+        *,
+        name: str | None = None,
+        client: Any = None,
+        progress: Callable[[int, int], None] | bool | None = None,
+        batch_size: int = features.BATCH_SIZE,
+    ) -> features.ComputeSummary:
+        """Compute a feature vector for every image that has none yet, and keep them.
+
+        They are stored in the output folder under ``features/<name>/`` (Parquet, one file per
+        batch), so every annotator of the dataset shares them; a second run (after a
+        :meth:`sync`, say) computes only the new images. ``embedder`` is ``"builtin"`` (a colour,
+        layout and gradient descriptor: no model, no download) or a callable taking a list of
+        PIL images and returning a 2-D array (then ``name=`` names its folder, by default the
+        callable's ``__name__``); see :mod:`jupyter_labeler.features` for a five-line example.
+        With a ``dask.distributed`` ``client``, batches run on the cluster, each worker reading
+        its images from the store. ``progress`` is a ``callable(done, total)``, ``False`` for
+        none, or None for a ``tqdm.auto`` bar.
+
+        >>> ds.compute_features()  # doctest: +SKIP
+        ComputeSummary(embedder='builtin', computed=300, reused=0, ...)
+        """
+        key = features.embedder_name(embedder, name)
+        with self._lock:
+            codes = self._state.view_codes("all")
+            s = self._state
+            images = features.Batch(
+                s.ids[codes].tolist(), s.paths[codes].tolist(), s.sizes[codes].tolist()
+            )
+        return features.compute(
+            self._source,
+            self._output,
+            images,
+            embedder,
+            name=key,
+            client=client,
+            progress=progress,
+            batch_size=batch_size,
+            existing=self._feature_cache.get(key),
+        )
+
+    @property
+    def _feature_cache(self) -> dict[str, features.Features]:
+        # Made on first use, so that the Dataset's constructor stays as it is.
+        cache: dict[str, features.Features] | None = getattr(self, "_features_loaded", None)
+        if cache is None:
+            cache = {}
+            self._features_loaded = cache
+        return cache
+
+    def _features(self, embedder: str) -> features.Features:
+        """The stored features of ``embedder`` (re-read only when their files changed)."""
+        found = features.FeatureStore(self._output, embedder).load(
+            self._feature_cache.get(embedder)
+        )
+        if found is None or not len(found):
+            raise LabelerError(f"no {embedder} features yet: call compute_features() first")
+        self._feature_cache[embedder] = found
+        return found
+
+    def _suggester(self, min_per_label: int, embedder: str) -> tuple[Any, features.Features]:
+        found = self._features(embedder)
+        with self._lock:
+            key = ("suggest", embedder, min_per_label, found.files)
+            if key not in self._state._cache:
+                pairs = self.annotations()[["image_id", "label"]]
+                self._state._cache[key] = _suggest.fit(pairs, found, min_per_label=min_per_label)
+            return self._state._cache[key], found
+
+    def suggest(self, min_per_label: int = 5, *, embedder: str = features.BUILTIN) -> pd.DataFrame:
+        """For every unlabeled image with features, its suggested label(s) and a confidence.
+
+        Index ``image_id``; columns ``label`` and ``confidence`` (0 to 1). A model is fitted on
+        the labeled images' features: multinomial when every image has one label (one row per
+        image), one-vs-rest otherwise (a row per label above 0.5, at least one per image).
+        Labels with fewer than ``min_per_label`` labeled images are never suggested: they are
+        named in the result's ``attrs["not_suggested"]``. Empty until two labels qualify.
+        """
+        model, found = self._suggester(min_per_label, embedder)
+        return _suggest.suggestions(model, found, self.ids("unlabeled"))
+
+    def accept_suggestions(
+        self,
+        ids: Iterable[str] | None = None,
+        min_confidence: float = 0.9,
+        *,
+        min_per_label: int = 5,
+        embedder: str = features.BUILTIN,
+    ) -> ActionResult:
+        """Label the unlabeled images (all, or ``ids``) whose suggestion has ``min_confidence``.
+
+        One action, undoable; each annotation keeps its ``confidence`` in the manifest, with
+        this Dataset's author as ``annotated-by``.
+        """
+        table = self.suggest(min_per_label, embedder=embedder)
+        if ids is not None:
+            table = table[table.index.isin(list(ids))]
+        table = table[table["confidence"] >= min_confidence]
+        ops = _suggest.accept_ops(table, self.author, _now())
+        if not ops:
+            return ActionResult("accept_suggestions", 0, True, "no suggestion is that confident")
+        n = int(table.index.nunique())
+        return self._record(
+            "accept_suggestions",
+            ops,
+            describe=f"Accepted {len(table)} suggestions for {n} image{'s' if n != 1 else ''}",
+            changed=n,
+            change=Change("labels", _touched(table.index.unique().tolist())),
+        )
+
+    def uncertain(
+        self, n: int = 48, *, min_per_label: int = 5, embedder: str = features.BUILTIN
+    ) -> pd.DataFrame:
+        """The ``n`` unlabeled images the model is least sure of, least sure first (to label
+        next: active learning). The columns of :meth:`suggest` (the likeliest label, one row per
+        image) and ``certainty``: the top probability, or with several labels an image the
+        least decided of its labels' max(p, 1 - p)."""
+        model, found = self._suggester(min_per_label, embedder)
+        return _suggest.least_certain(model, found, self.ids("unlabeled"), n)
+
+    def similar(
+        self,
+        ids: Iterable[str] | str,
+        k: int = 48,
+        view: str = "unlabeled",
+        *,
+        embedder: str = features.BUILTIN,
+    ) -> pd.DataFrame:
+        """The ``k`` images of ``view`` most like ``ids`` (cosine distance to their mean vector),
+        nearest first: index ``image_id``, column ``distance`` (0 = the same direction)."""
+        found = self._features(embedder)
+        if isinstance(ids, str):
+            ids = [ids]
+        self._view_code_array(view, None)  # checks the view's name
+        return _suggest.similar_table(found, list(ids), k, lambda c: self.in_view(c, view))
+
+    def duplicates(self, max_distance: int = 4) -> pd.DataFrame:
+        """Groups of duplicate images: exact (the same bytes) and near (64-bit perceptual hashes
+        within ``max_distance`` bits). Index ``image_id``; columns ``group``, ``path``,
+        ``usage``, ``exact`` (a byte-identical twin is in the group) and ``distance`` (bits from
+        the group's first image). Use it to find images in both TRAIN and EVAL, then
+        :meth:`remove_images`."""
+        found = self._features(features.BUILTIN)
+        live = self.paths()
+        rows = found.rows(live.index.tolist())
+        have = rows >= 0
+        table = _duplicates.table(found, rows[have], max_distance)
+        with self._lock:
+            codes = self._state.lookup(table.index.tolist())
+            table.insert(1, "path", pd.array(self._state.paths[codes], dtype=object))
+            table.insert(2, "usage", pd.array(self._state.usage[codes], dtype=object))
+        return table

@@ -1,0 +1,324 @@
+"""Suggestions from the labeled images' features, "more like these", and the least certain.
+
+A scikit-learn logistic regression is fitted on the labeled images' feature vectors: one
+multinomial model when every labeled image has one label, one-vs-rest otherwise (each label then
+has its own probability, and an image may get several). Labels with fewer than
+``min_per_label`` images with features take no part (the result's ``attrs["not_suggested"]``
+names them): a handful of examples gives confident, wrong answers.
+
+Similarity search works on a compact copy of the vectors, a reduced dimension: stored as 256
+float16 numbers, they are projected on their first 64 principal components (fitted on at most
+20,000 of them), normalised again, and kept as float32 (256 bytes an image: 256 MB for a
+million, a quarter of the float32 originals; float16 would halve that again but costs a
+conversion per search, which doubles its time). A query is the mean of the given images'
+vectors; the search is one matrix-vector product and a partial sort. Suggestions use the same
+compact vectors: as right as the full ones on the demo images and on scanned digits, and a
+million images are scored in a fraction of a second instead of seconds of float16 conversion.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .features import Features
+
+__all__ = [
+    "SimilarityIndex",
+    "Suggester",
+    "accept_ops",
+    "fit",
+    "index_of",
+    "least_certain",
+    "similar",
+    "similar_table",
+    "suggestions",
+]
+
+log = logging.getLogger(__name__)
+
+INDEX_DIM = 64
+_PCA_SAMPLE = 20_000
+_BLOCK = 262_144  # rows converted to float32 at a time
+# Inverse regularisation. The descriptors are unit vectors, so their logits are small: a strong
+# prior (C ~ 10) keeps every probability near 1 / labels. At 1000, a confidence of 0.9 or more
+# is right 99% of the time on the demo images and on scanned digits with 5 examples a label,
+# and covers most images (see benchmarks/bench_assist.py); accuracy barely moves from 100 on.
+_C = 1000.0
+
+
+def _float32(vectors: np.ndarray) -> np.ndarray:
+    return np.asarray(vectors, dtype=np.float32)
+
+
+@dataclass
+class Suggester:
+    """A fitted model: the labels it knows, and whether each image gets one label or several."""
+
+    model: Any
+    labels: list[str]
+    multi_label: bool
+    not_suggested: list[str]
+
+    def probabilities(self, vectors: np.ndarray) -> np.ndarray:
+        """(n, labels) probabilities, in blocks so that a million rows stay small in memory."""
+        out = np.empty((len(vectors), len(self.labels)), np.float32)
+        for a in range(0, len(vectors), _BLOCK):
+            block = vectors[a : a + _BLOCK]
+            out[a : a + len(block)] = self.model.predict_proba(block)
+        return out
+
+    def table(self, ids: np.ndarray, vectors: np.ndarray) -> pd.DataFrame:
+        """Suggestions for these images: index image_id; label, confidence (best first per image)."""
+        proba = self.probabilities(vectors)
+        n, k = proba.shape
+        if not self.multi_label:
+            best = proba.argmax(axis=1) if k else np.zeros(n, np.int64)
+            rows = np.arange(n)
+            which = best
+            conf = proba[rows, best] if k else np.zeros(n, np.float32)
+        else:
+            chosen = proba >= 0.5
+            top = proba.argmax(axis=1)
+            chosen[np.arange(n), top] = True  # every image gets at least its likeliest label
+            rows, which = np.nonzero(chosen)
+            conf = proba[rows, which]
+            order = np.lexsort((-conf, rows))
+            rows, which, conf = rows[order], which[order], conf[order]
+        names = np.asarray(self.labels, dtype=object)
+        frame = pd.DataFrame(
+            {
+                "label": pd.array(names[which] if len(which) else [], dtype=object),
+                "confidence": conf.astype(np.float64),
+            },
+            index=pd.Index(ids[rows] if len(rows) else [], name="image_id", dtype=object),
+        )
+        frame.attrs["not_suggested"] = list(self.not_suggested)
+        return frame
+
+    def certainty(self, vectors: np.ndarray) -> np.ndarray:
+        """How sure the model is of each image: its top probability (one label), or the least
+        decided of its labels (several: max(p, 1 - p) of the one nearest 0.5)."""
+        proba = self.probabilities(vectors)
+        if not proba.shape[1]:
+            return np.zeros(len(vectors), np.float32)
+        if not self.multi_label:
+            return proba.max(axis=1)
+        return np.maximum(proba, 1 - proba).min(axis=1)
+
+
+def fit(pairs: pd.DataFrame, features: Features, *, min_per_label: int = 5) -> Suggester | None:
+    """Fit on ``pairs`` (columns image_id, label: one row per annotation) and their features.
+
+    None when fewer than two labels have ``min_per_label`` images with features (nothing to
+    tell apart).
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.multiclass import OneVsRestClassifier
+
+    rows = features.rows(pairs["image_id"].tolist())
+    usable = rows >= 0
+    usable[usable] = features.ok[rows[usable]]
+    pairs = pairs[usable]
+    rows = rows[usable]
+    counts = pairs["label"].value_counts()
+    every = list(dict.fromkeys(pairs["label"].tolist()))
+    labels = [name for name in every if counts.get(name, 0) >= min_per_label]
+    not_suggested = [name for name in every if name not in labels]
+    if not_suggested:
+        log.info(
+            "suggestions: fewer than %d labeled images with features, so not suggested: %s",
+            min_per_label,
+            ", ".join(not_suggested),
+        )
+    if len(labels) < 2:
+        return None
+    per_image = pairs.groupby("image_id", sort=False).size()
+    multi_label = bool((per_image > 1).any())
+    keep = pairs["label"].isin(labels).to_numpy()
+    pairs, rows = pairs[keep], rows[keep]
+    code = {name: i for i, name in enumerate(labels)}
+    compact = index_of(features).vectors
+    if not multi_label:
+        x = compact[rows]
+        y = np.fromiter((code[n] for n in pairs["label"]), np.int64, count=len(pairs))
+        model = LogisticRegression(C=_C, max_iter=2000)
+        model.fit(x, y)
+    else:
+        # Every labeled image trains every label: it is a negative for the labels it lacks.
+        image_rows, inverse = np.unique(rows, return_inverse=True)
+        y = np.zeros((len(image_rows), len(labels)), np.int64)
+        y[inverse, [code[n] for n in pairs["label"]]] = 1
+        x = compact[image_rows]
+        model = OneVsRestClassifier(LogisticRegression(C=_C, max_iter=2000))
+        model.fit(x, y)
+    return Suggester(model, labels, multi_label, not_suggested)
+
+
+# -- similarity ------------------------------------------------------------------------------------
+class SimilarityIndex:
+    """Unit vectors of at most ``INDEX_DIM`` dimensions (float32), searched by cosine similarity."""
+
+    def __init__(self, vectors: np.ndarray, ok: np.ndarray | None = None) -> None:
+        n, dim = vectors.shape
+        sample = _float32(vectors[:: max(1, n // _PCA_SAMPLE)] if n else vectors)
+        self.mean = sample.mean(axis=0) if n else np.zeros(dim, np.float32)
+        if dim > INDEX_DIM and len(sample) > INDEX_DIM:
+            # Principal axes from the covariance (dim x dim): far cheaper than an SVD of the sample.
+            centred = sample - self.mean
+            _, axes = np.linalg.eigh(centred.T @ centred)
+            self.basis: np.ndarray | None = np.ascontiguousarray(
+                axes[:, ::-1][:, :INDEX_DIM], dtype=np.float32
+            )
+        else:
+            self.basis = None
+        self.vectors = np.empty((n, self.dim), np.float32)
+        for a in range(0, n, _BLOCK):
+            self.vectors[a : a + _BLOCK] = self.project(vectors[a : a + _BLOCK])
+        # Undecodable images are never an answer.
+        self.ok = np.ones(n, dtype=bool) if ok is None else np.asarray(ok, dtype=bool)
+        self.vectors[~self.ok] = 0
+
+    @property
+    def dim(self) -> int:
+        return self.basis.shape[1] if self.basis is not None else len(self.mean)
+
+    def project(self, vectors: np.ndarray) -> np.ndarray:
+        x = _float32(vectors)
+        if self.basis is not None:
+            x = (x - self.mean) @ self.basis
+        norm = np.sqrt((x * x).sum(axis=1, keepdims=True))
+        return x / np.maximum(norm, 1e-12)
+
+    def scores(self, query_rows: Sequence[int]) -> np.ndarray:
+        """Cosine similarity of every row to the mean of ``query_rows``."""
+        q = self.vectors[np.asarray(query_rows, dtype=np.int64)].mean(axis=0)
+        q /= max(float(np.sqrt(q @ q)), 1e-12)
+        return self.vectors @ q
+
+
+def index_of(features: Features) -> SimilarityIndex:
+    """The compact vectors of ``features``, made once per loaded set of features."""
+    if features._index is None:
+        features._index = SimilarityIndex(features.vectors, features.ok)
+    index: SimilarityIndex = features._index
+    return index
+
+
+def similar(
+    index: SimilarityIndex,
+    query_rows: Sequence[int],
+    k: int,
+    allowed: Any = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of the ``k`` nearest (cosine distance), nearest first, and their distances.
+
+    ``allowed(rows) -> bool array`` filters candidates (a view); the query rows never come back.
+    """
+    scores = index.scores(query_rows)
+    scores[np.asarray(query_rows, dtype=np.int64)] = -np.inf
+    scores[~index.ok] = -np.inf
+    n = len(scores)
+    m = min(n, max(4 * k, k + 64))
+    while True:
+        top = np.argpartition(-scores, m - 1)[:m] if m < n else np.arange(n)
+        top = top[np.isfinite(scores[top])]
+        if allowed is not None and len(top):
+            top = top[allowed(top)]
+        if len(top) >= k or m >= n:
+            break
+        m = min(n, m * 8)
+    top = top[np.argsort(-scores[top], kind="stable")][:k]
+    return top, (1.0 - scores[top]).astype(np.float64)
+
+
+# -- what the Dataset asks for ----------------------------------------------------------------------
+def _empty() -> pd.DataFrame:
+    return pd.DataFrame(
+        {"label": pd.array([], dtype=object), "confidence": np.zeros(0)},
+        index=pd.Index([], name="image_id", dtype=object),
+    )
+
+
+def _usable(features: Features, ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The ids with decodable features, and their rows."""
+    ids_array = np.asarray(
+        ids if isinstance(ids, pd.Index | np.ndarray) else list(ids), dtype=object
+    )
+    rows = features.rows(ids_array)
+    keep = rows >= 0
+    keep[keep] = features.ok[rows[keep]]
+    return ids_array[keep], rows[keep]
+
+
+def suggestions(model: Suggester | None, features: Features, ids: Sequence[str]) -> pd.DataFrame:
+    """The suggestion table of ``ids`` (those with features); empty without a model."""
+    if model is None:
+        return _empty()
+    ids_array, rows = _usable(features, ids)
+    return model.table(ids_array, index_of(features).vectors[rows])
+
+
+def least_certain(
+    model: Suggester | None, features: Features, ids: Sequence[str], n: int
+) -> pd.DataFrame:
+    """The ``n`` of ``ids`` the model is least sure of, least sure first, with their best label."""
+    if model is None:
+        return _empty()
+    ids_array, rows = _usable(features, ids)
+    compact = index_of(features).vectors
+    certainty = model.certainty(compact[rows])
+    pick = np.argsort(certainty, kind="stable")[: max(0, int(n))]
+    table = model.table(ids_array[pick], compact[rows[pick]])
+    table = table[~table.index.duplicated(keep="first")]
+    return table.assign(certainty=certainty[pick].astype(np.float64))
+
+
+def accept_ops(table: pd.DataFrame, author: str, now: str) -> list[dict[str, Any]]:
+    """``label+`` operations for a suggestion table: one per label, each annotation keeping
+    its confidence (a ModelArts annotation field) in ``extra``."""
+    ops = []
+    for label, part in table.groupby("label", sort=False):
+        ids = part.index.tolist()
+        conf = part["confidence"].round(4).tolist()
+        ops.append(
+            {
+                "op": "label+",
+                "label": str(label),
+                "ids": ids,
+                "by": author,
+                "at": now,
+                "extra": {i: {"confidence": c} for i, c in zip(ids, conf, strict=True)},
+            }
+        )
+    return ops
+
+
+def similar_table(
+    features: Features, ids: list[str], k: int, in_view: Any, dim: int = INDEX_DIM
+) -> pd.DataFrame:
+    """The table of :meth:`Dataset.similar`: the ``k`` nearest of the view, nearest first."""
+    from .errors import UnknownImageError
+
+    if not isinstance(k, int) or k < 0:
+        raise ValueError(f"k must be a whole number, 0 or more, not {k!r}")
+    rows = features.rows(ids)
+    if (rows < 0).any():
+        raise UnknownImageError([i for i, r in zip(ids, rows.tolist(), strict=True) if r < 0])
+    index = index_of(features)
+
+    def allowed(candidates: np.ndarray) -> np.ndarray:
+        return np.asarray(in_view(features.ids[candidates].tolist()), dtype=bool)
+
+    top, distance = similar(index, rows.tolist(), k, allowed) if k and len(ids) else ([], [])
+    return pd.DataFrame(
+        {"distance": np.asarray(distance, dtype=np.float64)},
+        index=pd.Index(
+            features.ids[np.asarray(top, dtype=np.int64)], name="image_id", dtype=object
+        ),
+    )
