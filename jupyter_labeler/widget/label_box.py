@@ -1,4 +1,5 @@
-"""The label box: type a new label or pick an existing one; OK puts it on every selected image.
+"""The label box: type a new label or pick an existing one; OK (or Enter) puts it on every
+selected image.
 
 The name is checked while the user types (with :func:`jupyter_labeler.names.label_problem`) and the
 reason it is refused is shown under the box, so a wrong name never reaches the Dataset.
@@ -80,6 +81,8 @@ class LabelBox:
         )
         self.box.add_class("jl-label-box")
         self.input.observe(guard(self._typed), "value")
+        # Enter in the box: the browser sends a "submit" message after the typed value.
+        self.input.on_msg(guard(self._message))
         self.ok.on_click(guard(lambda _b: self.apply()))
         self.remove.on_click(guard(lambda _b: self.take_off()))
 
@@ -100,15 +103,35 @@ class LabelBox:
     def _typed(self, _change: dict[str, Any] | None = None) -> None:
         self._refresh()
 
+    def _message(self, _widget: Any, content: Any, _buffers: Any) -> None:
+        if isinstance(content, dict) and content.get("event") == "submit":
+            self.apply()
+
     def _refresh(self) -> None:
         self.problem.value = problem_html(self.input.value)
         valid = bool(self.name) and label_problem(self.input.value) is None
         self.ok.disabled = not (valid and self._selected_count > 0)
         existing = self.name in self.input.options
         self.remove.disabled = not (existing and self._selected_count > 0)
+        # A disabled button says why.
+        if not self.name:
+            why = "Type a label name first"
+        elif not valid:
+            why = "This name is not allowed (see the reason below the box)"
+        elif self._selected_count == 0:
+            why = "Select images first (click them, or press a in the grid)"
+        else:
+            why = ""
+        n = self._selected_count
+        images = "image" if n == 1 else "images"
+        self.ok.tooltip = why or f"Add {self.name} to the {n} selected {images} (Enter)"
+        if self.remove.disabled:
+            self.remove.tooltip = why or f"{self.name} is not an existing label"
+        else:
+            self.remove.tooltip = f"Take {self.name} off the {n} selected {images}"
 
     def apply(self) -> None:
-        """What OK does (also what Enter would do)."""
+        """What OK does, and Enter in the box."""
         if self.ok.disabled:
             return
         self._on_add(self.name)

@@ -11,16 +11,26 @@ import ipywidgets as widgets
 
 from ..names import label_problem
 from .closing import close_widgets
-from .grid import chips_html
 from .label_box import label_combobox, problem_html
 
-__all__ = ["Preview", "image_format"]
+__all__ = ["Preview", "chips_html", "image_format"]
 
 _FORMATS = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png", ".bmp": "bmp", ".gif": "gif"}
 
 
 def image_format(path: str) -> str:
     return _FORMATS.get(posixpath.splitext(path)[1].lower(), "jpeg")
+
+
+def chips_html(labels: Sequence[str]) -> str:
+    """Labels as small chips; every name is escaped (label names come from users)."""
+    if not labels:
+        return '<span class="jl-chip-none" style="color:#888;font-size:11px">no label</span>'
+    style = (
+        "display:inline-block;margin:1px 2px;padding:0 6px;border-radius:8px;"
+        "background:#e3eefc;color:#174ea6;font-size:11px;line-height:16px"
+    )
+    return "".join(f'<span class="jl-chip" style="{style}">{html.escape(x)}</span>' for x in labels)
 
 
 def _size_words(size: Any) -> str:
