@@ -19,7 +19,7 @@ from typing import Any
 
 import ipywidgets
 import pytest
-from imagegen import image_bytes, upload_item
+from imagegen import image_bytes, send_upload
 from PIL import Image
 
 from jupyter_labeler import Dataset
@@ -245,7 +245,7 @@ def test_refused_uploads_change_nothing(
     assert reason in result.refused[0][1]
     assert fingerprint(ds, folder) == before
     # The same through the widget's Add Image.
-    lab._upload.upload.value = (upload_item(name, data),)
+    send_upload(lab, {name: data})
     shown = text_of(lab._upload.result.value)
     assert "0 images added." in shown
     assert f"{name}: " in shown
@@ -266,7 +266,7 @@ def test_more_than_8_mb_in_one_upload_is_refused_whole(
     assert len(result.refused) == 2
     assert all("at most 8.0 MB can be added at once" in r for _, r in result.refused)
     assert fingerprint(ds, folder) == before
-    lab._upload.upload.value = tuple(upload_item(n, d) for n, d in files.items())
+    send_upload(lab, files)
     assert "0 images added, 2 refused." in text_of(lab._status.widget.value)
     assert fingerprint(ds, folder) == before
 
@@ -287,7 +287,7 @@ def test_odd_upload_names_are_made_safe(
         assert first == ODD_NAMES[name]
     known = set(ds.images["path"])
     # The same file through the widget's Add Image: stored again, under a fresh name.
-    lab._upload.upload.value = (upload_item(name, data),)
+    send_upload(lab, {name: data})
     assert "1 image added." in text_of(lab._upload.result.value)
     assert_no_raw_markup(lab)
     (second,) = set(ds.images["path"]) - known
@@ -390,7 +390,7 @@ def test_file_names_holding_html_are_escaped_everywhere(
     lab._status.clear_error()
     lab._preview.hide()
     # Upload results, with a refused file whose name is markup.
-    lab._upload.upload.value = (upload_item("<img src=y onerror=alert(3)>.gif", b"GIF89a"),)
+    send_upload(lab, {"<img src=y onerror=alert(3)>.gif": b"GIF89a"})
     assert "<img src=y" in text_of(lab._upload.result.value)
     # All Labels and readiness hold label names; the dialog holds a name too.
     lab.ask_delete_label("tulips")

@@ -22,7 +22,7 @@ import fsspec
 import ipywidgets
 import pytest
 import traitlets
-from imagegen import upload_item
+from imagegen import send_upload
 from ipywidgets.widgets import widget as widget_module
 from PIL import Image
 
@@ -405,6 +405,7 @@ def test_label_box_checks_names_and_labels_the_selection(lab: Labeler, dataset: 
     assert box.ok.disabled
     box.input.value = "roses"
     assert box.ok.disabled  # nothing selected
+    assert box.ok.tooltip.startswith("Select images first")
     click(lab, 1)
     click(lab, 2)
     assert not box.ok.disabled
@@ -415,8 +416,10 @@ def test_label_box_checks_names_and_labels_the_selection(lab: Labeler, dataset: 
     assert "at most 32 characters" in text_of(box.problem.value)
     box.input.value = " roses "
     assert box.problem.value == ""
+    assert box.ok.tooltip == "Add roses to the 2 selected images (Enter)"
     chosen = lab.selected
-    box.ok.click()
+    # Enter in the box: the browser sends "submit" after the typed value.
+    box.input._handle_custom_msg({"event": "submit"}, [])
     assert dataset.labels_of(chosen) == {i: ["roses"] for i in chosen}
     assert "Added roses to 2 images" in status_text(lab)
     # They left the Unlabeled view, so they left the selection too.
@@ -467,7 +470,7 @@ def test_user_strings_are_escaped(lab: Labeler, dataset: Dataset, folder: Path) 
     assert "innerHTML" not in script
     assert "insertAdjacentHTML" not in script
     # Refused uploads list the name as given, escaped.
-    lab._upload.upload.value = (upload_item("<script>alert(1)</script>.gif", b"GIF"),)
+    send_upload(lab, {"<script>alert(1)</script>.gif": b"GIF"})
     assert "<script>" not in lab._upload.result.value
     assert "&lt;script&gt;alert(1)&lt;/script&gt;.gif" in lab._upload.result.value
     # Chips and the All Labels pane escape label names (manifests may bring odd ones).
@@ -538,6 +541,7 @@ def test_key_help_lists_the_same_table_as_the_handler() -> None:
 def test_undo_button_state_and_nothing_to_undo(lab: Labeler, dataset: Dataset) -> None:
     assert lab._undo.disabled
     assert lab._undo.tooltip == "Nothing to undo"
+    assert lab._label_box.ok.tooltip == "Type a label name first"
     click(lab, 4)
     lab._label_box.input.value = "roses"
     lab._label_box.ok.click()
@@ -610,6 +614,10 @@ def test_delete_label_with_files_needs_a_second_confirmation(
     dialog.confirm.click()
     assert not dialog.is_open
     assert dataset.label_names == []
+    # Said up front: Undo cannot bring deleted files back.
+    assert "Undo cannot bring them back" in status_text(lab)
+    assert lab._undo.description == "Undo (files gone)"
+    assert "cannot bring back" in lab._undo.tooltip
     assert not set(ids) & set(ids_of(dataset))
     assert len(list(folder.glob("*.jpg"))) == 28
     press(lab, "z")
@@ -660,11 +668,9 @@ def test_delete_images_with_files_is_confirmed_twice(
 
 
 def test_upload_adds_images_and_lists_refused_ones(lab: Labeler, dataset: Dataset) -> None:
-    upload = lab._upload.upload
-    assert upload.accept == ".jpg,.jpeg,.png,.bmp"
-    assert upload.multiple
-    upload.value = (upload_item("new cat.jpg", jpeg()), upload_item("notes.jpg", b"hello"))
-    assert upload.value == ()
+    assert lab._grid.accept == ".jpg,.jpeg,.png,.bmp"
+    lab.view = "all"
+    send_upload(lab, {"new cat.jpg": jpeg(), "notes.jpg": b"hello"})
     assert lab._tabs["unlabeled"].description == "Unlabeled (32)"
     result = text_of(lab._upload.result.value)
     assert "1 image added." in result
@@ -672,10 +678,19 @@ def test_upload_adds_images_and_lists_refused_ones(lab: Labeler, dataset: Datase
     assert "1 image added, 1 refused." in status_text(lab)
     new = [i for i in ids_of(dataset, "unlabeled") if dataset.info(i)["path"] == "new_cat.jpg"]
     assert len(new) == 1
-    lab.page = lab.page_count - 1
-    lab.view = "unlabeled"
-    lab.page_size = 48
+    # The grid jumps to the new image, on its page of Unlabeled.
+    assert lab.view == "unlabeled"
     assert new[0] in shown(lab)
+    # A name already taken gets another, and the result says which.
+    send_upload(lab, {"img03.jpg": jpeg((9, 9, 9))})
+    assert "img03.jpg was taken: saved as img03_1.jpg." in text_of(lab._upload.result.value)
+    # One result at a time, closed by its button.
+    assert lab._upload.result.is_open
+    lab._upload.result.close_button.click()
+    assert not lab._upload.result.is_open
+    # More than the browser may send at once: refused without the bytes.
+    lab._grid.receive({"event": "upload", "names": ["a.jpg"], "sizes": [9 << 20], "sent": False})
+    assert "at most 8 MB can be added at once" in text_of(lab._upload.result.value)
 
 
 def test_sync_adds_new_files_with_sidecar_labels(
@@ -689,7 +704,8 @@ def test_sync_adds_new_files_with_sidecar_labels(
     summary = lab._sync.summary.value
     assert summary == "2 images added, 1 removed, 1 labeled from .txt files"
     assert lab._sync.progress.value == lab._sync.progress.max
-    assert lab._sync.progress.layout.display is None
+    assert lab._sync.progress.layout.display == "none"  # done: the bar goes, the summary stays
+    assert lab._sync.summary.is_open
     assert summary in status_text(lab)
     assert dataset.label_names == ["tulips"]
     assert lab._tabs["all"].description == "All (32)"
@@ -732,9 +748,10 @@ def test_status_changes_from_another_thread(lab: Labeler, monkeypatch: pytest.Mo
     worker.start()
     worker.join()
     assert "3 actions not yet saved (retrying)" in status_text(lab)
+    lab._status.info("Added roses to 2 images (not yet saved: the store has not confirmed it)")
     waiting.state, waiting.pending, waiting.message = "saved", 0, ""
     lab._dataset_changed(Change("status"))
-    assert status_text(lab).startswith("All changes saved")
+    assert status_text(lab) == "All changes saved · Added roses to 2 images (now saved)"
 
 
 # -- readiness, labels pane, filter ----------------------------------------------------------
@@ -756,8 +773,8 @@ def test_labels_pane_counts_rename_and_merge(lab: Labeler, dataset: Dataset) -> 
     dataset.add_label("tulips", ids[5:7])
     rows = [r for r in lab._labels.rows if r.name]
     assert [(r.name, text_of(r.info.value)) for r in rows] == [
-        ("roses", "roses 4"),
-        ("tulips", "tulips 2"),
+        ("roses", "1 roses 4"),  # the first ten are numbered as the keys 1-9, 0
+        ("tulips", "2 tulips 2"),
     ]
     assert 'class="jl-label-count"' in rows[0].info.value
     row = lab._labels.row_for("roses")
@@ -769,8 +786,13 @@ def test_labels_pane_counts_rename_and_merge(lab: Labeler, dataset: Dataset) -> 
     assert not row.rename.disabled
     row.rename.click()
     assert dataset.label_names == ["rose", "tulips"]
+    # Onto an existing name: a merge, so it asks first.
     lab._labels.row_for("tulips").text.value = "rose"
     lab._labels.row_for("tulips").rename.click()
+    assert lab._dialog.is_open
+    assert "Merge tulips into rose?" in text_of(lab._dialog.title.value)
+    assert dataset.label_names == ["rose", "tulips"]
+    lab._dialog.confirm.click()
     assert dataset.label_names == ["rose"]
     assert dataset.counts().loc["rose", "images"] == 6
     hidden = [r for r in lab._labels.rows if r.name is None]
@@ -830,6 +852,27 @@ def test_preview_add_change_remove_one_image(lab: Labeler, dataset: Dataset) -> 
     assert preview.current.options == ("tulips",)
     preview.remove.click()
     assert dataset.labels_of([image_id]) == {image_id: []}
+    # Previous / next walk the view, turning the page when needed.
+    preview.next.click()
+    assert preview.image_id == shown(lab)[2]
+    preview.previous.click()
+    preview.previous.click()
+    assert preview.image_id == shown(lab)[0]
+    preview.previous.click()
+    assert "This is the first image." in status_text(lab)
+    send(lab, "open", index=11)
+    preview.next.click()
+    assert lab.page == 1
+    assert preview.image_id == shown(lab)[0]
+    # Esc from the grid closes the preview and keeps the selection.
+    click(lab, 1)
+    press(lab, "Escape")
+    assert not preview.is_open
+    assert len(lab.selected) == 1
+    assert not lab._grid.overlay_open
+    lab.page = 0
+    send(lab, "open", index=1)
+    assert lab._grid.overlay_open
     preview.close_button.click()
     assert not preview.is_open
     send(lab, "open", index=2)

@@ -8,8 +8,9 @@ on the page, sent back so that every view of the grid agrees.
 
 Messages from the browser (``{"event": ...}``), each also a test hook through :meth:`receive`:
 ``click`` (``index``, ``shift``), ``open`` (``index``), ``select_page``, ``clear``, ``page``
-(``where``: first, prev, next, last), ``page_size`` (``value``) and ``key`` (``key``). Those
-that change the selection carry ``seq``, which comes back as ``ack`` with the new selection.
+(``where``: first, prev, next, last), ``page_size`` (``value``), ``key`` (``key``) and
+``upload`` (``names``, ``sizes``, and the files as buffers when ``sent``). Those that change the
+selection carry ``seq``, which comes back as ``ack`` with the new selection.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ class GridCallbacks:
     page_size: Callable[[int], None]
     key: Callable[[dict[str, Any]], None]
     settings: Callable[[], None]
+    upload: Callable[[list[str], list[int], list[bytes] | None], None]
 
 
 class ImageGrid(anywidget.AnyWidget):
@@ -94,6 +96,12 @@ class ImageGrid(anywidget.AnyWidget):
         sync=True
     )
     key_help = traitlets.Unicode("").tag(sync=True)
+    accept = traitlets.Unicode(
+        ".jpg,.jpeg,.png,.bmp", help="File types offered by Add images."
+    ).tag(sync=True)
+    upload_limit = traitlets.Int(
+        8 * 1024 * 1024, help="Bytes the browser sends at most in one upload."
+    ).tag(sync=True)
     overlay_open = traitlets.Bool(False, help="A preview or dialog is open (Esc closes it).").tag(
         sync=True
     )
@@ -153,17 +161,21 @@ class ImageGrid(anywidget.AnyWidget):
             self.tile_px = TILE_SIZES[change["new"]]
         self._callbacks.settings()
 
-    def _on_msg(self, _widget: Any, content: Any, _buffers: Any) -> None:
+    def _on_msg(self, _widget: Any, content: Any, buffers: Any) -> None:
         if isinstance(content, dict):
-            self.receive(content)
+            self.receive(content, [bytes(b) for b in buffers or ()])
 
-    def receive(self, content: Mapping[str, Any]) -> None:
+    def receive(self, content: Mapping[str, Any], buffers: Sequence[bytes] = ()) -> None:
         """Handle one message from the browser (the test hook for a click, a key, ...)."""
         event = content.get("event")
         calls = self._callbacks
         with self.hold_sync():
             try:
-                if event == "click":
+                if event == "upload":
+                    names = [str(n) for n in content.get("names", ())]
+                    sizes = [int(n) for n in content.get("sizes", ())]
+                    calls.upload(names, sizes, list(buffers) if content.get("sent") else None)
+                elif event == "click":
                     calls.click(int(content.get("index", -1)), bool(content.get("shift")))
                 elif event == "open":
                     calls.open(int(content.get("index", -1)))

@@ -83,6 +83,7 @@ class LabelBox:
         self.input.observe(guard(self._typed), "value")
         # Enter in the box: the browser sends a "submit" message after the typed value.
         self.input.on_msg(guard(self._message))
+        self._refresh()
         self.ok.on_click(guard(lambda _b: self.apply()))
         self.remove.on_click(guard(lambda _b: self.take_off()))
 

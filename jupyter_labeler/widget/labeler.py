@@ -19,6 +19,7 @@ import html
 import math
 import posixpath
 from collections.abc import Iterator, Sequence
+from types import SimpleNamespace
 from typing import Any
 
 import ipywidgets as widgets
@@ -33,7 +34,7 @@ from .label_box import LabelBox
 from .labels_pane import LabelsPane
 from .preview import Preview
 from .status import StatusLine
-from .upload import SyncPanel, UploadPanel
+from .upload import SyncPanel, UploadPanel, refused_html
 
 __all__ = ["PAGE_SIZES", "VIEWS", "Labeler", "label"]
 
@@ -139,6 +140,7 @@ class Labeler(widgets.VBox):
         self._quiet = False
         self._page_ids: list[str] = []
         self._anchor: str | None = None
+        self._irreversible: str | None = None
 
         self._status = StatusLine()
         guard = self._status.guard
@@ -185,7 +187,11 @@ class Labeler(widgets.VBox):
         self._label_box = LabelBox(self._add_to_selection, self._remove_from_selection, guard)
         self._dialog = ChoiceDialog(guard)
         self._preview = Preview(
-            self._preview_add, self._preview_change, self._preview_remove, guard
+            self._preview_add,
+            self._preview_change,
+            self._preview_remove,
+            guard,
+            on_step=self._preview_step,
         )
         self._grid = ImageGrid(
             GridCallbacks(
@@ -197,6 +203,7 @@ class Labeler(widgets.VBox):
                 page_size=guard(self._page_size_chosen),
                 key=self._handle_key,
                 settings=guard(lambda: self._request_render(force=True)),
+                upload=guard(self._upload_message),
             ),
             page_sizes=list(PAGE_SIZES),
             key_names=[key for shortcut in keymap.KEYS for key in shortcut.keys],
@@ -226,13 +233,12 @@ class Labeler(widgets.VBox):
                 self._filter,
                 self._undo,
                 self._delete_images,
-                self._upload.upload,
                 self._sync.button,
                 self._sync.progress,
             ],
             layout={"align_items": "center", "flex_flow": "row wrap"},
         )
-        messages = widgets.VBox([self._upload.result, self._sync.summary])
+        messages = widgets.VBox([self._upload.result.box, self._sync.summary.box])
         # The grid scrolls inside a box of bounded height, so the toolbar above it and the
         # All Labels pane beside it stay in view; the preview and dialogs open over the grid.
         grid_area = widgets.VBox(
@@ -492,6 +498,14 @@ class Labeler(widgets.VBox):
         can = bool(self.dataset.can_undo)
         self._undo.disabled = not can
         description = self.dataset.undo_description
+        if can and description and description == self._irreversible:
+            self._undo.tooltip = (
+                f"{description}: this deleted source files, which Undo cannot bring back "
+                "(pressing it only drops this step from the undo history)"
+            )
+            self._undo.description = "Undo (files gone)"
+            return
+        self._undo.description = "Undo"
         self._undo.tooltip = (
             f"Undo: {description} (z)" if can and description else "Nothing to undo"
         )
@@ -589,10 +603,15 @@ class Labeler(widgets.VBox):
         self.selected = ()
 
     # -- actions -----------------------------------------------------------------------------
-    def _done(self, result: Any) -> None:
+    def _done(self, result: Any, *, irreversible: bool = False) -> None:
         message = str(getattr(result, "message", "") or "")
+        if irreversible:
+            # Said now, not when the user reaches for Undo.
+            self._irreversible = self.dataset.undo_description
+            message = f"{message} The source files are deleted: Undo cannot bring them back."
+            self._show_undo()
         if message:
-            self._status.info(message)
+            self._status.info(message.strip())
 
     def _need_selection(self) -> bool:
         if not self.selected:
@@ -637,6 +656,22 @@ class Labeler(widgets.VBox):
         self._show_undo()
 
     def _rename_label(self, old: str, new: str) -> None:
+        """Rename at once; a name that already exists merges the two labels, so ask first."""
+        if new != old and new in self.dataset.label_names:
+            counts = dict(self.dataset.counts()["images"].items())
+            self._dialog.ask(
+                f"Merge {old} into {new}?",
+                f"{new} already exists ({_plural(int(counts.get(new, 0)), 'image')}). Renaming "
+                f"{old} ({_plural(int(counts.get(old, 0)), 'image')}) to {new} merges them: "
+                f"every image labeled {old} is labeled {new}, and {old} is gone.",
+                (Choice(f"Merge {old} into {new}", "merge"),),
+                lambda _choice: self._rename_now(old, new),
+                confirm_label="Merge",
+            )
+            return
+        self._rename_now(old, new)
+
+    def _rename_now(self, old: str, new: str) -> None:
         filtered = self.label_filter == old
         self._done(self.dataset.rename_label(old, new))
         if filtered:
@@ -649,7 +684,10 @@ class Labeler(widgets.VBox):
             f"Delete the label {name}?",
             f"The label {name} is on {_plural(count, 'image')}.",
             DELETE_LABEL_CHOICES,
-            lambda mode: self._done(self.dataset.delete_label(name, mode=mode)),
+            lambda mode: self._done(
+                self.dataset.delete_label(name, mode=mode),
+                irreversible=mode == "with_images_and_files",
+            ),
             confirm_label="Delete label",
             final_warning=f"The source files of the images carrying only {name} will be deleted "
             "from the store. This cannot be undone.",
@@ -672,7 +710,10 @@ class Labeler(widgets.VBox):
         )
 
     def _delete_images_now(self, ids: list[str], delete_source: bool) -> None:
-        self._done(self.dataset.remove_images(ids, delete_source=delete_source))
+        self._done(
+            self.dataset.remove_images(ids, delete_source=delete_source),
+            irreversible=delete_source,
+        )
 
     def open_image(self, image_id: str) -> None:
         """Show one image larger, with its path, size and labels."""
@@ -684,6 +725,19 @@ class Labeler(widgets.VBox):
             data = thumb.data if thumb is not None else b""
             self._status.error(f"Cannot show {info.get('path', image_id)}: {exc}")
         self._preview.show(image_id, data, info, self.dataset.label_names)
+
+    def _preview_step(self, image_id: str, offset: int) -> None:
+        """Open the image before or after this one in the view's order (and show its page)."""
+        position = self.dataset.position(image_id, self.view, self.label_filter)
+        ids = self._view_ids()
+        if position is None or not len(ids):
+            return
+        target = min(max(0, position + offset), len(ids) - 1)
+        if target == position:
+            self._status.info("This is the " + ("first" if offset < 0 else "last") + " image.")
+            return
+        self.page = target // self.page_size
+        self.open_image(str(ids[target]))
 
     def _preview_add(self, image_id: str, name: str) -> None:
         self._done(self.dataset.add_label(name, [image_id]))
@@ -700,9 +754,42 @@ class Labeler(widgets.VBox):
     def _add_files(self, files: dict[str, bytes]) -> Any:
         result = self.dataset.add_images(files)
         added, refused = len(result.added), len(result.refused)
+        # Accepted files keep their order: pair them with the names they were stored under.
+        refused_names = {name for name, _ in result.refused}
+        given = [name for name in files if name not in refused_names]
+        renamed = []
+        for original, image_id in zip(given, result.added, strict=False):
+            stored = posixpath.basename(str(self.dataset.info(image_id).get("path", "")))
+            if stored and stored != posixpath.basename(original):
+                renamed.append((original, stored))
         message = f"{_plural(added, 'image')} added"
         self._status.info(f"{message}, {refused} refused." if refused else f"{message}.")
-        return result
+        if result.added:
+            self._show_new_images(list(result.added))
+        return SimpleNamespace(added=result.added, refused=result.refused, renamed=renamed)
+
+    def _show_new_images(self, ids: list[str]) -> None:
+        """Jump to the page of Unlabeled holding the first new image."""
+        with self._batch():
+            self.label_filter = None
+            self.view = "unlabeled"
+            position = self.dataset.position(ids[0], "unlabeled", None)
+            if position is not None:
+                self.page = position // self.page_size
+
+    def _upload_message(
+        self, names: list[str], sizes: list[int], buffers: list[bytes] | None
+    ) -> None:
+        if buffers is None or len(buffers) != len(names):
+            total = sum(sizes)
+            reason = (
+                f"the upload holds {total / 2**20:.1f} MB in all; at most "
+                f"{self._grid.upload_limit / 2**20:.0f} MB can be added at once: "
+                "upload fewer files at a time"
+            )
+            self._upload.result.value = refused_html(0, [(n, reason) for n in names])
+            return
+        self._upload.take(dict(zip(names, buffers, strict=True)))
 
     def _run_sync(self, progress: Any) -> Any:
         summary = self.dataset.sync(progress=progress)

@@ -62,7 +62,14 @@ function render({ model, el }) {
     option.value = value;
     tileSize.append(option);
   }
-  bar.append(selectPage, clear, count, pager, pageSize, tileSize);
+  const upload = make("button", "jl-upload", "Add images…");
+  upload.title = "Upload JPG, JPEG, PNG or BMP files: at most 5 MB an image and 8 MB at once";
+  const picker = make("input", "jl-upload-input");
+  picker.type = "file";
+  picker.multiple = true;
+  picker.accept = model.get("accept") || "";
+  picker.hidden = true;
+  bar.append(selectPage, clear, count, upload, picker, pager, pageSize, tileSize);
 
   const grid = make("div", "jl-grid");
   grid.tabIndex = 0;
@@ -296,6 +303,29 @@ function render({ model, el }) {
   listen(pageSize, "change", () =>
     send({ event: "page_size", value: Number(pageSize.value) }, false),
   );
+  listen(upload, "click", () => picker.click());
+  listen(picker, "change", async () => {
+    const files = [...picker.files];
+    picker.value = "";
+    if (!files.length) return;
+    const names = files.map((f) => f.name);
+    const sizes = files.map((f) => f.size);
+    const total = sizes.reduce((a, b) => a + b, 0);
+    if (total > (model.get("upload_limit") || 0)) {
+      // Too much for one upload: say so without sending the bytes.
+      model.send({ event: "upload", names, sizes, sent: false });
+      return;
+    }
+    upload.disabled = true;
+    upload.textContent = "Uploading…";
+    try {
+      const buffers = await Promise.all(files.map((f) => f.arrayBuffer()));
+      model.send({ event: "upload", names, sizes, sent: true }, undefined, buffers);
+    } finally {
+      upload.disabled = false;
+      upload.textContent = "Add images…";
+    }
+  });
   listen(tileSize, "change", () => {
     model.set("tile_size", tileSize.value);
     model.save_changes();
