@@ -36,7 +36,12 @@ KEYS: tuple[Shortcut, ...] = (
     Shortcut(("Home",), "first_page", "first page"),
     Shortcut(("End",), "last_page", "last page"),
     Shortcut(("a", "A"), "select_page", "select every image of this page", "a"),
-    Shortcut(("Escape",), "clear_selection", "clear the selection", "Esc"),
+    Shortcut(
+        ("Escape",),
+        "clear_selection",
+        "close the preview or dialog, else clear the selection",
+        "Esc",
+    ),
     Shortcut(("z", "Z"), "undo", "undo the last action", "z"),
     Shortcut(("Delete",), "delete_images", "delete the selected images (asks first)"),
 )

@@ -9,14 +9,50 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
+import anywidget
 import ipywidgets as widgets
+import traitlets
 
 from ..names import label_problem
 from .closing import close_widgets
 
-__all__ = ["LabelBox", "label_combobox"]
+__all__ = ["LabelBox", "LabelInput", "label_combobox"]
+
+STATIC = Path(__file__).parent / "static"
+
+
+class LabelInput(anywidget.AnyWidget):
+    """A text input offering the existing labels, whose Enter carries the typed name.
+
+    The same ``value``, ``options`` and ``placeholder`` as a Combobox; ``on_submit(name)``
+    runs on Enter with the name as typed (the test hook is :meth:`submit`).
+    """
+
+    _esm = STATIC / "label_input.js"
+    _css = STATIC / "grid.css"
+
+    value = traitlets.Unicode("", help="The text in the box.").tag(sync=True)
+    options = traitlets.Tuple(help="Existing labels offered in the drop-down list.").tag(sync=True)
+    placeholder = traitlets.Unicode("").tag(sync=True)
+
+    def __init__(self, on_submit: Callable[[], None] | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._on_submit = on_submit
+        self.on_msg(self._message)
+
+    def _message(self, _widget: Any, content: Any, _buffers: Any) -> None:
+        if isinstance(content, dict) and content.get("event") == "submit":
+            self.submit(str(content.get("value", self.value)))
+
+    def submit(self, value: str) -> None:
+        """Enter in the box, with what it held (the state update may still be on its way)."""
+        if value != self.value:
+            self.value = value
+        if self._on_submit is not None:
+            self._on_submit()
 
 
 def label_combobox(placeholder: str, css_class: str) -> widgets.Combobox:
@@ -58,7 +94,12 @@ class LabelBox:
         self._on_add = on_add
         self._on_remove = on_remove
         self._selected_count = 0
-        self.input = label_combobox("Label name (new or existing)", "jl-label-input")
+        self.input = LabelInput(
+            guard(self.apply),
+            placeholder="Label name (new or existing)",
+            layout=widgets.Layout(width="220px"),
+        )
+        self.input.add_class("jl-label-input")
         self.ok = widgets.Button(
             description="OK",
             button_style="primary",
@@ -81,8 +122,6 @@ class LabelBox:
         )
         self.box.add_class("jl-label-box")
         self.input.observe(guard(self._typed), "value")
-        # Enter in the box: the browser sends a "submit" message after the typed value.
-        self.input.on_msg(guard(self._message))
         self._refresh()
         self.ok.on_click(guard(lambda _b: self.apply()))
         self.remove.on_click(guard(lambda _b: self.take_off()))
@@ -103,10 +142,6 @@ class LabelBox:
 
     def _typed(self, _change: dict[str, Any] | None = None) -> None:
         self._refresh()
-
-    def _message(self, _widget: Any, content: Any, _buffers: Any) -> None:
-        if isinstance(content, dict) and content.get("event") == "submit":
-            self.apply()
 
     def _refresh(self) -> None:
         self.problem.value = problem_html(self.input.value)
