@@ -419,7 +419,8 @@ def test_label_box_checks_names_and_labels_the_selection(lab: Labeler, dataset: 
     assert box.ok.tooltip == "Add roses to the 2 selected images (Enter)"
     chosen = lab.selected
     # Enter in the box sends the name typed, which may be ahead of the value the kernel has.
-    box.input.value = "ros"
+    box.input._handle_custom_msg({"event": "typed", "value": "ros"}, [])  # the box left
+    assert box.input.value == "ros"
     box.input._handle_custom_msg({"event": "submit", "value": " roses "}, [])
     assert dataset.labels_of(chosen) == {i: ["roses"] for i in chosen}
     assert "Added roses to 2 images" in status_text(lab)

@@ -44,8 +44,12 @@ class LabelInput(anywidget.AnyWidget):
         self.on_msg(self._message)
 
     def _message(self, _widget: Any, content: Any, _buffers: Any) -> None:
-        if isinstance(content, dict) and content.get("event") == "submit":
+        if not isinstance(content, dict):
+            return
+        if content.get("event") == "submit":
             self.submit(str(content.get("value", self.value)))
+        elif content.get("event") == "typed" and content.get("value") != self.value:
+            self.value = str(content.get("value", ""))
 
     def submit(self, value: str) -> None:
         """Enter in the box, with what it held (the state update may still be on its way)."""

@@ -1,7 +1,8 @@
 // The label box's text input: a new name or an existing label (offered in a drop-down list).
 //
-// Enter sends the typed name with the message itself: a state update may still be waiting to
-// be sent (ipywidgets holds updates back while the kernel is busy), a custom message is not.
+// Enter, and leaving the box, send the typed name in a message of their own: a state update
+// may still be held back (ipywidgets does so while the kernel is busy), a custom message is not,
+// so a click on OK could otherwise reach the kernel before the name typed last.
 
 let lists = 0;
 
@@ -57,6 +58,8 @@ function render({ model, el }) {
       model.send({ event: "submit", value: input.value });
     }
   });
+  // Leaving the box (say, for OK) sends the name at once too, ahead of the click.
+  listen(input, "blur", () => model.send({ event: "typed", value: input.value }));
   watch("change:value", drawValue);
   watch("change:options", drawOptions);
   watch("change:placeholder", drawOptions);
