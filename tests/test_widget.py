@@ -31,6 +31,7 @@ from jupyter_labeler.errors import StoreUnavailableError
 from jupyter_labeler.results import Change
 from jupyter_labeler.widget import Labeler, label
 from jupyter_labeler.widget import keys as keymap
+from jupyter_labeler.widget import labeler as labeler_module
 from jupyter_labeler.widget.grid import thumbnail_px
 from jupyter_labeler.widget.preview import chips_html
 
@@ -99,6 +100,12 @@ def press(lab: Labeler, key: str, **modifiers: bool) -> None:
         lab._handle_key({"type": "keydown", "key": key, **modifiers})
     else:
         send(lab, "key", key=key)
+
+
+@pytest.fixture(autouse=True)
+def _prefetch_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # In the browser the next page is prefetched a moment later; here at once, so tests see it.
+    monkeypatch.setattr(labeler_module, "PREFETCH_DELAY", 0)
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ import functools
 import html
 import math
 import posixpath
+import threading
 from collections.abc import Iterator, Sequence
 from types import SimpleNamespace
 from typing import Any
@@ -40,6 +41,8 @@ __all__ = ["PAGE_SIZES", "VIEWS", "Labeler", "label"]
 
 VIEWS = ("unlabeled", "labeled", "all")
 PAGE_SIZES = (12, 24, 48, 96)
+# Seconds between showing a page and starting to make the next page's thumbnails.
+PREFETCH_DELAY = 0.3
 _VIEW_TITLES = {"unlabeled": "Unlabeled", "labeled": "Labeled", "all": "All"}
 _WIDGET_OPTIONS = ("view", "label_filter", "page_size", "page")  # page last: the others reset it
 _OPEN_OPTIONS = ("output", "storage_options", "author")
@@ -141,6 +144,7 @@ class Labeler(widgets.VBox):
         self._page_ids: list[str] = []
         self._anchor: str | None = None
         self._irreversible: str | None = None
+        self._prefetch: threading.Timer | None = None
 
         self._status = StatusLine()
         guard = self._status.guard
@@ -437,8 +441,7 @@ class Labeler(widgets.VBox):
                 )
                 self._page_ids = page_ids
                 following = ids[start + self.page_size : start + 2 * self.page_size]
-                if len(following):
-                    self.dataset.prefetch_thumbnails([str(i) for i in following], size=size)
+                self._prefetch_later([str(i) for i in following], size)
             else:
                 grid.update_labels(labels)
         for view, button in self._tabs.items():
@@ -448,6 +451,27 @@ class Labeler(widgets.VBox):
             else:
                 button.remove_class("jl-tab-active")
                 button.button_style = ""
+
+    def _prefetch_later(self, ids: list[str], size: int) -> None:
+        """Make the next page's thumbnails a moment from now: on a small machine, the threads
+        making them would otherwise take the CPU from the browser drawing this page."""
+        if self._prefetch is not None:
+            self._prefetch.cancel()
+            self._prefetch = None
+        if not ids:
+            return
+        if PREFETCH_DELAY <= 0:
+            self.dataset.prefetch_thumbnails(ids, size=size)
+            return
+        timer = threading.Timer(PREFETCH_DELAY, self._prefetch_now, args=(ids, size))
+        timer.daemon = True
+        self._prefetch = timer
+        timer.start()
+
+    def _prefetch_now(self, ids: list[str], size: int) -> None:
+        if not self._closed:
+            with contextlib.suppress(Exception):  # a prefetch is only a guess; the page asks again
+                self.dataset.prefetch_thumbnails(ids, size=size)
 
     @property
     def _thumb_px(self) -> int:
@@ -862,6 +886,8 @@ class Labeler(widgets.VBox):
             super().close()
             return
         self._closed = True
+        if self._prefetch is not None:
+            self._prefetch.cancel()
         with contextlib.suppress(Exception):
             self._unobserve()
         for part in (

@@ -21,6 +21,14 @@ function make(tag, className, text) {
   return node;
 }
 
+function loaded(img) {
+  if (img.complete) return Promise.resolve();
+  return new Promise((resolve) => {
+    img.addEventListener("load", resolve, { once: true });
+    img.addEventListener("error", resolve, { once: true });
+  });
+}
+
 function render({ model, el }) {
   const cleanups = [];
   const listen = (target, type, handler, options) => {
@@ -201,7 +209,7 @@ function render({ model, el }) {
     return { node, check, img, chips, id };
   }
 
-  // A new page: build every tile off screen, wait until every thumbnail is decoded, then
+  // A new page: build every tile off screen, wait until every thumbnail is loaded, then
   // swap all tiles at once, so old and new tiles are never shown mixed.
   async function drawPage() {
     const token = model.get("page_token");
@@ -216,7 +224,9 @@ function render({ model, el }) {
     const built = pageIds.map((id, i) =>
       buildTile(i, id, names[i] || id, reasons[i] || "", newUrls[i]),
     );
-    await Promise.all(built.map((t) => t.img.decode().catch(() => undefined)));
+    // Loaded, not decoded: Chromium decodes an image when it first paints it, so only the
+    // tiles in view cost decoding time, and none paints before the swap.
+    await Promise.all(built.map((t) => loaded(t.img)));
     if (mine !== drawing) {
       newUrls.forEach((u) => URL.revokeObjectURL(u));
       return;
