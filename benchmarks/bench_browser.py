@@ -317,8 +317,8 @@ def main() -> None:
         "--grids", default="ours,ipywidgets,floor", help="which to measure (comma-separated)"
     )
     args = parser.parse_args()
-    if args.images < (args.runs + 2) * PAGE:
-        parser.error(f"--images must be at least {(args.runs + 2) * PAGE} for --runs {args.runs}")
+    if args.images < (args.runs + 1) * PAGE:
+        parser.error(f"--images must be at least {(args.runs + 1) * PAGE} for --runs {args.runs}")
     if not os.access(CHROMIUM, os.X_OK):
         raise SystemExit(f"{CHROMIUM} is missing (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
@@ -396,6 +396,10 @@ def report(results: dict[str, dict[str, list[float]]], args: Any, ref: str) -> N
         "\n  ratio: ipywidgets / ours (how many times faster or smaller ours is); "
         "floor ratio: ours / floor."
     )
+    print("\nevery run:", file=sys.stderr)
+    for name, values in results.items():
+        for key, runs in values.items():
+            print(f"  {name:10s} {key:26s} {[round(v) for v in runs]}", file=sys.stderr)
 
 
 if __name__ == "__main__":
