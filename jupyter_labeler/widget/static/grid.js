@@ -236,12 +236,13 @@ function render({ model, el }) {
     tiles = built;
     shownToken = token;
     anchor = null;
-    grid.replaceChildren(...built.map((t) => t.node));
-    grid.scrollTop = 0;
-    grid.dataset.pageToken = String(token);
+    // Chips and selection drawn before the tiles go in: the page is laid out once.
     drawLabels();
     takeKernelSelection();
     drawBar();
+    grid.replaceChildren(...built.map((t) => t.node));
+    grid.scrollTop = 0;
+    grid.dataset.pageToken = String(token);
   }
 
   function onChange() {
