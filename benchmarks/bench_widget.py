@@ -7,12 +7,12 @@ Puts --images photo-like JPEGs of --megapixels into a bucket of a moto S3 server
 median of --runs, every run on a fresh Dataset and Labeler (so nothing is cached in memory):
 
 - cold page:     building a Labeler, which shows its first page of 48 images (the batch fetch,
-                 the thumbnails and the tile widgets); "of which thumbnails" is the batch fetch
+                 the thumbnails and the grid's one message); "of which thumbnails" is the batch fetch
                  and decoding alone, on another fresh Dataset;
 - prefetched:    ``labeler.page = 1`` once the background prefetch of that page has finished
                  (a user's page flip comes seconds after the page appeared);
 - cached:        ``labeler.page = 0`` again, from the thumbnail cache;
-- bytes/page:    the JPEG bytes put into the page's Image widgets, i.e. sent to the browser;
+- bytes/page:    the JPEG bytes of the page's thumbnails, sent to the browser as buffers;
 - naive:         the same 48 images the way display-only grids do it: each full-size file
                  fetched one after the other into its own ``ipywidgets.Image``;
 - OK to saved:   on a local folder of 1,200 tiny images, 1,000 images selected and a label
@@ -130,8 +130,8 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
 
 
 def page_bytes(labeler: Labeler) -> int:
-    """JPEG bytes in the Image widgets of the tiles shown: what goes to the browser."""
-    return sum(len(tile.image.value) for tile in labeler._grid.tiles if tile.image_id is not None)
+    """JPEG bytes of the page's thumbnails: what goes to the browser (as binary buffers)."""
+    return sum(len(data) for data in labeler._grid.thumbs)
 
 
 def wait_for_prefetch(labeler: Labeler, page: int) -> None:
@@ -167,7 +167,7 @@ def bench_pages(url: str, options: dict[str, Any], runs: int) -> dict[str, list[
             out["cold page"].append(seconds)
             out["bytes/page"].append(page_bytes(labeler))
             assert not labeler._status.last_error, labeler._status.last_error
-            assert all(t.reason.value == "" for t in labeler._grid.tiles), "a broken tile"
+            assert not any(labeler._grid.errors), "a broken tile"
             paths = [ds.info(i)["path"] for i in labeler._page_ids]
 
             wait_for_prefetch(labeler, 1)

@@ -47,6 +47,8 @@ __all__ = ["build_parser", "demo_command", "main"]
 PROG = "jupyter-labeler"
 DEMO_FOLDER = "jupyter-labeler-demo"
 DEMO_NOTEBOOK = "quickstart.ipynb"
+# Written into the demo folder beside the images; the first is the one JupyterLab opens.
+DEMO_NOTEBOOKS = (DEMO_NOTEBOOK, "explore.ipynb")
 DEMO_ENV = "JUPYTER_LABELER_DEMO"
 # Storage options that are always text, however they look: a secret made of digits stays text.
 _TEXT_OPTIONS = frozenset(
@@ -453,8 +455,8 @@ def cmd_features(args: argparse.Namespace) -> int:
 
 
 # -- demo -----------------------------------------------------------------------------------------
-def _packaged_notebook() -> bytes:
-    return (resources.files("jupyter_labeler") / "notebooks" / DEMO_NOTEBOOK).read_bytes()
+def _packaged_notebook(name: str = DEMO_NOTEBOOK) -> bytes:
+    return (resources.files("jupyter_labeler") / "notebooks" / name).read_bytes()
 
 
 def _has_images(folder: Path) -> bool:
@@ -472,6 +474,8 @@ def demo_command(folder: Path, *, port: int | None = None, no_browser: bool = Fa
         "-m",
         "jupyterlab",
         f"--ServerApp.root_dir={folder}",
+        # The URL JupyterLab prints (and opens) shows the notebook, not the Launcher.
+        f"--LabApp.default_url=/lab/tree/{DEMO_NOTEBOOK}",
     ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         # Containers often run as root, where JupyterLab refuses to start without this.
@@ -501,12 +505,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
             f"{summary['labeled']} labeled by .txt files beside them",
             file=sys.stderr,
         )
+    for name in DEMO_NOTEBOOKS:
+        path = folder / name
+        if path.exists():
+            print(f"Keeping the notebook already at {path}", file=sys.stderr)
+        else:
+            path.write_bytes(_packaged_notebook(name))
+            print(f"Wrote the notebook {path}", file=sys.stderr)
     notebook = folder / DEMO_NOTEBOOK
-    if notebook.exists():
-        print(f"Keeping the notebook already at {notebook}", file=sys.stderr)
-    else:
-        notebook.write_bytes(_packaged_notebook())
-        print(f"Wrote the notebook {notebook}", file=sys.stderr)
     command = demo_command(folder, port=args.port, no_browser=args.no_browser)
     if args.dry_run:
         print(shlex.join(command))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import io
 from collections.abc import Callable
 from typing import Any
@@ -28,12 +27,13 @@ def fill_folder(
     return names
 
 
-def upload_item(name: str, content: bytes) -> dict[str, Any]:
-    """One file as ipywidgets 8's FileUpload reports it."""
-    return {
-        "name": name,
-        "type": "image/jpeg",
-        "size": len(content),
-        "content": memoryview(content),
-        "last_modified": datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc),
+def send_upload(labeler: Any, files: dict[str, bytes]) -> None:
+    """Files chosen with the grid's "Add images", as its browser side sends them: one message
+    with the names and sizes, and the files as binary buffers."""
+    content = {
+        "event": "upload",
+        "names": list(files),
+        "sizes": [len(data) for data in files.values()],
+        "sent": True,
     }
+    labeler._grid.receive(content, [memoryview(data) for data in files.values()])

@@ -185,6 +185,12 @@ def test_demo_dry_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert "--no-browser" in command
     assert "--port=8765" in command
     assert command[-1] == str(folder / "quickstart.ipynb")
+    # The printed URL opens the notebook, not the Launcher.
+    assert "--LabApp.default_url=/lab/tree/quickstart.ipynb" in command
+    # explore.ipynb comes along and finds the images beside it.
+    assert (folder / "explore.ipynb").read_bytes() == Path(__file__).parent.parent.joinpath(
+        "notebooks", "explore.ipynb"
+    ).read_bytes()
     assert len(list((folder / "images").rglob("*.jpg"))) > 0
     assert (folder / "quickstart.ipynb").read_bytes() == Path(__file__).parent.parent.joinpath(
         "notebooks", "quickstart.ipynb"

@@ -14,6 +14,7 @@ from typing import Any
 import nbformat
 import pytest
 from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
 
 from jupyter_labeler.demo import make_demo_images
 from jupyter_labeler.storage import open_store
@@ -53,12 +54,55 @@ def test_stored_without_outputs(path: Path) -> None:
             assert cell.execution_count is None
 
 
-def test_packaged_quickstart_is_the_one_in_notebooks() -> None:
-    # `jupyter-labeler demo` copies the packaged one: the two must not drift apart.
-    packaged = REPO / "jupyter_labeler" / "notebooks" / "quickstart.ipynb"
-    assert packaged.read_bytes() == (REPO / "notebooks" / "quickstart.ipynb").read_bytes(), (
-        "copy notebooks/quickstart.ipynb to jupyter_labeler/notebooks/quickstart.ipynb"
+@pytest.mark.parametrize("name", ["quickstart.ipynb", "explore.ipynb"])
+def test_packaged_demo_notebooks_are_the_ones_in_notebooks(name: str) -> None:
+    # `jupyter-labeler demo` copies the packaged ones: the two must not drift apart.
+    packaged = REPO / "jupyter_labeler" / "notebooks" / name
+    assert packaged.read_bytes() == (REPO / "notebooks" / name).read_bytes(), (
+        f"copy notebooks/{name} to jupyter_labeler/notebooks/{name}"
     )
+
+
+def test_explore_runs_in_the_demo_folder_without_settings(
+    tmp_path: Path, demo_images: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As `jupyter-labeler demo` lays it out: the notebook beside images/, nothing in the env.
+    monkeypatch.delenv("JUPYTER_LABELER_DEMO", raising=False)
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    shutil.copytree(demo_images, tmp_path / "images")
+    notebook = nbformat.read(REPO / "notebooks" / "explore.ipynb", as_version=4)
+    client = NotebookClient(
+        notebook, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    )
+    client.execute()
+    assert "Traceback" not in _outputs(notebook)
+    assert len(list((tmp_path / "images").rglob("*.jpg"))) == len(
+        list(demo_images.rglob("*.jpg"))
+    )  # it used the images there, and made no new ones
+    assert (tmp_path / "images" / ".jupyter_labeler").is_dir()
+
+
+def test_obs_notebook_stops_at_once_with_one_sentence_when_unset(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("JUPYTER_LABELER_OBS_URL", "OBS_ENDPOINT", "OBS_ACCESS_KEY_ID"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("OBS_SECRET_ACCESS_KEY", SECRET)
+    notebook = nbformat.read(REPO / "notebooks" / "obs.ipynb", as_version=4)
+    client = NotebookClient(
+        notebook, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    )
+    with pytest.raises(CellExecutionError):
+        client.execute()
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    (error,) = code[0].outputs
+    assert error["ename"] == "MissingSettings"
+    assert error["traceback"] == [
+        "This notebook needs JUPYTER_LABELER_OBS_URL, OBS_ENDPOINT, OBS_ACCESS_KEY_ID in the "
+        "environment: set them (see above) and start Jupyter again; it stops here."
+    ]
+    assert all(cell.outputs == [] for cell in code[1:])  # no cascade of NameErrors
+    assert SECRET not in _outputs(notebook)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

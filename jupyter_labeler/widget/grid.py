@@ -1,241 +1,195 @@
-"""The image grid: a fixed pool of tile widgets reused for every page.
+"""The image grid: one anywidget whose browser side (``static/grid.js``) draws the tiles.
 
-Creating widgets is what costs time in the browser (hundreds of them take seconds), so a page turn
-only sets values on tiles that already exist. The pool grows to the largest page size used and
-never shrinks; tiles not needed on a page are hidden with ``layout.display = "none"``.
+A page is one message: the ids, file names, labels and reasons (for broken images) of its
+images, and their thumbnails as binary buffers. Turning a page, selecting and hovering create no
+widgets. The browser draws a selection at once and sends the user's intent here as a message;
+the Labeler's ``selected`` stays the single truth, and ``selected`` on the grid is the part of it
+on the page, sent back so that every view of the grid agrees.
+
+Messages from the browser (``{"event": ...}``), each also a test hook through :meth:`receive`:
+``click`` (``index``, ``shift``), ``open`` (``index``), ``select_page``, ``clear``, ``page``
+(``where``: first, prev, next, last), ``page_size`` (``value``), ``key`` (``key``) and
+``upload`` (``names``, ``sizes``, and the files as buffers when ``sent``). Those that change the
+selection carry ``seq``, which comes back as ``ack`` with the new selection.
 """
 
 from __future__ import annotations
 
-import contextlib
-import html
-import posixpath
-from collections.abc import Callable, Iterator, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-import ipywidgets as widgets
-from ipyevents import Event
+import anywidget
+import traitlets
 
-from .closing import close_widgets
+__all__ = ["TILE_SIZES", "GridCallbacks", "ImageGrid", "thumbnail_px"]
 
-__all__ = ["TileContent", "TileGrid", "chips_html", "name_html"]
+STATIC = Path(__file__).parent / "static"
 
-THUMB_PX = 160
+#: CSS pixels of a tile's image for each tile size.
+TILE_SIZES = {"small": 112, "medium": 160, "large": 224}
+# On HiDPI screens thumbnails are sent larger, but a page stays within this many pixels
+# (48 images of 256x256, about 330 KB of JPEG): sharp enough, and page turns stay fast.
+_PAGE_PIXEL_BUDGET = 48 * 256 * 256
+
+
+def thumbnail_px(tile_size: str, hidpi: bool, page_size: int) -> int:
+    """The side in pixels of the thumbnails to send for these settings."""
+    css = TILE_SIZES[tile_size]
+    if not hidpi:
+        return css
+    cap = int(math.sqrt(_PAGE_PIXEL_BUDGET / max(1, page_size)))
+    return max(css, min(2 * css, cap))
 
 
 @dataclass(frozen=True)
-class TileContent:
-    """What one tile shows. ``data`` is JPEG bytes (a placeholder when ``error`` is set)."""
+class GridCallbacks:
+    """What the grid asks of its owner; every index is a tile's position on the page."""
 
-    image_id: str
-    data: bytes
-    path: str
-    labels: tuple[str, ...]
-    selected: bool
-    error: str | None = None
+    click: Callable[[int, bool], None]
+    open: Callable[[int], None]
+    select_page: Callable[[], None]
+    clear: Callable[[], None]
+    page: Callable[[str], None]
+    page_size: Callable[[int], None]
+    key: Callable[[dict[str, Any]], None]
+    settings: Callable[[], None]
+    upload: Callable[[list[str], list[int], list[bytes] | None], None]
 
 
-def chips_html(labels: Sequence[str]) -> str:
-    """Labels as small chips; every name is escaped (label names come from users)."""
-    if not labels:
-        return '<span class="jl-chip-none" style="color:#888;font-size:11px">no label</span>'
-    style = (
-        "display:inline-block;margin:1px 2px;padding:0 6px;border-radius:8px;"
-        "background:#e3eefc;color:#174ea6;font-size:11px;line-height:16px"
+class ImageGrid(anywidget.AnyWidget):
+    """The tiles of one page, the selection bar and the pager above them."""
+
+    _esm = STATIC / "grid.js"
+    _css = STATIC / "grid.css"
+
+    ids = traitlets.List(traitlets.Unicode(), help="Ids of the page's images.").tag(sync=True)
+    names = traitlets.List(traitlets.Unicode(), help="File names, as shown.").tag(sync=True)
+    labels = traitlets.List(traitlets.List(traitlets.Unicode()), help="Each image's labels.").tag(
+        sync=True
     )
-    return "".join(f'<span class="jl-chip" style="{style}">{html.escape(x)}</span>' for x in labels)
-
-
-def name_html(name: str) -> str:
-    """A file name cut to the tile's width, whole in its hover title (escaped both ways)."""
-    text = html.escape(name, quote=True)
-    return (
-        f'<div title="{text}" style="overflow:hidden;text-overflow:ellipsis;'
-        f'white-space:nowrap;font-size:11px;color:#555">{text}</div>'
+    errors = traitlets.List(traitlets.Unicode(), help="Why an image cannot be shown, or ''.").tag(
+        sync=True
+    )
+    thumbs = traitlets.List(traitlets.Bytes(), help="JPEG thumbnails, one per image.").tag(
+        sync=True
+    )
+    page_token = traitlets.Int(0, help="Changes with every new page of thumbnails.").tag(sync=True)
+    selected = traitlets.List(
+        traitlets.Unicode(), help="Ids of this page's images that are selected."
+    ).tag(sync=True)
+    selected_count = traitlets.Int(0, help="How many images are selected in all.").tag(sync=True)
+    ack = traitlets.Int(0, help="The last selection message handled.").tag(sync=True)
+    page = traitlets.Int(0).tag(sync=True)
+    page_count = traitlets.Int(1).tag(sync=True)
+    page_size = traitlets.Int(48).tag(sync=True)
+    page_sizes = traitlets.List(traitlets.Int()).tag(sync=True)
+    empty_message = traitlets.Unicode("").tag(sync=True)
+    tile_size = traitlets.Enum(
+        tuple(TILE_SIZES), "medium", help="Tile size: 'small', 'medium' or 'large'."
+    ).tag(sync=True)
+    tile_px = traitlets.Int(TILE_SIZES["medium"]).tag(sync=True)
+    hidpi = traitlets.Bool(False, help="Set by the browser on a HiDPI screen.").tag(sync=True)
+    key_names = traitlets.List(traitlets.Unicode(), help="Key names the grid handles.").tag(
+        sync=True
+    )
+    key_help = traitlets.Unicode("").tag(sync=True)
+    accept = traitlets.Unicode(
+        ".jpg,.jpeg,.png,.bmp", help="File types offered by Add images."
+    ).tag(sync=True)
+    upload_limit = traitlets.Int(
+        8 * 1024 * 1024, help="Bytes the browser sends at most in one upload."
+    ).tag(sync=True)
+    overlay_open = traitlets.Bool(False, help="A preview or dialog is open (Esc closes it).").tag(
+        sync=True
     )
 
+    def __init__(self, callbacks: GridCallbacks, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._callbacks = callbacks
+        self.add_class("jl-grid-area")
+        self.on_msg(self._on_msg)
 
-class Tile:
-    """One cell of the grid: checkbox, open button, thumbnail, reason (if broken) and chips."""
-
-    def __init__(self, index: int, grid: TileGrid) -> None:
-        self.index = index
-        self.image_id: str | None = None
-        self.check = widgets.Checkbox(
-            value=False, indent=False, description="", layout=widgets.Layout(width="auto")
-        )
-        self.check.add_class("jl-tile-check")
-        self.open_button = widgets.Button(
-            description="",
-            icon="expand",
-            tooltip="Open this image",
-            layout=widgets.Layout(width="28px", height="24px", padding="0"),
-        )
-        self.open_button.add_class("jl-tile-open")
-        self.image = widgets.Image(
-            format="jpeg",
-            layout=widgets.Layout(
-                width=f"{THUMB_PX}px", height=f"{THUMB_PX}px", object_fit="contain"
-            ),
-        )
-        self.image.add_class("jl-tile-image")
-        self.reason = widgets.HTML(value="", layout=widgets.Layout(display="none"))
-        self.reason.add_class("jl-tile-reason")
-        self.name = widgets.HTML(value="", layout=widgets.Layout(width=f"{THUMB_PX}px"))
-        self.name.add_class("jl-tile-name")
-        self.chips = widgets.HTML(value="")
-        self.chips.add_class("jl-tile-chips")
-        top = widgets.HBox(
-            [self.check, self.open_button],
-            layout=widgets.Layout(justify_content="space-between", width=f"{THUMB_PX}px"),
-        )
-        self.box = widgets.VBox(
-            [top, self.image, self.name, self.reason, self.chips],
-            layout=widgets.Layout(
-                width=f"{THUMB_PX + 12}px", padding="4px", margin="3px", border="2px solid #eee"
-            ),
-        )
-        self.box.add_class("jl-tile")
-        self.events = Event(source=self.image, watched_events=["click", "dblclick"])
-        self.events.on_dom_event(lambda event: grid._image_event(self.index, event))
-        self.check.observe(lambda change: grid._check_changed(self.index, change), "value")
-        self.open_button.on_click(lambda _button: grid._open(self.index))
-
-    def show(self, content: TileContent | None) -> None:
-        if content is None:
-            self.image_id = None
-            self.box.layout.display = "none"
-            return
-        self.image_id = content.image_id
-        self.image.value = content.data
-        name = posixpath.basename(content.path) or content.path
-        # Only widgets with a description may carry a tooltip: on a Box or an Image the
-        # browser side of ipywidgets 8 fails to draw the widget at all. So the name is a caption
-        # whose title shows it whole on hover, and the checkbox's tooltip.
-        self.check.tooltip = name
-        self.name.value = name_html(name)
-        self.check.value = content.selected
-        self.chips.value = chips_html(content.labels)
-        self.set_selected_style(content.selected)
-        if content.error:
-            self.reason.value = (
-                '<span style="color:#b00020;font-size:11px">'
-                f"Cannot show this image: {html.escape(content.error)}</span>"
-            )
-            self.reason.layout.display = None
-            self.box.add_class("jl-broken")
-        else:
-            self.reason.value = ""
-            self.reason.layout.display = "none"
-            self.box.remove_class("jl-broken")
-        self.box.layout.display = None
-
-    def set_selected_style(self, selected: bool) -> None:
-        if selected:
-            self.box.add_class("jl-selected")
-            self.box.layout.border = "2px solid #1a73e8"
-        else:
-            self.box.remove_class("jl-selected")
-            self.box.layout.border = "2px solid #eee"
-
-    def close(self) -> None:
-        close_widgets(
-            self.events, self.check, self.open_button, self.image, self.name, self.reason,
-            self.chips,
-            self.box.children[0], self.box,
-        )  # fmt: skip
-
-
-class TileGrid:
-    """The pool of tiles and the box that holds them.
-
-    Callbacks, all with the tile's position on the page:
-    ``on_toggle(index, checked)`` when a checkbox is ticked by the user,
-    ``on_click(index, shift)`` on a click on the image, ``on_open(index)`` on a double-click or
-    the open button.
-    """
-
-    def __init__(
+    # -- what the kernel shows --------------------------------------------------------------
+    def show_page(
         self,
-        on_toggle: Callable[[int, bool], None],
-        on_click: Callable[[int, bool], None],
-        on_open: Callable[[int], None],
-        guard: Callable[[Any], Any] = lambda f: f,
+        ids: Sequence[str],
+        names: Sequence[str],
+        labels: Sequence[Sequence[str]],
+        errors: Sequence[str],
+        thumbs: Sequence[bytes],
+        *,
+        selected: frozenset[str] | set[str],
+        empty_message: str = "",
     ) -> None:
-        self._on_toggle = guard(on_toggle)
-        self._on_click = guard(on_click)
-        self._on_open = guard(on_open)
-        self.tiles: list[Tile] = []
-        self._quiet = False
-        self.box = widgets.Box(
-            layout=widgets.Layout(flex_flow="row wrap", align_items="flex-start", width="100%")
-        )
-        self.box.add_class("jl-grid")
-        self.empty = widgets.HTML(value="", layout=widgets.Layout(display="none"))
-        self.empty.add_class("jl-grid-empty")
+        """A new page: sent to the browser as one message."""
+        with self.hold_sync():
+            self.ids = list(ids)
+            self.names = list(names)
+            self.labels = [list(x) for x in labels]
+            self.errors = list(errors)
+            self.thumbs = list(thumbs)
+            self.selected = [i for i in ids if i in selected]
+            self.empty_message = empty_message
+            self.page_token += 1
 
-    @contextlib.contextmanager
-    def quiet(self) -> Iterator[None]:
-        """Set checkbox values without taking them for user clicks."""
-        previous, self._quiet = self._quiet, True
-        try:
-            yield
-        finally:
-            self._quiet = previous
+    def update_labels(self, labels: Mapping[str, Sequence[str]]) -> None:
+        new = [list(labels.get(i, ())) for i in self.ids]
+        if new != self.labels:
+            self.labels = new
 
-    def ensure(self, count: int) -> None:
-        """Grow the pool to at least ``count`` tiles (never shrinks)."""
-        if count <= len(self.tiles):
-            return
-        self.tiles += [Tile(i, self) for i in range(len(self.tiles), count)]
-        self.box.children = tuple(tile.box for tile in self.tiles)
-
-    def show(self, contents: Sequence[TileContent], empty_message: str = "") -> None:
-        self.ensure(len(contents))
-        with self.quiet():
-            for i, tile in enumerate(self.tiles):
-                tile.show(contents[i] if i < len(contents) else None)
-        self.empty.value = f'<i style="color:#666">{html.escape(empty_message)}</i>'
-        self.empty.layout.display = None if not contents and empty_message else "none"
-
-    def update_selection(self, selected: frozenset[str] | set[str]) -> None:
-        """Tick exactly the visible tiles whose id is selected."""
-        with self.quiet():
-            for tile in self.tiles:
-                if tile.image_id is None:
-                    continue
-                on = tile.image_id in selected
-                if tile.check.value != on:
-                    tile.check.value = on
-                tile.set_selected_style(on)
-
-    def update_labels(self, labels: dict[str, list[str]]) -> None:
-        for tile in self.tiles:
-            if tile.image_id is not None and tile.image_id in labels:
-                tile.chips.value = chips_html(labels[tile.image_id])
+    def update_selection(self, selected: frozenset[str] | set[str], count: int) -> None:
+        with self.hold_sync():
+            page = [i for i in self.ids if i in selected]
+            if page != self.selected:
+                self.selected = page
+            self.selected_count = count
 
     @property
     def visible_ids(self) -> list[str]:
-        return [t.image_id for t in self.tiles if t.image_id is not None]
+        return list(self.ids)
 
-    # -- events from the tiles ---------------------------------------------------------------
-    def _check_changed(self, index: int, change: dict[str, Any]) -> None:
-        if not self._quiet:
-            self._on_toggle(index, bool(change["new"]))
+    def id_at(self, index: int) -> str | None:
+        return self.ids[index] if 0 <= index < len(self.ids) else None
 
-    def _image_event(self, index: int, event: dict[str, Any]) -> None:
-        kind = event.get("type")
-        if kind == "click":
-            self._on_click(index, bool(event.get("shiftKey")))
-        elif kind == "dblclick":
-            self._on_open(index)
+    # -- what the browser says ----------------------------------------------------------------
+    @traitlets.observe("tile_size", "hidpi")
+    def _settings_changed(self, change: Any) -> None:
+        if change["name"] == "tile_size":
+            self.tile_px = TILE_SIZES[change["new"]]
+        self._callbacks.settings()
 
-    def _open(self, index: int) -> None:
-        self._on_open(index)
+    def _on_msg(self, _widget: Any, content: Any, buffers: Any) -> None:
+        if isinstance(content, dict):
+            self.receive(content, [bytes(b) for b in buffers or ()])
 
-    def close(self) -> None:
-        for tile in self.tiles:
-            tile.close()
-        self.tiles = []
-        close_widgets(self.box, self.empty)
+    def receive(self, content: Mapping[str, Any], buffers: Sequence[bytes] = ()) -> None:
+        """Handle one message from the browser (the test hook for a click, a key, ...)."""
+        event = content.get("event")
+        calls = self._callbacks
+        with self.hold_sync():
+            try:
+                if event == "upload":
+                    names = [str(n) for n in content.get("names", ())]
+                    sizes = [int(n) for n in content.get("sizes", ())]
+                    calls.upload(names, sizes, list(buffers) if content.get("sent") else None)
+                elif event == "click":
+                    calls.click(int(content.get("index", -1)), bool(content.get("shift")))
+                elif event == "open":
+                    calls.open(int(content.get("index", -1)))
+                elif event == "select_page":
+                    calls.select_page()
+                elif event == "clear":
+                    calls.clear()
+                elif event == "page":
+                    calls.page(str(content.get("where", "")))
+                elif event == "page_size":
+                    calls.page_size(int(content.get("value", 0)))
+                elif event == "key":
+                    calls.key({"type": "keydown", "key": str(content.get("key", ""))})
+            finally:
+                seq = content.get("seq")
+                if isinstance(seq, int) and seq > self.ack:
+                    self.ack = seq

@@ -1,7 +1,8 @@
 """The keyboard shortcuts of the image grid, in one table.
 
 The same table drives the key handler and the help tooltip, so the two cannot disagree.
-Keys reach the widget only while the mouse is over the grid (that is how ipyevents listens).
+Keys act only while the grid has keyboard focus (a click on it, or Tab into it): never from
+hovering, never while the label box or another input has focus.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
-__all__ = ["KEYS", "Shortcut", "action_for", "help_html", "help_text"]
+__all__ = ["KEYS", "Shortcut", "action_for", "help_html", "help_line", "help_text"]
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,12 @@ KEYS: tuple[Shortcut, ...] = (
     Shortcut(("Home",), "first_page", "first page"),
     Shortcut(("End",), "last_page", "last page"),
     Shortcut(("a", "A"), "select_page", "select every image of this page", "a"),
-    Shortcut(("Escape",), "clear_selection", "clear the selection", "Esc"),
+    Shortcut(
+        ("Escape",),
+        "clear_selection",
+        "close the preview or dialog, else clear the selection",
+        "Esc",
+    ),
     Shortcut(("z", "Z"), "undo", "undo the last action", "z"),
     Shortcut(("Delete",), "delete_images", "delete the selected images (asks first)"),
 )
@@ -58,9 +64,14 @@ def action_for(key: str) -> tuple[str, int | None] | None:
 
 def help_text() -> str:
     """The shortcuts as plain lines, one per row of the table (for a ``title`` tooltip)."""
-    lines = ["Keys (mouse over the images):"]
+    lines = ["Keys (while the images have keyboard focus):"]
     lines += [f"{s.shown or ' or '.join(s.keys)}: {s.help}" for s in KEYS]
     return "\n".join(lines)
+
+
+def help_line() -> str:
+    """The shortcuts on one line, for the hint under the grid."""
+    return " · ".join(f"{s.shown or ' or '.join(s.keys)} {s.help}" for s in KEYS)
 
 
 def help_html() -> str:

@@ -1,4 +1,5 @@
-"""The label box: type a new label or pick an existing one; OK puts it on every selected image.
+"""The label box: type a new label or pick an existing one; OK (or Enter) puts it on every
+selected image.
 
 The name is checked while the user types (with :func:`jupyter_labeler.names.label_problem`) and the
 reason it is refused is shown under the box, so a wrong name never reaches the Dataset.
@@ -8,14 +9,54 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
+import anywidget
 import ipywidgets as widgets
+import traitlets
 
 from ..names import label_problem
 from .closing import close_widgets
 
-__all__ = ["LabelBox", "label_combobox"]
+__all__ = ["LabelBox", "LabelInput", "label_combobox"]
+
+STATIC = Path(__file__).parent / "static"
+
+
+class LabelInput(anywidget.AnyWidget):
+    """A text input offering the existing labels, whose Enter carries the typed name.
+
+    The same ``value``, ``options`` and ``placeholder`` as a Combobox; ``on_submit(name)``
+    runs on Enter with the name as typed (the test hook is :meth:`submit`).
+    """
+
+    _esm = STATIC / "label_input.js"
+    _css = STATIC / "grid.css"
+
+    value = traitlets.Unicode("", help="The text in the box.").tag(sync=True)
+    options = traitlets.Tuple(help="Existing labels offered in the drop-down list.").tag(sync=True)
+    placeholder = traitlets.Unicode("").tag(sync=True)
+
+    def __init__(self, on_submit: Callable[[], None] | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._on_submit = on_submit
+        self.on_msg(self._message)
+
+    def _message(self, _widget: Any, content: Any, _buffers: Any) -> None:
+        if not isinstance(content, dict):
+            return
+        if content.get("event") == "submit":
+            self.submit(str(content.get("value", self.value)))
+        elif content.get("event") == "typed" and content.get("value") != self.value:
+            self.value = str(content.get("value", ""))
+
+    def submit(self, value: str) -> None:
+        """Enter in the box, with what it held (the state update may still be on its way)."""
+        if value != self.value:
+            self.value = value
+        if self._on_submit is not None:
+            self._on_submit()
 
 
 def label_combobox(placeholder: str, css_class: str) -> widgets.Combobox:
@@ -57,7 +98,12 @@ class LabelBox:
         self._on_add = on_add
         self._on_remove = on_remove
         self._selected_count = 0
-        self.input = label_combobox("Label name (new or existing)", "jl-label-input")
+        self.input = LabelInput(
+            guard(self.apply),
+            placeholder="Label name (new or existing)",
+            layout=widgets.Layout(width="220px"),
+        )
+        self.input.add_class("jl-label-input")
         self.ok = widgets.Button(
             description="OK",
             button_style="primary",
@@ -80,6 +126,7 @@ class LabelBox:
         )
         self.box.add_class("jl-label-box")
         self.input.observe(guard(self._typed), "value")
+        self._refresh()
         self.ok.on_click(guard(lambda _b: self.apply()))
         self.remove.on_click(guard(lambda _b: self.take_off()))
 
@@ -106,9 +153,25 @@ class LabelBox:
         self.ok.disabled = not (valid and self._selected_count > 0)
         existing = self.name in self.input.options
         self.remove.disabled = not (existing and self._selected_count > 0)
+        # A disabled button says why.
+        if not self.name:
+            why = "Type a label name first"
+        elif not valid:
+            why = "This name is not allowed (see the reason below the box)"
+        elif self._selected_count == 0:
+            why = "Select images first (click them, or press a in the grid)"
+        else:
+            why = ""
+        n = self._selected_count
+        images = "image" if n == 1 else "images"
+        self.ok.tooltip = why or f"Add {self.name} to the {n} selected {images} (Enter)"
+        if self.remove.disabled:
+            self.remove.tooltip = why or f"{self.name} is not an existing label"
+        else:
+            self.remove.tooltip = f"Take {self.name} off the {n} selected {images}"
 
     def apply(self) -> None:
-        """What OK does (also what Enter would do)."""
+        """What OK does, and Enter in the box."""
         if self.ok.disabled:
             return
         self._on_add(self.name)

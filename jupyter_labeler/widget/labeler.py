@@ -17,28 +17,32 @@ import contextlib
 import functools
 import html
 import math
+import posixpath
+import threading
 from collections.abc import Iterator, Sequence
+from types import SimpleNamespace
 from typing import Any
 
 import ipywidgets as widgets
 import traitlets
-from ipyevents import Event
 
 from ..errors import LabelerError
 from . import keys as keymap
 from .closing import close_widgets
 from .dialogs import Choice, ChoiceDialog
-from .grid import THUMB_PX, TileContent, TileGrid
+from .grid import GridCallbacks, ImageGrid, thumbnail_px
 from .label_box import LabelBox
 from .labels_pane import LabelsPane
 from .preview import Preview
 from .status import StatusLine
-from .upload import SyncPanel, UploadPanel
+from .upload import SyncPanel, UploadPanel, refused_html
 
 __all__ = ["PAGE_SIZES", "VIEWS", "Labeler", "label"]
 
 VIEWS = ("unlabeled", "labeled", "all")
 PAGE_SIZES = (12, 24, 48, 96)
+# Seconds between showing a page and starting to make the next page's thumbnails.
+PREFETCH_DELAY = 0.3
 _VIEW_TITLES = {"unlabeled": "Unlabeled", "labeled": "Labeled", "all": "All"}
 _WIDGET_OPTIONS = ("view", "label_filter", "page_size", "page")  # page last: the others reset it
 _OPEN_OPTIONS = ("output", "storage_options", "author")
@@ -139,6 +143,8 @@ class Labeler(widgets.VBox):
         self._quiet = False
         self._page_ids: list[str] = []
         self._anchor: str | None = None
+        self._irreversible: str | None = None
+        self._prefetch: threading.Timer | None = None
 
         self._status = StatusLine()
         guard = self._status.guard
@@ -173,20 +179,9 @@ class Labeler(widgets.VBox):
         )
         self._filter.add_class("jl-label-filter")
         self._filter.observe(guard(self._filter_changed), "value")
-        self._keys_help = widgets.HTML(value=keymap.help_html())
-        self._keys_help.add_class("jl-keys-help")
         self._undo = widgets.Button(description="Undo", icon="undo", disabled=True)
         self._undo.add_class("jl-undo")
         self._undo.on_click(guard(lambda _b: self.undo()))
-
-        self._select_page = widgets.Button(description="Select current page")
-        self._select_page.add_class("jl-select-page")
-        self._select_page.on_click(guard(lambda _b: self.select_page()))
-        self._clear = widgets.Button(description="Clear")
-        self._clear.add_class("jl-clear-selection")
-        self._clear.on_click(guard(lambda _b: self.clear_selection()))
-        self._count = widgets.HTML(value="0 selected")
-        self._count.add_class("jl-selection-count")
         self._delete_images = widgets.Button(
             description="Delete images", icon="trash", disabled=True
         )
@@ -196,115 +191,82 @@ class Labeler(widgets.VBox):
         self._label_box = LabelBox(self._add_to_selection, self._remove_from_selection, guard)
         self._dialog = ChoiceDialog(guard)
         self._preview = Preview(
-            self._preview_add, self._preview_change, self._preview_remove, guard
+            self._preview_add,
+            self._preview_change,
+            self._preview_remove,
+            guard,
+            on_step=self._preview_step,
         )
-        self._grid = TileGrid(self._tile_toggle, self._tile_click, self._tile_open, guard)
+        self._grid = ImageGrid(
+            GridCallbacks(
+                click=self._tile_click,
+                open=self._tile_open,
+                select_page=guard(self.select_page),
+                clear=guard(self.clear_selection),
+                page=guard(self._turn),
+                page_size=guard(self._page_size_chosen),
+                key=self._handle_key,
+                settings=guard(lambda: self._request_render(force=True)),
+                upload=guard(self._upload_message),
+            ),
+            page_sizes=list(PAGE_SIZES),
+            key_names=[key for shortcut in keymap.KEYS for key in shortcut.keys],
+            key_help=keymap.help_line(),
+        )
         self._upload = UploadPanel(self._add_files, guard)
         self._sync = SyncPanel(self._run_sync, guard)
         self._labels = LabelsPane(self._rename_label, self.ask_delete_label, guard)
         self._readiness = widgets.HTML(value="")
         self._readiness.add_class("jl-readiness")
+        for box in (self._preview.box, self._dialog.box):
+            box.layout.observe(lambda _c: self._overlay_changed(), "display")
 
-        self._pager = {}
-        for name, icon, tip in (
-            ("first", "angle-double-left", "First page"),
-            ("prev", "angle-left", "Previous page"),
-            ("next", "angle-right", "Next page"),
-            ("last", "angle-double-right", "Last page"),
-        ):
-            button = widgets.Button(
-                description="", icon=icon, tooltip=tip, layout={"width": "36px"}
-            )
-            button.add_class(f"jl-page-{name}")
-            button.on_click(guard(lambda _b, n=name: self._turn(n)))
-            self._pager[name] = button
-        self._page_info = widgets.HTML(value="")
-        self._page_info.add_class("jl-page-info")
-        self._page_size_box = widgets.Dropdown(
-            options=[(f"{n} per page", n) for n in PAGE_SIZES],
-            value=48,
-            layout={"width": "130px"},
-        )
-        self._page_size_box.add_class("jl-page-size")
-        self._page_size_box.observe(guard(self._page_size_chosen), "value")
-
-        pager = widgets.HBox(
-            [
-                self._pager["first"],
-                self._pager["prev"],
-                self._page_info,
-                self._pager["next"],
-                self._pager["last"],
-                self._page_size_box,
-            ],
-            layout={"align_items": "center"},
-        )
-        pager.add_class("jl-pager")
-        self._grid_area = widgets.VBox(
-            [self._grid.box, self._grid.empty, pager], layout={"flex": "1 1 auto"}
-        )
-        self._grid_area.add_class("jl-grid-area")
-        # Keys reach ipyevents only while the mouse is over this box.
-        self._key_events = Event(
-            source=self._grid_area,
-            watched_events=["keydown"],
-            prevent_default_action=True,
-            ignore_modifier_key_events=True,
-        )
-        self._key_events.on_dom_event(guard(self._handle_key))
         self._parts_to_close = [
             *self._tabs.values(),
             self._filter,
-            self._keys_help,
             self._undo,
-            self._select_page,
-            self._clear,
-            self._count,
             self._delete_images,
             self._readiness,
-            *self._pager.values(),
-            self._page_info,
-            self._page_size_box,
-            pager,
-            self._grid_area,
             self._status.widget,
         ]
 
     def _layout_children(self) -> tuple[widgets.Widget, ...]:
         top = widgets.HBox(
-            [*self._tabs.values(), self._filter, self._undo, self._keys_help],
-            layout={"align_items": "center", "flex_flow": "row wrap"},
-        )
-        tools = widgets.HBox(
             [
-                self._select_page,
-                self._clear,
-                self._count,
+                *self._tabs.values(),
+                self._filter,
+                self._undo,
                 self._delete_images,
-                self._upload.upload,
                 self._sync.button,
                 self._sync.progress,
             ],
             layout={"align_items": "center", "flex_flow": "row wrap"},
         )
-        messages = widgets.VBox([self._upload.result, self._sync.summary])
+        messages = widgets.VBox([self._upload.result.box, self._sync.summary.box])
+        # The grid scrolls inside a box of bounded height, so the toolbar above it and the
+        # All Labels pane beside it stay in view; the preview and dialogs open over the grid.
+        grid_area = widgets.VBox(
+            [self._dialog.box, self._preview.box, self._grid],
+            layout={"flex": "1 1 auto", "min_width": "0"},
+        )
+        grid_area.add_class("jl-main-area")
         side = widgets.VBox(
             [self._labels.box, self._readiness],
-            layout={"flex": "0 0 320px", "width": "320px", "margin": "0 0 0 12px"},
+            layout={"flex": "0 0 300px", "width": "300px", "margin": "0 0 0 12px"},
         )
-        main = widgets.HBox([self._grid_area, side])
-        self._parts_to_close += [top, tools, messages, side, main]
-        # Messages sit above the grid: a page of tiles is taller than the screen.
+        main = widgets.HBox([grid_area, side], layout={"align_items": "flex-start"})
+        main.add_class("jl-main")
+        self._parts_to_close += [top, messages, grid_area, side, main]
         return (
             top,
-            tools,
             self._label_box.box,
             self._status.widget,
             messages,
-            self._dialog.box,
-            self._preview.box,
             main,
         )
+
+    def _overlay_changed(self) -> None:
+        self._grid.overlay_open = self._preview.is_open or self._dialog.is_open
 
     # -- trait validation and reactions ------------------------------------------------------
     @traitlets.validate("view")
@@ -375,16 +337,14 @@ class Labeler(widgets.VBox):
     def _page_size_changed(self, change: Any) -> None:
         with self._batch():
             first = (self.page or 0) * change["old"]
-            with self._silenced():
-                self._page_size_box.value = change["new"]
+            self._grid.page_size = change["new"]
             self.page = first // change["new"]
             self._request_render()
 
     @traitlets.observe("selected")
     def _selected_changed(self, _change: Any) -> None:
-        self._grid.update_selection(frozenset(self.selected))
         n = len(self.selected)
-        self._count.value = f"{n} selected"
+        self._grid.update_selection(frozenset(self.selected), n)
         self._label_box.set_selected_count(n)
         self._delete_images.disabled = n == 0
 
@@ -457,21 +417,33 @@ class Labeler(widgets.VBox):
         start = self.page * self.page_size
         page_ids = [str(i) for i in ids[start : start + self.page_size]]
         labels = self.dataset.labels_of(page_ids) if page_ids else {}
-        if force or page_ids != self._page_ids:
-            thumbs = self.dataset.thumbnails(page_ids, size=THUMB_PX) if page_ids else {}
-            chosen = frozenset(self.selected)
-            contents = [self._tile_content(i, thumbs.get(i), labels, chosen) for i in page_ids]
-            self._grid.show(contents, self._empty_message())
-            self._page_ids = page_ids
-            following = [str(i) for i in ids[start + self.page_size : start + 2 * self.page_size]]
-            if following:
-                self.dataset.prefetch_thumbnails(following, size=THUMB_PX)
-        else:
-            self._grid.update_labels(labels)
-        self._page_info.value = f"page {self.page + 1} of {pages}"
-        first, last = self.page == 0, self.page >= pages - 1
-        self._pager["first"].disabled = self._pager["prev"].disabled = first
-        self._pager["next"].disabled = self._pager["last"].disabled = last
+        grid = self._grid
+        with grid.hold_sync():
+            grid.page, grid.page_count, grid.page_size = self.page, pages, self.page_size
+            if force or page_ids != self._page_ids:
+                size = self._thumb_px
+                thumbs = self.dataset.thumbnails(page_ids, size=size) if page_ids else {}
+                paths = [str(self.dataset.info(i).get("path", i)) for i in page_ids]
+                names = [posixpath.basename(p) or p for p in paths]
+                errors, data = [], []
+                for image_id in page_ids:
+                    thumb = thumbs.get(image_id)
+                    errors.append("no thumbnail" if thumb is None else (thumb.error or ""))
+                    data.append(b"" if thumb is None else thumb.data)
+                grid.show_page(
+                    page_ids,
+                    names,
+                    [labels.get(i, []) for i in page_ids],
+                    errors,
+                    data,
+                    selected=frozenset(self.selected),
+                    empty_message=self._empty_message(),
+                )
+                self._page_ids = page_ids
+                following = ids[start + self.page_size : start + 2 * self.page_size]
+                self._prefetch_later([str(i) for i in following], size)
+            else:
+                grid.update_labels(labels)
         for view, button in self._tabs.items():
             if view == self.view:
                 button.add_class("jl-tab-active")
@@ -480,22 +452,30 @@ class Labeler(widgets.VBox):
                 button.remove_class("jl-tab-active")
                 button.button_style = ""
 
-    def _tile_content(
-        self, image_id: str, thumb: Any, labels: dict[str, list[str]], chosen: frozenset[str]
-    ) -> TileContent:
-        info = self.dataset.info(image_id)
-        if thumb is None:
-            data, error = b"", "no thumbnail"
-        else:
-            data, error = thumb.data, thumb.error
-        return TileContent(
-            image_id=image_id,
-            data=data,
-            path=str(info.get("path", image_id)),
-            labels=tuple(labels.get(image_id, ())),
-            selected=image_id in chosen,
-            error=error,
-        )
+    def _prefetch_later(self, ids: list[str], size: int) -> None:
+        """Make the next page's thumbnails a moment from now: on a small machine, the threads
+        making them would otherwise take the CPU from the browser drawing this page."""
+        if self._prefetch is not None:
+            self._prefetch.cancel()
+            self._prefetch = None
+        if not ids:
+            return
+        if PREFETCH_DELAY <= 0:
+            self.dataset.prefetch_thumbnails(ids, size=size)
+            return
+        timer = threading.Timer(PREFETCH_DELAY, self._prefetch_now, args=(ids, size))
+        timer.daemon = True
+        self._prefetch = timer
+        timer.start()
+
+    def _prefetch_now(self, ids: list[str], size: int) -> None:
+        if not self._closed:
+            with contextlib.suppress(Exception):  # a prefetch is only a guess; the page asks again
+                self.dataset.prefetch_thumbnails(ids, size=size)
+
+    @property
+    def _thumb_px(self) -> int:
+        return thumbnail_px(self._grid.tile_size, self._grid.hidpi, self.page_size)
 
     def _empty_message(self) -> str:
         if self.label_filter is not None:
@@ -542,6 +522,14 @@ class Labeler(widgets.VBox):
         can = bool(self.dataset.can_undo)
         self._undo.disabled = not can
         description = self.dataset.undo_description
+        if can and description and description == self._irreversible:
+            self._undo.tooltip = (
+                f"{description}: this deleted source files, which Undo cannot bring back "
+                "(pressing it only drops this step from the undo history)"
+            )
+            self._undo.description = "Undo (files gone)"
+            return
+        self._undo.description = "Undo"
         self._undo.tooltip = (
             f"Undo: {description} (z)" if can and description else "Nothing to undo"
         )
@@ -596,18 +584,7 @@ class Labeler(widgets.VBox):
 
     # -- selection ---------------------------------------------------------------------------
     def _tile_id(self, index: int) -> str | None:
-        if not 0 <= index < len(self._grid.tiles):
-            return None
-        return self._grid.tiles[index].image_id
-
-    @_shows_errors
-    def _tile_toggle(self, index: int, checked: bool) -> None:
-        """A tile's checkbox was ticked or unticked by the user."""
-        image_id = self._tile_id(index)
-        if image_id is None:
-            return
-        self._anchor = image_id
-        self._set_selected(image_id, checked)
+        return self._grid.id_at(index)
 
     def _set_selected(self, image_id: str, on: bool) -> None:
         if on and image_id not in self.selected:
@@ -650,10 +627,15 @@ class Labeler(widgets.VBox):
         self.selected = ()
 
     # -- actions -----------------------------------------------------------------------------
-    def _done(self, result: Any) -> None:
+    def _done(self, result: Any, *, irreversible: bool = False) -> None:
         message = str(getattr(result, "message", "") or "")
+        if irreversible:
+            # Said now, not when the user reaches for Undo.
+            self._irreversible = self.dataset.undo_description
+            message = f"{message} The source files are deleted: Undo cannot bring them back."
+            self._show_undo()
         if message:
-            self._status.info(message)
+            self._status.info(message.strip())
 
     def _need_selection(self) -> bool:
         if not self.selected:
@@ -698,6 +680,22 @@ class Labeler(widgets.VBox):
         self._show_undo()
 
     def _rename_label(self, old: str, new: str) -> None:
+        """Rename at once; a name that already exists merges the two labels, so ask first."""
+        if new != old and new in self.dataset.label_names:
+            counts = dict(self.dataset.counts()["images"].items())
+            self._dialog.ask(
+                f"Merge {old} into {new}?",
+                f"{new} already exists ({_plural(int(counts.get(new, 0)), 'image')}). Renaming "
+                f"{old} ({_plural(int(counts.get(old, 0)), 'image')}) to {new} merges them: "
+                f"every image labeled {old} is labeled {new}, and {old} is gone.",
+                (Choice(f"Merge {old} into {new}", "merge"),),
+                lambda _choice: self._rename_now(old, new),
+                confirm_label="Merge",
+            )
+            return
+        self._rename_now(old, new)
+
+    def _rename_now(self, old: str, new: str) -> None:
         filtered = self.label_filter == old
         self._done(self.dataset.rename_label(old, new))
         if filtered:
@@ -710,7 +708,10 @@ class Labeler(widgets.VBox):
             f"Delete the label {name}?",
             f"The label {name} is on {_plural(count, 'image')}.",
             DELETE_LABEL_CHOICES,
-            lambda mode: self._done(self.dataset.delete_label(name, mode=mode)),
+            lambda mode: self._done(
+                self.dataset.delete_label(name, mode=mode),
+                irreversible=mode == "with_images_and_files",
+            ),
             confirm_label="Delete label",
             final_warning=f"The source files of the images carrying only {name} will be deleted "
             "from the store. This cannot be undone.",
@@ -733,7 +734,10 @@ class Labeler(widgets.VBox):
         )
 
     def _delete_images_now(self, ids: list[str], delete_source: bool) -> None:
-        self._done(self.dataset.remove_images(ids, delete_source=delete_source))
+        self._done(
+            self.dataset.remove_images(ids, delete_source=delete_source),
+            irreversible=delete_source,
+        )
 
     def open_image(self, image_id: str) -> None:
         """Show one image larger, with its path, size and labels."""
@@ -741,10 +745,23 @@ class Labeler(widgets.VBox):
         try:
             data = self.dataset.read_image(image_id)
         except LabelerError as exc:
-            thumb = self.dataset.thumbnails([image_id], size=THUMB_PX).get(image_id)
+            thumb = self.dataset.thumbnails([image_id], size=self._thumb_px).get(image_id)
             data = thumb.data if thumb is not None else b""
             self._status.error(f"Cannot show {info.get('path', image_id)}: {exc}")
         self._preview.show(image_id, data, info, self.dataset.label_names)
+
+    def _preview_step(self, image_id: str, offset: int) -> None:
+        """Open the image before or after this one in the view's order (and show its page)."""
+        position = self.dataset.position(image_id, self.view, self.label_filter)
+        ids = self._view_ids()
+        if position is None or not len(ids):
+            return
+        target = min(max(0, position + offset), len(ids) - 1)
+        if target == position:
+            self._status.info("This is the " + ("first" if offset < 0 else "last") + " image.")
+            return
+        self.page = target // self.page_size
+        self.open_image(str(ids[target]))
 
     def _preview_add(self, image_id: str, name: str) -> None:
         self._done(self.dataset.add_label(name, [image_id]))
@@ -761,9 +778,42 @@ class Labeler(widgets.VBox):
     def _add_files(self, files: dict[str, bytes]) -> Any:
         result = self.dataset.add_images(files)
         added, refused = len(result.added), len(result.refused)
+        # Accepted files keep their order: pair them with the names they were stored under.
+        refused_names = {name for name, _ in result.refused}
+        given = [name for name in files if name not in refused_names]
+        renamed = []
+        for original, image_id in zip(given, result.added, strict=False):
+            stored = posixpath.basename(str(self.dataset.info(image_id).get("path", "")))
+            if stored and stored != posixpath.basename(original):
+                renamed.append((original, stored))
         message = f"{_plural(added, 'image')} added"
         self._status.info(f"{message}, {refused} refused." if refused else f"{message}.")
-        return result
+        if result.added:
+            self._show_new_images(list(result.added))
+        return SimpleNamespace(added=result.added, refused=result.refused, renamed=renamed)
+
+    def _show_new_images(self, ids: list[str]) -> None:
+        """Jump to the page of Unlabeled holding the first new image."""
+        with self._batch():
+            self.label_filter = None
+            self.view = "unlabeled"
+            position = self.dataset.position(ids[0], "unlabeled", None)
+            if position is not None:
+                self.page = position // self.page_size
+
+    def _upload_message(
+        self, names: list[str], sizes: list[int], buffers: list[bytes] | None
+    ) -> None:
+        if buffers is None or len(buffers) != len(names):
+            total = sum(sizes)
+            reason = (
+                f"the upload holds {total / 2**20:.1f} MB in all; at most "
+                f"{self._grid.upload_limit / 2**20:.0f} MB can be added at once: "
+                "upload fewer files at a time"
+            )
+            self._upload.result.value = refused_html(0, [(n, reason) for n in names])
+            return
+        self._upload.take(dict(zip(names, buffers, strict=True)))
 
     def _run_sync(self, progress: Any) -> Any:
         summary = self.dataset.sync(progress=progress)
@@ -791,9 +841,8 @@ class Labeler(widgets.VBox):
         if not self._quiet:
             self.label_filter = change["new"] or None
 
-    def _page_size_chosen(self, change: Any) -> None:
-        if not self._quiet:
-            self.page_size = change["new"]
+    def _page_size_chosen(self, size: int) -> None:
+        self.page_size = size
 
     @_shows_errors
     def _handle_key(self, event: dict[str, Any]) -> None:
@@ -818,7 +867,13 @@ class Labeler(widgets.VBox):
         elif action == "select_page":
             self.select_page()
         elif action == "clear_selection":
-            self.clear_selection()
+            # Esc closes the preview or a dialog first; only then does it clear the selection.
+            if self._preview.is_open:
+                self._preview.hide()
+            elif self._dialog.is_open:
+                self._dialog.hide()
+            else:
+                self.clear_selection()
         elif action == "undo":
             self.undo()
         elif action == "delete_images":
@@ -831,11 +886,11 @@ class Labeler(widgets.VBox):
             super().close()
             return
         self._closed = True
+        if self._prefetch is not None:
+            self._prefetch.cancel()
         with contextlib.suppress(Exception):
             self._unobserve()
-        close_widgets(self._key_events)
         for part in (
-            self._grid,
             self._label_box,
             self._dialog,
             self._preview,
@@ -844,7 +899,7 @@ class Labeler(widgets.VBox):
             self._labels,
         ):
             part.close()
-        close_widgets(*self._parts_to_close, self.layout)
+        close_widgets(self._grid, *self._parts_to_close, self.layout)
         super().close()
 
 

@@ -18,11 +18,19 @@ from .closing import close_widgets
 __all__ = ["LabelsPane"]
 
 
-def _row_html(name: str, count: int, most: int) -> str:
+def _row_html(name: str, count: int, most: int, key: str = "") -> str:
     width = 0 if most <= 0 else max(2, round(100 * count / most))
+    badge = (
+        f'<span class="jl-label-key" title="Key {key} adds this label to the selection" '
+        'style="display:inline-block;min-width:14px;padding:0 3px;margin-right:4px;'
+        "border:1px solid #999;border-radius:3px;font-size:11px;text-align:center;"
+        f'color:#444">{key}</span> '
+        if key
+        else ""
+    )
     return (
         "<div>"
-        f'<span class="jl-label-name" style="font-weight:600">{html.escape(name)}</span> '
+        f'{badge}<span class="jl-label-name" style="font-weight:600">{html.escape(name)}</span> '
         f'<span class="jl-label-count" style="color:#555">{count}</span>'
         '<div style="background:#eee;height:4px;width:140px">'
         f'<div class="jl-label-bar" style="background:#1a73e8;height:4px;width:{width}%"></div>'
@@ -94,7 +102,9 @@ class LabelsPane:
             if row.name != name:
                 row.name = name
                 row.text.value = name
-            row.info.value = _row_html(name, count, most)
+            # The first ten are the digit keys 1-9, 0 of the grid.
+            key = "1234567890"[i] if i < 10 else ""
+            row.info.value = _row_html(name, count, most, key)
             row.delete.tooltip = f"Delete the label {name}"
             row.box.layout.display = None
         self.title.value = f"<b>All Labels ({len(names)})</b>"

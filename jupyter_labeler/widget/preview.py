@@ -11,16 +11,26 @@ import ipywidgets as widgets
 
 from ..names import label_problem
 from .closing import close_widgets
-from .grid import chips_html
 from .label_box import label_combobox, problem_html
 
-__all__ = ["Preview", "image_format"]
+__all__ = ["Preview", "chips_html", "image_format"]
 
 _FORMATS = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png", ".bmp": "bmp", ".gif": "gif"}
 
 
 def image_format(path: str) -> str:
     return _FORMATS.get(posixpath.splitext(path)[1].lower(), "jpeg")
+
+
+def chips_html(labels: Sequence[str]) -> str:
+    """Labels as small chips; every name is escaped (label names come from users)."""
+    if not labels:
+        return '<span class="jl-chip-none" style="color:#888;font-size:11px">no label</span>'
+    style = (
+        "display:inline-block;margin:1px 2px;padding:0 6px;border-radius:8px;"
+        "background:#e3eefc;color:#174ea6;font-size:11px;line-height:16px"
+    )
+    return "".join(f'<span class="jl-chip" style="{style}">{html.escape(x)}</span>' for x in labels)
 
 
 def _size_words(size: Any) -> str:
@@ -44,8 +54,10 @@ class Preview:
         on_change: Callable[[str, str, str], None],
         on_remove: Callable[[str, str], None],
         guard: Callable[[Any], Any] = lambda f: f,
+        on_step: Callable[[str, int], None] | None = None,
     ) -> None:
         self._on_add = on_add
+        self._on_step = on_step
         self._on_change = on_change
         self._on_remove = on_remove
         self.image_id: str | None = None
@@ -73,13 +85,24 @@ class Preview:
             description="Remove", tooltip="Take the chosen label off this image"
         )
         self.remove.add_class("jl-preview-remove")
-        self.close_button = widgets.Button(description="Close", icon="times")
+        self.close_button = widgets.Button(description="Close", icon="times", tooltip="Close (Esc)")
         self.close_button.add_class("jl-preview-close")
+        self.previous = widgets.Button(
+            description="", icon="arrow-left", tooltip="Previous image",
+            layout=widgets.Layout(width="40px"),
+        )  # fmt: skip
+        self.previous.add_class("jl-preview-prev")
+        self.next = widgets.Button(
+            description="", icon="arrow-right", tooltip="Next image",
+            layout=widgets.Layout(width="40px"),
+        )  # fmt: skip
+        self.next.add_class("jl-preview-next")
         self._rows = [
             widgets.HBox([self.current, self.remove]),
             widgets.HBox([self.input, self.add, self.change]),
+            widgets.HBox([self.previous, self.next, self.close_button]),
         ]
-        self.side = widgets.VBox([self.info, *self._rows, self.problem, self.close_button])
+        self.side = widgets.VBox([self.info, *self._rows, self.problem])
         self.box = widgets.HBox(
             [self.image, self.side],
             layout=widgets.Layout(display="none", border="1px solid #ccc", padding="6px"),
@@ -91,6 +114,8 @@ class Preview:
         self.change.on_click(guard(lambda _b: self.press_change()))
         self.remove.on_click(guard(lambda _b: self.press_remove()))
         self.close_button.on_click(guard(lambda _b: self.hide()))
+        self.previous.on_click(guard(lambda _b: self.step(-1)))
+        self.next.on_click(guard(lambda _b: self.step(1)))
 
     @property
     def is_open(self) -> bool:
@@ -143,6 +168,11 @@ class Preview:
         if self.image_id is not None and not self.remove.disabled:
             self._on_remove(self.image_id, str(self.current.value))
 
+    def step(self, offset: int) -> None:
+        """Show the previous (-1) or next (+1) image of the view."""
+        if self.image_id is not None and self._on_step is not None:
+            self._on_step(self.image_id, offset)
+
     def hide(self) -> None:
         self.image_id = None
         self.box.layout.display = "none"
@@ -151,5 +181,6 @@ class Preview:
     def close(self) -> None:
         close_widgets(
             self.image, self.info, self.current, self.input, self.problem, self.add,
-            self.change, self.remove, self.close_button, *self._rows, self.side, self.box,
+            self.change, self.remove, self.close_button, self.previous, self.next,
+            *self._rows, self.side, self.box,
         )  # fmt: skip

@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+_NOT_SAVED = "(not yet saved"
+
 
 def describe_error(exc: BaseException) -> str:
     """A plain sentence for an exception: our own errors speak for themselves."""
@@ -68,9 +70,14 @@ class StatusLine:
     def show_save_status(self, status: Any) -> None:
         """Show a Dataset ``SaveStatus``; safe to call from a background thread."""
         self.save_text, self.save_state = _save_words(status)
+        if self.save_state == "saved" and _NOT_SAVED in self.message:
+            # The action's own words said "not yet saved"; now it is: never say both at once.
+            self.message = self.message.split(_NOT_SAVED, 1)[0].rstrip() + " (now saved)"
         self._render()
 
     def info(self, message: str) -> None:
+        if self.save_state == "saved" and _NOT_SAVED in message:
+            message = message.split(_NOT_SAVED, 1)[0].rstrip() + " (now saved)"
         self.message = message
         self.is_error = False
         self._render()

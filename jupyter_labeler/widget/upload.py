@@ -1,28 +1,36 @@
-"""Bringing images in: "Add Image" (upload from the user's computer) and "Synchronize".
+"""Bringing images in: "Add images" (upload from the user's computer) and "Synchronize".
 
 Both only call the Dataset (``add_images`` and ``sync``); the Dataset checks sizes and formats and
-tells the grid what changed, so the new images appear under Unlabeled by themselves.
+tells the grid what changed. The files of an upload come from the grid's browser side (a file
+input), as one message with the files as binary buffers.
 """
 
 from __future__ import annotations
 
-import contextlib
 import html
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import ipywidgets as widgets
 
 from .closing import close_widgets
 
-__all__ = ["SyncPanel", "UploadPanel", "refused_html"]
+__all__ = ["Notice", "SyncPanel", "UploadPanel", "refused_html"]
 
 ACCEPT = ".jpg,.jpeg,.png,.bmp"
 
 
-def refused_html(added: int, refused: list[tuple[str, str]]) -> str:
+def refused_html(
+    added: int, refused: list[tuple[str, str]], renamed: list[tuple[str, str]] | None = None
+) -> str:
+    """The outcome of an upload; ``renamed`` lists (uploaded name, stored name) pairs."""
     noun = "image" if added == 1 else "images"
     parts = [f'<span class="jl-upload-added">{added} {noun} added.</span>']
+    for given, stored in renamed or ():
+        parts.append(
+            f'<div class="jl-upload-renamed">{html.escape(given)} was taken: saved as '
+            f"<b>{html.escape(stored)}</b>.</div>"
+        )
     if refused:
         items = "".join(
             f"<li><b>{html.escape(str(name))}</b>: {html.escape(str(reason))}</li>"
@@ -35,18 +43,52 @@ def refused_html(added: int, refused: list[tuple[str, str]]) -> str:
     return "".join(parts)
 
 
-def uploaded_files(value: Any) -> dict[str, bytes]:
-    """FileUpload.value (ipywidgets 8: a tuple of dicts with name and content) as name -> bytes."""
-    files: dict[str, bytes] = {}
-    for item in value or ():
-        name = item["name"] if isinstance(item, Mapping) else item.name
-        content = item["content"] if isinstance(item, Mapping) else item.content
-        files[str(name)] = bytes(content)
-    return files
+class Notice:
+    """A message box with a close button: the outcome of an upload or a synchronization.
+
+    Each new outcome replaces the last (they never pile up), and the box closes by its button.
+    """
+
+    def __init__(self, css_class: str, guard: Callable[[Any], Any] = lambda f: f) -> None:
+        self.html = widgets.HTML(value="")
+        self.html.add_class(css_class)
+        self.close_button = widgets.Button(
+            description="",
+            icon="times",
+            tooltip="Close this message",
+            layout=widgets.Layout(width="32px"),
+        )
+        self.close_button.add_class("jl-notice-close")
+        self.box = widgets.HBox(
+            [self.html, self.close_button],
+            layout=widgets.Layout(display="none", align_items="flex-start"),
+        )
+        self.box.add_class("jl-notice")
+        self.close_button.on_click(guard(lambda _b: self.hide()))
+
+    @property
+    def value(self) -> str:
+        return str(self.html.value)
+
+    @value.setter
+    def value(self, text: str) -> None:
+        self.html.value = text
+        self.box.layout.display = None if text else "none"
+
+    @property
+    def is_open(self) -> bool:
+        return self.box.layout.display != "none"
+
+    def hide(self) -> None:
+        self.value = ""
+
+    def close(self) -> None:
+        close_widgets(self.html, self.close_button, self.box)
 
 
 class UploadPanel:
-    """A FileUpload; ``on_files(files)`` gets name -> bytes and returns the Dataset's result."""
+    """Uploads arrive from the grid's "Add images" button as name -> bytes;
+    ``on_files(files)`` gets them and returns the Dataset's result, shown in ``result``."""
 
     def __init__(
         self,
@@ -54,44 +96,21 @@ class UploadPanel:
         guard: Callable[[Any], Any] = lambda f: f,
     ) -> None:
         self._on_files = on_files
-        self._resetting = False
-        self.upload = widgets.FileUpload(
-            accept=ACCEPT,
-            multiple=True,
-            description="Add Image",
-            tooltip="JPG, JPEG, PNG or BMP; at most 5 MB an image and 8 MB in one upload",
+        self.result = Notice("jl-upload-result", guard)
+
+    def take(self, files: Mapping[str, bytes]) -> Any:
+        """Add these files (the test hook for an upload from the browser)."""
+        self.result.hide()
+        outcome = self._on_files(dict(files))
+        self.result.value = refused_html(
+            len(getattr(outcome, "added", ())),
+            list(getattr(outcome, "refused", ())),
+            list(getattr(outcome, "renamed", ())),
         )
-        self.upload.add_class("jl-upload")
-        self.result = widgets.HTML(value="")
-        self.result.add_class("jl-upload-result")
-        self.upload.observe(guard(self._changed), "value")
-
-    @contextlib.contextmanager
-    def _resetting_value(self) -> Iterator[None]:
-        self._resetting = True
-        try:
-            yield
-        finally:
-            self._resetting = False
-
-    def _changed(self, change: dict[str, Any]) -> None:
-        if self._resetting or not change["new"]:
-            return
-        try:
-            files = uploaded_files(change["new"])
-            self.result.value = ""
-            outcome = self._on_files(files)
-            self.result.value = refused_html(
-                len(getattr(outcome, "added", ())), list(getattr(outcome, "refused", ()))
-            )
-        finally:
-            # Forget the bytes (they would otherwise stay in the kernel and the page) and let the
-            # same files be chosen again.
-            with self._resetting_value():
-                self.upload.value = ()
+        return outcome
 
     def close(self) -> None:
-        close_widgets(self.upload, self.result)
+        self.result.close()
 
 
 class SyncPanel:
@@ -114,8 +133,7 @@ class SyncPanel:
             value=0, min=0, max=1, layout=widgets.Layout(width="140px", display="none")
         )
         self.progress.add_class("jl-sync-progress")
-        self.summary = widgets.HTML(value="")
-        self.summary.add_class("jl-sync-summary")
+        self.summary = Notice("jl-sync-summary", guard)
         self.button.on_click(guard(lambda _b: self.run()))
 
     def _progress(self, done: int, total: int) -> None:
@@ -138,6 +156,9 @@ class SyncPanel:
             raise
         finally:
             self.button.disabled = False
+            # The bar has said what it had to: the summary stays, the bar goes.
+            self.progress.layout.display = "none"
 
     def close(self) -> None:
-        close_widgets(self.button, self.progress, self.summary)
+        close_widgets(self.button, self.progress)
+        self.summary.close()

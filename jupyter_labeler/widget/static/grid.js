@@ -1,0 +1,386 @@
+// The image grid of jupyter-labeler: one anywidget view, no framework, no build step.
+//
+// A page arrives as one message (ids, names, labels, reasons and the thumbnails as binary
+// buffers). Selection is drawn here at once and sent to the kernel as intent; the kernel's
+// `selected` stays the truth and is applied once it has answered every intent sent (`ack`).
+// Keys act only while the grid itself has keyboard focus. Every string from the kernel is
+// put into the page with textContent, never parsed as HTML.
+
+const PAGE_WHERE = { first: "«", prev: "‹", next: "›", last: "»" };
+const PAGE_TIPS = {
+  first: "First page",
+  prev: "Previous page",
+  next: "Next page",
+  last: "Last page",
+};
+
+function make(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function loaded(img) {
+  if (img.complete) return Promise.resolve();
+  return new Promise((resolve) => {
+    img.addEventListener("load", resolve, { once: true });
+    img.addEventListener("error", resolve, { once: true });
+  });
+}
+
+function render({ model, el }) {
+  const cleanups = [];
+  const listen = (target, type, handler, options) => {
+    target.addEventListener(type, handler, options);
+    cleanups.push(() => target.removeEventListener(type, handler, options));
+  };
+  const watch = (name, handler) => {
+    model.on(name, handler);
+    cleanups.push(() => model.off(name, handler));
+  };
+
+  el.classList.add("jl-grid-widget");
+  const bar = make("div", "jl-grid-bar");
+  const selectPage = make("button", "jl-select-page", "Select current page");
+  selectPage.title = "Select every image of this page (a)";
+  const clear = make("button", "jl-clear-selection", "Clear");
+  clear.title = "Clear the selection (Esc)";
+  const count = make("span", "jl-selection-count", "0 selected");
+  const pager = make("span", "jl-pager");
+  const pageButtons = {};
+  for (const where of Object.keys(PAGE_WHERE)) {
+    const button = make("button", `jl-page-${where}`, PAGE_WHERE[where]);
+    button.title = PAGE_TIPS[where];
+    button.setAttribute("aria-label", PAGE_TIPS[where]);
+    pageButtons[where] = button;
+  }
+  const pageInfo = make("span", "jl-page-info");
+  pager.append(pageButtons.first, pageButtons.prev, pageInfo, pageButtons.next, pageButtons.last);
+  const pageSize = make("select", "jl-page-size");
+  pageSize.title = "Images per page";
+  const tileSize = make("select", "jl-tile-size");
+  tileSize.title = "Tile size";
+  for (const [value, text] of [
+    ["small", "Small tiles"],
+    ["medium", "Medium tiles"],
+    ["large", "Large tiles"],
+  ]) {
+    const option = make("option", "", text);
+    option.value = value;
+    tileSize.append(option);
+  }
+  const upload = make("button", "jl-upload", "Add images…");
+  upload.title = "Upload JPG, JPEG, PNG or BMP files: at most 5 MB an image and 8 MB at once";
+  const picker = make("input", "jl-upload-input");
+  picker.type = "file";
+  picker.multiple = true;
+  picker.accept = model.get("accept") || "";
+  picker.hidden = true;
+  bar.append(selectPage, clear, count, upload, picker, pager, pageSize, tileSize);
+
+  const grid = make("div", "jl-grid");
+  grid.tabIndex = 0;
+  grid.setAttribute("role", "listbox");
+  grid.setAttribute("aria-multiselectable", "true");
+  grid.setAttribute("aria-label", "Images; click or Tab here to use the keys");
+  // JupyterLab leaves elements marked so alone when it matches its own shortcuts.
+  grid.dataset.lmSuppressShortcuts = "true";
+  const empty = make("div", "jl-grid-empty");
+  const hint = make("div", "jl-grid-hint");
+  el.append(bar, grid, empty, hint);
+
+  // -- state ----------------------------------------------------------------------------
+  let tiles = []; // {node, check, img, chips, id}
+  let urls = [];
+  let shownToken = -1;
+  let drawing = 0; // the newest page being decoded
+  let local = new Set(); // the page's selection as drawn
+  let kernelPage = new Set(); // the page's selection as the kernel last said
+  let anchor = null; // index of the last plainly clicked tile on this page
+  // Shared with the other views of this grid (a second tab): start from the kernel's count.
+  let seq = model.get("ack") || 0;
+
+  const ids = () => model.get("ids") || [];
+
+  function send(content, changesSelection) {
+    if (changesSelection) {
+      seq += 1;
+      content.seq = seq;
+    }
+    model.send(content);
+  }
+
+  function drawSelection() {
+    for (const tile of tiles) {
+      const on = local.has(tile.id);
+      tile.node.classList.toggle("jl-selected", on);
+      tile.node.setAttribute("aria-selected", on ? "true" : "false");
+      if (tile.check.checked !== on) tile.check.checked = on;
+    }
+    let total = model.get("selected_count") || 0;
+    total += local.size - kernelPage.size;
+    count.textContent = `${total} selected`;
+    clear.disabled = total === 0;
+  }
+
+  function takeKernelSelection() {
+    kernelPage = new Set(model.get("selected") || []);
+    if ((model.get("ack") || 0) >= seq) local = new Set(kernelPage);
+    drawSelection();
+  }
+
+  function drawChips(tile, labels) {
+    tile.chips.replaceChildren();
+    if (!labels.length) {
+      tile.chips.append(make("span", "jl-chip-none", "no label"));
+      return;
+    }
+    for (const name of labels) tile.chips.append(make("span", "jl-chip", name));
+  }
+
+  function drawLabels() {
+    const labels = model.get("labels") || [];
+    tiles.forEach((tile, i) => drawChips(tile, labels[i] || []));
+  }
+
+  function drawBar() {
+    const page = model.get("page") || 0;
+    const pages = model.get("page_count") || 1;
+    pageInfo.textContent = `page ${page + 1} of ${pages}`;
+    pageButtons.first.disabled = pageButtons.prev.disabled = page <= 0;
+    pageButtons.next.disabled = pageButtons.last.disabled = page >= pages - 1;
+    const sizes = model.get("page_sizes") || [];
+    const size = model.get("page_size");
+    if (pageSize.options.length !== sizes.length) {
+      pageSize.replaceChildren(
+        ...sizes.map((n) => {
+          const option = make("option", "", `${n} per page`);
+          option.value = String(n);
+          return option;
+        }),
+      );
+    }
+    pageSize.value = String(size);
+    tileSize.value = model.get("tile_size");
+    el.style.setProperty("--jl-tile-px", `${model.get("tile_px") || 160}px`);
+    const message = model.get("empty_message") || "";
+    empty.textContent = message;
+    empty.style.display = ids().length === 0 && message ? "" : "none";
+    selectPage.disabled = ids().length === 0;
+  }
+
+  function drawHint() {
+    const focused = grid.contains(document.activeElement);
+    hint.classList.toggle("jl-keys-active", focused);
+    hint.textContent = focused
+      ? `Keys active: ${model.get("key_help") || ""}`
+      : "Click the images (or Tab to them) to use the keys.";
+  }
+
+  function buildTile(i, id, name, reason, url) {
+    const node = make("div", "jl-tile");
+    node.dataset.index = String(i);
+    node.setAttribute("role", "option");
+    const top = make("div", "jl-tile-top");
+    const check = make("input", "jl-tile-check");
+    check.type = "checkbox";
+    check.tabIndex = -1;
+    check.title = name;
+    check.setAttribute("aria-label", `Select ${name}`);
+    const open = make("button", "jl-tile-open", "⤢");
+    open.tabIndex = -1;
+    open.title = "Open this image";
+    open.setAttribute("aria-label", `Open ${name}`);
+    top.append(check, open);
+    const img = make("img", "jl-tile-image");
+    img.alt = name;
+    img.draggable = false;
+    img.src = url;
+    const caption = make("div", "jl-tile-name", name);
+    caption.title = name;
+    node.append(top, img, caption);
+    if (reason) {
+      node.classList.add("jl-broken");
+      node.append(make("div", "jl-tile-reason", `Cannot show this image: ${reason}`));
+    }
+    const chips = make("div", "jl-tile-chips");
+    node.append(chips);
+    return { node, check, img, chips, id };
+  }
+
+  // A new page: build every tile off screen, wait until every thumbnail is loaded, then
+  // swap all tiles at once, so old and new tiles are never shown mixed.
+  async function drawPage() {
+    const token = model.get("page_token");
+    const mine = ++drawing;
+    const pageIds = ids();
+    const names = model.get("names") || [];
+    const reasons = model.get("errors") || [];
+    const thumbs = model.get("thumbs") || [];
+    const newUrls = thumbs.map((b) =>
+      URL.createObjectURL(new Blob([b], { type: "image/jpeg" })),
+    );
+    const built = pageIds.map((id, i) =>
+      buildTile(i, id, names[i] || id, reasons[i] || "", newUrls[i]),
+    );
+    // Loaded, not decoded: Chromium decodes an image when it first paints it, so only the
+    // tiles in view cost decoding time, and none paints before the swap.
+    await Promise.all(built.map((t) => loaded(t.img)));
+    if (mine !== drawing) {
+      newUrls.forEach((u) => URL.revokeObjectURL(u));
+      return;
+    }
+    urls.forEach((u) => URL.revokeObjectURL(u));
+    urls = newUrls;
+    tiles = built;
+    shownToken = token;
+    anchor = null;
+    // Chips and selection drawn before the tiles go in: the page is laid out once.
+    drawLabels();
+    takeKernelSelection();
+    drawBar();
+    grid.replaceChildren(...built.map((t) => t.node));
+    grid.scrollTop = 0;
+    grid.dataset.pageToken = String(token);
+  }
+
+  function onChange() {
+    if (model.get("page_token") !== shownToken) {
+      drawBar();
+      drawPage();
+      return;
+    }
+    drawLabels();
+    takeKernelSelection();
+    drawBar();
+  }
+
+  // -- selection by the user ----------------------------------------------------------------
+  function tileIndex(target) {
+    const node = target.closest(".jl-tile");
+    return node && grid.contains(node) ? Number(node.dataset.index) : -1;
+  }
+
+  function toggle(i, shift) {
+    const tile = tiles[i];
+    if (!tile) return;
+    if (shift && anchor !== null && anchor !== i) {
+      const [low, high] = anchor < i ? [anchor, i] : [i, anchor];
+      for (let k = low; k <= high; k++) local.add(tiles[k].id);
+    } else {
+      if (local.has(tile.id)) local.delete(tile.id);
+      else local.add(tile.id);
+      anchor = i;
+    }
+    drawSelection();
+    send({ event: "click", index: i, shift: !!shift }, true);
+  }
+
+  listen(grid, "click", (event) => {
+    const i = tileIndex(event.target);
+    if (i < 0) return;
+    if (event.target.closest(".jl-tile-open")) {
+      send({ event: "open", index: i }, false);
+      return;
+    }
+    toggle(i, event.shiftKey);
+  });
+  listen(grid, "dblclick", (event) => {
+    const i = tileIndex(event.target);
+    if (i >= 0 && !event.target.closest(".jl-tile-top")) send({ event: "open", index: i }, false);
+  });
+  // No text selection on shift-click.
+  listen(grid, "mousedown", (event) => {
+    if (event.shiftKey) event.preventDefault();
+  });
+
+  function selectWholePage() {
+    for (const tile of tiles) local.add(tile.id);
+    drawSelection();
+    send({ event: "select_page" }, true);
+  }
+  function clearAll() {
+    local.clear();
+    drawSelection();
+    send({ event: "clear" }, true);
+  }
+
+  listen(selectPage, "click", selectWholePage);
+  listen(clear, "click", clearAll);
+  for (const where of Object.keys(pageButtons)) {
+    listen(pageButtons[where], "click", () => send({ event: "page", where }, false));
+  }
+  listen(pageSize, "change", () =>
+    send({ event: "page_size", value: Number(pageSize.value) }, false),
+  );
+  listen(upload, "click", () => picker.click());
+  listen(picker, "change", async () => {
+    const files = [...picker.files];
+    picker.value = "";
+    if (!files.length) return;
+    const names = files.map((f) => f.name);
+    const sizes = files.map((f) => f.size);
+    const total = sizes.reduce((a, b) => a + b, 0);
+    if (total > (model.get("upload_limit") || 0)) {
+      // Too much for one upload: say so without sending the bytes.
+      model.send({ event: "upload", names, sizes, sent: false });
+      return;
+    }
+    upload.disabled = true;
+    upload.textContent = "Uploading…";
+    try {
+      const buffers = await Promise.all(files.map((f) => f.arrayBuffer()));
+      model.send({ event: "upload", names, sizes, sent: true }, undefined, buffers);
+    } finally {
+      upload.disabled = false;
+      upload.textContent = "Add images…";
+    }
+  });
+  listen(tileSize, "change", () => {
+    model.set("tile_size", tileSize.value);
+    model.save_changes();
+  });
+
+  // -- keys: only while the grid (or a tile's control) has focus ------------------------------
+  listen(grid, "keydown", (event) => {
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    const keys = model.get("key_names") || [];
+    if (!keys.includes(event.key)) return;
+    event.preventDefault();
+    event.stopPropagation(); // JupyterLab's own shortcuts (a, z, arrows) must not act too
+    if (event.repeat && !/^(Arrow|Page)/.test(event.key)) return;
+    const key = event.key;
+    if (key === "a" || key === "A") {
+      selectWholePage();
+      return;
+    }
+    if (key === "Escape" && !model.get("overlay_open")) {
+      clearAll();
+      return;
+    }
+    send({ event: "key", key }, key === "Escape");
+  });
+  listen(grid, "focusin", drawHint);
+  listen(grid, "focusout", () => setTimeout(drawHint, 0));
+
+  // -- HiDPI: ask for sharper thumbnails once ----------------------------------------------
+  if ((window.devicePixelRatio || 1) >= 2 && !model.get("hidpi")) {
+    model.set("hidpi", true);
+    model.save_changes();
+  }
+
+  watch("change", onChange);
+  drawBar();
+  drawHint();
+  drawPage();
+
+  return () => {
+    drawing += 1; // a page still decoding is dropped
+    cleanups.forEach((undo) => undo());
+    urls.forEach((u) => URL.revokeObjectURL(u));
+    urls = [];
+  };
+}
+
+export default { render };
