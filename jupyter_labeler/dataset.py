@@ -1400,6 +1400,17 @@ class Dataset:
                 name="path",
             )
 
+    def usage_of(self, ids: Iterable[str]) -> dict[str, str]:
+        """The part of the split of each image id ("" for none, and for unknown ids)."""
+        ids = list(ids)
+        with self._lock:
+            codes = self._state.lookup(ids)
+            usage = self._state.usage
+            return {
+                i: (str(usage[c]) if c >= 0 else "")
+                for i, c in zip(ids, codes.tolist(), strict=True)
+            }
+
     def usages(self) -> pd.Series:
         """The part of the split of every image (``"TRAIN"``, ``"EVAL"``, ``"TEST"``, or ``""``
         for none): index ``image_id``, in the order of :meth:`paths`."""

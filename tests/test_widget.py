@@ -927,3 +927,26 @@ def test_widget_package_exports() -> None:
     assert package.__all__ == ["Labeler", "label"]
     assert isinstance(Labeler.__mro__[1], type)
     assert issubclass(Labeler, ipywidgets.VBox)
+
+
+def test_split_button_splits_and_tiles_show_their_part(lab: Labeler, dataset: Dataset) -> None:
+    ids = ids_of(dataset)
+    dataset.add_label("roses", ids[:10])
+    dataset.add_label("tulips", ids[10:20])
+    lab.view = "labeled"
+    lab._split.click()
+    dialog = lab._dialog
+    assert dialog.is_open
+    assert [v for _, v in dialog.choice.options] == ["0.2/0.0", "0.2/0.1", "0.1/0.0"]
+    dialog.choice.value = "0.2/0.1"
+    dialog.confirm.click()
+    table = dataset.counts(by="usage")
+    assert table["EVAL"].tolist() == [2, 2]
+    assert table["TEST"].tolist() == [1, 1]
+    assert "Split 20 images" in status_text(lab)
+    usage = dataset.usage_of(shown(lab))
+    assert lab._grid.parts == [usage[i] for i in shown(lab)]
+    assert set(lab._grid.parts) == {"TRAIN", "EVAL", "TEST"}
+    # Undo takes the parts back, and the tiles say so.
+    lab._undo.click()
+    assert set(lab._grid.parts) == {""}

@@ -70,6 +70,9 @@ class ImageGrid(anywidget.AnyWidget):
     labels = traitlets.List(traitlets.List(traitlets.Unicode()), help="Each image's labels.").tag(
         sync=True
     )
+    parts = traitlets.List(
+        traitlets.Unicode(), help="Each image's part of the split: TRAIN, EVAL, TEST or ''."
+    ).tag(sync=True)
     errors = traitlets.List(traitlets.Unicode(), help="Why an image cannot be shown, or ''.").tag(
         sync=True
     )
@@ -123,19 +126,27 @@ class ImageGrid(anywidget.AnyWidget):
         *,
         selected: frozenset[str] | set[str],
         empty_message: str = "",
+        parts: Sequence[str] | None = None,
     ) -> None:
         """A new page: sent to the browser as one message."""
         with self.hold_sync():
             self.ids = list(ids)
             self.names = list(names)
             self.labels = [list(x) for x in labels]
+            self.parts = list(parts) if parts is not None else [""] * len(ids)
             self.errors = list(errors)
             self.thumbs = list(thumbs)
             self.selected = [i for i in ids if i in selected]
             self.empty_message = empty_message
             self.page_token += 1
 
-    def update_labels(self, labels: Mapping[str, Sequence[str]]) -> None:
+    def update_labels(
+        self, labels: Mapping[str, Sequence[str]], parts: Mapping[str, str] | None = None
+    ) -> None:
+        if parts is not None:
+            new_parts = [str(parts.get(i, "")) for i in self.ids]
+            if new_parts != self.parts:
+                self.parts = new_parts
         new = [list(labels.get(i, ())) for i in self.ids]
         if new != self.labels:
             self.labels = new

@@ -41,6 +41,12 @@ __all__ = ["PAGE_SIZES", "VIEWS", "Labeler", "label"]
 
 VIEWS = ("unlabeled", "labeled", "all")
 PAGE_SIZES = (12, 24, 48, 96)
+# The splits the Split button offers: "eval share/test share" -> what it says.
+SPLITS = {
+    "0.2/0.0": "80% train, 20% eval",
+    "0.2/0.1": "70% train, 20% eval, 10% test",
+    "0.1/0.0": "90% train, 10% eval",
+}
 # Seconds between showing a page and starting to make the next page's thumbnails.
 PREFETCH_DELAY = 0.3
 _VIEW_TITLES = {"unlabeled": "Unlabeled", "labeled": "Labeled", "all": "All"}
@@ -187,6 +193,13 @@ class Labeler(widgets.VBox):
         )
         self._delete_images.add_class("jl-delete-images")
         self._delete_images.on_click(guard(lambda _b: self.ask_delete_images()))
+        self._split = widgets.Button(
+            description="Split",
+            icon="random",
+            tooltip="Put the labeled images in train / eval / test parts",
+        )
+        self._split.add_class("jl-split")
+        self._split.on_click(guard(lambda _b: self.ask_split()))
 
         self._label_box = LabelBox(self._add_to_selection, self._remove_from_selection, guard)
         self._dialog = ChoiceDialog(guard)
@@ -226,6 +239,7 @@ class Labeler(widgets.VBox):
             self._filter,
             self._undo,
             self._delete_images,
+            self._split,
             self._readiness,
             self._status.widget,
         ]
@@ -237,6 +251,7 @@ class Labeler(widgets.VBox):
                 self._filter,
                 self._undo,
                 self._delete_images,
+                self._split,
                 self._sync.button,
                 self._sync.progress,
             ],
@@ -417,6 +432,7 @@ class Labeler(widgets.VBox):
         start = self.page * self.page_size
         page_ids = [str(i) for i in ids[start : start + self.page_size]]
         labels = self.dataset.labels_of(page_ids) if page_ids else {}
+        parts = self.dataset.usage_of(page_ids) if page_ids else {}
         grid = self._grid
         with grid.hold_sync():
             grid.page, grid.page_count, grid.page_size = self.page, pages, self.page_size
@@ -438,12 +454,13 @@ class Labeler(widgets.VBox):
                     data,
                     selected=frozenset(self.selected),
                     empty_message=self._empty_message(),
+                    parts=[parts.get(i, "") for i in page_ids],
                 )
                 self._page_ids = page_ids
                 following = ids[start + self.page_size : start + 2 * self.page_size]
                 self._prefetch_later([str(i) for i in following], size)
             else:
-                grid.update_labels(labels)
+                grid.update_labels(labels, parts)
         for view, button in self._tabs.items():
             if view == self.view:
                 button.add_class("jl-tab-active")
@@ -671,6 +688,22 @@ class Labeler(widgets.VBox):
             )
             return
         self._add_to_selection(names[position])
+
+    def ask_split(self) -> None:
+        """Ask how to split the labeled images into parts, then split (see Dataset.split)."""
+        self._dialog.ask(
+            "Split the labeled images",
+            "Each label gives its share of images to each part (at least one to eval when it "
+            "has two); images already in a part keep it. The parts go into the manifest's "
+            "usage, as ModelArts reads it, and the exports follow them. Undo takes it back.",
+            tuple(Choice(label, value) for value, label in SPLITS.items()),
+            self._split_now,
+            confirm_label="Split",
+        )
+
+    def _split_now(self, choice: str) -> None:
+        eval_share, test_share = (float(x) for x in choice.split("/"))
+        self._done(self.dataset.split(eval=eval_share, test=test_share))
 
     def undo(self) -> None:
         """Undo the Dataset's last action."""

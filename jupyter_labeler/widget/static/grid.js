@@ -130,18 +130,22 @@ function render({ model, el }) {
     drawSelection();
   }
 
-  function drawChips(tile, labels) {
+  function drawChips(tile, labels, part) {
     tile.chips.replaceChildren();
-    if (!labels.length) {
-      tile.chips.append(make("span", "jl-chip-none", "no label"));
-      return;
-    }
+    if (!labels.length) tile.chips.append(make("span", "jl-chip-none", "no label"));
     for (const name of labels) tile.chips.append(make("span", "jl-chip", name));
+    if (part) {
+      // The part of the train / eval / test split, as a small mark after the labels.
+      const word = part.toLowerCase();
+      const mark = make("span", `jl-part jl-part-${word.replace(/[^a-z]/g, "")}`, word);
+      tile.chips.append(mark);
+    }
   }
 
   function drawLabels() {
     const labels = model.get("labels") || [];
-    tiles.forEach((tile, i) => drawChips(tile, labels[i] || []));
+    const parts = model.get("parts") || [];
+    tiles.forEach((tile, i) => drawChips(tile, labels[i] || [], parts[i] || ""));
   }
 
   function drawBar() {
