@@ -467,6 +467,7 @@ def parse_manifest(
         clean = None
         slow = list(range(len(lines)))
         raw_of: Callable[[int], bytes] = lines.__getitem__
+        view = None
     else:
         clean = _read_clean(data)
         tables, slow = clean or [], []
@@ -519,7 +520,10 @@ def parse_manifest(
             keep = pa.array(~refused)
             line, odd = line[~refused], odd[~refused]
             source, ids, usage, paths = (c.filter(keep) for c in (source, ids, usage, paths))
-    del data  # a million lines' bytes need not stay for what follows
+    # A million lines' bytes need not stay for what follows (the caller holds no reference).
+    if view is not None:
+        view.release()  # raw_of is not called again
+    del data
 
     # classification annotations read by Arrow, then Arrow's table can go
     parts_line: list[np.ndarray] = []
@@ -548,7 +552,7 @@ def parse_manifest(
     repeated = source[int(repeats[0])].as_py() if merged else ""
     extra: list[dict[str, Any] | None] = [None] * n_rows
     if prefix is not None and n_rows:
-        _remember_spellings(source, first, path_values, prefix, extra)
+        _remember_spellings(source, paths, first, path_values, prefix, extra)
     del source, paths
     row_ids = ids.take(pa.array(first))
     row_usage = pc.fill_null(pc.utf8_upper(usage.take(pa.array(first))), "")
@@ -648,14 +652,22 @@ def parse_manifest(
 
 
 def _remember_spellings(
-    source: Any, first: np.ndarray, paths: list[str], prefix: str, extra: list[Any]
+    source: Any,
+    line_paths: Any,
+    first: np.ndarray,
+    paths: list[str],
+    prefix: str,
+    extra: list[Any],
 ) -> None:
     """Note in ``extra`` the sources (of each row's first line) not spelled prefix + path."""
-    firsts = source.take(pa.array(first))
-    canonical = pc.binary_join_element_wise(prefix, pa.array(paths, pa.string()), "")
-    differ = np.flatnonzero(~_mask(pc.fill_null(pc.equal(firsts, canonical), False)))
+    # A path is what follows the folder in its source, or a rewriting of it; so a source that
+    # starts with the prefix and is exactly as much longer than its path is prefix + path.
+    # Checked per line without building a million strings.
+    longer = pc.subtract(pc.binary_length(source), pc.binary_length(line_paths))
+    same = pc.and_(pc.starts_with(source, prefix), pc.equal(longer, len(prefix.encode("utf-8"))))
+    differ = np.flatnonzero(~_mask(pc.fill_null(same, False))[first])
     for k in differ.tolist():
-        spelled = firsts[k].as_py()
+        spelled = source[int(first[k])].as_py()
         if prefix.startswith("s3://") and spelled == "obs://" + prefix[5:] + paths[k]:
             continue  # written as s3:// from now on
         extra[k] = {SOURCE_SPELLING: spelled}
