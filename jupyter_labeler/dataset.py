@@ -102,6 +102,29 @@ def _now() -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
 
 
+def _change_of(events: list[Any]) -> Change:
+    """What other writers' events changed, as precisely as their operations say."""
+    images = False
+    ids: set[str] = set()
+    exact = True
+    for event in events:
+        ops = event.get("ops") if isinstance(event, dict) else None
+        for op in ops if isinstance(ops, list) else []:
+            if not isinstance(op, dict):
+                continue
+            kind = op.get("op")
+            images = images or kind in ("images+", "images-")
+            given = op.get("ids")
+            if kind == "images+" and isinstance(op.get("rows"), list):
+                given = [r.get("id") for r in op["rows"] if isinstance(r, dict)]
+            if isinstance(given, list):
+                ids.update(i for i in given if isinstance(i, str))
+            elif kind in ("rename", "move", "drop"):
+                exact = False  # every image of a label: not listed
+    touched = frozenset(ids) if exact and len(ids) <= _CHANGE_IDS_LIMIT else None
+    return Change("images" if images else "labels", touched)
+
+
 def _ago(seconds: float) -> str:
     if seconds < 60:
         return f"{max(0, round(seconds))} s ago"
@@ -155,6 +178,7 @@ class Dataset:
         self._presence: tuple[str, int] = ("all", 0)
         self._activity: deque[dict[str, Any]] = deque(maxlen=50)
         self._newest_seen = ""
+        self._others: list[tuple[str, str, int]] = []
         self.problems: list[str] = []
         self._thumbs: dict[int, ThumbnailCache] = {}
         self._exclude = self._output_inside_source()
@@ -331,8 +355,10 @@ class Dataset:
     def observe(self, callback: Callable[[Change], None]) -> Callable[[], None]:
         """Call ``callback(change)`` after every change; returns a function that stops it.
 
-        ``change.kind`` is "labels", "images", "status" (saving state; may come from a
-        background thread) or "reload" (state re-read from the store).
+        ``change.kind`` is "labels", "images", "status" (saving state), "reload" (state
+        re-read from the store) or "presence" (other annotators came, left or moved; see
+        :attr:`others`). While :meth:`follow` is on, other writers' actions arrive as "labels"
+        or "images" changes; those and "status" and "presence" come from a background thread.
         """
         self._observers.append(callback)
 
@@ -1201,7 +1227,7 @@ class Dataset:
                     self._applied.append(name)
                     self._note_activity(name, events[name])
             self.problems.extend(problems)
-        self._notify(Change("reload"))
+        self._notify(_change_of([events[n] for n in new if n in events]))
         return True
 
     def _note_activity(self, name: str, event: dict[str, Any]) -> None:
@@ -1260,6 +1286,17 @@ class Dataset:
     def _heartbeat(self) -> None:
         view, page = self._presence
         write_heartbeat(self._output, self._journal.writer, self.author, view, page)
+        others = read_annotators(self._output, exclude=self._journal.writer)
+        seen = [tuple(row) for row in others[["author", "view", "page"]].itertuples(index=False)]
+        if seen != self._others:
+            self._others = seen
+            self._notify(Change("presence"))
+
+    @property
+    def others(self) -> list[tuple[str, str, int]]:
+        """(author, view, page) of the other annotators seen at the last heartbeat (see
+        :meth:`follow`); :meth:`annotators` asks the store now."""
+        return list(self._others)
 
     def annotators(self) -> pd.DataFrame:
         """The other annotators active on this dataset in the last minute, and where they are.

@@ -58,7 +58,7 @@ def test_another_process_labels_and_the_follower_applies_it(
     applied = threading.Event()
 
     def observer(change: Change) -> None:
-        if change.kind == "reload" and "roses" in alice.label_names:
+        if change.kind in ("labels", "reload") and "roses" in alice.label_names:
             assert alice._follower is not None
             seen.append(alice._follower.polls)
             applied.set()

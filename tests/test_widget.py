@@ -950,3 +950,39 @@ def test_split_button_splits_and_tiles_show_their_part(lab: Labeler, dataset: Da
     # Undo takes the parts back, and the tiles say so.
     lab._undo.click()
     assert set(lab._grid.parts) == {""}
+
+
+def test_the_labeler_follows_other_annotators_and_shows_who_is_here(folder: Path) -> None:
+    import time
+
+    alice = Dataset.open(folder, author="alice")
+    bob = Dataset.open(folder, author="bob")
+    lab = Labeler(alice, page_size=12, follow=0.1)
+    watcher = Labeler(bob, page_size=12, view="all", page=1, follow=0.1)
+    try:
+        assert alice.following
+        first, second = shown(lab)[:2]
+        lab.selected = (second,)
+        bob.add_label("roses", [first])
+
+        def until(condition: Any) -> bool:  # a bound on a hang, not a speed check
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not condition():
+                time.sleep(0.05)
+            return bool(condition())
+
+        assert until(lambda: first not in shown(lab))  # labeled: it left Unlabeled by itself
+        assert lab.selected == (second,)  # the user's selection is kept
+        assert until(lambda: "bob: Added roses to 1 image" in status_text(lab))
+        # Presence: each sees where the other is (heartbeats go out on the first poll).
+        assert until(lambda: "alice on page 1 of Unlabeled" in text_of(watcher._others.value))
+        assert until(lambda: "bob on page 2 of All" in text_of(lab._others.value))
+    finally:
+        lab.close()
+        watcher.close()
+    assert not alice.following  # the Labeler stops what it started
+    with pytest.raises(TypeError, match="follow must be True, False or a number"):
+        Labeler(alice, follow="often")
+    quiet = Labeler(alice, follow=False)
+    assert not alice.following
+    quiet.close()

@@ -52,6 +52,8 @@ PREFETCH_DELAY = 0.3
 _VIEW_TITLES = {"unlabeled": "Unlabeled", "labeled": "Labeled", "all": "All"}
 _WIDGET_OPTIONS = ("view", "label_filter", "page_size", "page")  # page last: the others reset it
 _OPEN_OPTIONS = ("output", "storage_options", "author")
+# How often a displayed Labeler applies other annotators' actions, by default (seconds).
+FOLLOW_EVERY = 3.0
 
 DELETE_LABEL_CHOICES = (
     Choice("Delete the label only", "label_only"),
@@ -131,9 +133,10 @@ class Labeler(widgets.VBox):
     def __init__(self, dataset_or_source: Any, **options: Any) -> None:
         # Until fully built, close() (also run by Widget.__del__) must not touch missing parts.
         self._closed = True
+        follow = options.pop("follow", True)
         unknown = set(options) - set(_WIDGET_OPTIONS) - set(_OPEN_OPTIONS)
         if unknown:
-            allowed = ", ".join(_WIDGET_OPTIONS + _OPEN_OPTIONS)
+            allowed = ", ".join((*_WIDGET_OPTIONS, *_OPEN_OPTIONS, "follow"))
             raise TypeError(f"unknown option(s) {sorted(unknown)}; allowed: {allowed}")
         open_options = {k: options.pop(k) for k in _OPEN_OPTIONS if k in options}
         if isinstance(dataset_or_source, str | bytes) or hasattr(dataset_or_source, "__fspath__"):
@@ -151,6 +154,8 @@ class Labeler(widgets.VBox):
         self._anchor: str | None = None
         self._irreversible: str | None = None
         self._prefetch: threading.Timer | None = None
+        self._started_following = False
+        self._activity_shown = ""
 
         self._status = StatusLine()
         guard = self._status.guard
@@ -170,6 +175,20 @@ class Labeler(widgets.VBox):
             self.close()  # a bad option: leave no widgets or observer behind
             raise
         self._status.show_save_status(dataset.status)
+        self._start_following(follow)
+
+    def _start_following(self, follow: Any) -> None:
+        """Follow other annotators: True (every 3 s), a number of seconds, or False / None."""
+        if follow is True:
+            follow = FOLLOW_EVERY
+        if follow is False or follow is None:
+            return
+        if isinstance(follow, bool) or not isinstance(follow, int | float) or follow <= 0:
+            self.close()
+            raise TypeError(f"follow must be True, False or a number of seconds, not {follow!r}")
+        if not self.dataset.following:
+            self.dataset.follow(float(follow))
+            self._started_following = True
 
     # -- building --------------------------------------------------------------------------
     def _build(self, guard: Any) -> None:
@@ -231,6 +250,8 @@ class Labeler(widgets.VBox):
         self._labels = LabelsPane(self._rename_label, self.ask_delete_label, guard)
         self._readiness = widgets.HTML(value="")
         self._readiness.add_class("jl-readiness")
+        self._others = widgets.HTML(value="")
+        self._others.add_class("jl-others")
         for box in (self._preview.box, self._dialog.box):
             box.layout.observe(lambda _c: self._overlay_changed(), "display")
 
@@ -241,6 +262,7 @@ class Labeler(widgets.VBox):
             self._delete_images,
             self._split,
             self._readiness,
+            self._others,
             self._status.widget,
         ]
 
@@ -276,6 +298,7 @@ class Labeler(widgets.VBox):
             top,
             self._label_box.box,
             self._status.widget,
+            self._others,
             messages,
             main,
         )
@@ -429,6 +452,7 @@ class Labeler(widgets.VBox):
                 self.page = pages - 1
             return
         force, self._force, self._dirty = self._force, False, False
+        self.dataset.set_presence(self.view, self.page)  # told to the others at the next beat
         start = self.page * self.page_size
         page_ids = [str(i) for i in ids[start : start + self.page_size]]
         labels = self.dataset.labels_of(page_ids) if page_ids else {}
@@ -560,6 +584,9 @@ class Labeler(widgets.VBox):
             # May come from the saver's thread: only set widget values here.
             self._status.show_save_status(self.dataset.status)
             return
+        if kind == "presence":
+            self._show_others()
+            return
         with self._status_guarded(), self._batch():
             ids = getattr(change, "ids", None)
             # Fetch the page's thumbnails again only when its images themselves may have changed;
@@ -574,6 +601,26 @@ class Labeler(widgets.VBox):
             self._refresh_summary()
             self._refresh_preview()
             self._request_render(force=force)
+            self._show_activity()
+
+    def _show_activity(self) -> None:
+        """Say in the status line what another annotator just did (once each)."""
+        recent = self.dataset.recent_activity(within=60)
+        if recent and recent[0].rsplit(", ", 1)[0] != self._activity_shown:
+            self._activity_shown = recent[0].rsplit(", ", 1)[0]
+            self._status.info(recent[0])
+
+    def _show_others(self) -> None:
+        others = self.dataset.others
+        if not others:
+            self._others.value = ""
+            return
+        where = "; ".join(
+            f"{html.escape(author)} on page {page + 1} of {html.escape(_VIEW_TITLES.get(view, view))}"
+            for author, view, page in others[:5]
+        )
+        more = f" and {len(others) - 5} more" if len(others) > 5 else ""
+        self._others.value = f"<span class='jl-others-text'>Also here: {where}{more}</span>"
 
     @contextlib.contextmanager
     def _status_guarded(self) -> Iterator[None]:
@@ -919,6 +966,8 @@ class Labeler(widgets.VBox):
             super().close()
             return
         self._closed = True
+        if self._started_following:
+            self.dataset.follow(None)
         if self._prefetch is not None:
             self._prefetch.cancel()
         with contextlib.suppress(Exception):
