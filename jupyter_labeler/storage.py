@@ -299,18 +299,21 @@ class Store:
             raise UnsafePathError(rel, problem, self.url)
         return posixpath.join(self.root, rel) if self.root != "/" else "/" + rel
 
-    def _paths(self, rels: list[str]) -> tuple[list[str], dict[str, Exception]]:
-        """The filesystem paths of the acceptable ``rels``, and an error for each other one."""
+    def _paths(
+        self, rels: list[str]
+    ) -> tuple[builtins.list[str], builtins.list[str], dict[str, Exception]]:
+        """The acceptable ``rels`` and their filesystem paths, and an error for each other one."""
         good: list[str] = []
+        paths: list[str] = []
         bad: dict[str, Exception] = {}
         for rel in rels:
             try:
-                self.path(rel)
+                paths.append(self.path(rel))
             except UnsafePathError as exc:
                 bad[rel] = exc
             else:
                 good.append(rel)
-        return good, bad
+        return good, paths, bad
 
     def url_of(self, rel: str) -> str:
         """The full URL of ``rel``, as written into a manifest's ``source``."""
@@ -347,11 +350,10 @@ class Store:
         With ``limit``, at most ``limit + 1`` bytes of each object are read (ranged reads): a
         result longer than ``limit`` says the object is larger, without holding all of it.
         """
-        rels, refused = self._paths(list(rels))
+        rels, paths, refused = self._paths(list(rels))
         out: dict[str, bytes | Exception] = dict(refused)
         if not rels:
             return out
-        paths = [self.path(r) for r in rels]
         try:
             if limit is None:
                 got = self.fs.cat(paths, on_error="return")
@@ -521,11 +523,10 @@ class Store:
         Always one request per object, run concurrently on object stores: OBS refuses the
         multi-object DELETE that s3fs would otherwise use.
         """
-        rels, refused = self._paths(list(rels))
+        rels, paths, refused = self._paths(list(rels))
         failed: dict[str, Exception] = dict(refused)
         if not rels:
             return failed
-        paths = [self.path(r) for r in rels]
         if isinstance(self.fs, AsyncFileSystem):
 
             async def remove_all() -> list[Any]:
