@@ -56,15 +56,7 @@ import pyarrow.parquet as pq
 from PIL import Image
 
 from .errors import ImageDecodeError
-from .images import (
-    DEFAULT_MAX_PIXELS,
-    MAX_DECODE_PIXELS,
-    MAX_FILE_BYTES,
-    _flatten,
-    _load,
-    _on_white,
-    _open_checked,
-)
+from .images import MAX_FILE_BYTES, decode_rgb
 from .storage import Store
 
 __all__ = [
@@ -119,19 +111,7 @@ def _decode(data: bytes | Exception, side: int) -> Image.Image:
     """An RGB image fitting ``side`` x ``side`` at least roughly (JPEGs scaled while decoding)."""
     if isinstance(data, Exception):
         raise ImageDecodeError(f"cannot be read ({data})")
-    if len(data) > MAX_FILE_BYTES:
-        raise ImageDecodeError("the file is too large to be a photo")
-    fmt, im = _open_checked(data, "", DEFAULT_MAX_PIXELS)
-    with im:
-        if fmt == "JPEG":
-            im.draft("RGB", (side, side))
-        if im.size[0] * im.size[1] > MAX_DECODE_PIXELS:
-            raise ImageDecodeError("the image is too large to decode")
-        _load(im, fmt, data, "")
-        flat = _flatten(im)
-        flat = _on_white(flat) if flat.mode == "RGBA" else flat.convert("RGB")
-        flat.load()
-        return flat
+    return decode_rgb(data, side)
 
 
 def _grid(im: Image.Image) -> np.ndarray:

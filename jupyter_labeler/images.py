@@ -45,6 +45,7 @@ __all__ = [
     "ImageInfo",
     "Thumbnail",
     "ThumbnailCache",
+    "decode_rgb",
     "file_too_large",
     "inspect_image",
     "make_thumbnail",
@@ -443,6 +444,30 @@ def _on_white(im: Image.Image) -> Image.Image:
     if im.mode != "RGB":
         return im.convert("RGB")
     return im
+
+
+def decode_rgb(data: bytes, side: int) -> Image.Image:
+    """Decode JPG, PNG or BMP bytes into an RGB image, transparent parts on white.
+
+    A JPEG is scaled down while decoding to no less than ``side`` x ``side`` (DCT scaling);
+    other formats are decoded whole. The checks are those of thumbnails: a file over
+    :data:`MAX_FILE_BYTES`, a header claiming more than Pillow's pixel limit, or a decode of
+    more than :data:`MAX_DECODE_PIXELS` raise :class:`~jupyter_labeler.errors.ImageDecodeError`,
+    as a broken or truncated image does. The result is loaded: the bytes can go.
+    """
+    if len(data) > MAX_FILE_BYTES:
+        raise ImageDecodeError("the file is too large to be a photo")
+    fmt, im = _open_checked(data, "", DEFAULT_MAX_PIXELS)
+    with im:
+        if fmt == "JPEG":
+            im.draft("RGB", (side, side))
+        if im.size[0] * im.size[1] > MAX_DECODE_PIXELS:
+            raise ImageDecodeError("the image is too large to decode")
+        _load(im, fmt, data, "")
+        flat = _flatten(im)
+        flat = _on_white(flat) if flat.mode == "RGBA" else flat.convert("RGB")
+        flat.load()
+        return flat
 
 
 def _exif_upright(im: Image.Image) -> Image.Image:
