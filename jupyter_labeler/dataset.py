@@ -1574,6 +1574,10 @@ class Dataset:
         self._feature_cache[embedder] = found
         return found
 
+    def has_features(self, embedder: str = features.BUILTIN) -> bool:
+        """Whether any features of ``embedder`` are stored (one listing of the store)."""
+        return bool(features.FeatureStore(self._output, embedder).files())
+
     def _suggester(self, min_per_label: int, embedder: str) -> tuple[Any, features.Features]:
         found = self._features(embedder)
         with self._lock:

@@ -1,8 +1,9 @@
 """The image grid: one anywidget whose browser side (``static/grid.js``) draws the tiles.
 
 A page is one message: the ids, file names, labels and reasons (for broken images) of its
-images, and their thumbnails as binary buffers. Turning a page, selecting and hovering create no
-widgets. The browser draws a selection at once and sends the user's intent here as a message;
+images, their suggested labels while suggestions are on, and their thumbnails as binary
+buffers. Turning a page, selecting and hovering create no widgets. The browser draws a
+selection at once and sends the user's intent here as a message;
 the Labeler's ``selected`` stays the single truth, and ``selected`` on the grid is the part of it
 on the page, sent back so that every view of the grid agrees.
 
@@ -76,6 +77,10 @@ class ImageGrid(anywidget.AnyWidget):
     errors = traitlets.List(traitlets.Unicode(), help="Why an image cannot be shown, or ''.").tag(
         sync=True
     )
+    suggested = traitlets.List(
+        traitlets.List(),
+        help="Each image's suggested labels as [label, confidence] pairs (empty for none).",
+    ).tag(sync=True)
     thumbs = traitlets.List(traitlets.Bytes(), help="JPEG thumbnails, one per image.").tag(
         sync=True
     )
@@ -150,6 +155,17 @@ class ImageGrid(anywidget.AnyWidget):
         new = [list(labels.get(i, ())) for i in self.ids]
         if new != self.labels:
             self.labels = new
+
+    def show_suggestions(self, suggested: Sequence[Sequence[tuple[str, float]]]) -> None:
+        """The suggested labels of each tile of the page (drawn as dashed chips on tiles that
+        carry no label); sent only when they changed."""
+        # Rounded down: a confidence just under a threshold never reads as reaching it.
+        new = [
+            [[str(name), math.floor(float(conf) * 10_000) / 10_000] for name, conf in tile]
+            for tile in suggested
+        ]
+        if new != self.suggested:
+            self.suggested = new
 
     def update_selection(self, selected: frozenset[str] | set[str], count: int) -> None:
         with self.hold_sync():

@@ -51,7 +51,8 @@ def _save_words(status: Any) -> tuple[str, str]:
 
 
 class StatusLine:
-    """One HTML line: save state, then the last message (information or error).
+    """One HTML line: save state, a background task's progress, then the last message
+    (information or error).
 
     ``last_error`` keeps the last exception caught by :meth:`guard`, so tests (and curious users)
     can look at it; :meth:`clear_error` forgets it.
@@ -64,6 +65,7 @@ class StatusLine:
         self.save_state = "saved"
         self.message = ""
         self.is_error = False
+        self.progress_text = ""
         self.last_error: BaseException | None = None
         self._render()
 
@@ -74,6 +76,13 @@ class StatusLine:
             # The action's own words said "not yet saved"; now it is: never say both at once.
             self.message = self.message.split(_NOT_SAVED, 1)[0].rstrip() + " (now saved)"
         self._render()
+
+    def progress(self, text: str) -> None:
+        """Show what a background task is doing ("" hides it), beside the last message rather
+        than over it; safe to call from a background thread."""
+        if text != self.progress_text:
+            self.progress_text = text
+            self._render()
 
     def info(self, message: str) -> None:
         if self.save_state == "saved" and _NOT_SAVED in message:
@@ -117,6 +126,8 @@ class StatusLine:
         parts = [
             f'<span class="jl-save-state jl-save-{state}">{html.escape(self.save_text)}</span>'
         ]
+        if self.progress_text:
+            parts.append(f'<span class="jl-progress">{html.escape(self.progress_text)}</span>')
         if self.message:
             kind = "jl-message-error" if self.is_error else "jl-message"
             color = "color:#b00020;" if self.is_error else ""

@@ -130,9 +130,19 @@ function render({ model, el }) {
     drawSelection();
   }
 
-  function drawChips(tile, labels, part) {
+  // A suggestion: a dashed chip with its confidence, rounded down so that a chip reading 90%
+  // is one that "Accept all >= 90%" takes.
+  function suggestionChip([name, confidence]) {
+    const percent = Math.floor((Number(confidence) || 0) * 100);
+    const chip = make("span", "jl-chip-suggested", `${name} ${percent}%`);
+    chip.title = `Suggested: ${name}, ${percent}% sure (s accepts it)`;
+    return chip;
+  }
+
+  function drawChips(tile, labels, part, suggested) {
     tile.chips.replaceChildren();
-    if (!labels.length) tile.chips.append(make("span", "jl-chip-none", "no label"));
+    if (!labels.length && suggested.length) tile.chips.append(...suggested.map(suggestionChip));
+    else if (!labels.length) tile.chips.append(make("span", "jl-chip-none", "no label"));
     for (const name of labels) tile.chips.append(make("span", "jl-chip", name));
     if (part) {
       // The part of the train / eval / test split, as a small mark after the labels.
@@ -145,7 +155,10 @@ function render({ model, el }) {
   function drawLabels() {
     const labels = model.get("labels") || [];
     const parts = model.get("parts") || [];
-    tiles.forEach((tile, i) => drawChips(tile, labels[i] || [], parts[i] || ""));
+    const suggested = model.get("suggested") || [];
+    tiles.forEach((tile, i) =>
+      drawChips(tile, labels[i] || [], parts[i] || "", suggested[i] || []),
+    );
   }
 
   function drawBar() {
