@@ -43,6 +43,7 @@ KEYS: tuple[Shortcut, ...] = (
         "Esc",
     ),
     Shortcut(("z", "Z"), "undo", "undo the last action", "z"),
+    Shortcut(("s", "S"), "accept_suggestions", "accept the suggestion of the selected images", "s"),
     Shortcut(("Delete",), "delete_images", "delete the selected images (asks first)"),
 )
 

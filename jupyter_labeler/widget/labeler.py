@@ -28,6 +28,7 @@ import traitlets
 
 from ..errors import LabelerError
 from . import keys as keymap
+from .assist import Assist
 from .closing import close_widgets
 from .dialogs import Choice, ChoiceDialog
 from .grid import GridCallbacks, ImageGrid, thumbnail_px
@@ -107,7 +108,9 @@ class Labeler(widgets.VBox):
     ``label_filter``) and, with a source, ``Dataset.open``'s ``output``, ``storage_options`` and
     ``author``.
 
-    The traits can be read, set and observed from notebook code; ``dataset`` is the model.
+    The traits can be read, set and observed from notebook code; ``dataset`` is the model, and
+    ``assist`` the assisted labeling (suggestions, accepting them, the grid's order; see
+    :class:`~jupyter_labeler.widget.assist.Assist`).
     """
 
     view = traitlets.Unicode(
@@ -248,6 +251,7 @@ class Labeler(widgets.VBox):
         self._upload = UploadPanel(self._add_files, guard)
         self._sync = SyncPanel(self._run_sync, guard)
         self._labels = LabelsPane(self._rename_label, self.ask_delete_label, guard)
+        self.assist = Assist(self, guard)
         self._readiness = widgets.HTML(value="")
         self._readiness.add_class("jl-readiness")
         self._others = widgets.HTML(value="")
@@ -296,6 +300,7 @@ class Labeler(widgets.VBox):
         self._parts_to_close += [top, messages, grid_area, side, main]
         return (
             top,
+            self.assist.box,
             self._label_box.box,
             self._status.widget,
             self._others,
@@ -426,8 +431,14 @@ class Labeler(widgets.VBox):
         if self._hold == 0:
             self._render()
 
-    def _view_ids(self) -> Any:
-        return self.dataset.ids(self.view, label=self.label_filter)
+    def _view_ids(self, *, fresh: bool = False) -> Any:
+        """The view's ids in the grid's order (``fresh``: when drawing, take a new ranking)."""
+        base = self.dataset.ids(self.view, label=self.label_filter)
+        return self.assist.order_ids(base, fresh=fresh)
+
+    def _position(self, image_id: str) -> int | None:
+        """Where ``image_id`` stands in the grid's order, or None when the view lacks it."""
+        return self.assist.position(image_id, self._view_ids())
 
     @property
     def page_count(self) -> int:
@@ -443,7 +454,7 @@ class Labeler(widgets.VBox):
     def _render(self) -> None:
         if self._closed:
             return
-        ids = self._view_ids()
+        ids = self._view_ids(fresh=True)
         pages = max(1, math.ceil(len(ids) / self.page_size))
         if self.page > pages - 1:
             # The view shrank under the page: move to its last page, which renders again.
@@ -485,6 +496,7 @@ class Labeler(widgets.VBox):
                 self._prefetch_later([str(i) for i in following], size)
             else:
                 grid.update_labels(labels, parts)
+            self.assist.decorate(page_ids, [labels.get(i, []) for i in page_ids])
         for view, button in self._tabs.items():
             if view == self.view:
                 button.add_class("jl-tab-active")
@@ -664,8 +676,8 @@ class Labeler(widgets.VBox):
         if image_id is None:
             return
         if shift and self._anchor is not None and self._anchor != image_id:
-            a = self.dataset.position(self._anchor, self.view, self.label_filter)
-            b = self.dataset.position(image_id, self.view, self.label_filter)
+            a = self._position(self._anchor)
+            b = self._position(image_id)
             if a is not None and b is not None:
                 low, high = min(a, b), max(a, b)
                 span = [str(i) for i in self._view_ids()[low : high + 1]]
@@ -832,7 +844,7 @@ class Labeler(widgets.VBox):
 
     def _preview_step(self, image_id: str, offset: int) -> None:
         """Open the image before or after this one in the view's order (and show its page)."""
-        position = self.dataset.position(image_id, self.view, self.label_filter)
+        position = self._position(image_id)
         ids = self._view_ids()
         if position is None or not len(ids):
             return
@@ -877,7 +889,7 @@ class Labeler(widgets.VBox):
         with self._batch():
             self.label_filter = None
             self.view = "unlabeled"
-            position = self.dataset.position(ids[0], "unlabeled", None)
+            position = self._position(ids[0])
             if position is not None:
                 self.page = position // self.page_size
 
@@ -958,6 +970,8 @@ class Labeler(widgets.VBox):
             self.undo()
         elif action == "delete_images":
             self.ask_delete_images()
+        elif action == "accept_suggestions":
+            self.assist.accept_selected()
 
     # -- lifetime ----------------------------------------------------------------------------
     def close(self) -> None:
@@ -973,6 +987,7 @@ class Labeler(widgets.VBox):
         with contextlib.suppress(Exception):
             self._unobserve()
         for part in (
+            self.assist,
             self._label_box,
             self._dialog,
             self._preview,

@@ -1,0 +1,748 @@
+"""Assisted labeling in the Labeler: suggested labels on the tiles, accepting them, the grid's
+order, and the images' features computed in the background.
+
+The Labeler makes one :class:`Assist`, ``labeler.assist``, and shows its bar under the toolbar.
+Each control is also a trait or a method, for notebook code and tests:
+
+- **Suggest** (``assist.suggest``): Unlabeled tiles show their suggested label as a dashed chip
+  with its confidence ("roses 94%"). Suggestions are fitted again in the background a moment
+  after the labels change (:data:`SUGGEST_DELAY`), only while there are features; turning
+  Suggest on computes the features first when there are none.
+- **Accept 212 >= 90%** (``assist.accept_all()``): labels every unlabeled image whose suggestion
+  is at least ``assist.min_confidence`` sure, as one action that Undo (or ``z``) takes back.
+  Disabled, with the reason beside it, when there is nothing to accept.
+- ``s`` on the grid (``assist.accept_selected()``): accepts the suggestions of the selected images.
+- **Order** (``assist.order``): ``"file"`` (the view's own order), ``"uncertain"`` (the images the
+  model is least sure of first: label those next), ``"suggested"`` (grouped by suggested label,
+  surest first) or ``"similar"`` (nearest to the images that were selected first). The grid's
+  pages, shift-click ranges and the preview's next / previous follow it. The ordered images come
+  first, the rest of the view after them in file order. A new ranking computed in the background
+  reorders the grid only at its next render (a page turn, an action), never under the pointer.
+- **More like these** (``assist.more_like_these()``): the order "similar" to the selection.
+- **Compute features** (``assist.compute_features()``): on a background thread; the grid stays
+  usable, the status line says "Features: 1,200 / 5,000", errors go there too.
+
+Background work sets widget values only, as the Labeler does from its follower's thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as widgets
+import numpy as np
+import pandas as pd
+import traitlets
+
+from ..errors import LabelerError, UnknownImageError
+from .closing import close_widgets
+from .status import describe_error
+
+if TYPE_CHECKING:
+    from .labeler import Labeler
+
+__all__ = ["MIN_PER_LABEL", "ORDERS", "SIMILAR_RANKED", "SUGGEST_DELAY", "Assist"]
+
+#: The grid's orders: value -> what the Order menu says.
+ORDERS = {
+    "file": "File order",
+    "uncertain": "Least certain first",
+    "suggested": "By suggested label",
+    "similar": "Similar to the selection",
+}
+_NEEDS_FEATURES = ("uncertain", "suggested", "similar")
+#: Seconds between a change of the labels and fitting the suggestions again: a burst of clicks
+#: fits once.
+SUGGEST_DELAY = 0.5
+#: "Similar to the selection" ranks this many images; the rest of the view follows in file order.
+SIMILAR_RANKED = 10_000
+#: Labels with fewer labeled images are never suggested (as :meth:`Dataset.suggest`).
+MIN_PER_LABEL = 5
+
+_NO_FEATURES = "no features yet: press Compute features"
+_TOO_FEW = f"suggestions need at least 2 labels with {MIN_PER_LABEL} or more labeled images each"
+
+
+class _Stopped(Exception):
+    """Raised from a progress callback to stop a computation when the Labeler closes."""
+
+
+class _Debounced:
+    """Runs ``job`` on a daemon thread ``delay`` seconds after the last :meth:`request`.
+
+    A request during a run makes one more run after it; runs never overlap. :meth:`wait` blocks
+    until nothing is pending or running (for tests and scripts).
+    """
+
+    def __init__(self, job: Callable[[], None], name: str) -> None:
+        self._job = job
+        self._name = name
+        self._lock = threading.Lock()
+        self._idle = threading.Event()
+        self._idle.set()
+        self._timer: threading.Timer | None = None
+        self._generation = 0
+        self._running = False
+        self._again = False
+        self._closed = False
+
+    def request(self, delay: float) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._idle.clear()
+            if self._running:
+                self._again = True
+                return
+            self._start(delay)
+
+    def _start(self, delay: float) -> None:
+        # With the lock held. A timer that fired but has not taken the lock yet finds its
+        # generation stale and does nothing: one run at a time.
+        if self._timer is not None:
+            self._timer.cancel()
+        self._generation += 1
+        timer = threading.Timer(max(0.0, delay), self._run, args=(self._generation,))
+        timer.name = self._name
+        timer.daemon = True
+        self._timer = timer
+        timer.start()
+
+    def _run(self, generation: int) -> None:
+        with self._lock:
+            if generation != self._generation or self._closed:
+                return
+            self._timer = None
+            self._running = True
+        try:
+            self._job()
+        finally:
+            with self._lock:
+                self._running = False
+                if self._again and not self._closed:
+                    self._again = False
+                    self._start(SUGGEST_DELAY)
+                else:
+                    self._idle.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._idle.wait(timeout)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            self._idle.set()
+
+
+@dataclass(frozen=True)
+class _Suggestions:
+    """One computation of the suggestions, arranged for the grid.
+
+    ``images`` holds each suggested image once, surest first; its rows in ``labels`` and
+    ``confidence`` are ``starts[i]:starts[i + 1]`` (surest label first). ``reason`` says why
+    there are none.
+    """
+
+    images: pd.Index
+    starts: np.ndarray
+    labels: np.ndarray
+    confidence: np.ndarray
+    by_label: np.ndarray | None = None  # "By suggested label": ids in that order
+    uncertain: np.ndarray | None = None  # "Least certain first": ids in that order
+    reason: str = ""
+
+    @classmethod
+    def none(cls, reason: str) -> _Suggestions:
+        empty = np.zeros(0, dtype=object)
+        return cls(
+            pd.Index([], dtype=object), np.zeros(1, np.int64), empty, np.zeros(0), reason=reason
+        )
+
+    @classmethod
+    def of(
+        cls,
+        table: pd.DataFrame,
+        label_names: Sequence[str],
+        uncertain: np.ndarray | None,
+        reason: str,
+    ) -> _Suggestions:
+        ordered = table.sort_values("confidence", ascending=False, kind="stable")
+        codes, images = pd.factorize(ordered.index)
+        group = np.argsort(codes, kind="stable")  # by image, surest label first within
+        labels = ordered["label"].to_numpy(dtype=object)[group]
+        confidence = ordered["confidence"].to_numpy(dtype=np.float64)[group]
+        starts = np.searchsorted(codes[group], np.arange(len(images) + 1)).astype(np.int64)
+        top_label = labels[starts[:-1]]
+        top_confidence = confidence[starts[:-1]]
+        position = {name: i for i, name in enumerate(label_names)}
+        rank = np.asarray([position.get(str(n), len(position)) for n in top_label], np.int64)
+        by_label = np.asarray(images, dtype=object)[np.lexsort((-top_confidence, rank))]
+        return cls(
+            pd.Index(images, dtype=object),
+            starts,
+            labels,
+            confidence,
+            by_label=by_label,
+            uncertain=uncertain,
+            reason=reason,
+        )
+
+    def of_images(self, ids: Sequence[str]) -> list[list[tuple[str, float]]]:
+        """Each image's suggestions, surest first ([] for none)."""
+        where = self.images.get_indexer(list(ids)) if len(self.images) else [-1] * len(ids)
+        out: list[list[tuple[str, float]]] = []
+        for i in where:
+            if i < 0:
+                out.append([])
+                continue
+            a, b = int(self.starts[i]), int(self.starts[i + 1])
+            out.append(
+                [
+                    (str(n), float(c))
+                    for n, c in zip(self.labels[a:b], self.confidence[a:b], strict=True)
+                ]
+            )
+        return out
+
+    def at_least(self, confidence: float) -> list[str]:
+        """The images with a suggestion at least this sure."""
+        if not len(self.images):
+            return []
+        rows = np.flatnonzero(self.confidence >= confidence)
+        owner = np.searchsorted(self.starts, rows, side="right") - 1
+        return [str(i) for i in self.images[np.unique(owner)]]
+
+
+def _arrange(base: pd.Index, ranking: np.ndarray | None) -> pd.Index:
+    """``base`` with the ids of ``ranking`` first (in its order), the rest after, as they were."""
+    if ranking is None or not len(ranking) or not len(base):
+        return base
+    at = base.get_indexer(pd.unique(np.asarray(ranking, dtype=object)))
+    at = at[at >= 0]
+    rest = np.ones(len(base), dtype=bool)
+    rest[at] = False
+    return base[np.concatenate([at, np.flatnonzero(rest)])]
+
+
+class Assist(traitlets.HasTraits):
+    """The Labeler's assisted labeling: see the module's docstring."""
+
+    suggest = traitlets.Bool(
+        False, help="Show each unlabeled image's suggested label on its tile (Suggest switch)."
+    )
+    order = traitlets.Unicode(
+        "file",
+        help="The grid's order: 'file', 'uncertain' (least certain first), 'suggested' (by "
+        "suggested label) or 'similar' (similar to the selection; see more_like_these()).",
+    )
+    min_confidence = traitlets.Float(
+        0.9, help="How sure a suggestion must be for the Accept all button (0 to 1)."
+    )
+
+    def __init__(self, labeler: Labeler, guard: Callable[[Any], Any]) -> None:
+        super().__init__()
+        self._labeler = labeler
+        self._closed = False
+        self._quiet = False
+        self._snapshot: _Suggestions | None = None  # the newest, for chips and Accept
+        self._applied: _Suggestions | None = None  # the one the grid's order uses
+        self._waiting = False  # an order waits for its first ranking
+        self._announce = False  # say why there are no suggestions, once asked for them
+        self._query: tuple[str, ...] = ()
+        self._similar: dict[str, np.ndarray] = {}
+        self._arranged: tuple[Any, ...] | None = None  # (base, ranking, order, ordered ids)
+        self._features_thread: threading.Thread | None = None
+        self._features_quiet = False
+        self._job = _Debounced(self._refresh, "jupyter-labeler-suggest")
+
+        self._suggest = widgets.ToggleButton(
+            value=False,
+            description="Suggest",
+            icon="magic",
+            tooltip="Show suggested labels on the unlabeled images (computes features if needed)",
+            layout={"width": "auto"},
+        )
+        self._suggest.add_class("jl-suggest")
+        self._suggest.observe(guard(self._switched), "value")
+        self._accept = widgets.Button(
+            description=self._accept_words(None),
+            icon="check",
+            disabled=True,
+            layout={"width": "auto"},
+        )
+        self._accept.add_class("jl-accept-all")
+        self._accept.on_click(guard(lambda _b: self.accept_all()))
+        self._note = widgets.HTML(value="")
+        self._note.add_class("jl-assist-note")
+        self._order = widgets.Dropdown(
+            options=[(text, value) for value, text in ORDERS.items()],
+            value="file",
+            description="Order",
+            tooltip="Least certain first, by suggested label and similar need the images' "
+            "features (Compute features)",
+            layout={"width": "260px"},
+        )
+        self._order.add_class("jl-order")
+        self._order.observe(guard(self._order_chosen), "value")
+        self._more = widgets.Button(
+            description="More like these",
+            icon="clone",
+            disabled=True,
+            tooltip="Show the images most like the selected ones first (needs features)",
+            layout={"width": "auto"},
+        )
+        self._more.add_class("jl-more-like-these")
+        self._more.on_click(guard(lambda _b: self.more_like_these()))
+        self._compute = widgets.Button(
+            description="Compute features",
+            icon="cogs",
+            tooltip="Compute each image's features once (kept beside the labels, shared by "
+            "every annotator); suggestions, orders and More like these need them",
+            layout={"width": "auto"},
+        )
+        self._compute.add_class("jl-compute-features")
+        self._compute.on_click(guard(lambda _b: self.compute_features()))
+        self.box = widgets.HBox(
+            [self._suggest, self._accept, self._order, self._more, self._compute, self._note],
+            layout={"align_items": "center", "flex_flow": "row wrap"},
+        )
+        self.box.add_class("jl-assist")
+        self._unobserve = labeler.dataset.observe(self._dataset_changed)
+        labeler.observe(self._selection_changed, "selected")
+        self._show_accept()
+
+    # -- traits ------------------------------------------------------------------------------
+    @traitlets.validate("order")
+    def _validate_order(self, proposal: Any) -> str:
+        value = proposal["value"]
+        if value not in ORDERS:
+            allowed = ", ".join(map(repr, ORDERS))
+            raise traitlets.TraitError(f"order must be one of {allowed}, not {value!r}")
+        return str(value)
+
+    @traitlets.validate("min_confidence")
+    def _validate_min_confidence(self, proposal: Any) -> float:
+        value = float(proposal["value"])
+        if not 0.0 <= value <= 1.0:
+            raise traitlets.TraitError(f"min_confidence must be from 0 to 1, not {value!r}")
+        return value
+
+    @traitlets.observe("suggest")
+    def _suggest_changed(self, change: Any) -> None:
+        with self._silenced():
+            self._suggest.value = change["new"]
+        if change["new"]:
+            self._announce = True
+            if not self._labeler.dataset.has_features():
+                self._status.info("Suggest: computing the images' features first.")
+                self.compute_features()
+            else:
+                self._job.request(0)
+        self._show_accept()
+        self._decorate_now()
+
+    @traitlets.observe("min_confidence")
+    def _min_confidence_changed(self, _change: Any) -> None:
+        self._show_accept()
+
+    @traitlets.observe("order")
+    def _order_changed(self, change: Any) -> None:
+        new = change["new"]
+        with self._silenced():
+            self._order.value = new
+        if new in _NEEDS_FEATURES and not self._labeler.dataset.has_features():
+            self._status.info(
+                f"{ORDERS[new]} needs the images' features: press Compute features first."
+            )
+            self.order = "file"
+            return
+        if new == "similar" and not self._take_query():
+            self.order = "file"
+            return
+        if new in ("uncertain", "suggested"):
+            self._announce = True
+            needed = self._snapshot is None or (
+                new == "uncertain" and self._snapshot.uncertain is None
+            )
+            self._waiting = needed
+            if needed:
+                self._job.request(0)
+        self._show_first_page()
+
+    def _take_query(self) -> bool:
+        """Rank by likeness to the selection (else to the images asked before); False, said
+        in the status line, when that cannot be done."""
+        query = tuple(self._labeler.selected) or self._query
+        if not query:
+            self._status.info("Select images first, then More like these.")
+            return False
+        previous = self._query, self._similar
+        self._query, self._similar = query, {}
+        try:
+            # Ranked now, so that an image without features is said now, not while drawing.
+            self._similar_ranking(self._labeler.view)
+        except LabelerError as exc:
+            self._query, self._similar = previous
+            self._status.info(str(exc))
+            return False
+        return True
+
+    def _switched(self, change: Any) -> None:
+        if not self._quiet:
+            self.suggest = bool(change["new"])
+
+    def _order_chosen(self, change: Any) -> None:
+        if not self._quiet:
+            self.order = change["new"]
+
+    # -- public actions ------------------------------------------------------------------------
+    def accept_all(self) -> None:
+        """Label every unlabeled image whose suggestion is at least ``min_confidence`` sure
+        (one action; Undo takes it back)."""
+        snap = self._snapshot
+        ids = snap.at_least(self.min_confidence) if snap is not None and self.suggest else []
+        if not ids:
+            self._status.info(f"Nothing to accept: {self._accept_reason()}.")
+            return
+        result = self._labeler.dataset.accept_suggestions(ids, min_confidence=self.min_confidence)
+        self._labeler._done(result)
+        self._labeler._keep_visible_selection()
+
+    def accept_selected(self) -> None:
+        """Accept the suggestions shown on the selected images (the ``s`` key)."""
+        labeler = self._labeler
+        if not labeler._need_selection():
+            return
+        if not self.suggest:
+            self._status.info("Turn on Suggest first, to see the suggestions you accept.")
+            return
+        snap = self._snapshot
+        if snap is None or not len(snap.images):
+            self._status.info(f"No suggestions to accept: {self._accept_reason()}.")
+            return
+        chosen = [
+            i for i, s in zip(labeler.selected, snap.of_images(labeler.selected), strict=True) if s
+        ]
+        if not chosen:
+            self._status.info("None of the selected images has a suggestion.")
+            return
+        result = labeler.dataset.accept_suggestions(chosen, min_confidence=0.0)
+        labeler._done(result)
+        labeler._keep_visible_selection()
+
+    def more_like_these(self) -> None:
+        """Order the grid by likeness to the selected images (they come first)."""
+        labeler = self._labeler
+        if not labeler._need_selection():
+            return
+        if not labeler.dataset.has_features():
+            self._status.info("More like these needs the images' features: press Compute features.")
+            return
+        if self.order != "similar":
+            self.order = "similar"
+        elif self._take_query():
+            self._show_first_page()
+        if self.order == "similar":
+            n = len(self._query)
+            self._status.info(f"Most like the {n} selected image{'s' if n != 1 else ''} first.")
+
+    def compute_features(self) -> None:
+        """Compute the features images lack, on a background thread (progress in the status
+        line). :meth:`wait` waits for it."""
+        self._start_features(quiet=False)
+
+    def wait(self, timeout: float | None = 30.0) -> bool:
+        """Wait until no features or suggestions are being computed; False on timeout."""
+        thread = self._features_thread
+        if thread is not None:
+            thread.join(timeout)
+            if thread.is_alive():
+                return False
+        return self._job.wait(timeout)
+
+    @property
+    def suggestions(self) -> pd.DataFrame:
+        """The suggestions shown: index image_id; label, confidence (surest first)."""
+        snap = self._snapshot
+        if snap is None or not len(snap.images):
+            return pd.DataFrame(
+                {"label": pd.array([], dtype=object), "confidence": np.zeros(0)},
+                index=pd.Index([], name="image_id", dtype=object),
+            )
+        owner = np.repeat(np.arange(len(snap.images)), np.diff(snap.starts))
+        return pd.DataFrame(
+            {"label": snap.labels, "confidence": snap.confidence},
+            index=pd.Index(snap.images[owner], name="image_id", dtype=object),
+        )
+
+    # -- what the Labeler asks -------------------------------------------------------------
+    def order_ids(self, base: pd.Index, *, fresh: bool = False) -> pd.Index:
+        """The view's ids (``base``, in file order) in the grid's order. ``fresh`` (when the
+        grid is drawn) takes up the newest ranking; otherwise the one drawn is kept."""
+        if fresh:
+            self._applied = self._snapshot
+        order = self.order
+        try:
+            ranking = self._ranking(order)
+        except Exception as exc:  # drawing must go on: in file order, and say why
+            self._status.error(f"{ORDERS[order]}: {describe_error(exc)}")
+            ranking = None
+        cached = self._arranged
+        if cached is not None and cached[0] is base and cached[1] is ranking and cached[2] == order:
+            ordered: pd.Index = cached[3]
+            return ordered
+        ordered = _arrange(base, ranking)
+        self._arranged = (base, ranking, order, ordered)
+        return ordered
+
+    def position(self, image_id: str, ordered: pd.Index) -> int | None:
+        """Where ``image_id`` stands in the grid's order, or None when not shown."""
+        labeler = self._labeler
+        cached = self._arranged
+        if cached is None or cached[1] is None or cached[3] is not ordered:
+            return labeler.dataset.position(image_id, labeler.view, labeler.label_filter)
+        try:
+            at = ordered.get_loc(image_id)
+        except KeyError:
+            return None
+        return at if isinstance(at, int) else None
+
+    def decorate(self, ids: Sequence[str], labels: Sequence[Sequence[str]]) -> None:
+        """Put the page's suggestions into the grid (in the page's message when called while
+        the grid holds its sync)."""
+        snap = self._snapshot
+        if not self.suggest or snap is None or not len(snap.images):
+            self._labeler._grid.show_suggestions([[] for _ in ids])
+            return
+        found = snap.of_images(ids)
+        self._labeler._grid.show_suggestions(
+            [s if not own else [] for s, own in zip(found, labels, strict=True)]
+        )
+
+    def close(self) -> None:
+        self._closed = True
+        self._job.close()
+        with contextlib.suppress(Exception):
+            self._unobserve()
+        with contextlib.suppress(Exception):
+            self._labeler.unobserve(self._selection_changed, "selected")
+        close_widgets(
+            self._suggest,
+            self._accept,
+            self._note,
+            self._order,
+            self._more,
+            self._compute,
+            self.box,
+        )
+
+    # -- rankings ------------------------------------------------------------------------------
+    def _ranking(self, order: str) -> np.ndarray | None:
+        if order == "similar":
+            return self._similar_ranking(self._labeler.view) if self._query else None
+        snap = self._applied
+        if snap is None:
+            return None
+        if order == "uncertain":
+            return snap.uncertain
+        if order == "suggested":
+            return snap.by_label
+        return None
+
+    def _similar_ranking(self, view: str) -> np.ndarray:
+        found = self._similar.get(view)
+        if found is None:
+            query = list(self._query)
+            try:
+                near = self._labeler.dataset.similar(query, k=SIMILAR_RANKED, view=view)
+            except UnknownImageError as exc:
+                raise LabelerError(
+                    "some selected images have no features yet: press Compute features, "
+                    "then More like these again"
+                ) from exc
+            found = np.asarray([*query, *near.index], dtype=object)
+            self._similar[view] = found
+        return found
+
+    # -- background: suggestions -----------------------------------------------------------
+    def _wanted(self) -> tuple[bool, bool]:
+        """(the suggestion table, the least certain ranking): what is worth computing now."""
+        return self.suggest or self.order == "suggested", self.order == "uncertain"
+
+    def _refresh(self) -> None:
+        """Fit the suggestions again (on the background thread)."""
+        if self._closed:
+            return
+        want_table, want_uncertain = self._wanted()
+        if not (want_table or want_uncertain):
+            return
+        ds = self._labeler.dataset
+        try:
+            try:
+                table = ds.suggest(MIN_PER_LABEL)
+            except LabelerError:
+                if ds.has_features():
+                    raise
+                snap = _Suggestions.none(_NO_FEATURES)
+            else:
+                uncertain = None
+                if want_uncertain:
+                    n = len(ds.ids("unlabeled"))
+                    uncertain = ds.uncertain(n, min_per_label=MIN_PER_LABEL).index.to_numpy()
+                reason = ""
+                if table.empty:
+                    reason = "no unlabeled images" if not len(ds.ids("unlabeled")) else _TOO_FEW
+                snap = _Suggestions.of(table, ds.label_names, uncertain, reason)
+        except Exception as exc:
+            if not self._closed:
+                self._status.last_error = exc
+                self._status.error(f"Suggestions: {describe_error(exc)}")
+            return
+        if self._closed:
+            return
+        self._snapshot = snap
+        self._shown(snap)
+
+    def _shown(self, snap: _Suggestions) -> None:
+        """Show a new computation: chips, the Accept button, and a waiting order."""
+        with self._labeler._status_guarded():
+            self._show_accept()
+            self._decorate_now()
+            if self._announce and snap.reason:
+                self._status.info(f"No suggestions: {snap.reason}.")
+            self._announce = False
+            if self._waiting and self.order in ("uncertain", "suggested"):
+                self._waiting = False
+                self._show_first_page()
+
+    def _decorate_now(self) -> None:
+        grid = self._labeler._grid
+        self.decorate(list(grid.ids), list(grid.labels))
+
+    # -- background: features ------------------------------------------------------------------
+    def _start_features(self, *, quiet: bool) -> None:
+        running = self._features_thread
+        if running is not None and running.is_alive():
+            if not quiet:
+                self._status.info("The features are being computed already.")
+            return
+        self._features_quiet = quiet
+        self._compute.disabled = True
+        self._compute.description = "Computing features…"
+        thread = threading.Thread(
+            target=self._features_job, name="jupyter-labeler-features", daemon=True
+        )
+        self._features_thread = thread
+        thread.start()
+
+    def _features_progress(self, done: int, total: int) -> None:
+        if self._closed:
+            raise _Stopped
+        if total:
+            self._status.progress(f"Features: {done:,} / {total:,}")
+
+    def _features_job(self) -> None:
+        ds = self._labeler.dataset
+        try:
+            summary = ds.compute_features(progress=self._features_progress)
+        except _Stopped:
+            return
+        except Exception as exc:
+            if not self._closed:
+                self._status.last_error = exc
+                self._status.error(f"Features could not be computed: {describe_error(exc)}")
+            return
+        else:
+            if self._closed:
+                return
+            if summary.computed or not self._features_quiet:
+                failed = f"; {summary.failed:,} could not be read" if summary.failed else ""
+                self._status.info(
+                    f"Features: {summary.computed:,} computed, {summary.reused:,} kept{failed}."
+                )
+        finally:
+            if not self._closed:
+                self._status.progress("")
+                self._compute.disabled = False
+                self._compute.description = "Compute features"
+        if any(self._wanted()):
+            self._job.request(0)
+
+    # -- reacting ------------------------------------------------------------------------------
+    def _dataset_changed(self, change: Any) -> None:
+        kind = getattr(change, "kind", None)
+        if self._closed or kind not in ("labels", "images", "reload"):
+            return
+        snap = self._snapshot
+        if kind in ("images", "reload") and self.suggest and snap and snap.reason != _NO_FEATURES:
+            # New images get their features (next to nothing to do when none is new).
+            self._start_features(quiet=True)
+        if any(self._wanted()):
+            self._job.request(SUGGEST_DELAY)
+
+    def _selection_changed(self, change: Any) -> None:
+        self._more.disabled = not change["new"]
+
+    def _show_first_page(self) -> None:
+        labeler = self._labeler
+        with labeler._batch():
+            labeler.page = 0
+            labeler._request_render()
+
+    def _accept_words(self, count: int | None) -> str:
+        percent = f"{self.min_confidence * 100:.0f}%"
+        return f"Accept ≥ {percent}" if count is None else f"Accept {count:,} ≥ {percent}"
+
+    def _accept_reason(self) -> str:
+        if not self.suggest:
+            return "turn on Suggest to see the suggestions"
+        snap = self._snapshot
+        if snap is None:
+            return "the suggestions are being worked out"
+        if snap.reason:
+            return snap.reason
+        return f"no suggestion is {self.min_confidence * 100:.0f}% sure or more"
+
+    def _show_accept(self) -> None:
+        snap = self._snapshot
+        count = len(snap.at_least(self.min_confidence)) if snap is not None and self.suggest else 0
+        button = self._accept
+        if count:
+            button.description = self._accept_words(count)
+            button.disabled = False
+            button.tooltip = (
+                f"Label the {count:,} unlabeled images whose suggestion is at least "
+                f"{self.min_confidence * 100:.0f}% sure (one action: Undo takes it back)"
+            )
+            self._note.value = ""
+            return
+        reason = self._accept_reason()
+        button.description = self._accept_words(0 if self.suggest and snap is not None else None)
+        button.disabled = True
+        button.tooltip = f"Nothing to accept: {reason}"
+        self._note.value = (
+            f'<span class="jl-assist-reason" style="color:#666">{html.escape(reason)}</span>'
+            if self.suggest
+            else ""
+        )
+
+    # -- small helpers -----------------------------------------------------------------------
+    @property
+    def _status(self) -> Any:
+        return self._labeler._status
+
+    @contextlib.contextmanager
+    def _silenced(self) -> Iterator[None]:
+        previous, self._quiet = self._quiet, True
+        try:
+            yield
+        finally:
+            self._quiet = previous

@@ -1,0 +1,555 @@
+"""Assisted labeling in the Labeler, without a browser: the Suggest switch and its chips in the
+page message, Accept all and the ``s`` key (undoable), the grid's orders and More like these,
+features computed in the background with progress, and errors on the status line.
+
+The images are the drawn classes of ``test_assist`` (stripes, bars, dots), 12 of each, five of
+each labeled: the suggestions for the other 21 are known to be right.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import re
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import traitlets
+from test_assist import label_some, make_folder
+
+from jupyter_labeler.dataset import Dataset
+from jupyter_labeler.errors import StoreUnavailableError
+from jupyter_labeler.widget import Labeler
+from jupyter_labeler.widget import assist as assist_module
+from jupyter_labeler.widget import keys as keymap
+from jupyter_labeler.widget import labeler as labeler_module
+
+WAIT = 60.0  # seconds a background computation may take at most on a loaded machine
+
+
+def text_of(value: str) -> str:
+    return html.unescape(re.sub(r"<[^>]+>", "", value))
+
+
+def status_text(lab: Labeler) -> str:
+    return text_of(lab._status.widget.value)
+
+
+_seq = iter(range(1, 1_000_000))
+
+
+def send(lab: Labeler, event: str, **content: Any) -> None:
+    lab._grid.receive({"event": event, "seq": next(_seq), **content})
+
+
+def shown(lab: Labeler) -> list[str]:
+    return list(lab._grid.ids)
+
+
+def chips(lab: Labeler) -> dict[str, list[list[Any]]]:
+    """The suggestions the browser gets for each tile of the page."""
+    grid = lab._grid
+    assert len(grid.suggested) == len(grid.ids)
+    return dict(zip(grid.ids, grid.suggested, strict=True))
+
+
+def settle(lab: Labeler) -> None:
+    assert lab.assist.wait(WAIT), "the background work did not finish"
+
+
+@pytest.fixture(autouse=True)
+def _no_delays(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(labeler_module, "PREFETCH_DELAY", 0)
+    monkeypatch.setattr(assist_module, "SUGGEST_DELAY", 0)
+
+
+@pytest.fixture
+def truth(tmp_path: Path) -> dict[str, str]:
+    return make_folder(tmp_path / "images")
+
+
+@pytest.fixture
+def dataset(tmp_path: Path, truth: dict[str, str]) -> Iterator[Dataset]:
+    ds = Dataset.open(tmp_path / "images", author="tester")
+    label_some(ds, truth)
+    yield ds
+    ds.close()
+
+
+def kind_of(ds: Dataset, truth: dict[str, str]) -> dict[str, str]:
+    """image id -> its drawn class."""
+    return {str(i): truth[p] for i, p in ds.paths().items()}
+
+
+def new_labeler(ds: Dataset, **options: Any) -> Labeler:
+    return Labeler(ds, page_size=12, follow=False, **options)
+
+
+@pytest.fixture
+def lab(dataset: Dataset) -> Iterator[Labeler]:
+    labeler = new_labeler(dataset)
+    yield labeler
+    labeler.assist.wait(WAIT)
+    error = labeler._status.last_error
+    labeler.close()
+    assert error is None, f"an unexpected error reached the status line: {error!r}"
+
+
+@pytest.fixture
+def suggesting(lab: Labeler, dataset: Dataset) -> Labeler:
+    """The labeler with features computed and Suggest on."""
+    dataset.compute_features(progress=False)
+    lab.assist.suggest = True
+    settle(lab)
+    return lab
+
+
+# -- the Suggest switch and its chips --------------------------------------------------------------
+
+
+def test_suggest_switch_computes_features_then_shows_dashed_chips(
+    lab: Labeler, dataset: Dataset, truth: dict[str, str]
+) -> None:
+    progress: list[str] = []
+    real = lab._status.progress
+
+    def record(text: str) -> None:
+        progress.append(text)
+        real(text)
+
+    lab._status.progress = record  # type: ignore[method-assign]
+    assert not dataset.has_features()
+    assert all(s == [] for s in chips(lab).values())
+    lab.assist._suggest.value = True  # the switch, as a click sets it
+    assert lab.assist.suggest
+    settle(lab)
+    assert dataset.has_features()
+    assert progress[0] == "Features: 0 / 36"
+    assert "Features: 36 / 36" in progress
+    assert progress[-1] == ""  # gone once done
+    assert "Features: 36 computed, 0 kept." in status_text(lab)
+    kinds = kind_of(dataset, truth)
+    tiles = chips(lab)
+    assert set(tiles) == set(shown(lab))
+    for image_id, suggested in tiles.items():
+        assert len(suggested) == 1
+        (name, confidence) = suggested[0]
+        assert name == kinds[image_id]
+        assert 0.0 < confidence <= 1.0
+
+    # Off: no chips; on again: back at once (the features are there).
+    lab.assist.suggest = False
+    assert lab.assist._suggest.value is False
+    assert all(s == [] for s in chips(lab).values())
+    lab.assist.suggest = True
+    settle(lab)
+    assert chips(lab) == tiles
+
+
+def test_chips_travel_in_the_page_message_and_only_on_unlabeled_tiles(
+    suggesting: Labeler, dataset: Dataset
+) -> None:
+    lab = suggesting
+    sent: list[dict[str, Any]] = []
+    real = lab._grid._send
+
+    def spy(msg: dict[str, Any], buffers: list[Any] | None = None) -> None:
+        sent.append(msg)
+        real(msg, buffers)
+
+    lab._grid._send = spy  # type: ignore[method-assign]
+    send(lab, "page", where="next")
+    updates = [m for m in sent if m.get("method") == "update"]
+    assert len(updates) == 1
+    state = updates[0]["state"]
+    assert {"ids", "suggested", "page_token"} <= set(state)
+    assert "thumbs" in str(updates[0]["buffer_paths"])
+    assert len(state["suggested"]) == len(state["ids"])
+    assert all(tile for tile in state["suggested"])
+
+    # The All view: labeled tiles carry their labels, no suggestion.
+    lab.view = "all"
+    labels = dict(zip(lab._grid.ids, lab._grid.labels, strict=True))
+    for image_id, suggested in chips(lab).items():
+        assert (suggested == []) == bool(labels[image_id])
+
+
+def test_suggestions_follow_the_labels_in_the_background(
+    suggesting: Labeler, dataset: Dataset, truth: dict[str, str]
+) -> None:
+    lab = suggesting
+    before = lab.assist.suggestions
+    first = shown(lab)[0]
+    kinds = kind_of(dataset, truth)
+    dataset.add_label(kinds[first], [first])
+    settle(lab)
+    after = lab.assist.suggestions
+    assert first in before.index
+    assert first not in after.index
+    assert len(after.index.unique()) == len(before.index.unique()) - 1
+
+
+# -- Accept all --------------------------------------------------------------------------------------
+
+
+def test_accept_all_button_counts_labels_and_undoes(
+    suggesting: Labeler, dataset: Dataset, truth: dict[str, str]
+) -> None:
+    lab = suggesting
+    button = lab.assist._accept
+    expected = dataset.suggest()
+    sure = expected[expected["confidence"] >= 0.9]
+    n = sure.index.nunique()
+    assert n > 0
+    assert button.description == f"Accept {n} ≥ 90%"
+    assert not button.disabled
+    unlabeled = len(dataset.ids("unlabeled"))
+    button.click()
+    assert len(dataset.ids("unlabeled")) == unlabeled - n
+    kinds = kind_of(dataset, truth)
+    assert all(dataset.labels_of([i])[i] == [kinds[i]] for i in sure.index)
+    assert f"Accepted {len(sure)} suggestions for {n} images" in status_text(lab)
+    assert lab._undo.tooltip.startswith("Undo: Accepted")
+    settle(lab)
+    remaining = dataset.suggest()
+    left = remaining[remaining["confidence"] >= 0.9].index.nunique()
+    assert button.description == f"Accept {left} ≥ 90%"
+
+    send(lab, "key", key="z")  # one action: one undo takes it all back
+    assert len(dataset.ids("unlabeled")) == unlabeled
+    settle(lab)
+    assert button.description == f"Accept {n} ≥ 90%"
+
+
+def test_accept_all_is_disabled_with_a_reason(
+    lab: Labeler, dataset: Dataset, tmp_path: Path
+) -> None:
+    button = lab.assist._accept
+    assert button.disabled
+    assert "turn on Suggest" in button.tooltip
+    lab.assist.accept_all()
+    assert "Nothing to accept: turn on Suggest" in status_text(lab)
+
+    dataset.compute_features(progress=False)
+    lab.assist.suggest = True
+    settle(lab)
+    lab.assist.min_confidence = 1.0
+    assert button.disabled
+    assert button.description == "Accept 0 ≥ 100%"
+    assert "no suggestion is 100% sure or more" in text_of(lab.assist._note.value)
+    with pytest.raises(traitlets.TraitError, match="from 0 to 1"):
+        lab.assist.min_confidence = 1.5
+
+    # One label only: no suggestions at all, and the note says why.
+    make_folder(tmp_path / "other", per_class=6)
+    other = Dataset.open(tmp_path / "other")
+    try:
+        other.add_label("stripes", other.ids("all")[:6].tolist())
+        other.compute_features(progress=False)
+        second = new_labeler(other)
+        try:
+            second.assist.suggest = True
+            settle(second)
+            assert second.assist._accept.disabled
+            assert "at least 2 labels" in text_of(second.assist._note.value)
+            assert "No suggestions: suggestions need at least 2 labels" in status_text(second)
+            assert all(s == [] for s in chips(second).values())
+        finally:
+            second.close()
+    finally:
+        other.close()
+
+
+# -- the s key -------------------------------------------------------------------------------------
+
+
+def test_s_accepts_the_suggestions_of_the_selected_images(
+    suggesting: Labeler, dataset: Dataset, truth: dict[str, str]
+) -> None:
+    lab = suggesting
+    assert keymap.action_for("s") == ("accept_suggestions", None)
+    assert "s" in lab._grid.key_names
+    assert "s accept the suggestion" in lab._grid.key_help
+    send(lab, "key", key="s")
+    assert "Select images first" in status_text(lab)
+
+    tiles = shown(lab)
+    suggested = chips(lab)
+    send(lab, "click", index=1)
+    send(lab, "click", index=2)
+    send(lab, "key", key="s")
+    for image_id in tiles[1:3]:
+        assert dataset.labels_of([image_id])[image_id] == [suggested[image_id][0][0]]
+    kinds = kind_of(dataset, truth)
+    assert all(dataset.labels_of([i])[i] == [kinds[i]] for i in tiles[1:3])
+    assert lab.selected == ()  # they left the Unlabeled view
+    assert tiles[1] not in shown(lab)
+    send(lab, "key", key="z")
+    assert dataset.labels_of([tiles[1]])[tiles[1]] == []
+
+    lab.assist.suggest = False
+    lab.selected = (tiles[0],)
+    lab.assist.accept_selected()
+    assert "Turn on Suggest first" in status_text(lab)
+    assert dataset.labels_of([tiles[0]])[tiles[0]] == []
+
+
+# -- orders ----------------------------------------------------------------------------------------
+
+
+def test_orders_reorder_pages_ranges_and_the_preview(suggesting: Labeler, dataset: Dataset) -> None:
+    lab = suggesting
+    file_order = [str(i) for i in dataset.ids("unlabeled")]
+    assert shown(lab) == file_order[:12]
+
+    lab.assist._order.value = "uncertain"  # the menu, as the user picks it
+    assert lab.assist.order == "uncertain"
+    settle(lab)
+    uncertain = dataset.uncertain(len(file_order))
+    ranked = [str(i) for i in uncertain.index]
+    assert sorted(ranked) == sorted(file_order)
+    assert shown(lab) == ranked[:12]
+    assert lab.page == 0
+    # Paging, shift-click ranges and the preview follow the order.
+    send(lab, "page", where="next")
+    assert shown(lab) == ranked[12:24]
+    send(lab, "click", index=0)
+    send(lab, "click", index=3, shift=True)
+    assert lab.selected == tuple(ranked[12:16])
+    lab.clear_selection()
+    lab.open_image(ranked[13])
+    lab._preview_step(ranked[13], 1)
+    assert lab._preview.image_id == ranked[14]
+    lab._preview.hide()
+
+    lab.assist.order = "suggested"
+    settle(lab)
+    table = dataset.suggest()
+    top = table[~table.index.duplicated()]
+    names = dataset.label_names
+    expected = sorted(
+        top.index, key=lambda i: (names.index(top.loc[i, "label"]), -top.loc[i, "confidence"])
+    )
+    assert shown(lab) == [str(i) for i in expected[:12]]
+
+    lab.assist.order = "file"
+    assert shown(lab) == file_order[:12]
+    with pytest.raises(traitlets.TraitError, match="order must be one of"):
+        lab.assist.order = "random"
+
+
+def test_more_like_these_puts_the_selection_and_its_likes_first(
+    suggesting: Labeler, dataset: Dataset, truth: dict[str, str]
+) -> None:
+    lab = suggesting
+    assert lab.assist._more.disabled  # nothing selected
+    kinds = kind_of(dataset, truth)
+    page = shown(lab)
+    dots = [i for i in page if kinds[i] == "dots"][:2]
+    lab.selected = tuple(dots)
+    assert not lab.assist._more.disabled
+    lab.assist._more.click()
+    assert lab.assist.order == "similar"
+    assert lab.assist._order.value == "similar"
+    near = [str(i) for i in dataset.similar(dots, k=100, view="unlabeled").index]
+    assert shown(lab) == (dots + near)[:12]
+    # The likes of two dots are dots, before any other kind.
+    n_dots = sum(1 for k in (kinds[i] for i in dataset.ids("unlabeled")) if k == "dots")
+    assert {kinds[i] for i in shown(lab)[:n_dots]} == {"dots"}
+    assert "Most like the 2 selected images first." in status_text(lab)
+
+    # Another selection, More like these again: a new order.
+    bars = [i for i in dataset.ids("unlabeled") if kinds[i] == "bars"][:1]
+    lab.selected = tuple(bars)
+    lab.assist.more_like_these()
+    assert shown(lab)[0] == bars[0]
+    assert {kinds[i] for i in shown(lab)[:3]} == {"bars"}
+
+    # The All tab: ranked again among all images.
+    lab.view = "all"
+    assert shown(lab)[0] == bars[0]
+    assert {kinds[i] for i in shown(lab)[:6]} == {"bars"}
+
+
+def test_orders_that_need_features_say_so(lab: Labeler, dataset: Dataset) -> None:
+    for order in ("uncertain", "suggested", "similar"):
+        lab.assist._order.value = order
+        assert lab.assist.order == "file"
+        assert lab.assist._order.value == "file"
+        assert "needs the images' features: press Compute features" in status_text(lab)
+    lab.selected = (shown(lab)[0],)
+    lab.assist.more_like_these()
+    assert "More like these needs the images' features" in status_text(lab)
+    assert lab.assist.order == "file"
+
+    # With features but nothing selected, "similar" says what to do.
+    dataset.compute_features(progress=False)
+    lab.clear_selection()
+    lab.assist.order = "similar"
+    assert lab.assist.order == "file"
+    assert "Select images first, then More like these." in status_text(lab)
+
+
+def test_an_order_waits_for_its_ranking_then_shows_page_one(lab: Labeler, dataset: Dataset) -> None:
+    dataset.compute_features(progress=False)
+    lab.page = 1
+    lab.assist.order = "uncertain"  # Suggest is off: the ranking is computed all the same
+    settle(lab)
+    ranked = [str(i) for i in dataset.uncertain(100).index]
+    assert lab.page == 0
+    assert shown(lab) == ranked[:12]
+    assert all(s == [] for s in chips(lab).values())  # no chips while Suggest is off
+
+
+def test_a_new_ranking_waits_for_the_next_render(suggesting: Labeler, dataset: Dataset) -> None:
+    """A ranking computed in the background never reorders the page under the pointer."""
+    lab = suggesting
+    lab.assist.order = "uncertain"
+    settle(lab)
+    before = shown(lab)
+    old = lab.assist._snapshot
+    assert old is not None
+    assert old.uncertain is not None
+    ranked = [str(i) for i in old.uncertain]
+    assert before == ranked[:12]
+    # A new ranking arrives from the background (here: the old one reversed).
+    new = dataclasses.replace(old, uncertain=old.uncertain[::-1])
+    lab.assist._snapshot = new
+    lab.assist._shown(new)
+    assert shown(lab) == before
+    # A shift-click range still follows the order on screen.
+    send(lab, "click", index=0)
+    send(lab, "click", index=3, shift=True)
+    assert lab.selected == tuple(before[:4])
+    lab.clear_selection()
+    # The next render takes it up.
+    send(lab, "page", where="next")
+    assert shown(lab) == ranked[::-1][12:24]
+
+
+# -- features in the background ---------------------------------------------------------------------
+
+
+def test_features_compute_in_the_background_while_the_grid_works(
+    lab: Labeler, dataset: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    go_on = threading.Event()
+    started = threading.Event()
+    real = dataset.compute_features
+
+    def slow(**options: Any) -> Any:
+        options["progress"](0, 36)
+        started.set()
+        assert go_on.wait(WAIT)
+        return real(**options)
+
+    monkeypatch.setattr(dataset, "compute_features", slow)
+    lab.assist._compute.click()
+    assert started.wait(WAIT)
+    button = lab.assist._compute
+    assert button.disabled
+    assert button.description == "Computing features…"
+    assert "Features: 0 / 36" in status_text(lab)
+    # Meanwhile the grid turns pages and labels.
+    send(lab, "page", where="next")
+    assert lab.page == 1
+    send(lab, "click", index=0)
+    lab._label_box.input.value = "stripes"
+    lab._label_box.ok.click()
+    assert dataset.view_counts()["labeled"] == 16
+    lab.assist.compute_features()
+    assert "being computed already" in status_text(lab)
+    go_on.set()
+    settle(lab)
+    assert not button.disabled
+    assert button.description == "Compute features"
+    assert "Features: 0 / 36" not in status_text(lab)
+    assert "Features: 36 computed, 0 kept." in status_text(lab)
+    assert dataset.has_features()
+
+
+def test_feature_errors_go_to_the_status_line(
+    lab: Labeler, dataset: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(**_options: Any) -> Any:
+        raise StoreUnavailableError("the store cannot be reached", "s3://bucket/x")
+
+    monkeypatch.setattr(dataset, "compute_features", broken)
+    lab.assist.compute_features()
+    settle(lab)
+    assert "Features could not be computed:" in status_text(lab)
+    assert "jl-status-error" in lab._status.widget._dom_classes
+    assert isinstance(lab._status.last_error, StoreUnavailableError)
+    assert not lab.assist._compute.disabled
+    lab._status.clear_error()
+
+
+def test_suggestion_errors_go_to_the_status_line(
+    lab: Labeler, dataset: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dataset.compute_features(progress=False)
+
+    def broken(*_args: Any, **_kwargs: Any) -> Any:
+        raise RuntimeError("the model broke")
+
+    monkeypatch.setattr(dataset, "suggest", broken)
+    lab.assist.suggest = True
+    settle(lab)
+    assert "Suggestions: Something went wrong (RuntimeError): the model broke" in status_text(lab)
+    assert lab.assist._accept.disabled
+    lab._status.clear_error()
+
+
+def test_new_images_get_features_while_suggest_is_on(
+    suggesting: Labeler, dataset: Dataset, tmp_path: Path
+) -> None:
+    lab = suggesting
+    make_folder(tmp_path / "images", per_class=1, start=50)
+    dataset.sync()
+    settle(lab)
+    assert len(dataset.ids("all")) == 39
+    features = dataset.compute_features(progress=False)
+    assert (features.computed, features.reused) == (0, 39)
+    assert len(lab.assist.suggestions.index.unique()) == 24
+
+
+# -- the background runner ------------------------------------------------------------------------
+
+
+def test_requests_in_a_burst_run_once_and_never_overlap() -> None:
+    runs: list[int] = []
+    inside = threading.Event()
+    release = threading.Event()
+
+    def job() -> None:
+        runs.append(len(runs))
+        if len(runs) == 1:
+            inside.set()
+            assert release.wait(WAIT)
+
+    runner = assist_module._Debounced(job, "test-debounced")
+    for _ in range(5):
+        runner.request(3600)  # far off: each request replaces the one before
+    assert runs == []
+    runner.request(0)
+    assert inside.wait(WAIT)
+    for _ in range(5):
+        runner.request(0)  # during the run: one more run after it
+    release.set()
+    assert runner.wait(WAIT)
+    assert runs == [0, 1]
+    runner.close()
+    runner.request(0)
+    assert runner.wait(WAIT)
+    assert runs == [0, 1]
+
+
+def test_closing_stops_the_background_work(dataset: Dataset) -> None:
+    labeler = new_labeler(dataset)
+    labeler.assist.suggest = True  # starts the features
+    labeler.close()
+    assert labeler.assist.wait(WAIT)
+    assert labeler.assist._job.wait(0)
