@@ -547,6 +547,24 @@ def test_requests_in_a_burst_run_once_and_never_overlap() -> None:
     assert runs == [0, 1]
 
 
+def test_a_slow_fit_spaces_the_next_ones_out(suggesting: Labeler, dataset: Dataset) -> None:
+    lab = suggesting
+    assert lab.assist._job.last_seconds > 0
+    delays: list[float] = []
+    real = lab.assist._job.request
+
+    def request(delay: float) -> None:
+        delays.append(delay)
+        real(0)
+
+    lab.assist._job.request = request  # type: ignore[method-assign]
+    lab.assist._job.last_seconds = 7.0  # as if the last fit had taken 7 s
+    dataset.add_label("bars", [shown(lab)[0]])
+    assert delays == [7.0]
+    settle(lab)
+    assert lab.assist._job.last_seconds < 7.0
+
+
 def test_closing_stops_the_background_work(dataset: Dataset) -> None:
     labeler = new_labeler(dataset)
     labeler.assist.suggest = True  # starts the features

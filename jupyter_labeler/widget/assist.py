@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import html
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -57,7 +58,7 @@ ORDERS = {
 }
 _NEEDS_FEATURES = ("uncertain", "suggested", "similar")
 #: Seconds between a change of the labels and fitting the suggestions again: a burst of clicks
-#: fits once.
+#: fits once. When a fit takes longer (many labeled images), the pause is as long as the fit.
 SUGGEST_DELAY = 0.5
 #: "Similar to the selection" ranks this many images; the rest of the view follows in file order.
 SIMILAR_RANKED = 10_000
@@ -76,7 +77,8 @@ class _Debounced:
     """Runs ``job`` on a daemon thread ``delay`` seconds after the last :meth:`request`.
 
     A request during a run makes one more run after it; runs never overlap. :meth:`wait` blocks
-    until nothing is pending or running (for tests and scripts).
+    until nothing is pending or running (for tests and scripts). ``last_seconds`` is how long
+    the last run took.
     """
 
     def __init__(self, job: Callable[[], None], name: str) -> None:
@@ -90,6 +92,7 @@ class _Debounced:
         self._running = False
         self._again = False
         self._closed = False
+        self.last_seconds = 0.0
 
     def request(self, delay: float) -> None:
         with self._lock:
@@ -119,16 +122,23 @@ class _Debounced:
                 return
             self._timer = None
             self._running = True
+        started = time.perf_counter()
         try:
             self._job()
         finally:
+            self.last_seconds = time.perf_counter() - started
             with self._lock:
                 self._running = False
                 if self._again and not self._closed:
                     self._again = False
-                    self._start(SUGGEST_DELAY)
+                    self._start(self.pause())
                 else:
                     self._idle.set()
+
+    def pause(self) -> float:
+        """The delay before a run asked for by a change: at least as long as the last run took,
+        so that a slow fit keeps at most half the machine busy while the user labels."""
+        return max(SUGGEST_DELAY, self.last_seconds)
 
     def wait(self, timeout: float | None = None) -> bool:
         return self._idle.wait(timeout)
@@ -185,8 +195,10 @@ class _Suggestions:
         position = {name: i for i, name in enumerate(label_names)}
         rank = np.asarray([position.get(str(n), len(position)) for n in top_label], np.int64)
         by_label = np.asarray(images, dtype=object)[np.lexsort((-top_confidence, rank))]
+        index = pd.Index(images, dtype=object)
+        index.get_indexer(index[:1])  # its hash table, built here rather than while drawing
         return cls(
-            pd.Index(images, dtype=object),
+            index,
             starts,
             labels,
             confidence,
@@ -686,7 +698,7 @@ class Assist(traitlets.HasTraits):
             # New images get their features (next to nothing to do when none is new).
             self._start_features(quiet=True)
         if any(self._wanted()):
-            self._job.request(SUGGEST_DELAY)
+            self._job.request(self._job.pause())
 
     def _selection_changed(self, change: Any) -> None:
         self._more.disabled = not change["new"]
