@@ -177,6 +177,20 @@ def test_chips_travel_in_the_page_message_and_only_on_unlabeled_tiles(
         assert (suggested == []) == bool(labels[image_id])
 
 
+def test_chips_from_the_background_skip_a_page_being_drawn(suggesting: Labeler) -> None:
+    lab = suggesting
+    grid = lab._grid
+    before = list(grid.suggested)
+    with grid.hold_sync():
+        grid.ids = grid.ids[:5]  # a new page, half set: its labels are not in yet
+        lab.assist._decorate_now()
+        assert list(grid.suggested) == before
+        assert lab._status.last_error is None
+        grid.ids = list(lab._page_ids)
+    lab._request_render(force=True)
+    assert all(chips(lab).values())
+
+
 def test_suggestions_follow_the_labels_in_the_background(
     suggesting: Labeler, dataset: Dataset, truth: dict[str, str]
 ) -> None:

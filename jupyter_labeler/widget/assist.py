@@ -273,6 +273,7 @@ class Assist(traitlets.HasTraits):
         self._arranged: tuple[Any, ...] | None = None  # (base, ranking, order, ordered ids)
         self._features_thread: threading.Thread | None = None
         self._features_quiet = False
+        self._drawing = threading.RLock()  # chips are set by one thread at a time
         self._job = _Debounced(self._refresh, "jupyter-labeler-suggest")
 
         self._suggest = widgets.ToggleButton(
@@ -530,14 +531,17 @@ class Assist(traitlets.HasTraits):
     def decorate(self, ids: Sequence[str], labels: Sequence[Sequence[str]]) -> None:
         """Put the page's suggestions into the grid (in the page's message when called while
         the grid holds its sync)."""
+        with self._drawing:
+            self._labeler._grid.show_suggestions(self._chips(ids, labels))
+
+    def _chips(
+        self, ids: Sequence[str], labels: Sequence[Sequence[str]]
+    ) -> list[list[tuple[str, float]]]:
         snap = self._snapshot
         if not self.suggest or snap is None or not len(snap.images):
-            self._labeler._grid.show_suggestions([[] for _ in ids])
-            return
+            return [[] for _ in ids]
         found = snap.of_images(ids)
-        self._labeler._grid.show_suggestions(
-            [s if not own else [] for s, own in zip(found, labels, strict=True)]
-        )
+        return [s if not own else [] for s, own in zip(found, labels, strict=True)]
 
     def close(self) -> None:
         self._closed = True
@@ -636,8 +640,16 @@ class Assist(traitlets.HasTraits):
                 self._show_first_page()
 
     def _decorate_now(self) -> None:
+        """Redraw the chips of the page shown (from any thread). A page being drawn meanwhile
+        wins: its render puts in its own chips, after these or instead of them."""
         grid = self._labeler._grid
-        self.decorate(list(grid.ids), list(grid.labels))
+        with self._drawing:
+            token, ids, labels = grid.page_token, list(grid.ids), list(grid.labels)
+            if len(ids) != len(labels):
+                return  # a new page is half set: its render decorates it
+            chips = self._chips(ids, labels)
+            if grid.page_token == token and list(grid.ids) == ids:
+                grid.show_suggestions(chips)
 
     # -- background: features ------------------------------------------------------------------
     def _start_features(self, *, quiet: bool) -> None:
