@@ -389,11 +389,15 @@ def test_more_like_these_puts_the_selection_and_its_likes_first(
 
 
 def test_orders_that_need_features_say_so(lab: Labeler, dataset: Dataset) -> None:
+    lab.page = 1
+    page = shown(lab)
     for order in ("uncertain", "suggested", "similar"):
         lab.assist._order.value = order
         assert lab.assist.order == "file"
         assert lab.assist._order.value == "file"
         assert "needs the images' features: press Compute features" in status_text(lab)
+        assert lab.page == 1  # refused: the grid stays as it was
+        assert shown(lab) == page
     lab.selected = (shown(lab)[0],)
     lab.assist.more_like_these()
     assert "More like these needs the images' features" in status_text(lab)

@@ -371,14 +371,16 @@ class Assist(traitlets.HasTraits):
         new = change["new"]
         with self._silenced():
             self._order.value = new
+        if self._quiet:
+            return  # an order refused, put back: the grid never changed
         if new in _NEEDS_FEATURES and not self._labeler.dataset.has_features():
             self._status.info(
                 f"{ORDERS[new]} needs the images' features: press Compute features first."
             )
-            self.order = "file"
+            self._put_back(change["old"])
             return
         if new == "similar" and not self._take_query():
-            self.order = "file"
+            self._put_back(change["old"])
             return
         if new in ("uncertain", "suggested"):
             self._announce = True
@@ -389,6 +391,10 @@ class Assist(traitlets.HasTraits):
             if needed:
                 self._job.request(0)
         self._show_first_page()
+
+    def _put_back(self, order: str) -> None:
+        with self._silenced():
+            self.order = order
 
     def _take_query(self) -> bool:
         """Rank by likeness to the selection (else to the images asked before); False, said
@@ -461,9 +467,13 @@ class Assist(traitlets.HasTraits):
             return
         if self.order != "similar":
             self.order = "similar"
+            done = self.order == "similar"
         elif self._take_query():
             self._show_first_page()
-        if self.order == "similar":
+            done = True
+        else:
+            done = False
+        if done:
             n = len(self._query)
             self._status.info(f"Most like the {n} selected image{'s' if n != 1 else ''} first.")
 
