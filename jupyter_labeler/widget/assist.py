@@ -1,7 +1,7 @@
 """Assisted labeling in the Labeler: suggested labels on the tiles, accepting them, the grid's
 order, and the images' features computed in the background.
 
-The Labeler makes one :class:`Assist`, ``labeler.assist``, and shows its bar under the toolbar.
+The Labeler makes one :class:`Assist`, ``labeler.assist``, and shows its bar above the grid.
 Each control is also a trait or a method, for notebook code and tests:
 
 - **Suggest** (``assist.suggest``): Unlabeled tiles show their suggested label as a dashed chip

@@ -74,13 +74,13 @@ class ImageGrid(anywidget.AnyWidget):
     parts = traitlets.List(
         traitlets.Unicode(), help="Each image's part of the split: TRAIN, EVAL, TEST or ''."
     ).tag(sync=True)
-    errors = traitlets.List(traitlets.Unicode(), help="Why an image cannot be shown, or ''.").tag(
-        sync=True
-    )
     suggested = traitlets.List(
         traitlets.List(),
         help="Each image's suggested labels as [label, confidence] pairs (empty for none).",
     ).tag(sync=True)
+    errors = traitlets.List(traitlets.Unicode(), help="Why an image cannot be shown, or ''.").tag(
+        sync=True
+    )
     thumbs = traitlets.List(traitlets.Bytes(), help="JPEG thumbnails, one per image.").tag(
         sync=True
     )

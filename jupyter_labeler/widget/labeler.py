@@ -300,11 +300,11 @@ class Labeler(widgets.VBox):
         self._parts_to_close += [top, messages, grid_area, side, main]
         return (
             top,
-            self.assist.box,
             self._label_box.box,
             self._status.widget,
             self._others,
             messages,
+            self.assist.box,
             main,
         )
 
@@ -958,6 +958,8 @@ class Labeler(widgets.VBox):
             )
         elif action == "select_page":
             self.select_page()
+        elif action == "accept_suggestions":
+            self.assist.accept_selected()
         elif action == "clear_selection":
             # Esc closes the preview or a dialog first; only then does it clear the selection.
             if self._preview.is_open:
@@ -970,8 +972,6 @@ class Labeler(widgets.VBox):
             self.undo()
         elif action == "delete_images":
             self.ask_delete_images()
-        elif action == "accept_suggestions":
-            self.assist.accept_selected()
 
     # -- lifetime ----------------------------------------------------------------------------
     def close(self) -> None:
