@@ -39,6 +39,7 @@ import pyarrow.json as paj
 from .names import label_problem
 from .paths import image_path_problem, suspect_mask
 from .state import ImageRows, State
+from .team import PROPERTY_PREFIX, team_from_manifest
 
 __all__ = ["CLASSIFICATION", "ParsedManifest", "image_id_for", "parse_manifest", "write_manifest"]
 
@@ -86,6 +87,8 @@ class ParsedManifest:
     merged: int = 0
     # lines whose source is no image of this dataset, as they were (without the line end)
     foreign: list[bytes] = field(default_factory=list)
+    # whether some line's ``property`` holds assignments or reviews (see :mod:`.team`)
+    team: bool = False
 
     @property
     def labels(self) -> list[tuple[int, str, str, str, dict[str, Any] | None]]:
@@ -123,6 +126,14 @@ class ParsedManifest:
             chosen = order[bounds[k] : bounds[k + 1]]
             state.add_label(
                 name, self.label_rows[chosen], by[chosen], at[chosen], extras.get(k) or None
+            )
+        if self.team:
+            team_from_manifest(
+                state,
+                self.label_rows,
+                self.label_names.to_pylist(),
+                self.label_by.to_pylist(),
+                self.label_at.to_pylist(),
             )
         return state
 
@@ -559,6 +570,7 @@ def parse_manifest(
     image_ids = _image_ids(row_ids, path_values, line[first], where, problems)
 
     gone = set(refused_lines.tolist())
+    team = False
     for index, unknown in py.extra.items():
         if index in gone:
             continue
@@ -566,6 +578,11 @@ def parse_manifest(
         k = int(row_of[at_line])
         if first[k] == at_line:  # a repeated line's unknown fields are not kept
             extra[k] = {**(extra[k] or {}), **unknown}
+            prop = unknown.get("property")
+            team = team or (
+                isinstance(prop, dict)
+                and any(isinstance(key, str) and key.startswith(PROPERTY_PREFIX) for key in prop)
+            )
 
     # classification annotations, in file order
     parts_line.append(np.asarray(py.a_line, dtype=np.int64))
@@ -648,6 +665,7 @@ def parse_manifest(
         problems=messages,
         merged=merged,
         foreign=foreign,
+        team=team,
     )
 
 
@@ -823,14 +841,39 @@ def _field_fragments(key: str, values: list[str]) -> pa.Array:
     return pc.if_else(present, pc.binary_join_element_wise(f',"{key}":"', texts, '"', ""), "")
 
 
+def _with_additions(
+    extra: np.ndarray, row_of: np.ndarray, additions: dict[int, dict[str, Any]]
+) -> np.ndarray:
+    """A copy of the rows' extra fields with ``additions`` (by code) merged in."""
+    extra = extra.copy()
+    for code, more in additions.items():
+        k = int(row_of[code]) if code < len(row_of) else -1
+        if k < 0:
+            continue
+        merged = dict(extra[k] or {})
+        if more.get("property"):
+            prop = merged.get("property")
+            merged["property"] = {**(prop if isinstance(prop, dict) else {}), **more["property"]}
+        if more.get("annotations"):
+            merged[OTHER_ANNOTATIONS] = [*merged.get(OTHER_ANNOTATIONS, []), *more["annotations"]]
+        extra[k] = merged
+    return extra
+
+
 def write_manifest(
-    state: State, url_prefix: str, *, same_image: Callable[[str, str], bool] | None = None
+    state: State,
+    url_prefix: str,
+    *,
+    same_image: Callable[[str, str], bool] | None = None,
+    additions: dict[int, dict[str, Any]] | None = None,
 ) -> bytes:
     """The ModelArts manifest of ``state``: one line per live image, in display order.
 
     ``url_prefix`` + an image's path is its ``source``, unless the manifest it was read from
     spelled it otherwise and ``same_image(spelled, path)`` confirms that the spelling names
-    that image (a journal row cannot point the manifest elsewhere). Lines whose source was no
+    that image (a journal row cannot point the manifest elsewhere). ``additions`` maps an
+    image's code to keys merged into its ``property`` and to more classification
+    ``annotations`` for its line (see :func:`~.team.manifest_additions`). Lines whose source was no
     image of the dataset follow, as they were read. Lines are assembled by Arrow's
     element-wise string kernels, never one Python string per line: a million lines take well
     under a second.
@@ -847,6 +890,8 @@ def write_manifest(
     paths = _strings(state.paths[alive])
     sources = join(url_prefix, paths, "")
     extra = state.extra[alive]
+    if additions:
+        extra = _with_additions(extra, row_of, additions)
     rare = np.flatnonzero(pd.notna(extra))
     spelled = {
         k: extra[k][SOURCE_SPELLING]

@@ -1,0 +1,854 @@
+"""Team labeling: who labels which image, each annotator's own labels, and reviews.
+
+A dataset that nobody assigns or reviews has no :class:`Team` at all (``State.team`` is None),
+so that opening, saving and every view of it cost what they cost before. Once used, it holds
+three compact tables keyed by image code (no Python object per image):
+
+- assignments, long: ``(code, annotator)`` pairs sorted by code; an image given to two
+  annotators for a quality check has two rows (it is an *overlap* image);
+- own labels, long: ``(code, label, annotator, time)`` for overlap images only. The label sets
+  of :class:`~.state.State` stay the union that views and counts use; these rows keep what each
+  assigned annotator said, so that disagreement stays visible instead of being merged away;
+- reviews, one entry per image row: accepted / rejected, by whom, when, and a reason.
+
+The journal operations ``assign``, ``review``, ``own+`` and ``own-`` (see :mod:`.events`) change
+them; every function here that applies one returns the operations that undo it. Nothing here
+does I/O: snapshots store the tables as one small Parquet file (:func:`write_team`,
+:func:`read_team`), and manifests carry them in each sample's ``property`` and as separate
+annotations (:func:`manifest_additions`, :func:`team_from_manifest`).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .names import label_problem
+from .state import member, sorted_unique
+
+if TYPE_CHECKING:
+    from .state import State
+
+__all__ = [
+    "ACCEPTED",
+    "PROPERTY_PREFIX",
+    "REJECTED",
+    "REVIEWS",
+    "Team",
+    "annotator_problem",
+]
+
+ACCEPTED, REJECTED = "accepted", "rejected"
+REVIEWS = ("", ACCEPTED, REJECTED)  # index = the code kept per image
+# Keys of a manifest sample's ``property`` that hold the team's data.
+PROPERTY_PREFIX = "@jupyter_labeler:"
+_ASSIGNED = PROPERTY_PREFIX + "assigned_to"
+_REVIEW = PROPERTY_PREFIX + "review"
+_REVIEWED_BY = PROPERTY_PREFIX + "reviewed_by"
+_REVIEWED_AT = PROPERTY_PREFIX + "reviewed_at"
+_REASON = PROPERTY_PREFIX + "review_reason"
+_MAX_NAME = 256
+
+_I64 = np.empty(0, dtype=np.int64)
+_I32 = np.empty(0, dtype=np.int32)
+
+
+def annotator_problem(name: object) -> str | None:
+    """Why ``name`` cannot name an annotator (the rule for authors), or None."""
+    if not isinstance(name, str):
+        return f"an annotator is named by text, not {type(name).__name__}"
+    if not name.strip():
+        return "an annotator's name cannot be empty"
+    if len(name) > _MAX_NAME:
+        return f"an annotator's name has at most {_MAX_NAME} characters"
+    if name != name.strip():
+        return f"an annotator's name has no spaces around it ({name!r:.60})"
+    return None
+
+
+@dataclass
+class Team:
+    """Assignments, own labels and reviews of one dataset's images (see the module docstring).
+
+    Annotators, reviewers and times are codes into the state's ``authors`` and ``times``.
+    """
+
+    a_codes: np.ndarray = field(default_factory=lambda: _I64.copy())
+    a_who: np.ndarray = field(default_factory=lambda: _I32.copy())
+    o_codes: np.ndarray = field(default_factory=lambda: _I64.copy())
+    o_label: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))
+    o_who: np.ndarray = field(default_factory=lambda: _I32.copy())
+    o_at: np.ndarray = field(default_factory=lambda: _I32.copy())
+    review: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int8))
+    review_by: np.ndarray = field(default_factory=lambda: _I32.copy())
+    review_at: np.ndarray = field(default_factory=lambda: _I32.copy())
+    reasons: dict[int, str] = field(default_factory=dict)
+
+    def grow(self, n_rows: int) -> None:
+        """Make the per-image review arrays cover ``n_rows`` rows."""
+        have = len(self.review)
+        if have < n_rows:
+            more = n_rows - have
+            self.review = np.concatenate([self.review, np.zeros(more, np.int8)])
+            self.review_by = np.concatenate([self.review_by, np.full(more, -1, np.int32)])
+            self.review_at = np.concatenate([self.review_at, np.full(more, -1, np.int32)])
+
+    def reviews_of(self, codes: np.ndarray) -> np.ndarray:
+        """The review code (0 none, 1 accepted, 2 rejected) of each code."""
+        out = np.zeros(len(codes), dtype=np.int8)
+        inside = codes < len(self.review)
+        out[inside] = self.review[codes[inside]]
+        return out
+
+    # -- assignments ------------------------------------------------------------------------------
+    def assignee_count(self, codes: np.ndarray) -> np.ndarray:
+        left = np.searchsorted(self.a_codes, codes, side="left")
+        right = np.searchsorted(self.a_codes, codes, side="right")
+        return right - left
+
+    def overlap_codes(self) -> np.ndarray:
+        """Sorted codes assigned to two or more annotators."""
+        if len(self.a_codes) < 2:
+            return _I64.copy()
+        same = self.a_codes[1:] == self.a_codes[:-1]
+        return sorted_unique(self.a_codes[1:][same])
+
+    def assigned_to(self, who: int) -> np.ndarray:
+        return sorted_unique(self.a_codes[self.a_who == who])
+
+    def assignees(self, code: int) -> list[int]:
+        a = int(np.searchsorted(self.a_codes, code, side="left"))
+        b = int(np.searchsorted(self.a_codes, code, side="right"))
+        return self.a_who[a:b].tolist()
+
+    def is_assigned(self, codes: np.ndarray, who: int) -> np.ndarray:
+        return member(codes, self.assigned_to(who))
+
+    def set_assignment(
+        self, codes: np.ndarray, pairs_codes: np.ndarray, pairs_who: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Replace the assignees of ``codes`` with the given pairs; returns the old pairs."""
+        hit = member(self.a_codes, codes)
+        old = (self.a_codes[hit], self.a_who[hit])
+        codes_all = np.concatenate([self.a_codes[~hit], pairs_codes.astype(np.int64)])
+        who_all = np.concatenate([self.a_who[~hit], pairs_who.astype(np.int32)])
+        # one row per (code, annotator)
+        key = codes_all * (1 << 31) + who_all.astype(np.int64)
+        _, first = np.unique(key, return_index=True)
+        codes_all, who_all = codes_all[first], who_all[first]
+        order = np.lexsort((who_all, codes_all))
+        self.a_codes, self.a_who = codes_all[order], who_all[order]
+        return old
+
+    # -- own labels -------------------------------------------------------------------------------
+    def own_mask(self, codes: np.ndarray, label: str, who: np.ndarray) -> np.ndarray:
+        """Which own rows are (code in ``codes``, ``label``, annotator in ``who``)."""
+        if not len(self.o_codes):
+            return np.zeros(0, dtype=bool)
+        return (
+            member(self.o_codes, sorted_unique(codes))
+            & (self.o_label == label)
+            & np.isin(self.o_who, who)
+        )
+
+    def holds(self, code: int, label: str) -> list[int]:
+        """The annotators whose own labels give ``label`` to ``code``."""
+        if not len(self.o_codes):
+            return []
+        hit = (self.o_codes == code) & (self.o_label == label)
+        return self.o_who[hit].tolist()
+
+    def add_own(self, codes: np.ndarray, label: str, who: np.ndarray, at: np.ndarray) -> np.ndarray:
+        """Add own rows not there yet; returns a mask of the given rows that were added."""
+        have = set()
+        if len(self.o_codes):
+            sel = member(self.o_codes, sorted_unique(codes)) & (self.o_label == label)
+            have = set(zip(self.o_codes[sel].tolist(), self.o_who[sel].tolist(), strict=True))
+        added = np.zeros(len(codes), dtype=bool)
+        seen: set[tuple[int, int]] = set()
+        for i, pair in enumerate(zip(codes.tolist(), who.tolist(), strict=True)):
+            if pair not in have and pair not in seen:
+                added[i] = True
+                seen.add(pair)
+        if added.any():
+            self.o_codes = np.concatenate([self.o_codes, codes[added].astype(np.int64)])
+            self.o_label = np.concatenate(
+                [self.o_label, np.full(int(added.sum()), label, dtype=object)]
+            )
+            self.o_who = np.concatenate([self.o_who, who[added].astype(np.int32)])
+            self.o_at = np.concatenate([self.o_at, at[added].astype(np.int32)])
+        return added
+
+    def remove_own(self, keep: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Keep only the own rows where ``keep``; returns the rows removed."""
+        gone = ~keep
+        removed = (self.o_codes[gone], self.o_label[gone], self.o_who[gone], self.o_at[gone])
+        self.o_codes, self.o_label = self.o_codes[keep], self.o_label[keep]
+        self.o_who, self.o_at = self.o_who[keep], self.o_at[keep]
+        return removed
+
+    def rename_own(self, old: str, new: str, codes: np.ndarray | None = None) -> None:
+        """Own rows of ``old`` (on ``codes`` only, if given) become ``new``."""
+        if not len(self.o_codes):
+            return
+        hit = self.o_label == old
+        if codes is not None:
+            hit &= member(self.o_codes, sorted_unique(codes))
+        if not hit.any():
+            return
+        self.o_label = self.o_label.copy()
+        self.o_label[hit] = new
+        # a (code, annotator) that had both keeps one row
+        key = [
+            (c, lb, w)
+            for c, lb, w in zip(
+                self.o_codes.tolist(), self.o_label.tolist(), self.o_who.tolist(), strict=True
+            )
+        ]
+        first: dict[tuple[int, str, int], int] = {}
+        for i, k in enumerate(key):
+            first.setdefault(k, i)
+        if len(first) < len(key):
+            self.remove_own(np.isin(np.arange(len(key)), list(first.values())))
+
+    @property
+    def empty(self) -> bool:
+        return not len(self.a_codes) and not len(self.o_codes) and not self.review.any()
+
+
+def team_of(state: State) -> Team:
+    """The state's team data, made on first use."""
+    if state.team is None:
+        state.team = Team()
+    team: Team = state.team
+    return team
+
+
+# -- applying operations (called by events.py) ---------------------------------------------------
+def _aligned(state: State, op: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """The code of each id of ``op`` (-1 for unknown ids) and a mask of the known ones."""
+    codes = state.lookup(op.get("ids", []))
+    return codes, codes >= 0
+
+
+def _values(value: Any, keep: np.ndarray) -> np.ndarray:
+    if isinstance(value, list):
+        return np.asarray(value, dtype=object)[keep]
+    out = np.empty(int(keep.sum()), dtype=object)
+    out[:] = [value] * len(out)
+    return out
+
+
+def apply_assign(state: State, op: dict[str, Any], by: str, at: str) -> list[dict[str, Any]]:
+    codes, keep = _aligned(state, op)
+    to = _values(op.get("to", ""), keep)
+    codes = codes[keep]
+    if not len(codes):
+        return []
+    team = team_of(state)
+    named = to != ""
+    who = np.fromiter((state.authors.code(w) for w in to[named]), np.int32, int(named.sum()))
+    targets = sorted_unique(codes)
+    old_codes, old_who = team.set_assignment(targets, codes[named], who)
+    state._changed()
+    # Undo gives each image its assignees back: "" for an image that had none.
+    had = member(targets, old_codes)
+    authors = np.asarray(state.authors.values, dtype=object)
+    ids = state.ids[old_codes].tolist() + state.ids[targets[~had]].tolist()
+    names = (authors[old_who].tolist() if len(old_who) else []) + [""] * int((~had).sum())
+    return [{"op": "assign", "ids": ids, "to": names}]
+
+
+def apply_review(state: State, op: dict[str, Any], by: str, at: str) -> list[dict[str, Any]]:
+    codes, keep = _aligned(state, op)
+    review = _values(op.get("review", ""), keep)
+    reviewer = _values(op.get("by", by), keep)
+    when = _values(op.get("at", at), keep)
+    reason = _values(op.get("reason", ""), keep)
+    codes = codes[keep]
+    if not len(codes):
+        return []
+    team = team_of(state)
+    team.grow(state.n_rows)
+    authors = np.asarray([*state.authors.values, ""], dtype=object)
+    times = np.asarray([*state.times.values, ""], dtype=object)
+    before = {
+        "op": "review",
+        "ids": state.ids[codes].tolist(),
+        "review": [REVIEWS[r] for r in team.review[codes].tolist()],
+        "by": authors[team.review_by[codes]].tolist(),
+        "at": times[team.review_at[codes]].tolist(),
+        "reason": [team.reasons.get(c, "") for c in codes.tolist()],
+    }
+    for code, value, who, when_, why in zip(
+        codes.tolist(),
+        review.tolist(),
+        reviewer.tolist(),
+        when.tolist(),
+        reason.tolist(),
+        strict=True,
+    ):
+        state_code = REVIEWS.index(value)
+        team.review[code] = state_code
+        team.review_by[code] = state.authors.code(who) if state_code else -1
+        team.review_at[code] = state.times.code(when_) if state_code else -1
+        if state_code and why:
+            team.reasons[code] = why
+        else:
+            team.reasons.pop(code, None)
+    state._changed()
+    return [before]
+
+
+def apply_own_add(state: State, op: dict[str, Any], by: str, at: str) -> list[dict[str, Any]]:
+    codes, keep = _aligned(state, op)
+    who = _values(op.get("by", by), keep)
+    when = _values(op.get("at", at), keep)
+    codes = codes[keep]
+    if not len(codes):
+        return []
+    team = team_of(state)
+    who_codes = state.authors.codes(who)
+    at_codes = state.times.codes(when)
+    added = team.add_own(codes, op["label"], who_codes, at_codes)
+    state._changed()
+    if not added.any():
+        return []
+    return [
+        {
+            "op": "own-",
+            "label": op["label"],
+            "ids": state.ids[codes[added]].tolist(),
+            "by": who[added].tolist(),
+        }
+    ]
+
+
+def apply_own_remove(state: State, op: dict[str, Any], by: str, at: str) -> list[dict[str, Any]]:
+    codes, keep = _aligned(state, op)
+    who = _values(op.get("by", by), keep)
+    codes = codes[keep]
+    team = state.team
+    if team is None or not len(codes) or not len(team.o_codes):
+        return []
+    wanted = set(zip(codes.tolist(), who.tolist(), strict=True))
+    authors = state.authors.values
+    hit = np.fromiter(
+        (
+            lb == op["label"] and (c, authors[w]) in wanted
+            for c, lb, w in zip(
+                team.o_codes.tolist(), team.o_label.tolist(), team.o_who.tolist(), strict=True
+            )
+        ),
+        dtype=bool,
+        count=len(team.o_codes),
+    )
+    if not hit.any():
+        return []
+    r_codes, _, r_who, r_at = team.remove_own(~hit)
+    state._changed()
+    a = np.asarray(authors, dtype=object)
+    t = np.asarray(state.times.values, dtype=object)
+    return [
+        {
+            "op": "own+",
+            "label": op["label"],
+            "ids": state.ids[r_codes].tolist(),
+            "by": a[r_who].tolist(),
+            "at": t[r_at].tolist(),
+        }
+    ]
+
+
+def on_rename(state: State, old: str, new: str, codes: np.ndarray | None = None) -> None:
+    if state.team is not None:
+        state.team.rename_own(old, new, codes)
+
+
+def on_drop(state: State, name: str) -> list[dict[str, Any]]:
+    """Own rows of a deleted label go; returns the operation that gives them back."""
+    team = state.team
+    if team is None or not len(team.o_codes):
+        return []
+    hit = team.o_label == name
+    if not hit.any():
+        return []
+    r_codes, _, r_who, r_at = team.remove_own(~hit)
+    a = np.asarray(state.authors.values, dtype=object)
+    t = np.asarray(state.times.values, dtype=object)
+    return [
+        {
+            "op": "own+",
+            "label": name,
+            "ids": state.ids[r_codes].tolist(),
+            "by": a[r_who].tolist(),
+            "at": t[r_at].tolist(),
+        }
+    ]
+
+
+# -- planning actions (called by Dataset) --------------------------------------------------------
+def plan_assignment(
+    codes: np.ndarray, annotators: Sequence[str], overlap: float, copies: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(codes, annotator index) pairs: every image to one annotator, evenly, and a share
+    ``overlap`` of them to ``copies`` different annotators.
+
+    Deterministic for ``seed``. Each annotator's load differs from another's by at most one
+    image, counting every copy: the copies are dealt round-robin over a shuffled order.
+    """
+    n, k = len(codes), len(annotators)
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(n)
+    n_overlap = round(overlap * n) if copies > 1 else 0
+    shared = np.sort(order[:n_overlap])
+    single = np.sort(order[n_overlap:])
+    # Deal slots in one stream: shared images take ``copies`` consecutive slots, so that their
+    # annotators are distinct (copies <= k), and the stream's round-robin keeps loads even.
+    slot_codes = np.concatenate([np.repeat(codes[shared], copies), codes[single]])
+    start = int(rng.integers(k))
+    who = (start + np.arange(len(slot_codes))) % k
+    return slot_codes, who.astype(np.int32)
+
+
+def mine_codes(state: State, who: int) -> tuple[np.ndarray, np.ndarray]:
+    """(codes of ``who``'s Mine view, sorted; mask of those that a reviewer rejected)."""
+    team = state.team
+    if team is None:
+        return _I64.copy(), np.zeros(0, dtype=bool)
+    mine = team.assigned_to(who)
+    mine = mine[state.alive[mine]]
+    done = labeled_by(state, mine, who)
+    rejected = team.reviews_of(mine) == 2
+    keep = ~done | rejected
+    return mine[keep], rejected[keep]
+
+
+def labeled_by(state: State, codes: np.ndarray, who: int) -> np.ndarray:
+    """Whether ``who`` labeled each of ``codes``: their own labels on an overlap image, any
+    label on an image assigned to one annotator."""
+    team = state.team
+    done = state.labeled_mask()[codes]
+    if team is None:
+        return done
+    shared = team.assignee_count(codes) >= 2
+    if shared.any():
+        own = sorted_unique(team.o_codes[team.o_who == who])
+        done = np.where(shared, member(codes, own), done)
+    return done
+
+
+def accepted_codes(state: State) -> np.ndarray:
+    team = state.team
+    if team is None:
+        return _I64.copy()
+    codes = np.flatnonzero(team.review == 1)
+    return codes[state.alive[codes]]
+
+
+def rated(state: State) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Own labels on live overlap images by their assignees: (code, annotator, label,
+    number of assignees of the image)."""
+    team = state.team
+    if team is None or not len(team.o_codes):
+        return _I64.copy(), _I32.copy(), np.empty(0, object), _I64.copy()
+    overlap = team.overlap_codes()
+    keep = member(team.o_codes, overlap) & state.alive[team.o_codes]
+    pair_key = team.a_codes * (1 << 31) + team.a_who.astype(np.int64)
+    own_key = team.o_codes * (1 << 31) + team.o_who.astype(np.int64)
+    keep &= np.isin(own_key, pair_key)
+    codes = team.o_codes[keep]
+    return codes, team.o_who[keep], team.o_label[keep], team.assignee_count(codes)
+
+
+# -- persistence ---------------------------------------------------------------------------------
+def write_team(state: State) -> bytes | None:
+    """The team tables of the live images as Parquet (rows renumbered as in the snapshot), or
+    None when there is nothing to keep."""
+    team = state.team
+    if team is None or team.empty:
+        return None
+    alive = np.flatnonzero(state.alive)
+    renumber = np.full(state.n_rows, -1, dtype=np.int64)
+    renumber[alive] = np.arange(len(alive))
+    authors = np.asarray([*state.authors.values, ""], dtype=object)
+    times = np.asarray([*state.times.values, ""], dtype=object)
+    kinds: list[np.ndarray] = []
+    rows: list[np.ndarray] = []
+    who: list[np.ndarray] = []
+    label: list[np.ndarray] = []
+    value: list[np.ndarray] = []
+    at: list[np.ndarray] = []
+
+    def part(kind: str, r: np.ndarray, w: np.ndarray, lb: np.ndarray, v: np.ndarray, t: np.ndarray):
+        live = renumber[r] >= 0 if len(r) else np.zeros(0, bool)
+        kinds.append(np.full(int(live.sum()), kind, dtype=object))
+        rows.append(renumber[r][live])
+        who.append(w[live])
+        label.append(lb[live])
+        value.append(v[live])
+        at.append(t[live])
+
+    n = len(team.a_codes)
+    blank = np.full(n, "", dtype=object)
+    part("assign", team.a_codes, authors[team.a_who], blank, blank, blank)
+    n = len(team.o_codes)
+    blank = np.full(n, "", dtype=object)
+    part("own", team.o_codes, authors[team.o_who], team.o_label, blank, times[team.o_at])
+    reviewed = np.flatnonzero(team.review)
+    part(
+        "review",
+        reviewed,
+        authors[team.review_by[reviewed]],
+        np.full(len(reviewed), "", dtype=object),
+        np.asarray(
+            [
+                REVIEWS[r] + "\n" + team.reasons.get(c, "")
+                for c, r in zip(reviewed.tolist(), team.review[reviewed].tolist(), strict=True)
+            ],
+            dtype=object,
+        ),
+        times[team.review_at[reviewed]],
+    )
+    table = pa.table(
+        {
+            "kind": pa.array(np.concatenate(kinds), pa.string()).dictionary_encode(),
+            "row": pa.array(np.concatenate(rows), pa.int64()),
+            "who": pa.array(np.concatenate(who), pa.string()).dictionary_encode(),
+            "label": pa.array(np.concatenate(label), pa.string()).dictionary_encode(),
+            "value": pa.array(np.concatenate(value), pa.string()),
+            "at": pa.array(np.concatenate(at), pa.string()).dictionary_encode(),
+        }
+    )
+    sink = io.BytesIO()
+    pq.write_table(table, sink, compression="zstd")
+    return sink.getvalue()
+
+
+def read_team(state: State, data: bytes) -> list[str]:
+    """Put the team tables of :func:`write_team` into ``state`` (rows = its codes); returns
+    what was refused. A malformed file raises ValueError."""
+    table = pq.read_table(io.BytesIO(data)).to_pydict()
+    problems: list[str] = []
+    assign: list[tuple[int, str]] = []
+    reviews: list[tuple[int, str, str, str, str]] = []
+    own: dict[str, list[tuple[int, str, str]]] = {}
+    n = state.n_rows
+    for kind, row, who, label, value, at in zip(
+        table["kind"],
+        table["row"],
+        table["who"],
+        table["label"],
+        table["value"],
+        table["at"],
+        strict=True,
+    ):
+        if not isinstance(row, int) or not 0 <= row < n:
+            raise ValueError("a team row names an image row that does not exist")
+        who = who or ""
+        if kind == "assign":
+            if annotator_problem(who) is None:
+                assign.append((row, who))
+        elif kind == "own":
+            if label_problem(label) is None and annotator_problem(who) is None:
+                own.setdefault(label, []).append((row, who, at or ""))
+            else:
+                problems.append(f"an own label {str(label)[:40]!r} of {who[:40]!r} was refused")
+        elif kind == "review":
+            state_text, _, reason = (value or "").partition("\n")
+            if state_text in (ACCEPTED, REJECTED):
+                reviews.append((row, state_text, who, at or "", reason))
+        else:
+            raise ValueError(f"unknown team row kind {kind!r}")
+    load(state, assign, reviews, own)
+    return problems
+
+
+def load(
+    state: State,
+    assign: list[tuple[int, str]],
+    reviews: list[tuple[int, str, str, str, str]],
+    own: dict[str, list[tuple[int, str, str]]],
+) -> None:
+    """Fill the state's team from plain rows (code, ...), as read from a file."""
+    if not assign and not reviews and not own:
+        return
+    team = team_of(state)
+    if assign:
+        codes = np.asarray([c for c, _ in assign], dtype=np.int64)
+        who = state.authors.codes(w for _, w in assign)
+        team.set_assignment(sorted_unique(codes), codes, who)
+    if reviews:
+        team.grow(state.n_rows)
+        for code, value, who_text, at, reason in reviews:
+            team.review[code] = REVIEWS.index(value)
+            team.review_by[code] = state.authors.code(who_text)
+            team.review_at[code] = state.times.code(at)
+            if reason:
+                team.reasons[code] = reason[:_MAX_NAME]
+    for label, rows in own.items():
+        team.add_own(
+            np.asarray([r[0] for r in rows], dtype=np.int64),
+            label,
+            state.authors.codes(r[1] for r in rows),
+            state.times.codes(r[2] for r in rows),
+        )
+    state._changed()
+
+
+def manifest_additions(state: State) -> dict[int, dict[str, Any]]:
+    """Per image code, what its manifest line adds: the team's keys in ``property``, and the
+    own labels of its other annotators as separate annotations (``annotated-by`` each)."""
+    team = state.team
+    if team is None or team.empty:
+        return {}
+    out: dict[int, dict[str, Any]] = {}
+    authors = state.authors.values
+    times = state.times.values
+    a_codes = team.a_codes.tolist()
+    for code, who in zip(a_codes, team.a_who.tolist(), strict=True):
+        prop = out.setdefault(code, {"property": {}})["property"]
+        prop.setdefault(_ASSIGNED, []).append(authors[who])
+    for code in np.flatnonzero(team.review).tolist():
+        prop = out.setdefault(code, {"property": {}})["property"]
+        prop[_REVIEW] = REVIEWS[int(team.review[code])]
+        prop[_REVIEWED_BY] = authors[team.review_by[code]]
+        prop[_REVIEWED_AT] = times[team.review_at[code]]
+        if team.reasons.get(code):
+            prop[_REASON] = team.reasons[code]
+    if len(team.o_codes):
+        names = list(state.labels)
+        for code, label, who, at in zip(
+            team.o_codes.tolist(),
+            team.o_label.tolist(),
+            team.o_who.tolist(),
+            team.o_at.tolist(),
+            strict=True,
+        ):
+            labelset = state.labels.get(label)
+            if labelset is not None and label in names:
+                pos = int(np.searchsorted(labelset.codes, code))
+                if pos < len(labelset) and labelset.codes[pos] == code and labelset.by[pos] == who:
+                    continue  # the union's own annotation says it already
+            item = {
+                "type": "modelarts/image_classification",
+                "name": label,
+                "annotated-by": authors[who],
+            }
+            if times[at]:
+                item["creation-time"] = times[at]
+            out.setdefault(code, {"property": {}}).setdefault("annotations", []).append(item)
+    return out
+
+
+def team_from_manifest(
+    state: State, rows: np.ndarray, names: list[str], by: list[str], at: list[str]
+) -> None:
+    """Take the team's data out of the rows' ``property`` (read from a manifest) into
+    ``state.team``, and the own labels of overlap images from their annotations (``rows``,
+    ``names``, ``by``, ``at``: every classification annotation, in file order)."""
+    extra = state.extra
+    present = np.flatnonzero(pd.notna(extra)) if len(extra) else _I64
+    assign: list[tuple[int, str]] = []
+    reviews: list[tuple[int, str, str, str, str]] = []
+    for code in present.tolist():
+        row_extra = extra[code]
+        if not isinstance(row_extra, dict) or not isinstance(row_extra.get("property"), dict):
+            continue
+        prop = row_extra["property"]
+        ours = {
+            k: prop[k] for k in list(prop) if isinstance(k, str) and k.startswith(PROPERTY_PREFIX)
+        }
+        if not ours:
+            continue
+        rest = {k: v for k, v in prop.items() if k not in ours}
+        new_extra = {k: v for k, v in row_extra.items() if k != "property"}
+        if rest:
+            new_extra["property"] = rest
+        extra[code] = new_extra or None
+        given = ours.get(_ASSIGNED)
+        if isinstance(given, list):
+            assign += [(code, w) for w in given if annotator_problem(w) is None]
+        value = ours.get(_REVIEW)
+        if value in (ACCEPTED, REJECTED):
+            texts = [ours.get(k) for k in (_REVIEWED_BY, _REVIEWED_AT, _REASON)]
+            reviewer, when, why = (t[:_MAX_NAME] if isinstance(t, str) else "" for t in texts)
+            reviews.append((code, str(value), reviewer, when, why))
+    own: dict[str, list[tuple[int, str, str]]] = {}
+    if assign and len(rows):
+        state.team = None
+        load(state, assign, [], {})
+        team = team_of(state)
+        overlap = team.overlap_codes()
+        for k in np.flatnonzero(member(rows, overlap)).tolist():
+            code, name = int(rows[k]), names[k]
+            who = by[k]
+            if name not in state.labels or label_problem(name) is not None:
+                continue
+            if who in [state.authors.values[w] for w in team.assignees(code)]:
+                own.setdefault(name, []).append((code, who, at[k]))
+        load(state, [], reviews, own)
+    else:
+        load(state, assign, reviews, {})
+
+
+# -- what Dataset's actions write, and its tables ------------------------------------------------
+def _own_candidates(state: State, author: str, codes: np.ndarray) -> np.ndarray:
+    """Those of ``codes`` that are overlap images assigned to ``author``."""
+    team = state.team
+    if team is None or not len(team.a_codes) or author not in state.authors._index:
+        return _I64.copy()
+    who = state.authors.code(author)
+    codes = codes[member(codes, team.overlap_codes())]
+    return codes[team.is_assigned(codes, who)]
+
+
+def own_add_op(state: State, author: str, label: str, codes: np.ndarray) -> dict[str, Any] | None:
+    """The ``own+`` operation recording ``author``'s own ``label`` on their overlap images
+    among ``codes`` (None when there are none, or all have it already)."""
+    codes = _own_candidates(state, author, codes)
+    if not len(codes):
+        return None
+    team = state.team
+    assert team is not None
+    who = state.authors.code(author)
+    had = team.own_mask(codes, label, np.asarray([who]))
+    if had.any():
+        codes = codes[~member(codes, team.o_codes[had])]
+    if not len(codes):
+        return None
+    return {"op": "own+", "label": label, "ids": state.ids[codes].tolist(), "by": author}
+
+
+def plan_remove(
+    state: State, author: str, label: str, codes: np.ndarray
+) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """Which of ``codes`` lose ``label`` from the union, and the own-label operations.
+
+    On an overlap image, an assigned annotator withdraws only their own label: the image keeps
+    the label while another of its annotators gives it (and then in that one's name). Anyone
+    else (a reviewer) takes it off the image and off every annotator's own labels.
+    """
+    team = state.team
+    if team is None or not len(team.o_codes):
+        return codes, []
+    overlap = codes[member(codes, team.overlap_codes())]
+    held = team.own_mask(overlap, label, np.unique(team.o_who)) if len(overlap) else None
+    if held is None or not held.any():
+        return codes, []
+    h_codes, h_who = team.o_codes[held], team.o_who[held]
+    authors = np.asarray(state.authors.values, dtype=object)
+    me = state.authors.code(author) if author in state.authors._index else -1
+    mine_codes = _own_candidates(state, author, overlap)
+    ops: list[dict[str, Any]] = []
+    keep_union: list[int] = []
+    regive: dict[int, int] = {}
+    withdraw = (h_who == me) & member(h_codes, mine_codes)
+    others = ~withdraw
+    own_gone = withdraw.copy()
+    for code in sorted_unique(h_codes).tolist():
+        if not member(np.asarray([code]), mine_codes)[0]:
+            own_gone |= h_codes == code  # not an annotator of it: every own label goes
+            continue
+        rest = h_who[(h_codes == code) & others]
+        if len(rest):
+            keep_union.append(code)
+            regive[code] = int(rest[0])
+    if own_gone.any():
+        ops.append(
+            {
+                "op": "own-",
+                "label": label,
+                "ids": state.ids[h_codes[own_gone]].tolist(),
+                "by": authors[h_who[own_gone]].tolist(),
+            }
+        )
+    union = codes[~np.isin(codes, keep_union)]
+    if regive:
+        # The image keeps the label in the name of an annotator who still gives it.
+        labelset = state.labels[label]
+        moved = np.asarray(sorted(regive), dtype=np.int64)
+        pos = np.searchsorted(labelset.codes, moved)
+        wrong = labelset.by[pos] == me
+        moved = moved[wrong]
+        if len(moved):
+            union = np.union1d(union, moved)
+            ops.append(
+                {
+                    "op": "label+",
+                    "label": label,
+                    "ids": state.ids[moved].tolist(),
+                    "by": [authors[regive[c]] for c in moved.tolist()],
+                }
+            )
+    return union, ops
+
+
+def image_columns(state: State, codes: np.ndarray) -> dict[str, Any]:
+    """``assigned_to`` (list), ``review``, ``reviewed_by``, ``review_reason`` for ``codes``."""
+    team = state.team
+    assert team is not None
+    authors = np.asarray([*state.authors.values, ""], dtype=object)
+    left = np.searchsorted(team.a_codes, codes, side="left")
+    right = np.searchsorted(team.a_codes, codes, side="right")
+    names = authors[team.a_who] if len(team.a_who) else np.empty(0, dtype=object)
+    assigned = [names[a:b].tolist() for a, b in zip(left.tolist(), right.tolist(), strict=True)]
+    review = team.reviews_of(codes)
+    by = np.full(len(codes), -1, dtype=np.int32)
+    inside = codes < len(team.review_by)
+    by[inside] = team.review_by[codes[inside]]
+    reasons = [team.reasons.get(c, "") for c in codes.tolist()] if team.reasons else None
+    return {
+        "assigned_to": pd.array(assigned, dtype=object),
+        "review": pd.Categorical(
+            np.asarray(REVIEWS, dtype=object)[review], categories=list(REVIEWS)
+        ),
+        "reviewed_by": pd.array(authors[by], dtype=object),
+        "review_reason": pd.array(
+            reasons if reasons is not None else [""] * len(codes), dtype=object
+        ),
+    }
+
+
+def progress_table(state: State) -> pd.DataFrame:
+    """Per annotator: assigned, labeled, remaining, accepted, rejected, last_active."""
+    team = state.team
+    rows: list[dict[str, Any]] = []
+    if team is not None and len(team.a_codes):
+        authors = state.authors.values
+        times = np.asarray(state.times.values, dtype=object)
+        for who in np.unique(team.a_who).tolist():
+            codes = team.assigned_to(who)
+            codes = codes[state.alive[codes]]
+            done = labeled_by(state, codes, who)
+            review = team.reviews_of(codes)
+            mine, _ = mine_codes(state, who)
+            stamps = [times[ls.at[ls.by == who]] for ls in state.labels.values() if len(ls)]
+            if len(team.o_codes):
+                stamps.append(times[team.o_at[team.o_who == who]])
+            found = np.concatenate(stamps) if stamps else np.empty(0, dtype=object)
+            found = found[found != ""] if len(found) else found
+            rows.append(
+                {
+                    "annotator": authors[who],
+                    "assigned": len(codes),
+                    "labeled": int(done.sum()),
+                    "remaining": len(mine),
+                    "accepted": int((review == 1).sum()),
+                    "rejected": int((review == 2).sum()),
+                    "last_active": max(found.tolist()) if len(found) else None,
+                }
+            )
+    columns = ["annotator", "assigned", "labeled", "remaining", "accepted", "rejected"]
+    table = pd.DataFrame(rows, columns=[*columns, "last_active"])
+    for c in columns[1:]:
+        table[c] = table[c].astype("int64")
+    table["last_active"] = pd.to_datetime(table["last_active"], format="%Y-%m-%d %H:%M:%S")
+    return table.sort_values("annotator").set_index("annotator")
