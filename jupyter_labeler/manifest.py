@@ -111,6 +111,8 @@ class ParsedManifest:
         state.add_images(self.rows, unique=True)  # one row per distinct path and id
         state.foreign = list(self.foreign)
         if not len(self.label_rows):
+            if self.team:
+                team_from_manifest(state, self.label_rows, [], [], [])
             return state
         name_codes, names = _encode(self.label_names)
         by_codes, by_values = _encode(self.label_by)
