@@ -81,7 +81,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_OUTPUT = ".jupyter_labeler"
 DELETE_MODES = ("label_only", "with_images", "with_images_and_files")
-VIEWS = ("unlabeled", "labeled", "all", "mine")
+VIEWS = ("unlabeled", "labeled", "all", "mine", "review")
 # Compact on its own after this many journal events, so that opening stays fast.
 AUTO_COMPACT_EVENTS = 2000
 # A sync adding more images than this is written as several events of this size.
@@ -483,11 +483,13 @@ class Dataset:
             return self._table(self._state.view_codes("all", name))
 
     def ids(self, view: str = "all", label: str | None = None) -> pd.Index:
-        """Image ids of a view ("all", "labeled", "unlabeled", "mine"), optionally with one label.
+        """Image ids of a view, optionally with one label: "all", "labeled", "unlabeled",
+        "mine" or "review".
 
         "mine" is this author's work (see :meth:`assign`): the images assigned to them that
         they have not labeled yet, and those of theirs that a reviewer rejected (:meth:`mine`
-        says why). Cheap to call again: the answer is cached until the next change.
+        says why). "review" is the labeled images no reviewer has accepted or rejected yet.
+        Cheap to call again: the answer is cached until the next change.
         """
         with self._lock:
             key = ("ids", view, label)
@@ -503,12 +505,12 @@ class Dataset:
         if view not in VIEWS:
             raise ValueError(f"view must be one of {', '.join(VIEWS)}; not {view!r}")
         s = self._state
-        if view == "mine":
-            key = ("mine", self.author)
-            mine = s._cache.get(key)
-            if mine is None:
-                mine = s._cache[key] = self._mine()[0]
-            return mine if label is None else mine[member(mine, s.view_codes("all", label))]
+        if view in ("mine", "review"):
+            key = (view, self.author)
+            found = s._cache.get(key)
+            if found is None:
+                found = s._cache[key] = self._mine()[0] if view == "mine" else _team.to_review(s)
+            return found if label is None else found[member(found, s.view_codes("all", label))]
         if label is None:
             return s.view_codes(view)
         if view == "unlabeled":
@@ -543,11 +545,21 @@ class Dataset:
             return at if at < len(shown) and shown[at] == code else None
 
     def view_counts(self) -> dict[str, int]:
-        """How many images each tab shows: {"all": ..., "labeled": ..., "unlabeled": ...}."""
+        """How many images each tab shows: {"all": ..., "labeled": ..., "unlabeled": ...},
+        and "mine" and "review" once the dataset has assignments or reviews."""
         with self._lock:
             labeled = int(self._state.labeled_mask().sum())
             total = len(self._state)
-        return {"all": total, "labeled": labeled, "unlabeled": total - labeled}
+            out = {"all": total, "labeled": labeled, "unlabeled": total - labeled}
+            if self._state.team is not None:
+                out["mine"] = len(self._view_code_array("mine", None))
+                out["review"] = len(self._view_code_array("review", None))
+        return out
+
+    @property
+    def has_team(self) -> bool:
+        """Whether images were ever assigned or reviewed (see :meth:`assign`)."""
+        return self._state.team is not None
 
     @property
     def label_names(self) -> list[str]:

@@ -445,6 +445,14 @@ def labeled_by(state: State, codes: np.ndarray, who: int) -> np.ndarray:
     return done
 
 
+def to_review(state: State) -> np.ndarray:
+    """Sorted codes of the labeled images that no reviewer accepted or rejected yet."""
+    codes = np.flatnonzero(state.labeled_mask())
+    if state.team is None:
+        return codes
+    return codes[state.team.reviews_of(codes) == 0]
+
+
 def accepted_codes(state: State) -> np.ndarray:
     team = state.team
     if team is None:
