@@ -360,7 +360,8 @@ class Dataset:
             self._state,
             self._manifest_prefix(),
             same_image=self._same_image,
-            additions=_team.manifest_additions(self._state) if self._state.team else None,
+            additions=_team.own_annotations(self._state) if self._state.team else None,
+            properties=_team.property_texts(self._state) if self._state.team else None,
         )
 
     # ------------------------------------------------------------------------------------------

@@ -862,12 +862,52 @@ def _with_additions(
     return extra
 
 
+def _property_tails(
+    extra: np.ndarray,
+    row_of: np.ndarray,
+    properties: tuple[np.ndarray, pa.Array],
+    additions: dict[int, dict[str, Any]] | None,
+) -> tuple[np.ndarray, Any]:
+    """``,"property":{...}`` per line from ``properties``; a line whose fields already hold a
+    ``property`` (a foreign one) gets the members merged into it instead (a rare case)."""
+    codes, texts = properties
+    rows = row_of[codes]
+    live = rows >= 0
+    codes, rows, texts = codes[live], rows[live], texts.filter(pa.array(live))
+    more = dict(additions or {})
+    own = [
+        k
+        for k in np.flatnonzero(pd.notna(extra[rows])).tolist()
+        if isinstance(extra[rows[k]], dict) and isinstance(extra[rows[k]].get("property"), dict)
+    ]
+    if own:
+        for k in own:
+            members = orjson.loads("{" + texts[k].as_py() + "}")
+            slot = more.setdefault(int(codes[k]), {})
+            slot["property"] = {**slot.get("property", {}), **members}
+        keep = np.ones(len(rows), dtype=bool)
+        keep[own] = False
+        rows, texts = rows[keep], texts.filter(pa.array(keep))
+    if more:
+        extra = _with_additions(extra, row_of, more)
+    n = len(extra)
+    mask = np.zeros(n, dtype=bool)
+    mask[rows] = True
+    where = np.zeros(n, dtype=np.int64)
+    where[rows] = np.arange(len(rows))
+    if not len(rows):
+        return extra, ""
+    wrapped = pc.binary_join_element_wise(',"property":{', texts, "}", "")
+    return extra, pc.if_else(pa.array(mask), wrapped.take(pa.array(where)), "")
+
+
 def write_manifest(
     state: State,
     url_prefix: str,
     *,
     same_image: Callable[[str, str], bool] | None = None,
     additions: dict[int, dict[str, Any]] | None = None,
+    properties: tuple[np.ndarray, pa.Array] | None = None,
 ) -> bytes:
     """The ModelArts manifest of ``state``: one line per live image, in display order.
 
@@ -875,7 +915,9 @@ def write_manifest(
     spelled it otherwise and ``same_image(spelled, path)`` confirms that the spelling names
     that image (a journal row cannot point the manifest elsewhere). ``additions`` maps an
     image's code to keys merged into its ``property`` and to more classification
-    ``annotations`` for its line (see :func:`~.team.manifest_additions`). Lines whose source was no
+    ``annotations`` for its line (see :func:`~.team.own_annotations`); ``properties`` gives
+    (sorted codes, JSON members) to put in their ``property`` (see
+    :func:`~.team.property_texts`). Lines whose source was no
     image of the dataset follow, as they were read. Lines are assembled by Arrow's
     element-wise string kernels, never one Python string per line: a million lines take well
     under a second.
@@ -892,7 +934,10 @@ def write_manifest(
     paths = _strings(state.paths[alive])
     sources = join(url_prefix, paths, "")
     extra = state.extra[alive]
-    if additions:
+    props: Any = ""
+    if properties is not None and len(properties[0]):
+        extra, props = _property_tails(extra, row_of, properties, additions)
+    elif additions:
         extra = _with_additions(extra, row_of, additions)
     rare = np.flatnonzero(pd.notna(extra))
     spelled = {
@@ -971,7 +1016,7 @@ def write_manifest(
     middle = pc.if_else(
         pa.array(has_ann), join('","annotation":[', annotations, "]", ""), pa.scalar('"')
     )
-    lines = join(head, middle, tails, "}\n", "")
+    lines = join(head, middle, tails, props, "}\n", "")
     if isinstance(lines, pa.ChunkedArray):
         lines = lines.combine_chunks()
     data_buffer = lines.buffers()[2]
