@@ -489,62 +489,82 @@ def rated(state: State) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
 # -- persistence ---------------------------------------------------------------------------------
+_KINDS = ("assign", "own", "review")
+
+
+def _dict_array(indices: np.ndarray, values: Sequence[str]) -> pa.DictionaryArray:
+    """A dictionary-encoded column; -1 is a null."""
+    indices = np.asarray(indices, dtype=np.int32)
+    return pa.DictionaryArray.from_arrays(
+        pa.array(indices, pa.int32(), mask=indices < 0), pa.array(list(values), pa.string())
+    )
+
+
 def write_team(state: State) -> bytes | None:
     """The team tables of the live images as Parquet (rows renumbered as in the snapshot), or
-    None when there is nothing to keep."""
+    None when there is nothing to keep. Columns: ``kind`` (assign / own / review), ``row``,
+    ``who``, ``label`` (own), ``value`` (review), ``at`` (own, review), ``reason`` (review)."""
     team = state.team
     if team is None or team.empty:
         return None
     alive = np.flatnonzero(state.alive)
     renumber = np.full(state.n_rows, -1, dtype=np.int64)
     renumber[alive] = np.arange(len(alive))
-    authors = np.asarray([*state.authors.values, ""], dtype=object)
-    times = np.asarray([*state.times.values, ""], dtype=object)
-    kinds: list[np.ndarray] = []
-    rows: list[np.ndarray] = []
-    who: list[np.ndarray] = []
-    label: list[np.ndarray] = []
-    value: list[np.ndarray] = []
-    at: list[np.ndarray] = []
-
-    def part(kind: str, r: np.ndarray, w: np.ndarray, lb: np.ndarray, v: np.ndarray, t: np.ndarray):
-        live = renumber[r] >= 0 if len(r) else np.zeros(0, bool)
-        kinds.append(np.full(int(live.sum()), kind, dtype=object))
-        rows.append(renumber[r][live])
-        who.append(w[live])
-        label.append(lb[live])
-        value.append(v[live])
-        at.append(t[live])
-
-    n = len(team.a_codes)
-    blank = np.full(n, "", dtype=object)
-    part("assign", team.a_codes, authors[team.a_who], blank, blank, blank)
-    n = len(team.o_codes)
-    blank = np.full(n, "", dtype=object)
-    part("own", team.o_codes, authors[team.o_who], team.o_label, blank, times[team.o_at])
     reviewed = np.flatnonzero(team.review)
-    part(
-        "review",
-        reviewed,
-        authors[team.review_by[reviewed]],
-        np.full(len(reviewed), "", dtype=object),
-        np.asarray(
-            [
-                REVIEWS[r] + "\n" + team.reasons.get(c, "")
-                for c, r in zip(reviewed.tolist(), team.review[reviewed].tolist(), strict=True)
-            ],
-            dtype=object,
+    o_names, o_index = np.unique(team.o_label.astype(str), return_inverse=True)
+    none = np.full(0, -1, dtype=np.int64)
+
+    def nulls(n: int) -> np.ndarray:
+        return np.full(n, -1, dtype=np.int64)
+
+    parts = [
+        # kind, rows, who, label, value, at
+        (
+            0,
+            team.a_codes,
+            team.a_who,
+            nulls(len(team.a_codes)),
+            nulls(len(team.a_codes)),
+            nulls(len(team.a_codes)),
         ),
-        times[team.review_at[reviewed]],
+        (1, team.o_codes, team.o_who, o_index.reshape(-1), nulls(len(team.o_codes)), team.o_at),
+        (
+            2,
+            reviewed,
+            team.review_by[reviewed],
+            nulls(len(reviewed)),
+            team.review[reviewed],
+            team.review_at[reviewed],
+        ),
+    ]
+    columns: dict[str, list[np.ndarray]] = {
+        k: [] for k in ("kind", "row", "who", "label", "value", "at")
+    }
+    for kind, rows, who, label, value, at in parts:
+        live = renumber[rows] >= 0 if len(rows) else np.zeros(0, dtype=bool)
+        columns["kind"].append(np.full(int(live.sum()), kind))
+        columns["row"].append(renumber[rows][live])
+        for name, values in (("who", who), ("label", label), ("value", value), ("at", at)):
+            columns[name].append(np.asarray(values, dtype=np.int64)[live] if len(values) else none)
+    flat = {k: np.concatenate(v) for k, v in columns.items()}
+    live_reviews = reviewed[renumber[reviewed] >= 0]
+    reasons = [team.reasons.get(c) or None for c in live_reviews.tolist()] if team.reasons else []
+    n_other = len(flat["row"]) - len(live_reviews)
+    reason = pa.concat_arrays(
+        [
+            pa.nulls(n_other, pa.string()),
+            pa.array(reasons, pa.string()) if reasons else pa.nulls(len(live_reviews), pa.string()),
+        ]
     )
     table = pa.table(
         {
-            "kind": pa.array(np.concatenate(kinds), pa.string()).dictionary_encode(),
-            "row": pa.array(np.concatenate(rows), pa.int64()),
-            "who": pa.array(np.concatenate(who), pa.string()).dictionary_encode(),
-            "label": pa.array(np.concatenate(label), pa.string()).dictionary_encode(),
-            "value": pa.array(np.concatenate(value), pa.string()),
-            "at": pa.array(np.concatenate(at), pa.string()).dictionary_encode(),
+            "kind": _dict_array(flat["kind"], _KINDS),
+            "row": pa.array(flat["row"], pa.int64()),
+            "who": _dict_array(flat["who"], state.authors.values),
+            "label": _dict_array(flat["label"], o_names.tolist()),
+            "value": _dict_array(flat["value"], REVIEWS),
+            "at": _dict_array(flat["at"], state.times.values),
+            "reason": reason,
         }
     )
     sink = io.BytesIO()
@@ -552,53 +572,66 @@ def write_team(state: State) -> bytes | None:
     return sink.getvalue()
 
 
+def _read_dict(table: pa.Table, name: str) -> tuple[np.ndarray, list[Any]]:
+    """Indices (-1 for null) and dictionary of a column, dictionary-encoded or not."""
+    column = table.column(name).combine_chunks()
+    if not pa.types.is_dictionary(column.type):
+        column = column.dictionary_encode()
+    indices = pc.fill_null(column.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    return indices, column.dictionary.to_pylist()
+
+
 def read_team(state: State, data: bytes) -> list[str]:
     """Put the team tables of :func:`write_team` into ``state`` (rows = its codes); returns
     what was refused. A malformed file raises ValueError."""
     table = pq.read_table(io.BytesIO(data))
     problems: list[str] = []
-
-    def column(name: str) -> np.ndarray:
-        values = table.column(name).to_numpy(zero_copy_only=False)
-        return values if values.dtype.kind in "iu" else np.asarray(values, dtype=object)
-
-    kind, rows = column("kind"), column("row")
-    who, label, value, at = column("who"), column("label"), column("value"), column("at")
+    rows = table.column("row").to_numpy(zero_copy_only=False)
     n = state.n_rows
     if len(rows) and (rows.dtype.kind not in "iu" or rows.min() < 0 or rows.max() >= n):
         raise ValueError("a team row names an image row that does not exist")
-    unknown = set(np.unique(kind.astype(str)).tolist()) - {"assign", "own", "review"}
-    if unknown:
-        raise ValueError(f"unknown team row kinds {sorted(unknown)}")
-    names = np.where(pd.isna(who), "", who).astype(str).astype(object)
-    ok_name = {w: annotator_problem(w) is None for w in np.unique(names.astype(str)).tolist()}
-    good = np.fromiter((ok_name[w] for w in names.tolist()), dtype=bool, count=len(names))
+    rows = rows.astype(np.int64)
+    kind_idx, kinds = _read_dict(table, "kind")
+    if set(kinds) - set(_KINDS) or (kind_idx < 0).any():
+        raise ValueError(f"unknown team row kinds {sorted(set(kinds) - set(_KINDS))}")
+    kind = np.asarray([_KINDS.index(k) for k in kinds] + [-1], dtype=np.int64)[kind_idx]
+    who_idx, whos = _read_dict(table, "who")
+    good = np.asarray([annotator_problem(w) is None for w in whos] + [False])[who_idx]
+    who = np.asarray([state.authors.code(w) if isinstance(w, str) else -1 for w in whos] + [-1])
+    who = who[who_idx].astype(np.int32)
+    at_idx, ats = _read_dict(table, "at")
+    at = np.asarray(
+        [state.times.code(t if isinstance(t, str) else "") for t in ats] + [state.times.code("")]
+    )[at_idx].astype(np.int32)
 
     team = team_of(state)
-    pick = (kind == "assign") & good
+    pick = (kind == 0) & good
     if pick.any():
-        codes = rows[pick].astype(np.int64)
-        team.set_assignment(sorted_unique(codes), codes, _intern(state.authors, names[pick]))
-    pick = kind == "own"
-    labels = np.where(pd.isna(label), "", label).astype(str).astype(object)
-    for name in np.unique(labels[pick].astype(str)).tolist() if pick.any() else []:
-        chosen = pick & (labels == name)
-        if label_problem(name) is not None or not good[chosen].all():
-            problems.append(f"own labels {name[:40]!r} were refused")
+        team.set_assignment(sorted_unique(rows[pick]), rows[pick], who[pick])
+    label_idx, labels = _read_dict(table, "label")
+    for k, name in enumerate(labels):
+        chosen = (kind == 1) & (label_idx == k)
+        if not chosen.any():
             continue
-        when = np.where(pd.isna(at[chosen]), "", at[chosen])
-        team.add_own(
-            rows[chosen].astype(np.int64),
-            name,
-            _intern(state.authors, names[chosen]),
-            _intern(state.times, when),
-        )
-    reviews = []
-    for k in np.flatnonzero((kind == "review") & good).tolist():
-        state_text, _, reason = str(value[k] or "").partition("\n")
-        if state_text in (ACCEPTED, REJECTED):
-            reviews.append((int(rows[k]), state_text, str(names[k]), str(at[k] or ""), reason))
-    load(state, [], reviews, {})
+        if not isinstance(name, str) or label_problem(name) is not None or not good[chosen].all():
+            problems.append(f"own labels {str(name)[:40]!r} were refused")
+            continue
+        team.add_own(rows[chosen], name, who[chosen], at[chosen])
+    value_idx, values = _read_dict(table, "value")
+    state_of = np.asarray(
+        [REVIEWS.index(v) if v in (ACCEPTED, REJECTED) else 0 for v in values] + [0]
+    )[value_idx]
+    pick = (kind == 2) & good & (state_of > 0)
+    if pick.any():
+        team.grow(n)
+        codes = rows[pick]
+        team.review[codes] = state_of[pick]
+        team.review_by[codes] = who[pick]
+        team.review_at[codes] = at[pick]
+        reason = table.column("reason").to_numpy(zero_copy_only=False)[pick]
+        for k in np.flatnonzero(pd.notna(reason)).tolist():
+            if isinstance(reason[k], str) and reason[k]:
+                team.reasons[int(codes[k])] = reason[k][:_MAX_NAME]
     if team.empty:
         state.team = None
     state._changed()

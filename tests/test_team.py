@@ -431,3 +431,17 @@ def test_two_annotators_on_s3(store_location: StoreLocation) -> None:
     assert again.agreement().equals(table)
     assert (again.mine()["review_reason"] == "check").sum() >= 1
     assert store.exists(".jupyter_labeler/dataset.manifest")
+
+
+def test_a_damaged_team_file_falls_back_to_the_manifest(folder: Path) -> None:
+    lead = open_as(folder, "lead")
+    lead.assign(["alice", "bob"], overlap=0.5, seed=0)
+    lead.review(list(lead.ids()[:2]), accept=False, reason="blurry")
+    cols = ["assigned_to", "review", "reviewed_by", "review_reason"]
+    before = lead.images[cols].astype(str)
+    lead.save()
+    (team_file,) = (folder / ".jupyter_labeler" / "snapshots").glob("*.team.parquet")
+    team_file.write_bytes(b"PAR1 not parquet at all")
+    again = open_as(folder, "x")
+    assert any("Parquet copy cannot be read" in p for p in again.problems)
+    assert again.images[cols].astype(str).equals(before)
