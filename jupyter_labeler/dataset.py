@@ -830,22 +830,20 @@ class Dataset:
                 raise UnknownLabelError(name)
             codes = self._resolve(ids)
             codes = codes[np.isin(codes, self._state.labels[name].codes)]
-            more: list[dict[str, Any]] = []
-            if self._state.team is not None:
-                n = len(codes)
-                codes, more = _team.plan_remove(self._state, self.author, name, codes)
-            if not len(codes) and not more:
+            if not len(codes):
                 return ActionResult("remove_label", 0, True, f"no selected image has {name}")
+            # On a shared image an annotator withdraws only their own label (see team.py).
+            own = _team.plan_remove(self._state, self.author, name, codes)
             op = {
                 "op": "label-",
                 "label": name,
                 "ids": self._state.ids[codes].tolist(),
                 "_codes": codes,
             }
-        n = len(codes) if not more else max(len(codes), n)
+        n = len(codes)
         return self._record(
             "remove_label",
-            [op, *more],
+            [*own, op],
             describe=f"Removed {name} from {n} image{'s' if n != 1 else ''}",
             changed=n,
             change=Change("labels", _touched(op["ids"]), (name,)),

@@ -432,6 +432,7 @@ def _op_label_add(state: State, op: dict[str, Any], by: str, at: str) -> list[di
 
 def _op_label_remove(state: State, op: dict[str, Any], by: str, at: str) -> list[dict[str, Any]]:
     removed = state.remove_label(op["label"], _codes(state, op))
+    _team.keep_held(state, op["label"], removed.codes)
     return [restore_op(state, op["label"], removed)] if len(removed) else []
 
 

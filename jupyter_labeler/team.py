@@ -686,7 +686,8 @@ def property_texts(state: State) -> tuple[np.ndarray, pa.Array] | None:
     if len(assigned):
         starts = np.searchsorted(team.a_codes, assigned)
         offsets = np.append(starts, len(team.a_codes)).astype(np.int32)
-        lists = pa.ListArray.from_arrays(pa.array(offsets), names.take(pa.array(team.a_who)))
+        who = team.a_who[_by_name(state, team)]
+        lists = pa.ListArray.from_arrays(pa.array(offsets), names.take(pa.array(who)))
         texts = join(f'"{_ASSIGNED}":[', pc.binary_join(lists, ","), "]", "")
         parts.append(_aligned_texts(codes, assigned, texts))
     if len(reviewed):
@@ -713,6 +714,13 @@ def property_texts(state: State) -> tuple[np.ndarray, pa.Array] | None:
         return codes, parts[0]
     both = pc.and_(pc.not_equal(parts[0], ""), pc.not_equal(parts[1], ""))
     return codes, join(parts[0], pc.if_else(both, ",", ""), parts[1], "")
+
+
+def _by_name(state: State, team: Team) -> np.ndarray:
+    """The order of the assignment rows by image, then annotator name (not interning order,
+    which differs from one reader to the next)."""
+    rank = np.argsort(np.argsort(np.asarray(state.authors.values, dtype=object), kind="stable"))
+    return np.lexsort((rank[team.a_who], team.a_codes)) if len(team.a_who) else _I64.copy()
 
 
 def _aligned_texts(codes: np.ndarray, have: np.ndarray, texts: pa.Array) -> pa.Array:
@@ -833,68 +841,49 @@ def own_add_op(state: State, author: str, label: str, codes: np.ndarray) -> dict
     return {"op": "own+", "label": label, "ids": state.ids[codes].tolist(), "by": author}
 
 
-def plan_remove(
-    state: State, author: str, label: str, codes: np.ndarray
-) -> tuple[np.ndarray, list[dict[str, Any]]]:
-    """Which of ``codes`` lose ``label`` from the union, and the own-label operations.
+def plan_remove(state: State, author: str, label: str, codes: np.ndarray) -> list[dict[str, Any]]:
+    """The ``own-`` operation to apply before ``label-`` takes ``label`` off ``codes``.
 
     On an overlap image, an assigned annotator withdraws only their own label: the image keeps
-    the label while another of its annotators gives it (and then in that one's name). Anyone
-    else (a reviewer) takes it off the image and off every annotator's own labels.
+    the label while another of its annotators gives it (see :func:`keep_held`). Anyone else (a
+    reviewer) takes it off the image and off every annotator's own labels.
     """
     team = state.team
-    if team is None or not len(team.o_codes):
-        return codes, []
-    overlap = codes[member(codes, team.overlap_codes())]
-    held = team.own_mask(overlap, label, np.unique(team.o_who)) if len(overlap) else None
-    if held is None or not held.any():
-        return codes, []
-    h_codes, h_who = team.o_codes[held], team.o_who[held]
+    if team is None or not len(team.o_codes) or not len(codes):
+        return []
+    held = (team.o_label == label) & member(team.o_codes, sorted_unique(codes))
+    if not held.any():
+        return []
+    mine = _own_candidates(state, author, sorted_unique(team.o_codes[held]))
+    me = state.authors._index.get(author, -1)
+    # an annotator of the image: their own label only; anyone else: every annotator's
+    gone = held & (~member(team.o_codes, mine) | (team.o_who == me))
+    if not gone.any():
+        return []
     authors = np.asarray(state.authors.values, dtype=object)
-    me = state.authors.code(author) if author in state.authors._index else -1
-    mine_codes = _own_candidates(state, author, overlap)
-    ops: list[dict[str, Any]] = []
-    keep_union: list[int] = []
-    regive: dict[int, int] = {}
-    withdraw = (h_who == me) & member(h_codes, mine_codes)
-    others = ~withdraw
-    own_gone = withdraw.copy()
-    for code in sorted_unique(h_codes).tolist():
-        if not member(np.asarray([code]), mine_codes)[0]:
-            own_gone |= h_codes == code  # not an annotator of it: every own label goes
-            continue
-        rest = h_who[(h_codes == code) & others]
-        if len(rest):
-            keep_union.append(code)
-            regive[code] = int(rest[0])
-    if own_gone.any():
-        ops.append(
-            {
-                "op": "own-",
-                "label": label,
-                "ids": state.ids[h_codes[own_gone]].tolist(),
-                "by": authors[h_who[own_gone]].tolist(),
-            }
-        )
-    union = codes[~np.isin(codes, keep_union)]
-    if regive:
-        # The image keeps the label in the name of an annotator who still gives it.
-        labelset = state.labels[label]
-        moved = np.asarray(sorted(regive), dtype=np.int64)
-        pos = np.searchsorted(labelset.codes, moved)
-        wrong = labelset.by[pos] == me
-        moved = moved[wrong]
-        if len(moved):
-            union = np.union1d(union, moved)
-            ops.append(
-                {
-                    "op": "label+",
-                    "label": label,
-                    "ids": state.ids[moved].tolist(),
-                    "by": [authors[regive[c]] for c in moved.tolist()],
-                }
-            )
-    return union, ops
+    return [
+        {
+            "op": "own-",
+            "label": label,
+            "ids": state.ids[team.o_codes[gone]].tolist(),
+            "by": authors[team.o_who[gone]].tolist(),
+        }
+    ]
+
+
+def keep_held(state: State, label: str, removed: np.ndarray) -> None:
+    """After ``label`` left the images ``removed``: give it back to those whose annotators
+    still give it in their own labels (in the first one's name), so that an image always
+    shows what each of its annotators said."""
+    team = state.team
+    if team is None or not len(team.o_codes) or not len(removed):
+        return
+    held = (team.o_label == label) & member(team.o_codes, sorted_unique(removed))
+    if not held.any():
+        return
+    codes, who, at = team.o_codes[held], team.o_who[held], team.o_at[held]
+    first = np.unique(codes, return_index=True)[1]
+    state.add_label(label, codes[first], who[first], at[first])
 
 
 def image_columns(state: State, codes: np.ndarray) -> dict[str, Any]:
@@ -904,7 +893,7 @@ def image_columns(state: State, codes: np.ndarray) -> dict[str, Any]:
     authors = np.asarray([*state.authors.values, ""], dtype=object)
     left = np.searchsorted(team.a_codes, codes, side="left")
     right = np.searchsorted(team.a_codes, codes, side="right")
-    names = authors[team.a_who] if len(team.a_who) else np.empty(0, dtype=object)
+    names = authors[team.a_who[_by_name(state, team)]] if len(team.a_who) else np.empty(0, object)
     assigned = [names[a:b].tolist() for a, b in zip(left.tolist(), right.tolist(), strict=True)]
     review = team.reviews_of(codes)
     by = np.full(len(codes), -1, dtype=np.int32)

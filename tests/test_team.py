@@ -445,3 +445,27 @@ def test_a_damaged_team_file_falls_back_to_the_manifest(folder: Path) -> None:
     again = open_as(folder, "x")
     assert any("Parquet copy cannot be read" in p for p in again.problems)
     assert again.images[cols].astype(str).equals(before)
+
+
+def test_undoing_my_label_leaves_the_same_label_of_the_other_annotator(folder: Path) -> None:
+    lead = open_as(folder, "lead")
+    lead.assign(["alice", "bob"], overlap=1.0, seed=0)
+    image = lead.ids()[0]
+    alice, bob = open_as(folder, "alice"), open_as(folder, "bob")
+    alice.add_label("cat", [image])
+    bob.refresh()
+    bob.add_label("cat", [image])
+    alice.refresh()
+    alice.undo()  # alice's own cat goes; bob's keeps the image a cat
+    assert alice.labels_of([image])[image] == ["cat"]
+    assert image in set(alice.ids("mine"))
+    bob.refresh()
+    assert image not in set(bob.ids("mine"))
+    # what is in memory is what the manifest brings back
+    data = alice.manifest_bytes()
+    alice.save()
+    fresh = Dataset.open(folder, output=folder.parent / "fresh", author="alice")
+    (folder.parent / "fresh" / "dataset.manifest").write_bytes(data)
+    fresh = Dataset.open(folder, output=folder.parent / "fresh", author="alice")
+    assert fresh.manifest_bytes() == data
+    assert image in set(fresh.ids("mine"))
