@@ -1138,8 +1138,8 @@ class Dataset:
         return agreement_table(table, self.label_names)
 
     def disagreements(self) -> pd.DataFrame:
-        """The images labeled by several annotators who did not give the same labels: one row
-        per image and annotator: ``image_id``, ``annotator``, ``labels`` (list)."""
+        """The shared images that all their annotators labeled, but not alike: one row per
+        image and annotator: ``image_id``, ``annotator``, ``labels`` (list, sorted)."""
         table = self._ratings()
         if not table.empty:
             joined = table["labels"].map("\x1f".join)
