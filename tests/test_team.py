@@ -17,6 +17,7 @@ from manifest_reference import reference_parse
 from sklearn.metrics import cohen_kappa_score
 
 from jupyter_labeler import Dataset
+from jupyter_labeler.cli import main
 from jupyter_labeler.events import check_event
 from jupyter_labeler.formats import export_labels
 from jupyter_labeler.manifest import parse_manifest
@@ -469,3 +470,20 @@ def test_undoing_my_label_leaves_the_same_label_of_the_other_annotator(folder: P
     fresh = Dataset.open(folder, output=folder.parent / "fresh", author="alice")
     assert fresh.manifest_bytes() == data
     assert image in set(fresh.ids("mine"))
+
+
+def test_the_command_line_exports_the_accepted_images_only(
+    folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lead = open_as(folder, "lead")
+    ids = list(lead.ids()[:5])
+    lead.add_label("cat", ids)
+    lead.review(ids[:2])
+    lead.review(ids[2:3], accept=False, reason="no")
+    lead.close()
+    out = folder.parent / "accepted.csv"
+    code = main(["export", str(folder), "--format", "csv", "--to", str(out), "--accepted-only"])
+    capsys.readouterr()
+    assert code == 0
+    rows = out.read_text().splitlines()[1:]
+    assert sorted(r.split(",")[0] for r in rows) == sorted(lead.images.loc[ids[:2], "path"])
