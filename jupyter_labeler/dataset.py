@@ -1110,6 +1110,18 @@ class Dataset:
         with self._lock:
             return self._table(self._view_code_array("mine", None))
 
+    def rejections(self) -> dict[str, int]:
+        """Why this author's rejected images came back to their "mine" view: reason -> how
+        many images ("" for no reason given). Cheap: no table is built."""
+        with self._lock:
+            codes, rejected = self._mine()
+            reasons = self._state.team.reasons if self._state.team is not None else {}
+            found: dict[str, int] = {}
+            for code in codes[rejected].tolist():
+                why = reasons.get(code, "")
+                found[why] = found.get(why, 0) + 1
+        return found
+
     def progress(self) -> pd.DataFrame:
         """Per annotator (index): ``assigned``, ``labeled``, ``remaining`` (their "mine"
         view: not labeled yet, or rejected), ``accepted``, ``rejected`` (by a reviewer) and

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -46,6 +48,10 @@ def key(lab: Labeler, name: str) -> None:
     lab._grid.receive({"event": "key", "key": name, "seq": 1})
 
 
+def text_of(value: str) -> str:
+    return html.unescape(re.sub(r"<[^>]+>", "", value))
+
+
 def visible(widget: Any) -> bool:
     return widget.layout.display != "none"
 
@@ -87,6 +93,15 @@ def test_mine_tab_shows_my_work_and_rejected_images_come_back(
     lab._request_render(force=True)
     assert set(mine[:2]) <= set(lab._grid.ids)
     assert lab._team.tabs["mine"].description == f"Mine ({len(mine) - 2})"
+    assert visible(lab._team.notes)
+    assert "2 images came back from review: not a cat (2)" in text_of(lab._team.notes.value)
+    lead.review(mine[2:3], accept=False, reason="<script>x</script>")
+    lab.dataset.refresh()
+    lab._request_render(force=True)
+    assert "&lt;script&gt;x&lt;/script&gt; (1)" in lab._team.notes.value
+    assert "<script>" not in lab._team.notes.value
+    lab.view = "all"
+    assert not visible(lab._team.notes)
 
 
 def test_review_tab_accepts_and_rejects_with_a_reason(

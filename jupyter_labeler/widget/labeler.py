@@ -300,6 +300,7 @@ class Labeler(widgets.VBox):
         return (
             top,
             self._team.box,
+            self._team.notes,
             self._label_box.box,
             self._status.widget,
             self._others,
@@ -496,7 +497,12 @@ class Labeler(widgets.VBox):
             else:
                 button.remove_class("jl-tab-active")
                 button.button_style = ""
-        self._team.update(self.view, self.dataset.view_counts(), self.dataset.has_team)
+        self._team.update(
+            self.view,
+            self.dataset.view_counts(),
+            self.dataset.has_team,
+            self.dataset.rejections() if self.view == "mine" else None,
+        )
 
     def _prefetch_later(self, ids: list[str], size: int) -> None:
         """Make the next page's thumbnails a moment from now: on a small machine, the threads
@@ -539,7 +545,12 @@ class Labeler(widgets.VBox):
         counts = self.dataset.view_counts()
         for view, button in self._tabs.items():
             button.description = f"{_VIEW_TITLES[view]} ({int(counts.get(view, 0))})"
-        self._team.update(self.view, counts, self.dataset.has_team)
+        self._team.update(
+            self.view,
+            counts,
+            self.dataset.has_team,
+            self.dataset.rejections() if self.view == "mine" else None,
+        )
         names = list(self.dataset.label_names)
         table = self.dataset.counts()
         column = table["images"] if "images" in table else table.iloc[:, 0]

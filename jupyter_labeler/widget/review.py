@@ -8,6 +8,7 @@ back into the Labeler, which calls the Dataset: nothing here holds state of its 
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -74,6 +75,8 @@ class TeamPanel:
             layout={"display": "none", "align_items": "center", "flex_flow": "row wrap"},
         )
         self.box.add_class("jl-review-bar")
+        self.notes = widgets.HTML(value="", layout={"display": "none"})
+        self.notes.add_class("jl-rejections")
 
     @property
     def asking(self) -> bool:
@@ -101,8 +104,15 @@ class TeamPanel:
         self.reason.value = ""
         self._asking.layout.display = "none"
 
-    def update(self, view: str, counts: Mapping[str, int], shown: bool) -> None:
-        """Show the tabs (with their counts) when the dataset has team work; the bar on Review."""
+    def update(
+        self,
+        view: str,
+        counts: Mapping[str, int],
+        shown: bool,
+        rejections: Mapping[str, int] | None = None,
+    ) -> None:
+        """Show the tabs (with their counts) when the dataset has team work; the bar on Review;
+        on Mine, why images came back from review (``rejections``: reason -> images)."""
         for name, button in self.tabs.items():
             button.layout.display = "" if shown else "none"
             button.description = f"{TEAM_VIEWS[name]} ({int(counts.get(name, 0))})"
@@ -113,12 +123,14 @@ class TeamPanel:
                 button.remove_class("jl-tab-active")
                 button.button_style = ""
         self.box.layout.display = "flex" if view == "review" else "none"
+        self.notes.value = _rejections_html(rejections or {}) if view == "mine" else ""
+        self.notes.layout.display = "" if self.notes.value else "none"
         if view != "review":
             self.cancel_reject()
 
     @property
     def widgets(self) -> list[widgets.Widget]:
-        return [*self.tabs.values(), self.box]
+        return [*self.tabs.values(), self.box, self.notes]
 
     def close(self) -> None:
         close_widgets(
@@ -130,4 +142,23 @@ class TeamPanel:
             self.cancel_button,
             self._asking,
             self.box,
+            self.notes,
         )
+
+
+def _rejections_html(rejections: Mapping[str, int]) -> str:
+    """ "3 images came back from review: blurry (2), no reason given (1)", as escaped HTML."""
+    if not rejections:
+        return ""
+    total = sum(rejections.values())
+    parts = [
+        f"{html.escape(reason) if reason else '<i>no reason given</i>'} ({n})"
+        for reason, n in sorted(rejections.items(), key=lambda item: -item[1])[:5]
+    ]
+    more = " …" if len(rejections) > 5 else ""
+    noun = "image" if total == 1 else "images"
+    return (
+        f'<span style="color:#b3261e">{total} {noun} came back from review:</span> '
+        + ", ".join(parts)
+        + more
+    )
