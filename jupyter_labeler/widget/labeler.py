@@ -497,12 +497,12 @@ class Labeler(widgets.VBox):
             else:
                 button.remove_class("jl-tab-active")
                 button.button_style = ""
-        self._team.update(
-            self.view,
-            self.dataset.view_counts(),
-            self.dataset.has_team,
-            self.dataset.rejections() if self.view == "mine" else None,
-        )
+        self._show_team(self.dataset.view_counts())
+
+    def _show_team(self, counts: dict[str, int]) -> None:
+        """The Mine and Review tabs, the review bar, and why images came back (on Mine)."""
+        rejections = self.dataset.rejections() if self.view == "mine" else None
+        self._team.update(self.view, counts, self.dataset.has_team, rejections)
 
     def _prefetch_later(self, ids: list[str], size: int) -> None:
         """Make the next page's thumbnails a moment from now: on a small machine, the threads
@@ -545,12 +545,7 @@ class Labeler(widgets.VBox):
         counts = self.dataset.view_counts()
         for view, button in self._tabs.items():
             button.description = f"{_VIEW_TITLES[view]} ({int(counts.get(view, 0))})"
-        self._team.update(
-            self.view,
-            counts,
-            self.dataset.has_team,
-            self.dataset.rejections() if self.view == "mine" else None,
-        )
+        self._show_team(counts)
         names = list(self.dataset.label_names)
         table = self.dataset.counts()
         column = table["images"] if "images" in table else table.iloc[:, 0]
