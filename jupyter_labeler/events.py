@@ -33,6 +33,10 @@ Operations (``op``):
 ``own-``    take those records off again
 ==========  =================================================================================
 
+``assign``, ``review``, ``own+`` and ``own-`` (team labeling, :mod:`jupyter_labeler.team`) came
+later within version 2: a reader that predates them reports each as an operation of an unknown
+kind and applies the rest of its event.
+
 Format versions: 1 had every operation but ``move``, ``usage`` and ``if_empty``; 2 (written
 now) adds them
 (the first two so that undo reverts only its author's own changes: undoing the creation of a
