@@ -1,6 +1,6 @@
 """Team labeling at scale: what assignments and reviews cost, and that others pay nothing.
 
-    python benchmarks/bench_team.py [--images 1000000] [--runs 3]
+    python benchmarks/bench_assign.py [--images 1000000] [--runs 3]
 
 On the manifest of bench_core.py (60% labeled), on the local disk, medians of --runs:
 

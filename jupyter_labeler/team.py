@@ -160,13 +160,6 @@ class Team:
             & np.isin(self.o_who, who)
         )
 
-    def holds(self, code: int, label: str) -> list[int]:
-        """The annotators whose own labels give ``label`` to ``code``."""
-        if not len(self.o_codes):
-            return []
-        hit = (self.o_codes == code) & (self.o_label == label)
-        return self.o_who[hit].tolist()
-
     def add_own(self, codes: np.ndarray, label: str, who: np.ndarray, at: np.ndarray) -> np.ndarray:
         """Add own rows not there yet; returns a mask of the given rows that were added."""
         key = _pair_key(codes, who)
