@@ -67,12 +67,25 @@ def rating_table(
     """
     if not len(codes):
         return pd.DataFrame({"code": [], "who": [], "labels": [], "raters": []})
-    frame = pd.DataFrame({"code": codes, "who": who, "label": labels, "raters": assignees})
-    sets = (
-        frame.sort_values("label")
-        .groupby(["code", "who"], sort=True)
-        .agg(labels=("label", tuple), raters=("raters", "first"))
-        .reset_index()
+    # Sorted by image, annotator, then label name; each (image, annotator) run is one rating.
+    names = sorted(set(labels.tolist()))
+    rank = pd.Categorical(labels, categories=names).codes
+    order = np.lexsort((rank, who, codes))
+    codes, who, labels, assignees = codes[order], who[order], labels[order], assignees[order]
+    first = np.ones(len(codes), dtype=bool)
+    first[1:] = (codes[1:] != codes[:-1]) | (who[1:] != who[:-1])
+    starts = np.flatnonzero(first)
+    stops = np.append(starts[1:], len(codes))
+    values = labels.tolist()
+    sets = pd.DataFrame(
+        {
+            "code": codes[starts],
+            "who": who[starts],
+            "labels": [
+                tuple(values[a:b]) for a, b in zip(starts.tolist(), stops.tolist(), strict=True)
+            ],
+            "raters": assignees[starts],
+        }
     )
     done = sets.groupby("code")["who"].transform("size")
     return sets[done == sets["raters"]].reset_index(drop=True)
