@@ -238,6 +238,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--format", required=True, type=_format_name, metavar="|".join(FORMATS))
     export.add_argument("--to", required=True, metavar="DEST", help="file or folder to write")
+    export.add_argument(
+        "--accepted-only",
+        action="store_true",
+        help="only the images a reviewer accepted",
+    )
     export.set_defaults(func=cmd_export)
 
     imp = commands.add_parser(
@@ -372,6 +377,7 @@ def cmd_export(args: argparse.Namespace) -> int:
                 args.to,
                 storage_options=dict(args.storage_options) or None,
                 progress=bar,
+                accepted_only=args.accepted_only,
             )
         for problem in report.skipped:
             print(f"{PROG} export: {problem}", file=sys.stderr)

@@ -35,6 +35,8 @@ import pandas as pd
 from . import duplicates as _duplicates
 from . import features
 from . import suggest as _suggest
+from . import team as _team
+from .agreement import agreement_table, rating_table
 from .errors import (
     LabelerError,
     StoreError,
@@ -79,13 +81,15 @@ log = logging.getLogger(__name__)
 
 DEFAULT_OUTPUT = ".jupyter_labeler"
 DELETE_MODES = ("label_only", "with_images", "with_images_and_files")
-VIEWS = ("unlabeled", "labeled", "all")
+VIEWS = ("unlabeled", "labeled", "all", "mine", "review")
 # Compact on its own after this many journal events, so that opening stays fast.
 AUTO_COMPACT_EVENTS = 2000
 # A sync adding more images than this is written as several events of this size.
 SYNC_CHUNK = 20000
 # save() builds on another writer's newer snapshot at most this many times before it gives up.
 _COMPACT_ATTEMPTS = 3
+# The snapshot file of assignments, own labels and reviews (only when a dataset has them).
+_TEAM_SUFFIX = ".team.parquet"
 # Up to this many rows, labels are looked up per image; above, from the sorted long table.
 _PER_CODE_LIMIT = 50_000
 
@@ -290,6 +294,10 @@ class Dataset:
             images = self._journal.read_snapshot_file(key, IMAGES_SUFFIX)
             labels = self._journal.read_snapshot_file(key, LABELS_SUFFIX)
             state, refused = read_state(images, labels, order, exclude=self._exclude, where=where)
+            if marker.get("team") is True:
+                refused += _team.read_team(
+                    state, self._journal.read_snapshot_file(key, _TEAM_SUFFIX)
+                )
         except Exception as exc:  # whatever a damaged or hostile Parquet file raises
             problems.append(
                 f"snapshot {key}: its Parquet copy cannot be read ({exc}); read its manifest instead"
@@ -348,7 +356,13 @@ class Dataset:
         return self._relative_source(source.strip()) == path
 
     def _write_manifest(self) -> bytes:
-        return write_manifest(self._state, self._manifest_prefix(), same_image=self._same_image)
+        return write_manifest(
+            self._state,
+            self._manifest_prefix(),
+            same_image=self._same_image,
+            additions=_team.own_annotations(self._state) if self._state.team else None,
+            properties=_team.property_texts(self._state) if self._state.team else None,
+        )
 
     # ------------------------------------------------------------------------------------------
     # observing
@@ -432,21 +446,23 @@ class Dataset:
             ]
         else:
             labels = [by_code[int(c)] for c in codes]
-        return pd.DataFrame(
-            {
-                "path": pd.array(s.paths[codes], dtype=object),
-                "labels": pd.array(labels, dtype=object),
-                "size": s.sizes[codes],
-                "usage": pd.Categorical(s.usage[codes]),
-                "added_at": pd.array(s.added_at[codes], dtype=object),
-            },
-            index=pd.Index(s.ids[codes], name="image_id", dtype=object),
-        )
+        columns = {
+            "path": pd.array(s.paths[codes], dtype=object),
+            "labels": pd.array(labels, dtype=object),
+            "size": s.sizes[codes],
+            "usage": pd.Categorical(s.usage[codes]),
+            "added_at": pd.array(s.added_at[codes], dtype=object),
+        }
+        if s.team is not None:  # only datasets that assign or review have these columns
+            columns.update(_team.image_columns(s, codes))
+        return pd.DataFrame(columns, index=pd.Index(s.ids[codes], name="image_id", dtype=object))
 
     @property
     def images(self) -> pd.DataFrame:
         """One row per image: index ``image_id``; ``path``, ``labels`` (list), ``size``, ``usage``,
-        ``added_at``."""
+        ``added_at``; once images are assigned or reviewed (see :meth:`assign`), also
+        ``assigned_to`` (list), ``review`` ("accepted", "rejected" or ""), ``reviewed_by`` and
+        ``review_reason``."""
         with self._lock:
             return self._table(self._state.view_codes("all"))
 
@@ -468,8 +484,12 @@ class Dataset:
             return self._table(self._state.view_codes("all", name))
 
     def ids(self, view: str = "all", label: str | None = None) -> pd.Index:
-        """Image ids of a view ("all", "labeled", "unlabeled"), optionally with one label.
+        """Image ids of a view, optionally with one label: "all", "labeled", "unlabeled",
+        "mine" or "review".
 
+        "mine" is this author's work (see :meth:`assign`): the images assigned to them that
+        they have not labeled yet, and those of theirs that a reviewer rejected (:meth:`mine`
+        says why). "review" is the labeled images no reviewer has accepted or rejected yet.
         Cheap to call again: the answer is cached until the next change.
         """
         with self._lock:
@@ -486,6 +506,12 @@ class Dataset:
         if view not in VIEWS:
             raise ValueError(f"view must be one of {', '.join(VIEWS)}; not {view!r}")
         s = self._state
+        if view in ("mine", "review"):
+            key = (view, self.author)
+            found = s._cache.get(key)
+            if found is None:
+                found = s._cache[key] = self._mine()[0] if view == "mine" else _team.to_review(s)
+            return found if label is None else found[member(found, s.view_codes("all", label))]
         if label is None:
             return s.view_codes(view)
         if view == "unlabeled":
@@ -520,11 +546,21 @@ class Dataset:
             return at if at < len(shown) and shown[at] == code else None
 
     def view_counts(self) -> dict[str, int]:
-        """How many images each tab shows: {"all": ..., "labeled": ..., "unlabeled": ...}."""
+        """How many images each tab shows: {"all": ..., "labeled": ..., "unlabeled": ...},
+        and "mine" and "review" once the dataset has assignments or reviews."""
         with self._lock:
             labeled = int(self._state.labeled_mask().sum())
             total = len(self._state)
-        return {"all": total, "labeled": labeled, "unlabeled": total - labeled}
+            out = {"all": total, "labeled": labeled, "unlabeled": total - labeled}
+            if self._state.team is not None:
+                out["mine"] = len(self._view_code_array("mine", None))
+                out["review"] = len(self._view_code_array("review", None))
+        return out
+
+    @property
+    def has_team(self) -> bool:
+        """Whether images were ever assigned or reviewed (see :meth:`assign`)."""
+        return self._state.team is not None
 
     @property
     def label_names(self) -> list[str]:
@@ -532,22 +568,32 @@ class Dataset:
         with self._lock:
             return list(self._state.labels)
 
-    def counts(self, by: str | None = None) -> pd.DataFrame:
+    def counts(self, by: str | None = None, *, accepted_only: bool = False) -> pd.DataFrame:
         """Images per label: index ``label``, column ``images``, most images first.
 
         ``by="usage"`` gives a column per part of the split instead (``TRAIN``, ``EVAL``,
         ``TEST``, and ``none`` for images in no part; other usages a manifest held come after)
-        and a ``total``.
+        and a ``total``. ``accepted_only=True`` counts only the images a reviewer accepted
+        (see :meth:`review`).
         """
         if by not in (None, "usage"):
             raise ValueError(f"by must be None or 'usage', not {by!r}")
         with self._lock:
             names = list(self._state.labels)
+            accepted = _team.accepted_codes(self._state) if accepted_only else None
             values = np.fromiter(
-                (len(ls) for ls in self._state.labels.values()), dtype=np.int64, count=len(names)
+                (
+                    len(ls) if accepted is None else int(member(ls.codes, accepted).sum())
+                    for ls in self._state.labels.values()
+                ),
+                dtype=np.int64,
+                count=len(names),
             )
             if by == "usage":
                 codes, which, _, _ = self._state.label_codes_long()
+                if accepted is not None:
+                    keep = member(codes, accepted)
+                    codes, which = codes[keep], which[keep]
                 usage = self._state.usage[codes]
         order = np.argsort(-values, kind="stable")
         index = pd.Index(np.asarray(names, dtype=object)[order], name="label", dtype=object)
@@ -747,10 +793,12 @@ class Dataset:
         with self._lock:
             codes = self._resolve(given)
             state = self._state
+            # On images given to several annotators, each one's own label is kept apart.
+            own = _team.own_add_op(state, self.author, name, codes) if state.team else None
             current = state.labels.get(name)
             if current is not None and len(current):
                 codes = codes[~np.isin(codes, current.codes)]
-            if current is not None and not len(codes):
+            if current is not None and not len(codes) and own is None:
                 return ActionResult("add_label", 0, True, f"every image already has {name}")
             op: dict[str, Any] = {
                 "op": "label+",
@@ -766,10 +814,10 @@ class Dataset:
                 if values is not None:
                     of = dict(zip(given, values, strict=True))
                     op[key] = [str(of[i])[:MAX_TEXT_CHARS] for i in op["ids"]]
-        n = len(codes)
+        n = len(codes) or len(own["ids"] if own else ())
         return self._record(
             "add_label",
-            [op],
+            [op, own] if own else [op],
             describe=f"Added {name} to {n} image{'s' if n != 1 else ''}",
             changed=n,
             change=Change("labels", _touched(op["ids"]), (name,)),
@@ -784,6 +832,8 @@ class Dataset:
             codes = codes[np.isin(codes, self._state.labels[name].codes)]
             if not len(codes):
                 return ActionResult("remove_label", 0, True, f"no selected image has {name}")
+            # On a shared image an annotator withdraws only their own label (see team.py).
+            own = _team.plan_remove(self._state, self.author, name, codes)
             op = {
                 "op": "label-",
                 "label": name,
@@ -793,7 +843,7 @@ class Dataset:
         n = len(codes)
         return self._record(
             "remove_label",
-            [op],
+            [*own, op],
             describe=f"Removed {name} from {n} image{'s' if n != 1 else ''}",
             changed=n,
             change=Change("labels", _touched(op["ids"]), (name,)),
@@ -940,6 +990,179 @@ class Dataset:
             describe=f"Split {n} image{'s' if n != 1 else ''}: {parts}",
             changed=n,
             change=Change("images", _touched(op["ids"])),
+        )
+
+    # ------------------------------------------------------------------------------------------
+    # team labeling: assignments, review, agreement (see jupyter_labeler.team)
+    def assign(
+        self,
+        annotators: Iterable[str] | str,
+        ids: Iterable[str] | str | None = None,
+        overlap: float = 0.0,
+        seed: int = 0,
+        copies: int = 2,
+    ) -> ActionResult:
+        """Share images out among ``annotators``: each sees its own in the "mine" view.
+
+        ``ids`` are the images to share (by default the unlabeled ones); each goes to one
+        annotator, evenly, and a share ``overlap`` of them to ``copies`` different annotators
+        for a quality check (see :meth:`agreement`). The same ``seed`` gives the same
+        assignment. Images already assigned are reassigned. One action, undoable.
+
+        >>> ds.assign(["alice", "bob"], overlap=0.1)  # doctest: +SKIP
+        >>> ds.progress()  # doctest: +SKIP
+        """
+        names = [annotators] if isinstance(annotators, str) else list(annotators)
+        for name in names:
+            problem = _team.annotator_problem(name)
+            if problem is not None:
+                raise ValueError(problem)
+        if not names or len(set(names)) != len(names):
+            raise ValueError("annotators must name at least one annotator, each once")
+        if (
+            not isinstance(overlap, int | float)
+            or isinstance(overlap, bool)
+            or not 0 <= overlap <= 1
+        ):
+            raise ValueError(f"overlap must be a share from 0 to 1, not {overlap!r}")
+        if overlap and not 2 <= copies <= len(names):
+            raise ValueError(
+                f"copies must be from 2 to the number of annotators ({len(names)}), not {copies!r}"
+            )
+        with self._lock:
+            codes = self._state.view_codes("unlabeled") if ids is None else self._resolve(ids)
+            slots, who = _team.plan_assignment(codes, names, overlap, copies, seed)
+            op = {
+                "op": "assign",
+                "ids": self._state.ids[slots].tolist(),
+                "to": np.asarray(names, dtype=object)[who].tolist(),
+            }
+        n = len(codes)
+        if not n:
+            return ActionResult("assign", 0, True, "no image to assign")
+        shared = len(slots) - n
+        return self._record(
+            "assign",
+            [op],
+            describe=f"Assigned {n} image{'s' if n != 1 else ''} to {len(names)} annotator"
+            f"{'s' if len(names) != 1 else ''}" + (f" ({shared} shared)" if shared else ""),
+            changed=n,
+            change=Change("images", _touched(self._state.ids[codes].tolist())),
+        )
+
+    def unassign(self, ids: Iterable[str] | str) -> ActionResult:
+        """Take these images out of everyone's "mine" view. Undoable."""
+        with self._lock:
+            codes = self._resolve(ids)
+            op = {"op": "assign", "ids": self._state.ids[codes].tolist(), "to": ""}
+        n = len(codes)
+        return self._record(
+            "assign",
+            [op],
+            describe=f"Unassigned {n} image{'s' if n != 1 else ''}",
+            changed=n,
+            change=Change("images", _touched(op["ids"])),
+        )
+
+    def review(
+        self, ids: Iterable[str] | str, accept: bool = True, reason: str | None = None
+    ) -> ActionResult:
+        """Accept or reject images, as this author (the reviewer). Undoable.
+
+        A rejected image goes back to its annotators' "mine" view with the ``reason`` (see
+        :meth:`mine`) until a reviewer accepts it. ``counts(accepted_only=True)`` and exports
+        with ``accepted_only=True`` keep the accepted images only.
+        """
+        if reason is not None and (not isinstance(reason, str) or len(reason) > MAX_TEXT_CHARS):
+            raise ValueError(f"reason must be a text of at most {MAX_TEXT_CHARS} characters")
+        value = _team.ACCEPTED if accept else _team.REJECTED
+        with self._lock:
+            codes = self._resolve(ids)
+            op = {
+                "op": "review",
+                "ids": self._state.ids[codes].tolist(),
+                "review": value,
+                "by": self.author,
+                "at": _now(),
+                "reason": (reason or "").strip(),
+            }
+        n = len(codes)
+        if not n:
+            return ActionResult("review", 0, True, "no image to review")
+        why = f": {reason.strip()}" if reason and reason.strip() else ""
+        return self._record(
+            "review",
+            [op],
+            describe=f"{value.capitalize()} {n} image{'s' if n != 1 else ''}{why}",
+            changed=n,
+            change=Change("images", _touched(op["ids"])),
+        )
+
+    def _mine(self) -> tuple[np.ndarray, np.ndarray]:
+        s = self._state
+        if s.team is None or self.author not in s.authors._index:
+            return np.empty(0, np.int64), np.zeros(0, dtype=bool)
+        return _team.mine_codes(s, s.authors.code(self.author))
+
+    def mine(self) -> pd.DataFrame:
+        """This author's work: the images of :meth:`ids` ``("mine")``, with the columns of
+        :attr:`images` (``review_reason`` says why a rejected one came back)."""
+        with self._lock:
+            return self._table(self._view_code_array("mine", None))
+
+    def rejections(self) -> dict[str, int]:
+        """Why this author's rejected images came back to their "mine" view: reason -> how
+        many images ("" for no reason given). Cheap: no table is built."""
+        with self._lock:
+            codes, rejected = self._mine()
+            reasons = self._state.team.reasons if self._state.team is not None else {}
+            found: dict[str, int] = {}
+            for code in codes[rejected].tolist():
+                why = reasons.get(code, "")
+                found[why] = found.get(why, 0) + 1
+        return found
+
+    def progress(self) -> pd.DataFrame:
+        """Per annotator (index): ``assigned``, ``labeled``, ``remaining`` (their "mine"
+        view: not labeled yet, or rejected), ``accepted``, ``rejected`` (by a reviewer) and
+        ``last_active`` (their newest label)."""
+        with self._lock:
+            return _team.progress_table(self._state)
+
+    def _ratings(self) -> pd.DataFrame:
+        with self._lock:
+            codes, who, labels, raters = _team.rated(self._state)
+            authors = np.asarray(self._state.authors.values, dtype=object)
+            table = rating_table(codes, who, labels, raters)
+            table["image_id"] = self._state.ids[table["code"].to_numpy(dtype=np.int64)]
+            table["annotator"] = authors[table["who"].to_numpy(dtype=np.int64)]
+        return table
+
+    def agreement(self) -> pd.DataFrame:
+        """How much annotators agree on the images they all labeled (see :meth:`assign`).
+
+        Index: ``(overall)`` (each annotator's whole set of labels for an image as one
+        category) then each label (given or not). Columns: ``kappa`` (Cohen's for two
+        annotators, Fleiss' for more; NaN when chance alone would agree), ``method``,
+        ``images``, ``annotators``, ``agree`` (the share of images on which all agree).
+        """
+        table = self._ratings()
+        return agreement_table(table, self.label_names)
+
+    def disagreements(self) -> pd.DataFrame:
+        """The shared images that all their annotators labeled, but not alike: one row per
+        image and annotator: ``image_id``, ``annotator``, ``labels`` (list, sorted)."""
+        table = self._ratings()
+        if not table.empty:
+            joined = table["labels"].map("\x1f".join)
+            differ = joined.groupby(table["code"]).transform("nunique") > 1
+            table = table[differ]
+        return pd.DataFrame(
+            {
+                "image_id": pd.array(table["image_id"].tolist(), dtype=object),
+                "annotator": pd.array(table["annotator"].tolist(), dtype=object),
+                "labels": pd.array([list(t) for t in table["labels"]], dtype=object),
+            }
         )
 
     # ------------------------------------------------------------------------------------------
@@ -1364,6 +1587,7 @@ class Dataset:
                 state_bytes = pool.submit(write_state, self._state)
                 manifest = self._write_manifest()
                 images, labels = state_bytes.result()
+            team_bytes = _team.write_team(self._state)
             label_order = list(self._state.labels)
             count = len(self._state)
         latest, _ = self._journal.latest_marker()
@@ -1371,9 +1595,12 @@ class Dataset:
             # Someone else compacted meanwhile: theirs stands; ours would miss their events.
             self._reload()
             return False
+        files = {".manifest": manifest, IMAGES_SUFFIX: images, LABELS_SUFFIX: labels}
+        if team_bytes is not None:
+            files[_TEAM_SUFFIX] = team_bytes
         published = self._journal.write_snapshot(
             key,
-            {".manifest": manifest, IMAGES_SUFFIX: images, LABELS_SUFFIX: labels},
+            files,
             {
                 "v": FORMAT_VERSION,
                 "created": _now(),
@@ -1381,6 +1608,7 @@ class Dataset:
                 "images": count,
                 "labels": label_order,
                 "covered": covered,
+                **({"team": True} if team_bytes is not None else {}),
             },
         )
         del manifest, images, labels

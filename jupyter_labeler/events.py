@@ -24,7 +24,18 @@ Operations (``op``):
 ``files-``  a record that source files were deleted (nothing to apply)
 ``usage``   set the ``usage`` (train / eval / test part) of ``ids``: one text, or a list aligned
             with ``ids`` (``""`` for none)
+``assign``  the annotators of each image in ``ids`` become the ``to`` given for it (one text, or
+            a list aligned with ``ids``, which may name an image several times; ``""`` for none)
+``review``  set the ``review`` (``accepted``, ``rejected``, ``""`` for none) of ``ids``, with
+            ``by``, ``at`` and ``reason``: each one text or a list aligned with ``ids``
+``own+``    record that annotator ``by`` (one text or a list aligned with ``ids``) gave ``label``
+            to ``ids``, apart from the other annotators of those images (``at``: when)
+``own-``    take those records off again
 ==========  =================================================================================
+
+``assign``, ``review``, ``own+`` and ``own-`` (team labeling, :mod:`jupyter_labeler.team`) came
+later within version 2: a reader that predates them reports each as an operation of an unknown
+kind and applies the rest of its event.
 
 Format versions: 1 had every operation but ``move``, ``usage`` and ``if_empty``; 2 (written
 now) adds them
@@ -48,6 +59,7 @@ from typing import Any
 
 import numpy as np
 
+from . import team as _team
 from .names import label_problem
 from .paths import image_path_problem
 from .state import ImageRows, LabelSet, State, member
@@ -77,6 +89,10 @@ OPS = (
     "images-",
     "files-",
     "usage",
+    "assign",
+    "review",
+    "own+",
+    "own-",
 )
 # Texts of an event that are not label names (authors, times, ids, usage) have no rule of their
 # own, but a bound: a hostile object must not put megabytes into every table and manifest line.
@@ -253,6 +269,35 @@ def _check_op(op: Any, where: str, exclude: Sequence[str], problems: list[str]) 
     if kind == "usage":
         ids = _ids(op)
         return {"op": kind, "ids": ids, "usage": _per_image(op.get("usage"), "usage", len(ids))}
+    if kind == "assign":
+        ids = _ids(op)
+        to = _per_image(op.get("to"), "to", len(ids))
+        for name in to if isinstance(to, list) else [to]:
+            if name and (problem := _team.annotator_problem(name)) is not None:
+                raise _Refused(problem)
+        return {"op": kind, "ids": ids, "to": to}
+    if kind == "review":
+        ids = _ids(op)
+        review = _per_image(op.get("review"), "review", len(ids))
+        for value in review if isinstance(review, list) else [review]:
+            if value not in _team.REVIEWS:
+                raise _Refused(f"'review' must be accepted, rejected or empty, not {_short(value)}")
+        out = {"op": kind, "ids": ids, "review": review}
+        for key in ("by", "at", "reason"):
+            if key in op:
+                out[key] = _per_image(op.get(key), key, len(ids))
+        return out
+    if kind in ("own+", "own-"):
+        ids = _ids(op)
+        out = {"op": kind, "label": _label(op), "ids": ids}
+        for key in ("by", "at"):
+            if key in op:
+                out[key] = _per_image(op.get(key), key, len(ids))
+        given = out.get("by", "x")  # absent: the event's author
+        for name in given if isinstance(given, list) else [given]:
+            if (problem := _team.annotator_problem(name)) is not None:
+                raise _Refused(problem)
+        return out
     return {"op": "files-"}  # a record only: its paths are never used
 
 
@@ -391,6 +436,7 @@ def _op_label_add(state: State, op: dict[str, Any], by: str, at: str) -> list[di
 
 def _op_label_remove(state: State, op: dict[str, Any], by: str, at: str) -> list[dict[str, Any]]:
     removed = state.remove_label(op["label"], _codes(state, op))
+    _team.keep_held(state, op["label"], removed.codes)
     return [restore_op(state, op["label"], removed)] if len(removed) else []
 
 
@@ -405,7 +451,7 @@ def _op_drop(state: State, op: dict[str, Any], by: str, at: str) -> list[dict[st
     inverse: list[dict[str, Any]] = [{"op": "label", "label": name}]
     if len(dropped):
         inverse.append(restore_op(state, name, dropped))
-    return inverse
+    return inverse + _team.on_drop(state, name)
 
 
 def _op_rename(state: State, op: dict[str, Any], by: str, at: str) -> list[dict[str, Any]]:
@@ -413,6 +459,7 @@ def _op_rename(state: State, op: dict[str, Any], by: str, at: str) -> list[dict[
     if old not in state.labels or old == new:
         return []
     moved = state.labels[old]
+    _team.on_rename(state, old, new)
     if new not in state.labels:
         state.rename_label(old, new)
         # Undo moves back just these images: another annotator may give the new name to
@@ -442,6 +489,7 @@ def _op_move(state: State, op: dict[str, Any], by: str, at: str) -> list[dict[st
     if current is None or old == new:
         return []
     moving = current.codes[member(current.codes, _codes(state, op))]
+    _team.on_rename(state, old, new, moving)
     created = new not in state.labels
     if created and drop_empty and len(moving) == len(current):
         # All of it moves to a name nobody uses: a rename, which keeps the label's place.
@@ -521,6 +569,10 @@ _HANDLERS: dict[str, Callable[[State, dict[str, Any], str, str], list[dict[str, 
     "images-": _op_images_remove,
     "files-": _op_files_removed,
     "usage": _op_usage,
+    "assign": _team.apply_assign,
+    "review": _team.apply_review,
+    "own+": _team.apply_own_add,
+    "own-": _team.apply_own_remove,
 }
 
 

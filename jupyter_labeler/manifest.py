@@ -39,6 +39,7 @@ import pyarrow.json as paj
 from .names import label_problem
 from .paths import image_path_problem, suspect_mask
 from .state import ImageRows, State
+from .team import PROPERTY_PREFIX, team_from_manifest
 
 __all__ = ["CLASSIFICATION", "ParsedManifest", "image_id_for", "parse_manifest", "write_manifest"]
 
@@ -86,6 +87,8 @@ class ParsedManifest:
     merged: int = 0
     # lines whose source is no image of this dataset, as they were (without the line end)
     foreign: list[bytes] = field(default_factory=list)
+    # whether some line's ``property`` holds assignments or reviews (see :mod:`.team`)
+    team: bool = False
 
     @property
     def labels(self) -> list[tuple[int, str, str, str, dict[str, Any] | None]]:
@@ -108,6 +111,8 @@ class ParsedManifest:
         state.add_images(self.rows, unique=True)  # one row per distinct path and id
         state.foreign = list(self.foreign)
         if not len(self.label_rows):
+            if self.team:
+                team_from_manifest(state, self.label_rows, [], [], [])
             return state
         name_codes, names = _encode(self.label_names)
         by_codes, by_values = _encode(self.label_by)
@@ -123,6 +128,14 @@ class ParsedManifest:
             chosen = order[bounds[k] : bounds[k + 1]]
             state.add_label(
                 name, self.label_rows[chosen], by[chosen], at[chosen], extras.get(k) or None
+            )
+        if self.team:
+            team_from_manifest(
+                state,
+                self.label_rows,
+                self.label_names.to_pylist(),
+                self.label_by.to_pylist(),
+                self.label_at.to_pylist(),
             )
         return state
 
@@ -559,6 +572,7 @@ def parse_manifest(
     image_ids = _image_ids(row_ids, path_values, line[first], where, problems)
 
     gone = set(refused_lines.tolist())
+    team = False
     for index, unknown in py.extra.items():
         if index in gone:
             continue
@@ -566,6 +580,11 @@ def parse_manifest(
         k = int(row_of[at_line])
         if first[k] == at_line:  # a repeated line's unknown fields are not kept
             extra[k] = {**(extra[k] or {}), **unknown}
+            prop = unknown.get("property")
+            team = team or (
+                isinstance(prop, dict)
+                and any(isinstance(key, str) and key.startswith(PROPERTY_PREFIX) for key in prop)
+            )
 
     # classification annotations, in file order
     parts_line.append(np.asarray(py.a_line, dtype=np.int64))
@@ -648,6 +667,7 @@ def parse_manifest(
         problems=messages,
         merged=merged,
         foreign=foreign,
+        team=team,
     )
 
 
@@ -823,14 +843,81 @@ def _field_fragments(key: str, values: list[str]) -> pa.Array:
     return pc.if_else(present, pc.binary_join_element_wise(f',"{key}":"', texts, '"', ""), "")
 
 
+def _with_additions(
+    extra: np.ndarray, row_of: np.ndarray, additions: dict[int, dict[str, Any]]
+) -> np.ndarray:
+    """A copy of the rows' extra fields with ``additions`` (by code) merged in."""
+    extra = extra.copy()
+    for code, more in additions.items():
+        k = int(row_of[code]) if code < len(row_of) else -1
+        if k < 0:
+            continue
+        merged = dict(extra[k] or {})
+        if more.get("property"):
+            prop = merged.get("property")
+            merged["property"] = {**(prop if isinstance(prop, dict) else {}), **more["property"]}
+        if more.get("annotations"):
+            merged[OTHER_ANNOTATIONS] = [*merged.get(OTHER_ANNOTATIONS, []), *more["annotations"]]
+        extra[k] = merged
+    return extra
+
+
+def _property_tails(
+    extra: np.ndarray,
+    row_of: np.ndarray,
+    properties: tuple[np.ndarray, pa.Array],
+    additions: dict[int, dict[str, Any]] | None,
+) -> tuple[np.ndarray, Any]:
+    """``,"property":{...}`` per line from ``properties``; a line whose fields already hold a
+    ``property`` (a foreign one) gets the members merged into it instead (a rare case)."""
+    codes, texts = properties
+    rows = row_of[codes]
+    live = rows >= 0
+    codes, rows, texts = codes[live], rows[live], texts.filter(pa.array(live))
+    more = dict(additions or {})
+    own = [
+        k
+        for k in np.flatnonzero(pd.notna(extra[rows])).tolist()
+        if isinstance(extra[rows[k]], dict) and isinstance(extra[rows[k]].get("property"), dict)
+    ]
+    if own:
+        for k in own:
+            members = orjson.loads("{" + texts[k].as_py() + "}")
+            slot = more.setdefault(int(codes[k]), {})
+            slot["property"] = {**slot.get("property", {}), **members}
+        keep = np.ones(len(rows), dtype=bool)
+        keep[own] = False
+        rows, texts = rows[keep], texts.filter(pa.array(keep))
+    if more:
+        extra = _with_additions(extra, row_of, more)
+    n = len(extra)
+    mask = np.zeros(n, dtype=bool)
+    mask[rows] = True
+    where = np.zeros(n, dtype=np.int64)
+    where[rows] = np.arange(len(rows))
+    if not len(rows):
+        return extra, ""
+    wrapped = pc.binary_join_element_wise(',"property":{', texts, "}", "")
+    return extra, pc.if_else(pa.array(mask), wrapped.take(pa.array(where)), "")
+
+
 def write_manifest(
-    state: State, url_prefix: str, *, same_image: Callable[[str, str], bool] | None = None
+    state: State,
+    url_prefix: str,
+    *,
+    same_image: Callable[[str, str], bool] | None = None,
+    additions: dict[int, dict[str, Any]] | None = None,
+    properties: tuple[np.ndarray, pa.Array] | None = None,
 ) -> bytes:
     """The ModelArts manifest of ``state``: one line per live image, in display order.
 
     ``url_prefix`` + an image's path is its ``source``, unless the manifest it was read from
     spelled it otherwise and ``same_image(spelled, path)`` confirms that the spelling names
-    that image (a journal row cannot point the manifest elsewhere). Lines whose source was no
+    that image (a journal row cannot point the manifest elsewhere). ``additions`` maps an
+    image's code to keys merged into its ``property`` and to more classification
+    ``annotations`` for its line (see :func:`~.team.own_annotations`); ``properties`` gives
+    (sorted codes, JSON members) to put in their ``property`` (see
+    :func:`~.team.property_texts`). Lines whose source was no
     image of the dataset follow, as they were read. Lines are assembled by Arrow's
     element-wise string kernels, never one Python string per line: a million lines take well
     under a second.
@@ -847,6 +934,11 @@ def write_manifest(
     paths = _strings(state.paths[alive])
     sources = join(url_prefix, paths, "")
     extra = state.extra[alive]
+    props: Any = ""
+    if properties is not None and len(properties[0]):
+        extra, props = _property_tails(extra, row_of, properties, additions)
+    elif additions:
+        extra = _with_additions(extra, row_of, additions)
     rare = np.flatnonzero(pd.notna(extra))
     spelled = {
         k: extra[k][SOURCE_SPELLING]
@@ -924,7 +1016,7 @@ def write_manifest(
     middle = pc.if_else(
         pa.array(has_ann), join('","annotation":[', annotations, "]", ""), pa.scalar('"')
     )
-    lines = join(head, middle, tails, "}\n", "")
+    lines = join(head, middle, tails, props, "}\n", "")
     if isinstance(lines, pa.ChunkedArray):
         lines = lines.combine_chunks()
     data_buffer = lines.buffers()[2]

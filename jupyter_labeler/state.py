@@ -164,6 +164,8 @@ class State:
         self.labels: dict[str, LabelSet] = {}
         # Manifest lines whose source is no image of this dataset, kept to be written back.
         self.foreign: list[bytes] = []
+        # Assignments, own labels and reviews (jupyter_labeler.team); None while unused.
+        self.team: Any = None
         self.authors = _Interner()
         self.times = _Interner()
         self.version = 0

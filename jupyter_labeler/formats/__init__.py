@@ -61,9 +61,10 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ..errors import FormatError
+from ._accepted import AcceptedOnly
 from ._common import (
     Entries,
     ExportReport,
@@ -135,16 +136,19 @@ def export_labels(
     *,
     storage_options: Mapping[str, Any] | None = None,
     progress: Progress | None = None,
+    accepted_only: bool = False,
 ) -> ExportReport:
     """Write ``dataset``'s labels in ``format`` (one of :data:`FORMATS`) to ``to``.
 
     ``to`` is a file for ``manifest``, ``csv`` and ``labelstudio``, a folder for
     ``imagefolder``, ``txt`` and ``hf`` (see the module docstring for the layouts). Files already there
     with the same names are replaced; nothing else is touched. ``progress(done, total)`` is
-    called as files are written.
+    called as files are written. ``accepted_only=True`` exports only the images a reviewer
+    accepted (see :meth:`Dataset.review <jupyter_labeler.Dataset.review>`).
     """
     fmt = normalize_format(format)
-    return _EXPORTERS[fmt](dataset, str(to), storage_options, progress or (lambda d, t: None))
+    source = cast("Dataset", AcceptedOnly(dataset)) if accepted_only else dataset
+    return _EXPORTERS[fmt](source, str(to), storage_options, progress or (lambda d, t: None))
 
 
 _FILE_READERS: dict[str, Callable[[Dataset, str, bytes], Entries]] = {

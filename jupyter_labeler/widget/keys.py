@@ -45,6 +45,8 @@ KEYS: tuple[Shortcut, ...] = (
     Shortcut(("z", "Z"), "undo", "undo the last action", "z"),
     Shortcut(("s", "S"), "accept_suggestions", "accept the suggestion of the selected images", "s"),
     Shortcut(("Delete",), "delete_images", "delete the selected images (asks first)"),
+    Shortcut(("y", "Y"), "accept", "Review tab: accept the selected images", "y"),
+    Shortcut(("r", "R"), "reject", "Review tab: reject the selected images (asks why)", "r"),
 )
 
 _BY_KEY = {key: shortcut for shortcut in KEYS for key in shortcut.keys}

@@ -35,6 +35,7 @@ from .grid import GridCallbacks, ImageGrid, thumbnail_px
 from .label_box import LabelBox
 from .labels_pane import LabelsPane
 from .preview import Preview
+from .review import TEAM_VIEWS, TeamPanel
 from .status import StatusLine
 from .upload import SyncPanel, UploadPanel, refused_html
 
@@ -202,6 +203,7 @@ class Labeler(widgets.VBox):
             button.add_class(f"jl-tab-{view}")
             button.on_click(guard(lambda _b, v=view: self._tab_clicked(v)))
             self._tabs[view] = button
+        self._team = TeamPanel(self._tab_clicked, self._review_selection, guard)
         self._filter = widgets.Dropdown(
             options=[("All labels", "")], value="", description="Label", layout={"width": "220px"}
         )
@@ -274,6 +276,7 @@ class Labeler(widgets.VBox):
         top = widgets.HBox(
             [
                 *self._tabs.values(),
+                *self._team.tabs.values(),
                 self._filter,
                 self._undo,
                 self._delete_images,
@@ -300,6 +303,8 @@ class Labeler(widgets.VBox):
         self._parts_to_close += [top, messages, grid_area, side, main]
         return (
             top,
+            self._team.box,
+            self._team.notes,
             self._label_box.box,
             self._status.widget,
             self._others,
@@ -316,9 +321,9 @@ class Labeler(widgets.VBox):
     def _validate_view(self, proposal: Any) -> str:
         value = proposal["value"]
         cleaned = value.strip().lower() if isinstance(value, str) else value
-        if cleaned not in VIEWS:
+        if cleaned not in VIEWS and cleaned not in TEAM_VIEWS:
             raise traitlets.TraitError(
-                f"view must be one of {', '.join(map(repr, VIEWS))}, not {value!r}"
+                f"view must be one of {', '.join(map(repr, (*VIEWS, *TEAM_VIEWS)))}, not {value!r}"
             )
         return cleaned
 
@@ -504,6 +509,12 @@ class Labeler(widgets.VBox):
             else:
                 button.remove_class("jl-tab-active")
                 button.button_style = ""
+        self._show_team(self.dataset.view_counts())
+
+    def _show_team(self, counts: dict[str, int]) -> None:
+        """The Mine and Review tabs, the review bar, and why images came back (on Mine)."""
+        rejections = self.dataset.rejections() if self.view == "mine" else None
+        self._team.update(self.view, counts, self.dataset.has_team, rejections)
 
     def _prefetch_later(self, ids: list[str], size: int) -> None:
         """Make the next page's thumbnails a moment from now: on a small machine, the threads
@@ -537,6 +548,8 @@ class Labeler(widgets.VBox):
             "unlabeled": "No unlabeled images.",
             "labeled": "No labeled images yet.",
             "all": "No images yet: add some with Add Image or Synchronize.",
+            "mine": "Nothing left for you: no image assigned to you waits for labels.",
+            "review": "Nothing to review: every labeled image is accepted or rejected.",
         }[self.view]
 
     def _refresh_summary(self) -> None:
@@ -544,6 +557,7 @@ class Labeler(widgets.VBox):
         counts = self.dataset.view_counts()
         for view, button in self._tabs.items():
             button.description = f"{_VIEW_TITLES[view]} ({int(counts.get(view, 0))})"
+        self._show_team(counts)
         names = list(self.dataset.label_names)
         table = self.dataset.counts()
         column = table["images"] if "images" in table else table.iloc[:, 0]
@@ -760,6 +774,13 @@ class Labeler(widgets.VBox):
             confirm_label="Split",
         )
 
+    def _review_selection(self, accept: bool, reason: str | None) -> None:
+        """Accept or reject the selected images (the Review tab's buttons and keys)."""
+        if not self._need_selection():
+            return
+        self._done(self.dataset.review(list(self.selected), accept=accept, reason=reason))
+        self._keep_visible_selection()
+
     def _split_now(self, choice: str) -> None:
         eval_share, test_share = (float(x) for x in choice.split("/"))
         self._done(self.dataset.split(eval=eval_share, test=test_share))
@@ -972,6 +993,10 @@ class Labeler(widgets.VBox):
             self.undo()
         elif action == "delete_images":
             self.ask_delete_images()
+        elif action == "accept" and self.view == "review":
+            self._team.accept()
+        elif action == "reject" and self.view == "review":
+            self._team.ask_reject()
 
     # -- lifetime ----------------------------------------------------------------------------
     def close(self) -> None:
@@ -994,6 +1019,7 @@ class Labeler(widgets.VBox):
             self._upload,
             self._sync,
             self._labels,
+            self._team,
         ):
             part.close()
         close_widgets(self._grid, *self._parts_to_close, self.layout)

@@ -1,0 +1,942 @@
+"""Team labeling: who labels which image, each annotator's own labels, and reviews.
+
+A dataset that nobody assigns or reviews has no :class:`Team` at all (``State.team`` is None),
+so that opening, saving and every view of it cost what they cost before. Once used, it holds
+three compact tables keyed by image code (no Python object per image):
+
+- assignments, long: ``(code, annotator)`` pairs sorted by code; an image given to two
+  annotators for a quality check has two rows (it is an *overlap* image);
+- own labels, long: ``(code, label, annotator, time)`` for overlap images only. The label sets
+  of :class:`~.state.State` stay the union that views and counts use; these rows keep what each
+  assigned annotator said, so that disagreement stays visible instead of being merged away;
+- reviews, one entry per image row: accepted / rejected, by whom, when, and a reason.
+
+The journal operations ``assign``, ``review``, ``own+`` and ``own-`` (see :mod:`.events`) change
+them; every function here that applies one returns the operations that undo it. Nothing here
+does I/O: snapshots store the tables as one small Parquet file (:func:`write_team`,
+:func:`read_team`), and manifests carry them in each sample's ``property`` and as separate
+annotations (:func:`manifest_additions`, :func:`team_from_manifest`).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import orjson
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from .names import label_problem
+from .state import member, sorted_unique
+
+if TYPE_CHECKING:
+    from .state import State
+
+__all__ = [
+    "ACCEPTED",
+    "PROPERTY_PREFIX",
+    "REJECTED",
+    "REVIEWS",
+    "Team",
+    "annotator_problem",
+]
+
+ACCEPTED, REJECTED = "accepted", "rejected"
+REVIEWS = ("", ACCEPTED, REJECTED)  # index = the code kept per image
+# Keys of a manifest sample's ``property`` that hold the team's data.
+PROPERTY_PREFIX = "@jupyter_labeler:"
+_ASSIGNED = PROPERTY_PREFIX + "assigned_to"
+_REVIEW = PROPERTY_PREFIX + "review"
+_REVIEWED_BY = PROPERTY_PREFIX + "reviewed_by"
+_REVIEWED_AT = PROPERTY_PREFIX + "reviewed_at"
+_REASON = PROPERTY_PREFIX + "review_reason"
+_MAX_NAME = 256
+
+_I64 = np.empty(0, dtype=np.int64)
+_I32 = np.empty(0, dtype=np.int32)
+
+
+def annotator_problem(name: object) -> str | None:
+    """Why ``name`` cannot name an annotator (the rule for authors), or None."""
+    if not isinstance(name, str):
+        return f"an annotator is named by text, not {type(name).__name__}"
+    if not name.strip():
+        return "an annotator's name cannot be empty"
+    if len(name) > _MAX_NAME:
+        return f"an annotator's name has at most {_MAX_NAME} characters"
+    if name != name.strip():
+        return f"an annotator's name has no spaces around it ({name!r:.60})"
+    return None
+
+
+@dataclass
+class Team:
+    """Assignments, own labels and reviews of one dataset's images (see the module docstring).
+
+    Annotators, reviewers and times are codes into the state's ``authors`` and ``times``.
+    """
+
+    a_codes: np.ndarray = field(default_factory=lambda: _I64.copy())
+    a_who: np.ndarray = field(default_factory=lambda: _I32.copy())
+    o_codes: np.ndarray = field(default_factory=lambda: _I64.copy())
+    o_label: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))
+    o_who: np.ndarray = field(default_factory=lambda: _I32.copy())
+    o_at: np.ndarray = field(default_factory=lambda: _I32.copy())
+    review: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int8))
+    review_by: np.ndarray = field(default_factory=lambda: _I32.copy())
+    review_at: np.ndarray = field(default_factory=lambda: _I32.copy())
+    reasons: dict[int, str] = field(default_factory=dict)
+
+    def grow(self, n_rows: int) -> None:
+        """Make the per-image review arrays cover ``n_rows`` rows."""
+        have = len(self.review)
+        if have < n_rows:
+            more = n_rows - have
+            self.review = np.concatenate([self.review, np.zeros(more, np.int8)])
+            self.review_by = np.concatenate([self.review_by, np.full(more, -1, np.int32)])
+            self.review_at = np.concatenate([self.review_at, np.full(more, -1, np.int32)])
+
+    def reviews_of(self, codes: np.ndarray) -> np.ndarray:
+        """The review code (0 none, 1 accepted, 2 rejected) of each code."""
+        out = np.zeros(len(codes), dtype=np.int8)
+        inside = codes < len(self.review)
+        out[inside] = self.review[codes[inside]]
+        return out
+
+    # -- assignments ------------------------------------------------------------------------------
+    def assignee_count(self, codes: np.ndarray) -> np.ndarray:
+        left = np.searchsorted(self.a_codes, codes, side="left")
+        right = np.searchsorted(self.a_codes, codes, side="right")
+        return right - left
+
+    def overlap_codes(self) -> np.ndarray:
+        """Sorted codes assigned to two or more annotators."""
+        if len(self.a_codes) < 2:
+            return _I64.copy()
+        same = self.a_codes[1:] == self.a_codes[:-1]
+        return sorted_unique(self.a_codes[1:][same])
+
+    def assigned_to(self, who: int) -> np.ndarray:
+        return sorted_unique(self.a_codes[self.a_who == who])
+
+    def assignees(self, code: int) -> list[int]:
+        a = int(np.searchsorted(self.a_codes, code, side="left"))
+        b = int(np.searchsorted(self.a_codes, code, side="right"))
+        return self.a_who[a:b].tolist()
+
+    def is_assigned(self, codes: np.ndarray, who: int) -> np.ndarray:
+        return member(codes, self.assigned_to(who))
+
+    def set_assignment(
+        self, codes: np.ndarray, pairs_codes: np.ndarray, pairs_who: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Replace the assignees of ``codes`` with the given pairs; returns the old pairs."""
+        hit = member(self.a_codes, codes)
+        old = (self.a_codes[hit], self.a_who[hit])
+        codes_all = np.concatenate([self.a_codes[~hit], pairs_codes.astype(np.int64)])
+        who_all = np.concatenate([self.a_who[~hit], pairs_who.astype(np.int32)])
+        # one row per (code, annotator)
+        key = codes_all * (1 << 31) + who_all.astype(np.int64)
+        _, first = np.unique(key, return_index=True)
+        codes_all, who_all = codes_all[first], who_all[first]
+        order = np.lexsort((who_all, codes_all))
+        self.a_codes, self.a_who = codes_all[order], who_all[order]
+        return old
+
+    # -- own labels -------------------------------------------------------------------------------
+    def own_mask(self, codes: np.ndarray, label: str, who: np.ndarray) -> np.ndarray:
+        """Which own rows are (code in ``codes``, ``label``, annotator in ``who``)."""
+        if not len(self.o_codes):
+            return np.zeros(0, dtype=bool)
+        return (
+            member(self.o_codes, sorted_unique(codes))
+            & (self.o_label == label)
+            & np.isin(self.o_who, who)
+        )
+
+    def add_own(self, codes: np.ndarray, label: str, who: np.ndarray, at: np.ndarray) -> np.ndarray:
+        """Add own rows not there yet; returns a mask of the given rows that were added."""
+        key = _pair_key(codes, who)
+        added = np.zeros(len(codes), dtype=bool)
+        added[np.unique(key, return_index=True)[1]] = True  # the first of repeated pairs
+        if len(self.o_codes):
+            sel = self.o_label == label
+            added &= ~np.isin(key, _pair_key(self.o_codes[sel], self.o_who[sel]))
+        if added.any():
+            self.o_codes = np.concatenate([self.o_codes, codes[added].astype(np.int64)])
+            self.o_label = np.concatenate(
+                [self.o_label, np.full(int(added.sum()), label, dtype=object)]
+            )
+            self.o_who = np.concatenate([self.o_who, who[added].astype(np.int32)])
+            self.o_at = np.concatenate([self.o_at, at[added].astype(np.int32)])
+        return added
+
+    def remove_own(self, keep: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Keep only the own rows where ``keep``; returns the rows removed."""
+        gone = ~keep
+        removed = (self.o_codes[gone], self.o_label[gone], self.o_who[gone], self.o_at[gone])
+        self.o_codes, self.o_label = self.o_codes[keep], self.o_label[keep]
+        self.o_who, self.o_at = self.o_who[keep], self.o_at[keep]
+        return removed
+
+    def rename_own(self, old: str, new: str, codes: np.ndarray | None = None) -> None:
+        """Own rows of ``old`` (on ``codes`` only, if given) become ``new``."""
+        if not len(self.o_codes):
+            return
+        hit = self.o_label == old
+        if codes is not None:
+            hit &= member(self.o_codes, sorted_unique(codes))
+        if not hit.any():
+            return
+        self.o_label = self.o_label.copy()
+        self.o_label[hit] = new
+        # a (code, annotator) that had both keeps one row
+        key = [
+            (c, lb, w)
+            for c, lb, w in zip(
+                self.o_codes.tolist(), self.o_label.tolist(), self.o_who.tolist(), strict=True
+            )
+        ]
+        first: dict[tuple[int, str, int], int] = {}
+        for i, k in enumerate(key):
+            first.setdefault(k, i)
+        if len(first) < len(key):
+            self.remove_own(np.isin(np.arange(len(key)), list(first.values())))
+
+    @property
+    def empty(self) -> bool:
+        return not len(self.a_codes) and not len(self.o_codes) and not self.review.any()
+
+
+def _pair_key(codes: np.ndarray, who: np.ndarray) -> np.ndarray:
+    """One int64 per (image code, annotator code) pair."""
+    return np.asarray(codes, dtype=np.int64) * (1 << 31) + np.asarray(who, dtype=np.int64)
+
+
+def _intern(interner: Any, values: np.ndarray) -> np.ndarray:
+    """Codes of many texts, interning each distinct text once (not once per value)."""
+    if not len(values):
+        return _I32.copy()
+    distinct, inverse = np.unique(np.asarray(values, dtype=object).astype(str), return_inverse=True)
+    codes = np.fromiter((interner.code(v) for v in distinct.tolist()), np.int32, len(distinct))
+    return codes[inverse.reshape(-1)]
+
+
+def team_of(state: State) -> Team:
+    """The state's team data, made on first use."""
+    if state.team is None:
+        state.team = Team()
+    team: Team = state.team
+    return team
+
+
+# -- applying operations (called by events.py) ---------------------------------------------------
+def _aligned(state: State, op: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """The code of each id of ``op`` (-1 for unknown ids) and a mask of the known ones."""
+    codes = state.lookup(op.get("ids", []))
+    return codes, codes >= 0
+
+
+def _values(value: Any, keep: np.ndarray) -> np.ndarray:
+    if isinstance(value, list):
+        return np.asarray(value, dtype=object)[keep]
+    out = np.empty(int(keep.sum()), dtype=object)
+    out[:] = [value] * len(out)
+    return out
+
+
+def apply_assign(state: State, op: dict[str, Any], by: str, at: str) -> list[dict[str, Any]]:
+    codes, keep = _aligned(state, op)
+    to = _values(op.get("to", ""), keep)
+    codes = codes[keep]
+    if not len(codes):
+        return []
+    team = team_of(state)
+    named = to != ""
+    who = _intern(state.authors, to[named])
+    targets = sorted_unique(codes)
+    old_codes, old_who = team.set_assignment(targets, codes[named], who)
+    state._changed()
+    # Undo gives each image its assignees back: "" for an image that had none.
+    had = member(targets, old_codes)
+    authors = np.asarray(state.authors.values, dtype=object)
+    ids = state.ids[old_codes].tolist() + state.ids[targets[~had]].tolist()
+    names = (authors[old_who].tolist() if len(old_who) else []) + [""] * int((~had).sum())
+    return [{"op": "assign", "ids": ids, "to": names}]
+
+
+def apply_review(state: State, op: dict[str, Any], by: str, at: str) -> list[dict[str, Any]]:
+    codes, keep = _aligned(state, op)
+    review = _values(op.get("review", ""), keep)
+    reviewer = _values(op.get("by", by), keep)
+    when = _values(op.get("at", at), keep)
+    reason = _values(op.get("reason", ""), keep)
+    codes = codes[keep]
+    if not len(codes):
+        return []
+    team = team_of(state)
+    team.grow(state.n_rows)
+    authors = np.asarray([*state.authors.values, ""], dtype=object)
+    times = np.asarray([*state.times.values, ""], dtype=object)
+    before = {
+        "op": "review",
+        "ids": state.ids[codes].tolist(),
+        "review": [REVIEWS[r] for r in team.review[codes].tolist()],
+        "by": authors[team.review_by[codes]].tolist(),
+        "at": times[team.review_at[codes]].tolist(),
+        "reason": [team.reasons.get(c, "") for c in codes.tolist()],
+    }
+    for code, value, who, when_, why in zip(
+        codes.tolist(),
+        review.tolist(),
+        reviewer.tolist(),
+        when.tolist(),
+        reason.tolist(),
+        strict=True,
+    ):
+        state_code = REVIEWS.index(value)
+        team.review[code] = state_code
+        team.review_by[code] = state.authors.code(who) if state_code else -1
+        team.review_at[code] = state.times.code(when_) if state_code else -1
+        if state_code and why:
+            team.reasons[code] = why
+        else:
+            team.reasons.pop(code, None)
+    state._changed()
+    return [before]
+
+
+def apply_own_add(state: State, op: dict[str, Any], by: str, at: str) -> list[dict[str, Any]]:
+    codes, keep = _aligned(state, op)
+    who = _values(op.get("by", by), keep)
+    when = _values(op.get("at", at), keep)
+    codes = codes[keep]
+    if not len(codes):
+        return []
+    team = team_of(state)
+    added = team.add_own(
+        codes, op["label"], _intern(state.authors, who), _intern(state.times, when)
+    )
+    state._changed()
+    if not added.any():
+        return []
+    return [
+        {
+            "op": "own-",
+            "label": op["label"],
+            "ids": state.ids[codes[added]].tolist(),
+            "by": who[added].tolist(),
+        }
+    ]
+
+
+def apply_own_remove(state: State, op: dict[str, Any], by: str, at: str) -> list[dict[str, Any]]:
+    codes, keep = _aligned(state, op)
+    who = _values(op.get("by", by), keep)
+    codes = codes[keep]
+    team = state.team
+    if team is None or not len(codes) or not len(team.o_codes):
+        return []
+    wanted = set(zip(codes.tolist(), who.tolist(), strict=True))
+    authors = state.authors.values
+    hit = np.fromiter(
+        (
+            lb == op["label"] and (c, authors[w]) in wanted
+            for c, lb, w in zip(
+                team.o_codes.tolist(), team.o_label.tolist(), team.o_who.tolist(), strict=True
+            )
+        ),
+        dtype=bool,
+        count=len(team.o_codes),
+    )
+    if not hit.any():
+        return []
+    r_codes, _, r_who, r_at = team.remove_own(~hit)
+    state._changed()
+    a = np.asarray(authors, dtype=object)
+    t = np.asarray(state.times.values, dtype=object)
+    return [
+        {
+            "op": "own+",
+            "label": op["label"],
+            "ids": state.ids[r_codes].tolist(),
+            "by": a[r_who].tolist(),
+            "at": t[r_at].tolist(),
+        }
+    ]
+
+
+def on_rename(state: State, old: str, new: str, codes: np.ndarray | None = None) -> None:
+    if state.team is not None:
+        state.team.rename_own(old, new, codes)
+
+
+def on_drop(state: State, name: str) -> list[dict[str, Any]]:
+    """Own rows of a deleted label go; returns the operation that gives them back."""
+    team = state.team
+    if team is None or not len(team.o_codes):
+        return []
+    hit = team.o_label == name
+    if not hit.any():
+        return []
+    r_codes, _, r_who, r_at = team.remove_own(~hit)
+    a = np.asarray(state.authors.values, dtype=object)
+    t = np.asarray(state.times.values, dtype=object)
+    return [
+        {
+            "op": "own+",
+            "label": name,
+            "ids": state.ids[r_codes].tolist(),
+            "by": a[r_who].tolist(),
+            "at": t[r_at].tolist(),
+        }
+    ]
+
+
+# -- planning actions (called by Dataset) --------------------------------------------------------
+def plan_assignment(
+    codes: np.ndarray, annotators: Sequence[str], overlap: float, copies: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(codes, annotator index) pairs: every image to one annotator, evenly, and a share
+    ``overlap`` of them to ``copies`` different annotators.
+
+    Deterministic for ``seed``. Each annotator's load differs from another's by at most one
+    image, counting every copy: the copies are dealt round-robin over a shuffled order.
+    """
+    n, k = len(codes), len(annotators)
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(n)
+    n_overlap = round(overlap * n) if copies > 1 else 0
+    shared = np.sort(order[:n_overlap])
+    single = np.sort(order[n_overlap:])
+    # Deal slots in one stream: shared images take ``copies`` consecutive slots, so that their
+    # annotators are distinct (copies <= k), and the stream's round-robin keeps loads even.
+    slot_codes = np.concatenate([np.repeat(codes[shared], copies), codes[single]])
+    start = int(rng.integers(k))
+    who = (start + np.arange(len(slot_codes))) % k
+    return slot_codes, who.astype(np.int32)
+
+
+def mine_codes(state: State, who: int) -> tuple[np.ndarray, np.ndarray]:
+    """(codes of ``who``'s Mine view, sorted; mask of those that a reviewer rejected)."""
+    team = state.team
+    if team is None:
+        return _I64.copy(), np.zeros(0, dtype=bool)
+    mine = team.assigned_to(who)
+    mine = mine[state.alive[mine]]
+    done = labeled_by(state, mine, who)
+    rejected = team.reviews_of(mine) == 2
+    keep = ~done | rejected
+    return mine[keep], rejected[keep]
+
+
+def labeled_by(state: State, codes: np.ndarray, who: int) -> np.ndarray:
+    """Whether ``who`` labeled each of ``codes``: their own labels on an overlap image, any
+    label on an image assigned to one annotator."""
+    team = state.team
+    done = state.labeled_mask()[codes]
+    if team is None:
+        return done
+    shared = team.assignee_count(codes) >= 2
+    if shared.any():
+        own = sorted_unique(team.o_codes[team.o_who == who])
+        done = np.where(shared, member(codes, own), done)
+    return done
+
+
+def to_review(state: State) -> np.ndarray:
+    """Sorted codes of the labeled images that no reviewer accepted or rejected yet."""
+    codes = np.flatnonzero(state.labeled_mask())
+    if state.team is None:
+        return codes
+    return codes[state.team.reviews_of(codes) == 0]
+
+
+def accepted_codes(state: State) -> np.ndarray:
+    team = state.team
+    if team is None:
+        return _I64.copy()
+    codes = np.flatnonzero(team.review == 1)
+    return codes[state.alive[codes]]
+
+
+def rated(state: State) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Own labels on live overlap images by their assignees: (code, annotator, label,
+    number of assignees of the image)."""
+    team = state.team
+    if team is None or not len(team.o_codes):
+        return _I64.copy(), _I32.copy(), np.empty(0, object), _I64.copy()
+    overlap = team.overlap_codes()
+    keep = member(team.o_codes, overlap) & state.alive[team.o_codes]
+    pair_key = team.a_codes * (1 << 31) + team.a_who.astype(np.int64)
+    own_key = team.o_codes * (1 << 31) + team.o_who.astype(np.int64)
+    keep &= np.isin(own_key, pair_key)
+    codes = team.o_codes[keep]
+    return codes, team.o_who[keep], team.o_label[keep], team.assignee_count(codes)
+
+
+# -- persistence ---------------------------------------------------------------------------------
+_KINDS = ("assign", "own", "review")
+
+
+def _dict_array(indices: np.ndarray, values: Sequence[str]) -> pa.DictionaryArray:
+    """A dictionary-encoded column; -1 is a null."""
+    indices = np.asarray(indices, dtype=np.int32)
+    return pa.DictionaryArray.from_arrays(
+        pa.array(indices, pa.int32(), mask=indices < 0), pa.array(list(values), pa.string())
+    )
+
+
+def write_team(state: State) -> bytes | None:
+    """The team tables of the live images as Parquet (rows renumbered as in the snapshot), or
+    None when there is nothing to keep. Columns: ``kind`` (assign / own / review), ``row``,
+    ``who``, ``label`` (own), ``value`` (review), ``at`` (own, review), ``reason`` (review)."""
+    team = state.team
+    if team is None or team.empty:
+        return None
+    alive = np.flatnonzero(state.alive)
+    renumber = np.full(state.n_rows, -1, dtype=np.int64)
+    renumber[alive] = np.arange(len(alive))
+    reviewed = np.flatnonzero(team.review)
+    o_names, o_index = np.unique(team.o_label.astype(str), return_inverse=True)
+    none = np.full(0, -1, dtype=np.int64)
+
+    def nulls(n: int) -> np.ndarray:
+        return np.full(n, -1, dtype=np.int64)
+
+    parts = [
+        # kind, rows, who, label, value, at
+        (
+            0,
+            team.a_codes,
+            team.a_who,
+            nulls(len(team.a_codes)),
+            nulls(len(team.a_codes)),
+            nulls(len(team.a_codes)),
+        ),
+        (1, team.o_codes, team.o_who, o_index.reshape(-1), nulls(len(team.o_codes)), team.o_at),
+        (
+            2,
+            reviewed,
+            team.review_by[reviewed],
+            nulls(len(reviewed)),
+            team.review[reviewed],
+            team.review_at[reviewed],
+        ),
+    ]
+    columns: dict[str, list[np.ndarray]] = {
+        k: [] for k in ("kind", "row", "who", "label", "value", "at")
+    }
+    for kind, rows, who, label, value, at in parts:
+        live = renumber[rows] >= 0 if len(rows) else np.zeros(0, dtype=bool)
+        columns["kind"].append(np.full(int(live.sum()), kind))
+        columns["row"].append(renumber[rows][live])
+        for name, values in (("who", who), ("label", label), ("value", value), ("at", at)):
+            columns[name].append(np.asarray(values, dtype=np.int64)[live] if len(values) else none)
+    flat = {k: np.concatenate(v) for k, v in columns.items()}
+    live_reviews = reviewed[renumber[reviewed] >= 0]
+    reasons = [team.reasons.get(c) or None for c in live_reviews.tolist()] if team.reasons else []
+    n_other = len(flat["row"]) - len(live_reviews)
+    reason = pa.concat_arrays(
+        [
+            pa.nulls(n_other, pa.string()),
+            pa.array(reasons, pa.string()) if reasons else pa.nulls(len(live_reviews), pa.string()),
+        ]
+    )
+    table = pa.table(
+        {
+            "kind": _dict_array(flat["kind"], _KINDS),
+            "row": pa.array(flat["row"], pa.int64()),
+            "who": _dict_array(flat["who"], state.authors.values),
+            "label": _dict_array(flat["label"], o_names.tolist()),
+            "value": _dict_array(flat["value"], REVIEWS),
+            "at": _dict_array(flat["at"], state.times.values),
+            "reason": reason,
+        }
+    )
+    sink = io.BytesIO()
+    pq.write_table(table, sink, compression="zstd")
+    return sink.getvalue()
+
+
+def _read_dict(table: pa.Table, name: str) -> tuple[np.ndarray, list[Any]]:
+    """Indices (-1 for null) and dictionary of a column, dictionary-encoded or not."""
+    column = table.column(name).combine_chunks()
+    if not pa.types.is_dictionary(column.type):
+        column = column.dictionary_encode()
+    indices = pc.fill_null(column.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    return indices, column.dictionary.to_pylist()
+
+
+def read_team(state: State, data: bytes) -> list[str]:
+    """Put the team tables of :func:`write_team` into ``state`` (rows = its codes); returns
+    what was refused. A malformed file raises ValueError."""
+    table = pq.read_table(io.BytesIO(data))
+    problems: list[str] = []
+    rows = table.column("row").to_numpy(zero_copy_only=False)
+    n = state.n_rows
+    if len(rows) and (rows.dtype.kind not in "iu" or rows.min() < 0 or rows.max() >= n):
+        raise ValueError("a team row names an image row that does not exist")
+    rows = rows.astype(np.int64)
+    kind_idx, kinds = _read_dict(table, "kind")
+    if set(kinds) - set(_KINDS) or (kind_idx < 0).any():
+        raise ValueError(f"unknown team row kinds {sorted(set(kinds) - set(_KINDS))}")
+    kind = np.asarray([_KINDS.index(k) for k in kinds] + [-1], dtype=np.int64)[kind_idx]
+    who_idx, whos = _read_dict(table, "who")
+    good = np.asarray([annotator_problem(w) is None for w in whos] + [False])[who_idx]
+    who = np.asarray([state.authors.code(w) if isinstance(w, str) else -1 for w in whos] + [-1])
+    who = who[who_idx].astype(np.int32)
+    at_idx, ats = _read_dict(table, "at")
+    at = np.asarray(
+        [state.times.code(t if isinstance(t, str) else "") for t in ats] + [state.times.code("")]
+    )[at_idx].astype(np.int32)
+
+    team = team_of(state)
+    pick = (kind == 0) & good
+    if pick.any():
+        team.set_assignment(sorted_unique(rows[pick]), rows[pick], who[pick])
+    label_idx, labels = _read_dict(table, "label")
+    for k, name in enumerate(labels):
+        chosen = (kind == 1) & (label_idx == k)
+        if not chosen.any():
+            continue
+        if not isinstance(name, str) or label_problem(name) is not None or not good[chosen].all():
+            problems.append(f"own labels {str(name)[:40]!r} were refused")
+            continue
+        team.add_own(rows[chosen], name, who[chosen], at[chosen])
+    value_idx, values = _read_dict(table, "value")
+    state_of = np.asarray(
+        [REVIEWS.index(v) if v in (ACCEPTED, REJECTED) else 0 for v in values] + [0]
+    )[value_idx]
+    pick = (kind == 2) & good & (state_of > 0)
+    if pick.any():
+        team.grow(n)
+        codes = rows[pick]
+        team.review[codes] = state_of[pick]
+        team.review_by[codes] = who[pick]
+        team.review_at[codes] = at[pick]
+        reason = table.column("reason").to_numpy(zero_copy_only=False)[pick]
+        for k in np.flatnonzero(pd.notna(reason)).tolist():
+            if isinstance(reason[k], str) and reason[k]:
+                team.reasons[int(codes[k])] = reason[k][:_MAX_NAME]
+    if team.empty:
+        state.team = None
+    state._changed()
+    return problems
+
+
+def load(
+    state: State,
+    assign: list[tuple[int, str]],
+    reviews: list[tuple[int, str, str, str, str]],
+    own: dict[str, list[tuple[int, str, str]]],
+) -> None:
+    """Fill the state's team from plain rows (code, ...), as read from a file."""
+    if not assign and not reviews and not own:
+        return
+    team = team_of(state)
+    if assign:
+        codes = np.asarray([c for c, _ in assign], dtype=np.int64)
+        who = _intern(state.authors, np.asarray([w for _, w in assign], dtype=object))
+        team.set_assignment(sorted_unique(codes), codes, who)
+    if reviews:
+        team.grow(state.n_rows)
+        for code, value, who_text, at, reason in reviews:
+            team.review[code] = REVIEWS.index(value)
+            team.review_by[code] = state.authors.code(who_text)
+            team.review_at[code] = state.times.code(at)
+            if reason:
+                team.reasons[code] = reason[:_MAX_NAME]
+    for label, rows in own.items():
+        team.add_own(
+            np.asarray([r[0] for r in rows], dtype=np.int64),
+            label,
+            _intern(state.authors, np.asarray([r[1] for r in rows], dtype=object)),
+            _intern(state.times, np.asarray([r[2] for r in rows], dtype=object)),
+        )
+    state._changed()
+
+
+def property_texts(state: State) -> tuple[np.ndarray, pa.Array] | None:
+    """The team's keys of each image's ``property``, as JSON members without braces:
+    (sorted image codes, one text each). Built with Arrow's string kernels, never one Python
+    object per image: a million assigned images take a fraction of a second."""
+    team = state.team
+    if team is None or team.empty:
+        return None
+    join = pc.binary_join_element_wise
+    reviewed = np.flatnonzero(team.review)
+    assigned = sorted_unique(team.a_codes)
+    codes = np.union1d(assigned, reviewed).astype(np.int64)
+    names = pa.array([orjson.dumps(v).decode() for v in state.authors.values], pa.string())
+    parts: list[pa.Array] = []
+    if len(assigned):
+        starts = np.searchsorted(team.a_codes, assigned)
+        offsets = np.append(starts, len(team.a_codes)).astype(np.int32)
+        who = team.a_who[_by_name(state, team)]
+        lists = pa.ListArray.from_arrays(pa.array(offsets), names.take(pa.array(who)))
+        texts = join(f'"{_ASSIGNED}":[', pc.binary_join(lists, ","), "]", "")
+        parts.append(_aligned_texts(codes, assigned, texts))
+    if len(reviewed):
+        times = pa.array([orjson.dumps(v).decode() for v in state.times.values], pa.string())
+        values = pa.array([orjson.dumps(v).decode() for v in REVIEWS], pa.string())
+        reasons = [""] * len(reviewed)
+        if team.reasons:
+            at = {int(c): k for k, c in enumerate(reviewed.tolist())}
+            for code, why in team.reasons.items():
+                if code in at and why:
+                    reasons[at[code]] = f',"{_REASON}":{orjson.dumps(why).decode()}'
+        texts = join(
+            f'"{_REVIEW}":',
+            values.take(pa.array(team.review[reviewed].astype(np.int32))),
+            f',"{_REVIEWED_BY}":',
+            names.take(pa.array(team.review_by[reviewed])),
+            f',"{_REVIEWED_AT}":',
+            times.take(pa.array(team.review_at[reviewed])),
+            pa.array(reasons, pa.string()),
+            "",
+        )
+        parts.append(_aligned_texts(codes, reviewed, texts))
+    if len(parts) == 1:
+        return codes, parts[0]
+    both = pc.and_(pc.not_equal(parts[0], ""), pc.not_equal(parts[1], ""))
+    return codes, join(parts[0], pc.if_else(both, ",", ""), parts[1], "")
+
+
+def _by_name(state: State, team: Team) -> np.ndarray:
+    """The order of the assignment rows by image, then annotator name (not interning order,
+    which differs from one reader to the next)."""
+    rank = np.argsort(np.argsort(np.asarray(state.authors.values, dtype=object), kind="stable"))
+    return np.lexsort((rank[team.a_who], team.a_codes)) if len(team.a_who) else _I64.copy()
+
+
+def _aligned_texts(codes: np.ndarray, have: np.ndarray, texts: pa.Array) -> pa.Array:
+    """``texts`` (one per sorted code of ``have``) placed at ``codes``; "" elsewhere."""
+    found = member(codes, have)
+    where = np.minimum(np.searchsorted(have, codes), len(have) - 1)
+    return pc.if_else(pa.array(found), texts.take(pa.array(where)), "")
+
+
+def own_annotations(state: State) -> dict[int, dict[str, Any]]:
+    """Per overlap image code, the own labels of its annotators that its union annotations do
+    not already say, as classification annotations with their own ``annotated-by``."""
+    team = state.team
+    if team is None or not len(team.o_codes):
+        return {}
+    out: dict[int, dict[str, Any]] = {}
+    authors = state.authors.values
+    times = state.times.values
+    for code, label, who, at in zip(
+        team.o_codes.tolist(),
+        team.o_label.tolist(),
+        team.o_who.tolist(),
+        team.o_at.tolist(),
+        strict=True,
+    ):
+        labelset = state.labels.get(label)
+        if labelset is not None:
+            pos = int(np.searchsorted(labelset.codes, code))
+            if pos < len(labelset) and labelset.codes[pos] == code and labelset.by[pos] == who:
+                continue  # the union's own annotation says it already
+        item = {
+            "type": "modelarts/image_classification",
+            "name": label,
+            "annotated-by": authors[who],
+        }
+        if times[at]:
+            item["creation-time"] = times[at]
+        out.setdefault(code, {}).setdefault("annotations", []).append(item)
+    return out
+
+
+def team_from_manifest(
+    state: State, rows: np.ndarray, names: list[str], by: list[str], at: list[str]
+) -> None:
+    """Take the team's data out of the rows' ``property`` (read from a manifest) into
+    ``state.team``, and the own labels of overlap images from their annotations (``rows``,
+    ``names``, ``by``, ``at``: every classification annotation, in file order)."""
+    extra = state.extra
+    present = np.flatnonzero(pd.notna(extra)) if len(extra) else _I64
+    assign: list[tuple[int, str]] = []
+    reviews: list[tuple[int, str, str, str, str]] = []
+    for code in present.tolist():
+        row_extra = extra[code]
+        if not isinstance(row_extra, dict) or not isinstance(row_extra.get("property"), dict):
+            continue
+        prop = row_extra["property"]
+        ours = {
+            k: prop[k] for k in list(prop) if isinstance(k, str) and k.startswith(PROPERTY_PREFIX)
+        }
+        if not ours:
+            continue
+        rest = {k: v for k, v in prop.items() if k not in ours}
+        new_extra = {k: v for k, v in row_extra.items() if k != "property"}
+        if rest:
+            new_extra["property"] = rest
+        extra[code] = new_extra or None
+        given = ours.get(_ASSIGNED)
+        if isinstance(given, list):
+            assign += [(code, w) for w in given if annotator_problem(w) is None]
+        value = ours.get(_REVIEW)
+        if value in (ACCEPTED, REJECTED):
+            texts = [ours.get(k) for k in (_REVIEWED_BY, _REVIEWED_AT, _REASON)]
+            reviewer, when, why = (t[:_MAX_NAME] if isinstance(t, str) else "" for t in texts)
+            reviews.append((code, str(value), reviewer, when, why))
+    own: dict[str, list[tuple[int, str, str]]] = {}
+    if assign and len(rows):
+        state.team = None
+        load(state, assign, [], {})
+        team = team_of(state)
+        overlap = team.overlap_codes()
+        for k in np.flatnonzero(member(rows, overlap)).tolist():
+            code, name = int(rows[k]), names[k]
+            who = by[k]
+            if name not in state.labels or label_problem(name) is not None:
+                continue
+            if who in [state.authors.values[w] for w in team.assignees(code)]:
+                own.setdefault(name, []).append((code, who, at[k]))
+        load(state, [], reviews, own)
+    else:
+        load(state, assign, reviews, {})
+
+
+# -- what Dataset's actions write, and its tables ------------------------------------------------
+def _own_candidates(state: State, author: str, codes: np.ndarray) -> np.ndarray:
+    """Those of ``codes`` that are overlap images assigned to ``author``."""
+    team = state.team
+    if team is None or not len(team.a_codes) or author not in state.authors._index:
+        return _I64.copy()
+    who = state.authors.code(author)
+    codes = codes[member(codes, team.overlap_codes())]
+    return codes[team.is_assigned(codes, who)]
+
+
+def own_add_op(state: State, author: str, label: str, codes: np.ndarray) -> dict[str, Any] | None:
+    """The ``own+`` operation recording ``author``'s own ``label`` on their overlap images
+    among ``codes`` (None when there are none, or all have it already)."""
+    codes = _own_candidates(state, author, codes)
+    if not len(codes):
+        return None
+    team = state.team
+    assert team is not None
+    who = state.authors.code(author)
+    had = team.own_mask(codes, label, np.asarray([who]))
+    if had.any():
+        codes = codes[~member(codes, team.o_codes[had])]
+    if not len(codes):
+        return None
+    return {"op": "own+", "label": label, "ids": state.ids[codes].tolist(), "by": author}
+
+
+def plan_remove(state: State, author: str, label: str, codes: np.ndarray) -> list[dict[str, Any]]:
+    """The ``own-`` operation to apply before ``label-`` takes ``label`` off ``codes``.
+
+    On an overlap image, an assigned annotator withdraws only their own label: the image keeps
+    the label while another of its annotators gives it (see :func:`keep_held`). Anyone else (a
+    reviewer) takes it off the image and off every annotator's own labels.
+    """
+    team = state.team
+    if team is None or not len(team.o_codes) or not len(codes):
+        return []
+    held = (team.o_label == label) & member(team.o_codes, sorted_unique(codes))
+    if not held.any():
+        return []
+    mine = _own_candidates(state, author, sorted_unique(team.o_codes[held]))
+    me = state.authors._index.get(author, -1)
+    # an annotator of the image: their own label only; anyone else: every annotator's
+    gone = held & (~member(team.o_codes, mine) | (team.o_who == me))
+    if not gone.any():
+        return []
+    authors = np.asarray(state.authors.values, dtype=object)
+    return [
+        {
+            "op": "own-",
+            "label": label,
+            "ids": state.ids[team.o_codes[gone]].tolist(),
+            "by": authors[team.o_who[gone]].tolist(),
+        }
+    ]
+
+
+def keep_held(state: State, label: str, removed: np.ndarray) -> None:
+    """After ``label`` left the images ``removed``: give it back to those whose annotators
+    still give it in their own labels (in the first one's name), so that an image always
+    shows what each of its annotators said."""
+    team = state.team
+    if team is None or not len(team.o_codes) or not len(removed):
+        return
+    held = (team.o_label == label) & member(team.o_codes, sorted_unique(removed))
+    if not held.any():
+        return
+    codes, who, at = team.o_codes[held], team.o_who[held], team.o_at[held]
+    first = np.unique(codes, return_index=True)[1]
+    state.add_label(label, codes[first], who[first], at[first])
+
+
+def image_columns(state: State, codes: np.ndarray) -> dict[str, Any]:
+    """``assigned_to`` (list), ``review``, ``reviewed_by``, ``review_reason`` for ``codes``."""
+    team = state.team
+    assert team is not None
+    authors = np.asarray([*state.authors.values, ""], dtype=object)
+    left = np.searchsorted(team.a_codes, codes, side="left")
+    right = np.searchsorted(team.a_codes, codes, side="right")
+    names = authors[team.a_who[_by_name(state, team)]] if len(team.a_who) else np.empty(0, object)
+    assigned = [names[a:b].tolist() for a, b in zip(left.tolist(), right.tolist(), strict=True)]
+    review = team.reviews_of(codes)
+    by = np.full(len(codes), -1, dtype=np.int32)
+    inside = codes < len(team.review_by)
+    by[inside] = team.review_by[codes[inside]]
+    reasons = [team.reasons.get(c, "") for c in codes.tolist()] if team.reasons else None
+    return {
+        "assigned_to": pd.array(assigned, dtype=object),
+        "review": pd.Categorical(
+            np.asarray(REVIEWS, dtype=object)[review], categories=list(REVIEWS)
+        ),
+        "reviewed_by": pd.array(authors[by], dtype=object),
+        "review_reason": pd.array(
+            reasons if reasons is not None else [""] * len(codes), dtype=object
+        ),
+    }
+
+
+def progress_table(state: State) -> pd.DataFrame:
+    """Per annotator: assigned, labeled, remaining, accepted, rejected, last_active."""
+    team = state.team
+    rows: list[dict[str, Any]] = []
+    if team is not None and len(team.a_codes):
+        authors = state.authors.values
+        times = np.asarray(state.times.values, dtype=object)
+        for who in np.unique(team.a_who).tolist():
+            codes = team.assigned_to(who)
+            codes = codes[state.alive[codes]]
+            done = labeled_by(state, codes, who)
+            review = team.reviews_of(codes)
+            mine, _ = mine_codes(state, who)
+            stamps = [times[ls.at[ls.by == who]] for ls in state.labels.values() if len(ls)]
+            if len(team.o_codes):
+                stamps.append(times[team.o_at[team.o_who == who]])
+            found = np.concatenate(stamps) if stamps else np.empty(0, dtype=object)
+            found = found[found != ""] if len(found) else found
+            rows.append(
+                {
+                    "annotator": authors[who],
+                    "assigned": len(codes),
+                    "labeled": int(done.sum()),
+                    "remaining": len(mine),
+                    "accepted": int((review == 1).sum()),
+                    "rejected": int((review == 2).sum()),
+                    "last_active": max(found.tolist()) if len(found) else None,
+                }
+            )
+    columns = ["annotator", "assigned", "labeled", "remaining", "accepted", "rejected"]
+    table = pd.DataFrame(rows, columns=[*columns, "last_active"])
+    for c in columns[1:]:
+        table[c] = table[c].astype("int64")
+    table["last_active"] = pd.to_datetime(table["last_active"], format="%Y-%m-%d %H:%M:%S")
+    return table.sort_values("annotator").set_index("annotator")

@@ -1,0 +1,164 @@
+"""The Labeler's team parts: the Mine and Review tabs, and the Accept / Reject bar.
+
+Both tabs show only once the dataset has assignments or reviews (see ``Dataset.assign``). The
+bar shows on the Review tab: Accept acts on the selected images at once; Reject first asks a
+reason (which goes back to the annotators with the images), then rejects. Every button calls
+back into the Labeler, which calls the Dataset: nothing here holds state of its own.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import ipywidgets as widgets
+
+from .closing import close_widgets
+
+__all__ = ["TEAM_VIEWS", "TeamPanel"]
+
+TEAM_VIEWS = {"mine": "Mine", "review": "Review"}
+_MAX_REASON = 256
+
+
+class TeamPanel:
+    """The Mine and Review tab buttons (``tabs``) and the review bar (``box``).
+
+    ``on_tab(view)`` runs when a tab is clicked; ``on_review(accept, reason)`` when images are
+    to be accepted (reason None) or rejected (with the reason typed, maybe empty).
+    """
+
+    def __init__(
+        self,
+        on_tab: Callable[[str], None],
+        on_review: Callable[[bool, str | None], None],
+        guard: Callable[[Any], Any],
+    ) -> None:
+        self._on_review = on_review
+        self.tabs: dict[str, widgets.Button] = {}
+        for view, title in TEAM_VIEWS.items():
+            button = widgets.Button(description=title, layout={"width": "auto", "display": "none"})
+            button.add_class("jl-tab")
+            button.add_class(f"jl-tab-{view}")
+            button.on_click(guard(lambda _b, v=view: on_tab(v)))
+            self.tabs[view] = button
+        self.accept_button = widgets.Button(
+            description="Accept", icon="check", tooltip="Accept the selected images (y)"
+        )
+        self.accept_button.add_class("jl-accept")
+        self.accept_button.on_click(guard(lambda _b: self.accept()))
+        self.reject_button = widgets.Button(
+            description="Reject",
+            icon="times",
+            tooltip="Send the selected images back to their annotators, with a reason (r)",
+        )
+        self.reject_button.add_class("jl-reject")
+        self.reject_button.on_click(guard(lambda _b: self.ask_reject()))
+        self.reason = widgets.Text(
+            placeholder="Why? (the annotators see this)", layout={"width": "320px"}
+        )
+        self.reason.add_class("jl-reject-reason")
+        self.reason.continuous_update = False
+        self.confirm_button = widgets.Button(description="Reject them", button_style="danger")
+        self.confirm_button.add_class("jl-reject-confirm")
+        self.confirm_button.on_click(guard(lambda _b: self.confirm_reject()))
+        self.cancel_button = widgets.Button(description="Cancel")
+        self.cancel_button.add_class("jl-reject-cancel")
+        self.cancel_button.on_click(guard(lambda _b: self.cancel_reject()))
+        self._asking = widgets.HBox(
+            [self.reason, self.confirm_button, self.cancel_button],
+            layout={"display": "none"},
+        )
+        self.box = widgets.HBox(
+            [self.accept_button, self.reject_button, self._asking],
+            layout={"display": "none", "align_items": "center", "flex_flow": "row wrap"},
+        )
+        self.box.add_class("jl-review-bar")
+        self.notes = widgets.HTML(value="", layout={"display": "none"})
+        self.notes.add_class("jl-rejections")
+
+    @property
+    def asking(self) -> bool:
+        """Whether the reason for a rejection is being asked."""
+        return self._asking.layout.display != "none"
+
+    def accept(self) -> None:
+        """Accept the selected images (test hook too)."""
+        self.cancel_reject()
+        self._on_review(True, None)
+
+    def ask_reject(self) -> None:
+        """Ask the reason for rejecting the selected images (test hook too)."""
+        self._asking.layout.display = "flex"
+
+    def confirm_reject(self) -> None:
+        """Reject the selected images with the reason typed (test hook too)."""
+        reason = self.reason.value.strip()
+        if len(reason) > _MAX_REASON:
+            raise ValueError(f"a reason has at most {_MAX_REASON} characters, not {len(reason)}")
+        self._on_review(False, reason or None)
+        self.cancel_reject()
+
+    def cancel_reject(self) -> None:
+        self.reason.value = ""
+        self._asking.layout.display = "none"
+
+    def update(
+        self,
+        view: str,
+        counts: Mapping[str, int],
+        shown: bool,
+        rejections: Mapping[str, int] | None = None,
+    ) -> None:
+        """Show the tabs (with their counts) when the dataset has team work; the bar on Review;
+        on Mine, why images came back from review (``rejections``: reason -> images)."""
+        for name, button in self.tabs.items():
+            button.layout.display = "" if shown else "none"
+            button.description = f"{TEAM_VIEWS[name]} ({int(counts.get(name, 0))})"
+            if name == view:
+                button.add_class("jl-tab-active")
+                button.button_style = "info"
+            else:
+                button.remove_class("jl-tab-active")
+                button.button_style = ""
+        self.box.layout.display = "flex" if view == "review" else "none"
+        self.notes.value = _rejections_html(rejections or {}) if view == "mine" else ""
+        self.notes.layout.display = "" if self.notes.value else "none"
+        if view != "review":
+            self.cancel_reject()
+
+    @property
+    def widgets(self) -> list[widgets.Widget]:
+        return [*self.tabs.values(), self.box, self.notes]
+
+    def close(self) -> None:
+        close_widgets(
+            *self.tabs.values(),
+            self.accept_button,
+            self.reject_button,
+            self.reason,
+            self.confirm_button,
+            self.cancel_button,
+            self._asking,
+            self.box,
+            self.notes,
+        )
+
+
+def _rejections_html(rejections: Mapping[str, int]) -> str:
+    """ "3 images came back from review: blurry (2), no reason given (1)", as escaped HTML."""
+    if not rejections:
+        return ""
+    total = sum(rejections.values())
+    parts = [
+        f"{html.escape(reason) if reason else '<i>no reason given</i>'} ({n})"
+        for reason, n in sorted(rejections.items(), key=lambda item: -item[1])[:5]
+    ]
+    more = " …" if len(rejections) > 5 else ""
+    noun = "image" if total == 1 else "images"
+    return (
+        f'<span style="color:#b3261e">{total} {noun} came back from review:</span> '
+        + ", ".join(parts)
+        + more
+    )

@@ -1,0 +1,192 @@
+"""The Labeler's Mine and Review tabs without a browser: tabs, the review bar, its keys."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from imagegen import fill_folder
+
+from jupyter_labeler.dataset import Dataset
+from jupyter_labeler.widget import Labeler
+from jupyter_labeler.widget import keys as keymap
+from jupyter_labeler.widget import labeler as labeler_module
+
+
+@pytest.fixture(autouse=True)
+def _prefetch_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(labeler_module, "PREFETCH_DELAY", 0)
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    root = tmp_path / "images"
+    root.mkdir()
+    fill_folder(lambda n, d: (root / n).write_bytes(d), 20)
+    return root
+
+
+def make(dataset: Dataset) -> Labeler:
+    return Labeler(dataset, page_size=12, follow=False)
+
+
+@pytest.fixture
+def labelers() -> Iterator[list[Labeler]]:
+    made: list[Labeler] = []
+    yield made
+    for lab in made:
+        error = lab._status.last_error
+        lab.close()
+        assert error is None, f"an unexpected error reached the status line: {error!r}"
+
+
+def key(lab: Labeler, name: str) -> None:
+    lab._grid.receive({"event": "key", "key": name, "seq": 1})
+
+
+def text_of(value: str) -> str:
+    return html.unescape(re.sub(r"<[^>]+>", "", value))
+
+
+def visible(widget: Any) -> bool:
+    return widget.layout.display != "none"
+
+
+def test_team_tabs_show_only_once_the_dataset_has_team_work(
+    folder: Path, labelers: list[Labeler]
+) -> None:
+    ds = Dataset.open(folder, author="lead")
+    lab = make(ds)
+    labelers.append(lab)
+    assert not any(visible(b) for b in lab._team.tabs.values())
+    assert not visible(lab._team.box)
+    ds.assign(["alice", "lead"], seed=0)
+    assert all(visible(b) for b in lab._team.tabs.values())
+    assert lab._team.tabs["mine"].description == "Mine (10)"
+    assert lab._team.tabs["review"].description == "Review (0)"
+
+
+def test_mine_tab_shows_my_work_and_rejected_images_come_back(
+    folder: Path, labelers: list[Labeler]
+) -> None:
+    lead = Dataset.open(folder, author="lead")
+    lead.assign(["alice", "bob"], seed=1)
+    alice = Dataset.open(folder, author="alice")
+    lab = make(alice)
+    labelers.append(lab)
+    lab._team.tabs["mine"].click()
+    assert lab.view == "mine"
+    assert "jl-tab-active" in lab._team.tabs["mine"]._dom_classes
+    mine = list(alice.ids("mine"))
+    assert list(lab._grid.ids) == mine[:12]
+    lab.selected = tuple(mine[:4])
+    lab._add_to_selection("cat")
+    assert set(lab._grid.ids).isdisjoint(mine[:4])  # done: they left Mine
+    assert lab.selected == ()
+    lead.refresh()
+    lead.review(mine[:2], accept=False, reason="not a cat")
+    lab.dataset.refresh()
+    lab._request_render(force=True)
+    assert set(mine[:2]) <= set(lab._grid.ids)
+    assert lab._team.tabs["mine"].description == f"Mine ({len(mine) - 2})"
+    assert visible(lab._team.notes)
+    assert "2 images came back from review: not a cat (2)" in text_of(lab._team.notes.value)
+    lead.review(mine[2:3], accept=False, reason="<script>x</script>")
+    lab.dataset.refresh()
+    lab._request_render(force=True)
+    assert "&lt;script&gt;x&lt;/script&gt; (1)" in lab._team.notes.value
+    assert "<script>" not in lab._team.notes.value
+    lab.view = "all"
+    assert not visible(lab._team.notes)
+
+
+def test_review_tab_accepts_and_rejects_with_a_reason(
+    folder: Path, labelers: list[Labeler]
+) -> None:
+    lead = Dataset.open(folder, author="lead")
+    lead.assign(["alice", "bob"], seed=1)
+    lead.add_label("cat", list(lead.ids()[:8]))
+    lab = make(lead)
+    labelers.append(lab)
+    lab.view = "review"
+    assert visible(lab._team.box)
+    assert list(lab._grid.ids) == list(lead.ids()[:8])
+    first = list(lab._grid.ids)
+    lab.selected = tuple(first[:3])
+    lab._team.accept_button.click()
+    assert (lead.images.loc[first[:3], "review"] == "accepted").all()
+    assert lab.selected == ()
+    assert set(lab._grid.ids) == set(first[3:])
+    # reject asks why first; nothing happens until confirmed
+    lab.selected = tuple(first[3:5])
+    lab._team.reject_button.click()
+    assert lab._team.asking
+    assert (lead.images.loc[first[3:5], "review"] == "").all()
+    lab._team.reason.value = "blurry <b>"
+    lab._team.confirm_button.click()
+    assert not lab._team.asking
+    table = lead.images.loc[first[3:5]]
+    assert (table["review"] == "rejected").all()
+    assert (table["review_reason"] == "blurry <b>").all()
+    assert "Rejected 2 images: blurry <b>" in lab._status.widget.value.replace("&lt;", "<").replace(
+        "&gt;", ">"
+    )
+    assert "<b>" not in lab._status.widget.value  # shown as text, never as markup
+    # cancel leaves everything as it was
+    lab.selected = tuple(first[5:6])
+    lab._team.reject_button.click()
+    lab._team.reason.value = "x"
+    lab._team.cancel_button.click()
+    assert not lab._team.asking
+    assert lab._team.reason.value == ""
+    assert lead.images.loc[first[5], "review"] == ""
+    # undo takes the rejection back
+    lab.undo()
+    assert (lead.images.loc[first[3:5], "review"] == "").all()
+
+
+def test_review_keys_act_only_on_the_review_tab(folder: Path, labelers: list[Labeler]) -> None:
+    lead = Dataset.open(folder, author="lead")
+    lead.add_label("cat", list(lead.ids()[:6]))
+    lead.review(list(lead.ids()[:1]))  # reviews alone make the tabs show too
+    lab = make(lead)
+    labelers.append(lab)
+    assert lead.has_team
+    shortcuts = {k for s in keymap.KEYS for k in s.keys}
+    assert {"y", "r"} <= shortcuts
+    assert set(lab._grid.key_names) == shortcuts
+    lab.view = "labeled"
+    lab.selected = tuple(lead.ids()[1:3])
+    key(lab, "y")
+    assert (lead.images.loc[list(lead.ids()[1:3]), "review"] == "").all()
+    lab.view = "review"
+    lab.selected = tuple(lead.ids()[1:3])
+    key(lab, "y")
+    assert (lead.images.loc[list(lead.ids()[1:3]), "review"] == "accepted").all()
+    lab.selected = tuple(lead.ids()[3:4])
+    key(lab, "r")
+    assert lab._team.asking
+    lab._team.reason.value = "why not"
+    lab._team.confirm_reject()
+    assert lead.images.loc[lead.ids()[3], "review_reason"] == "why not"
+
+
+def test_reviewing_nothing_says_so(folder: Path, labelers: list[Labeler]) -> None:
+    lead = Dataset.open(folder, author="lead")
+    lead.add_label("cat", list(lead.ids()[:2]))
+    lead.review(list(lead.ids()[:1]))
+    lab = make(lead)
+    labelers.append(lab)
+    lab.view = "review"
+    lab._team.accept()
+    assert "Select images first" in lab._status.widget.value
+    lab._team.reason.value = "x" * 300
+    lab.selected = tuple(lead.ids()[1:2])
+    lab._team.confirm_button.click()  # refused: said on the status line, nothing changes
+    assert "at most 256 characters" in lab._status.widget.value
+    assert lead.images.loc[lead.ids()[1], "review"] == ""
+    lab._status.clear_error()
