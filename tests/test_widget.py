@@ -274,24 +274,109 @@ def test_page_turns_create_no_widgets(lab: Labeler) -> None:
     assert len(lab._grid.ids) == len(lab._grid.thumbs) == 31
 
 
-def test_a_page_is_one_message_with_thumbnails_as_buffers(lab: Labeler) -> None:
-    sent: list[tuple[dict[str, Any], list[Any]]] = []
+def _spy(lab: Labeler) -> list[tuple[dict[str, Any], list[bytes]]]:
+    """Every message the grid sends from now on, with its buffers."""
+    sent: list[tuple[dict[str, Any], list[bytes]]] = []
     real = lab._grid._send
 
     def spy(msg: dict[str, Any], buffers: list[Any] | None = None) -> None:
-        sent.append((msg, list(buffers or [])))
+        sent.append((msg, [bytes(b) for b in buffers or []]))
         real(msg, buffers)
 
     lab._grid._send = spy  # type: ignore[method-assign]
-    turn(lab, "next")
-    updates = [(m, b) for m, b in sent if m.get("method") == "update"]
+    return sent
+
+
+def _pushed(sent: list[tuple[dict[str, Any], list[bytes]]]) -> list[tuple[list[str], list[bytes]]]:
+    return [
+        (m["content"]["keys"], b)
+        for m, b in sent
+        if m.get("method") == "custom" and m["content"].get("event") == "thumbs"
+    ]
+
+
+def test_a_page_is_one_message_with_thumbnails_as_buffers(lab: Labeler) -> None:
+    sent = _spy(lab)
+    turn(lab, "last")  # a page whose thumbnails the browser does not hold yet
+    updates = [(m, b) for m, b in sent if m.get("method") == "update" and "ids" in m["state"]]
     assert len(updates) == 1
     msg, buffers = updates[0]
     state = msg["state"]
-    assert {"ids", "names", "errors", "page", "page_token"} <= set(state)
-    assert len(buffers) == 12
-    assert all(bytes(b)[:2] == b"\xff\xd8" for b in buffers)
+    assert {"ids", "names", "errors", "page", "page_token", "thumb_keys"} <= set(state)
+    assert len(buffers) == 7
+    assert all(b[:2] == b"\xff\xd8" for b in buffers)
     assert "thumbs" in str(msg["buffer_paths"])
+    assert state["thumb_keys"] == [f"160/{i}" for i in shown(lab)]
+
+
+def test_the_next_page_is_pushed_ahead_and_a_turn_sends_no_thumbnail(lab: Labeler) -> None:
+    sent = _spy(lab)
+    second = ids_of(lab.dataset, "unlabeled")[12:24]
+    lab._prefetch_now([str(i) for i in second], 160)
+    assert _pushed(sent) == []  # already pushed when the first page was shown
+    assert all(f"160/{i}" in lab._grid.held for i in second)
+
+    turn(lab, "next")
+    updates = [(m, b) for m, b in sent if m.get("method") == "update" and "ids" in m["state"]]
+    assert len(updates) == 1
+    _msg, buffers = updates[0]
+    assert shown(lab) == second
+    assert buffers == [b""] * 12  # every thumbnail is in the browser already
+    # ... and the page after it went ahead, as one message of its thumbnails.
+    pushed = _pushed(sent)
+    assert len(pushed) == 1
+    keys, data = pushed[0]
+    assert keys == [f"160/{i}" for i in ids_of(lab.dataset, "unlabeled")[24:31]]
+    assert len(data) == 7
+    assert all(b[:2] == b"\xff\xd8" for b in data)
+
+    sent.clear()
+    turn(lab, "prev")  # a page seen before
+    updates = [(m, b) for m, b in sent if m.get("method") == "update" and "ids" in m["state"]]
+    assert len(updates) == 1
+    assert not any(
+        updates[0][1]
+    )  # no thumbnail bytes (an unchanged list of empty ones is not sent)
+    assert updates[0][0]["state"]["thumb_keys"] == [f"160/{i}" for i in shown(lab)]
+    assert _pushed(sent) == []
+
+
+def test_the_browser_says_what_it_let_go_and_asks_for_what_it_lacks(lab: Labeler) -> None:
+    first = shown(lab)
+    grid = lab._grid
+    grid.receive({"event": "evicted", "keys": [f"160/{first[1]}", "nonsense"]})
+    assert f"160/{first[1]}" not in grid.held
+    turn(lab, "next")
+    sent = _spy(lab)
+    turn(lab, "prev")  # the first page again: only the thumbnail it let go is sent
+    update = [b for m, b in sent if m.get("method") == "update" and "ids" in m["state"]][-1]
+    assert [bool(b) for b in update] == [i == 1 for i in range(12)]
+
+    sent.clear()
+    # A second view (or a reloaded page) lacks them all and asks: they come again.
+    grid.receive({"event": "want", "keys": [f"160/{first[2]}", f"160/{first[3]}", "160/nope"]})
+    grid.receive({"event": "want", "keys": ["100000/" + first[2], "x/y", 7]})  # refused
+    customs = [m["content"] for m, _ in sent if m.get("method") == "custom"]
+    assert customs == [
+        {"event": "thumbs", "keys": [f"160/{first[2]}", f"160/{first[3]}"], "none": ["160/nope"]}
+    ]
+
+
+def test_changed_images_are_sent_again(lab: Labeler, folder: Path) -> None:
+    before = set(lab._grid.held)
+    assert len(before) == 24  # the page shown and the next one, pushed
+    sent = _spy(lab)
+    (folder / "img40.jpg").write_bytes(jpeg((1, 2, 3)))
+    lab.dataset.sync()
+    # The kernel forgot what the browser held: every key it holds now went out after the sync.
+    # The page's state carries every thumbnail's bytes again (unchanged bytes are not re-sent:
+    # the browser's copy of the state has them), and the next page was pushed again.
+    grid = lab._grid
+    assert all(grid.thumbs)
+    assert len(grid.thumbs) == 12
+    again = {k for keys, _ in _pushed(sent) for k in keys}
+    assert len(again) == 12
+    assert set(grid.held) == again | set(grid.thumb_keys)
 
 
 def test_tile_size_and_hidpi_ask_for_other_thumbnails(
@@ -308,7 +393,7 @@ def test_tile_size_and_hidpi_ask_for_other_thumbnails(
     lab._grid.tile_size = "large"
     assert lab._grid.tile_px == 224
     lab._grid.hidpi = True  # the browser says so on a HiDPI screen
-    assert sizes == [224, 448]
+    assert sizes == [224, 224, 448, 448]  # each time the page, then the next one pushed ahead
     assert thumbnail_px("medium", True, 48) == 256  # a page stays within its bytes budget
     assert thumbnail_px("medium", False, 48) == 160
     assert thumbnail_px("small", True, 12) == 224
@@ -893,25 +978,21 @@ def test_preview_add_change_remove_one_image(lab: Labeler, dataset: Dataset) -> 
 # -- thumbnails --------------------------------------------------------------------------------
 
 
-def test_one_thumbnail_call_per_page_and_a_prefetch(
+def test_one_thumbnail_call_per_page_and_one_for_the_next_pushed_ahead(
     lab: Labeler, dataset: Dataset, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    calls: list[tuple[str, list[str]]] = []
-    real_thumbnails, real_prefetch = dataset.thumbnails, dataset.prefetch_thumbnails
+    calls: list[list[str]] = []
+    real_thumbnails = dataset.thumbnails
 
     def thumbnails(ids: Any, size: int = 160) -> Any:
-        calls.append(("get", list(ids)))
+        calls.append(list(ids))
         return real_thumbnails(ids, size=size)
 
-    def prefetch(ids: Any, size: int = 160) -> None:
-        calls.append(("prefetch", list(ids)))
-        real_prefetch(ids, size=size)
-
     monkeypatch.setattr(dataset, "thumbnails", thumbnails)
-    monkeypatch.setattr(dataset, "prefetch_thumbnails", prefetch)
     order = ids_of(dataset, "unlabeled")
     lab.page = 1
-    assert calls == [("get", order[12:24]), ("prefetch", order[24:36])]
+    assert calls == [order[12:24], order[24:36]]
+    assert lab._grid.held[-7:] == [f"160/{i}" for i in order[24:36]]
     # A label change on this page updates the chips without fetching thumbnails again.
     lab.view = "all"
     lab.page = 1

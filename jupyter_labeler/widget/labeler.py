@@ -240,6 +240,7 @@ class Labeler(widgets.VBox):
                 key=self._handle_key,
                 settings=guard(lambda: self._request_render(force=True)),
                 upload=guard(self._upload_message),
+                thumbnails=self._thumbnail_bytes,
             ),
             page_sizes=list(PAGE_SIZES),
             key_names=[key for shortcut in keymap.KEYS for key in shortcut.keys],
@@ -463,7 +464,8 @@ class Labeler(widgets.VBox):
             if force or page_ids != self._page_ids:
                 size = self._thumb_px
                 thumbs = self.dataset.thumbnails(page_ids, size=size) if page_ids else {}
-                paths = [str(self.dataset.info(i).get("path", i)) for i in page_ids]
+                known = self.dataset.paths_of(page_ids)
+                paths = [known.get(i, i) for i in page_ids]
                 names = [posixpath.basename(p) or p for p in paths]
                 errors, data = [], []
                 for image_id in page_ids:
@@ -479,6 +481,7 @@ class Labeler(widgets.VBox):
                     selected=frozenset(self.selected),
                     empty_message=self._empty_message(),
                     parts=[parts.get(i, "") for i in page_ids],
+                    px=size,
                 )
                 self._page_ids = page_ids
                 following = ids[start + self.page_size : start + 2 * self.page_size]
@@ -494,15 +497,16 @@ class Labeler(widgets.VBox):
                 button.button_style = ""
 
     def _prefetch_later(self, ids: list[str], size: int) -> None:
-        """Make the next page's thumbnails a moment from now: on a small machine, the threads
-        making them would otherwise take the CPU from the browser drawing this page."""
+        """Make the next page's thumbnails a moment from now and push them to the browser, so
+        that turning to it sends none: on a small machine, the threads making them would
+        otherwise take the CPU from the browser drawing this page."""
         if self._prefetch is not None:
             self._prefetch.cancel()
             self._prefetch = None
         if not ids:
             return
         if PREFETCH_DELAY <= 0:
-            self.dataset.prefetch_thumbnails(ids, size=size)
+            self._prefetch_now(ids, size)
             return
         timer = threading.Timer(PREFETCH_DELAY, self._prefetch_now, args=(ids, size))
         timer.daemon = True
@@ -512,7 +516,11 @@ class Labeler(widgets.VBox):
     def _prefetch_now(self, ids: list[str], size: int) -> None:
         if not self._closed:
             with contextlib.suppress(Exception):  # a prefetch is only a guess; the page asks again
-                self.dataset.prefetch_thumbnails(ids, size=size)
+                self._grid.push(ids, size, self._thumbnail_bytes(ids, size))
+
+    def _thumbnail_bytes(self, ids: list[str], size: int) -> list[bytes]:
+        thumbs = self.dataset.thumbnails(ids, size=size)
+        return [t.data if (t := thumbs.get(i)) is not None else b"" for i in ids]
 
     @property
     def _thumb_px(self) -> int:
@@ -595,6 +603,7 @@ class Labeler(widgets.VBox):
                 ids is None or not set(ids).isdisjoint(self._page_ids)
             )
             if kind in ("images", "reload"):
+                self._grid.forget_sent()  # a file may have changed under its id
                 self._drop_vanished()
             if self.label_filter is not None and self.label_filter not in self.dataset.label_names:
                 self.label_filter = None
