@@ -570,7 +570,10 @@ def test_user_strings_are_escaped(lab: Labeler, dataset: Dataset, folder: Path) 
     # Chips and the All Labels pane escape label names (manifests may bring odd ones).
     assert "<script>" not in chips_html(["<script>x</script>"])
     lab._labels.update(["<b>x</b>"], {"<b>x</b>": 1})
-    assert "&lt;b&gt;x&lt;/b&gt;" in lab._labels.rows[0].info.value
+    assert lab._labels.rows[0]["name"] == "<b>x</b>"  # data, drawn as text by the browser
+    pane_script = Path(__file__).parents[1] / "jupyter_labeler/widget/static/labels_pane.js"
+    assert "innerHTML" not in pane_script.read_text()
+    assert "insertAdjacentHTML" not in pane_script.read_text()
 
 
 # -- keys ------------------------------------------------------------------------------------
@@ -656,8 +659,7 @@ def test_undo_button_state_and_nothing_to_undo(lab: Labeler, dataset: Dataset) -
 
 def test_delete_label_only_keeps_the_images(lab: Labeler, dataset: Dataset) -> None:
     dataset.add_label("roses", ids_of(dataset)[:6])
-    row = lab._labels.row_for("roses")
-    row.delete.click()
+    lab._labels.receive({"event": "delete", "name": "roses"})
     dialog = lab._dialog
     assert dialog.is_open
     assert [v for _, v in dialog.choice.options] == [
@@ -678,7 +680,7 @@ def test_delete_label_with_images_keeps_files(lab: Labeler, dataset: Dataset, fo
     ids = ids_of(dataset)[1:4]
     dataset.add_label("roses", ids)
     dataset.add_label("red", ids[:1])
-    lab._labels.row_for("roses").delete.click()
+    lab._labels.receive({"event": "delete", "name": "roses"})
     lab._dialog.choice.value = "with_images"
     lab._dialog.confirm.click()
     assert set(ids_of(dataset)) & set(ids) == {ids[0]}  # it had another label
@@ -690,7 +692,7 @@ def test_delete_label_with_files_needs_a_second_confirmation(
 ) -> None:
     ids = ids_of(dataset)[1:4]
     dataset.add_label("roses", ids)
-    lab._labels.row_for("roses").delete.click()
+    lab._labels.receive({"event": "delete", "name": "roses"})
     dialog = lab._dialog
     dialog.choice.value = "with_images_and_files"
     dialog.confirm.click()
@@ -803,7 +805,7 @@ def test_sync_adds_new_files_with_sidecar_labels(
     assert summary in status_text(lab)
     assert dataset.label_names == ["tulips"]
     assert lab._tabs["all"].description == "All (32)"
-    assert lab._labels.row_for("tulips").text.value == "tulips"
+    assert lab._labels.names == ["tulips"]
 
 
 # -- status line -----------------------------------------------------------------------------
@@ -865,33 +867,44 @@ def test_labels_pane_counts_rename_and_merge(lab: Labeler, dataset: Dataset) -> 
     ids = ids_of(dataset)
     dataset.add_label("roses", ids[1:5])
     dataset.add_label("tulips", ids[5:7])
-    rows = [r for r in lab._labels.rows if r.name]
-    assert [(r.name, text_of(r.info.value)) for r in rows] == [
-        ("roses", "1 roses 4"),  # the first ten are numbered as the keys 1-9, 0
-        ("tulips", "2 tulips 2"),
+    pane = lab._labels
+    # The first ten are numbered as the keys 1-9, 0.
+    assert pane.rows == [
+        {"name": "roses", "count": 4, "key": "1"},
+        {"name": "tulips", "count": 2, "key": "2"},
     ]
-    assert 'class="jl-label-count"' in rows[0].info.value
-    row = lab._labels.row_for("roses")
-    assert row.rename.disabled
-    row.text.value = "bad name"
-    assert row.rename.disabled
-    assert "is not allowed" in text_of(lab._labels.problem.value)
-    row.text.value = "rose"
-    assert not row.rename.disabled
-    row.rename.click()
+    assert pane.allowed == []  # nothing typed: no Rename to press
+    pane.receive({"event": "typed", "name": "roses", "text": "bad name"})
+    assert pane.allowed == []
+    assert "is not allowed" in pane.problem
+    pane.receive({"event": "rename", "name": "roses", "text": "bad name"})  # forced: refused
+    assert dataset.label_names == ["roses", "tulips"]
+    pane.receive({"event": "typed", "name": "roses", "text": "  "})
+    assert pane.problem == "a label name cannot be empty"
+    pane.receive({"event": "typed", "name": "roses", "text": "rose"})
+    assert pane.allowed == ["roses"]
+    assert pane.problem == ""
+    pane.receive({"event": "rename", "name": "roses", "text": "rose"})
     assert dataset.label_names == ["rose", "tulips"]
+    assert pane.allowed == []  # the renamed row starts afresh
     # Onto an existing name: a merge, so it asks first.
-    lab._labels.row_for("tulips").text.value = "rose"
-    lab._labels.row_for("tulips").rename.click()
+    pane.receive({"event": "rename", "name": "tulips", "text": "rose"})
     assert lab._dialog.is_open
     assert "Merge tulips into rose?" in text_of(lab._dialog.title.value)
     assert dataset.label_names == ["rose", "tulips"]
     lab._dialog.confirm.click()
     assert dataset.label_names == ["rose"]
     assert dataset.counts().loc["rose", "images"] == 6
-    hidden = [r for r in lab._labels.rows if r.name is None]
-    assert len(hidden) == 1
-    assert hidden[0].box.layout.display == "none"
+    assert pane.rows == [{"name": "rose", "count": 6, "key": "1"}]
+    # A row that went meanwhile is ignored.
+    pane.receive({"event": "delete", "name": "tulips"})
+    assert not lab._dialog.is_open
+    # One widget model for the pane, however many labels.
+    before = widget_count()
+    dataset.add_label("a1", ids[10:11])
+    dataset.add_label("a2", ids[11:12])
+    assert len(pane.rows) == 3
+    assert widget_count() == before
 
 
 def test_label_filter(lab: Labeler, dataset: Dataset) -> None:
@@ -903,8 +916,7 @@ def test_label_filter(lab: Labeler, dataset: Dataset) -> None:
     assert lab.label_filter == "tulips"
     assert lab.view == "labeled"  # Unlabeled images carry no label
     assert shown(lab) == ids[5:7]
-    lab._labels.row_for("tulips").text.value = "tulip"
-    lab._labels.row_for("tulips").rename.click()
+    lab._labels.receive({"event": "rename", "name": "tulips", "text": "tulip"})
     assert lab.label_filter == "tulip"
     assert lab._filter.value == "tulip"
     lab.dataset.delete_label("tulip")
