@@ -221,14 +221,10 @@ class Labeler(widgets.VBox):
         self._split.on_click(guard(lambda _b: self.ask_split()))
 
         self._label_box = LabelBox(self._add_to_selection, self._remove_from_selection, guard)
-        self._dialog = ChoiceDialog(guard)
-        self._preview = Preview(
-            self._preview_add,
-            self._preview_change,
-            self._preview_remove,
-            guard,
-            on_step=self._preview_step,
-        )
+        # The dialog and the preview are made when first opened: most sessions open neither,
+        # and their few dozen widget models would slow every first display.
+        self._dialog_part: ChoiceDialog | None = None
+        self._preview_part: Preview | None = None
         self._grid = ImageGrid(
             GridCallbacks(
                 click=self._tile_click,
@@ -253,8 +249,6 @@ class Labeler(widgets.VBox):
         self._readiness.add_class("jl-readiness")
         self._others = widgets.HTML(value="")
         self._others.add_class("jl-others")
-        for box in (self._preview.box, self._dialog.box):
-            box.layout.observe(lambda _c: self._overlay_changed(), "display")
 
         self._parts_to_close = [
             *self._tabs.values(),
@@ -283,8 +277,8 @@ class Labeler(widgets.VBox):
         messages = widgets.VBox([self._upload.result.box, self._sync.summary.box])
         # The grid scrolls inside a box of bounded height, so the toolbar above it and the
         # All Labels pane beside it stay in view; the preview and dialogs open over the grid.
-        grid_area = widgets.VBox(
-            [self._dialog.box, self._preview.box, self._grid],
+        grid_area = self._grid_area = widgets.VBox(
+            [self._grid],
             layout={"flex": "1 1 auto", "min_width": "0"},
         )
         grid_area.add_class("jl-main-area")
@@ -305,7 +299,36 @@ class Labeler(widgets.VBox):
         )
 
     def _overlay_changed(self) -> None:
-        self._grid.overlay_open = self._preview.is_open or self._dialog.is_open
+        self._grid.overlay_open = any(
+            part is not None and part.is_open for part in (self._preview_part, self._dialog_part)
+        )
+
+    @property
+    def _dialog(self) -> ChoiceDialog:
+        if self._dialog_part is None:
+            self._dialog_part = ChoiceDialog(self._status.guard)
+            self._show_overlay(self._dialog_part.box, first=True)
+        return self._dialog_part
+
+    @property
+    def _preview(self) -> Preview:
+        if self._preview_part is None:
+            self._preview_part = Preview(
+                self._preview_add,
+                self._preview_change,
+                self._preview_remove,
+                self._status.guard,
+                on_step=self._preview_step,
+            )
+            self._show_overlay(self._preview_part.box, first=False)
+        return self._preview_part
+
+    def _show_overlay(self, box: widgets.Widget, *, first: bool) -> None:
+        """Put a dialog (first) or the preview (just above the grid) over the grid."""
+        box.layout.observe(lambda _c: self._overlay_changed(), "display")
+        children = list(self._grid_area.children)
+        children.insert(0 if first else len(children) - 1, box)
+        self._grid_area.children = tuple(children)
 
     # -- trait validation and reactions ------------------------------------------------------
     @traitlets.validate("view")
@@ -647,7 +670,7 @@ class Labeler(widgets.VBox):
             self._anchor = None
 
     def _refresh_preview(self) -> None:
-        image_id = self._preview.image_id
+        image_id = self._preview_part.image_id if self._preview_part is not None else None
         if image_id is None:
             return
         if self._missing_ids([image_id]):
@@ -957,10 +980,10 @@ class Labeler(widgets.VBox):
             self.select_page()
         elif action == "clear_selection":
             # Esc closes the preview or a dialog first; only then does it clear the selection.
-            if self._preview.is_open:
-                self._preview.hide()
-            elif self._dialog.is_open:
-                self._dialog.hide()
+            if self._preview_part is not None and self._preview_part.is_open:
+                self._preview_part.hide()
+            elif self._dialog_part is not None and self._dialog_part.is_open:
+                self._dialog_part.hide()
             else:
                 self.clear_selection()
         elif action == "undo":
@@ -983,13 +1006,14 @@ class Labeler(widgets.VBox):
             self._unobserve()
         for part in (
             self._label_box,
-            self._dialog,
-            self._preview,
+            self._dialog_part,
+            self._preview_part,
             self._upload,
             self._sync,
             self._labels,
         ):
-            part.close()
+            if part is not None:
+                part.close()
         close_widgets(self._grid, *self._parts_to_close, self.layout)
         super().close()
 
