@@ -341,6 +341,25 @@ def test_the_next_page_is_pushed_ahead_and_a_turn_sends_no_thumbnail(lab: Labele
     assert _pushed(sent) == []
 
 
+def test_the_next_page_goes_once_the_browser_has_drawn_this_one(
+    lab: Labeler, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(labeler_module, "PREFETCH_DELAY", 60)  # no background prefetch here
+    sent = _spy(lab)
+    turn(lab, "next")
+    assert _pushed(sent) == []  # not while the browser draws this page
+    token = lab._grid.page_token
+    lab._grid.receive({"event": "drawn", "token": token - 1})  # an older page: nothing
+    lab._pusher.submit(lambda: None).result(10)
+    assert _pushed(sent) == []
+    lab._grid.receive({"event": "drawn", "token": token})
+    lab._grid.receive({"event": "drawn", "token": token})  # a second view: pushed once
+    lab._pusher.submit(lambda: None).result(10)  # made and sent by the pusher's thread
+    pushed = _pushed(sent)
+    assert len(pushed) == 1
+    assert pushed[0][0] == [f"160/{i}" for i in ids_of(lab.dataset, "unlabeled")[24:31]]
+
+
 def test_the_browser_says_what_it_let_go_and_asks_for_what_it_lacks(lab: Labeler) -> None:
     first = shown(lab)
     grid = lab._grid

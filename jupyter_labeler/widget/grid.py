@@ -16,7 +16,8 @@ Thumbnails the browser already holds are not sent again. The browser keeps the t
 recent pages, decoded, keyed by ``"<px>/<id>"``; the kernel keeps a bounded record of the keys it
 sent, and a page names its keys with empty bytes for those the browser holds. The next page's
 thumbnails are pushed ahead (:meth:`ImageGrid.push`, a custom message ``thumbs``) while the user
-looks at this one, so a page turn sends no thumbnail at all. The browser says which keys it let go
+looks at this one, once the browser says it has drawn it (``drawn``, with the ``page_token``),
+so a page turn sends no thumbnail at all. The browser says which keys it let go
 (``evicted``) and asks for any it lacks (``want``: a second view, a reloaded page).
 """
 
@@ -76,6 +77,8 @@ class GridCallbacks:
     upload: Callable[[list[str], list[int], list[bytes] | None], None]
     #: The JPEG bytes of these images' thumbnails of this side (b"" when there is none).
     thumbnails: Callable[[list[str], int], list[bytes]]
+    #: The browser has drawn the page of this ``page_token`` (the moment to push the next).
+    drawn: Callable[[int], None]
 
 
 class ImageGrid(anywidget.AnyWidget):
@@ -296,7 +299,9 @@ class ImageGrid(anywidget.AnyWidget):
         calls = self._callbacks
         with self.hold_sync():
             try:
-                if event == "want":
+                if event == "drawn":
+                    calls.drawn(int(content.get("token", -1)))
+                elif event == "want":
                     self._send_wanted([str(k) for k in content.get("keys", ())])
                 elif event == "evicted":
                     with self._held_lock:

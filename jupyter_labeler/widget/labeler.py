@@ -20,6 +20,7 @@ import math
 import posixpath
 import threading
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 from typing import Any
 
@@ -154,6 +155,10 @@ class Labeler(widgets.VBox):
         self._anchor: str | None = None
         self._irreversible: str | None = None
         self._prefetch: threading.Timer | None = None
+        # The next page to push once the browser has drawn the page of this token; one lasting
+        # thread makes and pushes it, so the kernel stays free for the user's next click.
+        self._next_page: tuple[int, list[str], int] | None = None
+        self._pusher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jl-push")
         self._started_following = False
         self._activity_shown = ""
 
@@ -237,6 +242,7 @@ class Labeler(widgets.VBox):
                 settings=guard(lambda: self._request_render(force=True)),
                 upload=guard(self._upload_message),
                 thumbnails=self._thumbnail_bytes,
+                drawn=guard(self._page_drawn),
             ),
             page_sizes=list(PAGE_SIZES),
             key_names=[key for shortcut in keymap.KEYS for key in shortcut.keys],
@@ -520,21 +526,40 @@ class Labeler(widgets.VBox):
                 button.button_style = ""
 
     def _prefetch_later(self, ids: list[str], size: int) -> None:
-        """Make the next page's thumbnails a moment from now and push them to the browser, so
-        that turning to it sends none: on a small machine, the threads making them would
-        otherwise take the CPU from the browser drawing this page."""
+        """Make the next page's thumbnails a moment from now, and push them to the browser once
+        it says it has drawn this page, so that turning to it sends none.
+
+        A moment later, and pushed once drawn: on a small machine, the threads making and
+        sending them would otherwise take the CPU from the browser drawing this page."""
         if self._prefetch is not None:
             self._prefetch.cancel()
             self._prefetch = None
+        self._next_page = (self._grid.page_token, ids, size) if ids else None
         if not ids:
             return
         if PREFETCH_DELAY <= 0:
-            self._prefetch_now(ids, size)
+            self._page_drawn(self._grid.page_token)
             return
-        timer = threading.Timer(PREFETCH_DELAY, self._prefetch_now, args=(ids, size))
+        timer = threading.Timer(PREFETCH_DELAY, self._make_thumbnails, args=(ids, size))
         timer.daemon = True
         self._prefetch = timer
         timer.start()
+
+    def _make_thumbnails(self, ids: list[str], size: int) -> None:
+        if not self._closed:
+            with contextlib.suppress(Exception):  # a prefetch is only a guess; the page asks again
+                self.dataset.prefetch_thumbnails(ids, size=size)
+
+    def _page_drawn(self, token: int) -> None:
+        """The browser has drawn the page of ``token``: push the next page's thumbnails."""
+        if self._next_page is None or self._next_page[0] != token:
+            return  # another page was shown meanwhile, or this one's next page went already
+        _token, ids, size = self._next_page
+        self._next_page = None
+        if PREFETCH_DELAY <= 0:
+            self._prefetch_now(ids, size)
+        else:
+            self._pusher.submit(self._prefetch_now, ids, size)
 
     def _prefetch_now(self, ids: list[str], size: int) -> None:
         if not self._closed:
@@ -1002,6 +1027,7 @@ class Labeler(widgets.VBox):
             self.dataset.follow(None)
         if self._prefetch is not None:
             self._prefetch.cancel()
+        self._pusher.shutdown(wait=False, cancel_futures=True)
         with contextlib.suppress(Exception):
             self._unobserve()
         for part in (

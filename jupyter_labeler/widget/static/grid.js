@@ -35,6 +35,8 @@ function loaded(img) {
 // out of a page the bytes of those it holds; the cache says which it let go and asks for any it
 // lacks. Each entry keeps one <img>, loaded from a blob URL, that a view moves into its tile.
 const CACHE_BYTES = 48 * 1024 * 1024;
+// How long after drawing a page the grid tells the kernel, which then pushes the next page.
+const DRAWN_DELAY_MS = 200;
 const caches = new Map(); // cache_id -> ThumbCache
 
 class ThumbCache {
@@ -235,6 +237,7 @@ function render({ model, el }) {
   const cache = cacheOf(model);
   let shownToken = -1;
   let drawing = 0; // the newest page being decoded
+  let drawnTimer = 0;
   let local = new Set(); // the page's selection as drawn
   let kernelPage = new Set(); // the page's selection as the kernel last said
   let anchor = null; // index of the last plainly clicked tile on this page
@@ -410,6 +413,11 @@ function render({ model, el }) {
       grid.replaceChildren(...tiles.map((t) => t.node));
       grid.scrollTop = 0;
       grid.dataset.pageToken = String(token);
+      // Once this page is on the screen and the browser idle, the kernel may push the next.
+      clearTimeout(drawnTimer);
+      drawnTimer = setTimeout(() => {
+        if (shownToken === token) model.send({ event: "drawn", token });
+      }, DRAWN_DELAY_MS);
     };
     if (!missing.length && entries.every((e) => !e || e.done)) {
       finish();
@@ -559,6 +567,7 @@ function render({ model, el }) {
 
   return () => {
     drawing += 1; // a page still decoding is dropped
+    clearTimeout(drawnTimer);
     cleanups.forEach((undo) => undo());
     urls.forEach((u) => URL.revokeObjectURL(u));
     urls = [];
