@@ -232,7 +232,7 @@ function render({ model, el }) {
   el.append(bar, grid, empty, hint);
 
   // -- state ----------------------------------------------------------------------------
-  let tiles = []; // {node, check, img, chips, id}
+  let tiles = []; // {node, check, open, img, caption, reason, chips, id}
   let urls = []; // blob URLs of thumbnails outside the cache (sent without a key)
   const cache = cacheOf(model);
   let shownToken = -1;
@@ -325,34 +325,49 @@ function render({ model, el }) {
       : "Click the images (or Tab to them) to use the keys.";
   }
 
-  function buildTile(i, id, name, reason, img) {
+  // Tiles are reused from page to page: a new page changes their contents, not the DOM.
+  function buildTile() {
     const node = make("div", "jl-tile");
-    node.dataset.index = String(i);
     node.setAttribute("role", "option");
     const top = make("div", "jl-tile-top");
     const check = make("input", "jl-tile-check");
     check.type = "checkbox";
     check.tabIndex = -1;
-    check.title = name;
-    check.setAttribute("aria-label", `Select ${name}`);
     const open = make("button", "jl-tile-open", "⤢");
     open.tabIndex = -1;
     open.title = "Open this image";
-    open.setAttribute("aria-label", `Open ${name}`);
     top.append(check, open);
+    const img = make("img");
+    const caption = make("div", "jl-tile-name");
+    const reason = make("div", "jl-tile-reason");
+    const chips = make("div", "jl-tile-chips");
+    node.append(top, img, caption, chips);
+    return { node, check, open, img, caption, reason, chips, id: "" };
+  }
+
+  function fillTile(tile, i, id, name, why, img) {
+    tile.id = id;
+    tile.node.dataset.index = String(i);
+    tile.check.title = name;
+    tile.check.setAttribute("aria-label", `Select ${name}`);
+    tile.open.setAttribute("aria-label", `Open ${name}`);
     img.className = "jl-tile-image";
     img.alt = name;
     img.draggable = false;
-    const caption = make("div", "jl-tile-name", name);
-    caption.title = name;
-    node.append(top, img, caption);
-    if (reason) {
-      node.classList.add("jl-broken");
-      node.append(make("div", "jl-tile-reason", `Cannot show this image: ${reason}`));
+    if (tile.img !== img) {
+      tile.img.replaceWith(img);
+      tile.img = img;
     }
-    const chips = make("div", "jl-tile-chips");
-    node.append(chips);
-    return { node, check, img, chips, id };
+    tile.caption.textContent = name;
+    tile.caption.title = name;
+    tile.node.classList.toggle("jl-broken", !!why);
+    if (why) {
+      tile.reason.textContent = `Cannot show this image: ${why}`;
+      if (!tile.reason.isConnected) tile.caption.after(tile.reason);
+    } else {
+      tile.reason.remove();
+    }
+    return tile;
   }
 
   // The <img> of a cache entry, or a copy when another view shows it.
@@ -396,7 +411,8 @@ function render({ model, el }) {
       const names = model.get("names") || [];
       const reasons = model.get("errors") || [];
       tiles = pageIds.map((id, i) =>
-        buildTile(
+        fillTile(
+          tiles[i] || buildTile(),
           i,
           id,
           names[i] || id,
@@ -410,7 +426,10 @@ function render({ model, el }) {
       drawLabels();
       takeKernelSelection();
       drawBar();
-      grid.replaceChildren(...tiles.map((t) => t.node));
+      const kids = grid.children;
+      if (kids.length !== tiles.length || tiles.some((t, i) => kids[i] !== t.node)) {
+        grid.replaceChildren(...tiles.map((t) => t.node));
+      }
       grid.scrollTop = 0;
       grid.dataset.pageToken = String(token);
       // Once this page is on the screen and the browser idle, the kernel may push the next.
