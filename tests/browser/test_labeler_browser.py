@@ -248,6 +248,31 @@ def test_page_turn_shows_no_old_tile(lab: LabServer, page) -> None:
         assert not old or len(old) == len(names), f"old and new tiles shown together: {names}"
 
 
+SOURCES = "() => [...document.querySelectorAll('.jl-labeler .jl-tile img')].map(img => img.src)"
+
+
+def test_pages_seen_before_come_from_the_browsers_cache(lab: LabServer, page) -> None:
+    root, _folder = open_labeler(lab, page, "cached")
+    info = root.locator(".jl-page-info")
+    first = page.evaluate(SOURCES)
+    page.wait_for_timeout(1000)  # the next page is pushed once this one is drawn
+    root.locator(".jl-page-next").click()
+    expect(info).to_have_text(re.compile(r"page 2 of"), timeout=WAIT_MS)
+    page.wait_for_function(ALL_DECODED, arg=PAGE_SIZE, timeout=WAIT_MS)
+    second = page.evaluate(SOURCES)
+    assert not set(first) & set(second)
+    # Pushed ahead: the page itself carried no thumbnail.
+    sent = "print(sum(len(t) for t in w._grid.thumbs), len(w._grid.thumbs))"
+    assert lab.execute("cached.ipynb", sent) == f"0 {PAGE_SIZE}\n"
+    root.locator(".jl-page-prev").click()
+    expect(info).to_have_text(re.compile(r"page 1 of"), timeout=WAIT_MS)
+    page.wait_for_function(ALL_DECODED, arg=PAGE_SIZE, timeout=WAIT_MS)
+    # The same pictures as before, from the same blob URLs: nothing sent again, nothing decoded.
+    assert page.evaluate(SOURCES) == first
+    assert lab.execute("cached.ipynb", sent) == f"0 {PAGE_SIZE}\n"
+    assert cell_errors(page) == []
+
+
 def test_preview_and_dialog_from_the_last_row_are_in_view(lab: LabServer, page) -> None:
     page.set_viewport_size({"width": 1400, "height": 900})
     root, _folder = open_labeler(lab, page, "lastrow", page_size=48)
