@@ -1665,6 +1665,14 @@ class Dataset:
                 name="path",
             )
 
+    def paths_of(self, ids: Iterable[str]) -> dict[str, str]:
+        """The path of each known image id, relative to the source folder (one lookup for all)."""
+        ids = list(ids)
+        with self._lock:
+            codes = self._state.lookup(ids)
+            paths = self._state.paths
+            return {i: str(paths[c]) for i, c in zip(ids, codes.tolist(), strict=True) if c >= 0}
+
     def usage_of(self, ids: Iterable[str]) -> dict[str, str]:
         """The part of the split of each image id ("" for none, and for unknown ids)."""
         ids = list(ids)

@@ -216,10 +216,11 @@ def test_bad_label_names_are_refused_by_the_widget(
         assert lab._preview.add.disabled
         assert lab._preview.change.disabled
         lab._preview.press_add()
-        row = lab._labels.rows[0]
-        row.text.value = name
-        assert row.rename.disabled
-        lab._labels._rename(row)
+        pane = lab._labels
+        first = pane.names[0]
+        pane.receive({"event": "typed", "name": first, "text": name})
+        assert first not in pane.allowed
+        pane.receive({"event": "rename", "name": first, "text": name})
         # Even forced past the disabled button, the Dataset refuses it and the line says why.
         lab._status.guard(lab._add_to_selection)(name)
         assert isinstance(lab._status.last_error, InvalidLabelError)

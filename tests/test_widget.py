@@ -274,24 +274,128 @@ def test_page_turns_create_no_widgets(lab: Labeler) -> None:
     assert len(lab._grid.ids) == len(lab._grid.thumbs) == 31
 
 
-def test_a_page_is_one_message_with_thumbnails_as_buffers(lab: Labeler) -> None:
-    sent: list[tuple[dict[str, Any], list[Any]]] = []
+def _spy(lab: Labeler) -> list[tuple[dict[str, Any], list[bytes]]]:
+    """Every message the grid sends from now on, with its buffers."""
+    sent: list[tuple[dict[str, Any], list[bytes]]] = []
     real = lab._grid._send
 
     def spy(msg: dict[str, Any], buffers: list[Any] | None = None) -> None:
-        sent.append((msg, list(buffers or [])))
+        sent.append((msg, [bytes(b) for b in buffers or []]))
         real(msg, buffers)
 
     lab._grid._send = spy  # type: ignore[method-assign]
-    turn(lab, "next")
-    updates = [(m, b) for m, b in sent if m.get("method") == "update"]
+    return sent
+
+
+def _pushed(sent: list[tuple[dict[str, Any], list[bytes]]]) -> list[tuple[list[str], list[bytes]]]:
+    return [
+        (m["content"]["keys"], b)
+        for m, b in sent
+        if m.get("method") == "custom" and m["content"].get("event") == "thumbs"
+    ]
+
+
+def test_a_page_is_one_message_with_thumbnails_as_buffers(lab: Labeler) -> None:
+    sent = _spy(lab)
+    turn(lab, "last")  # a page whose thumbnails the browser does not hold yet
+    updates = [(m, b) for m, b in sent if m.get("method") == "update" and "ids" in m["state"]]
     assert len(updates) == 1
     msg, buffers = updates[0]
     state = msg["state"]
-    assert {"ids", "names", "errors", "page", "page_token"} <= set(state)
-    assert len(buffers) == 12
-    assert all(bytes(b)[:2] == b"\xff\xd8" for b in buffers)
+    assert {"ids", "names", "errors", "page", "page_token", "thumb_keys"} <= set(state)
+    assert len(buffers) == 7
+    assert all(b[:2] == b"\xff\xd8" for b in buffers)
     assert "thumbs" in str(msg["buffer_paths"])
+    assert state["thumb_keys"] == [f"160/{i}" for i in shown(lab)]
+
+
+def test_the_next_page_is_pushed_ahead_and_a_turn_sends_no_thumbnail(lab: Labeler) -> None:
+    sent = _spy(lab)
+    second = ids_of(lab.dataset, "unlabeled")[12:24]
+    lab._prefetch_now([str(i) for i in second], 160)
+    assert _pushed(sent) == []  # already pushed when the first page was shown
+    assert all(f"160/{i}" in lab._grid.held for i in second)
+
+    turn(lab, "next")
+    updates = [(m, b) for m, b in sent if m.get("method") == "update" and "ids" in m["state"]]
+    assert len(updates) == 1
+    _msg, buffers = updates[0]
+    assert shown(lab) == second
+    assert buffers == [b""] * 12  # every thumbnail is in the browser already
+    # ... and the page after it went ahead, as one message of its thumbnails.
+    pushed = _pushed(sent)
+    assert len(pushed) == 1
+    keys, data = pushed[0]
+    assert keys == [f"160/{i}" for i in ids_of(lab.dataset, "unlabeled")[24:31]]
+    assert len(data) == 7
+    assert all(b[:2] == b"\xff\xd8" for b in data)
+
+    sent.clear()
+    turn(lab, "prev")  # a page seen before
+    updates = [(m, b) for m, b in sent if m.get("method") == "update" and "ids" in m["state"]]
+    assert len(updates) == 1
+    assert not any(
+        updates[0][1]
+    )  # no thumbnail bytes (an unchanged list of empty ones is not sent)
+    assert updates[0][0]["state"]["thumb_keys"] == [f"160/{i}" for i in shown(lab)]
+    assert _pushed(sent) == []
+
+
+def test_the_next_page_goes_once_the_browser_has_drawn_this_one(
+    lab: Labeler, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(labeler_module, "PREFETCH_DELAY", 60)  # no background prefetch here
+    sent = _spy(lab)
+    turn(lab, "next")
+    assert _pushed(sent) == []  # not while the browser draws this page
+    token = lab._grid.page_token
+    lab._grid.receive({"event": "drawn", "token": token - 1})  # an older page: nothing
+    lab._pusher.submit(lambda: None).result(10)
+    assert _pushed(sent) == []
+    lab._grid.receive({"event": "drawn", "token": token})
+    lab._grid.receive({"event": "drawn", "token": token})  # a second view: pushed once
+    lab._pusher.submit(lambda: None).result(10)  # made and sent by the pusher's thread
+    pushed = _pushed(sent)
+    assert len(pushed) == 1
+    assert pushed[0][0] == [f"160/{i}" for i in ids_of(lab.dataset, "unlabeled")[24:31]]
+
+
+def test_the_browser_says_what_it_let_go_and_asks_for_what_it_lacks(lab: Labeler) -> None:
+    first = shown(lab)
+    grid = lab._grid
+    grid.receive({"event": "evicted", "keys": [f"160/{first[1]}", "nonsense"]})
+    assert f"160/{first[1]}" not in grid.held
+    turn(lab, "next")
+    sent = _spy(lab)
+    turn(lab, "prev")  # the first page again: only the thumbnail it let go is sent
+    update = [b for m, b in sent if m.get("method") == "update" and "ids" in m["state"]][-1]
+    assert [bool(b) for b in update] == [i == 1 for i in range(12)]
+
+    sent.clear()
+    # A second view (or a reloaded page) lacks them all and asks: they come again.
+    grid.receive({"event": "want", "keys": [f"160/{first[2]}", f"160/{first[3]}", "160/nope"]})
+    grid.receive({"event": "want", "keys": ["100000/" + first[2], "x/y", 7]})  # refused
+    customs = [m["content"] for m, _ in sent if m.get("method") == "custom"]
+    assert customs == [
+        {"event": "thumbs", "keys": [f"160/{first[2]}", f"160/{first[3]}"], "none": ["160/nope"]}
+    ]
+
+
+def test_changed_images_are_sent_again(lab: Labeler, folder: Path) -> None:
+    before = set(lab._grid.held)
+    assert len(before) == 24  # the page shown and the next one, pushed
+    sent = _spy(lab)
+    (folder / "img40.jpg").write_bytes(jpeg((1, 2, 3)))
+    lab.dataset.sync()
+    # The kernel forgot what the browser held: every key it holds now went out after the sync.
+    # The page's state carries every thumbnail's bytes again (unchanged bytes are not re-sent:
+    # the browser's copy of the state has them), and the next page was pushed again.
+    grid = lab._grid
+    assert all(grid.thumbs)
+    assert len(grid.thumbs) == 12
+    again = {k for keys, _ in _pushed(sent) for k in keys}
+    assert len(again) == 12
+    assert set(grid.held) == again | set(grid.thumb_keys)
 
 
 def test_tile_size_and_hidpi_ask_for_other_thumbnails(
@@ -308,7 +412,7 @@ def test_tile_size_and_hidpi_ask_for_other_thumbnails(
     lab._grid.tile_size = "large"
     assert lab._grid.tile_px == 224
     lab._grid.hidpi = True  # the browser says so on a HiDPI screen
-    assert sizes == [224, 448]
+    assert sizes == [224, 224, 448, 448]  # each time the page, then the next one pushed ahead
     assert thumbnail_px("medium", True, 48) == 256  # a page stays within its bytes budget
     assert thumbnail_px("medium", False, 48) == 160
     assert thumbnail_px("small", True, 12) == 224
@@ -485,7 +589,10 @@ def test_user_strings_are_escaped(lab: Labeler, dataset: Dataset, folder: Path) 
     # Chips and the All Labels pane escape label names (manifests may bring odd ones).
     assert "<script>" not in chips_html(["<script>x</script>"])
     lab._labels.update(["<b>x</b>"], {"<b>x</b>": 1})
-    assert "&lt;b&gt;x&lt;/b&gt;" in lab._labels.rows[0].info.value
+    assert lab._labels.rows[0]["name"] == "<b>x</b>"  # data, drawn as text by the browser
+    pane_script = Path(__file__).parents[1] / "jupyter_labeler/widget/static/labels_pane.js"
+    assert "innerHTML" not in pane_script.read_text()
+    assert "insertAdjacentHTML" not in pane_script.read_text()
 
 
 # -- keys ------------------------------------------------------------------------------------
@@ -571,8 +678,7 @@ def test_undo_button_state_and_nothing_to_undo(lab: Labeler, dataset: Dataset) -
 
 def test_delete_label_only_keeps_the_images(lab: Labeler, dataset: Dataset) -> None:
     dataset.add_label("roses", ids_of(dataset)[:6])
-    row = lab._labels.row_for("roses")
-    row.delete.click()
+    lab._labels.receive({"event": "delete", "name": "roses"})
     dialog = lab._dialog
     assert dialog.is_open
     assert [v for _, v in dialog.choice.options] == [
@@ -593,7 +699,7 @@ def test_delete_label_with_images_keeps_files(lab: Labeler, dataset: Dataset, fo
     ids = ids_of(dataset)[1:4]
     dataset.add_label("roses", ids)
     dataset.add_label("red", ids[:1])
-    lab._labels.row_for("roses").delete.click()
+    lab._labels.receive({"event": "delete", "name": "roses"})
     lab._dialog.choice.value = "with_images"
     lab._dialog.confirm.click()
     assert set(ids_of(dataset)) & set(ids) == {ids[0]}  # it had another label
@@ -605,7 +711,7 @@ def test_delete_label_with_files_needs_a_second_confirmation(
 ) -> None:
     ids = ids_of(dataset)[1:4]
     dataset.add_label("roses", ids)
-    lab._labels.row_for("roses").delete.click()
+    lab._labels.receive({"event": "delete", "name": "roses"})
     dialog = lab._dialog
     dialog.choice.value = "with_images_and_files"
     dialog.confirm.click()
@@ -718,7 +824,7 @@ def test_sync_adds_new_files_with_sidecar_labels(
     assert summary in status_text(lab)
     assert dataset.label_names == ["tulips"]
     assert lab._tabs["all"].description == "All (32)"
-    assert lab._labels.row_for("tulips").text.value == "tulips"
+    assert lab._labels.names == ["tulips"]
 
 
 # -- status line -----------------------------------------------------------------------------
@@ -780,33 +886,44 @@ def test_labels_pane_counts_rename_and_merge(lab: Labeler, dataset: Dataset) -> 
     ids = ids_of(dataset)
     dataset.add_label("roses", ids[1:5])
     dataset.add_label("tulips", ids[5:7])
-    rows = [r for r in lab._labels.rows if r.name]
-    assert [(r.name, text_of(r.info.value)) for r in rows] == [
-        ("roses", "1 roses 4"),  # the first ten are numbered as the keys 1-9, 0
-        ("tulips", "2 tulips 2"),
+    pane = lab._labels
+    # The first ten are numbered as the keys 1-9, 0.
+    assert pane.rows == [
+        {"name": "roses", "count": 4, "key": "1"},
+        {"name": "tulips", "count": 2, "key": "2"},
     ]
-    assert 'class="jl-label-count"' in rows[0].info.value
-    row = lab._labels.row_for("roses")
-    assert row.rename.disabled
-    row.text.value = "bad name"
-    assert row.rename.disabled
-    assert "is not allowed" in text_of(lab._labels.problem.value)
-    row.text.value = "rose"
-    assert not row.rename.disabled
-    row.rename.click()
+    assert pane.allowed == []  # nothing typed: no Rename to press
+    pane.receive({"event": "typed", "name": "roses", "text": "bad name"})
+    assert pane.allowed == []
+    assert "is not allowed" in pane.problem
+    pane.receive({"event": "rename", "name": "roses", "text": "bad name"})  # forced: refused
+    assert dataset.label_names == ["roses", "tulips"]
+    pane.receive({"event": "typed", "name": "roses", "text": "  "})
+    assert pane.problem == "a label name cannot be empty"
+    pane.receive({"event": "typed", "name": "roses", "text": "rose"})
+    assert pane.allowed == ["roses"]
+    assert pane.problem == ""
+    pane.receive({"event": "rename", "name": "roses", "text": "rose"})
     assert dataset.label_names == ["rose", "tulips"]
+    assert pane.allowed == []  # the renamed row starts afresh
     # Onto an existing name: a merge, so it asks first.
-    lab._labels.row_for("tulips").text.value = "rose"
-    lab._labels.row_for("tulips").rename.click()
+    pane.receive({"event": "rename", "name": "tulips", "text": "rose"})
     assert lab._dialog.is_open
     assert "Merge tulips into rose?" in text_of(lab._dialog.title.value)
     assert dataset.label_names == ["rose", "tulips"]
     lab._dialog.confirm.click()
     assert dataset.label_names == ["rose"]
     assert dataset.counts().loc["rose", "images"] == 6
-    hidden = [r for r in lab._labels.rows if r.name is None]
-    assert len(hidden) == 1
-    assert hidden[0].box.layout.display == "none"
+    assert pane.rows == [{"name": "rose", "count": 6, "key": "1"}]
+    # A row that went meanwhile is ignored.
+    pane.receive({"event": "delete", "name": "tulips"})
+    assert not lab._dialog.is_open
+    # One widget model for the pane, however many labels.
+    before = widget_count()
+    dataset.add_label("a1", ids[10:11])
+    dataset.add_label("a2", ids[11:12])
+    assert len(pane.rows) == 3
+    assert widget_count() == before
 
 
 def test_label_filter(lab: Labeler, dataset: Dataset) -> None:
@@ -818,8 +935,7 @@ def test_label_filter(lab: Labeler, dataset: Dataset) -> None:
     assert lab.label_filter == "tulips"
     assert lab.view == "labeled"  # Unlabeled images carry no label
     assert shown(lab) == ids[5:7]
-    lab._labels.row_for("tulips").text.value = "tulip"
-    lab._labels.row_for("tulips").rename.click()
+    lab._labels.receive({"event": "rename", "name": "tulips", "text": "tulip"})
     assert lab.label_filter == "tulip"
     assert lab._filter.value == "tulip"
     lab.dataset.delete_label("tulip")
@@ -893,25 +1009,21 @@ def test_preview_add_change_remove_one_image(lab: Labeler, dataset: Dataset) -> 
 # -- thumbnails --------------------------------------------------------------------------------
 
 
-def test_one_thumbnail_call_per_page_and_a_prefetch(
+def test_one_thumbnail_call_per_page_and_one_for_the_next_pushed_ahead(
     lab: Labeler, dataset: Dataset, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    calls: list[tuple[str, list[str]]] = []
-    real_thumbnails, real_prefetch = dataset.thumbnails, dataset.prefetch_thumbnails
+    calls: list[list[str]] = []
+    real_thumbnails = dataset.thumbnails
 
     def thumbnails(ids: Any, size: int = 160) -> Any:
-        calls.append(("get", list(ids)))
+        calls.append(list(ids))
         return real_thumbnails(ids, size=size)
 
-    def prefetch(ids: Any, size: int = 160) -> None:
-        calls.append(("prefetch", list(ids)))
-        real_prefetch(ids, size=size)
-
     monkeypatch.setattr(dataset, "thumbnails", thumbnails)
-    monkeypatch.setattr(dataset, "prefetch_thumbnails", prefetch)
     order = ids_of(dataset, "unlabeled")
     lab.page = 1
-    assert calls == [("get", order[12:24]), ("prefetch", order[24:36])]
+    assert calls == [order[12:24], order[24:36]]
+    assert lab._grid.held[-7:] == [f"160/{i}" for i in order[24:36]]
     # A label change on this page updates the chips without fetching thumbnails again.
     lab.view = "all"
     lab.page = 1

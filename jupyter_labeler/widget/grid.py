@@ -12,11 +12,22 @@ Messages from the browser (``{"event": ...}``), each also a test hook through :m
 (``where``: first, prev, next, last), ``page_size`` (``value``), ``key`` (``key``) and
 ``upload`` (``names``, ``sizes``, and the files as buffers when ``sent``). Those that change the
 selection carry ``seq``, which comes back as ``ack`` with the new selection.
+
+Thumbnails the browser already holds are not sent again. The browser keeps the thumbnails of
+recent pages, decoded, keyed by ``"<px>/<id>"``; the kernel keeps a bounded record of the keys it
+sent, and a page names its keys with empty bytes for those the browser holds. The next page's
+thumbnails are pushed ahead (:meth:`ImageGrid.push`, a custom message ``thumbs``) while the user
+looks at this one, once the browser says it has drawn it (``drawn``, with the ``page_token``),
+so a page turn sends no thumbnail at all. The browser says which keys it let go
+(``evicted``) and asks for any it lacks (``want``: a second view, a reloaded page).
 """
 
 from __future__ import annotations
 
 import math
+import threading
+import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +45,13 @@ TILE_SIZES = {"small": 112, "medium": 160, "large": 224}
 # On HiDPI screens thumbnails are sent larger, but a page stays within this many pixels
 # (48 images of 256x256, about 330 KB of JPEG): sharp enough, and page turns stay fast.
 _PAGE_PIXEL_BUDGET = 48 * 256 * 256
+#: Thumbnails the browser keeps at most (about ten pages of 48); it also bounds their bytes.
+CACHE_LIMIT = 480
+
+
+def thumb_key(image_id: str, px: int) -> str:
+    """The key of one thumbnail in the browser's cache."""
+    return f"{px}/{image_id}"
 
 
 def thumbnail_px(tile_size: str, hidpi: bool, page_size: int) -> int:
@@ -58,6 +76,10 @@ class GridCallbacks:
     key: Callable[[dict[str, Any]], None]
     settings: Callable[[], None]
     upload: Callable[[list[str], list[int], list[bytes] | None], None]
+    #: The JPEG bytes of these images' thumbnails of this side (b"" when there is none).
+    thumbnails: Callable[[list[str], int], list[bytes]]
+    #: The browser has drawn the page of this ``page_token`` (the moment to push the next).
+    drawn: Callable[[int], None]
 
 
 class ImageGrid(anywidget.AnyWidget):
@@ -81,7 +103,16 @@ class ImageGrid(anywidget.AnyWidget):
     errors = traitlets.List(traitlets.Unicode(), help="Why an image cannot be shown, or ''.").tag(
         sync=True
     )
-    thumbs = traitlets.List(traitlets.Bytes(), help="JPEG thumbnails, one per image.").tag(
+    thumbs = traitlets.List(
+        traitlets.Bytes(), help="JPEG thumbnails, one per image; empty when the browser holds it."
+    ).tag(sync=True)
+    thumb_keys = traitlets.List(
+        traitlets.Unicode(), help="Each thumbnail's key in the browser's cache, or ''."
+    ).tag(sync=True)
+    cache_id = traitlets.Unicode(help="Names this grid's thumbnail cache in the browser.").tag(
+        sync=True
+    )
+    cache_limit = traitlets.Int(CACHE_LIMIT, help="Thumbnails the browser keeps at most.").tag(
         sync=True
     )
     page_token = traitlets.Int(0, help="Changes with every new page of thumbnails.").tag(sync=True)
@@ -114,9 +145,19 @@ class ImageGrid(anywidget.AnyWidget):
         sync=True
     )
 
+    @traitlets.default("cache_id")
+    def _new_cache_id(self) -> str:
+        # A default, not set in __init__: the browser must see it in the model's first state.
+        return uuid.uuid4().hex
+
     def __init__(self, callbacks: GridCallbacks, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._callbacks = callbacks
+        # Keys of the thumbnails the browser holds, as far as the kernel knows, oldest first.
+        # The lock orders the record with the messages: a key is marked held and its bytes sent
+        # in one step, so that no page names a key before the bytes of it went out.
+        self._held: OrderedDict[str, None] = OrderedDict()
+        self._held_lock = threading.RLock()
         self.add_class("jl-grid-area")
         self.on_msg(self._on_msg)
 
@@ -132,18 +173,94 @@ class ImageGrid(anywidget.AnyWidget):
         selected: frozenset[str] | set[str],
         empty_message: str = "",
         parts: Sequence[str] | None = None,
+        px: int = 0,
     ) -> None:
-        """A new page: sent to the browser as one message."""
-        with self.hold_sync():
+        """A new page: sent to the browser as one message.
+
+        With ``px`` (the thumbnails' side), thumbnails the browser holds go as empty bytes.
+        """
+        keys = [
+            thumb_key(i, px) if px and data else "" for i, data in zip(ids, thumbs, strict=True)
+        ]
+        with self._held_lock, self.hold_sync():
+            sent = []
+            for key, data in zip(keys, thumbs, strict=True):
+                if key in self._held:
+                    self._held.move_to_end(key)
+                    sent.append(b"")
+                else:
+                    sent.append(data)
+                    if key:
+                        self._remember(key)
             self.ids = list(ids)
             self.names = list(names)
             self.labels = [list(x) for x in labels]
             self.parts = list(parts) if parts is not None else [""] * len(ids)
             self.errors = list(errors)
-            self.thumbs = list(thumbs)
+            self.thumb_keys = keys
+            self.thumbs = sent
             self.selected = [i for i in ids if i in selected]
             self.empty_message = empty_message
             self.page_token += 1
+
+    def push(
+        self, ids: Sequence[str], px: int, thumbs: Sequence[bytes], *, again: bool = False
+    ) -> int:
+        """Send these thumbnails to the browser's cache ahead of their page; returns how many.
+
+        Those the browser holds are left out, unless ``again`` (it asked for them).
+        """
+        with self._held_lock:
+            keys, buffers, none = [], [], []
+            for image_id, data in zip(ids, thumbs, strict=True):
+                key = thumb_key(image_id, px)
+                if not data:
+                    none.append(key)  # asked for, but gone: the browser stops waiting for it
+                    continue
+                if key in self._held and not again:
+                    continue
+                self._remember(key)
+                keys.append(key)
+                buffers.append(data)
+            if keys or (again and none):
+                content: dict[str, Any] = {"event": "thumbs", "keys": keys}
+                if again and none:
+                    content["none"] = none
+                self.send(content, buffers)
+            return len(keys)
+
+    def forget_sent(self) -> None:
+        """Images changed: send every thumbnail again before the browser shows it from its cache."""
+        with self._held_lock:
+            self._held.clear()
+
+    @property
+    def held(self) -> list[str]:
+        """Keys of the thumbnails the browser holds, as far as the kernel knows, oldest first."""
+        with self._held_lock:
+            return list(self._held)
+
+    def _remember(self, key: str) -> None:
+        self._held[key] = None
+        self._held.move_to_end(key)
+        while len(self._held) > max(1, self.cache_limit):
+            self._held.popitem(last=False)
+
+    def _send_wanted(self, keys: Sequence[str]) -> None:
+        by_px: dict[int, list[str]] = {}
+        for key in keys:
+            side, _, image_id = str(key).partition("/")
+            # Only sides the grid itself asks for: a key is no way to order a huge picture.
+            if side.isdigit() and image_id and 0 < int(side) <= 2 * max(TILE_SIZES.values()):
+                by_px.setdefault(int(side), []).append(image_id)
+        for px, ids in by_px.items():
+            try:
+                thumbs = self._callbacks.thumbnails(ids, px)
+            except Exception:
+                thumbs = [b""] * len(ids)  # the browser stops waiting; the tile shows no picture
+                raise
+            finally:
+                self.push(ids, px, thumbs, again=True)
 
     def update_labels(
         self, labels: Mapping[str, Sequence[str]], parts: Mapping[str, str] | None = None
@@ -198,7 +315,15 @@ class ImageGrid(anywidget.AnyWidget):
         calls = self._callbacks
         with self.hold_sync():
             try:
-                if event == "upload":
+                if event == "drawn":
+                    calls.drawn(int(content.get("token", -1)))
+                elif event == "want":
+                    self._send_wanted([str(k) for k in content.get("keys", ())])
+                elif event == "evicted":
+                    with self._held_lock:
+                        for key in content.get("keys", ()):
+                            self._held.pop(str(key), None)
+                elif event == "upload":
                     names = [str(n) for n in content.get("names", ())]
                     sizes = [int(n) for n in content.get("sizes", ())]
                     calls.upload(names, sizes, list(buffers) if content.get("sent") else None)

@@ -20,6 +20,7 @@ import math
 import posixpath
 import threading
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 from typing import Any
 
@@ -158,6 +159,10 @@ class Labeler(widgets.VBox):
         self._anchor: str | None = None
         self._irreversible: str | None = None
         self._prefetch: threading.Timer | None = None
+        # The next page to push once the browser has drawn the page of this token; one lasting
+        # thread makes and pushes it, so the kernel stays free for the user's next click.
+        self._next_page: tuple[int, list[str], int] | None = None
+        self._pusher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jl-push")
         self._started_following = False
         self._activity_shown = ""
 
@@ -226,14 +231,10 @@ class Labeler(widgets.VBox):
         self._split.on_click(guard(lambda _b: self.ask_split()))
 
         self._label_box = LabelBox(self._add_to_selection, self._remove_from_selection, guard)
-        self._dialog = ChoiceDialog(guard)
-        self._preview = Preview(
-            self._preview_add,
-            self._preview_change,
-            self._preview_remove,
-            guard,
-            on_step=self._preview_step,
-        )
+        # The dialog and the preview are made when first opened: most sessions open neither,
+        # and their few dozen widget models would slow every first display.
+        self._dialog_part: ChoiceDialog | None = None
+        self._preview_part: Preview | None = None
         self._grid = ImageGrid(
             GridCallbacks(
                 click=self._tile_click,
@@ -245,6 +246,8 @@ class Labeler(widgets.VBox):
                 key=self._handle_key,
                 settings=guard(lambda: self._request_render(force=True)),
                 upload=guard(self._upload_message),
+                thumbnails=self._thumbnail_bytes,
+                drawn=guard(self._page_drawn),
             ),
             page_sizes=list(PAGE_SIZES),
             key_names=[key for shortcut in keymap.KEYS for key in shortcut.keys],
@@ -258,8 +261,6 @@ class Labeler(widgets.VBox):
         self._readiness.add_class("jl-readiness")
         self._others = widgets.HTML(value="")
         self._others.add_class("jl-others")
-        for box in (self._preview.box, self._dialog.box):
-            box.layout.observe(lambda _c: self._overlay_changed(), "display")
 
         self._parts_to_close = [
             *self._tabs.values(),
@@ -289,8 +290,8 @@ class Labeler(widgets.VBox):
         messages = widgets.VBox([self._upload.result.box, self._sync.summary.box])
         # The grid scrolls inside a box of bounded height, so the toolbar above it and the
         # All Labels pane beside it stay in view; the preview and dialogs open over the grid.
-        grid_area = widgets.VBox(
-            [self._dialog.box, self._preview.box, self._grid],
+        grid_area = self._grid_area = widgets.VBox(
+            [self._grid],
             layout={"flex": "1 1 auto", "min_width": "0"},
         )
         grid_area.add_class("jl-main-area")
@@ -314,7 +315,36 @@ class Labeler(widgets.VBox):
         )
 
     def _overlay_changed(self) -> None:
-        self._grid.overlay_open = self._preview.is_open or self._dialog.is_open
+        self._grid.overlay_open = any(
+            part is not None and part.is_open for part in (self._preview_part, self._dialog_part)
+        )
+
+    @property
+    def _dialog(self) -> ChoiceDialog:
+        if self._dialog_part is None:
+            self._dialog_part = ChoiceDialog(self._status.guard)
+            self._show_overlay(self._dialog_part.box, first=True)
+        return self._dialog_part
+
+    @property
+    def _preview(self) -> Preview:
+        if self._preview_part is None:
+            self._preview_part = Preview(
+                self._preview_add,
+                self._preview_change,
+                self._preview_remove,
+                self._status.guard,
+                on_step=self._preview_step,
+            )
+            self._show_overlay(self._preview_part.box, first=False)
+        return self._preview_part
+
+    def _show_overlay(self, box: widgets.Widget, *, first: bool) -> None:
+        """Put a dialog (first) or the preview (just above the grid) over the grid."""
+        box.layout.observe(lambda _c: self._overlay_changed(), "display")
+        children = list(self._grid_area.children)
+        children.insert(0 if first else len(children) - 1, box)
+        self._grid_area.children = tuple(children)
 
     # -- trait validation and reactions ------------------------------------------------------
     @traitlets.validate("view")
@@ -479,7 +509,8 @@ class Labeler(widgets.VBox):
             if force or page_ids != self._page_ids:
                 size = self._thumb_px
                 thumbs = self.dataset.thumbnails(page_ids, size=size) if page_ids else {}
-                paths = [str(self.dataset.info(i).get("path", i)) for i in page_ids]
+                known = self.dataset.paths_of(page_ids)
+                paths = [known.get(i, i) for i in page_ids]
                 names = [posixpath.basename(p) or p for p in paths]
                 errors, data = [], []
                 for image_id in page_ids:
@@ -495,6 +526,7 @@ class Labeler(widgets.VBox):
                     selected=frozenset(self.selected),
                     empty_message=self._empty_message(),
                     parts=[parts.get(i, "") for i in page_ids],
+                    px=size,
                 )
                 self._page_ids = page_ids
                 following = ids[start + self.page_size : start + 2 * self.page_size]
@@ -517,25 +549,49 @@ class Labeler(widgets.VBox):
         self._team.update(self.view, counts, self.dataset.has_team, rejections)
 
     def _prefetch_later(self, ids: list[str], size: int) -> None:
-        """Make the next page's thumbnails a moment from now: on a small machine, the threads
-        making them would otherwise take the CPU from the browser drawing this page."""
+        """Make the next page's thumbnails a moment from now, and push them to the browser once
+        it says it has drawn this page, so that turning to it sends none.
+
+        A moment later, and pushed once drawn: on a small machine, the threads making and
+        sending them would otherwise take the CPU from the browser drawing this page."""
         if self._prefetch is not None:
             self._prefetch.cancel()
             self._prefetch = None
+        self._next_page = (self._grid.page_token, ids, size) if ids else None
         if not ids:
             return
         if PREFETCH_DELAY <= 0:
-            self.dataset.prefetch_thumbnails(ids, size=size)
+            self._page_drawn(self._grid.page_token)
             return
-        timer = threading.Timer(PREFETCH_DELAY, self._prefetch_now, args=(ids, size))
+        timer = threading.Timer(PREFETCH_DELAY, self._make_thumbnails, args=(ids, size))
         timer.daemon = True
         self._prefetch = timer
         timer.start()
 
-    def _prefetch_now(self, ids: list[str], size: int) -> None:
+    def _make_thumbnails(self, ids: list[str], size: int) -> None:
         if not self._closed:
             with contextlib.suppress(Exception):  # a prefetch is only a guess; the page asks again
                 self.dataset.prefetch_thumbnails(ids, size=size)
+
+    def _page_drawn(self, token: int) -> None:
+        """The browser has drawn the page of ``token``: push the next page's thumbnails."""
+        if self._next_page is None or self._next_page[0] != token:
+            return  # another page was shown meanwhile, or this one's next page went already
+        _token, ids, size = self._next_page
+        self._next_page = None
+        if PREFETCH_DELAY <= 0:
+            self._prefetch_now(ids, size)
+        else:
+            self._pusher.submit(self._prefetch_now, ids, size)
+
+    def _prefetch_now(self, ids: list[str], size: int) -> None:
+        if not self._closed:
+            with contextlib.suppress(Exception):  # a prefetch is only a guess; the page asks again
+                self._grid.push(ids, size, self._thumbnail_bytes(ids, size))
+
+    def _thumbnail_bytes(self, ids: list[str], size: int) -> list[bytes]:
+        thumbs = self.dataset.thumbnails(ids, size=size)
+        return [t.data if (t := thumbs.get(i)) is not None else b"" for i in ids]
 
     @property
     def _thumb_px(self) -> int:
@@ -621,6 +677,7 @@ class Labeler(widgets.VBox):
                 ids is None or not set(ids).isdisjoint(self._page_ids)
             )
             if kind in ("images", "reload"):
+                self._grid.forget_sent()  # a file may have changed under its id
                 self._drop_vanished()
             if self.label_filter is not None and self.label_filter not in self.dataset.label_names:
                 self.label_filter = None
@@ -664,7 +721,7 @@ class Labeler(widgets.VBox):
             self._anchor = None
 
     def _refresh_preview(self) -> None:
-        image_id = self._preview.image_id
+        image_id = self._preview_part.image_id if self._preview_part is not None else None
         if image_id is None:
             return
         if self._missing_ids([image_id]):
@@ -983,10 +1040,10 @@ class Labeler(widgets.VBox):
             self.assist.accept_selected()
         elif action == "clear_selection":
             # Esc closes the preview or a dialog first; only then does it clear the selection.
-            if self._preview.is_open:
-                self._preview.hide()
-            elif self._dialog.is_open:
-                self._dialog.hide()
+            if self._preview_part is not None and self._preview_part.is_open:
+                self._preview_part.hide()
+            elif self._dialog_part is not None and self._dialog_part.is_open:
+                self._dialog_part.hide()
             else:
                 self.clear_selection()
         elif action == "undo":
@@ -1009,19 +1066,21 @@ class Labeler(widgets.VBox):
             self.dataset.follow(None)
         if self._prefetch is not None:
             self._prefetch.cancel()
+        self._pusher.shutdown(wait=False, cancel_futures=True)
         with contextlib.suppress(Exception):
             self._unobserve()
         for part in (
             self.assist,
             self._label_box,
-            self._dialog,
-            self._preview,
+            self._dialog_part,
+            self._preview_part,
             self._upload,
             self._sync,
             self._labels,
             self._team,
         ):
-            part.close()
+            if part is not None:
+                part.close()
         close_widgets(self._grid, *self._parts_to_close, self.layout)
         super().close()
 

@@ -1,68 +1,47 @@
 """The "All Labels" pane: every label with its image count and a small bar, rename, delete.
 
-Rows are a pool like the grid's tiles: one row per label, grown when labels appear and hidden
-(never rebuilt) when they go.
+One anywidget (``static/labels_pane.js`` draws it): the rows are data in one trait, so a dataset
+with dozens of labels costs one widget model, not six per label. The browser sends intent as
+messages, each also a test hook through :meth:`LabelsPane.receive`:
+
+- ``typed`` (``name``, ``text``): the user edits a row's name; the kernel checks it and says in
+  ``allowed`` which rows may be renamed and in ``problem`` what is wrong;
+- ``rename`` (``name``, ``text``): Rename pressed (checked again here: a button is no guard);
+- ``delete`` (``name``): Delete pressed; the Labeler asks which of the three deletes.
 """
 
 from __future__ import annotations
 
-import html
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
-import ipywidgets as widgets
+import anywidget
+import traitlets
 
 from ..names import label_problem
 from .closing import close_widgets
 
-__all__ = ["LabelsPane"]
+__all__ = ["LabelsPane", "LabelsPaneWidget"]
+
+STATIC = Path(__file__).parent / "static"
+#: The digit keys of the grid, in the order of the pane's first ten rows.
+DIGITS = "1234567890"
 
 
-def _row_html(name: str, count: int, most: int, key: str = "") -> str:
-    width = 0 if most <= 0 else max(2, round(100 * count / most))
-    badge = (
-        f'<span class="jl-label-key" title="Key {key} adds this label to the selection" '
-        'style="display:inline-block;min-width:14px;padding:0 3px;margin-right:4px;'
-        "border:1px solid #999;border-radius:3px;font-size:11px;text-align:center;"
-        f'color:#444">{key}</span> '
-        if key
-        else ""
-    )
-    return (
-        "<div>"
-        f'{badge}<span class="jl-label-name" style="font-weight:600">{html.escape(name)}</span> '
-        f'<span class="jl-label-count" style="color:#555">{count}</span>'
-        '<div style="background:#eee;height:4px;width:140px">'
-        f'<div class="jl-label-bar" style="background:#1a73e8;height:4px;width:{width}%"></div>'
-        "</div></div>"
-    )
+class LabelsPaneWidget(anywidget.AnyWidget):
+    """The pane's browser side; :class:`LabelsPane` drives it."""
 
+    _esm = STATIC / "labels_pane.js"
+    _css = STATIC / "labels_pane.css"
 
-class _Row:
-    def __init__(self, pane: LabelsPane, guard: Callable[[Any], Any]) -> None:
-        self.name: str | None = None
-        self.info = widgets.HTML(value="")
-        self.info.add_class("jl-label-info")
-        self.text = widgets.Text(value="", layout=widgets.Layout(width="150px"))
-        self.text.add_class("jl-label-rename-input")
-        self.rename = widgets.Button(
-            description="Rename", disabled=True, layout=widgets.Layout(width="auto")
-        )
-        self.rename.add_class("jl-label-rename")
-        self.delete = widgets.Button(
-            description="Delete", button_style="", layout=widgets.Layout(width="auto")
-        )
-        self.delete.add_class("jl-label-delete")
-        # Two lines, so that the pane stays narrow beside the grid.
-        self.tools = widgets.HBox([self.text, self.rename, self.delete])
-        self.box = widgets.VBox([self.info, self.tools], layout=widgets.Layout(margin="0 0 6px 0"))
-        self.box.add_class("jl-label-row")
-        self.text.observe(guard(lambda _c: pane._typed(self)), "value")
-        self.rename.on_click(guard(lambda _b: pane._rename(self)))
-        self.delete.on_click(guard(lambda _b: pane._delete(self)))
-
-    def close(self) -> None:
-        close_widgets(self.info, self.text, self.rename, self.delete, self.tools, self.box)
+    rows = traitlets.List(
+        traitlets.Dict(), help="One {name, count, key} per label, in the order shown."
+    ).tag(sync=True)
+    allowed = traitlets.List(
+        traitlets.Unicode(), help="Labels whose typed new name can be applied."
+    ).tag(sync=True)
+    problem = traitlets.Unicode("", help="What is wrong with the name being typed.").tag(sync=True)
 
 
 class LabelsPane:
@@ -77,64 +56,91 @@ class LabelsPane:
         self._on_rename = on_rename
         self._on_delete = on_delete
         self._guard = guard
-        self.rows: list[_Row] = []
-        self.title = widgets.HTML(value="<b>All Labels</b>")
-        self.title.add_class("jl-labels-title")
-        self.problem = widgets.HTML(value="")
-        self.problem.add_class("jl-label-rename-problem")
-        self.list = widgets.VBox([])
-        self.box = widgets.VBox([self.title, self.list, self.problem])
+        self._drafts: dict[str, str] = {}  # label -> the new name typed in its row
+        self.box = LabelsPaneWidget()
         self.box.add_class("jl-labels-pane")
+        self.box.on_msg(self._on_msg)
 
+    # -- what the kernel shows ----------------------------------------------------------------
     def update(self, names: Sequence[str], counts: Mapping[str, int]) -> None:
         """Show ``names`` in this order with their counts."""
-        if len(names) > len(self.rows):
-            self.rows += [_Row(self, self._guard) for _ in range(len(names) - len(self.rows))]
-            self.list.children = tuple(r.box for r in self.rows)
-        most = max((int(counts.get(n, 0)) for n in names), default=0)
-        for i, row in enumerate(self.rows):
-            if i >= len(names):
-                row.name = None
-                row.box.layout.display = "none"
-                continue
-            name = names[i]
-            count = int(counts.get(name, 0))
-            if row.name != name:
-                row.name = name
-                row.text.value = name
-            # The first ten are the digit keys 1-9, 0 of the grid.
-            key = "1234567890"[i] if i < 10 else ""
-            row.info.value = _row_html(name, count, most, key)
-            row.delete.tooltip = f"Delete the label {name}"
-            row.box.layout.display = None
-        self.title.value = f"<b>All Labels ({len(names)})</b>"
+        rows = [
+            {
+                "name": str(name),
+                "count": int(counts.get(name, 0)),
+                # The first ten are the digit keys 1-9, 0 of the grid.
+                "key": DIGITS[i] if i < len(DIGITS) else "",
+            }
+            for i, name in enumerate(names)
+        ]
+        known = {row["name"] for row in rows}
+        self._drafts = {k: v for k, v in self._drafts.items() if k in known}
+        with self.box.hold_sync():
+            if rows != self.box.rows:
+                self.box.rows = rows
+            self._check(None)
 
-    def row_for(self, name: str) -> _Row:
-        for row in self.rows:
-            if row.name == name:
-                return row
-        raise KeyError(name)
+    @property
+    def names(self) -> list[str]:
+        """The labels listed, in order."""
+        return [row["name"] for row in self.box.rows]
 
-    def _typed(self, row: _Row) -> None:
-        new = row.text.value.strip()
-        problem = label_problem(row.text.value) if new else "a label name cannot be empty"
-        row.rename.disabled = row.name is None or problem is not None or new == row.name
-        self.problem.value = (
-            ""
-            if problem is None or new == row.name
-            else f'<span style="color:#b00020;font-size:12px">{html.escape(problem)}</span>'
-        )
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        """What each row shows: ``{"name", "count", "key"}``."""
+        return list(self.box.rows)
 
-    def _rename(self, row: _Row) -> None:
-        if row.name is None or row.rename.disabled:
-            return
-        self._on_rename(row.name, row.text.value.strip())
+    @property
+    def allowed(self) -> list[str]:
+        """Labels whose Rename button is enabled (their typed name is new and valid)."""
+        return list(self.box.allowed)
 
-    def _delete(self, row: _Row) -> None:
-        if row.name is not None:
-            self._on_delete(row.name)
+    @property
+    def problem(self) -> str:
+        return self.box.problem
+
+    # -- what the browser says ----------------------------------------------------------------
+    def _on_msg(self, _widget: Any, content: Any, _buffers: Any) -> None:
+        if isinstance(content, dict):
+            self.receive(content)
+
+    def receive(self, content: Mapping[str, Any]) -> None:
+        """Handle one message from the browser (the test hook for typing and the buttons)."""
+        event = content.get("event")
+        name = str(content.get("name", ""))
+        if name not in self.names:
+            return  # a row that went meanwhile (renamed or deleted by someone)
+        if event == "typed":
+            self._drafts[name] = str(content.get("text", ""))
+            self._check(name)
+        elif event == "rename":
+            self._drafts[name] = str(content.get("text", ""))
+            self._check(name)
+            if name in self.box.allowed:
+                self._guard(self._on_rename)(name, self._drafts[name].strip())
+        elif event == "delete":
+            self._guard(self._on_delete)(name)
+
+    def _problem(self, name: str) -> str | None:
+        text = self._drafts.get(name, name)
+        new = text.strip()
+        if not new:
+            return "a label name cannot be empty"
+        return label_problem(text)
+
+    def _check(self, typed: str | None) -> None:
+        allowed = [
+            n
+            for n in self.names
+            if self._drafts.get(n, n).strip() != n and self._problem(n) is None
+        ]
+        with self.box.hold_sync():
+            if allowed != self.box.allowed:
+                self.box.allowed = allowed
+            if typed is not None:
+                problem = self._problem(typed)
+                same = self._drafts.get(typed, typed).strip() == typed
+                self.box.problem = "" if problem is None or same else problem
 
     def close(self) -> None:
-        for row in self.rows:
-            row.close()
-        close_widgets(self.title, self.problem, self.list, self.box)
+        close_widgets(self.box)

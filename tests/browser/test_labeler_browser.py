@@ -248,6 +248,31 @@ def test_page_turn_shows_no_old_tile(lab: LabServer, page) -> None:
         assert not old or len(old) == len(names), f"old and new tiles shown together: {names}"
 
 
+SOURCES = "() => [...document.querySelectorAll('.jl-labeler .jl-tile img')].map(img => img.src)"
+
+
+def test_pages_seen_before_come_from_the_browsers_cache(lab: LabServer, page) -> None:
+    root, _folder = open_labeler(lab, page, "cached")
+    info = root.locator(".jl-page-info")
+    first = page.evaluate(SOURCES)
+    page.wait_for_timeout(1000)  # the next page is pushed once this one is drawn
+    root.locator(".jl-page-next").click()
+    expect(info).to_have_text(re.compile(r"page 2 of"), timeout=WAIT_MS)
+    page.wait_for_function(ALL_DECODED, arg=PAGE_SIZE, timeout=WAIT_MS)
+    second = page.evaluate(SOURCES)
+    assert not set(first) & set(second)
+    # Pushed ahead: the page itself carried no thumbnail.
+    sent = "print(sum(len(t) for t in w._grid.thumbs), len(w._grid.thumbs))"
+    assert lab.execute("cached.ipynb", sent) == f"0 {PAGE_SIZE}\n"
+    root.locator(".jl-page-prev").click()
+    expect(info).to_have_text(re.compile(r"page 1 of"), timeout=WAIT_MS)
+    page.wait_for_function(ALL_DECODED, arg=PAGE_SIZE, timeout=WAIT_MS)
+    # The same pictures as before, from the same blob URLs: nothing sent again, nothing decoded.
+    assert page.evaluate(SOURCES) == first
+    assert lab.execute("cached.ipynb", sent) == f"0 {PAGE_SIZE}\n"
+    assert cell_errors(page) == []
+
+
 def test_preview_and_dialog_from_the_last_row_are_in_view(lab: LabServer, page) -> None:
     page.set_viewport_size({"width": 1400, "height": 900})
     root, _folder = open_labeler(lab, page, "lastrow", page_size=48)
@@ -308,3 +333,87 @@ def test_a_second_tab_leaves_the_first_tabs_keys_working(lab: LabServer, page) -
     page.locator(".jp-Cell .cm-content").first.click()
     page.keyboard.press("End")
     expect(info).to_have_text(re.compile(r"page 1 of"))
+
+
+THUMB_SIDES = """() => [...document.querySelectorAll('.jl-labeler .jl-tile img')]
+    .map(img => Math.max(img.naturalWidth, img.naturalHeight))"""
+
+
+def test_tab_into_the_grid_gives_it_the_keys(lab: LabServer, page) -> None:
+    root, _folder = open_labeler(lab, page, "tabkeys")
+    grid = root.locator(".jl-grid")
+    hint = root.locator(".jl-grid-hint")
+    expect(hint).not_to_have_class(re.compile("jl-keys-active"))
+    # The last control of the grid's bar, then Tab: the grid itself takes the focus.
+    root.locator(".jl-tile-size").focus()
+    page.keyboard.press("Tab")
+    expect(grid).to_be_focused()
+    expect(hint).to_have_class(re.compile("jl-keys-active"))
+    expect(hint).to_contain_text("Keys active")
+    ring = grid.evaluate("g => getComputedStyle(g).boxShadow")
+    assert ring not in ("", "none"), ring  # a visible focus ring
+    page.keyboard.press("ArrowRight")
+    expect(root.locator(".jl-page-info")).to_have_text(re.compile(r"page 2 of"), timeout=WAIT_MS)
+    page.keyboard.press("a")
+    expect(root.locator(".jl-tile.jl-selected")).to_have_count(PAGE_SIZE, timeout=WAIT_MS)
+    # Tab on, out of the grid: the keys are off again, and the hint says how to get them.
+    page.keyboard.press("Tab")
+    expect(grid).not_to_be_focused()
+    expect(hint).not_to_have_class(re.compile("jl-keys-active"))
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("Escape")
+    expect(root.locator(".jl-page-info")).to_have_text(re.compile(r"page 2 of"))
+    expect(root.locator(".jl-tile.jl-selected")).to_have_count(PAGE_SIZE)
+    assert cell_errors(page) == []
+
+
+def test_add_images_button_and_tile_size(lab: LabServer, page, tmp_path: Path) -> None:
+    root, folder = open_labeler(lab, page, "buttons", view="unlabeled")
+    upload = root.locator(".jl-upload")
+    expect(upload).to_have_text("Add images…")
+    picture = tmp_path / "from_my_computer.jpg"
+    make_demo_images(tmp_path / "one", count=1)
+    picture.write_bytes(next((tmp_path / "one").glob("*.jpg")).read_bytes())
+    root.locator(".jl-upload-input").set_input_files(str(picture))
+    expect(root.locator(".jl-status")).to_contain_text("1 image added", timeout=WAIT_MS)
+    expect(upload).to_have_text("Add images…")
+    expect(upload).to_be_enabled()
+    expect(root.locator(".jl-tile-name", has_text="from_my_computer.jpg")).to_have_count(
+        1, timeout=WAIT_MS
+    )
+    assert (folder / "from_my_computer.jpg").read_bytes() == picture.read_bytes()
+
+    # Tile size: the tiles grow and the thumbnails sent are made for the larger tile.
+    before = root.locator(".jl-tile img").first.bounding_box()
+    root.locator(".jl-tile-size").select_option("large")
+    page.wait_for_function(
+        f"() => {{ const s = ({THUMB_SIDES})(); return s.length && s.every(n => n === 224); }}",
+        timeout=WAIT_MS,
+    )
+    after = root.locator(".jl-tile img").first.bounding_box()
+    assert before is not None
+    assert after is not None
+    assert after["width"] > before["width"]
+    assert lab.execute("buttons.ipynb", "print(w._grid.tile_px)") == "224\n"
+    assert cell_errors(page) == []
+
+
+def test_hidpi_screens_get_thumbnails_twice_as_sharp(lab: LabServer, browser) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, device_scale_factor=2)
+    try:
+        page = context.new_page()
+        root, _folder = open_labeler(lab, page, "hidpi")
+        assert page.evaluate("() => window.devicePixelRatio") == 2
+        # 12 a page, medium tiles (160 CSS px): 320-pixel thumbnails.
+        page.wait_for_function(
+            f"() => {{ const s = ({THUMB_SIDES})(); return s.length && s.every(n => n === 320); }}",
+            timeout=WAIT_MS,
+        )
+        assert lab.execute("hidpi.ipynb", "print(w._grid.hidpi, w._thumb_px)") == "True 320\n"
+        box = root.locator(".jl-tile img").first.bounding_box()
+        assert box is not None
+        assert box["width"] < 1.5 * 160  # drawn at about the tile's CSS size, twice as sharp
+        assert cell_errors(page) == []
+    finally:
+        context.close()
+        lab.shutdown_kernels()

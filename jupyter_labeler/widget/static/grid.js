@@ -29,6 +29,147 @@ function loaded(img) {
   });
 }
 
+// -- the thumbnail cache: one per grid model, shared by its views ------------------------------
+// Decoded thumbnails of recent pages, keyed "<px>/<id>" as the kernel names them, bounded in
+// count and bytes. The kernel pushes the next page's thumbnails into it ahead of time and leaves
+// out of a page the bytes of those it holds; the cache says which it let go and asks for any it
+// lacks. Each entry keeps one <img>, loaded from a blob URL, that a view moves into its tile.
+const CACHE_BYTES = 48 * 1024 * 1024;
+// How long after drawing a page the grid tells the kernel, which then pushes the next page.
+const DRAWN_DELAY_MS = 200;
+const caches = new Map(); // cache_id -> ThumbCache
+
+class ThumbCache {
+  constructor(model) {
+    this.model = model;
+    this.entries = new Map(); // key -> entry, oldest first
+    this.bytes = 0;
+    this.waiting = new Map(); // key -> [resolve] of views waiting for it
+    this.evicted = [];
+    this.asked = [];
+  }
+
+  static entry(bytes, decode) {
+    const url = URL.createObjectURL(new Blob([bytes], { type: "image/jpeg" }));
+    const img = new Image();
+    img.decoding = "async";
+    img.src = url;
+    const entry = { url, img, size: bytes.byteLength, done: false };
+    // Pushed ahead of time: decode now, while the user looks at another page. On a page
+    // shown at once: loaded is enough, Chromium decodes what it paints.
+    const ready = decode ? img.decode().catch(() => loaded(img)) : loaded(img);
+    entry.ready = ready.then(() => {
+      entry.done = true;
+    });
+    return entry;
+  }
+
+  get(key) {
+    const entry = this.entries.get(key);
+    if (entry) {
+      this.entries.delete(key);
+      this.entries.set(key, entry);
+    }
+    return entry;
+  }
+
+  put(key, bytes, decode) {
+    this.drop(key, false);
+    const entry = ThumbCache.entry(bytes, decode);
+    this.entries.set(key, entry);
+    this.bytes += entry.size;
+    for (const resolve of this.waiting.get(key) || []) resolve(entry);
+    this.waiting.delete(key);
+    this.trim();
+    return entry;
+  }
+
+  drop(key, tell) {
+    const entry = this.entries.get(key);
+    if (!entry) return;
+    this.entries.delete(key);
+    this.bytes -= entry.size;
+    // An <img> on the screen keeps its decoded picture; the URL is only needed to load it.
+    URL.revokeObjectURL(entry.url);
+    if (tell) this.tell("evicted", key);
+  }
+
+  trim() {
+    const limit = Math.max(96, this.model.get("cache_limit") || 0);
+    for (const key of this.entries.keys()) {
+      if (this.entries.size <= limit && this.bytes <= CACHE_BYTES) break;
+      this.drop(key, true);
+    }
+  }
+
+  // Ask the kernel for thumbnails this cache lacks; resolves with their entries.
+  want(keys) {
+    return Promise.all(
+      keys.map(
+        (key) =>
+          new Promise((resolve) => {
+            if (!this.waiting.has(key)) {
+              this.waiting.set(key, []);
+              this.tell("want", key);
+            }
+            this.waiting.get(key).push(resolve);
+          }),
+      ),
+    );
+  }
+
+  // Keys evicted or wanted go to the kernel in one message per kind, once this task is done.
+  tell(kind, key) {
+    const list = kind === "evicted" ? this.evicted : this.asked;
+    list.push(key);
+    if (list.length > 1) return;
+    queueMicrotask(() => {
+      const keys = list.splice(0);
+      if (keys.length) this.model.send({ event: kind, keys });
+    });
+  }
+
+  receive(content, buffers) {
+    if (!content || content.event !== "thumbs") return;
+    (content.keys || []).forEach((key, i) => {
+      if (buffers[i]) this.put(key, buffers[i], true);
+    });
+    for (const key of content.none || []) {
+      for (const resolve of this.waiting.get(key) || []) resolve(null);
+      this.waiting.delete(key);
+    }
+  }
+
+  clear() {
+    for (const entry of this.entries.values()) URL.revokeObjectURL(entry.url);
+    this.entries.clear();
+    this.bytes = 0;
+    this.waiting.clear();
+  }
+}
+
+function cacheOf(model) {
+  const id = model.get("cache_id") || "";
+  let cache = caches.get(id);
+  if (!cache) {
+    cache = new ThumbCache(model);
+    caches.set(id, cache);
+  }
+  return cache;
+}
+
+function initialize({ model }) {
+  const cache = cacheOf(model);
+  const onMessage = (content, buffers) => cache.receive(content, buffers || []);
+  model.on("msg:custom", onMessage);
+  // The model is gone (its widget closed): free every thumbnail.
+  return () => {
+    model.off("msg:custom", onMessage);
+    cache.clear();
+    caches.delete(model.get("cache_id") || "");
+  };
+}
+
 function render({ model, el }) {
   const cleanups = [];
   const listen = (target, type, handler, options) => {
@@ -91,10 +232,12 @@ function render({ model, el }) {
   el.append(bar, grid, empty, hint);
 
   // -- state ----------------------------------------------------------------------------
-  let tiles = []; // {node, check, img, chips, id}
-  let urls = [];
+  let tiles = []; // {node, check, open, img, caption, reason, chips, id}
+  let urls = []; // blob URLs of thumbnails outside the cache (sent without a key)
+  const cache = cacheOf(model);
   let shownToken = -1;
   let drawing = 0; // the newest page being decoded
+  let drawnTimer = 0;
   let local = new Set(); // the page's selection as drawn
   let kernelPage = new Set(); // the page's selection as the kernel last said
   let anchor = null; // index of the last plainly clicked tile on this page
@@ -195,71 +338,133 @@ function render({ model, el }) {
       : "Click the images (or Tab to them) to use the keys.";
   }
 
-  function buildTile(i, id, name, reason, url) {
+  // Tiles are reused from page to page: a new page changes their contents, not the DOM.
+  function buildTile() {
     const node = make("div", "jl-tile");
-    node.dataset.index = String(i);
     node.setAttribute("role", "option");
     const top = make("div", "jl-tile-top");
     const check = make("input", "jl-tile-check");
     check.type = "checkbox";
     check.tabIndex = -1;
-    check.title = name;
-    check.setAttribute("aria-label", `Select ${name}`);
     const open = make("button", "jl-tile-open", "⤢");
     open.tabIndex = -1;
     open.title = "Open this image";
-    open.setAttribute("aria-label", `Open ${name}`);
     top.append(check, open);
-    const img = make("img", "jl-tile-image");
-    img.alt = name;
-    img.draggable = false;
-    img.src = url;
-    const caption = make("div", "jl-tile-name", name);
-    caption.title = name;
-    node.append(top, img, caption);
-    if (reason) {
-      node.classList.add("jl-broken");
-      node.append(make("div", "jl-tile-reason", `Cannot show this image: ${reason}`));
-    }
+    const img = make("img");
+    const caption = make("div", "jl-tile-name");
+    const reason = make("div", "jl-tile-reason");
     const chips = make("div", "jl-tile-chips");
-    node.append(chips);
-    return { node, check, img, chips, id };
+    node.append(top, img, caption, chips);
+    return { node, check, open, img, caption, reason, chips, id: "" };
   }
 
-  // A new page: build every tile off screen, wait until every thumbnail is loaded, then
-  // swap all tiles at once, so old and new tiles are never shown mixed.
-  async function drawPage() {
+  function fillTile(tile, i, id, name, why, img) {
+    tile.id = id;
+    tile.node.dataset.index = String(i);
+    tile.check.title = name;
+    tile.check.setAttribute("aria-label", `Select ${name}`);
+    tile.open.setAttribute("aria-label", `Open ${name}`);
+    img.className = "jl-tile-image";
+    img.alt = name;
+    img.draggable = false;
+    if (tile.img !== img) {
+      tile.img.replaceWith(img);
+      tile.img = img;
+    }
+    tile.caption.textContent = name;
+    tile.caption.title = name;
+    tile.node.classList.toggle("jl-broken", !!why);
+    if (why) {
+      tile.reason.textContent = `Cannot show this image: ${why}`;
+      if (!tile.reason.isConnected) tile.caption.after(tile.reason);
+    } else {
+      tile.reason.remove();
+    }
+    return tile;
+  }
+
+  // The <img> of a cache entry, or a copy when another view shows it.
+  function imageOf(entry) {
+    return entry.img.isConnected ? entry.img.cloneNode() : entry.img;
+  }
+
+  // A new page: gather every thumbnail (sent with the page, held in the cache, or asked for),
+  // wait until each is loaded, then swap all tiles at once, so old and new tiles are never
+  // shown mixed. When the cache holds every thumbnail loaded, the page is drawn at once.
+  function drawPage() {
     const token = model.get("page_token");
     const mine = ++drawing;
     const pageIds = ids();
-    const names = model.get("names") || [];
-    const reasons = model.get("errors") || [];
+    const keys = model.get("thumb_keys") || [];
     const thumbs = model.get("thumbs") || [];
-    const newUrls = thumbs.map((b) =>
-      URL.createObjectURL(new Blob([b], { type: "image/jpeg" })),
-    );
-    const built = pageIds.map((id, i) =>
-      buildTile(i, id, names[i] || id, reasons[i] || "", newUrls[i]),
-    );
-    // Loaded, not decoded: Chromium decodes an image when it first paints it, so only the
-    // tiles in view cost decoding time, and none paints before the swap.
-    await Promise.all(built.map((t) => loaded(t.img)));
-    if (mine !== drawing) {
-      newUrls.forEach((u) => URL.revokeObjectURL(u));
+    const newUrls = [];
+    const entries = [];
+    const missing = [];
+    pageIds.forEach((_id, i) => {
+      const key = keys[i] || "";
+      const bytes = thumbs[i];
+      if (bytes && bytes.byteLength) {
+        entries[i] = key ? cache.put(key, bytes, false) : ThumbCache.entry(bytes, false);
+        if (!key) newUrls.push(entries[i].url);
+      } else if (key && (entries[i] = cache.get(key))) {
+        // held
+      } else if (key) {
+        missing.push(i);
+      } else {
+        entries[i] = null; // no picture at all: the tile says why
+      }
+    });
+    const finish = () => {
+      if (mine !== drawing) {
+        newUrls.forEach((u) => URL.revokeObjectURL(u));
+        return;
+      }
+      urls.forEach((u) => URL.revokeObjectURL(u));
+      urls = newUrls;
+      const names = model.get("names") || [];
+      const reasons = model.get("errors") || [];
+      tiles = pageIds.map((id, i) =>
+        fillTile(
+          tiles[i] || buildTile(),
+          i,
+          id,
+          names[i] || id,
+          reasons[i] || "",
+          entries[i] ? imageOf(entries[i]) : make("img"),
+        ),
+      );
+      shownToken = token;
+      anchor = null;
+      // Chips and selection drawn before the tiles go in: the page is laid out once.
+      drawLabels();
+      takeKernelSelection();
+      drawBar();
+      const kids = grid.children;
+      if (kids.length !== tiles.length || tiles.some((t, i) => kids[i] !== t.node)) {
+        grid.replaceChildren(...tiles.map((t) => t.node));
+      }
+      grid.scrollTop = 0;
+      grid.dataset.pageToken = String(token);
+      // Once this page is on the screen and the browser idle, the kernel may push the next.
+      clearTimeout(drawnTimer);
+      drawnTimer = setTimeout(() => {
+        if (shownToken === token) model.send({ event: "drawn", token });
+      }, DRAWN_DELAY_MS);
+    };
+    if (!missing.length && entries.every((e) => !e || e.done)) {
+      finish();
       return;
     }
-    urls.forEach((u) => URL.revokeObjectURL(u));
-    urls = newUrls;
-    tiles = built;
-    shownToken = token;
-    anchor = null;
-    // Chips and selection drawn before the tiles go in: the page is laid out once.
-    drawLabels();
-    takeKernelSelection();
-    drawBar();
-    grid.replaceChildren(...built.map((t) => t.node));
-    grid.scrollTop = 0;
-    grid.dataset.pageToken = String(token);
+    const asked = missing.length
+      ? cache.want(missing.map((i) => keys[i])).then((got) => {
+          missing.forEach((i, k) => {
+            entries[i] = got[k];
+          });
+        })
+      : Promise.resolve();
+    asked
+      .then(() => Promise.all(entries.map((e) => (e ? e.ready : null))))
+      .then(finish);
   }
 
   function onChange() {
@@ -394,10 +599,11 @@ function render({ model, el }) {
 
   return () => {
     drawing += 1; // a page still decoding is dropped
+    clearTimeout(drawnTimer);
     cleanups.forEach((undo) => undo());
     urls.forEach((u) => URL.revokeObjectURL(u));
     urls = [];
   };
 }
 
-export default { render };
+export default { initialize, render };
