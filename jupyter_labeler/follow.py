@@ -173,11 +173,13 @@ class Follower:
         delay = self.interval
         last_beat = float("-inf")
         while not self._stop.wait(delay):
+            started = time.monotonic()
             try:
+                # The poll first: what others did matters more than saying where we are.
+                self._poll(self.polls % FULL_EVERY == FULL_EVERY - 1)
                 if time.monotonic() - last_beat >= self.beat:
                     self._heartbeat()
                     last_beat = time.monotonic()
-                self._poll(self.polls % FULL_EVERY == FULL_EVERY - 1)
             except StoreError as exc:
                 if self.error is None:
                     log.warning("following paused: %s", exc)
@@ -192,4 +194,7 @@ class Follower:
                 self.error = None
             finally:
                 self.polls += 1
-            delay = self.interval
+            # Polls start every `interval` seconds, however long one took (an action then waits
+            # about one interval, not one interval plus a poll), with a pause between two polls
+            # however slow they are, so that a loaded machine or store is not polled flat out.
+            delay = max(self.interval / 4, started + self.interval - time.monotonic())
