@@ -1,12 +1,13 @@
 """Live team labeling: many annotators on one bucket, each following the others.
 
-    python benchmarks/bench_team.py [--annotators 20] [--seconds 60] [--interval 3] [--quick]
+    python benchmarks/bench_team.py [--annotators 20] [--seconds 60] [--interval 3] [--every 1]
+                                    [--quick]
                                     [--json result.json]
 
 A moto S3 server on loopback (real HTTP, in a child process, behind a small counting layer)
 holds a dataset of tiny images. Each annotator is its own process with its own ``Dataset``
 and author name, following the others (``Dataset.follow(interval)``, as a displayed Labeler
-does) and doing one labeling action a second: it adds one of five shared labels to one to three
+does) and doing one labeling action a second (``--every``): it adds one of five shared labels to one to three
 images of its own share of the dataset, and every fifth action removes the previous action's
 label again. Annotators start staggered across the second, as people do not click in step.
 
@@ -210,6 +211,7 @@ def annotator(
     from jupyter_labeler.follow import Recent
 
     annotators, seconds, interval = config["annotators"], config["seconds"], config["interval"]
+    every = config["every"]
     ds = Dataset.open(
         config["url"], storage_options=config["options"], author=f"annotator{index:02d}"
     )
@@ -248,18 +250,18 @@ def annotator(
     ds.follow(interval)
     ready.put(index)
     go.wait()
-    start = start_at.value + index / annotators  # staggered across the second
+    start = start_at.value + every * index / annotators  # staggered, as people are
     acks: list[tuple[str, float, bool, float]] = []  # name, acknowledged at, saved, took
     failures: list[str] = []
     done: set[int] = set()
     skipped = 0
     k = 0
-    while k < seconds:
-        due = start + k
+    while k < int(seconds / every):
+        due = start + k * every
         wait = due - time.time()
         if wait > 0:
             time.sleep(wait)
-        elif wait < -1.0:  # over a second late: this slot is gone, as a person would skip it
+        elif wait < -every:  # a whole slot late: this one is gone, as a person would skip it
             skipped += 1
             k += 1
             continue
@@ -365,7 +367,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         bucket = f"team-{uuid.uuid4().hex[:8]}"
         client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
         client.create_bucket(Bucket=bucket)
-        images = max(args.images, annotators * 3 * seconds)  # each action on new images
+        images = max(args.images, int(annotators * 3 * seconds / args.every))  # all new
         for i in range(images):
             client.put_object(Bucket=bucket, Key=f"src/img_{i:05d}.jpg", Body=tiny_jpeg(i))
         url = f"s3://{bucket}/src"
@@ -376,6 +378,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "annotators": annotators,
             "seconds": seconds,
             "interval": interval,
+            "every": args.every,
             "drain": drain,
             "url": url,
             "options": options,
@@ -467,6 +470,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "annotators": annotators,
         "seconds": seconds,
         "interval": interval,
+        "every": args.every,
         "images": images,
         "actions": actions,
         "skipped": sum(r["skipped"] for r in results),
@@ -501,8 +505,8 @@ def report(res: dict[str, Any]) -> None:
     target = 2 * res["interval"]
     rows = [
         ("annotators (processes)", f"{res['annotators']}"),
-        ("actions (1 a second each)", f"{res['actions']} in {res['seconds']} s"),
-        ("slots skipped (annotator over 1 s late)", f"{res['skipped']}"),
+        (f"actions (one every {res['every']:g} s each)", f"{res['actions']} in {res['seconds']} s"),
+        ("slots skipped (annotator a slot late)", f"{res['skipped']}"),
         ("acknowledged (saved when returned)", f"{res['acknowledged']}"),
         ("actions that raised", f"{res['actions_failed']}"),
         (
@@ -552,7 +556,8 @@ def report(res: dict[str, Any]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--annotators", type=int, default=20)
-    parser.add_argument("--seconds", type=int, default=60, help="labeling time (one action a s)")
+    parser.add_argument("--seconds", type=int, default=60, help="labeling time")
+    parser.add_argument("--every", type=float, default=1.0, help="s between one's actions")
     parser.add_argument("--interval", type=float, default=3.0, help="following interval, s")
     parser.add_argument("--images", type=int, default=0, help="at least 3 per action")
     parser.add_argument(
@@ -566,8 +571,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.annotators, args.seconds = 4, 10
-    if args.annotators < 2 or args.seconds < 1 or not args.interval > 0:
-        parser.error("need at least 2 annotators, 1 second and a positive interval")
+    if args.annotators < 2 or args.seconds < 1 or not args.interval > 0 or not args.every > 0:
+        parser.error("need at least 2 annotators, 1 second, a positive interval and --every")
     res = run(args)
     report(res)
     if args.json is not None:
