@@ -7,9 +7,9 @@
 A moto S3 server on loopback (real HTTP, in a child process, behind a small counting layer)
 holds a dataset of tiny images. Each annotator is its own process with its own ``Dataset``
 and author name, following the others (``Dataset.follow(interval)``, as a displayed Labeler
-does) and doing one labeling action a second (``--every``): it adds one of five shared labels to one to three
-images of its own share of the dataset, and every fifth action removes the previous action's
-label again. Annotators start staggered across the second, as people do not click in step.
+does) and doing one labeling action a second (``--every``): it adds one of five shared labels
+to one to three images of its own share of the dataset, and every fifth action removes the
+previous action's label again. Annotators start staggered across the second, as people do not click in step.
 
 Measured:
 

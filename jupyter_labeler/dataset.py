@@ -1285,8 +1285,9 @@ class Dataset:
     def follow(self, interval: float | None = 3.0) -> None:
         """Apply other annotators' actions as they happen, every ``interval`` seconds.
 
-        A background thread lists the journal objects newer than the newest seen (one cheap
-        request a poll), applies them and tells observers; it also writes this annotator's
+        A background thread lists the journal objects named from 10 s before the newest seen
+        (one cheap request a poll), applies the new ones each in its place in the journal's
+        order and tells observers; it also writes this annotator's
         heartbeat (see :meth:`annotators`) at most every 15 s. When the store fails it pauses
         and resumes by itself. ``follow(None)`` stops it.
         """

@@ -1,11 +1,12 @@
 """Following other annotators live: a background poll of the journal, with no server.
 
 :class:`Follower` calls ``poll()`` every ``interval`` seconds on a daemon thread (one cheap
-listing of the journal objects newer than the newest one seen; every
-:data:`FULL_EVERY`-th poll a full refresh, which also catches a late writer whose actions were
-named before others'), and ``heartbeat()`` when one is due. When the store fails it pauses:
-one log line, then polls spaced out up to :data:`MAX_BACKOFF` seconds, and one line again when
-it is back, never a flood of errors.
+listing of the journal objects named from :data:`LOOKBACK` seconds before the newest one seen;
+every :data:`FULL_EVERY`-th poll a full refresh, which also catches a writer whose clock is far
+behind), and ``heartbeat()`` when one is due. An action that sorts before some already applied
+is put in its place by :class:`Recent`, without re-reading the journal. When the store fails
+it pauses: one log line, then polls spaced out up to :data:`MAX_BACKOFF` seconds, and one line
+again when it is back, never a flood of errors.
 """
 
 from __future__ import annotations

@@ -2,9 +2,9 @@
 
 Two browser contexts (two users) on one JupyterLab open two notebooks, each with its own kernel,
 showing a Labeler (All tab) on the same folder under different author names, both following
-every half second. The first user ticks two tiles, types a label and presses OK; the second page must show
-it, in All Labels, on the tiles, in the Labeled tab's count and in the status line, without a
-single click there. Elements are found by their stable class names only.
+every half second. The first user ticks two tiles, types a label and presses OK; the second
+page must show it, in All Labels, on the tiles, in the Labeled tab's count and in the status
+line, without a single click there. Elements are found by their stable class names only.
 """
 
 from __future__ import annotations
