@@ -46,8 +46,8 @@ from .errors import (
     UnknownLabelError,
     UnsafePathError,
 )
-from .events import FORMAT_VERSION, MAX_TEXT_CHARS, apply_event, apply_ops
-from .follow import Follower
+from .events import FORMAT_VERSION, MAX_TEXT_CHARS, apply_ops
+from .follow import Follower, Recent, lookback_from
 from .images import MAX_FILE_BYTES, Thumbnail, ThumbnailCache, file_too_large, placeholder
 from .journal import MANIFEST_NAME, Journal, SaveStatus
 from .manifest import image_id_for, parse_manifest, write_manifest
@@ -176,6 +176,8 @@ class Dataset:
         self._base_key: str | None = None
         self._covered: set[str] = set()
         self._applied: list[str] = []
+        self._recent = Recent()  # the newest applied events, with what undoes each
+        self._actions: deque[tuple[int, str]] = deque(maxlen=1000)  # (count, name) made here
         self._undo: list[_UndoEntry] = []
         self._events_since_snapshot = 0
         self._follower: Follower | None = None
@@ -232,6 +234,9 @@ class Dataset:
     def _load(self) -> bool:
         """Read snapshot + journal into a new state; True when the output holds nothing yet."""
         problems: list[str] = []
+        with self._lock:
+            made = self._actions[-1][0] if self._actions else 0
+            waiting = {name for name, _event in self._journal.pending_events()}
         marker, marker_problems = self._journal.latest_marker()
         problems += marker_problems
         state: State | None = None
@@ -258,16 +263,34 @@ class Dataset:
         events, event_problems = self._journal.read_events(names)
         problems += event_problems
         applied = []
+        recent = Recent()
         for name in names:
             if name in events:
-                problems += self._apply_stored(state, name, events[name])
+                where = self._output.url_of(f"journal/{name}.json")
+                problems += recent.apply(
+                    state, name, events[name], where=where, exclude=self._exclude
+                )
                 applied.append(name)
         # Actions of this session still waiting for the store stay visible after a reload.
         for name, event in self._journal.pending_events():
-            apply_ops(state, event["ops"], event, where=name)
-            applied.append(name)
+            if name not in events:  # not written just after the listing
+                recent.hold(
+                    name, event, event["ops"], apply_ops(state, event["ops"], event).inverse
+                )
+                applied.append(name)
         problems += self._journal.refused
         with self._lock:
+            # Actions of this session written while the journal was being read: neither listed
+            # nor pending any more, they would vanish from view until the next full refresh.
+            seen = covered.union(applied)
+            late = [n for c, n in self._actions if (c > made or n in waiting) and n not in seen]
+            for name in late:
+                held = self._recent.get(name)
+                if held is not None:
+                    event, ops = held
+                    recent.hold(name, event, ops, apply_ops(state, ops, event).inverse)
+                    applied.append(name)
+            self._recent = recent
             self._state = state
             self._newest_seen = max([self._newest_seen, *listed[-1:]])
             self._base_key = marker["key"] if marker else None
@@ -279,11 +302,6 @@ class Dataset:
         for problem in problems:
             log.warning("%s", problem)
         return fresh
-
-    def _apply_stored(self, state: State, name: str, event: dict[str, Any]) -> list[str]:
-        """Apply one event read from the store (checked first: never trusted); its problems."""
-        where = self._output.url_of(f"journal/{name}.json")
-        return apply_event(state, event, where=where, exclude=self._exclude).problems
 
     def _read_snapshot(self, marker: dict[str, Any], problems: list[str]) -> State:
         key = marker["key"]
@@ -729,18 +747,21 @@ class Dataset:
         """
         undoable = undoable and action != "sync"
         name = self._journal.next_name()
+        stored = [{k: v for k, v in op.items() if not k.startswith("_")} for op in ops]
         event = {
             "v": FORMAT_VERSION,
             "action": action,
             "author": self.author,
             "describe": describe[:200],
             "time": _now(),
-            "ops": [{k: v for k, v in op.items() if not k.startswith("_")} for op in ops],
+            "ops": stored,
         }
         if undoes:
             event["undoes"] = undoes
         with self._lock:
             applied = apply_ops(self._state, ops, event, where=name)
+            self._recent.hold(name, event, stored, applied.inverse)
+            self._actions.append(((self._actions[-1][0] if self._actions else 0) + 1, name))
             for problem in applied.problems:
                 log.error("%s", problem)
             inverse = applied.inverse
@@ -1430,27 +1451,44 @@ class Dataset:
         return self._apply_new(names)
 
     def _apply_new(self, names: list[str]) -> bool:
-        """Apply the events among ``names`` not applied yet (all when they sort after ours)."""
+        """Apply the events among ``names`` not applied yet, each in its place in name order.
+
+        One named before actions applied here (its PUT was slower, or its writer's clock
+        behind) is put in its place by undoing the newer ones and doing them again; only when
+        that cannot be done (too far back, or images added or removed) is everything re-read.
+        """
         with self._lock:
             known = self._covered.union(self._applied)
-            last = self._applied[-1] if self._applied else ""
             if names:
                 self._newest_seen = max(self._newest_seen, names[-1])
         new = [n for n in names if n not in known]
-        if new and new[0] < last:
-            self._reload()  # named before actions applied here: replay in the journal's order
-            return True
         if not new:
             return False
         events, problems = self._journal.read_events(new)
         with self._lock:
-            for name in new:
-                if name in events:
-                    problems += self._apply_stored(self._state, name, events[name])
-                    self._applied.append(name)
-                    self._note_activity(name, events[name])
+            applied = set(self._applied)
+            fresh = {n: events[n] for n in new if n in events and n not in applied}
+            done = None
+            if fresh:
+                done = self._recent.insert(
+                    self._state,
+                    self._applied,
+                    fresh,
+                    where=lambda n: self._output.url_of(f"journal/{n}.json"),
+                    exclude=self._exclude,
+                )
+            if done is not None:
+                self._applied, more = done
+                problems += more
+                for name, event in fresh.items():
+                    self._note_activity(name, event)
             self.problems.extend(problems)
-        self._notify(_change_of([events[n] for n in new if n in events]))
+        if fresh and done is None:
+            self._reload()  # too far back to put in place: replay the journal in its order
+            return True
+        if not fresh:
+            return False
+        self._notify(_change_of(list(fresh.values())))
         return True
 
     def _note_activity(self, name: str, event: dict[str, Any]) -> None:
@@ -1470,8 +1508,9 @@ class Dataset:
     def follow(self, interval: float | None = 3.0) -> None:
         """Apply other annotators' actions as they happen, every ``interval`` seconds.
 
-        A background thread lists the journal objects newer than the newest seen (one cheap
-        request a poll), applies them and tells observers; it also writes this annotator's
+        A background thread lists the journal objects named from 10 s before the newest seen
+        (one cheap request a poll), applies the new ones each in its place in the journal's
+        order and tells observers; it also writes this annotator's
         heartbeat (see :meth:`annotators`) at most every 15 s. When the store fails it pauses
         and resumes by itself. ``follow(None)`` stops it.
         """
@@ -1499,7 +1538,7 @@ class Dataset:
         if full:
             return self.refresh()
         with self._lock:
-            after = self._newest_seen
+            after = lookback_from(self._newest_seen)
         return self._apply_new(self._journal.list_events_after(after))
 
     def set_presence(self, view: str = "all", page: int = 0) -> None:

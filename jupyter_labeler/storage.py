@@ -355,7 +355,12 @@ class Store:
         if not rels:
             return out
         try:
-            if limit is None:
+            if limit is None and self.scheme in {"s3", "obs"}:
+                # One GET each. s3fs would first ask each object's size (a HEAD, answered from
+                # a folder listing it may have cached: a new object then reads as missing) to
+                # split objects over 50 MB into parts; a batch holds small objects.
+                got = self.fs.cat(paths, on_error="return", max_concurrency=1)
+            elif limit is None:
                 got = self.fs.cat(paths, on_error="return")
             else:
                 ranged = self.fs.cat_ranges(
@@ -443,7 +448,9 @@ class Store:
                     if not answer.get("IsTruncated") or not token:
                         break
             return sorted(names)
-        return sorted(n for n in self.list(rel) if "/" not in n and n > after)
+        folder = rel.strip("/") + "/" if rel.strip("/") else ""
+        inside = (n[len(folder) :] for n in self.list(rel) if n.startswith(folder))
+        return sorted(n for n in inside if "/" not in n and n > after)
 
     def list_modified(self, rel: str) -> dict[str, float]:
         """Objects directly in folder ``rel``: name -> when the store last wrote it (epoch s).

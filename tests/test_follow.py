@@ -152,3 +152,85 @@ def test_follow_none_stops_and_a_bad_interval_is_refused(tmp_path: Any) -> None:
     assert not ds.following
     with pytest.raises(ValueError, match="interval must be a positive number"):
         ds.follow(0)
+
+
+def _labels(ds: Dataset) -> dict[str, list[str]]:
+    table = ds.annotations()
+    out: dict[str, list[str]] = {}
+    for image, label in zip(table["image_id"], table["label"], strict=True):
+        out.setdefault(str(image), []).append(str(label))
+    return {k: sorted(v) for k, v in sorted(out.items())}
+
+
+def test_an_action_named_before_others_is_put_in_its_place_without_rereading(
+    tmp_path: Any,
+) -> None:
+    """With many writers an action's PUT may land after newer ones were listed (or its writer's
+    clock is behind): the follower undoes the newer ones and does them again in name order,
+    so it shows what a fresh open shows, without re-reading the journal."""
+    fill(str(tmp_path), {})
+    alice = Dataset.open(tmp_path, author="alice")
+    bob = Dataset.open(tmp_path, author="bob")
+    carol = Dataset.open(tmp_path, author="carol")  # has listed nothing newer than the sync
+    carol._journal.clock = lambda: time.time() - 3600  # an hour behind
+    first, second = sorted(alice.images.index)[:2]
+    kinds: list[str] = []
+    alice.observe(lambda change: kinds.append(change.kind))
+    time.sleep(0.01)
+    assert bob.add_label("cat", [first]).saved
+    assert alice._poll(False)
+    assert alice.rename_label("cat", "feline").saved  # alice's own, named after bob's
+    assert carol.add_label("cat", [second]).saved  # named before both, written after both
+    names = alice._journal.list_events()
+    assert names.index(carol._applied[-1]) < names.index(bob._applied[-1])
+    assert alice._poll(False)
+    # In name order: carol gives cat to the second image, bob to the first, alice renames it.
+    assert _labels(alice) == {first: ["feline"], second: ["feline"]}
+    assert "cat" not in alice.label_names
+    assert "reload" not in kinds
+    fresh = Dataset.open(tmp_path, author="dan")
+    assert _labels(fresh) == _labels(alice)
+    assert list(fresh.label_names) == list(alice.label_names)
+
+
+def test_a_follower_finds_a_late_action_at_its_next_poll(tmp_path: Any) -> None:
+    """A poll lists from a little before the newest name seen: an action named before it but
+    written after that listing is applied by the next poll, not only by the full refresh."""
+    fill(str(tmp_path), {})
+    alice = Dataset.open(tmp_path, author="alice")
+    bob = Dataset.open(tmp_path, author="bob")
+    carol = Dataset.open(tmp_path, author="carol")
+    carol._journal.clock = lambda: time.time() - 2  # its names sort 2 s back
+    image = sorted(alice.images.index)[0]
+    time.sleep(0.01)
+    assert bob.add_label("cat", [image]).saved
+    assert alice._poll(False)
+    assert carol.add_label("dog", [image]).saved
+    assert carol._applied[-1] < alice._newest_seen
+    assert alice._poll(False)
+    assert _labels(alice) == {image: ["cat", "dog"]}
+
+
+def test_an_own_action_written_during_a_reload_stays_in_view(tmp_path: Any) -> None:
+    """An action made while a reload reads the journal is neither in its listing nor waiting
+    any more when the reload ends: it must still be shown."""
+    fill(str(tmp_path), {})
+    alice = Dataset.open(tmp_path, author="alice")
+    image = sorted(alice.images.index)[0]
+    read_events = alice._journal.read_events
+    acted: list[bool] = []
+
+    def read_and_act(names: list[str]) -> Any:
+        got = read_events(names)
+        if not acted:
+            acted.append(alice.add_label("roses", [image]).saved)
+        return got
+
+    alice._journal.read_events = read_and_act  # type: ignore[method-assign]
+    alice._reload()
+    assert acted == [True]
+    assert _labels(alice) == {image: ["roses"]}
+    alice._journal.read_events = read_events  # type: ignore[method-assign]
+    alice._reload()
+    assert _labels(alice) == {image: ["roses"]}
+    assert alice._applied.count(alice._applied[-1]) == 1
