@@ -196,7 +196,7 @@ def fit(pairs: pd.DataFrame, features: Features, *, min_per_label: int = 5) -> S
     # train each of their labels in the one multinomial model; one-vs-rest, where each label
     # has its own probability and an image may get several, is for sets where it is common.
     multi_label = several > _MULTI_SHARE * len(per_image)
-    chosen = training_sample(pairs)
+    chosen = training_sample(pairs, PER_LABEL)
     pairs, rows = pairs[chosen], rows[chosen]
     code = {name: i for i, name in enumerate(labels)}
     compact = index_of(features).vectors
