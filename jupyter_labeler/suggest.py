@@ -154,15 +154,14 @@ def training_sample(pairs: pd.DataFrame, per_label: int = PER_LABEL) -> np.ndarr
     """
     if not len(pairs):
         return np.zeros(0, bool)
-    key = pd.util.hash_array(pairs["image_id"].to_numpy(dtype=object))
+    ids = pairs["image_id"].to_numpy(dtype=object)
     rank = (
-        pd.DataFrame({"label": pairs["label"].to_numpy(), "key": key})
+        pd.DataFrame({"label": pairs["label"].to_numpy(), "key": pd.util.hash_array(ids)})
         .groupby("label", sort=False)["key"]
         .rank(method="first")
         .to_numpy()
     )
-    chosen_ids = pairs["image_id"].to_numpy(dtype=object)[rank <= per_label]
-    return np.asarray(pairs["image_id"].isin(set(chosen_ids)).to_numpy(), dtype=bool)
+    return np.asarray(pd.Index(ids, dtype=object).isin(ids[rank <= per_label]), dtype=bool)
 
 
 def fit(pairs: pd.DataFrame, features: Features, *, min_per_label: int = 5) -> Suggester | None:
@@ -210,7 +209,7 @@ def fit(pairs: pd.DataFrame, features: Features, *, min_per_label: int = 5) -> S
     with threadpool_limits(limits=1):
         if not multi_label:
             x = compact[rows]
-            y = np.fromiter((code[n] for n in pairs["label"]), np.int64, count=len(pairs))
+            y = pairs["label"].map(code).to_numpy(dtype=np.int64)
             model: Any = LogisticRegression(C=_C, max_iter=2000)
             model.fit(x, y)
             weights, bias = model.coef_, model.intercept_
