@@ -53,7 +53,13 @@ from .journal import MANIFEST_NAME, Journal, SaveStatus
 from .manifest import image_id_for, parse_manifest, write_manifest
 from .names import label_problem, validate_label
 from .paths import image_path_problem
-from .presence import HEARTBEAT_EVERY, read_annotators, remove_stale, write_heartbeat
+from .presence import (
+    HEARTBEAT_EVERY,
+    HeartbeatCache,
+    read_annotators,
+    remove_stale,
+    write_heartbeat,
+)
 from .results import (
     ActionResult,
     Change,
@@ -182,6 +188,7 @@ class Dataset:
         self._events_since_snapshot = 0
         self._follower: Follower | None = None
         self._presence: tuple[str, int] = ("all", 0)
+        self._heartbeats = HeartbeatCache()  # the others' heartbeats read, not read again
         self._activity: deque[dict[str, Any]] = deque(maxlen=50)
         self._newest_seen = ""
         self._others: list[tuple[str, str, int]] = []
@@ -1549,7 +1556,7 @@ class Dataset:
     def _heartbeat(self) -> None:
         view, page = self._presence
         write_heartbeat(self._output, self._journal.writer, self.author, view, page)
-        others = read_annotators(self._output, exclude=self._journal.writer)
+        others = read_annotators(self._output, exclude=self._journal.writer, cache=self._heartbeats)
         seen = [tuple(row) for row in others[["author", "view", "page"]].itertuples(index=False)]
         if seen != self._others:
             self._others = seen
@@ -1567,7 +1574,7 @@ class Dataset:
         Columns ``author``, ``view``, ``page`` (0-based), ``seen_s_ago``. Only annotators whose
         dataset follows (see :meth:`follow`) send heartbeats.
         """
-        table = read_annotators(self._output, exclude=self._journal.writer)
+        table = read_annotators(self._output, exclude=self._journal.writer, cache=self._heartbeats)
         return table.drop(columns=["writer"])
 
     def recent_activity(self, within: float = 300.0) -> list[str]:

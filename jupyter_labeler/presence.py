@@ -11,6 +11,7 @@ shared bucket they are untrusted: malformed ones are skipped, texts are bounded.
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Callable
 
@@ -25,6 +26,7 @@ __all__ = [
     "EXPIRE_AFTER",
     "HEARTBEAT_EVERY",
     "PRESENCE_DIR",
+    "HeartbeatCache",
     "read_annotators",
     "remove_stale",
     "write_heartbeat",
@@ -44,39 +46,89 @@ def write_heartbeat(store: Store, writer: str, author: str, view: str, page: int
     store.write(f"{PRESENCE_DIR}/{writer}.json", orjson.dumps(body), durable=False)
 
 
+class HeartbeatCache:
+    """The heartbeats last read, by object name, with the listing's tag of the version read.
+
+    :func:`read_annotators` given one reads only the heartbeats written again since (a new tag
+    in the listing), not every other annotator's at every beat. Thread-safe.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        # name -> (tag of the version read, (author, view, page) or None when malformed)
+        self._held: dict[str, tuple[str, tuple[str, str, int] | None]] = {}
+
+    def get(self, name: str, tag: str) -> tuple[bool, tuple[str, str, int] | None]:
+        """(True, what was read) when the version ``tag`` of ``name`` is held, else (False, None)."""
+        with self._lock:
+            held = self._held.get(name)
+        return (True, held[1]) if held is not None and held[0] == tag else (False, None)
+
+    def keep(self, held: dict[str, tuple[str, tuple[str, str, int] | None]]) -> None:
+        """Hold these (name -> tag, what was read) from now on, and forget the others."""
+        with self._lock:
+            self._held = dict(held)
+
+
+def _parse(data: object) -> tuple[str, str, int] | None:
+    try:
+        body = orjson.loads(data) if isinstance(data, bytes) else None
+    except orjson.JSONDecodeError:
+        body = None
+    if not isinstance(body, dict):
+        return None
+    author, view, page = body.get("author"), body.get("view"), body.get("page")
+    if not isinstance(author, str) or not isinstance(view, str) or not isinstance(page, int):
+        return None
+    return author[:256], view[:32], page
+
+
 def read_annotators(
-    store: Store, *, exclude: str = "", now: Callable[[], float] = time.time
+    store: Store,
+    *,
+    exclude: str = "",
+    now: Callable[[], float] = time.time,
+    cache: HeartbeatCache | None = None,
 ) -> pd.DataFrame:
     """The annotators active in the last :data:`ACTIVE_FOR` seconds, most recent first.
 
     Columns ``author``, ``view``, ``page``, ``seen_s_ago`` (seconds since their heartbeat, by the
     store's clock against this machine's) and ``writer``; ``exclude`` leaves out one writer
-    (this one).
+    (this one). With a ``cache``, a heartbeat whose version in the listing is the one read last
+    time is not read again.
     """
-    stamps = store.list_modified(PRESENCE_DIR)
+    versions = store.list_versions(PRESENCE_DIR)
     current = now()
     fresh = {
-        name[: -len(".json")]: current - stamp
-        for name, stamp in stamps.items()
+        name[: -len(".json")]: (current - stamp, tag)
+        for name, (stamp, tag) in versions.items()
         if name.endswith(".json")
         and _WRITER.fullmatch(name[: -len(".json")])
         and name[: -len(".json")] != exclude
         and current - stamp <= ACTIVE_FOR
     }
-    got = store.read_many([f"{PRESENCE_DIR}/{w}.json" for w in fresh])
-    rows = []
-    for writer, age in fresh.items():
+    parsed: dict[str, tuple[str, str, int] | None] = {}
+    to_read = []
+    for writer, (_, tag) in fresh.items():
+        held, value = cache.get(writer, tag) if cache is not None else (False, None)
+        if held:
+            parsed[writer] = value
+        else:
+            to_read.append(writer)
+    got = store.read_many([f"{PRESENCE_DIR}/{w}.json" for w in to_read]) if to_read else {}
+    unread = set()
+    for writer in to_read:
         data = got.get(f"{PRESENCE_DIR}/{writer}.json")
-        try:
-            body = orjson.loads(data) if isinstance(data, bytes) else None
-        except orjson.JSONDecodeError:
-            body = None
-        if not isinstance(body, dict):
-            continue
-        author, view, page = body.get("author"), body.get("view"), body.get("page")
-        if not isinstance(author, str) or not isinstance(view, str) or not isinstance(page, int):
-            continue
-        rows.append((author[:256], view[:32], page, round(max(age, 0.0), 1), writer))
+        if isinstance(data, Exception):
+            unread.add(writer)  # not held: read again next time
+        parsed[writer] = _parse(data)
+    if cache is not None:
+        cache.keep({w: (fresh[w][1], parsed[w]) for w in fresh if w not in unread})
+    rows = [
+        (*body, round(max(age, 0.0), 1), writer)
+        for writer, (age, _) in fresh.items()
+        if (body := parsed[writer]) is not None
+    ]
     table = pd.DataFrame(rows, columns=_COLUMNS)
     return table.sort_values("seen_s_ago", kind="stable").reset_index(drop=True)
 

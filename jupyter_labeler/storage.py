@@ -457,6 +457,16 @@ class Store:
 
         The store's own clock (S3 ``LastModified``, a file's mtime), not the writers' clocks.
         """
+        return {name: stamp for name, (stamp, _) in self.list_versions(rel).items()}
+
+    def list_versions(self, rel: str) -> dict[str, tuple[float, str]]:
+        """Objects directly in folder ``rel``: name -> (when the store last wrote it, a tag).
+
+        The time is as in :meth:`list_modified`; the tag changes whenever the object's bytes may
+        have changed: S3's ``ETag`` (for a plain PUT the MD5 of the bytes, so rewriting the same
+        bytes keeps it), else a file's inode, size and time. A reader can so skip reading again
+        an object it already holds, from the listing alone.
+        """
         base = self.path(rel)
         with _translated(self.url_of(rel)):
             try:
@@ -466,7 +476,7 @@ class Store:
             if self.scheme != "file":
                 with contextlib.suppress(AttributeError):
                     self.fs.invalidate_cache(base)
-        out: dict[str, float] = {}
+        out: dict[str, tuple[float, str]] = {}
         for info in found:
             if info.get("type") == "directory":
                 continue
@@ -475,7 +485,9 @@ class Store:
             if hasattr(stamp, "timestamp"):
                 stamp = stamp.timestamp()
             if isinstance(stamp, int | float) and not name.startswith(_TMP_PREFIX):
-                out[name] = float(stamp)
+                etag = info.get("ETag") or info.get("etag")
+                tag = str(etag) if etag else f"{info.get('ino', '')}/{info.get('size')}/{stamp!r}"
+                out[name] = (float(stamp), tag)
         return out
 
     # -- writing ------------------------------------------------------------------------------

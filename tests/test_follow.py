@@ -15,7 +15,13 @@ import pytest
 from imagegen import image_bytes
 
 from jupyter_labeler import Change, Dataset
-from jupyter_labeler.presence import EXPIRE_AFTER, read_annotators, remove_stale
+from jupyter_labeler.presence import (
+    EXPIRE_AFTER,
+    HeartbeatCache,
+    read_annotators,
+    remove_stale,
+    write_heartbeat,
+)
 from jupyter_labeler.storage import open_store
 
 WRITER = textwrap.dedent(
@@ -132,6 +138,43 @@ def test_presence_appears_and_expires(s3_bucket: str, s3_options: dict[str, Any]
     assert output.list("presence")
     remove_stale(output, now=lambda: time.time() + EXPIRE_AFTER + 1)
     assert not output.list("presence")
+
+
+def test_a_heartbeat_round_reads_only_the_heartbeats_that_changed(
+    s3_bucket: str, obs_proxy: Any, obs_options: dict[str, Any]
+) -> None:
+    store = open_store(f"obs://{s3_bucket}/out", obs_options)
+    for writer, author in [("aaa", "alice"), ("bbb", "bob"), ("ccc", "carol")]:
+        write_heartbeat(store, writer, author, "all", 0)
+    store.write("presence/ddd.json", b"not json")
+    cache = HeartbeatCache()
+
+    def presence_gets() -> list[str]:
+        return [r.path for r in obs_proxy.requests if r.method == "GET" and "/presence/" in r.path]
+
+    def heartbeat_round() -> tuple[list[str], list[str]]:
+        obs_proxy.reset()
+        table = read_annotators(store, exclude="ccc", cache=cache)
+        return sorted(presence_gets()), table["author"].tolist()
+
+    reads, seen = heartbeat_round()
+    assert [p.rsplit("/", 1)[-1] for p in reads] == ["aaa.json", "bbb.json", "ddd.json"]
+    assert sorted(seen) == ["alice", "bob"]
+    # Beats that wrote the same bytes again, and a malformed one: nothing is read again.
+    write_heartbeat(store, "aaa", "alice", "all", 0)
+    reads, seen = heartbeat_round()
+    assert reads == []
+    assert sorted(seen) == ["alice", "bob"]
+    assert obs_proxy.counts["GET"] == 1  # the listing alone
+    # Bob moved: his heartbeat alone is read, and says where he is now.
+    write_heartbeat(store, "bbb", "bob", "labeled", 4)
+    reads, _ = heartbeat_round()
+    assert [p.rsplit("/", 1)[-1] for p in reads] == ["bbb.json"]
+    table = read_annotators(store, exclude="ccc", cache=cache)
+    assert table.set_index("author").loc["bob", ["view", "page"]].tolist() == ["labeled", 4]
+    # Held heartbeats still expire by the store's time.
+    later = time.time() + 120
+    assert read_annotators(store, cache=cache, now=lambda: later).empty
 
 
 def test_malformed_heartbeats_are_skipped(tmp_path: Any) -> None:

@@ -128,6 +128,20 @@ class TestStoreContract:
         assert store.delete(["journal/1"]) == {}
         assert store.list("journal") == {"journal/2": 2}
 
+    def test_list_versions_tags_change_only_for_the_objects_written_again(
+        self, store: Store
+    ) -> None:
+        assert store.list_versions("presence") == {}
+        store.write("presence/a.json", b"x")
+        store.write("presence/b.json", b"y")
+        first = store.list_versions("presence")
+        assert sorted(first) == ["a.json", "b.json"]
+        assert store.list_modified("presence") == {n: t for n, (t, _) in first.items()}
+        store.write("presence/a.json", b"zz")
+        second = store.list_versions("presence")
+        assert second["a.json"][1] != first["a.json"][1]
+        assert second["b.json"] == first["b.json"]
+
     def test_exists(self, store: Store) -> None:
         assert not store.exists("thing")
         store.write("thing", b"1")

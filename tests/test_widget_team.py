@@ -190,3 +190,24 @@ def test_reviewing_nothing_says_so(folder: Path, labelers: list[Labeler]) -> Non
     assert "at most 256 characters" in lab._status.widget.value
     assert lead.images.loc[lead.ids()[1], "review"] == ""
     lab._status.clear_error()
+
+
+def test_who_is_here_names_the_team_tabs_by_their_titles(
+    folder: Path, labelers: list[Labeler]
+) -> None:
+    lead = Dataset.open(folder, author="lead")
+    lab = make(lead)
+    labelers.append(lab)
+    alice = Dataset.open(folder, author="alice")
+    bob = Dataset.open(folder, author="<bob>")
+    alice.set_presence("review", 2)
+    bob.set_presence("mine", 0)
+    alice._heartbeat()
+    bob._heartbeat()
+    lead._heartbeat()  # what a following dataset does at each beat
+    shown = text_of(lab._others.value)
+    assert "alice on page 3 of Review" in shown
+    assert "<bob> on page 1 of Mine" in shown
+    assert "review" not in shown
+    assert "mine" not in shown
+    assert "<bob>" not in lab._others.value  # escaped in the HTML

@@ -698,8 +698,9 @@ class Labeler(widgets.VBox):
         if not others:
             self._others.value = ""
             return
+        titles = {**_VIEW_TITLES, **TEAM_VIEWS}  # the tabs' titles, as the others see them
         where = "; ".join(
-            f"{html.escape(author)} on page {page + 1} of {html.escape(_VIEW_TITLES.get(view, view))}"
+            f"{html.escape(author)} on page {page + 1} of {html.escape(titles.get(view, view))}"
             for author, view, page in others[:5]
         )
         more = f" and {len(others) - 5} more" if len(others) > 5 else ""
