@@ -168,8 +168,12 @@ def test_review_keys_act_only_on_the_review_tab(folder: Path, labelers: list[Lab
     key(lab, "y")
     assert (lead.images.loc[list(lead.ids()[1:3]), "review"] == "accepted").all()
     lab.selected = tuple(lead.ids()[3:4])
+    sent: list[Any] = []
+    lab._team.reason.send = lambda content, buffers=None: sent.append(content)  # type: ignore[method-assign]
     key(lab, "r")
     assert lab._team.asking
+    # the reason box takes the focus from the grid, so that the reason typed is not keys there
+    assert sent == [{"do": "focus"}]
     lab._team.reason.value = "why not"
     lab._team.confirm_reject()
     assert lead.images.loc[lead.ids()[3], "review_reason"] == "why not"

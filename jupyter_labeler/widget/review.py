@@ -89,8 +89,12 @@ class TeamPanel:
         self._on_review(True, None)
 
     def ask_reject(self) -> None:
-        """Ask the reason for rejecting the selected images (test hook too)."""
+        """Ask the reason for rejecting the selected images (test hook too).
+
+        The reason box takes the keyboard focus: the `r` key leaves it on the grid, where the
+        reason typed would otherwise act as keys on the images."""
         self._asking.layout.display = "flex"
+        self.reason.focus()
 
     def confirm_reject(self) -> None:
         """Reject the selected images with the reason typed (test hook too)."""
