@@ -3,7 +3,8 @@
 A dataset prepared in Python (demo images, shared out to alice and bob, some labeled by alice)
 is opened in a notebook as the lead: the Mine and Review tabs show with their counts; on Review,
 two ticked tiles and Accept take them out of the view; one tile and the `r` key from the focused
-grid open the reason box in view, where the reason typed and confirmed sends the image back.
+grid open the reason box in view, where the reason typed and confirmed sends the image back;
+`y` accepts.
 Opened again as alice, the Mine tab shows that image and the reason. Elements are found by
 their stable class names only.
 """
@@ -32,7 +33,7 @@ from .test_labeler_browser import in_viewport
 expect = pytest.importorskip("playwright.sync_api").expect
 
 IMAGES = 40
-LABELED = 6  # by alice, of her 20
+LABELED = 16  # by alice, of her 20: the Review page scrolls
 PAGE_SIZE = 24
 REASON = "that is a <b>tulip</b>"
 WAIT_MS = 10_000
@@ -86,6 +87,8 @@ def test_review_accept_reject_and_mine(lab: LabServer, page) -> None:
     expect(tiles).to_have_count(LABELED, timeout=WAIT_MS)
     bar = root.locator(".jl-review-bar")
     expect(bar).to_be_visible()
+    # The grid scrolls: the reason box must still open where one looks from its last row.
+    assert root.locator(".jl-grid").evaluate("g => g.scrollHeight > g.clientHeight")
 
     # Two ticked tiles, Accept: both leave the view and the count drops.
     before = names(root)
@@ -101,6 +104,7 @@ def test_review_accept_reject_and_mine(lab: LabServer, page) -> None:
     # One tile clicked (so the grid has the focus), `r`: the reason box opens where one looks,
     # ready for typing; the reason typed and confirmed sends the image back.
     last = tiles.last
+    last.scroll_into_view_if_needed()
     rejected = last.locator(".jl-tile-name").inner_text().strip()
     last.locator("img").click()
     expect(root.locator(".jl-tile.jl-selected")).to_have_count(1, timeout=WAIT_MS)
@@ -116,6 +120,12 @@ def test_review_accept_reject_and_mine(lab: LabServer, page) -> None:
     expect(tiles).to_have_count(LABELED - 3, timeout=WAIT_MS)
     assert rejected not in names(root)
     expect(reason).to_be_hidden(timeout=WAIT_MS)
+    # `y` from the focused grid accepts.
+    tiles.first.locator("img").click()
+    expect(root.locator(".jl-tile.jl-selected")).to_have_count(1, timeout=WAIT_MS)
+    page.keyboard.press("y")
+    expect(review_tab).to_contain_text(f"({LABELED - 4})", timeout=WAIT_MS)
+    expect(tiles).to_have_count(LABELED - 4, timeout=WAIT_MS)
     assert lab.execute(notebook, "print(w.dataset.flush())") == "True\n"
     assert cell_errors(page) == []
 
@@ -129,4 +139,14 @@ def test_review_accept_reject_and_mine(lab: LabServer, page) -> None:
     expect(notes).to_be_visible(timeout=WAIT_MS)
     expect(notes).to_contain_text(re.compile(r"1 image came back from review"))
     expect(notes).to_contain_text(f"{REASON} (1)")  # shown as text, not as markup
+    # The review keys act on the Review tab only: here `y` and `r` do nothing.
+    root.locator(".jl-tile img").first.click()
+    expect(root.locator(".jl-tile.jl-selected")).to_have_count(1, timeout=WAIT_MS)
+    page.keyboard.press("r")
+    page.keyboard.press("y")
+    page.keyboard.press("Escape")  # keys act in order: once this one has, so have the others
+    expect(root.locator(".jl-tile.jl-selected")).to_have_count(0, timeout=WAIT_MS)
+    expect(root.locator(".jl-reject-reason input")).to_be_hidden()
+    expect(root.locator(".jl-review-bar")).to_be_hidden()
+    expect(mine_tab).to_contain_text(f"({IMAGES // 2 - LABELED + 1})")
     assert cell_errors(page) == []
