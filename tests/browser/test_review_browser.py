@@ -4,7 +4,7 @@ A dataset prepared in Python (demo images, shared out to alice and bob, some lab
 is opened in a notebook as the lead: the Mine and Review tabs show with their counts; on Review,
 two ticked tiles and Accept take them out of the view; one tile and the `r` key from the focused
 grid open the reason box in view, where the reason typed and Enter send the image back;
-`y` accepts.
+`y` accepts; the Reject button and the confirm button reject too.
 Opened again as alice, the Mine tab shows that image and the reason. Elements are found by
 their stable class names only.
 """
@@ -36,6 +36,7 @@ IMAGES = 40
 LABELED = 16  # by alice, of her 20: the Review page scrolls
 PAGE_SIZE = 24
 REASON = "that is a <b>tulip</b>"
+OTHER_REASON = "too dark to tell"
 WAIT_MS = 10_000
 
 
@@ -126,19 +127,28 @@ def test_review_accept_reject_and_mine(lab: LabServer, page) -> None:
     page.keyboard.press("y")
     expect(review_tab).to_contain_text(f"({LABELED - 4})", timeout=WAIT_MS)
     expect(tiles).to_have_count(LABELED - 4, timeout=WAIT_MS)
+    # The Reject button asks too; the reason typed, then a click on the confirm button.
+    tiles.first.locator("input.jl-tile-check").click()
+    expect(root.locator(".jl-tile.jl-selected")).to_have_count(1, timeout=WAIT_MS)
+    root.locator("button.jl-reject").click()
+    expect(reason).to_be_focused(timeout=WAIT_MS)
+    page.keyboard.type(OTHER_REASON)
+    root.locator("button.jl-reject-confirm").click()
+    expect(review_tab).to_contain_text(f"({LABELED - 5})", timeout=WAIT_MS)
     assert lab.execute(notebook, "print(w.dataset.flush())") == "True\n"
     assert cell_errors(page) == []
 
-    # As alice: Mine has her unlabeled images and the rejected one, with the reason.
+    # As alice: Mine has her unlabeled images and the rejected ones, with the reasons.
     root, _ = show(lab, page, folder, "alice", "mine")
     mine_tab = root.locator(".jl-tab-mine")
-    expect(mine_tab).to_contain_text(f"({IMAGES // 2 - LABELED + 1})", timeout=WAIT_MS)
-    expect(root.locator(".jl-tile")).to_have_count(IMAGES // 2 - LABELED + 1, timeout=WAIT_MS)
+    expect(mine_tab).to_contain_text(f"({IMAGES // 2 - LABELED + 2})", timeout=WAIT_MS)
+    expect(root.locator(".jl-tile")).to_have_count(IMAGES // 2 - LABELED + 2, timeout=WAIT_MS)
     assert rejected in names(root)
     notes = root.locator(".jl-rejections")
     expect(notes).to_be_visible(timeout=WAIT_MS)
-    expect(notes).to_contain_text(re.compile(r"1 image came back from review"))
+    expect(notes).to_contain_text(re.compile(r"2 images came back from review"))
     expect(notes).to_contain_text(f"{REASON} (1)")  # shown as text, not as markup
+    expect(notes).to_contain_text(f"{OTHER_REASON} (1)")
     # The review keys act on the Review tab only: here `y` and `r` do nothing.
     root.locator(".jl-tile img").first.click()
     expect(root.locator(".jl-tile.jl-selected")).to_have_count(1, timeout=WAIT_MS)
@@ -148,5 +158,5 @@ def test_review_accept_reject_and_mine(lab: LabServer, page) -> None:
     expect(root.locator(".jl-tile.jl-selected")).to_have_count(0, timeout=WAIT_MS)
     expect(root.locator(".jl-reject-reason input")).to_be_hidden()
     expect(root.locator(".jl-review-bar")).to_be_hidden()
-    expect(mine_tab).to_contain_text(f"({IMAGES // 2 - LABELED + 1})")
+    expect(mine_tab).to_contain_text(f"({IMAGES // 2 - LABELED + 2})")
     assert cell_errors(page) == []
