@@ -126,7 +126,8 @@ def test_review_tab_accepts_and_rejects_with_a_reason(
     lab._team.reject_button.click()
     assert lab._team.asking
     assert (lead.images.loc[first[3:5], "review"] == "").all()
-    lab._team.reason.value = "blurry <b>"
+    # leaving the box for the confirm button sends the reason ahead of the click
+    lab._team.reason._handle_custom_msg({"event": "typed", "value": "blurry <b>"}, [])
     lab._team.confirm_button.click()
     assert not lab._team.asking
     table = lead.images.loc[first[3:5]]
@@ -168,10 +169,16 @@ def test_review_keys_act_only_on_the_review_tab(folder: Path, labelers: list[Lab
     key(lab, "y")
     assert (lead.images.loc[list(lead.ids()[1:3]), "review"] == "accepted").all()
     lab.selected = tuple(lead.ids()[3:4])
+    sent: list[Any] = []
+    lab._team.reason.send = lambda content, buffers=None: sent.append(content)  # type: ignore[method-assign]
     key(lab, "r")
     assert lab._team.asking
+    # the reason box takes the focus from the grid, so that the reason typed is not keys there
+    assert sent == [{"do": "focus"}]
     lab._team.reason.value = "why not"
-    lab._team.confirm_reject()
+    # Enter in the reason box confirms, as the browser sends it
+    lab._team.reason._handle_custom_msg({"event": "submit", "value": "why not"}, [])
+    assert not lab._team.asking
     assert lead.images.loc[lead.ids()[3], "review_reason"] == "why not"
 
 

@@ -2,7 +2,8 @@
 
 Both tabs show only once the dataset has assignments or reviews (see ``Dataset.assign``). The
 bar shows on the Review tab: Accept acts on the selected images at once; Reject first asks a
-reason (which goes back to the annotators with the images), then rejects. Every button calls
+reason (which goes back to the annotators with the images), then rejects on Enter or the
+confirm button. Every button calls
 back into the Labeler, which calls the Dataset: nothing here holds state of its own.
 """
 
@@ -15,6 +16,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from .closing import close_widgets
+from .label_box import LabelInput
 
 __all__ = ["TEAM_VIEWS", "TeamPanel"]
 
@@ -55,11 +57,14 @@ class TeamPanel:
         )
         self.reject_button.add_class("jl-reject")
         self.reject_button.on_click(guard(lambda _b: self.ask_reject()))
-        self.reason = widgets.Text(
-            placeholder="Why? (the annotators see this)", layout={"width": "320px"}
+        # Enter confirms. The box sends what was typed with Enter and as it loses the focus
+        # (to the confirm button), so a click cannot reach the kernel before the reason.
+        self.reason = LabelInput(
+            guard(lambda: self.confirm_reject()),
+            placeholder="Why? (the annotators see this)",
+            layout={"width": "320px"},
         )
         self.reason.add_class("jl-reject-reason")
-        self.reason.continuous_update = False
         self.confirm_button = widgets.Button(description="Reject them", button_style="danger")
         self.confirm_button.add_class("jl-reject-confirm")
         self.confirm_button.on_click(guard(lambda _b: self.confirm_reject()))
@@ -89,8 +94,12 @@ class TeamPanel:
         self._on_review(True, None)
 
     def ask_reject(self) -> None:
-        """Ask the reason for rejecting the selected images (test hook too)."""
+        """Ask the reason for rejecting the selected images (test hook too).
+
+        The reason box takes the keyboard focus: the `r` key leaves it on the grid, where the
+        reason typed would otherwise act as keys on the images."""
         self._asking.layout.display = "flex"
+        self.reason.focus()
 
     def confirm_reject(self) -> None:
         """Reject the selected images with the reason typed (test hook too)."""

@@ -60,6 +60,10 @@ function render({ model, el }) {
   });
   // Leaving the box (say, for OK) sends the name at once too, ahead of the click.
   listen(input, "blur", () => model.send({ event: "typed", value: input.value }));
+  // The kernel's focus() (DOMWidget.focus) asks for the keyboard.
+  watch("msg:custom", (msg) => {
+    if (msg && msg.do === "focus") input.focus();
+  });
   watch("change:value", drawValue);
   watch("change:options", drawOptions);
   watch("change:placeholder", drawOptions);
