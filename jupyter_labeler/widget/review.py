@@ -45,48 +45,45 @@ class TeamPanel:
             button.add_class(f"jl-tab-{view}")
             button.on_click(guard(lambda _b, v=view: on_tab(v)))
             self.tabs[view] = button
-        self.accept_button = widgets.Button(
-            description="Accept", icon="check", tooltip="Accept the selected images (y)"
-        )
-        self.accept_button.add_class("jl-accept")
-        self.accept_button.on_click(guard(lambda _b: self.accept()))
-        self.reject_button = widgets.Button(
-            description="Reject",
-            icon="times",
-            tooltip="Send the selected images back to their annotators, with a reason (r)",
-        )
-        self.reject_button.add_class("jl-reject")
-        self.reject_button.on_click(guard(lambda _b: self.ask_reject()))
-        # Enter confirms. The box sends what was typed with Enter and as it loses the focus
-        # (to the confirm button), so a click cannot reach the kernel before the reason.
-        self.reason = LabelInput(
-            guard(lambda: self.confirm_reject()),
-            placeholder="Why? (the annotators see this)",
-            layout={"width": "320px"},
-        )
-        self.reason.add_class("jl-reject-reason")
-        self.confirm_button = widgets.Button(description="Reject them", button_style="danger")
-        self.confirm_button.add_class("jl-reject-confirm")
-        self.confirm_button.on_click(guard(lambda _b: self.confirm_reject()))
-        self.cancel_button = widgets.Button(description="Cancel")
-        self.cancel_button.add_class("jl-reject-cancel")
-        self.cancel_button.on_click(guard(lambda _b: self.cancel_reject()))
-        self._asking = widgets.HBox(
-            [self.reason, self.confirm_button, self.cancel_button],
-            layout={"display": "none"},
-        )
+        self._guard = guard
+        self._bar: _ReviewBar | None = None  # made when first shown: most datasets never need it
         self.box = widgets.HBox(
-            [self.accept_button, self.reject_button, self._asking],
-            layout={"display": "none", "align_items": "center", "flex_flow": "row wrap"},
+            [], layout={"display": "none", "align_items": "center", "flex_flow": "row wrap"}
         )
         self.box.add_class("jl-review-bar")
         self.notes = widgets.HTML(value="", layout={"display": "none"})
         self.notes.add_class("jl-rejections")
 
+    def _made(self) -> _ReviewBar:
+        if self._bar is None:
+            self._bar = _ReviewBar(self, self._guard)
+            self.box.children = self._bar.children
+        return self._bar
+
+    @property
+    def accept_button(self) -> widgets.Button:
+        return self._made().accept_button
+
+    @property
+    def reject_button(self) -> widgets.Button:
+        return self._made().reject_button
+
+    @property
+    def confirm_button(self) -> widgets.Button:
+        return self._made().confirm_button
+
+    @property
+    def cancel_button(self) -> widgets.Button:
+        return self._made().cancel_button
+
+    @property
+    def reason(self) -> LabelInput:
+        return self._made().reason
+
     @property
     def asking(self) -> bool:
         """Whether the reason for a rejection is being asked."""
-        return self._asking.layout.display != "none"
+        return self._bar is not None and self._bar._asking.layout.display != "none"
 
     def accept(self) -> None:
         """Accept the selected images (test hook too)."""
@@ -98,7 +95,7 @@ class TeamPanel:
 
         The reason box takes the keyboard focus: the `r` key leaves it on the grid, where the
         reason typed would otherwise act as keys on the images."""
-        self._asking.layout.display = "flex"
+        self._made()._asking.layout.display = "flex"
         self.reason.focus()
 
     def confirm_reject(self) -> None:
@@ -110,8 +107,10 @@ class TeamPanel:
         self.cancel_reject()
 
     def cancel_reject(self) -> None:
-        self.reason.value = ""
-        self._asking.layout.display = "none"
+        if self._bar is None:
+            return
+        self._bar.reason.value = ""
+        self._bar._asking.layout.display = "none"
 
     def update(
         self,
@@ -131,6 +130,8 @@ class TeamPanel:
             else:
                 button.remove_class("jl-tab-active")
                 button.button_style = ""
+        if view == "review":
+            self._made()
         self.box.layout.display = "flex" if view == "review" else "none"
         self.notes.value = _rejections_html(rejections or {}) if view == "mine" else ""
         self.notes.layout.display = "" if self.notes.value else "none"
@@ -142,17 +143,9 @@ class TeamPanel:
         return [*self.tabs.values(), self.box, self.notes]
 
     def close(self) -> None:
-        close_widgets(
-            *self.tabs.values(),
-            self.accept_button,
-            self.reject_button,
-            self.reason,
-            self.confirm_button,
-            self.cancel_button,
-            self._asking,
-            self.box,
-            self.notes,
-        )
+        bar = self._bar
+        made = [*bar.children, bar.reason, bar.confirm_button, bar.cancel_button] if bar else []
+        close_widgets(*self.tabs.values(), *made, self.box, self.notes)
 
 
 def _rejections_html(rejections: Mapping[str, int]) -> str:
@@ -171,3 +164,40 @@ def _rejections_html(rejections: Mapping[str, int]) -> str:
         + ", ".join(parts)
         + more
     )
+
+
+class _ReviewBar:
+    """Accept, Reject, and the reason asked before a rejection (see :class:`TeamPanel`)."""
+
+    def __init__(self, panel: TeamPanel, guard: Callable[[Any], Any]) -> None:
+        self.accept_button = widgets.Button(
+            description="Accept", icon="check", tooltip="Accept the selected images (y)"
+        )
+        self.accept_button.add_class("jl-accept")
+        self.accept_button.on_click(guard(lambda _b: panel.accept()))
+        self.reject_button = widgets.Button(
+            description="Reject",
+            icon="times",
+            tooltip="Send the selected images back to their annotators, with a reason (r)",
+        )
+        self.reject_button.add_class("jl-reject")
+        self.reject_button.on_click(guard(lambda _b: panel.ask_reject()))
+        # Enter confirms. The box sends what was typed with Enter and as it loses the focus
+        # (to the confirm button), so a click cannot reach the kernel before the reason.
+        self.reason = LabelInput(
+            guard(lambda: panel.confirm_reject()),
+            placeholder="Why? (the annotators see this)",
+            layout={"width": "320px"},
+        )
+        self.reason.add_class("jl-reject-reason")
+        self.confirm_button = widgets.Button(description="Reject them", button_style="danger")
+        self.confirm_button.add_class("jl-reject-confirm")
+        self.confirm_button.on_click(guard(lambda _b: panel.confirm_reject()))
+        self.cancel_button = widgets.Button(description="Cancel")
+        self.cancel_button.add_class("jl-reject-cancel")
+        self.cancel_button.on_click(guard(lambda _b: panel.cancel_reject()))
+        self._asking = widgets.HBox(
+            [self.reason, self.confirm_button, self.cancel_button],
+            layout={"display": "none"},
+        )
+        self.children = [self.accept_button, self.reject_button, self._asking]
