@@ -158,6 +158,11 @@ class _UndoEntry:
     irreversible: str = ""
 
 
+def _images(n: int) -> str:
+    """ "1 image", "2 images": the count in an action's description."""
+    return f"{n} image{'s' if n != 1 else ''}"
+
+
 class Dataset:
     """A dataset of images for classification, its labels, and every operation on them.
 
@@ -847,7 +852,7 @@ class Dataset:
         return self._record(
             "add_label",
             [op, own] if own else [op],
-            describe=f"Added {name} to {n} image{'s' if n != 1 else ''}",
+            describe=f"Added {name} to {_images(n)}",
             changed=n,
             change=Change("labels", _touched(op["ids"]), (name,)),
         )
@@ -873,7 +878,7 @@ class Dataset:
         return self._record(
             "remove_label",
             [*own, op],
-            describe=f"Removed {name} from {n} image{'s' if n != 1 else ''}",
+            describe=f"Removed {name} from {_images(n)}",
             changed=n,
             change=Change("labels", _touched(op["ids"]), (name,)),
         )
@@ -892,9 +897,9 @@ class Dataset:
         return self._record(
             "rename_label",
             [{"op": "rename", "old": old, "new": new}],
-            describe=f"{verb} {old} into {new} ({n} image{'s' if n != 1 else ''})"
+            describe=f"{verb} {old} into {new} ({_images(n)})"
             if merge
-            else f"{verb} {old} to {new} ({n} image{'s' if n != 1 else ''})",
+            else f"{verb} {old} to {new} ({_images(n)})",
             changed=n,
             change=Change("labels", None, (old, new)),
         )
@@ -969,7 +974,7 @@ class Dataset:
         return self._record(
             "set_usage",
             [op],
-            describe=f"Put {n} image{'s' if n != 1 else ''} in {what}",
+            describe=f"Put {_images(n)} in {what}",
             changed=n,
             change=Change("images", _touched(op["ids"])),
         )
@@ -1016,7 +1021,7 @@ class Dataset:
         return self._record(
             "split",
             [op],
-            describe=f"Split {n} image{'s' if n != 1 else ''}: {parts}",
+            describe=f"Split {_images(n)}: {parts}",
             changed=n,
             change=Change("images", _touched(op["ids"])),
         )
@@ -1073,7 +1078,7 @@ class Dataset:
         return self._record(
             "assign",
             [op],
-            describe=f"Assigned {n} image{'s' if n != 1 else ''} to {len(names)} annotator"
+            describe=f"Assigned {_images(n)} to {len(names)} annotator"
             f"{'s' if len(names) != 1 else ''}" + (f" ({shared} shared)" if shared else ""),
             changed=n,
             change=Change("images", _touched(self._state.ids[codes].tolist())),
@@ -1088,7 +1093,7 @@ class Dataset:
         return self._record(
             "assign",
             [op],
-            describe=f"Unassigned {n} image{'s' if n != 1 else ''}",
+            describe=f"Unassigned {_images(n)}",
             changed=n,
             change=Change("images", _touched(op["ids"])),
         )
@@ -1122,7 +1127,7 @@ class Dataset:
         return self._record(
             "review",
             [op],
-            describe=f"{value.capitalize()} {n} image{'s' if n != 1 else ''}{why}",
+            describe=f"{value.capitalize()} {_images(n)}{why}",
             changed=n,
             change=Change("images", _touched(op["ids"])),
         )
@@ -1214,7 +1219,7 @@ class Dataset:
             if delete_source is True:
                 ops.append({"op": "files-", "paths": paths})
         n = len(codes)
-        describe = f"Removed {n} image{'s' if n != 1 else ''} from the dataset"
+        describe = f"Removed {_images(n)} from the dataset"
         if delete_source is True:
             describe += " and deleted their source files"
         result = self._record(
@@ -1288,7 +1293,7 @@ class Dataset:
             action = self._record(
                 "add_images",
                 [{"op": "images+", "rows": rows}],
-                describe=f"Added {n} image{'s' if n != 1 else ''}",
+                describe=f"Added {_images(n)}",
                 changed=n,
                 change=Change("images", frozenset(new_ids)),
             )
@@ -1906,7 +1911,7 @@ class Dataset:
         return self._record(
             "accept_suggestions",
             ops,
-            describe=f"Accepted {len(table)} suggestions for {n} image{'s' if n != 1 else ''}",
+            describe=f"Accepted {len(table)} suggestions for {_images(n)}",
             changed=n,
             change=Change("labels", _touched(table.index.unique().tolist())),
         )
