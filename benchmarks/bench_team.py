@@ -86,11 +86,11 @@ def _kind(environ: dict[str, Any]) -> str:
         where = path
         listing = False
     area = "other"
-    for name in ("journal/", "presence/", "snapshots/", "features/"):
+    for name in ("journal/", "feed/", "presence/", "snapshots/", "features/"):
         if name in where:
             area = name.rstrip("/")
             break
-    if where.endswith(("journal", "presence")):
+    if where.endswith(("journal", "feed", "presence")):
         area = where.rsplit("/", 1)[-1]
     return f"{area} {'LIST' if listing else environ.get('REQUEST_METHOD', '?')}"
 
@@ -251,6 +251,7 @@ def annotator(
     ready.put(index)
     go.wait()
     start = start_at.value + every * index / annotators  # staggered, as people are
+    cpu_at_start = time.process_time()
     acks: list[tuple[str, float, bool, float]] = []  # name, acknowledged at, saved, took
     failures: list[str] = []
     done: set[int] = set()
@@ -290,6 +291,7 @@ def annotator(
         k += 1
     actions = len(done)
     done_acting = time.time()
+    cpu = time.process_time() - cpu_at_start
     flushed = ds.flush(timeout=120)
     all_acted.wait(timeout=600)
     # Keep following until every action in the store has arrived here (or time is up).
@@ -320,6 +322,7 @@ def annotator(
         "skipped": skipped,
         "converged_after": converged,
         "done_acting": done_acting,
+        "cpu_per_s": cpu / max(done_acting - start, 1e-9),
         "expected": expected_labels(index, done, own),
         "failures": failures,
         "state": state,
@@ -417,16 +420,21 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             raise SystemExit(f"only {len(results)} of {annotators} annotators finished")
 
         # Propagation: acknowledgement -> applied by every other annotator.
+        # Also from the click (the action's start) for every action, saved at once or not:
+        # what the annotators feel, whatever the store's acknowledgements did.
         everyone, single, not_propagated, ack_times = [], [], 0, []
+        from_click: list[float] = []
         acked: list[str] = []
         for res in results:
             others = [r for r in results if r["index"] != res["index"]]
             for name, t_ack, saved, took in res["acks"]:
                 ack_times.append(took)
+                times = [r["applied"].get(name) for r in others]
+                if all(t is not None for t in times):
+                    from_click.append(max(times) - (t_ack - took))
                 if not saved:
                     continue
                 acked.append(name)
-                times = [r["applied"].get(name) for r in others]
                 if any(t is None for t in times):
                     not_propagated += 1
                     continue
@@ -482,6 +490,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "propagation_all_p50": quantile(everyone, 0.5),
         "propagation_all_p95": quantile(everyone, 0.95),
         "propagation_all_max": max(everyone, default=float("nan")),
+        "propagation_click_p50": quantile(from_click, 0.5),
+        "propagation_click_p95": quantile(from_click, 0.95),
+        "propagation_click_count": len(from_click),
         "propagation_one_p50": quantile(single, 0.5),
         "propagation_one_p95": quantile(single, 0.95),
         "not_propagated": not_propagated,
@@ -491,6 +502,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "requests_per_s_by_method": {k: v / window for k, v in sorted(by_method.items())},
         "requests_per_s_by_kind": {k: v / window for k, v in sorted(counts.items())},
         "reloads": sum(r["reloads"] for r in results),
+        "annotator_cpu_per_s": quantile([r["cpu_per_s"] for r in results], 0.5),
         "polls": sum(r["polls"] for r in results),
         "lost": lost,
         "images_wrong_live": diverged_live,
@@ -519,12 +531,20 @@ def report(res: dict[str, Any]) -> None:
         ),
         ("the same, max", f"{res['propagation_all_max']:.2f} s"),
         (
+            f"action -> applied by EVERY other, all {res['propagation_click_count']}, p50 / p95",
+            f"{res['propagation_click_p50']:.2f} / {res['propagation_click_p95']:.2f} s",
+        ),
+        (
             "saved -> applied by one other, p50 / p95",
             f"{res['propagation_one_p50']:.2f} / {res['propagation_one_p95']:.2f} s",
         ),
         ("not applied by every other by the end", f"{res['not_propagated']}"),
         ("annotators still missing actions at the end", f"{res['not_converged']}"),
         ("full reloads (all followers)", f"{res['reloads']} in {res['polls']} polls"),
+        (
+            "CPU of one annotator process (median), share of a core",
+            f"{res['annotator_cpu_per_s']:.0%}",
+        ),
         ("requests to the store per second", f"{res['requests_per_s']:.0f}"),
     ]
     for method, rate in res["requests_per_s_by_method"].items():

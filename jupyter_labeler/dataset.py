@@ -1463,12 +1463,16 @@ class Dataset:
             return True
         return self._apply_new(names)
 
-    def _apply_new(self, names: list[str]) -> bool:
+    def _apply_new(
+        self, names: list[str], carried: dict[str, dict[str, Any]] | None = None
+    ) -> bool:
         """Apply the events among ``names`` not applied yet, each in its place in name order.
 
-        One named before actions applied here (its PUT was slower, or its writer's clock
-        behind) is put in its place by undoing the newer ones and doing them again; only when
-        that cannot be done (too far back, or images added or removed) is everything re-read.
+        ``carried`` holds events already at hand (from the feed's names): only the others are
+        read from the journal. One named before actions applied here (its PUT was slower, or
+        its writer's clock behind) is put in its place by undoing the newer ones and doing them
+        again; only when that cannot be done (too far back, or images added or removed) is
+        everything re-read.
         """
         with self._lock:
             known = self._covered.union(self._applied)
@@ -1477,7 +1481,9 @@ class Dataset:
         new = [n for n in names if n not in known]
         if not new:
             return False
-        events, problems = self._journal.read_events(new)
+        carried = carried or {}
+        events, problems = self._journal.read_events([n for n in new if n not in carried])
+        events.update((n, carried[n]) for n in new if n in carried)
         with self._lock:
             applied = set(self._applied)
             fresh = {n: events[n] for n in new if n in events and n not in applied}
@@ -1521,9 +1527,11 @@ class Dataset:
     def follow(self, interval: float | None = 3.0) -> None:
         """Apply other annotators' actions as they happen, every ``interval`` seconds.
 
-        A background thread lists the journal objects named from 10 s before the newest seen
-        (one cheap request a poll), applies the new ones each in its place in the journal's
-        order and tells observers; it also writes this annotator's
+        A background thread lists the feed of actions named from 10 s before the newest seen
+        (one cheap request a poll, which carries the actions themselves: see
+        :mod:`jupyter_labeler.journal`), applies the new ones each in its place in the
+        journal's order and tells observers; every tenth poll lists the whole journal (which
+        also finds the actions of writers that write no feed); it also writes this annotator's
         heartbeat (see :meth:`annotators`) at most every 15 s. When the store fails it pauses
         and resumes by itself. ``follow(None)`` stops it.
         """
@@ -1548,11 +1556,14 @@ class Dataset:
         return self._follower.error if self._follower is not None else None
 
     def _poll(self, full: bool) -> bool:
-        if full:
-            return self.refresh()
         with self._lock:
             after = lookback_from(self._newest_seen)
-        return self._apply_new(self._journal.list_events_after(after))
+        feed = self._journal.list_feed_after(after)
+        carried = {name: event for name, event in feed if event is not None}
+        changed = self._apply_new([name for name, _ in feed], carried)
+        # The full poll lists the whole journal after the feed, so that it reads only what
+        # the feed did not carry (a writer without a feed, or one whose entry is late).
+        return self.refresh() or changed if full else changed
 
     def set_presence(self, view: str = "all", page: int = 0) -> None:
         """Where this annotator is (the view and 0-based page), told to the others."""
@@ -1671,7 +1682,13 @@ class Dataset:
             return False
         # Journal objects go only once two snapshots in a row cover them, so that a writer
         # still compacting from the previous snapshot cannot lose them.
-        self._journal.remove_events([n for n in covered if n in base_covered])
+        removed = [n for n in covered if n in base_covered]
+        self._journal.remove_events(removed)
+        # The feed entries of those events go too, and any a compaction left behind because
+        # it listed the feed just before their writer wrote them (two minutes old and more).
+        newest = max(covered, default="")
+        orphans = f"{max(int(newest[:13]) - 120_000, 0):013d}" if newest else ""
+        self._journal.remove_feed(set(removed), older_than=orphans)
         remove_stale(self._output)  # heartbeats of annotators long gone
         if base_key:
             self._journal.remove_snapshots_before(base_key)

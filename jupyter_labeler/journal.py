@@ -3,6 +3,7 @@
 Layout under a dataset's output folder::
 
     journal/<time ms>-<writer>-<seq>.json      one object per action, never rewritten
+    feed/<time ms>-<writer>-<seq>~<event>      the same action again, carried in the name
     snapshots/<key>.json                       marker: which journal objects the snapshot covers
     snapshots/<key>.manifest                   the state as a ModelArts manifest
     snapshots/<key>.images.parquet             the same state, exact and fast to read back
@@ -20,18 +21,32 @@ returned.
 When the store cannot be reached the action waits in memory, in order, and a background thread
 retries it; later actions queue behind it so that the journal is never written out of order.
 
+Followers (see :mod:`jupyter_labeler.follow`) poll for the others' new actions. Reading each
+action's object would cost every follower one GET per action of every other annotator: the reads
+grow with the square of the team. So once an action's journal object is written, its writer also
+writes an empty object under ``feed/`` whose name carries the action (compressed with a preset
+dictionary and base64url-encoded, when that fits in a name: S3 and OBS allow 1,024 bytes a key,
+which holds an action on about 50 images). One listing of ``feed/`` then gives a follower every
+new action with no read at all; an entry without the action (``<name>~``, too big to carry)
+says "read the journal object". The journal stays the record: opening and compaction never read
+the feed, a feed entry is written only after its journal object (so it never names an action
+that is not saved), and compaction removes the entries of the actions it removes.
+
 A marker is written after the files it names, so a marker that exists is complete. Opening reads
 the newest marker's snapshot and then every journal object it does not cover, in name order.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import logging
 import re
 import secrets
 import threading
 import time
+import zlib
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,7 +57,7 @@ import orjson
 from .errors import StoreError, StoreNotFoundError
 from .storage import Store
 
-__all__ = ["MANIFEST_NAME", "Journal", "SaveStatus"]
+__all__ = ["FEED_DIR", "MANIFEST_NAME", "Journal", "SaveStatus", "feed_name", "read_feed_name"]
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +72,57 @@ ACK_TIMEOUT = 2.0
 # time (ms, 13 digits) - writer id - sequence: the only names read as events or snapshots.
 _NAME = re.compile(r"(\d{13})-([0-9a-z]{1,32})-(\d{8})")
 _MAX_MS = 10**13 - 1
+
+
+FEED_DIR = "feed"
+# <journal name>~ then, when the action fits, "d" and the action: raw deflate with _FEED_DICT,
+# base64url without padding. Other encodings may follow under other letters.
+_FEED = re.compile(r"(\d{13}-[0-9a-z]{1,32}-\d{8})~(?:d([0-9A-Za-z_-]+))?")
+# What most actions share, so that a one-image action takes ~90 characters instead of ~210.
+# Changing these bytes changes the encoding: a new dictionary needs a new letter.
+_FEED_DICT = (
+    b'"by":"","at":"2026-01-01 00:00:00"}]}{"v":2,"action":"remove_label","describe":"Removed '
+    b' from 1 image","ops":[{"op":"label-","label":"","ids":["'
+    b'{"v":2,"action":"add_label","author":"","describe":"Added  to 2 images","time":'
+    b'"2026-01-01 00:00:00","ops":[{"op":"label+","label":"","ids":["'
+)
+# A feed entry's action is bounded when inflated: a hostile name cannot be a deflate bomb.
+_FEED_MAX_EVENT = 64 * 1024
+
+
+def feed_name(name: str, payload: bytes, limit: int) -> str:
+    """The feed entry of the journal event ``name`` holding ``payload`` (its JSON bytes): the
+    event carried in the name when the whole name fits in ``limit`` bytes, else ``name~``."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, -15, 9, zlib.Z_DEFAULT_STRATEGY, _FEED_DICT)
+    packed = packer.compress(payload) + packer.flush()
+    carried = f"{name}~d{base64.urlsafe_b64encode(packed).rstrip(b'=').decode('ascii')}"
+    return carried if len(carried) <= limit else f"{name}~"
+
+
+def read_feed_name(entry: str) -> tuple[str, dict[str, Any] | None] | None:
+    """(journal name, the event it carries or None) of a feed entry; None when not one.
+
+    The event is untrusted like any object of the store (the caller checks it); one that does
+    not decode is None, which sends the reader to the journal object.
+    """
+    match = _FEED.fullmatch(entry)
+    if match is None:
+        return None
+    name, text = match.group(1), match.group(2)
+    if not text:
+        return name, None
+    try:
+        packed = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        unpacker = zlib.decompressobj(-15, _FEED_DICT)
+        raw = unpacker.decompress(packed, _FEED_MAX_EVENT)
+        if not unpacker.eof or unpacker.unconsumed_tail:
+            return name, None
+        event = orjson.loads(raw)
+    except (binascii.Error, zlib.error, ValueError):
+        return name, None
+    if not isinstance(event, dict) or not isinstance(event.get("ops"), list):
+        return name, None
+    return name, event
 
 
 def name_problem(name: str) -> str | None:
@@ -89,8 +155,11 @@ class Journal:
         durable: bool = True,
         ack_timeout: float = ACK_TIMEOUT,
         clock: Callable[[], float] = time.time,
+        feed: bool = True,
     ) -> None:
         self.store = store
+        self.feed = feed  # also write each event's feed entry (see the module's docstring)
+        self._feed_limit: int | None = None
         self.clock = clock
         # Objects under journal/ and snapshots/ whose names are not ours, as problem sentences.
         self.refused: list[str] = []
@@ -233,7 +302,20 @@ class Journal:
                     self._pending.popleft()
                 self._moved.notify_all()
                 self._set_status(self._pending_status() if self._pending else SaveStatus("saved"))
+            if self.feed:
+                self._write_feed(name, payload)
             return True
+
+    def _write_feed(self, name: str, payload: bytes) -> None:
+        """Write the feed entry of an event just saved; a failure costs followers only time."""
+        try:
+            if self._feed_limit is None:
+                self._feed_limit = self.store.name_limit(FEED_DIR)
+            entry = feed_name(name, payload, self._feed_limit)
+            self.store.write(f"{FEED_DIR}/{entry}", b"", durable=False)
+        except Exception as exc:
+            # Followers find the event at their next full listing of the journal instead.
+            log.info("feed entry of %s not written: %s", name, exc)
 
     def _retry_loop(self) -> None:
         delay = _RETRY_FIRST
@@ -258,7 +340,11 @@ class Journal:
             return [(name, orjson.loads(payload)) for name, payload in self._pending]
 
     def flush(self, timeout: float | None = None) -> bool:
-        """Write every waiting event now (retrying until ``timeout``); True when none is left."""
+        """Write every waiting event now (retrying until ``timeout``); True when none is left.
+
+        It also waits for the feed entry of the last event written, which follows its
+        acknowledgement, so that a follower listing the feed afterwards finds it.
+        """
         deadline = None if timeout is None else time.monotonic() + timeout
         delay = 0.05
         while self._pending:
@@ -268,6 +354,9 @@ class Journal:
                 return False
             time.sleep(delay)
             delay = min(delay * 2, 2.0)
+        left = -1.0 if deadline is None else max(deadline - time.monotonic(), 0.0)
+        if self._head_lock.acquire(timeout=left):
+            self._head_lock.release()
         return True
 
     def close(self, timeout: float = 5.0) -> bool:
@@ -296,6 +385,37 @@ class Journal:
                 names.append(base[: -len(".json")])
         self.observe(names)
         return names
+
+    def list_feed_after(self, name: str) -> list[tuple[str, dict[str, Any] | None]]:
+        """The feed entries of the events that sort after ``name``, in name order: each event's
+        name and the event it carries (None: read its journal object). One listing on S3."""
+        entries: dict[str, dict[str, Any] | None] = {}
+        for base in self.store.list_after(FEED_DIR, f"{name}~" if name else ""):
+            read = read_feed_name(base)
+            if read is not None and read[0] > name:
+                entries.setdefault(read[0], read[1])
+        names = sorted(entries)
+        self.observe(names)
+        return [(n, entries[n]) for n in names]
+
+    def remove_feed(self, names: set[str], *, older_than: str = "") -> None:
+        """Remove the feed entries of the events ``names``, and those named before
+        ``older_than`` whose events are not in the journal any more (a failure is harmless)."""
+        try:
+            listed = self.store.list(FEED_DIR)
+        except StoreError:
+            return
+        journal = set(self.list_events()) if older_than else set()
+        gone = []
+        for rel in listed:
+            read = read_feed_name(rel.rsplit("/", 1)[-1])
+            if read is None:
+                continue
+            if read[0] in names or (read[0] < older_than and read[0] not in journal):
+                gone.append(f"{FEED_DIR}/{rel.rsplit('/', 1)[-1]}")
+        failed = self.store.delete(gone)
+        for rel, exc in failed.items():
+            log.info("could not remove feed entry %s: %s", rel, exc)
 
     def _listed(self, folder: str, suffix: str) -> list[str]:
         names = []

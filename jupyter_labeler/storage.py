@@ -329,6 +329,17 @@ class Store:
             return path[len(root) :]
         return None
 
+    def name_limit(self, rel: str) -> int:
+        """The longest name, in UTF-8 bytes, that an object directly in folder ``rel`` may have.
+
+        S3 and OBS bound a whole key (the folder's key and the name) to 1,024 bytes; local
+        filesystems bound each name to 255.
+        """
+        if self.scheme in {"s3", "obs"}:
+            key = self.path(rel).partition("/")[2]
+            return max(1024 - len(key.encode("utf-8")) - 1, 0)
+        return 255
+
     def child(self, rel: str) -> Store:
         """The Store of a subfolder, sharing this one's filesystem."""
         return Store(self.fs, self.path(rel), self.scheme)

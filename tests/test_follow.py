@@ -221,9 +221,11 @@ def test_an_action_named_before_others_is_put_in_its_place_without_rereading(
     alice.observe(lambda change: kinds.append(change.kind))
     time.sleep(0.01)
     assert bob.add_label("cat", [first]).saved
+    bob.flush()  # its feed entry follows the acknowledgement
     assert alice._poll(False)
     assert alice.rename_label("cat", "feline").saved  # alice's own, named after bob's
     assert carol.add_label("cat", [second]).saved  # named before both, written after both
+    carol.flush()  # its feed entry follows the acknowledgement
     names = alice._journal.list_events()
     assert names.index(carol._applied[-1]) < names.index(bob._applied[-1])
     assert alice._poll(False)
@@ -247,8 +249,10 @@ def test_a_follower_finds_a_late_action_at_its_next_poll(tmp_path: Any) -> None:
     image = sorted(alice.images.index)[0]
     time.sleep(0.01)
     assert bob.add_label("cat", [image]).saved
+    bob.flush()  # its feed entry follows the acknowledgement
     assert alice._poll(False)
     assert carol.add_label("dog", [image]).saved
+    carol.flush()  # its feed entry follows the acknowledgement
     assert carol._applied[-1] < alice._newest_seen
     assert alice._poll(False)
     assert _labels(alice) == {image: ["cat", "dog"]}

@@ -1,0 +1,174 @@
+"""The journal's feed: each action carried in the name of an empty object, so that one listing
+gives a follower every new action without reading one object per action."""
+
+from __future__ import annotations
+
+import base64
+import zlib
+from typing import Any
+
+import orjson
+import pytest
+from imagegen import image_bytes
+
+from jupyter_labeler import Dataset
+from jupyter_labeler.journal import FEED_DIR, feed_name, read_feed_name
+from jupyter_labeler.storage import open_store
+
+NAME = "1764320000000-abcdef012345-00000001"
+
+
+def fill(url: str, options: dict[str, Any], count: int = 100) -> None:
+    store = open_store(url, options)
+    for i in range(count):
+        store.write(f"img_{i:03d}.jpg", image_bytes(i))
+
+
+def event(ids: list[str], label: str = "roses") -> dict[str, Any]:
+    return {
+        "v": 2,
+        "action": "add_label",
+        "author": "alice",
+        "describe": f"Added {label} to {len(ids)} images",
+        "time": "2026-11-28 10:00:00",
+        "ops": [{"op": "label+", "label": label, "ids": ids, "by": "alice", "at": "2026-11-28"}],
+    }
+
+
+def test_an_event_comes_back_from_its_feed_name() -> None:
+    small = event([f"{i:016x}" for i in range(3)], label="玫瑰")
+    entry = feed_name(NAME, orjson.dumps(small), 1024)
+    assert entry.startswith(f"{NAME}~d")
+    assert len(entry) < 200  # three images: a small part of a key's 1,024 bytes
+    assert read_feed_name(entry) == (NAME, small)
+
+
+def test_an_event_too_big_for_a_name_says_read_the_journal() -> None:
+    big = event([f"{i:016x}" for i in range(500)])
+    entry = feed_name(NAME, orjson.dumps(big), 1024)
+    assert entry == f"{NAME}~"
+    assert read_feed_name(entry) == (NAME, None)
+    # A local file name holds 255 bytes: the limit is the caller's.
+    assert feed_name(NAME, orjson.dumps(event(["a" * 16])), 40) == f"{NAME}~"
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "not-a-feed-entry",
+        f"{NAME}",  # no separator
+        f"{NAME}~x123",  # an encoding of another letter
+        f"../{NAME}~",
+        f"{NAME}~d!!",
+    ],
+)
+def test_names_that_are_not_feed_entries_are_not_read_as_events(entry: str) -> None:
+    assert read_feed_name(entry) is None
+
+
+def _packed(raw: bytes) -> str:
+    from jupyter_labeler import journal
+
+    packer = zlib.compressobj(9, zlib.DEFLATED, -15, 9, zlib.Z_DEFAULT_STRATEGY, journal._FEED_DICT)
+    return base64.urlsafe_b64encode(packer.compress(raw) + packer.flush()).rstrip(b"=").decode()
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        "d" + base64.urlsafe_b64encode(b"\x00garbage").rstrip(b"=").decode(),  # not deflate
+        "dAAAA",
+        "d" + "_packed",  # replaced below: JSON that is not an event
+        "d" + "_bomb",  # replaced below: inflates past the bound
+    ],
+)
+def test_an_undecodable_entry_sends_the_reader_to_the_journal(payload: str) -> None:
+    if payload == "d_packed":
+        payload = "d" + _packed(b"[1, 2, 3]")
+    elif payload == "d_bomb":
+        payload = "d" + _packed(b" " * 10_000_000)
+    assert read_feed_name(f"{NAME}~{payload}") == (NAME, None)
+
+
+def test_a_follower_on_s3_reads_no_journal_object_for_small_actions(
+    s3_bucket: str, s3_options: dict[str, Any]
+) -> None:
+    url = f"s3://{s3_bucket}/src"
+    fill(url, s3_options)
+    alice = Dataset.open(url, storage_options=s3_options, author="alice")
+    bob = Dataset.open(url, storage_options=s3_options, author="bob")
+    ids = sorted(alice.images.index)
+    read: list[str] = []
+    read_events = alice._journal.read_events
+
+    def counted(names: list[str]) -> Any:
+        read.extend(names)
+        return read_events(names)
+
+    alice._journal.read_events = counted  # type: ignore[method-assign]
+    try:
+        assert bob.add_label("roses", ids[:3]).saved
+        assert bob.remove_label("roses", ids[:1]).saved
+        assert bob.rename_label("roses", "rose").saved
+        bob.flush()
+        assert alice._poll(False)
+        assert read == []  # all three came in the feed's names
+        assert sorted(alice.with_label("rose").index) == ids[1:3]
+        assert alice.recent_activity()[0].startswith("bob: Renamed roses to rose")
+        # An action on 100 images does not fit in a key: it is read from the journal.
+        assert bob.add_label("tulips", ids).saved
+        bob.flush()
+        assert alice._poll(False)
+        assert len(read) == 1
+        assert len(alice.with_label("tulips")) == len(ids)
+        fresh = Dataset.open(url, storage_options=s3_options, author="carol")
+        assert alice.annotations().equals(fresh.annotations())
+    finally:
+        alice.close()
+        bob.close()
+
+
+def test_a_hostile_feed_entry_is_checked_like_a_journal_object(tmp_path: Any) -> None:
+    fill(str(tmp_path), {}, count=2)
+    alice = Dataset.open(tmp_path, author="alice")
+    image = sorted(alice.images.index)[0]
+    bad = event([image], label="no spaces allowed")
+    later = "9999999999000-abcdef012345-00000001"
+    alice._output.write(f"{FEED_DIR}/{feed_name(later, orjson.dumps(bad), 255)}", b"")
+    alice._poll(False)
+    assert "no spaces allowed" not in alice.label_names
+    assert any("breaks the naming rules" in p for p in alice.problems)
+
+
+def test_a_writer_that_writes_no_feed_is_found_by_the_full_poll(tmp_path: Any) -> None:
+    """An annotator on a version without the feed writes only the journal: followers find its
+    actions at their full poll (every tenth), not at once, and lose none."""
+    fill(str(tmp_path), {}, count=2)
+    alice = Dataset.open(tmp_path, author="alice")
+    old = Dataset.open(tmp_path, author="old")
+    old._journal.feed = False
+    assert old.add_label("cat", list(old.images.index)).saved
+    old.flush()
+    assert not alice._poll(False)
+    assert alice._poll(True)
+    assert len(alice.with_label("cat")) == 2
+
+
+def test_compaction_removes_the_feed_of_the_events_it_removes(tmp_path: Any) -> None:
+    fill(str(tmp_path), {}, count=3)
+    alice = Dataset.open(tmp_path, author="alice")
+    ids = sorted(alice.images.index)
+    for i, label in enumerate(["a", "b", "c"]):
+        assert alice.add_label(label, [ids[i]]).saved
+    alice.flush()
+    feed = alice._output
+    events = alice._journal.list_events()  # the three, and the images found at the first open
+    assert sorted(n.split("~")[0].split("/")[-1] for n in feed.list(FEED_DIR)) == events
+    # An entry left behind by a compaction that listed the feed too early, long ago.
+    orphan = feed_name("0000000001000-abcdef012345-00000001", orjson.dumps(event([ids[0]])), 255)
+    feed.write(f"{FEED_DIR}/{orphan}", b"")
+    alice.save()  # covers the events; they stay until a second snapshot covers them too
+    assert len(feed.list(FEED_DIR)) == len(events)
+    alice.save()
+    assert feed.list(FEED_DIR) == {}
+    assert alice._journal.list_events() == []
