@@ -319,3 +319,32 @@ def test_esc_in_the_label_box_does_nothing(folder: Path, labelers: list[Labeler]
     assert lab._label_box.input.value == "cat"
     assert lab.selected == tuple(ds.ids()[:2])
     assert grid_asks == []
+
+
+def test_a_rejection_that_fails_gives_the_box_back_with_the_reason(
+    folder: Path, labelers: list[Labeler], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lead = Dataset.open(folder, author="lead")
+    lead.add_label("cat", list(lead.ids()[:3]))
+    lead.review(list(lead.ids()[:1]))
+    lab = make(lead)
+    labelers.append(lab)
+    lab.view = "review"
+    lab.selected = tuple(lead.ids()[1:2])
+    key(lab, "r")
+    box_asks = focus_asks(lab._team.reason)
+
+    def broken(*_args: Any, **_kwargs: Any) -> None:
+        raise OSError("the store is gone")
+
+    monkeypatch.setattr(lead, "review", broken)
+    lab._team.reason._handle_custom_msg({"event": "submit", "value": "too dark"}, [])
+    assert "the store is gone" in lab._status.widget.value
+    lab._status.clear_error()
+    assert lab._team.asking
+    assert lab._team.reason.value == "too dark"
+    assert len(box_asks) == 1  # the keys are the box's again
+    assert lab.selected == tuple(lead.ids()[1:2])
+    monkeypatch.undo()
+    lab._team.reason._handle_custom_msg({"event": "submit", "value": "too dark"}, [])
+    assert lead.images.loc[lead.ids()[1], "review_reason"] == "too dark"

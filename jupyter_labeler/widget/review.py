@@ -110,8 +110,17 @@ class TeamPanel:
         reason = self.reason.value.strip()
         if len(reason) > _MAX_REASON:
             raise ValueError(f"a reason has at most {_MAX_REASON} characters, not {len(reason)}")
-        self._on_review(False, reason or None)
+        typed = self.reason.value
+        # The box closes and the keys go back to the grid before the rejection is made and
+        # drawn, so that the browser hears it soonest: a key pressed meanwhile reaches the
+        # kernel after the rejection, and acts on what follows it.
         self._close_reason(give_back_keys=True)
+        try:
+            self._on_review(False, reason or None)
+        except Exception:
+            self.ask_reject()  # nothing was rejected: the box, and what was typed, come back
+            self.reason.value = typed
+            raise
 
     def cancel_reject(self) -> None:
         """Close the reason box, rejecting nothing (Cancel and Esc; test hook too).
