@@ -218,3 +218,133 @@ def test_who_is_here_names_the_team_tabs_by_their_titles(
     assert "review" not in shown
     assert "mine" not in shown
     assert "<bob>" not in lab._others.value  # escaped in the HTML
+
+
+def focus_asks(widget: Any) -> list[Any]:
+    """Record the focus requests sent to a widget's browser side from now on."""
+    asks: list[Any] = []
+    send = widget.send
+
+    def recording(content: Any, buffers: Any = None) -> None:
+        if content == {"do": "focus"}:
+            asks.append(content)
+        send(content, buffers)
+
+    widget.send = recording
+    return asks
+
+
+def test_closing_the_reason_box_gives_the_keys_back_to_the_grid(
+    folder: Path, labelers: list[Labeler]
+) -> None:
+    lead = Dataset.open(folder, author="lead")
+    lead.assign(["alice", "bob"], seed=1)
+    lead.add_label("cat", list(lead.ids()[:8]))
+    lab = make(lead)
+    labelers.append(lab)
+    lab.view = "review"
+    grid_asks = focus_asks(lab._grid)
+    box_asks = focus_asks(lab._team.reason)
+    first = list(lab._grid.ids)
+
+    # r, a reason, Enter: rejected, the box closes, the grid is asked to take the keys again
+    lab.selected = tuple(first[:1])
+    key(lab, "r")
+    assert lab._team.asking
+    assert (len(box_asks), len(grid_asks)) == (1, 0)
+    lab._team.reason._handle_custom_msg({"event": "submit", "value": "blurry"}, [])
+    assert not lab._team.asking
+    assert lead.images.loc[first[0], "review"] == "rejected"
+    assert len(grid_asks) == 1
+    # so the next key acts on the grid: y accepts the next selection
+    lab.selected = tuple(first[1:2])
+    key(lab, "y")
+    assert lead.images.loc[first[1], "review"] == "accepted"
+
+    # r, then Esc in the box: nothing journaled, the selection kept, the keys back on the grid
+    assert lead.flush()
+    events = lead._journal.list_events()
+    undo = lead.undo_description
+    lab.selected = tuple(first[2:4])
+    key(lab, "r")
+    lab._team.reason._handle_custom_msg({"event": "typed", "value": "not sure"}, [])
+    lab._team.reason._handle_custom_msg({"event": "cancel"}, [])
+    assert not lab._team.asking
+    assert lab._team.reason.value == ""
+    assert lab.selected == tuple(first[2:4])
+    assert (lead.images.loc[first[2:4], "review"] == "").all()
+    assert lead.flush()
+    assert lead._journal.list_events() == events
+    assert lead.undo_description == undo
+    assert len(grid_asks) == 2
+    # the box opens empty next time, and the selection kept is the one the next key acts on
+    key(lab, "r")
+    assert lab._team.asking
+    assert lab._team.reason.value == ""
+    lab._team.cancel_button.click()  # Cancel does as Esc does
+    assert not lab._team.asking
+    assert len(grid_asks) == 3
+    key(lab, "y")
+    assert (lead.images.loc[first[2:4], "review"] == "accepted").all()
+
+    # the confirm button gives the keys back too
+    lab.selected = tuple(first[4:5])
+    lab._team.reject_button.click()
+    lab._team.confirm_button.click()
+    assert lead.images.loc[first[4], "review"] == "rejected"
+    assert len(grid_asks) == 4
+    # a refused reason keeps the box open, with the keys in it
+    lab.selected = tuple(first[5:6])
+    key(lab, "r")
+    lab._team.reason._handle_custom_msg({"event": "submit", "value": "x" * 300}, [])
+    assert "at most 256 characters" in lab._status.widget.value
+    lab._status.clear_error()
+    assert lab._team.asking
+    assert len(grid_asks) == 4
+    # leaving the Review tab closes the box without taking the focus from the tab clicked
+    lab._team.tabs["mine"].click()
+    assert not lab._team.asking
+    assert len(grid_asks) == 4
+    assert lead.images.loc[first[5], "review"] == ""
+
+
+def test_esc_in_the_label_box_does_nothing(folder: Path, labelers: list[Labeler]) -> None:
+    ds = Dataset.open(folder, author="lead")
+    lab = make(ds)
+    labelers.append(lab)
+    lab.selected = tuple(ds.ids()[:2])
+    lab._label_box.input.value = "cat"
+    grid_asks = focus_asks(lab._grid)
+    lab._label_box.input._handle_custom_msg({"event": "cancel"}, [])
+    assert lab._label_box.input.value == "cat"
+    assert lab.selected == tuple(ds.ids()[:2])
+    assert grid_asks == []
+
+
+def test_a_rejection_that_fails_gives_the_box_back_with_the_reason(
+    folder: Path, labelers: list[Labeler], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lead = Dataset.open(folder, author="lead")
+    lead.add_label("cat", list(lead.ids()[:3]))
+    lead.review(list(lead.ids()[:1]))
+    lab = make(lead)
+    labelers.append(lab)
+    lab.view = "review"
+    lab.selected = tuple(lead.ids()[1:2])
+    key(lab, "r")
+    box_asks = focus_asks(lab._team.reason)
+
+    def broken(*_args: Any, **_kwargs: Any) -> None:
+        raise OSError("the store is gone")
+
+    monkeypatch.setattr(lead, "review", broken)
+    lab._team.reason._handle_custom_msg({"event": "submit", "value": "too dark"}, [])
+    assert "the store is gone" in lab._status.widget.value
+    lab._status.clear_error()
+    assert lab._team.asking
+    assert lab._team.reason.value == "too dark"
+    assert len(box_asks) == 1  # the keys are the box's again
+    assert lab.selected == tuple(lead.ids()[1:2])
+    monkeypatch.undo()
+    lab._team.reason._handle_custom_msg({"event": "submit", "value": "too dark"}, [])
+    assert lead.images.loc[lead.ids()[1], "review_reason"] == "too dark"

@@ -12,6 +12,7 @@ Messages from the browser (``{"event": ...}``), each also a test hook through :m
 (``where``: first, prev, next, last), ``page_size`` (``value``), ``key`` (``key``) and
 ``upload`` (``names``, ``sizes``, and the files as buffers when ``sent``). Those that change the
 selection carry ``seq``, which comes back as ``ack`` with the new selection.
+The kernel's ``focus()`` gives the grid the keyboard, so that its keys act without a click.
 
 Thumbnails the browser already holds are not sent again. The browser keeps the thumbnails of
 recent pages, decoded, keyed by ``"<px>/<id>"``; the kernel keeps a bounded record of the keys it

@@ -27,8 +27,9 @@ STATIC = Path(__file__).parent / "static"
 class LabelInput(anywidget.AnyWidget):
     """A text input offering the existing labels, whose Enter carries the typed name.
 
-    The same ``value``, ``options`` and ``placeholder`` as a Combobox; ``on_submit(name)``
-    runs on Enter with the name as typed (the test hook is :meth:`submit`).
+    The same ``value``, ``options`` and ``placeholder`` as a Combobox; ``on_submit()`` runs
+    on Enter, once ``value`` holds the name as typed (the test hook is :meth:`submit`), and
+    ``on_cancel()`` on Esc (the test hook is :meth:`cancel`; without it Esc does nothing).
     """
 
     _esm = STATIC / "label_input.js"
@@ -38,9 +39,16 @@ class LabelInput(anywidget.AnyWidget):
     options = traitlets.Tuple(help="Existing labels offered in the drop-down list.").tag(sync=True)
     placeholder = traitlets.Unicode("").tag(sync=True)
 
-    def __init__(self, on_submit: Callable[[], None] | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        on_submit: Callable[[], None] | None = None,
+        *,
+        on_cancel: Callable[[], None] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self._on_submit = on_submit
+        self._on_cancel = on_cancel
         self.on_msg(self._message)
 
     def _message(self, _widget: Any, content: Any, _buffers: Any) -> None:
@@ -50,6 +58,8 @@ class LabelInput(anywidget.AnyWidget):
             self.submit(str(content.get("value", self.value)))
         elif content.get("event") == "typed" and content.get("value") != self.value:
             self.value = str(content.get("value", ""))
+        elif content.get("event") == "cancel":
+            self.cancel()
 
     def submit(self, value: str) -> None:
         """Enter in the box, with what it held (the state update may still be on its way)."""
@@ -57,6 +67,11 @@ class LabelInput(anywidget.AnyWidget):
             self.value = value
         if self._on_submit is not None:
             self._on_submit()
+
+    def cancel(self) -> None:
+        """Esc in the box."""
+        if self._on_cancel is not None:
+            self._on_cancel()
 
 
 def label_combobox(placeholder: str, css_class: str) -> widgets.Combobox:

@@ -208,7 +208,9 @@ class Labeler(widgets.VBox):
             button.add_class(f"jl-tab-{view}")
             button.on_click(guard(lambda _b, v=view: self._tab_clicked(v)))
             self._tabs[view] = button
-        self._team = TeamPanel(self._tab_clicked, self._review_selection, guard)
+        self._team = TeamPanel(
+            self._tab_clicked, self._review_selection, guard, lambda: self._grid.focus()
+        )
         self._filter = widgets.Dropdown(
             options=[("All labels", "")], value="", description="Label", layout={"width": "220px"}
         )

@@ -3,7 +3,8 @@
 Both tabs show only once the dataset has assignments or reviews (see ``Dataset.assign``). The
 bar shows on the Review tab: Accept acts on the selected images at once; Reject first asks a
 reason (which goes back to the annotators with the images), then rejects on Enter or the
-confirm button. Every button calls
+confirm button; Esc or Cancel closes the reason box and rejects nothing. Either way the keyboard
+goes back to the grid, where the reviewer's next key acts without a click. Every button calls
 back into the Labeler, which calls the Dataset: nothing here holds state of its own.
 """
 
@@ -28,7 +29,8 @@ class TeamPanel:
     """The Mine and Review tab buttons (``tabs``) and the review bar (``box``).
 
     ``on_tab(view)`` runs when a tab is clicked; ``on_review(accept, reason)`` when images are
-    to be accepted (reason None) or rejected (with the reason typed, maybe empty).
+    to be accepted (reason None) or rejected (with the reason typed, maybe empty);
+    ``focus_grid()`` once the reason box closes, to hand the keyboard back to the grid.
     """
 
     def __init__(
@@ -36,8 +38,10 @@ class TeamPanel:
         on_tab: Callable[[str], None],
         on_review: Callable[[bool, str | None], None],
         guard: Callable[[Any], Any],
+        focus_grid: Callable[[], None] | None = None,
     ) -> None:
         self._on_review = on_review
+        self._focus_grid = focus_grid
         self.tabs: dict[str, widgets.Button] = {}
         for view, title in TEAM_VIEWS.items():
             button = widgets.Button(description=title, layout={"width": "auto", "display": "none"})
@@ -87,7 +91,7 @@ class TeamPanel:
 
     def accept(self) -> None:
         """Accept the selected images (test hook too)."""
-        self.cancel_reject()
+        self._close_reason()
         self._on_review(True, None)
 
     def ask_reject(self) -> None:
@@ -95,22 +99,44 @@ class TeamPanel:
 
         The reason box takes the keyboard focus: the `r` key leaves it on the grid, where the
         reason typed would otherwise act as keys on the images."""
-        self._made()._asking.layout.display = "flex"
-        self.reason.focus()
+        bar = self._made()
+        if not self.asking:
+            bar.reason.value = ""  # a box opened anew is empty, whatever reached the last one
+        bar._asking.layout.display = "flex"
+        bar.reason.focus()
 
     def confirm_reject(self) -> None:
         """Reject the selected images with the reason typed (test hook too)."""
         reason = self.reason.value.strip()
         if len(reason) > _MAX_REASON:
             raise ValueError(f"a reason has at most {_MAX_REASON} characters, not {len(reason)}")
-        self._on_review(False, reason or None)
-        self.cancel_reject()
+        typed = self.reason.value
+        # The box closes and the keys go back to the grid before the rejection is made and
+        # drawn, so that the browser hears it soonest: a key pressed meanwhile reaches the
+        # kernel after the rejection, and acts on what follows it.
+        self._close_reason(give_back_keys=True)
+        try:
+            self._on_review(False, reason or None)
+        except Exception:
+            self.ask_reject()  # nothing was rejected: the box, and what was typed, come back
+            self.reason.value = typed
+            raise
 
     def cancel_reject(self) -> None:
+        """Close the reason box, rejecting nothing (Cancel and Esc; test hook too).
+
+        The selection stays as it was, and the keyboard goes back to the grid."""
+        self._close_reason(give_back_keys=True)
+
+    def _close_reason(self, give_back_keys: bool = False) -> None:
         if self._bar is None:
             return
+        was_asking = self.asking
         self._bar.reason.value = ""
         self._bar._asking.layout.display = "none"
+        # Only when the box had taken the keyboard: a tab clicked keeps its own focus.
+        if give_back_keys and was_asking and self._focus_grid is not None:
+            self._focus_grid()
 
     def update(
         self,
@@ -136,7 +162,7 @@ class TeamPanel:
         self.notes.value = _rejections_html(rejections or {}) if view == "mine" else ""
         self.notes.layout.display = "" if self.notes.value else "none"
         if view != "review":
-            self.cancel_reject()
+            self._close_reason()
 
     @property
     def widgets(self) -> list[widgets.Widget]:
@@ -182,10 +208,11 @@ class _ReviewBar:
         )
         self.reject_button.add_class("jl-reject")
         self.reject_button.on_click(guard(lambda _b: panel.ask_reject()))
-        # Enter confirms. The box sends what was typed with Enter and as it loses the focus
-        # (to the confirm button), so a click cannot reach the kernel before the reason.
+        # Enter confirms, Esc cancels. The box sends what was typed with Enter and as it loses
+        # the focus (to the confirm button), so a click cannot reach the kernel before the reason.
         self.reason = LabelInput(
             guard(lambda: panel.confirm_reject()),
+            on_cancel=guard(lambda: panel.cancel_reject()),
             placeholder="Why? (the annotators see this)",
             layout={"width": "320px"},
         )

@@ -2,9 +2,10 @@
 
 A dataset prepared in Python (demo images, shared out to alice and bob, some labeled by alice)
 is opened in a notebook as the lead: the Mine and Review tabs show with their counts; on Review,
-two ticked tiles and Accept take them out of the view; one tile and the `r` key from the focused
-grid open the reason box in view, where the reason typed and Enter send the image back;
-`y` accepts; the Reject button and the confirm button reject too.
+two ticked tiles and Accept take them out of the view; the Reject button and the confirm button
+reject one; `r` from the focused grid then Esc rejects nothing and leaves the selection for `y`;
+`r` opens the reason box in view, where the reason typed and Enter send the image back. Once
+the box closes the keys are the grid's again: the next key acts without a click.
 Opened again as alice, the Mine tab shows that image and the reason. Elements are found by
 their stable class names only.
 """
@@ -102,39 +103,67 @@ def test_review_accept_reject_and_mine(lab: LabServer, page) -> None:
     accepted = {before[0], before[2]}
     assert accepted.isdisjoint(names(root))
 
+    grid = root.locator(".jl-grid")
+    reason = root.locator(".jl-reject-reason input")
+    selected = root.locator(".jl-tile.jl-selected")
+    # The Reject button asks too; the reason typed, then a click on the confirm button; the
+    # keys are the grid's again.
+    tiles.first.locator("input.jl-tile-check").click()
+    expect(selected).to_have_count(1, timeout=WAIT_MS)
+    root.locator("button.jl-reject").click()
+    expect(reason).to_be_focused(timeout=WAIT_MS)
+    page.keyboard.type(OTHER_REASON)
+    root.locator("button.jl-reject-confirm").click()
+    expect(review_tab).to_contain_text(f"({LABELED - 3})", timeout=WAIT_MS)
+    expect(reason).to_be_hidden(timeout=WAIT_MS)
+    expect(grid).to_be_focused(timeout=WAIT_MS)
+
+    # A tile clicked, `r`, a reason begun, Esc: the box closes, nothing is rejected, the tile
+    # stays selected, and the next key, with no click, acts on the grid: `y` accepts it.
+    kept = tiles.nth(1)
+    kept_name = kept.locator(".jl-tile-name").inner_text().strip()
+    kept.locator("img").click()
+    expect(selected).to_have_count(1, timeout=WAIT_MS)
+    page.keyboard.press("r")
+    expect(reason).to_be_focused(timeout=WAIT_MS)
+    page.keyboard.type("not sure")
+    page.keyboard.press("Escape")
+    expect(reason).to_be_hidden(timeout=WAIT_MS)
+    expect(grid).to_be_focused(timeout=WAIT_MS)
+    expect(root.locator(".jl-grid-hint")).to_contain_text("Keys active")
+    expect(selected).to_have_count(1)
+    expect(review_tab).to_contain_text(f"({LABELED - 3})")
+    expect(tiles).to_have_count(LABELED - 3)
+    page.keyboard.press("y")
+    expect(review_tab).to_contain_text(f"({LABELED - 4})", timeout=WAIT_MS)
+    expect(tiles).to_have_count(LABELED - 4, timeout=WAIT_MS)
+    assert kept_name not in names(root)
+
     # One tile clicked (so the grid has the focus), `r`: the reason box opens where one looks,
-    # ready for typing; the reason typed and confirmed sends the image back.
+    # ready for typing; the reason typed and Enter send the image back, and the keys go back
+    # to the grid: `a` selects the rest of the page and `y` accepts it, with no click.
     last = tiles.last
     last.scroll_into_view_if_needed()
     rejected = last.locator(".jl-tile-name").inner_text().strip()
     last.locator("img").click()
-    expect(root.locator(".jl-tile.jl-selected")).to_have_count(1, timeout=WAIT_MS)
+    expect(selected).to_have_count(1, timeout=WAIT_MS)
     page.keyboard.press("r")
-    reason = root.locator(".jl-reject-reason input")
     expect(reason).to_be_visible(timeout=WAIT_MS)
     assert in_viewport(page, reason)
     assert in_viewport(page, root.locator("button.jl-reject-confirm"))
     expect(reason).to_be_focused(timeout=WAIT_MS)
     page.keyboard.type(REASON)
     page.keyboard.press("Enter")  # confirms, as the Reject button there does
-    expect(review_tab).to_contain_text(f"({LABELED - 3})", timeout=WAIT_MS)
-    expect(tiles).to_have_count(LABELED - 3, timeout=WAIT_MS)
+    expect(review_tab).to_contain_text(f"({LABELED - 5})", timeout=WAIT_MS)
+    expect(tiles).to_have_count(LABELED - 5, timeout=WAIT_MS)
     assert rejected not in names(root)
     expect(reason).to_be_hidden(timeout=WAIT_MS)
-    # `y` from the focused grid accepts.
-    tiles.first.locator("img").click()
-    expect(root.locator(".jl-tile.jl-selected")).to_have_count(1, timeout=WAIT_MS)
+    expect(grid).to_be_focused(timeout=WAIT_MS)
+    page.keyboard.press("a")
+    expect(selected).to_have_count(LABELED - 5, timeout=WAIT_MS)
     page.keyboard.press("y")
-    expect(review_tab).to_contain_text(f"({LABELED - 4})", timeout=WAIT_MS)
-    expect(tiles).to_have_count(LABELED - 4, timeout=WAIT_MS)
-    # The Reject button asks too; the reason typed, then a click on the confirm button.
-    tiles.first.locator("input.jl-tile-check").click()
-    expect(root.locator(".jl-tile.jl-selected")).to_have_count(1, timeout=WAIT_MS)
-    root.locator("button.jl-reject").click()
-    expect(reason).to_be_focused(timeout=WAIT_MS)
-    page.keyboard.type(OTHER_REASON)
-    root.locator("button.jl-reject-confirm").click()
-    expect(review_tab).to_contain_text(f"({LABELED - 5})", timeout=WAIT_MS)
+    expect(review_tab).to_contain_text("(0)", timeout=WAIT_MS)
+    expect(tiles).to_have_count(0, timeout=WAIT_MS)
     assert lab.execute(notebook, "print(w.dataset.flush())") == "True\n"
     assert cell_errors(page) == []
 

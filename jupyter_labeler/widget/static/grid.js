@@ -583,6 +583,11 @@ function render({ model, el }) {
     }
     send({ event: "key", key }, key === "Escape");
   });
+  // The kernel's focus() (DOMWidget.focus) hands the keys back to the grid, say once the
+  // reason box of a rejection closes; the page stays where the user looks.
+  watch("msg:custom", (msg) => {
+    if (msg && msg.do === "focus" && el.isConnected) grid.focus({ preventScroll: true });
+  });
   listen(grid, "focusin", drawHint);
   listen(grid, "focusout", () => setTimeout(drawHint, 0));
 

@@ -2,7 +2,7 @@
 //
 // Enter, and leaving the box, send the typed name in a message of their own: a state update
 // may still be held back (ipywidgets does so while the kernel is busy), a custom message is not,
-// so a click on OK could otherwise reach the kernel before the name typed last.
+// so a click on OK could otherwise reach the kernel before the name typed last. Esc is sent too.
 
 let lists = 0;
 
@@ -56,6 +56,8 @@ function render({ model, el }) {
       model.set("value", input.value);
       model.save_changes();
       model.send({ event: "submit", value: input.value });
+    } else if (event.key === "Escape" && !event.isComposing) {
+      model.send({ event: "cancel" }); // what it does, if anything, is the kernel's to say
     }
   });
   // Leaving the box (say, for OK) sends the name at once too, ahead of the click.
