@@ -47,7 +47,7 @@ from .errors import (
     UnsafePathError,
 )
 from .events import FORMAT_VERSION, MAX_TEXT_CHARS, apply_ops
-from .follow import Follower, Recent, lookback_from
+from .follow import WIDE_LOOKBACK, FeedCursor, Follower, Recent, lookback_from
 from .images import MAX_FILE_BYTES, Thumbnail, ThumbnailCache, file_too_large, placeholder
 from .journal import MANIFEST_NAME, Journal, SaveStatus
 from .manifest import image_id_for, parse_manifest, write_manifest
@@ -196,6 +196,8 @@ class Dataset:
         self._heartbeats = HeartbeatCache()  # the others' heartbeats read, not read again
         self._activity: deque[dict[str, Any]] = deque(maxlen=50)
         self._newest_seen = ""
+        self._feed = FeedCursor()  # where the next listing of the feed starts
+        self._unfed: list[str] = []  # actions in the journal, not yet in the feed
         self._others: list[tuple[str, str, int]] = []
         self.problems: list[str] = []
         self._thumbs: dict[int, ThumbnailCache] = {}
@@ -1527,11 +1529,12 @@ class Dataset:
     def follow(self, interval: float | None = 3.0) -> None:
         """Apply other annotators' actions as they happen, every ``interval`` seconds.
 
-        A background thread lists the feed of actions named from 10 s before the newest seen
-        (one cheap request a poll, which carries the actions themselves: see
+        A background thread lists the feed of the actions written in the last seconds (one
+        cheap request a poll, which carries the actions themselves: see
         :mod:`jupyter_labeler.journal`), applies the new ones each in its place in the
-        journal's order and tells observers; every tenth poll lists the whole journal (which
-        also finds the actions of writers that write no feed); it also writes this annotator's
+        journal's order and tells observers; every tenth poll also lists the journal of the
+        last 15 s, and every hundredth all of it (which finds the actions of writers that
+        write no feed, see :mod:`jupyter_labeler.follow`); it also writes this annotator's
         heartbeat (see :meth:`annotators`) at most every 15 s. When the store fails it pauses
         and resumes by itself. ``follow(None)`` stops it.
         """
@@ -1555,15 +1558,33 @@ class Dataset:
         """Why following is paused (the store fails), or None."""
         return self._follower.error if self._follower is not None else None
 
-    def _poll(self, full: bool) -> bool:
+    def _poll(self, full: bool, wide: bool = False) -> bool:
+        """One poll of :meth:`follow`: the feed, then the journal of the last seconds when
+        ``wide``, or the whole journal when ``full`` (see :mod:`jupyter_labeler.follow`)."""
         with self._lock:
-            after = lookback_from(self._newest_seen)
-        feed = self._journal.list_feed_after(after)
-        carried = {name: event for name, event in feed if event is not None}
-        changed = self._apply_new([name for name, _ in feed], carried)
-        # The full poll lists the whole journal after the feed, so that it reads only what
-        # the feed did not carry (a writer without a feed, or one whose entry is late).
-        return self.refresh() or changed if full else changed
+            after = self._feed.start(self._newest_seen)
+        listed = self._journal.list_feed_after(after)
+        with self._lock:
+            known = self._covered.union(self._applied)
+            new = [entry for entry in listed if entry[1] not in known]
+            self._feed.listed([entry[0] for entry in new])
+            # Found in the journal by the last wide poll but carried by no feed entry since.
+            unfed = [n for n in self._unfed if n not in known]
+            self._unfed = []
+        carried = {name: event for _, name, event in new if event is not None}
+        changed = self._apply_new(sorted({name for _, name, _ in listed}.union(unfed)), carried)
+        if full:
+            return self.refresh() or changed
+        if wide:
+            # Read at the next poll what the feed has not carried by then: an entry lands one
+            # PUT after its journal object, and reading that object now would be wasted.
+            with self._lock:
+                since = lookback_from(self._newest_seen, WIDE_LOOKBACK)
+            names = self._journal.list_events_after(since)
+            with self._lock:
+                known = self._covered.union(self._applied)
+                self._unfed = [n for n in names if n not in known]
+        return changed
 
     def set_presence(self, view: str = "all", page: int = 0) -> None:
         """Where this annotator is (the view and 0-based page), told to the others."""

@@ -1,9 +1,9 @@
 """Following other annotators live: a background poll of the journal, with no server.
 
 :class:`Follower` calls ``poll()`` every ``interval`` seconds on a daemon thread (one cheap
-listing of the journal objects named from :data:`LOOKBACK` seconds before the newest one seen;
-every :data:`FULL_EVERY`-th poll a full refresh, which also catches a writer whose clock is far
-behind), and ``heartbeat()`` when one is due. An action that sorts before some already applied
+listing of the journal's feed, which carries the actions themselves, from :data:`LOOKBACK`
+seconds before the newest entry seen; now and then a listing of the journal itself, see
+:data:`WIDE_EVERY`), and ``heartbeat()`` when one is due. An action that sorts before some already applied
 is put in its place by :class:`Recent`, without re-reading the journal. When the store fails
 it pauses: one log line, then polls spaced out up to :data:`MAX_BACKOFF` seconds, and one line
 again when it is back, never a flood of errors.
@@ -12,9 +12,10 @@ again when it is back, never a flood of errors.
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -22,16 +23,41 @@ from .errors import StoreError
 from .events import apply_ops, check_event
 from .state import State
 
-__all__ = ["FULL_EVERY", "LOOKBACK", "MAX_BACKOFF", "REWIND_LIMIT", "Follower", "Recent"]
+__all__ = [
+    "FULL_EVERY",
+    "LOOKBACK",
+    "MAX_BACKOFF",
+    "MIN_LOOKBACK",
+    "REWIND_LIMIT",
+    "WIDE_EVERY",
+    "WIDE_LOOKBACK",
+    "FeedCursor",
+    "Follower",
+    "Recent",
+]
 
 log = logging.getLogger(__name__)
 
-FULL_EVERY = 10
+# Every WIDE_EVERY-th poll also lists the journal itself from WIDE_LOOKBACK seconds (of name
+# time) before the newest action seen: it finds, within that window, the actions of writers
+# that write no feed (an older version) or whose feed entry failed. Every FULL_EVERY-th poll
+# lists the whole journal and the snapshots instead, which catches everything else (a writer
+# whose clock is far behind, another's compaction). A listing costs the store per object
+# listed, and every follower lists: these stay rare, and each follower starts its count at a
+# random place so that a team's followers do not list the whole journal in the same second.
+WIDE_EVERY = 10
+WIDE_LOOKBACK = 15.0
+FULL_EVERY = 100
 MAX_BACKOFF = 60.0
-# A poll lists the journal from this many seconds (of name time) before the newest name seen:
-# an action is named before its PUT returns, so with many writers one named earlier than the
-# newest listed may land just after a listing; it is found by the next poll, not the 10th.
+# A poll lists the feed (see :mod:`jupyter_labeler.journal`) from a few seconds before the
+# newest entry seen: an entry is named when it is written, one PUT before it lands, and a writer
+# whose clock is behind names its entries after the newest it saw at its last poll, up to one
+# poll interval back. Every entry listed costs the store (and a follower lists every other's
+# entries), so the look-back follows how late entries have been landing (see FeedCursor):
+# between MIN_LOOKBACK and LOOKBACK seconds. Entries later still are found by the wide poll.
+MIN_LOOKBACK = 1.0
 LOOKBACK = 10.0
+_LATE_POLLS = 20
 # How many of the newest applied events keep what undoes them, so that one named before them
 # and arriving late is put in its place by undoing them and doing them again in name order,
 # without re-reading the whole journal.
@@ -41,11 +67,11 @@ REWIND_LIMIT = 1000
 _REWINDABLE = frozenset({"label", "label+", "label-", "drop", "rename", "move", "usage"})
 
 
-def lookback_from(newest: str) -> str:
-    """Where a poll starts listing, given the newest journal name seen ("" = from the start)."""
+def lookback_from(newest: str, seconds: float = LOOKBACK) -> str:
+    """Where a poll starts listing, given the newest name seen ("" = from the start)."""
     if not newest[:13].isdigit():
         return ""
-    return f"{max(int(newest[:13]) - int(LOOKBACK * 1000), 0):013d}"
+    return f"{max(int(newest[:13]) - int(seconds * 1000), 0):013d}"
 
 
 def _rewindable(event: Any) -> bool:
@@ -53,6 +79,35 @@ def _rewindable(event: Any) -> bool:
     return isinstance(ops, list) and all(
         isinstance(op, dict) and op.get("op") in _REWINDABLE for op in ops
     )
+
+
+class FeedCursor:
+    """Where a follower's next listing of the feed starts.
+
+    From the newest entry listed so far, less a look-back of twice the lateness seen in the
+    last polls (an entry is late by how far its time sorts before the newest entry listed
+    before it), plus :data:`MIN_LOOKBACK`, at most :data:`LOOKBACK`. Not thread-safe.
+    """
+
+    def __init__(self) -> None:
+        self.newest = ""  # the time of the newest entry listed
+        self._late: deque[float] = deque(maxlen=_LATE_POLLS)
+
+    @property
+    def lookback(self) -> float:
+        return min(MIN_LOOKBACK + 2 * max(self._late, default=0.0), LOOKBACK)
+
+    def start(self, newest_name: str) -> str:
+        """Where to list from; ``newest_name`` (the newest action read) before any listing."""
+        return lookback_from(self.newest or newest_name, self.lookback)
+
+    def listed(self, times: list[str]) -> None:
+        """The times of the entries a listing found that were not applied yet."""
+        late = 0.0
+        if self.newest:
+            late = max((int(self.newest) - int(t)) / 1000 for t in times) if times else 0.0
+        self._late.append(max(late, 0.0))
+        self.newest = max([self.newest, *times])
 
 
 class Recent:
@@ -131,11 +186,12 @@ class Recent:
 
 
 class Follower:
-    """Runs ``poll(full)`` every ``interval`` seconds and ``heartbeat()`` every ``beat`` s."""
+    """Runs ``poll(full, wide)`` every ``interval`` seconds and ``heartbeat()`` every ``beat``
+    seconds (see :data:`WIDE_EVERY` and :data:`FULL_EVERY` for ``wide`` and ``full``)."""
 
     def __init__(
         self,
-        poll: Callable[[bool], object],
+        poll: Callable[[bool, bool], object],
         heartbeat: Callable[[], object],
         *,
         interval: float,
@@ -152,6 +208,7 @@ class Follower:
             target=self._run, name="jupyter-labeler-follow", daemon=True
         )
         self.polls = 0
+        self._offset = random.randrange(FULL_EVERY)  # where this follower's count starts
         self.error: str | None = None  # the store's failure while paused, else None
 
     def start(self) -> None:
@@ -177,7 +234,8 @@ class Follower:
             started = time.monotonic()
             try:
                 # The poll first: what others did matters more than saying where we are.
-                self._poll(self.polls % FULL_EVERY == FULL_EVERY - 1)
+                count = self.polls + self._offset
+                self._poll(count % FULL_EVERY == 0, count % WIDE_EVERY == 0)
                 if time.monotonic() - last_beat >= self.beat:
                     self._heartbeat()
                     last_beat = time.monotonic()

@@ -3,7 +3,7 @@
 Layout under a dataset's output folder::
 
     journal/<time ms>-<writer>-<seq>.json      one object per action, never rewritten
-    feed/<time ms>-<writer>-<seq>~<event>      the same action again, carried in the name
+    feed/<time ms>~<event name>~<event>        the same action again, carried in the name
     snapshots/<key>.json                       marker: which journal objects the snapshot covers
     snapshots/<key>.manifest                   the state as a ModelArts manifest
     snapshots/<key>.images.parquet             the same state, exact and fast to read back
@@ -27,8 +27,11 @@ grow with the square of the team. So once an action's journal object is written,
 writes an empty object under ``feed/`` whose name carries the action (compressed with a preset
 dictionary and base64url-encoded, when that fits in a name: S3 and OBS allow 1,024 bytes a key,
 which holds an action on about 50 images). One listing of ``feed/`` then gives a follower every
-new action with no read at all; an entry without the action (``<name>~``, too big to carry)
-says "read the journal object". The journal stays the record: opening and compaction never read
+new action with no read at all; an entry without the action (``<time>~<name>~``, too big to
+carry) says "read the journal object". A feed entry begins with the time it is written (by the
+same clock as the names), not the action's: it lands one PUT later, so a follower lists only the
+last few seconds of the feed, where the journal's names would need a longer look back (an action
+is named before its PUT, which may wait behind others). The journal stays the record: opening and compaction never read
 the feed, a feed entry is written only after its journal object (so it never names an action
 that is not saved), and compaction removes the entries of the actions it removes.
 
@@ -75,9 +78,9 @@ _MAX_MS = 10**13 - 1
 
 
 FEED_DIR = "feed"
-# <journal name>~ then, when the action fits, "d" and the action: raw deflate with _FEED_DICT,
-# base64url without padding. Other encodings may follow under other letters.
-_FEED = re.compile(r"(\d{13}-[0-9a-z]{1,32}-\d{8})~(?:d([0-9A-Za-z_-]+))?")
+# <time ms>~<journal name>~ then, when the action fits, "d" and the action: raw deflate with
+# _FEED_DICT, base64url without padding. Other encodings may follow under other letters.
+_FEED = re.compile(r"(\d{13})~(\d{13}-[0-9a-z]{1,32}-\d{8})~(?:d([0-9A-Za-z_-]+))?")
 # What most actions share, so that a one-image action takes ~90 characters instead of ~210.
 # Changing these bytes changes the encoding: a new dictionary needs a new letter.
 _FEED_DICT = (
@@ -90,17 +93,19 @@ _FEED_DICT = (
 _FEED_MAX_EVENT = 64 * 1024
 
 
-def feed_name(name: str, payload: bytes, limit: int) -> str:
-    """The feed entry of the journal event ``name`` holding ``payload`` (its JSON bytes): the
-    event carried in the name when the whole name fits in ``limit`` bytes, else ``name~``."""
+def feed_name(ms: int, name: str, payload: bytes, limit: int) -> str:
+    """The feed entry written at ``ms`` of the journal event ``name`` holding ``payload`` (its
+    JSON bytes): the event carried in the name when the whole name fits in ``limit`` bytes."""
     packer = zlib.compressobj(9, zlib.DEFLATED, -15, 9, zlib.Z_DEFAULT_STRATEGY, _FEED_DICT)
     packed = packer.compress(payload) + packer.flush()
-    carried = f"{name}~d{base64.urlsafe_b64encode(packed).rstrip(b'=').decode('ascii')}"
-    return carried if len(carried) <= limit else f"{name}~"
+    head = f"{min(max(ms, 0), _MAX_MS):013d}~{name}~"
+    carried = f"{head}d{base64.urlsafe_b64encode(packed).rstrip(b'=').decode('ascii')}"
+    return carried if len(carried) <= limit else head
 
 
-def read_feed_name(entry: str) -> tuple[str, dict[str, Any] | None] | None:
-    """(journal name, the event it carries or None) of a feed entry; None when not one.
+def read_feed_name(entry: str) -> tuple[str, str, dict[str, Any] | None] | None:
+    """(time written, journal name, the event it carries or None) of a feed entry; None when
+    ``entry`` is not one.
 
     The event is untrusted like any object of the store (the caller checks it); one that does
     not decode is None, which sends the reader to the journal object.
@@ -108,21 +113,21 @@ def read_feed_name(entry: str) -> tuple[str, dict[str, Any] | None] | None:
     match = _FEED.fullmatch(entry)
     if match is None:
         return None
-    name, text = match.group(1), match.group(2)
+    ms, name, text = match.groups()
     if not text:
-        return name, None
+        return ms, name, None
     try:
         packed = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
         unpacker = zlib.decompressobj(-15, _FEED_DICT)
         raw = unpacker.decompress(packed, _FEED_MAX_EVENT)
         if not unpacker.eof or unpacker.unconsumed_tail:
-            return name, None
+            return ms, name, None
         event = orjson.loads(raw)
     except (binascii.Error, zlib.error, ValueError):
-        return name, None
+        return ms, name, None
     if not isinstance(event, dict) or not isinstance(event.get("ops"), list):
-        return name, None
-    return name, event
+        return ms, name, None
+    return ms, name, event
 
 
 def name_problem(name: str) -> str | None:
@@ -195,13 +200,21 @@ class Journal:
             self._seq += 1
             return f"{now:013d}-{self.writer}-{self._seq:08d}"
 
+    def _stamp(self) -> int:
+        """The time now in milliseconds, by the clock of the names (never below one seen)."""
+        with self._lock:
+            self._last_ms = min(max(int(self.clock() * 1000), self._last_ms), _MAX_MS)
+            return self._last_ms
+
     def observe(self, names: list[str]) -> None:
         """Names seen in the store: the next name of this writer will sort after all of them."""
         newest = max((n for n in names if _NAME.fullmatch(n)), default=None)
-        if newest is None:
-            return
+        if newest is not None:
+            self._observe_ms(int(newest[:13]))
+
+    def _observe_ms(self, ms: int) -> None:
         with self._lock:
-            self._last_ms = max(self._last_ms, min(int(newest[:13]) + 1, _MAX_MS))
+            self._last_ms = max(self._last_ms, min(ms + 1, _MAX_MS))
 
     # -- status -----------------------------------------------------------------------------------
     @property
@@ -311,7 +324,7 @@ class Journal:
         try:
             if self._feed_limit is None:
                 self._feed_limit = self.store.name_limit(FEED_DIR)
-            entry = feed_name(name, payload, self._feed_limit)
+            entry = feed_name(self._stamp(), name, payload, self._feed_limit)
             self.store.write(f"{FEED_DIR}/{entry}", b"", durable=False)
         except Exception as exc:
             # Followers find the event at their next full listing of the journal instead.
@@ -377,7 +390,8 @@ class Journal:
         return names
 
     def list_events_after(self, name: str) -> list[str]:
-        """Names of the events that sort after ``name``, sorted: one cheap listing on S3."""
+        """Names of the events that sort after ``name``, sorted: one listing on S3 of only the
+        newer objects, however many the journal holds."""
         after = f"{name}.json" if name else ""
         names = []
         for base in self.store.list_after(JOURNAL_DIR, after):
@@ -386,17 +400,24 @@ class Journal:
         self.observe(names)
         return names
 
-    def list_feed_after(self, name: str) -> list[tuple[str, dict[str, Any] | None]]:
-        """The feed entries of the events that sort after ``name``, in name order: each event's
-        name and the event it carries (None: read its journal object). One listing on S3."""
-        entries: dict[str, dict[str, Any] | None] = {}
-        for base in self.store.list_after(FEED_DIR, f"{name}~" if name else ""):
+    def list_feed_after(self, ms: str) -> list[tuple[str, str, dict[str, Any] | None]]:
+        """The feed entries written after the time ``ms`` (13 digits, "" = all), in the
+        journal's order, one per event: (when written, the event's name, the event it carries
+        or None: read its journal object). One listing on S3."""
+        entries: dict[str, tuple[str, str, dict[str, Any] | None]] = {}
+        for base in self.store.list_after(FEED_DIR, f"{ms}~" if ms else ""):
             read = read_feed_name(base)
-            if read is not None and read[0] > name:
-                entries.setdefault(read[0], read[1])
+            if read is None or read[0] <= ms:
+                continue
+            held = entries.get(read[1])
+            if held is None or (held[2] is None and read[2] is not None):
+                entries[read[1]] = read
         names = sorted(entries)
         self.observe(names)
-        return [(n, entries[n]) for n in names]
+        newest = max((entry[0] for entry in entries.values()), default="")
+        if newest:
+            self._observe_ms(int(newest))
+        return [entries[n] for n in names]
 
     def remove_feed(self, names: set[str], *, older_than: str = "") -> None:
         """Remove the feed entries of the events ``names``, and those named before
@@ -411,7 +432,7 @@ class Journal:
             read = read_feed_name(rel.rsplit("/", 1)[-1])
             if read is None:
                 continue
-            if read[0] in names or (read[0] < older_than and read[0] not in journal):
+            if read[1] in names or (read[1] < older_than and read[1] not in journal):
                 gone.append(f"{FEED_DIR}/{rel.rsplit('/', 1)[-1]}")
         failed = self.store.delete(gone)
         for rel, exc in failed.items():

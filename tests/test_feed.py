@@ -4,6 +4,7 @@ gives a follower every new action without reading one object per action."""
 from __future__ import annotations
 
 import base64
+import time
 import zlib
 from typing import Any
 
@@ -12,10 +13,12 @@ import pytest
 from imagegen import image_bytes
 
 from jupyter_labeler import Dataset
+from jupyter_labeler.follow import LOOKBACK, MIN_LOOKBACK, FeedCursor
 from jupyter_labeler.journal import FEED_DIR, feed_name, read_feed_name
 from jupyter_labeler.storage import open_store
 
 NAME = "1764320000000-abcdef012345-00000001"
+MS = 1764320000123
 
 
 def fill(url: str, options: dict[str, Any], count: int = 100) -> None:
@@ -37,29 +40,31 @@ def event(ids: list[str], label: str = "roses") -> dict[str, Any]:
 
 def test_an_event_comes_back_from_its_feed_name() -> None:
     small = event([f"{i:016x}" for i in range(3)], label="玫瑰")
-    entry = feed_name(NAME, orjson.dumps(small), 1024)
-    assert entry.startswith(f"{NAME}~d")
+    entry = feed_name(MS, NAME, orjson.dumps(small), 1024)
+    assert entry.startswith(f"{MS}~{NAME}~d")
     assert len(entry) < 200  # three images: a small part of a key's 1,024 bytes
-    assert read_feed_name(entry) == (NAME, small)
+    assert read_feed_name(entry) == (str(MS), NAME, small)
 
 
 def test_an_event_too_big_for_a_name_says_read_the_journal() -> None:
     big = event([f"{i:016x}" for i in range(500)])
-    entry = feed_name(NAME, orjson.dumps(big), 1024)
-    assert entry == f"{NAME}~"
-    assert read_feed_name(entry) == (NAME, None)
+    entry = feed_name(MS, NAME, orjson.dumps(big), 1024)
+    assert entry == f"{MS}~{NAME}~"
+    assert read_feed_name(entry) == (str(MS), NAME, None)
     # A local file name holds 255 bytes: the limit is the caller's.
-    assert feed_name(NAME, orjson.dumps(event(["a" * 16])), 40) == f"{NAME}~"
+    assert feed_name(MS, NAME, orjson.dumps(event(["a" * 16])), 60) == f"{MS}~{NAME}~"
 
 
 @pytest.mark.parametrize(
     "entry",
     [
         "not-a-feed-entry",
-        f"{NAME}",  # no separator
-        f"{NAME}~x123",  # an encoding of another letter
-        f"../{NAME}~",
-        f"{NAME}~d!!",
+        f"{NAME}~",  # no time
+        f"{MS}~{NAME}",  # no separator after the name
+        f"{MS}~{NAME}~x123",  # an encoding of another letter
+        f"../{MS}~{NAME}~",
+        f"{MS}~{NAME}~d!!",
+        f"{MS}~../{NAME}~",
     ],
 )
 def test_names_that_are_not_feed_entries_are_not_read_as_events(entry: str) -> None:
@@ -87,7 +92,7 @@ def test_an_undecodable_entry_sends_the_reader_to_the_journal(payload: str) -> N
         payload = "d" + _packed(b"[1, 2, 3]")
     elif payload == "d_bomb":
         payload = "d" + _packed(b" " * 10_000_000)
-    assert read_feed_name(f"{NAME}~{payload}") == (NAME, None)
+    assert read_feed_name(f"{MS}~{NAME}~{payload}") == (str(MS), NAME, None)
 
 
 def test_a_follower_on_s3_reads_no_journal_object_for_small_actions(
@@ -134,24 +139,38 @@ def test_a_hostile_feed_entry_is_checked_like_a_journal_object(tmp_path: Any) ->
     image = sorted(alice.images.index)[0]
     bad = event([image], label="no spaces allowed")
     later = "9999999999000-abcdef012345-00000001"
-    alice._output.write(f"{FEED_DIR}/{feed_name(later, orjson.dumps(bad), 255)}", b"")
+    entry = feed_name(9999999999000, later, orjson.dumps(bad), 255)
+    alice._output.write(f"{FEED_DIR}/{entry}", b"")
     alice._poll(False)
     assert "no spaces allowed" not in alice.label_names
     assert any("breaks the naming rules" in p for p in alice.problems)
 
 
-def test_a_writer_that_writes_no_feed_is_found_by_the_full_poll(tmp_path: Any) -> None:
+def test_a_writer_that_writes_no_feed_is_found_by_the_wide_and_full_polls(tmp_path: Any) -> None:
     """An annotator on a version without the feed writes only the journal: followers find its
-    actions at their full poll (every tenth), not at once, and lose none."""
+    recent actions at their wide poll (every tenth), older ones at the full poll, and lose
+    none."""
     fill(str(tmp_path), {}, count=2)
     alice = Dataset.open(tmp_path, author="alice")
     old = Dataset.open(tmp_path, author="old")
     old._journal.feed = False
-    assert old.add_label("cat", list(old.images.index)).saved
-    old.flush()
+    first, second = sorted(old.images.index)
+    assert old.add_label("cat", [first]).saved
+    assert not alice._poll(False)
+    assert not alice._poll(False, wide=True)  # listed, and left a poll for its feed entry
+    assert alice._poll(False)  # none came: read from the journal
+    assert list(alice.with_label("cat").index) == [first]
+    # Named a minute before the newest action alice has seen (her clock is ahead): only the
+    # full poll lists it.
+    alice._journal.clock = lambda: time.time() + 60
+    assert alice.add_label("bird", [first]).saved
+    assert old.add_label("dog", [second]).saved
+    assert not alice._poll(False, wide=True)
     assert not alice._poll(False)
     assert alice._poll(True)
-    assert len(alice.with_label("cat")) == 2
+    assert list(alice.with_label("dog").index) == [second]
+    fresh = Dataset.open(tmp_path, author="carol")
+    assert alice.annotations().equals(fresh.annotations())
 
 
 def test_compaction_removes_the_feed_of_the_events_it_removes(tmp_path: Any) -> None:
@@ -163,12 +182,51 @@ def test_compaction_removes_the_feed_of_the_events_it_removes(tmp_path: Any) -> 
     alice.flush()
     feed = alice._output
     events = alice._journal.list_events()  # the three, and the images found at the first open
-    assert sorted(n.split("~")[0].split("/")[-1] for n in feed.list(FEED_DIR)) == events
+    assert sorted(n.split("~")[1] for n in feed.list(FEED_DIR)) == events
     # An entry left behind by a compaction that listed the feed too early, long ago.
-    orphan = feed_name("0000000001000-abcdef012345-00000001", orjson.dumps(event([ids[0]])), 255)
+    old = "0000000001000-abcdef012345-00000001"
+    orphan = feed_name(1000, old, orjson.dumps(event([ids[0]])), 255)
     feed.write(f"{FEED_DIR}/{orphan}", b"")
     alice.save()  # covers the events; they stay until a second snapshot covers them too
     assert len(feed.list(FEED_DIR)) == len(events)
     alice.save()
     assert feed.list(FEED_DIR) == {}
     assert alice._journal.list_events() == []
+
+
+def test_the_feed_cursor_looks_back_as_far_as_entries_have_been_late() -> None:
+    cursor = FeedCursor()
+    assert cursor.start("") == ""
+    assert cursor.start(NAME) == f"{MS - 123 - int(MIN_LOOKBACK * 1000):013d}"
+    cursor.listed([str(MS)])
+    assert cursor.lookback == MIN_LOOKBACK
+    cursor.listed([str(MS - 1500), str(MS + 100)])  # one landed 1.5 s after a newer one
+    assert cursor.lookback == pytest.approx(MIN_LOOKBACK + 3.0)
+    assert cursor.start("") == f"{MS + 100 - int(cursor.lookback * 1000):013d}"
+    cursor.listed([str(MS - 60_000)])  # a clock a minute behind: bounded
+    assert cursor.lookback == LOOKBACK
+    for _ in range(30):  # the late ones are long past: back to the least
+        cursor.listed([])
+    assert cursor.lookback == MIN_LOOKBACK
+
+
+def test_a_feed_entry_later_than_the_look_back_is_read_after_the_wide_poll(
+    tmp_path: Any,
+) -> None:
+    fill(str(tmp_path), {}, count=2)
+    alice = Dataset.open(tmp_path, author="alice")
+    bob = Dataset.open(tmp_path, author="bob")
+    first, second = sorted(alice.images.index)
+    assert bob.add_label("cat", [first]).saved
+    bob.flush()
+    assert alice._poll(False)
+    # bob's next entry is written with a time far behind the newest alice listed.
+    bob._journal.feed = False
+    assert bob.add_label("dog", [second]).saved
+    name = bob._applied[-1]
+    late = feed_name(1000, name, orjson.dumps(bob._recent.get(name)[0]), 255)  # type: ignore[index]
+    bob._output.write(f"{FEED_DIR}/{late}", b"")
+    assert not alice._poll(False)
+    assert not alice._poll(False, wide=True)
+    assert alice._poll(False)
+    assert list(alice.with_label("dog").index) == [second]
