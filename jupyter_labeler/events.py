@@ -459,24 +459,29 @@ def _op_rename(state: State, op: dict[str, Any], by: str, at: str) -> list[dict[
     if old not in state.labels or old == new:
         return []
     moved = state.labels[old]
+    own_before = _team.own_before(state, (old, new))
     _team.on_rename(state, old, new)
+    # Undo gives each annotator's own labels back first, as they were (a merge may have made
+    # one of an annotator's two): one left under the new name would keep it on its image.
+    own_inverse = _team.own_undo(state, own_before)
     if new not in state.labels:
         state.rename_label(old, new)
         # Undo moves back just these images: another annotator may give the new name to
         # others before this is undone, and those keep it.
         return [
+            *own_inverse,
             {
                 "op": "move",
                 "old": new,
                 "new": old,
                 "ids": _ids_of(state, moved.codes),
                 "drop_empty": True,
-            }
+            },
         ]
     had_new = np.isin(moved.codes, state.labels[new].codes)
     restore = restore_op(state, old, moved)
     state.rename_label(old, new)
-    inverse = [{"op": "label", "label": old}, restore]
+    inverse = [{"op": "label", "label": old}, restore, *own_inverse]
     gained = moved.codes[~had_new]
     if len(gained):
         inverse.append({"op": "label-", "label": new, "ids": _ids_of(state, gained)})
@@ -489,19 +494,22 @@ def _op_move(state: State, op: dict[str, Any], by: str, at: str) -> list[dict[st
     if current is None or old == new:
         return []
     moving = current.codes[member(current.codes, _codes(state, op))]
+    own_before = _team.own_before(state, (old, new), moving)
     _team.on_rename(state, old, new, moving)
+    own_inverse = _team.own_undo(state, own_before, moving)  # first, as for a rename
     created = new not in state.labels
     if created and drop_empty and len(moving) == len(current):
         # All of it moves to a name nobody uses: a rename, which keeps the label's place.
         state.rename_label(old, new)
         return [
+            *own_inverse,
             {
                 "op": "move",
                 "old": new,
                 "new": old,
                 "ids": _ids_of(state, moving),
                 "drop_empty": True,
-            }
+            },
         ]
     removed = state.remove_label(old, moving)
     state.ensure_label(new)
@@ -514,6 +522,7 @@ def _op_move(state: State, op: dict[str, Any], by: str, at: str) -> list[dict[st
         inverse.append({"op": "label", "label": old})
     if len(removed):
         inverse.append(restore_op(state, old, removed))
+    inverse += own_inverse
     if len(gained):
         inverse.append({"op": "label-", "label": new, "ids": _ids_of(state, gained.codes)})
     if created:

@@ -377,6 +377,84 @@ def on_rename(state: State, old: str, new: str, codes: np.ndarray | None = None)
         state.team.rename_own(old, new, codes)
 
 
+def own_before(
+    state: State, labels: Sequence[str], codes: np.ndarray | None = None
+) -> dict[str, tuple[np.ndarray, np.ndarray]] | None:
+    """The own rows of ``labels`` (on ``codes`` only, if given), for :func:`own_undo`: per
+    label, the sorted (image, annotator) keys and the time of each. None without own rows."""
+    team = state.team
+    if team is None or not len(team.o_codes):
+        return None
+    return _own_rows(team, labels, codes)
+
+
+def _own_rows(
+    team: Team, labels: Sequence[str], codes: np.ndarray | None
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    on = np.ones(len(team.o_codes), dtype=bool)
+    if codes is not None:
+        on = member(team.o_codes, sorted_unique(np.asarray(codes, dtype=np.int64)))
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for label in dict.fromkeys(labels):
+        hit = on & (team.o_label == label)
+        keys = _pair_key(team.o_codes[hit], team.o_who[hit])
+        order = np.argsort(keys, kind="stable")
+        out[label] = keys[order], team.o_at[hit][order]
+    return out
+
+
+def _not_in(keys: np.ndarray, at: np.ndarray, other: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """Which of the rows (``keys``, ``at``) have no identical row in ``other`` (sorted keys)."""
+    o_keys, o_at = other
+    if not len(o_keys):
+        return np.ones(len(keys), dtype=bool)
+    pos = np.minimum(np.searchsorted(o_keys, keys), len(o_keys) - 1)
+    return ~((o_keys[pos] == keys) & (o_at[pos] == at))
+
+
+def own_undo(
+    state: State,
+    before: dict[str, tuple[np.ndarray, np.ndarray]] | None,
+    codes: np.ndarray | None = None,
+) -> list[dict[str, Any]]:
+    """The ``own-`` / ``own+`` operations that put the own rows of :func:`own_before`'s labels
+    (on ``codes``) back exactly as they were: a rename or a move changes their label, and
+    merges an annotator's two labels of an image into one."""
+    team = state.team
+    if before is None or team is None:
+        return []
+    after = _own_rows(team, list(before), codes)
+    authors = np.asarray(state.authors.values, dtype=object)
+    times = np.asarray(state.times.values, dtype=object)
+    take, give = [], []
+    for label, (b_keys, b_at) in before.items():
+        a_keys, a_at = after[label]
+        new = a_keys[_not_in(a_keys, a_at, before[label])]
+        if len(new):
+            take.append(
+                {
+                    "op": "own-",
+                    "label": label,
+                    "ids": state.ids[new >> 31].tolist(),
+                    "by": authors[new & ((1 << 31) - 1)].tolist(),
+                }
+            )
+        gone = _not_in(b_keys, b_at, after[label])
+        if gone.any():
+            keys = b_keys[gone]
+            give.append(
+                {
+                    "op": "own+",
+                    "label": label,
+                    "ids": state.ids[keys >> 31].tolist(),
+                    "by": authors[keys & ((1 << 31) - 1)].tolist(),
+                    "at": times[b_at[gone]].tolist(),
+                }
+            )
+    # first take the rows the action made: one that stayed would keep its label on the image
+    return take + give
+
+
 def on_drop(state: State, name: str) -> list[dict[str, Any]]:
     """Own rows of a deleted label go; returns the operation that gives them back."""
     team = state.team
