@@ -942,6 +942,54 @@ def plan_remove(state: State, author: str, label: str, codes: np.ndarray) -> lis
     ]
 
 
+def review_again_op(state: State, author: str, codes: np.ndarray) -> dict[str, Any] | None:
+    """The ``review`` operation that puts back to review those of ``codes`` (images whose
+    labels ``author`` changes) that a reviewer rejected and that are assigned to ``author``:
+    their annotator's new answer waits for a reviewer again, as in ModelArts team labeling.
+    A reviewer's or anyone else's edit leaves the rejection. None when no image qualifies.
+
+    Written into the same event as the labels, never inferred on reading, so that undo brings
+    the rejection back with its reason and journals written before this keep their meaning.
+    """
+    team = state.team
+    if team is None or not len(codes) or author not in state.authors._index:
+        return None
+    codes = sorted_unique(np.asarray(codes, dtype=np.int64))
+    codes = codes[team.reviews_of(codes) == 2]
+    if len(codes):
+        codes = codes[team.is_assigned(codes, state.authors.code(author))]
+    if not len(codes):
+        return None
+    return {"op": "review", "ids": state.ids[codes].tolist(), "review": ""}
+
+
+def changed_by_removal(
+    state: State, author: str, label: str, codes: np.ndarray, own_ops: list[dict[str, Any]]
+) -> np.ndarray:
+    """Those of ``codes`` (images with ``label``) whose labels as ``author`` gave them change
+    when ``own_ops`` (of :func:`plan_remove`) and then ``label-`` apply: the image loses the
+    label (no other annotator's own label holds it), or ``author`` withdraws their own. Only
+    the rejected images assigned to ``author`` are looked at (see :func:`review_again_op`)."""
+    team = state.team
+    if team is None or author not in state.authors._index or not len(codes):
+        return _I64.copy()
+    who = state.authors.code(author)
+    codes = sorted_unique(np.asarray(codes, dtype=np.int64))
+    codes = codes[team.reviews_of(codes) == 2]
+    codes = codes[team.is_assigned(codes, who)] if len(codes) else codes
+    if not len(codes) or not len(team.o_codes):
+        return codes
+    gone = np.empty(0, dtype=np.int64)
+    for op in own_ops:
+        by = op["by"] if isinstance(op["by"], list) else [op["by"]] * len(op["ids"])
+        gone = np.concatenate([gone, _pair_key(state.lookup(op["ids"]), state.authors.codes(by))])
+    held = (team.o_label == label) & member(team.o_codes, codes)
+    keys = _pair_key(team.o_codes[held], team.o_who[held])
+    stays = sorted_unique(team.o_codes[held][~np.isin(keys, gone)])
+    withdrawn = sorted_unique(gone[(gone & ((1 << 31) - 1)) == who] >> 31)
+    return np.union1d(codes[~member(codes, stays)], codes[member(codes, withdrawn)])
+
+
 def keep_held(state: State, label: str, removed: np.ndarray) -> None:
     """After ``label`` left the images ``removed``: give it back to those whose annotators
     still give it in their own labels (in the first one's name), so that an image always
