@@ -541,10 +541,11 @@ def _op_images_remove(state: State, op: dict[str, Any], by: str, at: str) -> lis
     if not len(codes):
         return []
     rows = state.rows(codes)
+    team = _team.team_of_images(state, codes)
     lost = state.remove_images(codes)
     inverse: list[dict[str, Any]] = [{"op": "images+", "rows": rows.to_records()}]
     inverse += [restore_op(state, name, ls) for name, ls in lost.items()]
-    return inverse
+    return inverse + team
 
 
 def _op_files_removed(state: State, op: dict[str, Any], by: str, at: str) -> list[dict[str, Any]]:

@@ -455,6 +455,59 @@ def own_undo(
     return take + give
 
 
+def team_of_images(state: State, codes: np.ndarray) -> list[dict[str, Any]]:
+    """Operations giving the live images ``codes`` back their assignees, review and own
+    labels, for the undo of their removal (applied after the images are back: an operation
+    names live images only). The team keeps all of it while the images are gone, but a label
+    deleted meanwhile takes its own rows, and a snapshot keeps live images only: the undo
+    must say it all itself for a reopened dataset to agree."""
+    team = state.team
+    if team is None or not len(codes):
+        return []
+    codes = sorted_unique(np.asarray(codes, dtype=np.int64))
+    codes = codes[state.alive[codes]]
+    authors = np.asarray([*state.authors.values, ""], dtype=object)
+    times = np.asarray([*state.times.values, ""], dtype=object)
+    ops: list[dict[str, Any]] = []
+    assigned = member(team.a_codes, codes)
+    if assigned.any():
+        ops.append(
+            {
+                "op": "assign",
+                "ids": state.ids[team.a_codes[assigned]].tolist(),
+                "to": authors[team.a_who[assigned]].tolist(),
+            }
+        )
+    reviewed = codes[team.reviews_of(codes) > 0]
+    if len(reviewed):
+        ops.append(
+            {
+                "op": "review",
+                "ids": state.ids[reviewed].tolist(),
+                "review": [REVIEWS[r] for r in team.review[reviewed].tolist()],
+                "by": authors[team.review_by[reviewed]].tolist(),
+                "at": times[team.review_at[reviewed]].tolist(),
+                "reason": [team.reasons.get(c, "") for c in reviewed.tolist()],
+            }
+        )
+    hit = member(team.o_codes, codes) if len(team.o_codes) else np.zeros(0, dtype=bool)
+    if hit.any():
+        r_codes, r_label = team.o_codes[hit], team.o_label[hit]
+        r_who, r_at = team.o_who[hit], team.o_at[hit]
+        for label in dict.fromkeys(r_label.tolist()):
+            sel = r_label == label
+            ops.append(
+                {
+                    "op": "own+",
+                    "label": label,
+                    "ids": state.ids[r_codes[sel]].tolist(),
+                    "by": authors[r_who[sel]].tolist(),
+                    "at": times[r_at[sel]].tolist(),
+                }
+            )
+    return ops
+
+
 def on_drop(state: State, name: str) -> list[dict[str, Any]]:
     """Own rows of a deleted label go; returns the operation that gives them back."""
     team = state.team

@@ -146,14 +146,16 @@ def test_undoing_a_rename_gives_the_own_labels_back(
     check_round_trip(folder, lead, before)
 
 
+@pytest.mark.parametrize("mode", ["label_only", "with_images"])
 def test_undoing_a_delete_gives_the_own_labels_back(
-    folder: Path, team: tuple[Dataset, Dataset, Dataset, list[str]]
+    folder: Path, team: tuple[Dataset, Dataset, Dataset, list[str]], mode: str
 ) -> None:
-    lead, _alice, _bob, _ids = team
+    lead, _alice, _bob, ids = team
     before = state_of(lead)
-    lead.delete_label("kitty")
+    lead.delete_label("kitty", mode)
     assert all(lb != "kitty" for _, lb, _, _ in own(lead))
     consistent(lead)
+    assert (ids[1] in set(lead.ids())) == (mode == "label_only")  # it had only kitty
     lead.undo()
     check_round_trip(folder, lead, before)
 
@@ -207,3 +209,27 @@ def test_a_merge_rewound_to_put_a_late_action_in_place_keeps_own_labels(
     assert "kitty" not in lead.label_names
     assert {(i, lb) for i, lb, _, _ in union(lead)} >= {(ids[6], "cat"), (ids[3], "cat")}
     consistent(lead)
+
+
+def test_undoing_a_removal_after_a_save_gives_the_own_labels_back(
+    folder: Path, team: tuple[Dataset, Dataset, Dataset, list[str]]
+) -> None:
+    """A snapshot keeps only live images: the undo of their removal must carry their own
+    labels itself, or a reopen would bring the images and their labels back without them."""
+    lead, _alice, _bob, ids = team
+    lead.review(ids[:1], accept=False, reason="which one?")
+    lead.review(ids[1:2])
+    before = state_of(lead)
+    cols = ["assigned_to", "review", "reviewed_by", "review_reason"]
+    team_before = lead.images[cols].astype(str).sort_index()
+    lead.remove_images(ids[:2])
+    lead.save()
+    lead.undo()
+    check_round_trip(folder, lead, before)
+    for ds in (lead, open_as(folder, "x")):  # assignees and reviews come back too
+        assert ds.images[cols].astype(str).sort_index().equals(team_before)
+    lead.delete_label("kitty", "with_images")
+    lead.save()
+    lead.undo()
+    check_round_trip(folder, lead, before)
+    assert open_as(folder, "x").images[cols].astype(str).sort_index().equals(team_before)
