@@ -459,17 +459,13 @@ def _op_rename(state: State, op: dict[str, Any], by: str, at: str) -> list[dict[
     if old not in state.labels or old == new:
         return []
     moved = state.labels[old]
-    own_before = _team.own_before(state, (old, new))
-    _team.on_rename(state, old, new)
-    # Undo gives each annotator's own labels back first, as they were (a merge may have made
-    # one of an annotator's two): one left under the new name would keep it on its image.
-    own_inverse = _team.own_undo(state, own_before)
     if new not in state.labels:
+        _team.on_rename(state, old, new)
         state.rename_label(old, new)
         # Undo moves back just these images: another annotator may give the new name to
-        # others before this is undone, and those keep it.
+        # others before this is undone, and those keep it. The move takes the own labels
+        # of those images back with them (one withdrawn since stays withdrawn).
         return [
-            *own_inverse,
             {
                 "op": "move",
                 "old": new,
@@ -478,6 +474,12 @@ def _op_rename(state: State, op: dict[str, Any], by: str, at: str) -> list[dict[
                 "drop_empty": True,
             },
         ]
+    own_before = _team.own_before(state, (old, new))
+    _team.on_rename(state, old, new)
+    # A merge is undone by giving ``old`` back to its images, and so each annotator's own
+    # labels as they were (the merge may have made one of an annotator's two), taking those
+    # it made first: one left under the new name would keep it on its image.
+    own_inverse = _team.own_undo(state, own_before)
     had_new = np.isin(moved.codes, state.labels[new].codes)
     restore = restore_op(state, old, moved)
     state.rename_label(old, new)
@@ -494,15 +496,12 @@ def _op_move(state: State, op: dict[str, Any], by: str, at: str) -> list[dict[st
     if current is None or old == new:
         return []
     moving = current.codes[member(current.codes, _codes(state, op))]
-    own_before = _team.own_before(state, (old, new), moving)
-    _team.on_rename(state, old, new, moving)
-    own_inverse = _team.own_undo(state, own_before, moving)  # first, as for a rename
     created = new not in state.labels
     if created and drop_empty and len(moving) == len(current):
         # All of it moves to a name nobody uses: a rename, which keeps the label's place.
+        _team.on_rename(state, old, new, moving)
         state.rename_label(old, new)
         return [
-            *own_inverse,
             {
                 "op": "move",
                 "old": new,
@@ -511,6 +510,9 @@ def _op_move(state: State, op: dict[str, Any], by: str, at: str) -> list[dict[st
                 "drop_empty": True,
             },
         ]
+    own_before = _team.own_before(state, (old, new), moving)
+    _team.on_rename(state, old, new, moving)
+    own_inverse = _team.own_undo(state, own_before, moving)  # as for a merge
     removed = state.remove_label(old, moving)
     state.ensure_label(new)
     had = member(removed.codes, state.labels[new].codes)

@@ -834,6 +834,8 @@ def property_texts(state: State) -> tuple[np.ndarray, pa.Array] | None:
             "",
         )
         parts.append(_aligned_texts(codes, reviewed, texts))
+    if not parts:  # own labels left on images nobody is assigned any more: no property
+        return None
     if len(parts) == 1:
         return codes, parts[0]
     both = pc.and_(pc.not_equal(parts[0], ""), pc.not_equal(parts[1], ""))
