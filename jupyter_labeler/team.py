@@ -196,18 +196,14 @@ class Team:
             return
         self.o_label = self.o_label.copy()
         self.o_label[hit] = new
-        # a (code, annotator) that had both keeps one row
-        key = [
-            (c, lb, w)
-            for c, lb, w in zip(
-                self.o_codes.tolist(), self.o_label.tolist(), self.o_who.tolist(), strict=True
-            )
-        ]
-        first: dict[tuple[int, str, int], int] = {}
-        for i, k in enumerate(key):
-            first.setdefault(k, i)
-        if len(first) < len(key):
-            self.remove_own(np.isin(np.arange(len(key)), list(first.values())))
+        # a (code, annotator) that had both keeps one row: the first
+        rows = np.flatnonzero(self.o_label == new)
+        first = np.unique(_pair_key(self.o_codes[rows], self.o_who[rows]), return_index=True)[1]
+        if len(first) < len(rows):
+            keep = np.ones(len(self.o_codes), dtype=bool)
+            keep[rows] = False
+            keep[rows[first]] = True
+            self.remove_own(keep)
 
     @property
     def empty(self) -> bool:
@@ -343,23 +339,19 @@ def apply_own_remove(state: State, op: dict[str, Any], by: str, at: str) -> list
     team = state.team
     if team is None or not len(codes) or not len(team.o_codes):
         return []
-    wanted = set(zip(codes.tolist(), who.tolist(), strict=True))
-    authors = state.authors.values
-    hit = np.fromiter(
-        (
-            lb == op["label"] and (c, authors[w]) in wanted
-            for c, lb, w in zip(
-                team.o_codes.tolist(), team.o_label.tolist(), team.o_who.tolist(), strict=True
-            )
-        ),
-        dtype=bool,
-        count=len(team.o_codes),
-    )
+    # Vectorized: an undo of a merge takes back one row per shared image.
+    index = state.authors._index
+    distinct, inverse = np.unique(who.astype(str), return_inverse=True)
+    who_codes = np.asarray([index.get(w, -1) for w in distinct.tolist()], dtype=np.int64)
+    who_codes = who_codes[inverse.reshape(-1)]
+    known = who_codes >= 0
+    wanted = _pair_key(codes[known], who_codes[known])
+    hit = (team.o_label == op["label"]) & np.isin(_pair_key(team.o_codes, team.o_who), wanted)
     if not hit.any():
         return []
     r_codes, _, r_who, r_at = team.remove_own(~hit)
     state._changed()
-    a = np.asarray(authors, dtype=object)
+    a = np.asarray(state.authors.values, dtype=object)
     t = np.asarray(state.times.values, dtype=object)
     return [
         {
