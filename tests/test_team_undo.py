@@ -219,6 +219,7 @@ def test_a_merge_rewound_to_put_a_late_action_in_place_keeps_own_labels(
     lead.observe(lambda change: kinds.append(change.kind))
     lead.rename_label("kitty", "cat")
     assert carol.add_label("kitty", ids[6:7]).saved  # named before the merge
+    carol.flush()  # its feed entry follows the acknowledgement
     assert lead._poll(False)
     assert "reload" not in kinds
     replayed = open_as(folder, "x")
