@@ -27,7 +27,9 @@ Operations (``op``):
 ``assign``  the annotators of each image in ``ids`` become the ``to`` given for it (one text, or
             a list aligned with ``ids``, which may name an image several times; ``""`` for none)
 ``review``  set the ``review`` (``accepted``, ``rejected``, ``""`` for none) of ``ids``, with
-            ``by``, ``at`` and ``reason``: each one text or a list aligned with ``ids``
+            ``by``, ``at`` and ``reason``: each one text or a list aligned with ``ids``; an
+            annotator's ``label+`` / ``label-`` on rejected images of theirs comes with one
+            setting them back to ``""`` (never inferred when reading)
 ``own+``    record that annotator ``by`` (one text or a list aligned with ``ids``) gave ``label``
             to ``ids``, apart from the other annotators of those images (``at``: when)
 ``own-``    take those records off again
