@@ -135,6 +135,12 @@ def _change_of(events: list[Any]) -> Change:
     return Change("images" if images else "labels", touched)
 
 
+def _back_to_review(ops: list[dict[str, Any]]) -> str:
+    """How an action's description says that rejected images went back to review."""
+    again = [op for op in ops if op["op"] == "review"]
+    return f" ({_images(len(again[0]['ids']))} back to review)" if again else ""
+
+
 def _ago(seconds: float) -> str:
     if seconds < 60:
         return f"{max(0, round(seconds))} s ago"
@@ -850,11 +856,16 @@ class Dataset:
                 if values is not None:
                     of = dict(zip(given, values, strict=True))
                     op[key] = [str(of[i])[:MAX_TEXT_CHARS] for i in op["ids"]]
+            ops = [op, own] if own else [op]
+            if state.team:  # a rejected image its annotator relabels goes back to review
+                changed = np.union1d(codes, state.lookup(own["ids"]) if own else codes)
+                again = _team.review_again_op(state, self.author, changed)
+                ops += [again] if again else []
         n = len(codes) or len(own["ids"] if own else ())
         return self._record(
             "add_label",
-            [op, own] if own else [op],
-            describe=f"Added {name} to {_images(n)}",
+            ops,
+            describe=f"Added {name} to {_images(n)}" + _back_to_review(ops),
             changed=n,
             change=Change("labels", _touched(op["ids"]), (name,)),
         )
@@ -876,11 +887,16 @@ class Dataset:
                 "ids": self._state.ids[codes].tolist(),
                 "_codes": codes,
             }
+            ops = [*own, op]
+            if self._state.team:  # as in add_label
+                changed = _team.changed_by_removal(self._state, self.author, name, codes, own)
+                again = _team.review_again_op(self._state, self.author, changed)
+                ops += [again] if again else []
         n = len(codes)
         return self._record(
             "remove_label",
-            [*own, op],
-            describe=f"Removed {name} from {_images(n)}",
+            ops,
+            describe=f"Removed {name} from {_images(n)}" + _back_to_review(ops),
             changed=n,
             change=Change("labels", _touched(op["ids"]), (name,)),
         )
@@ -1106,8 +1122,15 @@ class Dataset:
         """Accept or reject images, as this author (the reviewer). Undoable.
 
         A rejected image goes back to its annotators' "mine" view with the ``reason`` (see
-        :meth:`mine`) until a reviewer accepts it. ``counts(accepted_only=True)`` and exports
-        with ``accepted_only=True`` keep the accepted images only.
+        :meth:`mine`). When an annotator it is assigned to then changes its labels (adds or
+        removes one, with :meth:`add_label` / :meth:`remove_label`; on an image shared by
+        several annotators, their own labels), it waits for review again: its review becomes
+        ``""`` within that same action, so it leaves their rejected images and shows in the
+        ``"review"`` view, and undoing the action brings the rejection and its reason back.
+        Edits by a reviewer or anyone else it is not assigned to, and label-wide renames,
+        leave the rejection as it is; so does accepting it, which ends it.
+        ``counts(accepted_only=True)`` and exports with ``accepted_only=True`` keep the
+        accepted images only.
         """
         if reason is not None and (not isinstance(reason, str) or len(reason) > MAX_TEXT_CHARS):
             raise ValueError(f"reason must be a text of at most {MAX_TEXT_CHARS} characters")
@@ -1142,7 +1165,11 @@ class Dataset:
 
     def mine(self) -> pd.DataFrame:
         """This author's work: the images of :meth:`ids` ``("mine")``, with the columns of
-        :attr:`images` (``review_reason`` says why a rejected one came back)."""
+        :attr:`images` (``review_reason`` says why a rejected one came back).
+
+        That is the images assigned to this author that they have not labeled yet, and those
+        a reviewer rejected. A rejected image stays here until this author changes its labels
+        (it then goes back to review: see :meth:`review`) or a reviewer accepts it."""
         with self._lock:
             return self._table(self._view_code_array("mine", None))
 

@@ -27,7 +27,9 @@ Operations (``op``):
 ``assign``  the annotators of each image in ``ids`` become the ``to`` given for it (one text, or
             a list aligned with ``ids``, which may name an image several times; ``""`` for none)
 ``review``  set the ``review`` (``accepted``, ``rejected``, ``""`` for none) of ``ids``, with
-            ``by``, ``at`` and ``reason``: each one text or a list aligned with ``ids``
+            ``by``, ``at`` and ``reason``: each one text or a list aligned with ``ids``; an
+            annotator's ``label+`` / ``label-`` on rejected images of theirs comes with one
+            setting them back to ``""`` (never inferred when reading)
 ``own+``    record that annotator ``by`` (one text or a list aligned with ``ids``) gave ``label``
             to ``ids``, apart from the other annotators of those images (``at``: when)
 ``own-``    take those records off again
@@ -459,11 +461,12 @@ def _op_rename(state: State, op: dict[str, Any], by: str, at: str) -> list[dict[
     if old not in state.labels or old == new:
         return []
     moved = state.labels[old]
-    _team.on_rename(state, old, new)
     if new not in state.labels:
+        _team.on_rename(state, old, new)
         state.rename_label(old, new)
         # Undo moves back just these images: another annotator may give the new name to
-        # others before this is undone, and those keep it.
+        # others before this is undone, and those keep it. The move takes the own labels
+        # of those images back with them (one withdrawn since stays withdrawn).
         return [
             {
                 "op": "move",
@@ -471,12 +474,18 @@ def _op_rename(state: State, op: dict[str, Any], by: str, at: str) -> list[dict[
                 "new": old,
                 "ids": _ids_of(state, moved.codes),
                 "drop_empty": True,
-            }
+            },
         ]
+    own_before = _team.own_before(state, (old, new))
+    _team.on_rename(state, old, new)
+    # A merge is undone by giving ``old`` back to its images, and so each annotator's own
+    # labels as they were (the merge may have made one of an annotator's two), taking those
+    # it made first: one left under the new name would keep it on its image.
+    own_inverse = _team.own_undo(state, own_before)
     had_new = np.isin(moved.codes, state.labels[new].codes)
     restore = restore_op(state, old, moved)
     state.rename_label(old, new)
-    inverse = [{"op": "label", "label": old}, restore]
+    inverse = [{"op": "label", "label": old}, restore, *own_inverse]
     gained = moved.codes[~had_new]
     if len(gained):
         inverse.append({"op": "label-", "label": new, "ids": _ids_of(state, gained)})
@@ -489,10 +498,10 @@ def _op_move(state: State, op: dict[str, Any], by: str, at: str) -> list[dict[st
     if current is None or old == new:
         return []
     moving = current.codes[member(current.codes, _codes(state, op))]
-    _team.on_rename(state, old, new, moving)
     created = new not in state.labels
     if created and drop_empty and len(moving) == len(current):
         # All of it moves to a name nobody uses: a rename, which keeps the label's place.
+        _team.on_rename(state, old, new, moving)
         state.rename_label(old, new)
         return [
             {
@@ -501,8 +510,11 @@ def _op_move(state: State, op: dict[str, Any], by: str, at: str) -> list[dict[st
                 "new": old,
                 "ids": _ids_of(state, moving),
                 "drop_empty": True,
-            }
+            },
         ]
+    own_before = _team.own_before(state, (old, new), moving)
+    _team.on_rename(state, old, new, moving)
+    own_inverse = _team.own_undo(state, own_before, moving)  # as for a merge
     removed = state.remove_label(old, moving)
     state.ensure_label(new)
     had = member(removed.codes, state.labels[new].codes)
@@ -514,6 +526,7 @@ def _op_move(state: State, op: dict[str, Any], by: str, at: str) -> list[dict[st
         inverse.append({"op": "label", "label": old})
     if len(removed):
         inverse.append(restore_op(state, old, removed))
+    inverse += own_inverse
     if len(gained):
         inverse.append({"op": "label-", "label": new, "ids": _ids_of(state, gained.codes)})
     if created:
@@ -532,10 +545,11 @@ def _op_images_remove(state: State, op: dict[str, Any], by: str, at: str) -> lis
     if not len(codes):
         return []
     rows = state.rows(codes)
+    team = _team.team_of_images(state, codes)
     lost = state.remove_images(codes)
     inverse: list[dict[str, Any]] = [{"op": "images+", "rows": rows.to_records()}]
     inverse += [restore_op(state, name, ls) for name, ls in lost.items()]
-    return inverse
+    return inverse + team
 
 
 def _op_files_removed(state: State, op: dict[str, Any], by: str, at: str) -> list[dict[str, Any]]:

@@ -196,18 +196,14 @@ class Team:
             return
         self.o_label = self.o_label.copy()
         self.o_label[hit] = new
-        # a (code, annotator) that had both keeps one row
-        key = [
-            (c, lb, w)
-            for c, lb, w in zip(
-                self.o_codes.tolist(), self.o_label.tolist(), self.o_who.tolist(), strict=True
-            )
-        ]
-        first: dict[tuple[int, str, int], int] = {}
-        for i, k in enumerate(key):
-            first.setdefault(k, i)
-        if len(first) < len(key):
-            self.remove_own(np.isin(np.arange(len(key)), list(first.values())))
+        # a (code, annotator) that had both keeps one row: the first
+        rows = np.flatnonzero(self.o_label == new)
+        first = np.unique(_pair_key(self.o_codes[rows], self.o_who[rows]), return_index=True)[1]
+        if len(first) < len(rows):
+            keep = np.ones(len(self.o_codes), dtype=bool)
+            keep[rows] = False
+            keep[rows[first]] = True
+            self.remove_own(keep)
 
     @property
     def empty(self) -> bool:
@@ -343,23 +339,19 @@ def apply_own_remove(state: State, op: dict[str, Any], by: str, at: str) -> list
     team = state.team
     if team is None or not len(codes) or not len(team.o_codes):
         return []
-    wanted = set(zip(codes.tolist(), who.tolist(), strict=True))
-    authors = state.authors.values
-    hit = np.fromiter(
-        (
-            lb == op["label"] and (c, authors[w]) in wanted
-            for c, lb, w in zip(
-                team.o_codes.tolist(), team.o_label.tolist(), team.o_who.tolist(), strict=True
-            )
-        ),
-        dtype=bool,
-        count=len(team.o_codes),
-    )
+    # Vectorized: an undo of a merge takes back one row per shared image.
+    index = state.authors._index
+    distinct, inverse = np.unique(who.astype(str), return_inverse=True)
+    who_codes = np.asarray([index.get(w, -1) for w in distinct.tolist()], dtype=np.int64)
+    who_codes = who_codes[inverse.reshape(-1)]
+    known = who_codes >= 0
+    wanted = _pair_key(codes[known], who_codes[known])
+    hit = (team.o_label == op["label"]) & np.isin(_pair_key(team.o_codes, team.o_who), wanted)
     if not hit.any():
         return []
     r_codes, _, r_who, r_at = team.remove_own(~hit)
     state._changed()
-    a = np.asarray(authors, dtype=object)
+    a = np.asarray(state.authors.values, dtype=object)
     t = np.asarray(state.times.values, dtype=object)
     return [
         {
@@ -375,6 +367,137 @@ def apply_own_remove(state: State, op: dict[str, Any], by: str, at: str) -> list
 def on_rename(state: State, old: str, new: str, codes: np.ndarray | None = None) -> None:
     if state.team is not None:
         state.team.rename_own(old, new, codes)
+
+
+def own_before(
+    state: State, labels: Sequence[str], codes: np.ndarray | None = None
+) -> dict[str, tuple[np.ndarray, np.ndarray]] | None:
+    """The own rows of ``labels`` (on ``codes`` only, if given), for :func:`own_undo`: per
+    label, the sorted (image, annotator) keys and the time of each. None without own rows."""
+    team = state.team
+    if team is None or not len(team.o_codes):
+        return None
+    return _own_rows(team, labels, codes)
+
+
+def _own_rows(
+    team: Team, labels: Sequence[str], codes: np.ndarray | None
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    on = np.ones(len(team.o_codes), dtype=bool)
+    if codes is not None:
+        on = member(team.o_codes, sorted_unique(np.asarray(codes, dtype=np.int64)))
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for label in dict.fromkeys(labels):
+        hit = on & (team.o_label == label)
+        keys = _pair_key(team.o_codes[hit], team.o_who[hit])
+        order = np.argsort(keys, kind="stable")
+        out[label] = keys[order], team.o_at[hit][order]
+    return out
+
+
+def _not_in(keys: np.ndarray, at: np.ndarray, other: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """Which of the rows (``keys``, ``at``) have no identical row in ``other`` (sorted keys)."""
+    o_keys, o_at = other
+    if not len(o_keys):
+        return np.ones(len(keys), dtype=bool)
+    pos = np.minimum(np.searchsorted(o_keys, keys), len(o_keys) - 1)
+    return ~((o_keys[pos] == keys) & (o_at[pos] == at))
+
+
+def own_undo(
+    state: State,
+    before: dict[str, tuple[np.ndarray, np.ndarray]] | None,
+    codes: np.ndarray | None = None,
+) -> list[dict[str, Any]]:
+    """The ``own-`` / ``own+`` operations that put the own rows of :func:`own_before`'s labels
+    (on ``codes``) back exactly as they were: a rename or a move changes their label, and
+    merges an annotator's two labels of an image into one."""
+    team = state.team
+    if before is None or team is None:
+        return []
+    after = _own_rows(team, list(before), codes)
+    authors = np.asarray(state.authors.values, dtype=object)
+    times = np.asarray(state.times.values, dtype=object)
+    take, give = [], []
+    for label, (b_keys, b_at) in before.items():
+        a_keys, a_at = after[label]
+        new = a_keys[_not_in(a_keys, a_at, before[label])]
+        if len(new):
+            take.append(
+                {
+                    "op": "own-",
+                    "label": label,
+                    "ids": state.ids[new >> 31].tolist(),
+                    "by": authors[new & ((1 << 31) - 1)].tolist(),
+                }
+            )
+        gone = _not_in(b_keys, b_at, after[label])
+        if gone.any():
+            keys = b_keys[gone]
+            give.append(
+                {
+                    "op": "own+",
+                    "label": label,
+                    "ids": state.ids[keys >> 31].tolist(),
+                    "by": authors[keys & ((1 << 31) - 1)].tolist(),
+                    "at": times[b_at[gone]].tolist(),
+                }
+            )
+    # first take the rows the action made: one that stayed would keep its label on the image
+    return take + give
+
+
+def team_of_images(state: State, codes: np.ndarray) -> list[dict[str, Any]]:
+    """Operations giving the live images ``codes`` back their assignees, review and own
+    labels, for the undo of their removal (applied after the images are back: an operation
+    names live images only). The team keeps all of it while the images are gone, but a label
+    deleted meanwhile takes its own rows, and a snapshot keeps live images only: the undo
+    must say it all itself for a reopened dataset to agree."""
+    team = state.team
+    if team is None or not len(codes):
+        return []
+    codes = sorted_unique(np.asarray(codes, dtype=np.int64))
+    codes = codes[state.alive[codes]]
+    authors = np.asarray([*state.authors.values, ""], dtype=object)
+    times = np.asarray([*state.times.values, ""], dtype=object)
+    ops: list[dict[str, Any]] = []
+    assigned = member(team.a_codes, codes)
+    if assigned.any():
+        ops.append(
+            {
+                "op": "assign",
+                "ids": state.ids[team.a_codes[assigned]].tolist(),
+                "to": authors[team.a_who[assigned]].tolist(),
+            }
+        )
+    reviewed = codes[team.reviews_of(codes) > 0]
+    if len(reviewed):
+        ops.append(
+            {
+                "op": "review",
+                "ids": state.ids[reviewed].tolist(),
+                "review": [REVIEWS[r] for r in team.review[reviewed].tolist()],
+                "by": authors[team.review_by[reviewed]].tolist(),
+                "at": times[team.review_at[reviewed]].tolist(),
+                "reason": [team.reasons.get(c, "") for c in reviewed.tolist()],
+            }
+        )
+    hit = member(team.o_codes, codes) if len(team.o_codes) else np.zeros(0, dtype=bool)
+    if hit.any():
+        r_codes, r_label = team.o_codes[hit], team.o_label[hit]
+        r_who, r_at = team.o_who[hit], team.o_at[hit]
+        for label in dict.fromkeys(r_label.tolist()):
+            sel = r_label == label
+            ops.append(
+                {
+                    "op": "own+",
+                    "label": label,
+                    "ids": state.ids[r_codes[sel]].tolist(),
+                    "by": authors[r_who[sel]].tolist(),
+                    "at": times[r_at[sel]].tolist(),
+                }
+            )
+    return ops
 
 
 def on_drop(state: State, name: str) -> list[dict[str, Any]]:
@@ -703,6 +826,8 @@ def property_texts(state: State) -> tuple[np.ndarray, pa.Array] | None:
             "",
         )
         parts.append(_aligned_texts(codes, reviewed, texts))
+    if not parts:  # own labels left on images nobody is assigned any more: no property
+        return None
     if len(parts) == 1:
         return codes, parts[0]
     both = pc.and_(pc.not_equal(parts[0], ""), pc.not_equal(parts[1], ""))
@@ -862,6 +987,54 @@ def plan_remove(state: State, author: str, label: str, codes: np.ndarray) -> lis
             "by": authors[team.o_who[gone]].tolist(),
         }
     ]
+
+
+def review_again_op(state: State, author: str, codes: np.ndarray) -> dict[str, Any] | None:
+    """The ``review`` operation that puts back to review those of ``codes`` (images whose
+    labels ``author`` changes) that a reviewer rejected and that are assigned to ``author``:
+    their annotator's new answer waits for a reviewer again, as in ModelArts team labeling.
+    A reviewer's or anyone else's edit leaves the rejection. None when no image qualifies.
+
+    Written into the same event as the labels, never inferred on reading, so that undo brings
+    the rejection back with its reason and journals written before this keep their meaning.
+    """
+    team = state.team
+    if team is None or not len(codes) or author not in state.authors._index:
+        return None
+    codes = sorted_unique(np.asarray(codes, dtype=np.int64))
+    codes = codes[team.reviews_of(codes) == 2]
+    if len(codes):
+        codes = codes[team.is_assigned(codes, state.authors.code(author))]
+    if not len(codes):
+        return None
+    return {"op": "review", "ids": state.ids[codes].tolist(), "review": ""}
+
+
+def changed_by_removal(
+    state: State, author: str, label: str, codes: np.ndarray, own_ops: list[dict[str, Any]]
+) -> np.ndarray:
+    """Those of ``codes`` (images with ``label``) whose labels as ``author`` gave them change
+    when ``own_ops`` (of :func:`plan_remove`) and then ``label-`` apply: the image loses the
+    label (no other annotator's own label holds it), or ``author`` withdraws their own. Only
+    the rejected images assigned to ``author`` are looked at (see :func:`review_again_op`)."""
+    team = state.team
+    if team is None or author not in state.authors._index or not len(codes):
+        return _I64.copy()
+    who = state.authors.code(author)
+    codes = sorted_unique(np.asarray(codes, dtype=np.int64))
+    codes = codes[team.reviews_of(codes) == 2]
+    codes = codes[team.is_assigned(codes, who)] if len(codes) else codes
+    if not len(codes) or not len(team.o_codes):
+        return codes
+    gone = np.empty(0, dtype=np.int64)
+    for op in own_ops:
+        by = op["by"] if isinstance(op["by"], list) else [op["by"]] * len(op["ids"])
+        gone = np.concatenate([gone, _pair_key(state.lookup(op["ids"]), state.authors.codes(by))])
+    held = (team.o_label == label) & member(team.o_codes, codes)
+    keys = _pair_key(team.o_codes[held], team.o_who[held])
+    stays = sorted_unique(team.o_codes[held][~np.isin(keys, gone)])
+    withdrawn = sorted_unique(gone[(gone & ((1 << 31) - 1)) == who] >> 31)
+    return np.union1d(codes[~member(codes, stays)], codes[member(codes, withdrawn)])
 
 
 def keep_held(state: State, label: str, removed: np.ndarray) -> None:
