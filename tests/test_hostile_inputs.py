@@ -131,6 +131,7 @@ def folder(tmp_path: Path) -> Path:
 def ds(folder: Path) -> Iterator[Dataset]:
     dataset = Dataset.open(str(folder), author="tester")
     dataset.add_label("roses", sorted(dataset.ids())[:2])
+    dataset.flush()  # its feed entry follows the acknowledgement
     yield dataset
     dataset.close()
 
