@@ -294,15 +294,19 @@ def annotator(
     cpu = time.process_time() - cpu_at_start
     flushed = ds.flush(timeout=120)
     all_acted.wait(timeout=600)
-    # Keep following until every action in the store has arrived here (or time is up).
+    # Keep following until every action in the store has arrived here (or time is up). The
+    # check lists the whole journal, which costs the store per object: by all annotators every
+    # half second it would slow the store down while the last actions are still propagating.
+    # So it starts once they have had three intervals to arrive, and repeats every interval.
     deadline = time.time() + config["drain"]
     converged = None
+    time.sleep(3 * interval)
     while time.time() < deadline:
         listed = set(ds._journal.list_events())
         if listed <= set(ds._applied) | ds._covered:
             converged = time.time() - done_acting
             break
-        time.sleep(0.5)
+        time.sleep(interval)
     assert ds._follower is not None
     polls = ds._follower.polls
     ds.follow(None)
