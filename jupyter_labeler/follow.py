@@ -1,10 +1,10 @@
 """Following other annotators live: a background poll of the journal, with no server.
 
 :class:`Follower` calls ``poll()`` every ``interval`` seconds on a daemon thread (one cheap
-listing of the journal's feed, which carries the actions themselves, from :data:`LOOKBACK`
-seconds before the newest entry seen; now and then a listing of the journal itself, see
-:data:`WIDE_EVERY`), and ``heartbeat()`` when one is due. An action that sorts before some already applied
-is put in its place by :class:`Recent`, without re-reading the journal. When the store fails
+listing of the journal's feed, which carries the actions themselves, from a few seconds before
+the newest entry seen (:class:`FeedCursor`); now and then a listing of the journal itself, see
+:data:`WIDE_EVERY`), and ``heartbeat()`` when one is due. An action that sorts before some
+already applied is put in its place by :class:`Recent`, without re-reading the journal. When the store fails
 it pauses: one log line, then polls spaced out up to :data:`MAX_BACKOFF` seconds, and one line
 again when it is back, never a flood of errors.
 """

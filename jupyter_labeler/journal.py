@@ -31,9 +31,10 @@ new action with no read at all; an entry without the action (``<time>~<name>~``,
 carry) says "read the journal object". A feed entry begins with the time it is written (by the
 same clock as the names), not the action's: it lands one PUT later, so a follower lists only the
 last few seconds of the feed, where the journal's names would need a longer look back (an action
-is named before its PUT, which may wait behind others). The journal stays the record: opening and compaction never read
-the feed, a feed entry is written only after its journal object (so it never names an action
-that is not saved), and compaction removes the entries of the actions it removes.
+is named before its PUT, which may wait behind others). The journal stays the record: opening
+and compaction never read the feed, a feed entry is written only after its journal object (so
+it never names an action that is not saved), and compaction removes the entries of the actions
+it removes.
 
 A marker is written after the files it names, so a marker that exists is complete. Opening reads
 the newest marker's snapshot and then every journal object it does not cover, in name order.
@@ -327,7 +328,7 @@ class Journal:
             entry = feed_name(self._stamp(), name, payload, self._feed_limit)
             self.store.write(f"{FEED_DIR}/{entry}", b"", durable=False)
         except Exception as exc:
-            # Followers find the event at their next full listing of the journal instead.
+            # Followers find the event in the journal at their next wide or full poll instead.
             log.info("feed entry of %s not written: %s", name, exc)
 
     def _retry_loop(self) -> None:
