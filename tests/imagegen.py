@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from PIL import Image
@@ -17,8 +18,16 @@ def image_bytes(seed: int = 0, size: tuple[int, int] = (64, 48), fmt: str = "JPE
     return buf.getvalue()
 
 
+def image_folder(parent: Path, count: int) -> Path:
+    """A new folder ``images`` under ``parent`` with ``count`` JPEGs in it."""
+    folder = parent / "images"
+    folder.mkdir()
+    fill_folder(lambda name, data: (folder / name).write_bytes(data), count)
+    return folder
+
+
 def fill_folder(
-    write: Callable[[str, bytes], None], count: int, *, prefix: str = "img"
+    write: Callable[[str, bytes], object], count: int, *, prefix: str = "img"
 ) -> list[str]:
     """Write ``count`` JPEGs named ``<prefix>_000.jpg``...; returns their names."""
     names = [f"{prefix}_{i:03d}.jpg" for i in range(count)]

@@ -12,7 +12,7 @@ import numpy as np
 import orjson
 import pytest
 from conftest import StoreLocation
-from imagegen import fill_folder
+from imagegen import fill_folder, image_folder
 from manifest_reference import reference_parse
 from sklearn.metrics import cohen_kappa_score
 
@@ -27,10 +27,7 @@ from jupyter_labeler.team import plan_assignment
 
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:
-    images = tmp_path / "images"
-    images.mkdir()
-    fill_folder(lambda n, d: (images / n).write_bytes(d), 40)
-    return images
+    return image_folder(tmp_path, 40)
 
 
 def open_as(folder: Path, author: str) -> Dataset:

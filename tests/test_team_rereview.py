@@ -12,7 +12,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from imagegen import fill_folder
+from imagegen import image_folder
 
 from jupyter_labeler import Dataset
 from jupyter_labeler.widget import Labeler
@@ -23,10 +23,7 @@ COLUMNS = ["labels", "assigned_to", "review", "reviewed_by", "review_reason"]
 
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:
-    images = tmp_path / "images"
-    images.mkdir()
-    fill_folder(lambda n, d: (images / n).write_bytes(d), 12)
-    return images
+    return image_folder(tmp_path, 12)
 
 
 def open_as(folder: Path, author: str) -> Dataset:

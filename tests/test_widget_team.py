@@ -104,15 +104,21 @@ def test_mine_tab_shows_my_work_and_rejected_images_come_back(
     assert not visible(lab._team.notes)
 
 
-def test_review_tab_accepts_and_rejects_with_a_reason(
-    folder: Path, labelers: list[Labeler]
-) -> None:
+def reviewing(folder: Path, labelers: list[Labeler]) -> tuple[Dataset, Labeler]:
+    """The lead's Labeler on its Review tab: 8 images labeled, split between alice and bob."""
     lead = Dataset.open(folder, author="lead")
     lead.assign(["alice", "bob"], seed=1)
     lead.add_label("cat", list(lead.ids()[:8]))
     lab = make(lead)
     labelers.append(lab)
     lab.view = "review"
+    return lead, lab
+
+
+def test_review_tab_accepts_and_rejects_with_a_reason(
+    folder: Path, labelers: list[Labeler]
+) -> None:
+    lead, lab = reviewing(folder, labelers)
     assert visible(lab._team.box)
     assert list(lab._grid.ids) == list(lead.ids()[:8])
     first = list(lab._grid.ids)
@@ -237,12 +243,7 @@ def focus_asks(widget: Any) -> list[Any]:
 def test_closing_the_reason_box_gives_the_keys_back_to_the_grid(
     folder: Path, labelers: list[Labeler]
 ) -> None:
-    lead = Dataset.open(folder, author="lead")
-    lead.assign(["alice", "bob"], seed=1)
-    lead.add_label("cat", list(lead.ids()[:8]))
-    lab = make(lead)
-    labelers.append(lab)
-    lab.view = "review"
+    lead, lab = reviewing(folder, labelers)
     grid_asks = focus_asks(lab._grid)
     box_asks = focus_asks(lab._team.reason)
     first = list(lab._grid.ids)
