@@ -72,7 +72,9 @@ def test_suggest_accept_and_more_like_these(lab: LabServer, page, artifacts_dir:
     )
     expect(accept).to_have_text(f"Accept {n} ≥ 90%", timeout=SLOW_MS)
 
-    # More like these: the selected image comes first, its likes after it.
+    # More like these: the selected image comes first, its likes after it. The tab counts
+    # may change before the grid has drawn the page that the undo brought back.
+    expect(tiles.nth(5)).to_be_visible(timeout=WAIT_MS)
     names = [t.strip() for t in tiles.locator(".jl-tile-name").all_inner_texts()]
     tiles.nth(5).locator("img").click()
     expect(root.locator(".jl-selection-count")).to_have_text("1 selected", timeout=WAIT_MS)
