@@ -16,9 +16,11 @@ Measured:
 - propagation: from an action's acknowledgement (its ``add_label`` / ``remove_label``
   returned saved) until EVERY other annotator has applied it (its dataset holds it and its
   observers were told), by each follower's wall clock (all processes run on this machine, so
-  clocks agree); also until a single follower has it. Target: p95 <= 2 x interval;
+  clocks agree); also until a single follower has it. Target: p95 <= 2 x interval. The same
+  from the click (the action's start) for every action, saved at once or not;
 - requests to the store per second while labeling, counted by the server, by method and by what
-  they touch (journal listing, journal reads, journal writes, presence, snapshots);
+  they touch (journal, feed, presence, snapshots: listings, reads, writes), and the CPU that one
+  annotator process used (median, as a share of one core);
 - actions lost: at the end, the journal and the newest snapshot must name every acknowledged
   action, a dataset reopened from the store must hold exactly what the actions leave (it is
   checked again after a compaction), and so must every annotator's own followed dataset once
@@ -27,8 +29,8 @@ Measured:
 An annotator that falls more than a second behind its schedule (a starved machine) skips that
 slot, as a person would, and the skipped slots are counted. ``--quick``: 4 annotators, 10 s.
 
-Each follower records when it applied which event by wrapping two private methods of its
-Dataset (``_apply_stored``, which applies an event read from the store, and the journal's
+Each follower records when it applied which event by wrapping two private methods
+(``follow.Recent.apply``, which applies an event read from the store, and the journal's
 ``append``, which names this annotator's own); the times are taken when its observers are
 told, i.e. when a Labeler would redraw.
 """
