@@ -1734,9 +1734,11 @@ class Dataset:
         self._journal.remove_events(removed)
         # The feed entries of those events go too, and any a compaction left behind because
         # it listed the feed just before their writer wrote them (two minutes old and more).
-        newest = max(covered, default="")
-        orphans = f"{max(int(newest[:13]) - 120_000, 0):013d}" if newest else ""
-        self._journal.remove_feed(set(removed), older_than=orphans)
+        self._journal.remove_feed(
+            set(removed),
+            older_than=lookback_from(max(covered, default=""), 120.0),
+            journal=set(names).difference(removed),
+        )
         remove_stale(self._output)  # heartbeats of annotators long gone
         if base_key:
             self._journal.remove_snapshots_before(base_key)

@@ -420,14 +420,17 @@ class Journal:
             self._observe_ms(int(newest))
         return [entries[n] for n in names]
 
-    def remove_feed(self, names: set[str], *, older_than: str = "") -> None:
+    def remove_feed(
+        self, names: set[str], *, older_than: str = "", journal: set[str] | None = None
+    ) -> None:
         """Remove the feed entries of the events ``names``, and those named before
-        ``older_than`` whose events are not in the journal any more (a failure is harmless)."""
+        ``older_than`` whose events are not among ``journal`` (the events the caller knows to
+        be in the journal still). A failure is harmless."""
         try:
             listed = self.store.list(FEED_DIR)
         except StoreError:
             return
-        journal = set(self.list_events()) if older_than else set()
+        journal = journal or set()
         gone = []
         for rel in listed:
             read = read_feed_name(rel.rsplit("/", 1)[-1])
