@@ -25,11 +25,13 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
+import email.utils
 import errno
 import logging
 import os
 import posixpath
 import re
+import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -49,7 +51,7 @@ from .errors import (
 )
 from .paths import path_problem
 
-__all__ = ["Store", "open_store"]
+__all__ = ["Listed", "Listing", "Store", "open_store"]
 
 # Local writes go to a file of this name first and are renamed into place; listings skip them.
 _TMP_PREFIX = ".tmp-"
@@ -259,6 +261,37 @@ def open_store(
     )
 
 
+@dataclass(frozen=True)
+class Listed:
+    """One object of a listing: its name in the folder, when the store last wrote it (epoch
+    seconds, by the store's own clock, never by a writer's) and a tag that changes whenever its
+    bytes may have (S3's ``ETag``: for a plain PUT, the MD5 of the bytes in quotes)."""
+
+    name: str
+    modified: float
+    tag: str
+
+
+@dataclass(frozen=True)
+class Listing:
+    """What :meth:`Store.list_after` found, and the store's clock when it answered (epoch s)."""
+
+    objects: builtins.list[Listed]
+    now: float
+
+
+def _response_date(answer: Mapping[str, Any], default: float) -> float:
+    """The ``Date`` of an S3 response (the store's clock, to the second), else ``default``."""
+    headers = answer.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+    text = headers.get("date") if isinstance(headers, Mapping) else None
+    if not isinstance(text, str):
+        return default
+    try:
+        return email.utils.parsedate_to_datetime(text).timestamp()
+    except (TypeError, ValueError, IndexError):
+        return default
+
+
 @dataclass(eq=False)
 class Store:
     """A folder in a filesystem: reads, atomic writes, listing and deletes, relative to ``root``.
@@ -431,18 +464,22 @@ class Store:
             out[relname] = int(info.get("size") or 0)
         return out
 
-    def list_after(self, rel: str, after: str) -> builtins.list[str]:
-        """Names of the objects directly in folder ``rel`` that sort after ``after``, sorted.
+    def list_after(self, rel: str, after: str) -> Listing:
+        """The objects directly in folder ``rel`` whose names sort after ``after``, sorted, each
+        with when the store wrote it and its tag (as in :meth:`list_versions`), and the store's
+        clock when it answered.
 
         On S3 and OBS one request (``StartAfter``) that lists only the newer ones, however many
         older objects the folder holds: what a follower polling the journal every few seconds
-        can afford. Elsewhere the folder is listed and filtered.
+        can afford. The clock is the response's ``Date``. Elsewhere the folder is listed and
+        filtered, and the clock is this machine's.
         """
         if self.scheme in {"s3", "obs"}:
             bucket, _, prefix = self.path(rel).partition("/")
             prefix = prefix.rstrip("/") + "/"
-            names: list[str] = []
+            found: list[Listed] = []
             token: str | None = None
+            now = time.time()
             with _translated(self.url_of(rel)):
                 while True:
                     kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
@@ -451,17 +488,24 @@ class Store:
                     else:
                         kwargs["StartAfter"] = prefix + after
                     answer = self.fs.call_s3("list_objects_v2", **kwargs)
+                    now = _response_date(answer, now)
                     for item in answer.get("Contents", []):
                         name = item["Key"][len(prefix) :]
                         if "/" not in name:
-                            names.append(name)
+                            stamp = item.get("LastModified")
+                            modified = stamp.timestamp() if hasattr(stamp, "timestamp") else now
+                            found.append(Listed(name, float(modified), str(item.get("ETag", ""))))
                     token = answer.get("NextContinuationToken")
                     if not answer.get("IsTruncated") or not token:
                         break
-            return sorted(names)
-        folder = rel.strip("/") + "/" if rel.strip("/") else ""
-        inside = (n[len(folder) :] for n in self.list(rel) if n.startswith(folder))
-        return sorted(n for n in inside if "/" not in n and n > after)
+            found.sort(key=lambda listed: listed.name)
+            return Listing(found, now)
+        now = time.time()
+        versions = self.list_versions(rel)
+        return Listing(
+            [Listed(n, stamp, tag) for n, (stamp, tag) in sorted(versions.items()) if n > after],
+            now,
+        )
 
     def list_modified(self, rel: str) -> dict[str, float]:
         """Objects directly in folder ``rel``: name -> when the store last wrote it (epoch s).
@@ -479,6 +523,7 @@ class Store:
         an object it already holds, from the listing alone.
         """
         base = self.path(rel)
+        now = time.time()
         with _translated(self.url_of(rel)):
             try:
                 found = self.fs.ls(base, detail=True)
@@ -496,6 +541,10 @@ class Store:
             if hasattr(stamp, "timestamp"):
                 stamp = stamp.timestamp()
             if isinstance(stamp, int | float) and not name.startswith(_TMP_PREFIX):
+                if self.scheme != "s3" and self.scheme != "obs":
+                    # Anyone may set a file's time (``touch -d``): the store's clock is this
+                    # machine's, and no file was written after now.
+                    stamp = min(float(stamp), now)
                 etag = info.get("ETag") or info.get("etag")
                 tag = str(etag) if etag else f"{info.get('ino', '')}/{info.get('size')}/{stamp!r}"
                 out[name] = (float(stamp), tag)

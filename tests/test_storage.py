@@ -28,6 +28,7 @@ from jupyter_labeler.errors import (
     StoreNotFoundError,
     StoreUnavailableError,
 )
+from jupyter_labeler.journal import digest_of
 from jupyter_labeler.storage import Store, open_store
 
 # A fake secret distinct enough to be searched for in messages (never a real credential).
@@ -141,6 +142,28 @@ class TestStoreContract:
         second = store.list_versions("presence")
         assert second["a.json"][1] != first["a.json"][1]
         assert second["b.json"] == first["b.json"]
+
+    def test_list_after_gives_the_stores_time_and_tag_of_each_newer_object(
+        self, store: Store
+    ) -> None:
+        before = time.time()
+        for name in ("a.json", "b.json", "c.json"):
+            store.write(f"journal/{name}", name.encode())
+        store.write("journal/sub/d.json", b"d")
+        listing = store.list_after("journal", "a.json")
+        assert [obj.name for obj in listing.objects] == ["b.json", "c.json"]
+        # The store's clock (S3's Date is whole seconds): about now, and no object is newer.
+        assert before - 2 <= listing.now <= time.time() + 2
+        for obj in listing.objects:
+            assert before - 2 <= obj.modified <= listing.now + 1
+        if store.scheme in {"s3", "obs"}:  # a plain PUT's ETag is the MD5 of its bytes
+            assert listing.objects[0].tag.strip('"') == digest_of(b"b.json")
+        assert [o.name for o in store.list_after("journal", "").objects] == [
+            "a.json",
+            "b.json",
+            "c.json",
+        ]
+        assert store.list_after("nothing-here", "").objects == []
 
     def test_exists(self, store: Store) -> None:
         assert not store.exists("thing")
