@@ -47,9 +47,17 @@ from .errors import (
     UnsafePathError,
 )
 from .events import FORMAT_VERSION, MAX_TEXT_CHARS, apply_ops
-from .follow import WIDE_LOOKBACK, FeedCursor, Follower, Recent, lookback_from
+from .follow import (
+    WIDE_LOOKBACK,
+    FeedCursor,
+    Follower,
+    GivenUp,
+    Hints,
+    Recent,
+    lookback_from,
+)
 from .images import MAX_FILE_BYTES, Thumbnail, ThumbnailCache, file_too_large, placeholder
-from .journal import MANIFEST_NAME, Journal, SaveStatus
+from .journal import MANIFEST_NAME, FeedEntry, Found, Journal, SaveStatus
 from .manifest import image_id_for, parse_manifest, write_manifest
 from .names import label_problem, validate_label
 from .paths import image_path_problem
@@ -98,6 +106,13 @@ _COMPACT_ATTEMPTS = 3
 _TEAM_SUFFIX = ".team.parquet"
 # Up to this many rows, labels are looked up per image; above, from the sorted long table.
 _PER_CODE_LIMIT = 50_000
+
+
+# A poll reads at most this many journal objects (the others wait for the next polls), so that
+# a flood of feed entries naming objects that do not exist cannot stall following.
+_READS_PER_POLL = 256
+# The journal objects read in one batch while checking the actions applied from feed entries.
+_HINT_READS = 256
 
 
 # Observers are told exactly which images changed up to this many; beyond, "possibly all".
@@ -201,9 +216,15 @@ class Dataset:
         self._presence: tuple[str, int] = ("all", 0)
         self._heartbeats = HeartbeatCache()  # the others' heartbeats read, not read again
         self._activity: deque[dict[str, Any]] = deque(maxlen=50)
+        # The time (13 digits) of the newest journal object seen: its name's, but never after
+        # the store wrote it (see journal.AHEAD_LIMIT).
         self._newest_seen = ""
         self._feed = FeedCursor()  # where the next listing of the feed starts
-        self._unfed: list[str] = []  # actions in the journal, not yet in the feed
+        self._unfed: dict[str, Found] = {}  # actions in the journal, not yet in the feed
+        self._hints = Hints()  # actions applied from feed entries, not yet checked (see poll)
+        self._given_up = GivenUp()  # objects named by feed entries that cannot be read
+        self._hints_paused = 0  # while saving, actions come from journal objects only
+        self._deferred: list[str] = []  # named by feed entries, left for the next poll to read
         self._others: list[tuple[str, str, int]] = []
         self.problems: list[str] = []
         self._thumbs: dict[int, ThumbnailCache] = {}
@@ -275,8 +296,8 @@ class Dataset:
             )
             problems += parsed.problems
             state = parsed.to_state()
-        listed = self._journal.list_events()
-        names = [n for n in listed if n not in covered]
+        records = self._journal.list_records()
+        names = [n for n in records if n not in covered]
         if state is None:
             state = State()
             fresh = not names
@@ -299,6 +320,7 @@ class Dataset:
                 )
                 applied.append(name)
         problems += self._journal.refused
+        problems += self._journal.reports.take()
         with self._lock:
             # Actions of this session written while the journal was being read: neither listed
             # nor pending any more, they would vanish from view until the next full refresh.
@@ -312,7 +334,8 @@ class Dataset:
                     applied.append(name)
             self._recent = recent
             self._state = state
-            self._newest_seen = max([self._newest_seen, *listed[-1:]])
+            self._hints.clear()  # this state holds journal objects only
+            self._see(records.values())
             self._base_key = marker["key"] if marker else None
             self._covered = covered
             self._applied = applied
@@ -1482,41 +1505,82 @@ class Dataset:
         return self._journal.flush(timeout)
 
     def refresh(self) -> bool:
-        """Pick up other writers' actions from the store; True when something changed."""
+        """Pick up other writers' actions from the store; True when something changed.
+
+        It reads the whole journal's listing: actions applied from the feed (see
+        :meth:`follow`) are checked against their journal objects too.
+        """
         marker, _ = self._journal.latest_marker()
-        names = self._journal.list_events()
+        records = self._journal.list_records()
         with self._lock:
             base = self._base_key
         if (marker["key"] if marker else None) != base:
             self._reload()
             return True
-        return self._apply_new(names)
+        changed = self._apply_new(list(records), listed=records)
+        changed = self._check_hints(records, since="") or changed
+        self._take_reports()
+        return changed
+
+    def _see(self, found: Iterable[Found]) -> None:
+        """Journal objects listed (with the lock held): the newest time seen moves on."""
+        newest = max((f.seen for f in found), default=-1)
+        if newest >= 0:
+            self._newest_seen = max(self._newest_seen, f"{newest:013d}")
 
     def _apply_new(
-        self, names: list[str], carried: dict[str, dict[str, Any]] | None = None
+        self,
+        names: list[str],
+        carried: Mapping[str, FeedEntry] | None = None,
+        *,
+        listed: Mapping[str, Found] | None = None,
     ) -> bool:
         """Apply the events among ``names`` not applied yet, each in its place in name order.
 
-        ``carried`` holds events already at hand (from the feed's names): only the others are
-        read from the journal. One named before actions applied here (its PUT was slower, or
-        its writer's clock behind) is put in its place by undoing the newer ones and doing them
-        again; only when that cannot be done (too far back, or images added or removed) is
-        everything re-read.
+        ``carried`` holds feed entries with the events they carry (hints, see :meth:`poll`):
+        only the others are read from the journal. ``listed`` holds the names a listing of the
+        journal found (the others were named by feed entries only). One named before actions
+        applied here (its PUT was slower, or its writer's clock behind) is put in its place by
+        undoing the newer ones and doing them again; only when that cannot be done (too far
+        back, or images added or removed) is everything re-read.
         """
+        listed = listed or {}
         with self._lock:
             known = self._covered.union(self._applied)
-            if names:
-                self._newest_seen = max(self._newest_seen, names[-1])
-        new = [n for n in names if n not in known]
+            self._see(listed.values())
+            paused = self._hints_paused > 0
+            # A hint is taken only for an action named within the window that the checking
+            # listing covers (see _check_hints); an older one is read from the journal.
+            floor = lookback_from(self._newest_seen, WIDE_LOOKBACK)
+        new = [n for n in names if n not in known and (n in listed or n not in self._given_up)]
         if not new:
             return False
-        carried = carried or {}
-        events, problems = self._journal.read_events([n for n in new if n not in carried])
-        events.update((n, carried[n]) for n in new if n in carried)
+        hints = {
+            n: carried[n]
+            for n in new
+            if carried and n in carried and not paused and n[:13] >= floor[:13]
+        }
+        # Objects a listing found are read; those only feed entries name, a batch at a time (a
+        # flood of entries naming nothing waits for the next polls, not the actions listed).
+        named = [n for n in new if n not in hints and n not in listed]
+        with self._lock:
+            self._deferred = named[_READS_PER_POLL:]
+        wanted = [n for n in new if n in listed] + named[:_READS_PER_POLL]
+        records = self._journal.read_records(wanted)
+        for name in records.failed:  # said once; read again at the next poll that names it
+            self._journal.reports.add(name, records.problems[name])
+        if records.missing or records.corrupt:
+            with self._lock:
+                self._given_up.add(n for n in records.missing + records.corrupt if n not in listed)
+            for name in records.missing + records.corrupt:
+                self._journal.reports.add(name, records.problems[name])
+        events: dict[str, dict[str, Any]] = dict(records.events)
+        events.update((n, entry.event) for n, entry in hints.items() if entry.event is not None)
         with self._lock:
             applied = set(self._applied)
             fresh = {n: events[n] for n in new if n in events and n not in applied}
             done = None
+            problems: list[str] = []
             if fresh:
                 done = self._recent.insert(
                     self._state,
@@ -1526,9 +1590,10 @@ class Dataset:
                     exclude=self._exclude,
                 )
             if done is not None:
-                self._applied, more = done
-                problems += more
+                self._applied, problems = done
                 for name, event in fresh.items():
+                    if name in hints:
+                        self._hints.add(name, hints[name].digest)
                     self._note_activity(name, event)
             self.problems.extend(problems)
         if fresh and done is None:
@@ -1537,6 +1602,87 @@ class Dataset:
         if not fresh:
             return False
         self._notify(_change_of(list(fresh.values())))
+        return True
+
+    def _check_hints(self, listed: Mapping[str, Found], *, since: str) -> bool:
+        """Check the actions applied from feed entries against the journal, the record.
+
+        ``listed`` is a listing of the journal of the names after ``since`` ("" = all). An
+        action whose object the listing shows with the MD5 of its bytes as ETag is confirmed;
+        one whose object differs is replaced by the object's action, and one whose object is
+        not in the journal (a feed entry naming nothing) is taken back. Each such difference is
+        said once. True when the dataset changed.
+        """
+        with self._lock:
+            held = {n: d for n, d in self._hints.held().items() if n[:13] > since[:13]}
+        if not held:
+            return False
+        confirmed = [
+            n for n, d in held.items() if n in listed and Hints.confirmed_by(listed[n].tag, d)
+        ]
+        read = [n for n in held if n in listed and n not in confirmed][:_HINT_READS]
+        absent = [n for n in held if n not in listed]
+        records = self._journal.read_records(read)
+        replace: dict[str, dict[str, Any] | None] = {}
+        for name in read:
+            if name in records.events:
+                if records.digests[name] == held[name]:
+                    confirmed.append(name)
+                else:
+                    replace[name] = records.events[name]
+            elif name in records.missing:
+                absent.append(name)
+            elif name in records.corrupt:
+                replace[name] = None
+        with self._lock:
+            absent = self._hints.missed(absent)
+        if absent:
+            marker, _ = self._journal.latest_marker()
+            with self._lock:
+                base = self._base_key
+            if (marker["key"] if marker else None) != base:
+                # Another writer compacted: its snapshot holds what the journal no longer does.
+                self._reload()
+                return True
+            replace.update(dict.fromkeys(absent))
+        with self._lock:
+            self._hints.drop(confirmed)
+            if not replace:
+                return False
+            self._given_up.add(n for n in replace if replace[n] is None)
+            done = self._recent.insert(
+                self._state,
+                self._applied,
+                {},
+                replace={n: e for n, e in replace.items() if n in self._applied},
+                where=lambda n: self._output.url_of(f"journal/{n}.json"),
+                exclude=self._exclude,
+            )
+            if done is not None:
+                self._applied, problems = done
+                self._hints.drop(replace)
+                self.problems.extend(problems)
+            taken = {item["event"] for item in self._activity}.intersection(replace)
+            if taken:
+                self._activity = deque(
+                    (a for a in self._activity if a["event"] not in taken),
+                    maxlen=self._activity.maxlen,
+                )
+        url = self._output.url_of("feed")
+        for name, event in replace.items():
+            self._journal.reports.add(
+                f"hint~{name}",
+                f"{url}: a feed entry carried an action that journal object {name} does not "
+                + (
+                    "hold; the journal's action applies"
+                    if event
+                    else "hold (it does not exist); taken back"
+                ),
+            )
+        if done is None:
+            self._reload()  # too far back to undo in place: replay the journal in its order
+        else:
+            self._notify(Change("reload"))
         return True
 
     def _note_activity(self, name: str, event: dict[str, Any]) -> None:
@@ -1559,11 +1705,12 @@ class Dataset:
         A background thread lists the feed of the actions written in the last seconds (one
         cheap request a poll, which carries the actions themselves: see
         :mod:`jupyter_labeler.journal`), applies the new ones each in its place in the
-        journal's order and tells observers; every tenth poll also lists the journal of the
-        last 15 s, and every hundredth all of it (which finds the actions of writers that
-        write no feed, see :mod:`jupyter_labeler.follow`); it also writes this annotator's
-        heartbeat (see :meth:`annotators`) at most every 15 s. When the store fails it pauses
-        and resumes by itself. ``follow(None)`` stops it.
+        journal's order and tells observers; every third poll also lists the journal of the
+        last seconds, which checks the actions taken from the feed against their journal
+        objects and finds the actions of writers that write no feed, and every hundredth all
+        of it (see :meth:`poll` and :mod:`jupyter_labeler.follow`); it also writes this
+        annotator's heartbeat (see :meth:`annotators`) at most every 15 s. When the store
+        fails it pauses and resumes by itself. ``follow(None)`` stops it.
         """
         if self._follower is not None:
             self._follower.stop()
@@ -1571,7 +1718,10 @@ class Dataset:
         if interval is None:
             return
         self._follower = Follower(
-            self._poll, self._heartbeat, interval=interval, beat=HEARTBEAT_EVERY
+            lambda full, wide: self.poll(wide=wide, full=full),
+            self._heartbeat,
+            interval=interval,
+            beat=HEARTBEAT_EVERY,
         )
         self._follower.start()
 
@@ -1585,33 +1735,70 @@ class Dataset:
         """Why following is paused (the store fails), or None."""
         return self._follower.error if self._follower is not None else None
 
-    def _poll(self, full: bool, wide: bool = False) -> bool:
-        """One poll of :meth:`follow`: the feed, then the journal of the last seconds when
-        ``wide``, or the whole journal when ``full`` (see :mod:`jupyter_labeler.follow`)."""
+    def poll(self, *, wide: bool = False, full: bool = False) -> bool:
+        """One poll of :meth:`follow`, now; True when the dataset changed.
+
+        It lists the feed (see :mod:`jupyter_labeler.journal`) and applies the new actions,
+        each in its place in the journal's order. A feed entry is a hint, not the record:
+        anyone who can write to the bucket can write one. So an action it carries is applied at
+        once, but only for a name within the last seconds, and is then checked against its
+        journal object at the next ``wide`` poll (every few polls of :meth:`follow`), which
+        lists the journal from the oldest action not checked yet (on S3 and OBS the ETag of a
+        plain PUT is the MD5 of its bytes, so a listing checks them without reading them): one
+        that differs is replaced by the journal's action, one with no journal object is taken
+        back (when two wide polls in a row miss it), each said once in :attr:`problems`. The wide poll also finds, within the last
+        seconds, actions that no feed entry carries. ``full`` lists the whole journal (see
+        :meth:`refresh`). A snapshot (:meth:`save`) holds journal objects only.
+        """
         with self._lock:
             after = self._feed.start(self._newest_seen)
-        listed = self._journal.list_feed_after(after)
+        feed = self._journal.list_feed_after(after)
         with self._lock:
             known = self._covered.union(self._applied)
-            new = [entry for entry in listed if entry[1] not in known]
-            self._feed.listed([entry[0] for entry in new])
+            new = [entry for entry in feed if entry.name not in known]
+            self._feed.listed([entry.seen for entry in new])
+            # A journal object is written before its feed entry: the store wrote it no later.
+            self._see(Found("", min(int(e.name[:13]), int(e.seen))) for e in feed)
             # Found in the journal by the last wide poll but carried by no feed entry since.
-            unfed = [n for n in self._unfed if n not in known]
-            self._unfed = []
-        carried = {name: event for _, name, event in new if event is not None}
-        changed = self._apply_new(sorted({name for _, name, _ in listed}.union(unfed)), carried)
+            unfed = {n: f for n, f in self._unfed.items() if n not in known}
+            self._unfed = {}
+            deferred = self._deferred
+        carried = {entry.name: entry for entry in new if entry.event is not None}
+        names = sorted({entry.name for entry in new}.union(unfed, deferred))
+        changed = self._apply_new(names, carried, listed=unfed)
         if full:
-            return self.refresh() or changed
-        if wide:
-            # Read at the next poll what the feed has not carried by then: an entry lands one
-            # PUT after its journal object, and reading that object now would be wasted.
-            with self._lock:
-                since = lookback_from(self._newest_seen, WIDE_LOOKBACK)
-            names = self._journal.list_events_after(since)
-            with self._lock:
-                known = self._covered.union(self._applied)
-                self._unfed = [n for n in names if n not in known]
+            changed = self.refresh() or changed
+        elif wide:
+            changed = self._wide_poll() or changed
+        self._take_reports()
         return changed
+
+    def _wide_poll(self) -> bool:
+        """List the journal of the last seconds, from the oldest action applied from a feed
+        entry at least: check those actions, and keep the actions no feed entry carried for
+        the next poll (an entry lands one PUT after its journal object: reading the object
+        now would mostly be wasted)."""
+        with self._lock:
+            since = lookback_from(self._newest_seen, WIDE_LOOKBACK)
+            oldest = min(self._hints.held(), default=None)
+        if oldest is not None and oldest[:13] <= since:
+            since = f"{max(int(oldest[:13]) - 1, 0):013d}"
+        listed = self._journal.list_events_after(since)
+        changed = self._check_hints(listed, since=since)
+        with self._lock:
+            self._see(listed.values())
+            known = self._covered.union(self._applied)
+            self._unfed = {n: f for n, f in listed.items() if n not in known}
+        return changed
+
+    def _take_reports(self) -> None:
+        """Problems met with objects of the store since the last poll: each said once."""
+        new = self._journal.reports.take()
+        if new:
+            for problem in new:
+                log.warning("%s", problem)
+            with self._lock:
+                self.problems.extend(new)
 
     def set_presence(self, view: str = "all", page: int = 0) -> None:
         """Where this annotator is (the view and 0-based page), told to the others."""
@@ -1671,10 +1858,16 @@ class Dataset:
                 "cannot be reached; they are kept and retried",
                 self._output.url,
             )
-        for _attempt in range(_COMPACT_ATTEMPTS):
-            self.refresh()  # reloads by itself when another writer compacted meanwhile
-            if self._compact():
-                return self.manifest_url
+        with self._lock:
+            self._hints_paused += 1  # a snapshot holds journal objects only: see _compact
+        try:
+            for _attempt in range(_COMPACT_ATTEMPTS):
+                self.refresh()  # reloads by itself when another writer compacted meanwhile
+                if self._compact():
+                    return self.manifest_url
+        finally:
+            with self._lock:
+                self._hints_paused -= 1
         # Other writers kept compacting while this one did: each of their snapshots covers
         # what it had seen, and this writer's actions stay in the journal until one covers them.
         log.warning(
@@ -1685,8 +1878,21 @@ class Dataset:
         return self.manifest_url
 
     def _compact(self) -> bool:
-        """Write a snapshot of this state; False when another writer's snapshot came first."""
-        names = self._journal.list_events()
+        """Write a snapshot of this state; False when another writer's snapshot came first.
+
+        The state must hold journal objects only: every action applied from a feed entry is
+        checked against its object first (:meth:`save` takes no new ones meanwhile), and one
+        that cannot be checked now (the store failed to give its object) makes the state be
+        read again from the journal.
+        """
+        records = self._journal.list_records()
+        names = list(records)
+        self._check_hints(records, since="")
+        with self._lock:
+            unchecked = len(self._hints)
+        if unchecked:
+            self._reload()
+            return False
         with self._lock:
             reflected = self._covered.union(self._applied)
             covered = [n for n in names if n in reflected]

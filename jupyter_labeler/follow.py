@@ -2,21 +2,28 @@
 
 :class:`Follower` calls ``poll()`` every ``interval`` seconds on a daemon thread (one cheap
 listing of the journal's feed, which carries the actions themselves, from a few seconds before
-the newest entry seen (:class:`FeedCursor`); now and then a listing of the journal itself, see
-:data:`WIDE_EVERY`), and ``heartbeat()`` when one is due. An action that sorts before some
-already applied is put in its place by :class:`Recent`, without re-reading the journal. When the store fails
-it pauses: one log line, then polls spaced out up to :data:`MAX_BACKOFF` seconds, and one line
-again when it is back, never a flood of errors.
+the newest entry seen (:class:`FeedCursor`); every few polls a listing of the journal itself,
+see :data:`WIDE_EVERY`), and ``heartbeat()`` when one is due. An action that sorts before some
+already applied is put in its place by :class:`Recent`, without re-reading the journal. When
+the store fails it pauses: one log line, then polls spaced out up to :data:`MAX_BACKOFF`
+seconds, and one line again when it is back, never a flood of errors.
+
+A feed entry is a hint, never the record: an action applied from one is held in :class:`Hints`
+until the wide poll's listing of the journal confirms it (or the journal's action replaces it),
+and a name that is only in the feed and cannot be read is not read again (:class:`GivenUp`).
+Times in names are believed only up to the store's own clock (see
+:data:`jupyter_labeler.journal.AHEAD_LIMIT`).
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import re
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from .errors import StoreError
@@ -33,19 +40,25 @@ __all__ = [
     "WIDE_LOOKBACK",
     "FeedCursor",
     "Follower",
+    "GivenUp",
+    "Hints",
     "Recent",
 ]
 
 log = logging.getLogger(__name__)
 
+_MS = re.compile(r"[0-9]{13}")  # ASCII digits: str.isdigit() also takes other scripts' digits
+
 # Every WIDE_EVERY-th poll also lists the journal itself from WIDE_LOOKBACK seconds (of name
-# time) before the newest action seen: it finds, within that window, the actions of writers
-# that write no feed (an older version) or whose feed entry failed. Every FULL_EVERY-th poll
+# time) before the newest action seen, or from the oldest action applied from a feed entry and
+# not yet checked if that is older: it checks those actions against their journal objects (the
+# record), and finds, within that window, the actions of writers that write no feed (an older
+# version) or whose feed entry failed. Every FULL_EVERY-th poll
 # lists the whole journal and the snapshots instead, which catches everything else (a writer
 # whose clock is far behind, another's compaction). A listing costs the store per object
 # listed, and every follower lists: these stay rare, and each follower starts its count at a
 # random place so that a team's followers do not list the whole journal in the same second.
-WIDE_EVERY = 10
+WIDE_EVERY = 3
 WIDE_LOOKBACK = 15.0
 FULL_EVERY = 100
 MAX_BACKOFF = 60.0
@@ -69,7 +82,7 @@ _REWINDABLE = frozenset({"label", "label+", "label-", "drop", "rename", "move", 
 
 def lookback_from(newest: str, seconds: float = LOOKBACK) -> str:
     """Where a poll starts listing, given the newest name seen ("" = from the start)."""
-    if not newest[:13].isdigit():
+    if not _MS.match(newest):
         return ""
     return f"{max(int(newest[:13]) - int(seconds * 1000), 0):013d}"
 
@@ -153,20 +166,27 @@ class Recent:
         *,
         where: Callable[[str], str],
         exclude: Sequence[str] = (),
+        replace: Mapping[str, dict[str, Any] | None] | None = None,
     ) -> tuple[list[str], list[str]] | None:
         """Apply the events ``new`` (name -> event, read from the store) in name order among
-        ``applied`` (the names applied to ``state``, in order).
+        ``applied`` (the names applied to ``state``, in order), and apply the events
+        ``replace`` (name -> event, or None for none) in place of the applied ones so named.
 
         Returns the new order of applied names and the problems met, or None when it cannot
         be done here (an event to undo is not held, or is not a label operation): then
         ``state`` is untouched and the caller re-reads everything.
         """
-        first = min(new)
-        start = next((i for i, n in enumerate(applied) if n > first), len(applied))
+        replace = dict(replace or {})
+        starts = [i for i, n in enumerate(applied) if n in replace]
+        if new:
+            first = min(new)
+            starts.append(next((i for i, n in enumerate(applied) if n > first), len(applied)))
+        start = min(starts, default=len(applied))
         tail = applied[start:]
+        incoming = [*new.values(), *(e for e in replace.values() if e is not None)]
         if tail and (
             any(n not in self._held or not _rewindable(self._held[n][0]) for n in tail)
-            or not all(_rewindable(e) for e in new.values())
+            or not all(_rewindable(e) for e in incoming)
         ):
             return None
         redo: dict[str, tuple[dict[str, Any], list[Any]]] = {}
@@ -175,14 +195,89 @@ class Recent:
             apply_ops(state, inverse, event, where=where(name))
             redo[name] = (event, ops)
         problems: list[str] = []
-        order = sorted([*tail, *new])
+        records = {**new, **{n: e for n, e in replace.items() if e is not None}}
+        order = sorted({*(n for n in tail if n not in replace), *records})
         for name in order:
-            if name in new:
-                problems += self.apply(state, name, new[name], where=where(name), exclude=exclude)
+            if name in records:
+                problems += self.apply(
+                    state, name, records[name], where=where(name), exclude=exclude
+                )
             else:
                 event, ops = redo[name]
                 self.hold(name, event, ops, apply_ops(state, ops, event, where=where(name)).inverse)
         return applied[:start] + order, problems
+
+
+class Hints:
+    """Actions applied from feed entries before their journal objects were read.
+
+    A feed entry is a hint: anyone who can write to the bucket can write one, naming any
+    journal object and carrying any action. So an action applied from one is held here, with
+    the MD5 of the bytes it carried, until the record confirms it: a listing of the journal
+    that shows its object with that MD5 as ETag (S3 and OBS, for a plain PUT), or a read of
+    the object that gives those bytes. See :meth:`jupyter_labeler.dataset.Dataset.poll`.
+    Not thread-safe: the caller holds its lock.
+    """
+
+    def __init__(self) -> None:
+        self._held: dict[str, str] = {}  # name -> MD5 (hex) of the bytes the entry carried
+        self._missed: set[str] = set()  # held names one listing did not show
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._held
+
+    def add(self, name: str, digest: str) -> None:
+        self._held[name] = digest
+
+    def held(self) -> dict[str, str]:
+        return dict(self._held)
+
+    def drop(self, names: Iterable[str]) -> None:
+        for name in names:
+            self._held.pop(name, None)
+            self._missed.discard(name)
+
+    def clear(self) -> None:
+        self._held.clear()
+        self._missed.clear()
+
+    def missed(self, names: Iterable[str]) -> list[str]:
+        """Of these held names that a listing of the journal did not show, those that an
+        earlier listing did not show either: an honest writer's object exists before its feed
+        entry, but a listing a store serves from a lagging replica could miss it once."""
+        names = list(names)
+        twice = [n for n in names if n in self._missed]
+        self._missed.update(names)
+        return twice
+
+    @staticmethod
+    def confirmed_by(tag: str, digest: str) -> bool:
+        """Whether a listing's tag shows an object holding the bytes of this MD5."""
+        return bool(digest) and tag.strip('"').lower() == digest
+
+
+class GivenUp:
+    """Journal objects named only by feed entries that could not be read because they do not
+    exist or hold no event: objects are never rewritten, so they are not read again, and a
+    hostile feed cannot cost a read at every poll. Bounded: the oldest names are forgotten
+    first (a forgotten one costs one more read). A name listed in the journal itself is always
+    read, whatever this says. Not thread-safe."""
+
+    def __init__(self, limit: int = 100_000) -> None:
+        self.limit = limit
+        self._names: OrderedDict[str, None] = OrderedDict()
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names
+
+    def add(self, names: Iterable[str]) -> None:
+        for name in names:
+            self._names[name] = None
+        while len(self._names) > self.limit:
+            self._names.popitem(last=False)
 
 
 class Follower:

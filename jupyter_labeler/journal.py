@@ -16,8 +16,11 @@ hybrid logical clock: the writer's wall clock, but never below (and never equal 
 any name this journal has listed. So an action always sorts after every action its author had
 seen, even when that author's clock is an hour behind another's: readers apply "B added cat,
 then A removed it" in that order whoever compacts. A name of any other form is not ours and is
-refused (listed in :attr:`Journal.refused`). An action counts as saved only when its PUT
-returned.
+refused (listed in :attr:`Journal.refused`). So is a name whose time is ahead of the store's own
+clock when it wrote the object (its LastModified) by more than :data:`AHEAD_LIMIT`: a hostile
+or broken writer could otherwise push every writer's clock, and every follower's look back, to
+the end of time; the store's time of an object is the same for every reader, so all refuse the
+same names and still apply one order. An action counts as saved only when its PUT returned.
 When the store cannot be reached the action waits in memory, in order, and a background thread
 retries it; later actions queue behind it so that the journal is never written out of order.
 
@@ -34,7 +37,10 @@ last few seconds of the feed, where the journal's names would need a longer look
 is named before its PUT, which may wait behind others). The journal stays the record: opening
 and compaction never read the feed, a feed entry is written only after its journal object (so
 it never names an action that is not saved), and compaction removes the entries of the actions
-it removes.
+it removes, and every object of the feed that no reader takes. Anyone who can write to the
+bucket can write a feed entry too, so a follower checks every action it took from one against
+the journal object (see :meth:`jupyter_labeler.dataset.Dataset.poll`); a snapshot is built
+from journal objects only.
 
 A marker is written after the files it names, so a marker that exists is complete. Opening reads
 the newest marker's snapshot and then every journal object it does not cover, in name order.
@@ -45,23 +51,37 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import hashlib
 import logging
 import re
 import secrets
 import threading
 import time
 import zlib
-from collections import deque
-from collections.abc import Callable
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
 from .errors import StoreError, StoreNotFoundError
-from .storage import Store
+from .storage import Listing, Store
 
-__all__ = ["FEED_DIR", "MANIFEST_NAME", "Journal", "SaveStatus", "feed_name", "read_feed_name"]
+__all__ = [
+    "AHEAD_LIMIT",
+    "FEED_DIR",
+    "MANIFEST_NAME",
+    "FeedEntry",
+    "Found",
+    "Journal",
+    "Records",
+    "Reports",
+    "SaveStatus",
+    "digest_of",
+    "feed_name",
+    "read_feed_name",
+]
 
 log = logging.getLogger(__name__)
 
@@ -74,14 +94,24 @@ _RETRY_FIRST, _RETRY_MAX = 0.25, 10.0
 # read timeout of every retry; the write goes on in the background and lands in order.
 ACK_TIMEOUT = 2.0
 # time (ms, 13 digits) - writer id - sequence: the only names read as events or snapshots.
-_NAME = re.compile(r"(\d{13})-([0-9a-z]{1,32})-(\d{8})")
+# ASCII digits only: ``\d`` would also match other scripts' digits, which int() reads as numbers.
+_NAME = re.compile(r"([0-9]{13})-([0-9a-z]{1,32})-([0-9]{8})")
 _MAX_MS = 10**13 - 1
+# How far a name's time may be ahead of the store's clock when the store wrote its object (its
+# LastModified). A writer names by its own clock, corrected to the store's when that is off by
+# more than CLOCK_SLACK (see Journal.next_name), so an honest name is at most seconds ahead;
+# one further ahead comes from a broken clock or a hostile writer, and believing it would move
+# every follower's cursor past the others' actions and push every writer's clock to its time.
+# Such a name is refused by every reader alike (the store's time of an object is the same for
+# all), so they all still apply one order.
+AHEAD_LIMIT = 300.0
+CLOCK_SLACK = 60.0
 
 
 FEED_DIR = "feed"
 # <time ms>~<journal name>~ then, when the action fits, "d" and the action: raw deflate with
 # _FEED_DICT, base64url without padding. Other encodings may follow under other letters.
-_FEED = re.compile(r"(\d{13})~(\d{13}-[0-9a-z]{1,32}-\d{8})~(?:d([0-9A-Za-z_-]+))?")
+_FEED = re.compile(r"([0-9]{13})~([0-9]{13}-[0-9a-z]{1,32}-[0-9]{8})~(?:d([0-9A-Za-z_-]+))?")
 # What most actions share, so that a one-image action takes ~90 characters instead of ~210.
 # Changing these bytes changes the encoding: a new dictionary needs a new letter.
 _FEED_DICT = (
@@ -104,6 +134,49 @@ def feed_name(ms: int, name: str, payload: bytes, limit: int) -> str:
     return carried if len(carried) <= limit else head
 
 
+@dataclass(frozen=True)
+class FeedEntry:
+    """A feed entry as a follower reads it: a hint, never the record.
+
+    ``seen`` is the time (13 digits) a reader goes by: the time in the entry's name, but never
+    after the store wrote the entry. ``event`` is the action it carries (None: read the journal
+    object) and ``digest`` the MD5 (hex) of that action's bytes, which are the journal object's
+    bytes when the entry is honest ("" when none is carried).
+    """
+
+    seen: str
+    name: str
+    event: dict[str, Any] | None
+    digest: str = ""
+
+
+def _feed_parts(entry: str) -> tuple[str, str, dict[str, Any] | None, str] | None:
+    match = _FEED.fullmatch(entry)
+    if match is None:
+        return None
+    ms, name, text = match.groups()
+    if not text:
+        return ms, name, None, ""
+    try:
+        packed = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        unpacker = zlib.decompressobj(-15, _FEED_DICT)
+        raw = unpacker.decompress(packed, _FEED_MAX_EVENT)
+        if not unpacker.eof or unpacker.unconsumed_tail:
+            return ms, name, None, ""
+        event = orjson.loads(raw)
+    except (binascii.Error, zlib.error, ValueError):
+        return ms, name, None, ""
+    if not isinstance(event, dict) or not isinstance(event.get("ops"), list):
+        return ms, name, None, ""
+    return ms, name, event, digest_of(raw)
+
+
+def digest_of(data: bytes) -> str:
+    """The MD5 (hex) of an object's bytes: what S3 and OBS give as the ETag of a plain PUT, so
+    that a listing tells whether an object holds the bytes a feed entry carried."""
+    return hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
 def read_feed_name(entry: str) -> tuple[str, str, dict[str, Any] | None] | None:
     """(time written, journal name, the event it carries or None) of a feed entry; None when
     ``entry`` is not one.
@@ -111,24 +184,8 @@ def read_feed_name(entry: str) -> tuple[str, str, dict[str, Any] | None] | None:
     The event is untrusted like any object of the store (the caller checks it); one that does
     not decode is None, which sends the reader to the journal object.
     """
-    match = _FEED.fullmatch(entry)
-    if match is None:
-        return None
-    ms, name, text = match.groups()
-    if not text:
-        return ms, name, None
-    try:
-        packed = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-        unpacker = zlib.decompressobj(-15, _FEED_DICT)
-        raw = unpacker.decompress(packed, _FEED_MAX_EVENT)
-        if not unpacker.eof or unpacker.unconsumed_tail:
-            return ms, name, None
-        event = orjson.loads(raw)
-    except (binascii.Error, zlib.error, ValueError):
-        return ms, name, None
-    if not isinstance(event, dict) or not isinstance(event.get("ops"), list):
-        return ms, name, None
-    return ms, name, event
+    parts = _feed_parts(entry)
+    return None if parts is None else parts[:3]
 
 
 def name_problem(name: str) -> str | None:
@@ -136,6 +193,64 @@ def name_problem(name: str) -> str | None:
     if _NAME.fullmatch(name):
         return None
     return "its name is not <13-digit time>-<writer>-<8-digit sequence>"
+
+
+class Found(NamedTuple):
+    """A journal object as a listing found it: the store's tag (see
+    :meth:`~.storage.Store.list_after`) and the time in milliseconds a reader goes by: its name's
+    time, but never after the store wrote the object."""
+
+    tag: str
+    seen: int
+
+
+@dataclass
+class Records:
+    """The journal objects :meth:`Journal.read_records` read, and why it could not read others.
+
+    ``missing`` objects do not exist and ``corrupt`` ones hold no event: objects are never
+    rewritten, so reading them again cannot help. ``failed`` ones met a failing store.
+    """
+
+    events: dict[str, dict[str, Any]]
+    digests: dict[str, str]
+    missing: list[str]
+    corrupt: list[str]
+    failed: list[str]
+    problems: dict[str, str]  # name -> why it was not read, in a sentence
+
+
+class Reports:
+    """Problems with objects of the store, each said once: a broken or hostile object listed at
+    every poll would otherwise add a line at every poll. The newest keys are kept (at most
+    ``limit``); :meth:`take` hands over the sentences not taken yet."""
+
+    def __init__(self, limit: int = 10_000) -> None:
+        self.limit = limit
+        self._said: OrderedDict[str, None] = OrderedDict()
+        self._new: list[str] = []
+        self._lock = threading.Lock()
+
+    def add(self, key: str, sentence: str) -> bool:
+        """Say ``sentence`` unless something was said of ``key`` already; True when said."""
+        with self._lock:
+            if key in self._said:
+                self._said.move_to_end(key)
+                return False
+            self._said[key] = None
+            while len(self._said) > self.limit:
+                self._said.popitem(last=False)
+            self._new.append(sentence)
+            return True
+
+    def take(self) -> list[str]:
+        with self._lock:
+            new, self._new = self._new, []
+        return new
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:,.0f} min" if seconds < 86400 * 3 else f"{seconds / 86400:,.0f} days"
 
 
 @dataclass(frozen=True)
@@ -167,8 +282,14 @@ class Journal:
         self.feed = feed  # also write each event's feed entry (see the module's docstring)
         self._feed_limit: int | None = None
         self.clock = clock
-        # Objects under journal/ and snapshots/ whose names are not ours, as problem sentences.
+        # Seconds added to the clock: set when the store's clock (seen in listings) is behind
+        # it by more than CLOCK_SLACK, so that this writer's names are never refused as ahead.
+        self._offset = 0.0
+        # Objects under journal/ and snapshots/ that are not read, as problem sentences: names
+        # that are not ours, or ahead of the store's clock (rebuilt at every full listing).
         self.refused: list[str] = []
+        # Problems met by partial listings and reads, each said once (see Reports).
+        self.reports = Reports()
         self.ack_timeout = ack_timeout
         self.writer = secrets.token_hex(6)
         self.durable = durable
@@ -194,9 +315,11 @@ class Journal:
         """A fresh, unique, ordered name for the next event or snapshot.
 
         Above every name this journal has listed (see :meth:`observe`), whatever the clock says.
+        The clock is this machine's, or the store's (as its listings tell it) when this one is
+        ahead of it by more than :data:`CLOCK_SLACK`.
         """
         with self._lock:
-            now = min(max(int(self.clock() * 1000), self._last_ms), _MAX_MS)
+            now = min(max(self._clock_ms(), self._last_ms), _MAX_MS)
             self._last_ms = now
             self._seq += 1
             return f"{now:013d}-{self.writer}-{self._seq:08d}"
@@ -204,11 +327,22 @@ class Journal:
     def _stamp(self) -> int:
         """The time now in milliseconds, by the clock of the names (never below one seen)."""
         with self._lock:
-            self._last_ms = min(max(int(self.clock() * 1000), self._last_ms), _MAX_MS)
+            self._last_ms = min(max(self._clock_ms(), self._last_ms), _MAX_MS)
             return self._last_ms
 
-    def observe(self, names: list[str]) -> None:
-        """Names seen in the store: the next name of this writer will sort after all of them."""
+    def _clock_ms(self) -> int:
+        return int((self.clock() + self._offset) * 1000)
+
+    def _learn_clock(self, listing: Listing) -> None:
+        """Follow the store's clock when this machine's is ahead of it by more than
+        :data:`CLOCK_SLACK`: names further ahead than :data:`AHEAD_LIMIT` are refused by every
+        reader. A clock behind the store's needs nothing: names never go below one seen."""
+        skew = listing.now - self.clock()
+        self._offset = skew if skew < -CLOCK_SLACK else 0.0
+
+    def observe(self, names: Iterable[str]) -> None:
+        """Names seen in the store (and accepted: see :data:`AHEAD_LIMIT`): the next name of
+        this writer will sort after all of them."""
         newest = max((n for n in names if _NAME.fullmatch(n)), default=None)
         if newest is not None:
             self._observe_ms(int(newest[:13]))
@@ -381,106 +515,180 @@ class Journal:
         return done
 
     # -- reading events ---------------------------------------------------------------------------
-    def list_events(self) -> list[str]:
-        """Names of the journal's events, sorted (the order every reader applies them in).
+    def _list(self, folder: str, after: str) -> Listing:
+        listing = self.store.list_after(folder, after)
+        self._learn_clock(listing)
+        return listing
 
-        Objects whose names are not ours are left out and named in :attr:`refused`.
-        """
-        names = self._listed(JOURNAL_DIR, ".json")
-        self.observe(names)
-        return names
+    @staticmethod
+    def ahead(ms: int, modified: float) -> float:
+        """Seconds by which the time ``ms`` of a name is ahead of the store's clock when it
+        wrote the object; more than :data:`AHEAD_LIMIT` and the object is refused."""
+        return ms / 1000 - modified
 
-    def list_events_after(self, name: str) -> list[str]:
-        """Names of the events that sort after ``name``, sorted: one listing on S3 of only the
-        newer objects, however many the journal holds."""
-        after = f"{name}.json" if name else ""
-        names = []
-        for base in self.store.list_after(JOURNAL_DIR, after):
-            if base.endswith(".json") and name_problem(base[: -len(".json")]) is None:
-                names.append(base[: -len(".json")])
-        self.observe(names)
-        return names
-
-    def list_feed_after(self, ms: str) -> list[tuple[str, str, dict[str, Any] | None]]:
-        """The feed entries written after the time ``ms`` (13 digits, "" = all), in the
-        journal's order, one per event: (when written, the event's name, the event it carries
-        or None: read its journal object). One listing on S3."""
-        entries: dict[str, tuple[str, str, dict[str, Any] | None]] = {}
-        for base in self.store.list_after(FEED_DIR, f"{ms}~" if ms else ""):
-            read = read_feed_name(base)
-            if read is None or read[0] <= ms:
+    def _scan(
+        self, folder: str, suffix: str, after: str = ""
+    ) -> tuple[dict[str, Found], list[str]]:
+        """Our objects in ``folder`` named after ``after`` (names without ``suffix``, sorted),
+        and a problem sentence for each other object there."""
+        found: dict[str, Found] = {}
+        refused: list[str] = []
+        prefix = self.store.url_of(folder) + "/"
+        for obj in self._list(folder, f"{after}{suffix}" if after else "").objects:
+            if not obj.name.endswith(suffix) or obj.name.startswith("."):
                 continue
-            held = entries.get(read[1])
-            if held is None or (held[2] is None and read[2] is not None):
-                entries[read[1]] = read
-        names = sorted(entries)
-        self.observe(names)
-        newest = max((entry[0] for entry in entries.values()), default="")
+            name = obj.name[: -len(suffix)]
+            problem = name_problem(name)
+            if problem is None:
+                ahead = self.ahead(int(name[:13]), obj.modified)
+                if ahead > AHEAD_LIMIT:
+                    problem = f"named {_minutes(ahead)} ahead of the store's clock"
+                else:
+                    seen = min(int(name[:13]), int(obj.modified * 1000))
+                    found[name] = Found(obj.tag, seen)
+                    continue
+            refused.append(f"{prefix}{obj.name[:200]}: {problem}; ignored")
+        self.observe(found)
+        return found, refused
+
+    def _listed(self, folder: str, suffix: str) -> dict[str, Found]:
+        found, refused = self._scan(folder, suffix)
+        prefix = self.store.url_of(folder) + "/"
+        self.refused = [r for r in self.refused if not r.startswith(prefix)] + refused
+        return found
+
+    def list_records(self) -> dict[str, Found]:
+        """Every event of the journal, in name order (the order every reader applies them in),
+        each with what the listing says of its object.
+
+        Objects whose names are not ours, or are ahead of the store's clock, are left out and
+        named in :attr:`refused`.
+        """
+        return self._listed(JOURNAL_DIR, ".json")
+
+    def list_events(self) -> list[str]:
+        """Names of the journal's events, sorted (see :meth:`list_records`)."""
+        return list(self.list_records())
+
+    def list_events_after(self, name: str) -> dict[str, Found]:
+        """The events that sort after ``name``, sorted: one listing on S3 of only the newer
+        objects, however many the journal holds. Refused objects are reported once, in
+        :attr:`reports`."""
+        found, refused = self._scan(JOURNAL_DIR, ".json", name)
+        for sentence in refused:
+            self.reports.add(sentence, sentence)
+        return found
+
+    def list_feed_after(self, ms: str) -> list[FeedEntry]:
+        """The feed entries written after the time ``ms`` (13 digits, "" = all), in the
+        journal's order, one per event. One listing on S3.
+
+        An entry is a hint, never the record. One named ahead of the store's clock is refused
+        (reported once, in :attr:`reports`); entries of one event that carry different actions
+        carry none (the reader reads the journal object).
+        """
+        url = self.store.url_of(FEED_DIR)
+        groups: dict[str, list[FeedEntry]] = {}
+        newest = 0
+        for obj in self._list(FEED_DIR, f"{ms}~" if ms else "").objects:
+            parts = _feed_parts(obj.name)
+            if parts is None or parts[0] <= ms:
+                continue
+            written, name, event, digest = parts
+            ahead = self.ahead(max(int(written), int(name[:13])), obj.modified)
+            if ahead > AHEAD_LIMIT:
+                self.reports.add(
+                    obj.name,
+                    f"{url}/{obj.name[:60]}…: a feed entry named {_minutes(ahead)} ahead of the "
+                    "store's clock; ignored",
+                )
+                continue
+            newest = max(newest, int(written))
+            seen = f"{min(int(written), int(obj.modified * 1000)):013d}"
+            groups.setdefault(name, []).append(FeedEntry(seen, name, event, digest))
+        entries = []
+        for name in sorted(groups):
+            group = groups[name]
+            seen = min(entry.seen for entry in group)
+            carried = [entry for entry in group if entry.event is not None]
+            if len({entry.digest for entry in carried}) > 1:
+                self.reports.add(
+                    f"feed~{name}",
+                    f"{url}: the feed entries of journal object {name} carry different "
+                    "actions; the journal object is read instead",
+                )
+                carried = []
+            entries.append(
+                FeedEntry(seen, name, carried[0].event, carried[0].digest)
+                if carried
+                else FeedEntry(seen, name, None)
+            )
+        self.observe(groups)
         if newest:
-            self._observe_ms(int(newest))
-        return [entries[n] for n in names]
+            self._observe_ms(newest)
+        return entries
 
     def remove_feed(
         self, names: set[str], *, older_than: str = "", journal: set[str] | None = None
     ) -> None:
-        """Remove the feed entries of the events ``names``, and those named before
-        ``older_than`` whose events are not among ``journal`` (the events the caller knows to
-        be in the journal still). A failure is harmless."""
+        """Remove the feed entries of the events ``names``, those named before ``older_than``
+        whose events are not among ``journal`` (the events the caller knows to be in the
+        journal still), and every object of the feed that no reader takes (not a feed entry,
+        or named ahead of the store's clock): it would be listed at every poll. A failure is
+        harmless."""
         try:
-            listed = self.store.list(FEED_DIR)
+            listed = self.store.list_versions(FEED_DIR)
         except StoreError:
             return
         journal = journal or set()
         gone = []
-        for rel in listed:
-            read = read_feed_name(rel.rsplit("/", 1)[-1])
-            if read is None:
-                continue
-            if read[1] in names or (read[1] < older_than and read[1] not in journal):
-                gone.append(f"{FEED_DIR}/{rel.rsplit('/', 1)[-1]}")
+        for base, (modified, _tag) in listed.items():
+            parts = _feed_parts(base)
+            if (
+                parts is None
+                or parts[1] in names
+                or (parts[1] < older_than and parts[1] not in journal)
+                or self.ahead(max(int(parts[0]), int(parts[1][:13])), modified) > AHEAD_LIMIT
+            ):
+                gone.append(f"{FEED_DIR}/{base}")
         failed = self.store.delete(gone)
         for rel, exc in failed.items():
             log.info("could not remove feed entry %s: %s", rel, exc)
 
-    def _listed(self, folder: str, suffix: str) -> list[str]:
-        names = []
-        refused = [r for r in self.refused if not r.startswith(self.store.url_of(folder) + "/")]
-        for rel in self.store.list(folder):
-            base = rel.rsplit("/", 1)[-1]
-            if not base.endswith(suffix) or base.startswith("."):
-                continue
-            name = base[: -len(suffix)]
-            problem = name_problem(name)
-            if problem is None:
-                names.append(name)
-            else:
-                refused.append(f"{self.store.url_of(folder)}/{base[:200]}: {problem}; ignored")
-        self.refused = refused
-        names.sort()
-        return names
-
-    def read_events(self, names: list[str]) -> tuple[dict[str, dict[str, Any]], list[str]]:
-        """The events with these names, and a problem sentence for each unreadable one."""
+    def read_records(self, names: list[str]) -> Records:
+        """The events with these names, the MD5 of each one's bytes, and why others could not
+        be read (see :class:`Records`)."""
         got = self.store.read_many([f"{JOURNAL_DIR}/{n}.json" for n in names])
-        events: dict[str, dict[str, Any]] = {}
-        problems: list[str] = []
+        out = Records({}, {}, [], [], [], {})
         for name in names:
             rel = f"{JOURNAL_DIR}/{name}.json"
             data = got.get(rel)
+            if isinstance(data, StoreNotFoundError):
+                out.missing.append(name)
+                out.problems[name] = f"{self.store.url_of(rel)}: does not exist; skipped"
+                continue
             if isinstance(data, Exception):
-                problems.append(f"{self.store.url_of(rel)}: cannot be read ({data}); skipped")
+                out.failed.append(name)
+                out.problems[name] = f"{self.store.url_of(rel)}: cannot be read ({data}); skipped"
                 continue
             try:
                 event = orjson.loads(data or b"")
                 if not isinstance(event, dict) or not isinstance(event.get("ops"), list):
                     raise ValueError("not an event object")
             except ValueError as exc:
-                problems.append(
+                out.corrupt.append(name)
+                out.problems[name] = (
                     f"{self.store.url_of(rel)}: corrupt or truncated journal object ({exc}); skipped"
                 )
                 continue
-            events[name] = event
-        return events, problems
+            out.events[name] = event
+            out.digests[name] = digest_of(data or b"")
+        return out
+
+    def read_events(self, names: list[str]) -> tuple[dict[str, dict[str, Any]], list[str]]:
+        """The events with these names, and a problem sentence for each unreadable one."""
+        records = self.read_records(names)
+        return records.events, list(records.problems.values())
 
     # -- snapshots --------------------------------------------------------------------------------
     def latest_marker(self) -> tuple[dict[str, Any] | None, list[str]]:
@@ -502,10 +710,9 @@ class Journal:
         return None, problems
 
     def marker_keys(self) -> list[str]:
-        """Keys of every snapshot marker, oldest first (markers not named by us are ignored)."""
-        keys = self._listed(SNAPSHOT_DIR, ".json")
-        self.observe(keys)
-        return keys
+        """Keys of every snapshot marker, oldest first (markers not named by us, or named ahead
+        of the store's clock, are ignored)."""
+        return list(self._listed(SNAPSHOT_DIR, ".json"))
 
     def write_snapshot(self, key: str, files: dict[str, bytes], marker: dict[str, Any]) -> bool:
         """Write the snapshot's files, then its marker (so a marker always names complete files).

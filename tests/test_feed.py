@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 import pytest
 from imagegen import image_bytes
+from obs_proxy import ObsProxy
 
 from jupyter_labeler import Dataset
 from jupyter_labeler.follow import LOOKBACK, MIN_LOOKBACK, FeedCursor
@@ -95,38 +96,45 @@ def test_an_undecodable_entry_sends_the_reader_to_the_journal(payload: str) -> N
     assert read_feed_name(f"{MS}~{NAME}~{payload}") == (str(MS), NAME, None)
 
 
-def test_a_follower_on_s3_reads_no_journal_object_for_small_actions(
-    s3_bucket: str, s3_options: dict[str, Any]
+def journal_reads(proxy: ObsProxy) -> list[str]:
+    """The journal objects read through the proxy (GETs of objects, not listings)."""
+    return [
+        r.path
+        for r in proxy.requests
+        if r.method == "GET" and "/journal/" in r.path and "list-type" not in r.query
+    ]
+
+
+def test_a_follower_on_obs_reads_no_journal_object_for_small_actions(
+    obs_proxy: ObsProxy, s3_bucket: str, obs_options: dict[str, Any]
 ) -> None:
-    url = f"s3://{s3_bucket}/src"
-    fill(url, s3_options)
-    alice = Dataset.open(url, storage_options=s3_options, author="alice")
-    bob = Dataset.open(url, storage_options=s3_options, author="bob")
+    url = f"obs://{s3_bucket}/src"
+    fill(url, obs_options)
+    alice = Dataset.open(url, storage_options=obs_options, author="alice")
+    bob = Dataset.open(url, storage_options=obs_options, author="bob")
     ids = sorted(alice.images.index)
-    read: list[str] = []
-    read_events = alice._journal.read_events
-
-    def counted(names: list[str]) -> Any:
-        read.extend(names)
-        return read_events(names)
-
-    alice._journal.read_events = counted  # type: ignore[method-assign]
     try:
         assert bob.add_label("roses", ids[:3]).saved
         assert bob.remove_label("roses", ids[:1]).saved
         assert bob.rename_label("roses", "rose").saved
         bob.flush()
-        assert alice._poll(False)
-        assert read == []  # all three came in the feed's names
+        obs_proxy.reset()
+        assert alice.poll()
+        assert journal_reads(obs_proxy) == []  # all three came in the feed's names
         assert sorted(alice.with_label("rose").index) == ids[1:3]
         assert alice.recent_activity()[0].startswith("bob: Renamed roses to rose")
         # An action on 100 images does not fit in a key: it is read from the journal.
         assert bob.add_label("tulips", ids).saved
         bob.flush()
-        assert alice._poll(False)
-        assert len(read) == 1
+        assert alice.poll()
+        assert len(journal_reads(obs_proxy)) == 1
         assert len(alice.with_label("tulips")) == len(ids)
-        fresh = Dataset.open(url, storage_options=s3_options, author="carol")
+        # The wide poll checks the three actions the feed carried against the journal: its
+        # listing shows their ETags (the MD5 of their bytes), so none is read.
+        assert not alice.poll(wide=True)
+        assert len(journal_reads(obs_proxy)) == 1
+        assert not any("feed entry" in p for p in alice.problems)
+        fresh = Dataset.open(url, storage_options=obs_options, author="carol")
         assert alice.annotations().equals(fresh.annotations())
     finally:
         alice.close()
@@ -138,17 +146,18 @@ def test_a_hostile_feed_entry_is_checked_like_a_journal_object(tmp_path: Any) ->
     alice = Dataset.open(tmp_path, author="alice")
     image = sorted(alice.images.index)[0]
     bad = event([image], label="no spaces allowed")
-    later = "9999999999000-abcdef012345-00000001"
-    entry = feed_name(9999999999000, later, orjson.dumps(bad), 255)
+    now = int(time.time() * 1000)
+    later = f"{now}-abcdef012345-00000001"
+    entry = feed_name(now, later, orjson.dumps(bad), 255)
     alice._output.write(f"{FEED_DIR}/{entry}", b"")
-    alice._poll(False)
+    alice.poll()
     assert "no spaces allowed" not in alice.label_names
     assert any("breaks the naming rules" in p for p in alice.problems)
 
 
 def test_a_writer_that_writes_no_feed_is_found_by_the_wide_and_full_polls(tmp_path: Any) -> None:
     """An annotator on a version without the feed writes only the journal: followers find its
-    recent actions at their wide poll (every tenth), older ones at the full poll, and lose
+    recent actions at their wide poll (every third), older ones at the full poll, and lose
     none."""
     fill(str(tmp_path), {}, count=2)
     alice = Dataset.open(tmp_path, author="alice")
@@ -156,19 +165,27 @@ def test_a_writer_that_writes_no_feed_is_found_by_the_wide_and_full_polls(tmp_pa
     old._journal.feed = False
     first, second = sorted(old.images.index)
     assert old.add_label("cat", [first]).saved
-    assert not alice._poll(False)
-    assert not alice._poll(False, wide=True)  # listed, and left a poll for its feed entry
-    assert alice._poll(False)  # none came: read from the journal
+    assert not alice.poll()
+    assert not alice.poll(wide=True)  # listed, and left a poll for its feed entry
+    assert alice.poll()  # none came: read from the journal
     assert list(alice.with_label("cat").index) == [first]
-    # Named a minute before the newest action alice has seen (her clock is ahead): only the
-    # full poll lists it.
-    alice._journal.clock = lambda: time.time() + 60
+    # Named a minute before the newest action alice has seen (her clock is ahead): the look
+    # back goes by the store's clock, not by her names, so the wide poll still lists it.
+    alice._journal.clock = lambda: time.time() + 59
     assert alice.add_label("bird", [first]).saved
     assert old.add_label("dog", [second]).saved
-    assert not alice._poll(False, wide=True)
-    assert not alice._poll(False)
-    assert alice._poll(True)
+    assert not alice.poll(wide=True)
+    assert alice.poll()
     assert list(alice.with_label("dog").index) == [second]
+    # One named before the look back (a writer whose PUT waited a minute) is found by the
+    # full poll.
+    late = f"{int(time.time() * 1000) - 60_000}-abcdef012345-00000001"
+    made = {**event([]), "ops": [{"op": "label", "label": "fish"}]}
+    open_store(str(tmp_path)).write(f".jupyter_labeler/journal/{late}.json", orjson.dumps(made))
+    assert not alice.poll(wide=True)
+    assert not alice.poll()
+    assert alice.poll(full=True)
+    assert "fish" in alice.label_names
     fresh = Dataset.open(tmp_path, author="carol")
     assert alice.annotations().equals(fresh.annotations())
 
@@ -219,14 +236,14 @@ def test_a_feed_entry_later_than_the_look_back_is_read_after_the_wide_poll(
     first, second = sorted(alice.images.index)
     assert bob.add_label("cat", [first]).saved
     bob.flush()
-    assert alice._poll(False)
+    assert alice.poll()
     # bob's next entry is written with a time far behind the newest alice listed.
     bob._journal.feed = False
     assert bob.add_label("dog", [second]).saved
     name = bob._applied[-1]
     late = feed_name(1000, name, orjson.dumps(bob._recent.get(name)[0]), 255)  # type: ignore[index]
     bob._output.write(f"{FEED_DIR}/{late}", b"")
-    assert not alice._poll(False)
-    assert not alice._poll(False, wide=True)
-    assert alice._poll(False)
+    assert not alice.poll()
+    assert not alice.poll(wide=True)
+    assert alice.poll()
     assert list(alice.with_label("dog").index) == [second]

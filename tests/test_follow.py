@@ -222,13 +222,13 @@ def test_an_action_named_before_others_is_put_in_its_place_without_rereading(
     time.sleep(0.01)
     assert bob.add_label("cat", [first]).saved
     bob.flush()  # its feed entry follows the acknowledgement
-    assert alice._poll(False)
+    assert alice.poll()
     assert alice.rename_label("cat", "feline").saved  # alice's own, named after bob's
     assert carol.add_label("cat", [second]).saved  # named before both, written after both
     carol.flush()  # its feed entry follows the acknowledgement
     names = alice._journal.list_events()
     assert names.index(carol._applied[-1]) < names.index(bob._applied[-1])
-    assert alice._poll(False)
+    assert alice.poll()
     # In name order: carol gives cat to the second image, bob to the first, alice renames it.
     assert _labels(alice) == {first: ["feline"], second: ["feline"]}
     assert "cat" not in alice.label_names
@@ -250,11 +250,11 @@ def test_a_follower_finds_a_late_action_at_its_next_poll(tmp_path: Any) -> None:
     time.sleep(0.01)
     assert bob.add_label("cat", [image]).saved
     bob.flush()  # its feed entry follows the acknowledgement
-    assert alice._poll(False)
+    assert alice.poll()
     assert carol.add_label("dog", [image]).saved
     carol.flush()  # its feed entry follows the acknowledgement
-    assert carol._applied[-1] < alice._newest_seen
-    assert alice._poll(False)
+    assert carol._applied[-1][:13] < alice._newest_seen
+    assert alice.poll()
     assert _labels(alice) == {image: ["cat", "dog"]}
 
 

@@ -217,7 +217,7 @@ def test_a_merge_rewound_to_put_a_late_action_in_place_keeps_own_labels(
     lead.rename_label("kitty", "cat")
     assert carol.add_label("kitty", ids[6:7]).saved  # named before the merge
     carol.flush()  # its feed entry follows the acknowledgement
-    assert lead._poll(False)
+    assert lead.poll()
     assert "reload" not in kinds
     replayed = open_as(folder, "x")
     assert state_of(lead) == state_of(replayed)
