@@ -1792,13 +1792,15 @@ class Dataset:
         return changed
 
     def _take_reports(self) -> None:
-        """Problems met with objects of the store since the last poll: each said once."""
+        """Problems met with objects of the store since the last poll, each said once (in
+        :attr:`problems`, and to observers as a "problems" change)."""
         new = self._journal.reports.take()
         if new:
             for problem in new:
                 log.warning("%s", problem)
             with self._lock:
                 self.problems.extend(new)
+            self._notify(Change("problems", labels=tuple(new[:5])))
 
     def set_presence(self, view: str = "all", page: int = 0) -> None:
         """Where this annotator is (the view and 0-based page), told to the others."""

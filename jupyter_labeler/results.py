@@ -27,8 +27,10 @@ RECOMMENDED_IMAGES_PER_LABEL = 50
 class Change:
     """What changed, as told to observers.
 
-    ``kind`` is "labels", "images", "status" or "reload"; ``ids`` the images touched (None means
-    possibly all); ``labels`` the label names touched.
+    ``kind`` is "labels", "images", "status", "reload", "presence" or "problems" (objects of the
+    store were refused while following: ``labels`` then holds the first sentences added to
+    ``Dataset.problems``); ``ids`` the images touched (None means possibly all); ``labels`` the
+    label names touched.
     """
 
     kind: str

@@ -1098,3 +1098,25 @@ def test_the_labeler_follows_other_annotators_and_shows_who_is_here(folder: Path
     quiet = Labeler(alice, follow=False)
     assert not alice.following
     quiet.close()
+
+
+def test_objects_refused_while_following_are_said_on_the_status_line(
+    lab: Labeler, dataset: Dataset, folder: Path
+) -> None:
+    """A feed entry from the far future (a broken clock, or a hostile writer) is refused: the
+    status line says so, with markup shown as text, and the rest is in dataset.problems."""
+    now = 9_999_999_999_990
+    name = f"{now}-0badc0de-00000001"
+    feed = folder / ".jupyter_labeler" / "feed"
+    feed.mkdir(exist_ok=True)
+    (feed / f"{now}~{name}~").write_bytes(b"")
+    assert not dataset.poll()
+    said = status_text(lab)
+    assert "Ignored in the store:" in said
+    assert "ahead of the store's clock" in said
+    assert "dataset.problems" in said
+    assert any(name in p for p in dataset.problems)
+    # Said once: the next polls list it again and say nothing more.
+    for _ in range(3):
+        dataset.poll(wide=True)
+    assert len([p for p in dataset.problems if name in p]) == 1

@@ -671,6 +671,10 @@ class Labeler(widgets.VBox):
         if kind == "presence":
             self._show_others()
             return
+        if kind == "problems":
+            # May come from the follower's thread: only set widget values here.
+            self._show_problems(list(getattr(change, "labels", ())))
+            return
         with self._status_guarded(), self._batch():
             ids = getattr(change, "ids", None)
             # Fetch the page's thumbnails again only when its images themselves may have changed;
@@ -687,6 +691,18 @@ class Labeler(widgets.VBox):
             self._refresh_preview()
             self._request_render(force=force)
             self._show_activity()
+
+    def _show_problems(self, said: list[str]) -> None:
+        """Say in the status line that objects of the store were refused (a broken or hostile
+        object in the bucket); every sentence is in ``dataset.problems``."""
+        if not said:
+            return
+        where, _, why = said[0].partition(": ")  # "<url of the object>: <what is wrong>"
+        name = where.rsplit("/", 1)[-1]
+        name = name if len(name) <= 48 else name[:47] + "…"
+        why = why if len(why) <= 120 else why[:119] + "…"
+        more = f" (and {len(said) - 1} more)" if len(said) > 1 else ""
+        self._status.info(f"Ignored in the store: {name}: {why}{more}. All are in dataset.problems")
 
     def _show_activity(self) -> None:
         """Say in the status line what another annotator just did (once each)."""
