@@ -1948,8 +1948,9 @@ class Dataset:
         Index ``image_id``; columns ``label`` and ``confidence`` (0 to 1). A model is fitted on
         the labeled images' features: multinomial when every image has one label (one row per
         image), one-vs-rest otherwise (a row per label above 0.5, at least one per image).
-        Labels with fewer than ``min_per_label`` labeled images are never suggested: they are
-        named in the result's ``attrs["not_suggested"]``. Empty until two labels qualify.
+        Labels with fewer than ``min_per_label`` labeled images, or carried by every labeled
+        image (nothing to tell them from), are never suggested: they are named in the result's
+        ``attrs["not_suggested"]``. Empty until two labels qualify.
         """
         model, found = self._suggester(min_per_label, embedder)
         return _suggest.suggestions(model, found, self.ids("unlabeled"))

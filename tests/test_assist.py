@@ -213,6 +213,27 @@ def test_suggestions_name_the_right_class(ds: Dataset, folder: tuple[Path, dict[
     assert table.attrs["not_suggested"] == []
 
 
+def test_with_two_labels_each_is_suggested_and_accepted_where_it_belongs(
+    ds: Dataset, folder: tuple[Path, dict[str, str]]
+) -> None:
+    ds.compute_features(progress=False)
+    idof = {p: i for i, p in ds.paths().items()}
+    for kind in ("stripes", "bars"):
+        ds.add_label(kind, [idof[f"{kind}_{i:03d}.jpg"] for i in range(5)])
+    paths = ds.paths()
+    table = ds.suggest()
+    two = [i for i in table.index if folder[1][paths[i]] != "dots"]
+    assert len(two) == 14
+    assert all(folder[1][paths[i]] == table.loc[i, "label"] for i in two)
+    assert table["confidence"].between(0, 1).all()
+    assert table.loc[two, "confidence"].min() > 0.5
+    result = ds.accept_suggestions(two, min_confidence=0.6)
+    assert result.changed == len(table.loc[two].query("confidence >= 0.6")) > 0
+    accepted = ds.labels_of(ds.ids("labeled").tolist())
+    assert {labels[0] for labels in accepted.values()} == {"stripes", "bars"}
+    assert all(labels == [folder[1][paths[i]]] for i, labels in accepted.items())
+
+
 def test_a_label_with_too_few_images_is_not_suggested(
     ds: Dataset, folder: tuple[Path, dict[str, str]]
 ) -> None:
