@@ -79,6 +79,7 @@ from .snapshot import (
 from .splits import USAGES, normalize_usage, plan_split
 from .state import State, member
 from .storage import Store, open_store
+from .times import UnreadableTimes
 from .uploads import check_uploads
 
 __all__ = ["DEFAULT_OUTPUT", "DELETE_MODES", "Dataset"]
@@ -206,6 +207,7 @@ class Dataset:
         self._unfed: list[str] = []  # actions in the journal, not yet in the feed
         self._others: list[tuple[str, str, int]] = []
         self.problems: list[str] = []
+        self._unreadable_times = UnreadableTimes()  # reported in problems once each
         self._thumbs: dict[int, ThumbnailCache] = {}
         self._exclude = self._output_inside_source()
 
@@ -318,6 +320,7 @@ class Dataset:
             self._applied = applied
             self._events_since_snapshot = len(names)
             self.problems = problems
+            self._unreadable_times.clear()
             self._clear_thumbnails()
         for problem in problems:
             log.warning("%s", problem)
@@ -1188,9 +1191,16 @@ class Dataset:
     def progress(self) -> pd.DataFrame:
         """Per annotator (index): ``assigned``, ``labeled``, ``remaining`` (their "mine"
         view: not labeled yet, or rejected), ``accepted``, ``rejected`` (by a reviewer) and
-        ``last_active`` (their newest label)."""
+        ``last_active`` (their newest label, in UTC; a time that is no time is left out and
+        named once in :attr:`problems`)."""
         with self._lock:
-            return _team.progress_table(self._state)
+            return _team.progress_table(self._state, self._report_times)
+
+    def _report_times(self, values: list[str]) -> None:
+        line = self._unreadable_times.report(values, "label times ('creation-time')")
+        if line is not None:
+            self.problems.append(line)
+            log.warning("%s", line)
 
     def _ratings(self) -> pd.DataFrame:
         with self._lock:
