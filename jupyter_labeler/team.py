@@ -33,6 +33,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .names import label_problem
+from .parquet import read_parquet
 from .state import member, sorted_unique
 from .times import parse_times
 
@@ -701,7 +702,7 @@ def _read_dict(table: pa.Table, name: str) -> tuple[np.ndarray, list[Any]]:
 def read_team(state: State, data: bytes) -> list[str]:
     """Put the team tables of :func:`write_team` into ``state`` (rows = its codes); returns
     what was refused. A malformed file raises ValueError."""
-    table = pq.read_table(io.BytesIO(data))
+    table = read_parquet(data)
     problems: list[str] = []
     rows = table.column("row").to_numpy(zero_copy_only=False)
     n = state.n_rows
