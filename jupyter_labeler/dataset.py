@@ -87,6 +87,7 @@ from .snapshot import (
 from .splits import USAGES, normalize_usage, plan_split
 from .state import State, member
 from .storage import Store, open_store
+from .times import UnreadableTimes
 from .uploads import check_uploads
 
 __all__ = ["DEFAULT_OUTPUT", "DELETE_MODES", "Dataset"]
@@ -227,6 +228,7 @@ class Dataset:
         self._deferred: list[str] = []  # named by feed entries, left for the next poll to read
         self._others: list[tuple[str, str, int]] = []
         self.problems: list[str] = []
+        self._unreadable_times = UnreadableTimes()  # reported in problems once each
         self._thumbs: dict[int, ThumbnailCache] = {}
         self._exclude = self._output_inside_source()
 
@@ -341,6 +343,7 @@ class Dataset:
             self._applied = applied
             self._events_since_snapshot = len(names)
             self.problems = problems
+            self._unreadable_times.clear()
             self._clear_thumbnails()
         for problem in problems:
             log.warning("%s", problem)
@@ -1211,9 +1214,16 @@ class Dataset:
     def progress(self) -> pd.DataFrame:
         """Per annotator (index): ``assigned``, ``labeled``, ``remaining`` (their "mine"
         view: not labeled yet, or rejected), ``accepted``, ``rejected`` (by a reviewer) and
-        ``last_active`` (their newest label)."""
+        ``last_active`` (their newest label, in UTC; a time that is no time is left out and
+        named once in :attr:`problems`)."""
         with self._lock:
-            return _team.progress_table(self._state)
+            return _team.progress_table(self._state, self._report_times)
+
+    def _report_times(self, values: list[str]) -> None:
+        line = self._unreadable_times.report(values, "label times ('creation-time')")
+        if line is not None:
+            self.problems.append(line)
+            log.warning("%s", line)
 
     def _ratings(self) -> pd.DataFrame:
         with self._lock:
@@ -2156,8 +2166,9 @@ class Dataset:
         Index ``image_id``; columns ``label`` and ``confidence`` (0 to 1). A model is fitted on
         the labeled images' features: multinomial when every image has one label (one row per
         image), one-vs-rest otherwise (a row per label above 0.5, at least one per image).
-        Labels with fewer than ``min_per_label`` labeled images are never suggested: they are
-        named in the result's ``attrs["not_suggested"]``. Empty until two labels qualify.
+        Labels with fewer than ``min_per_label`` labeled images, or carried by every labeled
+        image (nothing to tell them from), are never suggested: they are named in the result's
+        ``attrs["not_suggested"]``. Empty until two labels qualify.
         """
         model, found = self._suggester(min_per_label, embedder)
         return _suggest.suggestions(model, found, self.ids("unlabeled"))

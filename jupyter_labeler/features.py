@@ -57,6 +57,7 @@ from PIL import Image
 
 from .errors import ImageDecodeError
 from .images import MAX_FILE_BYTES, decode_rgb
+from .parquet import read_parquet
 from .storage import Store
 
 __all__ = [
@@ -358,7 +359,7 @@ class FeatureStore:
                 log.warning("features %s/%s: skipped (%s)", self.folder, n, data)
                 continue
             try:
-                tables.append(pq.read_table(io.BytesIO(data), columns=columns))
+                tables.append(read_parquet(data, columns))
             except Exception as exc:  # a damaged or foreign file must not stop the others
                 log.warning("features %s/%s: cannot be read (%s); skipped", self.folder, n, exc)
         if not tables:

@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .names import label_problem
+from .parquet import read_parquet
 from .paths import image_path_problem, suspect_mask
 from .state import LabelSet, State
 
@@ -127,8 +128,8 @@ def read_state(
     ``label_order`` also brings back empty labels. A snapshot is untrusted input: see
     :func:`refuse_untrusted` for what is taken out (``exclude`` and ``where`` are passed on).
     """
-    images = pq.read_table(io.BytesIO(images_data))
-    labels = pq.read_table(io.BytesIO(labels_data))
+    images = read_parquet(images_data)
+    labels = read_parquet(labels_data)
     state = State()
     n = images.num_rows
     state.ids = images.column("id").to_numpy(zero_copy_only=False).astype(object)

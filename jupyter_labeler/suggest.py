@@ -5,7 +5,10 @@ multinomial model when (nearly) every labeled image has one label, one-vs-rest w
 2% have several (each label then has its own probability, and an image may get several; below
 that share, an image with several labels trains each of them in the multinomial model). Labels
 with fewer than ``min_per_label`` images with features take no part (the result's
-``attrs["not_suggested"]`` names them): a handful of examples gives confident, wrong answers.
+``attrs["not_suggested"]`` names them): a handful of examples gives confident, wrong answers;
+so do labels that every image trained on carries (nothing to tell them from), named there too.
+With two labels, scikit-learn's one row of weights (for the second) becomes two opposite rows,
+so that the softmax gives its sigmoid: one product predicts every case.
 Each label trains on at most ``PER_LABEL`` (2,000) of its images, chosen by a hash of their ids,
 so a fit takes about as long at 10,000 labeled images as at a million; it runs on one thread.
 Predicting is a float32 product with the fitted weights, a block of rows at a time.
@@ -194,13 +197,29 @@ def fit(pairs: pd.DataFrame, features: Features, *, min_per_label: int = 5) -> S
         return None
     keep = pairs["label"].isin(labels).to_numpy()
     pairs, rows = pairs[keep], rows[keep]
+    chosen = training_sample(pairs, PER_LABEL)
+    # A label that every image trained on carries has nothing to be told apart from: its
+    # model would say 100% for every image (and scikit-learn fits no weights for it at all).
+    sample = pairs[chosen].drop_duplicates()
+    on_every = sample.groupby("label", sort=False).size()
+    everywhere = set(on_every.index[on_every == int(sample["image_id"].nunique())])
+    if everywhere:
+        log.info(
+            "suggestions: every labeled image has %s, so not suggested",
+            ", ".join(sorted(everywhere)),
+        )
+        not_suggested += [name for name in labels if name in everywhere]
+        labels = [name for name in labels if name not in everywhere]
+        if len(labels) < 2:
+            return None
+        keep = pairs["label"].isin(labels).to_numpy()
+        pairs, rows, chosen = pairs[keep], rows[keep], chosen[keep]
     per_image = pairs.groupby("image_id", sort=False).size()
     several = int((per_image > 1).sum())
     # A few images with several labels in a set of single labels (a slip, or a rare overlap)
     # train each of their labels in the one multinomial model; one-vs-rest, where each label
     # has its own probability and an image may get several, is for sets where it is common.
     multi_label = several > _MULTI_SHARE * len(per_image)
-    chosen = training_sample(pairs, PER_LABEL)
     pairs, rows = pairs[chosen], rows[chosen]
     code = {name: i for i, name in enumerate(labels)}
     compact = index_of(features).vectors
@@ -213,6 +232,11 @@ def fit(pairs: pd.DataFrame, features: Features, *, min_per_label: int = 5) -> S
             model: Any = LogisticRegression(C=_C, max_iter=2000)
             model.fit(x, y)
             weights, bias = model.coef_, model.intercept_
+            if len(weights) == 1:
+                # Two labels: scikit-learn keeps one row of weights, for the second label, and
+                # its probability is sigmoid(z) = softmax([-z / 2, z / 2]) of the second.
+                weights = np.concatenate([-weights / 2, weights / 2])
+                bias = np.concatenate([-bias / 2, bias / 2])
         else:
             # Every labeled image trains every label: it is a negative for the labels it lacks.
             image_rows, inverse = np.unique(rows, return_inverse=True)

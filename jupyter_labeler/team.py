@@ -21,7 +21,7 @@ annotations (:func:`manifest_additions`, :func:`team_from_manifest`).
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +33,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .names import label_problem
+from .parquet import read_parquet
 from .state import member, sorted_unique
+from .times import parse_times
 
 if TYPE_CHECKING:
     from .state import State
@@ -700,7 +702,7 @@ def _read_dict(table: pa.Table, name: str) -> tuple[np.ndarray, list[Any]]:
 def read_team(state: State, data: bytes) -> list[str]:
     """Put the team tables of :func:`write_team` into ``state`` (rows = its codes); returns
     what was refused. A malformed file raises ValueError."""
-    table = pq.read_table(io.BytesIO(data))
+    table = read_parquet(data)
     problems: list[str] = []
     rows = table.column("row").to_numpy(zero_copy_only=False)
     n = state.n_rows
@@ -1078,24 +1080,29 @@ def image_columns(state: State, codes: np.ndarray) -> dict[str, Any]:
     }
 
 
-def progress_table(state: State) -> pd.DataFrame:
-    """Per annotator: assigned, labeled, remaining, accepted, rejected, last_active."""
+def progress_table(
+    state: State, unreadable: Callable[[list[str]], None] | None = None
+) -> pd.DataFrame:
+    """Per annotator: assigned, labeled, remaining, accepted, rejected, last_active.
+
+    ``last_active`` is the newest of their label times read as times (see
+    :mod:`jupyter_labeler.times`); the times that cannot be read are given to ``unreadable``.
+    """
     team = state.team
     rows: list[dict[str, Any]] = []
+    stamps: list[np.ndarray] = []  # per annotator, the codes of their label times
     if team is not None and len(team.a_codes):
         authors = state.authors.values
-        times = np.asarray(state.times.values, dtype=object)
         for who in np.unique(team.a_who).tolist():
             codes = team.assigned_to(who)
             codes = codes[state.alive[codes]]
             done = labeled_by(state, codes, who)
             review = team.reviews_of(codes)
             mine, _ = mine_codes(state, who)
-            stamps = [times[ls.at[ls.by == who]] for ls in state.labels.values() if len(ls)]
+            at = [ls.at[ls.by == who] for ls in state.labels.values() if len(ls)]
             if len(team.o_codes):
-                stamps.append(times[team.o_at[team.o_who == who]])
-            found = np.concatenate(stamps) if stamps else np.empty(0, dtype=object)
-            found = found[found != ""] if len(found) else found
+                at.append(team.o_at[team.o_who == who])
+            stamps.append(np.unique(np.concatenate(at)) if at else np.empty(0, np.int64))
             rows.append(
                 {
                     "annotator": authors[who],
@@ -1104,12 +1111,31 @@ def progress_table(state: State) -> pd.DataFrame:
                     "remaining": len(mine),
                     "accepted": int((review == 1).sum()),
                     "rejected": int((review == 2).sum()),
-                    "last_active": max(found.tolist()) if len(found) else None,
                 }
             )
     columns = ["annotator", "assigned", "labeled", "remaining", "accepted", "rejected"]
-    table = pd.DataFrame(rows, columns=[*columns, "last_active"])
+    table = pd.DataFrame(rows, columns=columns)
     for c in columns[1:]:
         table[c] = table[c].astype("int64")
-    table["last_active"] = pd.to_datetime(table["last_active"], format="%Y-%m-%d %H:%M:%S")
+    table["last_active"] = _newest(state, stamps, unreadable)
     return table.sort_values("annotator").set_index("annotator")
+
+
+def _newest(
+    state: State, stamps: list[np.ndarray], unreadable: Callable[[list[str]], None] | None
+) -> np.ndarray:
+    """The newest time of each list of time codes (NaT for none); each time read once."""
+    used = np.unique(np.concatenate(stamps)) if stamps else np.empty(0, np.int64)
+    used = used[used >= 0]
+    texts = np.asarray(state.times.values, dtype=object)[used]
+    parsed, bad = parse_times(texts)
+    if bad.any() and unreadable is not None:
+        unreadable(texts[bad].tolist())
+    when = parsed.to_numpy()
+    newest = np.full(len(stamps), np.datetime64("NaT"), dtype="datetime64[us]")
+    for i, at in enumerate(stamps):
+        found = when[np.searchsorted(used, at[at >= 0])]
+        found = found[~np.isnat(found)]
+        if len(found):
+            newest[i] = found.max()
+    return newest

@@ -22,6 +22,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from jupyter_labeler import Dataset
+from jupyter_labeler.demo import make_demo_images
 from jupyter_labeler.errors import LabelerError, UnknownImageError
 from jupyter_labeler.features import BUILTIN, FeatureStore
 from jupyter_labeler.formats import export_labels
@@ -140,14 +141,10 @@ def test_features_are_shared_by_a_second_dataset_and_a_second_process(
         assert other.compute_features(progress=False).computed == 0
     finally:
         other.close()
-    # The second process leaves at once once it has answered: at interpreter exit a native
-    # thread pool sometimes aborts the process ("terminate called without an active
-    # exception") after all the work is done, which is not what this test is about.
     code = (
-        "import os, sys; from jupyter_labeler import Dataset\n"
+        "import sys; from jupyter_labeler import Dataset\n"
         "ds = Dataset.open(sys.argv[1], author='carol')\n"
-        "print(ds.compute_features(progress=False).computed, flush=True); ds.close()\n"
-        "os._exit(0)\n"
+        "print(ds.compute_features(progress=False).computed); ds.close()\n"
     )
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
     out = subprocess.run(
@@ -159,6 +156,43 @@ def test_features_are_shared_by_a_second_dataset_and_a_second_process(
         timeout=120,
     )
     assert out.stdout.strip() == "0"
+
+
+def test_processes_that_load_features_exit_cleanly(tmp_path: Path) -> None:
+    """Each process opens a dataset (its snapshot), loads the stored features and exits at
+    once, several at a time. Arrow's threads once freed a Python-owned buffer after the
+    interpreter had begun to exit, which aborted the process (exit status 134)."""
+    folder = tmp_path / "demo"
+    make_demo_images(folder, count=24, seed=3)
+    with Dataset.open(folder, author="alice") as ds:
+        assert ds.compute_features(progress=False).computed == 24
+        ds.save()
+    code = (
+        "import sys; from jupyter_labeler import Dataset\n"
+        "ds = Dataset.open(sys.argv[1], author=sys.argv[2])\n"
+        "print(ds.compute_features(progress=False).computed)\n"
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(folder), f"reader{k}"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for k in range(6)
+    ]
+    try:
+        for run in runs:
+            out, err = run.communicate(timeout=120)
+            assert (run.returncode, out.strip()) == (0, "0"), err[-2000:]
+            assert "terminate called" not in err
+    finally:
+        for run in runs:
+            if run.poll() is None:
+                run.kill()
+                run.communicate()
 
 
 def test_a_broken_image_gets_a_row_and_no_suggestion(
@@ -211,6 +245,27 @@ def test_suggestions_name_the_right_class(ds: Dataset, folder: tuple[Path, dict[
     assert all(folder[1][paths[i]] == label for i, label in table["label"].items())
     assert table["confidence"].between(0, 1).all()
     assert table.attrs["not_suggested"] == []
+
+
+def test_with_two_labels_each_is_suggested_and_accepted_where_it_belongs(
+    ds: Dataset, folder: tuple[Path, dict[str, str]]
+) -> None:
+    ds.compute_features(progress=False)
+    idof = {p: i for i, p in ds.paths().items()}
+    for kind in ("stripes", "bars"):
+        ds.add_label(kind, [idof[f"{kind}_{i:03d}.jpg"] for i in range(5)])
+    paths = ds.paths()
+    table = ds.suggest()
+    two = [i for i in table.index if folder[1][paths[i]] != "dots"]
+    assert len(two) == 14
+    assert all(folder[1][paths[i]] == table.loc[i, "label"] for i in two)
+    assert table["confidence"].between(0, 1).all()
+    assert table.loc[two, "confidence"].min() > 0.5
+    result = ds.accept_suggestions(two, min_confidence=0.6)
+    assert result.changed == len(table.loc[two].query("confidence >= 0.6")) > 0
+    accepted = ds.labels_of(ds.ids("labeled").tolist())
+    assert {labels[0] for labels in accepted.values()} == {"stripes", "bars"}
+    assert all(labels == [folder[1][paths[i]]] for i, labels in accepted.items())
 
 
 def test_a_label_with_too_few_images_is_not_suggested(

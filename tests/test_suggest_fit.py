@@ -99,16 +99,86 @@ def test_a_capped_fit_still_suggests_the_planted_classes(monkeypatch: pytest.Mon
     np.testing.assert_allclose(again.weights, model.weights, rtol=1e-4, atol=1e-4)
 
 
-def test_the_probabilities_are_the_fitted_models() -> None:
-    features, truth = planted({"a": 60, "b": 60, "c": 60})
-    model = suggest.fit(pairs_of(features, truth, np.arange(0, 180, 2)), features)
+@pytest.mark.parametrize("k", [2, 3, 10])
+def test_the_probabilities_are_the_fitted_models(k: int) -> None:
+    features, truth = planted({f"c{i}": 60 for i in range(k)}, seed=k)
+    n = 60 * k
+    model = suggest.fit(pairs_of(features, truth, np.arange(0, n, 2)), features)
     assert model is not None
+    assert not model.multi_label
+    assert model.labels == [f"c{i}" for i in range(k)]
     compact = suggest.index_of(features).vectors
-    rows = np.arange(1, 180, 2)
+    rows = np.arange(1, n, 2)
     ours = model.probabilities(compact, rows)
     assert ours.dtype == np.float32
+    assert ours.shape == (len(rows), k)
+    # The model's classes are label codes, in the order of model.labels.
+    assert model.model.classes_.tolist() == list(range(k))
     np.testing.assert_allclose(ours, model.model.predict_proba(compact[rows]), atol=1e-4)
     np.testing.assert_allclose(ours.sum(axis=1), 1.0, atol=1e-5)
+    table = suggest.suggestions(model, features, features.ids[rows])
+    names = np.asarray(model.labels, dtype=object)
+    assert table["label"].tolist() == names[model.model.predict(compact[rows])].tolist()
+    assert (table["label"].to_numpy() == truth[rows]).mean() >= 0.95
+    assert set(table["label"]) == set(model.labels)
+
+
+def test_two_labels_are_each_suggested_where_they_belong() -> None:
+    features, truth = planted({"cat": 100, "dog": 100}, seed=5)
+    labeled = np.r_[0:10, 100:110]
+    rest = np.setdiff1d(np.arange(200), labeled)
+    model = suggest.fit(pairs_of(features, truth, labeled), features)
+    table = suggest.suggestions(model, features, features.ids[rest])
+    assert (table["label"].to_numpy() == truth[rest]).mean() >= 0.95
+    sure = table[table["confidence"] >= 0.9]
+    assert set(sure["label"]) == {"cat", "dog"}
+    assert (sure["label"].to_numpy() == pd.Series(truth, index=features.ids)[sure.index]).all()
+    least = suggest.least_certain(model, features, features.ids[rest], 5)
+    assert least["certainty"].is_monotonic_increasing
+    rows = features.rows(least.index.tolist())
+    proba = model.model.predict_proba(suggest.index_of(features).vectors[rows])
+    np.testing.assert_allclose(least["certainty"], proba.max(axis=1), atol=1e-4)
+
+
+@pytest.mark.parametrize("k", [2, 3])
+def test_one_vs_rest_probabilities_are_the_fitted_models(k: int) -> None:
+    features, truth = planted({f"c{i}": 60 for i in range(k)}, seed=10 + k)
+    n = 60 * k
+    labeled = np.arange(0, n, 2)
+    pairs = pairs_of(features, truth, labeled)
+    # A tenth of the labeled images carry the next label too.
+    extra = labeled[::10]
+    nxt = np.asarray([f"c{(int(t[1:]) + 1) % k}" for t in truth[extra]], dtype=object)
+    both = pd.concat([pairs, pd.DataFrame({"image_id": features.ids[extra], "label": nxt})])
+    model = suggest.fit(both, features)
+    assert model is not None
+    assert model.multi_label
+    compact = suggest.index_of(features).vectors
+    rows = np.arange(1, n, 2)
+    ours = model.probabilities(compact, rows)
+    assert ours.shape == (len(rows), k)
+    np.testing.assert_allclose(ours, model.model.predict_proba(compact[rows]), atol=1e-4)
+    table = suggest.suggestions(model, features, features.ids[rows])
+    best = table[~table.index.duplicated(keep="first")]
+    assert (best["label"].to_numpy() == truth[rows]).mean() >= 0.9
+
+
+def test_a_label_on_every_labeled_image_is_not_suggested() -> None:
+    features, truth = planted({"a": 60, "b": 60, "c": 60}, seed=2)
+    labeled = np.arange(0, 180, 2)
+    pairs = pairs_of(features, truth, labeled)
+    everywhere = pd.DataFrame({"image_id": features.ids[labeled], "label": "outdoor"})
+    model = suggest.fit(pd.concat([pairs, everywhere]), features)
+    assert model is not None
+    assert model.labels == ["a", "b", "c"]
+    assert not model.multi_label
+    rows = np.arange(1, 180, 2)
+    table = suggest.suggestions(model, features, features.ids[rows])
+    assert table.attrs["not_suggested"] == ["outdoor"]
+    assert (table["label"].to_numpy() == truth[rows]).mean() >= 0.95
+    # Two labels, both on every image: nothing to tell apart.
+    twice = pd.concat([everywhere, everywhere.assign(label="photo")])
+    assert suggest.fit(twice, features) is None
 
 
 def test_a_stray_image_with_two_labels_keeps_one_label_an_image() -> None:

@@ -33,6 +33,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import FormatError
+from ..parquet import read_parquet
 from ..storage import open_store
 from ._common import (
     Entries,
@@ -205,7 +206,7 @@ def _read_jsonl(source: str, data: bytes) -> list[tuple[int, Any]]:
 def _read_parquet(source: str, data: bytes) -> list[tuple[int, Any]]:
     """The rows of a metadata.parquet, label numbers turned into names by its features."""
     try:
-        table = pq.read_table(io.BytesIO(data))
+        table = read_parquet(data)
     except (pa.ArrowInvalid, OSError) as exc:
         raise FormatError(source, f"not a readable Parquet file ({exc})") from exc
     features: dict[str, Any] = {}

@@ -151,6 +151,9 @@ class Labeler(widgets.VBox):
         else:
             dataset = dataset_or_source
         self.dataset = dataset
+        # One thread draws at a time (the kernel's, the suggestions' and the follower's all do):
+        # a page worked out from an older ranking must never be sent after a newer one.
+        self._drawing = threading.RLock()
         self._hold = 0
         self._dirty = False
         self._force = False
@@ -441,17 +444,19 @@ class Labeler(widgets.VBox):
     # -- small helpers -----------------------------------------------------------------------
     @contextlib.contextmanager
     def _batch(self, *, force: bool = False) -> Iterator[None]:
-        """Render once at the end, however many traits change inside."""
-        self._hold += 1
-        self._force = self._force or force
-        if force:
-            self._dirty = True
-        try:
-            yield
-        finally:
-            self._hold -= 1
-            if self._hold == 0 and self._dirty:
-                self._render()
+        """Render once at the end, however many traits change inside (another thread's
+        drawing waits till then)."""
+        with self._drawing:
+            self._hold += 1
+            self._force = self._force or force
+            if force:
+                self._dirty = True
+            try:
+                yield
+            finally:
+                self._hold -= 1
+                if self._hold == 0 and self._dirty:
+                    self._render()
 
     @contextlib.contextmanager
     def _silenced(self) -> Iterator[None]:
@@ -463,10 +468,11 @@ class Labeler(widgets.VBox):
             self._quiet = previous
 
     def _request_render(self, *, force: bool = False) -> None:
-        self._force = self._force or force
-        self._dirty = True
-        if self._hold == 0:
-            self._render()
+        with self._drawing:
+            self._force = self._force or force
+            self._dirty = True
+            if self._hold == 0:
+                self._render()
 
     def _view_ids(self, *, fresh: bool = False) -> Any:
         """The view's ids in the grid's order (``fresh``: when drawing, take a new ranking)."""
