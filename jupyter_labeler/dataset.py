@@ -39,6 +39,7 @@ from . import team as _team
 from .agreement import agreement_table, rating_table
 from .errors import (
     LabelerError,
+    SelfReviewError,
     StoreError,
     StoreUnavailableError,
     UndoError,
@@ -527,8 +528,10 @@ class Dataset:
 
         "mine" is this author's work (see :meth:`assign`): the images assigned to them that
         they have not labeled yet, and those of theirs that a reviewer rejected (:meth:`mine`
-        says why). "review" is the labeled images no reviewer has accepted or rejected yet.
-        Cheap to call again: the answer is cached until the next change.
+        says why). "review" is the labeled images no reviewer has accepted or rejected yet,
+        but those assigned to this author: nobody reviews their own work (see
+        :meth:`review_excluded`). Cheap to call again: the answer is cached until the next
+        change.
         """
         with self._lock:
             key = ("ids", view, label)
@@ -548,7 +551,10 @@ class Dataset:
             key = (view, self.author)
             found = s._cache.get(key)
             if found is None:
-                found = s._cache[key] = self._mine()[0] if view == "mine" else _team.to_review(s)
+                me = s.authors._index.get(self.author, -1)
+                found = s._cache[key] = (
+                    self._mine()[0] if view == "mine" else _team.to_review(s, me)
+                )
             return found if label is None else found[member(found, s.view_codes("all", label))]
         if label is None:
             return s.view_codes(view)
@@ -594,6 +600,17 @@ class Dataset:
                 out["mine"] = len(self._view_code_array("mine", None))
                 out["review"] = len(self._view_code_array("review", None))
         return out
+
+    def review_excluded(self) -> int:
+        """How many images wait for review but are left out of this author's "review" view:
+        labeled, not accepted or rejected yet, and assigned to this author (nobody reviews
+        their own work: another reviewer does)."""
+        with self._lock:
+            s = self._state
+            if s.team is None or self.author not in s.authors._index:
+                return 0
+            waiting = _team.to_review(s, -1)
+            return int(s.team.is_assigned(waiting, s.authors.code(self.author)).sum())
 
     @property
     def has_team(self) -> bool:
@@ -1131,12 +1148,22 @@ class Dataset:
         leave the rejection as it is; so does accepting it, which ends it.
         ``counts(accepted_only=True)`` and exports with ``accepted_only=True`` keep the
         accepted images only.
+
+        Nobody reviews their own work: images assigned to this author raise
+        :class:`~jupyter_labeler.errors.SelfReviewError` (and nothing is reviewed); every
+        reader refuses such a review in the journal too. Assigning an image to its reviewer
+        later takes that review off it.
         """
         if reason is not None and (not isinstance(reason, str) or len(reason) > MAX_TEXT_CHARS):
             raise ValueError(f"reason must be a text of at most {MAX_TEXT_CHARS} characters")
         value = _team.ACCEPTED if accept else _team.REJECTED
         with self._lock:
             codes = self._resolve(ids)
+            team = self._state.team
+            if team is not None and self.author in self._state.authors._index:
+                own = codes[team.is_assigned(codes, self._state.authors.code(self.author))]
+                if len(own):
+                    raise SelfReviewError(self.author, self._state.ids[own].tolist())
             op = {
                 "op": "review",
                 "ids": self._state.ids[codes].tolist(),

@@ -573,12 +573,14 @@ def labeled_by(state: State, codes: np.ndarray, who: int) -> np.ndarray:
     return done
 
 
-def to_review(state: State) -> np.ndarray:
-    """Sorted codes of the labeled images that no reviewer accepted or rejected yet."""
+def to_review(state: State, who: int) -> np.ndarray:
+    """Sorted codes of the labeled images that no reviewer accepted or rejected yet, but
+    those assigned to ``who`` (an author code; -1 for nobody): nobody reviews their own work."""
     codes = np.flatnonzero(state.labeled_mask())
     if state.team is None:
         return codes
-    return codes[state.team.reviews_of(codes) == 0]
+    codes = codes[state.team.reviews_of(codes) == 0]
+    return codes[~state.team.is_assigned(codes, who)] if who >= 0 else codes
 
 
 def accepted_codes(state: State) -> np.ndarray:
