@@ -295,9 +295,8 @@ class Dataset:
         # Actions of this session still waiting for the store stay visible after a reload.
         for name, event in self._journal.pending_events():
             if name not in events:  # not written just after the listing
-                recent.hold(
-                    name, event, event["ops"], apply_ops(state, event["ops"], event).inverse
-                )
+                done = apply_ops(state, event["ops"], event, rules=True)
+                recent.hold(name, event, event["ops"], done.inverse)
                 applied.append(name)
         problems += self._journal.refused
         with self._lock:
@@ -309,7 +308,7 @@ class Dataset:
                 held = self._recent.get(name)
                 if held is not None:
                     event, ops = held
-                    recent.hold(name, event, ops, apply_ops(state, ops, event).inverse)
+                    recent.hold(name, event, ops, apply_ops(state, ops, event, rules=True).inverse)
                     applied.append(name)
             self._recent = recent
             self._state = state
@@ -335,7 +334,9 @@ class Dataset:
             state, refused = read_state(images, labels, order, exclude=self._exclude, where=where)
             if marker.get("team") is True:
                 refused += _team.read_team(
-                    state, self._journal.read_snapshot_file(key, _TEAM_SUFFIX)
+                    state,
+                    self._journal.read_snapshot_file(key, _TEAM_SUFFIX),
+                    where=f"{where}{_TEAM_SUFFIX}",
                 )
         except Exception as exc:  # whatever a damaged or hostile Parquet file raises
             problems.append(
@@ -797,11 +798,21 @@ class Dataset:
         if undoes:
             event["undoes"] = undoes
         with self._lock:
-            applied = apply_ops(self._state, ops, event, where=name)
+            applied = apply_ops(self._state, ops, event, where=name, rules=True)
+            if applied.refused:
+                # What the team rules refuse (an undo putting back an own label of an image
+                # reassigned since) is not written: every reader would refuse it too.
+                stored = [
+                    {k: v for k, v in op.items() if not k.startswith("_")} for op in applied.ops
+                ]
+                event["ops"] = stored
+                for why in applied.refused:
+                    log.info("%s", why)
             self._recent.hold(name, event, stored, applied.inverse)
             self._actions.append(((self._actions[-1][0] if self._actions else 0) + 1, name))
             for problem in applied.problems:
-                log.error("%s", problem)
+                if problem not in applied.refused:
+                    log.error("%s", problem)
             inverse = applied.inverse
             self._applied.append(name)
             self._events_since_snapshot += 1

@@ -9,7 +9,9 @@ three compact tables keyed by image code (no Python object per image):
 - own labels, long: ``(code, label, annotator, time)`` for overlap images only. The label sets
   of :class:`~.state.State` stay the union that views and counts use; these rows keep what each
   assigned annotator said, so that disagreement stays visible instead of being merged away;
-- reviews, one entry per image row: accepted / rejected, by whom, when, and a reason.
+- reviews, one entry per image row: accepted / rejected, by whom, when, and a reason; and per
+  reviewed image the reviews it held before (a few, newest last), so that a reader can tell an
+  undo putting one of them back from a review written in another reviewer's name.
 
 The journal operations ``assign``, ``review``, ``own+`` and ``own-`` (see :mod:`.events`) change
 them; every function here that applies one returns the operations that undo it. Nothing here
@@ -57,6 +59,8 @@ _REVIEWED_BY = PROPERTY_PREFIX + "reviewed_by"
 _REVIEWED_AT = PROPERTY_PREFIX + "reviewed_at"
 _REASON = PROPERTY_PREFIX + "review_reason"
 _MAX_NAME = 256
+# How many earlier reviews of an image are kept: an undo can put back one of these only.
+MAX_HELD = 8
 
 _I64 = np.empty(0, dtype=np.int64)
 _I32 = np.empty(0, dtype=np.int32)
@@ -92,6 +96,8 @@ class Team:
     review_by: np.ndarray = field(default_factory=lambda: _I32.copy())
     review_at: np.ndarray = field(default_factory=lambda: _I32.copy())
     reasons: dict[int, str] = field(default_factory=dict)
+    # code -> the reviews it held before, newest last: (review, reviewer, time, reason) codes
+    held: dict[int, list[tuple[int, int, int, str]]] = field(default_factory=dict)
 
     def grow(self, n_rows: int) -> None:
         """Make the per-image review arrays cover ``n_rows`` rows."""
@@ -205,9 +211,58 @@ class Team:
             keep[rows[first]] = True
             self.remove_own(keep)
 
+    def review_state(self, code: int) -> tuple[int, int, int, str]:
+        """(review, reviewer, time, reason) of ``code``, as codes; (0, -1, -1, "") for none."""
+        if code >= len(self.review) or not self.review[code]:
+            return (0, -1, -1, "")
+        return (
+            int(self.review[code]),
+            int(self.review_by[code]),
+            int(self.review_at[code]),
+            self.reasons.get(code, ""),
+        )
+
+    def set_review(self, code: int, value: tuple[int, int, int, str]) -> None:
+        """Give ``code`` the review ``value``; the one it replaces joins what it held before."""
+        old = self.review_state(code)
+        if old == value:
+            return
+        if old[0]:
+            held = [h for h in self.held.get(code, []) if h != old]
+            self.held[code] = [*held, old][-MAX_HELD:]
+        self.review[code], self.review_by[code], self.review_at[code] = value[:3]
+        if value[0] and value[3]:
+            self.reasons[code] = value[3]
+        else:
+            self.reasons.pop(code, None)
+
+    def forget(self, codes: np.ndarray) -> None:
+        """Drop every row of the images ``codes`` (removed: their undo says it all again)."""
+        codes = sorted_unique(np.asarray(codes, dtype=np.int64))
+        if not len(codes):
+            return
+        keep = ~member(self.a_codes, codes)
+        self.a_codes, self.a_who = self.a_codes[keep], self.a_who[keep]
+        if len(self.o_codes):
+            self.remove_own(~member(self.o_codes, codes))
+        inside = codes[codes < len(self.review)]
+        self.review[inside] = 0
+        self.review_by[inside] = -1
+        self.review_at[inside] = -1
+        for code in codes.tolist():
+            self.reasons.pop(code, None)
+            self.held.pop(code, None)
+
     @property
     def empty(self) -> bool:
-        return not len(self.a_codes) and not len(self.o_codes) and not self.review.any()
+        """Whether there is nothing to keep (what reviews held before counts: an undo may put
+        one back after the dataset is saved and opened again)."""
+        return (
+            not len(self.a_codes)
+            and not len(self.o_codes)
+            and not self.review.any()
+            and not self.held
+        )
 
 
 def _pair_key(codes: np.ndarray, who: np.ndarray) -> np.ndarray:
@@ -230,6 +285,234 @@ def team_of(state: State) -> Team:
         state.team = Team()
     team: Team = state.team
     return team
+
+
+# -- the rules team operations follow when they are read (called by events.py) -------------------
+@dataclass
+class SoFar:
+    """What the operations of one event applied so far gave back (see :mod:`.events`): the
+    images ``images+`` revived, per label the images ``label+`` gave it, per label the
+    (image, annotator) keys of the own labels ``own-`` took off, and the (image, annotator)
+    pairs ``assign`` made. An undo may put back the team data of these, in other annotators'
+    names, and of nothing else. The images of ``images+`` and ``label+`` (which may be a
+    million) are looked up only when an ``own+`` or ``review`` asks."""
+
+    taken: dict[str, np.ndarray] = field(default_factory=dict)
+    assigned: np.ndarray = field(default_factory=lambda: _I64.copy())
+    _revived_ids: list[list[str]] = field(default_factory=list)
+    _given_ids: dict[str, list[list[str]]] = field(default_factory=dict)
+
+    def note(self, state: State, op: dict[str, Any], inverse: list[dict[str, Any]]) -> None:
+        """Remember what ``op``, just applied and undone by ``inverse``, gave back."""
+        kind = op["op"]
+        if kind == "label+":
+            # the images it names, not only those it added: another action may have given
+            # the label back to some meanwhile, and the own labels it held still come back
+            self._given_ids.setdefault(op["label"], []).append(op.get("ids", []))
+        elif kind == "assign" and state.team is not None:
+            # the (image, annotator) pairs it made: those that the undo gives back lack
+            team = state.team
+            codes = sorted_unique(state.lookup(op.get("ids", [])))
+            rows = member(team.a_codes, codes)
+            now = _pair_key(team.a_codes[rows], team.a_who[rows])
+            old = inverse[0] if inverse and inverse[0]["op"] == "assign" else None
+            if old is not None:
+                named = [n != "" for n in old["to"]]
+                before = _pair_key(
+                    state.lookup([i for i, k in zip(old["ids"], named, strict=True) if k]),
+                    _known(state, [n for n in old["to"] if n]),
+                )
+                now = now[~np.isin(now, before)]
+            self.assigned = np.union1d(self.assigned, now)
+        for inv in inverse:
+            if kind == "images+" and inv["op"] == "images-":
+                self._revived_ids.append(inv["ids"])
+            elif kind == "own-" and inv["op"] == "own+":
+                keys = _pair_key(state.lookup(inv["ids"]), _known(state, inv["by"]))
+                name = inv["label"]
+                self.taken[name] = np.union1d(self.taken.get(name, _I64), keys)
+
+    def revived(self, state: State) -> np.ndarray:
+        """Sorted codes of the live images that ``images+`` of this event revived."""
+        return _live_codes(state, self._revived_ids)
+
+    def given(self, state: State, label: str) -> np.ndarray:
+        """Sorted codes of the live images that ``label+`` of this event gave ``label``."""
+        return _live_codes(state, self._given_ids.get(label, []))
+
+
+def _live_codes(state: State, id_lists: list[list[str]]) -> np.ndarray:
+    if not id_lists:
+        return _I64.copy()
+    codes = state.lookup([i for ids in id_lists for i in ids])
+    return sorted_unique(codes[codes >= 0])
+
+
+def _known(state: State, names: Sequence[str]) -> np.ndarray:
+    """The author code of each name, -2 for a name never seen (nothing is interned)."""
+    index = state.authors._index
+    return np.fromiter((index.get(n, -2) for n in names), np.int64, len(names))
+
+
+def _refusals(refused: dict[str, list[str]]) -> list[str]:
+    """One sentence per reason: how many images, and the first of them."""
+    out = []
+    for why, ids in refused.items():
+        noun = "image" if len(ids) == 1 else "images"
+        out.append(f"{why}; {len(ids)} {noun} left as they were (the first: {ids[0]})")
+    return out
+
+
+def check_review(
+    state: State, op: dict[str, Any], author: str, at: str, so_far: SoFar
+) -> tuple[dict[str, Any] | None, list[str]]:
+    """The part of a ``review`` operation of ``author``'s event that the rules allow (None
+    for none of it), and a sentence for each kind of refusal.
+
+    - Nobody reviews an image assigned to them.
+    - A review is its event's author's, unless it puts back exactly (value, reviewer, time,
+      reason) one the image held before, or one of an image this event brought back: what an
+      undo does.
+    - An image goes back to review (``""``) by anyone not assigned to it, and by one of its
+      annotators only from a rejection (their new answer waits for a reviewer).
+    """
+    codes, keep = _aligned(state, op)
+    if not len(codes[keep]):
+        return op, []
+    ids = np.asarray(op.get("ids", []), dtype=object)[keep]
+    values = _values(op.get("review", ""), keep)
+    reviewers = _values(op.get("by", author), keep)
+    whens = _values(op.get("at", at), keep)
+    reasons = _values(op.get("reason", ""), keep)
+    codes = codes[keep]
+    team = state.team
+    value = np.fromiter((REVIEWS.index(v) for v in values.tolist()), np.int8, len(codes))
+    who = _known(state, reviewers.tolist())
+    pairs = _pair_key(team.a_codes, team.a_who) if team is not None and len(team.a_codes) else _I64
+    now = team.reviews_of(codes) if team is not None else np.zeros(len(codes), np.int8)
+    me = state.authors._index.get(author, -2)
+    names = {n: annotator_problem(n) is None for n in set(reviewers.tolist())}
+    named = np.fromiter((names[n] for n in reviewers.tolist()), bool, len(codes))
+    refused: dict[str, list[str]] = {}
+
+    def refuse(mask: np.ndarray, why: str) -> None:
+        if mask.any():
+            refused.setdefault(why, []).extend(ids[mask].tolist())
+
+    ok = np.ones(len(codes), dtype=bool)
+    back = value == 0
+    # one of its annotators sends an image back to review from a rejection, never from an
+    # acceptance: that one waits for nothing more from them
+    bad = back & np.isin(_pair_key(codes, np.full(len(codes), me)), pairs) & (now == 1)
+    refuse(bad, f"{author} is assigned to the image and cannot take back its acceptance")
+    ok &= ~bad
+    bad = ~back & ~named
+    refuse(bad, "a review names no reviewer")
+    ok &= ~bad
+    own_work = ~back & named & np.isin(_pair_key(codes, who), pairs)
+    for name in dict.fromkeys(reviewers[own_work].tolist()):
+        refuse(
+            own_work & (reviewers == name),
+            f"{name} reviewed images assigned to them (nobody reviews their own work)",
+        )
+    ok &= ~own_work
+    others = ok & ~back & (reviewers != author)
+    if others.any():
+        revived = so_far.revived(state)
+        times = state.times._index
+        for k in np.flatnonzero(others).tolist():
+            code = int(codes[k])
+            wanted = (int(value[k]), int(who[k]), times.get(whens[k], -2), reasons[k] or "")
+            held = team.held.get(code, []) if team is not None else []
+            if bool(member(codes[k : k + 1], revived)[0]) or wanted in held:
+                continue
+            if team is not None and wanted == team.review_state(code):
+                continue
+            ok[k] = False
+            refused.setdefault(
+                f"a review written by {author} names {reviewers[k]} as its reviewer, and the "
+                "image never held that review",
+                [],
+            ).append(str(ids[k]))
+    if not refused:
+        return op, []
+    if not ok.any():
+        return None, _refusals(refused)
+    allowed = {
+        "op": "review",
+        "ids": ids[ok].tolist(),
+        "review": values[ok].tolist(),
+        "by": reviewers[ok].tolist(),
+        "at": whens[ok].tolist(),
+        "reason": reasons[ok].tolist(),
+    }
+    return allowed, _refusals(refused)
+
+
+def check_own_add(
+    state: State, op: dict[str, Any], author: str, at: str, so_far: SoFar
+) -> tuple[dict[str, Any] | None, list[str]]:
+    """The part of an ``own+`` operation of ``author``'s event that the rules allow (None for
+    none of it), and a sentence for each kind of refusal.
+
+    An own label is given only by one of the several annotators an image is assigned to, only
+    for a label the image carries, and in its event's author's name; in another annotator's
+    name only to put back what this same event took off (the image, the label on it, that own
+    label itself, or that annotator's assignment), as an undo does.
+    """
+    codes, keep = _aligned(state, op)
+    if not len(codes[keep]):
+        return op, []
+    label = op["label"]
+    ids = np.asarray(op.get("ids", []), dtype=object)[keep]
+    who = _values(op.get("by", author), keep)
+    when = _values(op.get("at", at), keep)
+    codes = codes[keep]
+    labelset = state.labels.get(label)
+    carries = member(codes, labelset.codes) if labelset is not None else np.zeros(len(codes), bool)
+    who_codes = _known(state, who.tolist())
+    keys = _pair_key(codes, who_codes)
+    team = state.team
+    assigned = (
+        np.isin(keys, _pair_key(team.a_codes, team.a_who)) & (team.assignee_count(codes) >= 2)
+        if team is not None and len(team.a_codes)
+        else np.zeros(len(codes), bool)
+    )
+    back = (
+        member(codes, so_far.revived(state))
+        | member(codes, so_far.given(state, label))
+        | np.isin(keys, so_far.taken.get(label, _I64))
+        | np.isin(keys, so_far.assigned)
+    )
+    mine = who == author
+    ok = carries & assigned & (mine | back)
+    refused: dict[str, list[str]] = {}
+    for k in np.flatnonzero(~ok).tolist():
+        if not carries[k]:
+            why = f"an own label {label!r} was given to images that do not carry {label!r}"
+        elif not assigned[k]:
+            why = (
+                f"an own label {label!r} names {who[k]}, who is not one of the several "
+                "annotators the image is assigned to"
+            )
+        else:
+            why = (
+                f"an own label {label!r} written by {author} names {who[k]}, and puts back "
+                "nothing the same action took off"
+            )
+        refused.setdefault(why, []).append(str(ids[k]))
+    if not refused:
+        return op, []
+    if not ok.any():
+        return None, _refusals(refused)
+    allowed = {
+        "op": "own+",
+        "label": label,
+        "ids": ids[ok].tolist(),
+        "by": who[ok].tolist(),
+        "at": when[ok].tolist(),
+    }
+    return allowed, _refusals(refused)
 
 
 # -- applying operations (called by events.py) ---------------------------------------------------
@@ -258,13 +541,81 @@ def apply_assign(state: State, op: dict[str, Any], by: str, at: str) -> list[dic
     who = _intern(state.authors, to[named])
     targets = sorted_unique(codes)
     old_codes, old_who = team.set_assignment(targets, codes[named], who)
+    # Nobody reviews an image assigned to them: a review by a new assignee no longer stands.
+    undo_review = _drop_own_reviews(state, team, targets)
+    # Own labels are those of an image's several annotators: others' go with the assignment.
+    undo_own = _drop_unshared_own(state, team, targets)
     state._changed()
-    # Undo gives each image its assignees back: "" for an image that had none.
+    # Undo gives each image its assignees back: "" for an image that had none; then the
+    # reviews and own labels dropped here.
     had = member(targets, old_codes)
     authors = np.asarray(state.authors.values, dtype=object)
     ids = state.ids[old_codes].tolist() + state.ids[targets[~had]].tolist()
     names = (authors[old_who].tolist() if len(old_who) else []) + [""] * int((~had).sum())
-    return [{"op": "assign", "ids": ids, "to": names}]
+    return [{"op": "assign", "ids": ids, "to": names}, *undo_review, *undo_own]
+
+
+def _drop_unshared_own(state: State, team: Team, codes: np.ndarray) -> list[dict[str, Any]]:
+    """Take off ``codes`` the own labels of annotators who are no longer one of the image's
+    several assignees; returns the operations that put them back."""
+    if not len(team.o_codes):
+        return []
+    on = member(team.o_codes, codes)
+    if not on.any():
+        return []
+    shared = team.assignee_count(team.o_codes) >= 2
+    assigned = np.isin(_pair_key(team.o_codes, team.o_who), _pair_key(team.a_codes, team.a_who))
+    gone = on & ~(shared & assigned)
+    if not gone.any():
+        return []
+    r_codes, r_label, r_who, r_at = team.remove_own(~gone)
+    return _own_add_ops(state, r_codes, r_label, r_who, r_at)
+
+
+def _own_add_ops(
+    state: State, codes: np.ndarray, labels: np.ndarray, who: np.ndarray, at: np.ndarray
+) -> list[dict[str, Any]]:
+    """``own+`` operations giving back these own rows exactly, one per label."""
+    authors = np.asarray(state.authors.values, dtype=object)
+    times = np.asarray(state.times.values, dtype=object)
+    ops = []
+    for label in dict.fromkeys(labels.tolist()):
+        sel = labels == label
+        ops.append(
+            {
+                "op": "own+",
+                "label": label,
+                "ids": state.ids[codes[sel]].tolist(),
+                "by": authors[who[sel]].tolist(),
+                "at": times[at[sel]].tolist(),
+            }
+        )
+    return ops
+
+
+def _drop_own_reviews(state: State, team: Team, codes: np.ndarray) -> list[dict[str, Any]]:
+    """Take off ``codes`` the reviews whose reviewer is now one of the image's assignees;
+    returns the operation that puts them back."""
+    codes = codes[team.reviews_of(codes) > 0]
+    if not len(codes) or not len(team.a_codes):
+        return []
+    pairs = _pair_key(team.a_codes, team.a_who)
+    mine = codes[np.isin(_pair_key(codes, team.review_by[codes]), pairs)]
+    if not len(mine):
+        return []
+    authors = np.asarray(state.authors.values, dtype=object)
+    times = np.asarray(state.times.values, dtype=object)
+    undo = {
+        "op": "review",
+        "ids": state.ids[mine].tolist(),
+        "review": [REVIEWS[r] for r in team.review[mine].tolist()],
+        "by": authors[team.review_by[mine]].tolist(),
+        "at": times[team.review_at[mine]].tolist(),
+        "reason": [team.reasons.get(c, "") for c in mine.tolist()],
+    }
+    for code in mine.tolist():
+        team.set_review(code, (0, -1, -1, ""))
+    return [undo]
 
 
 def apply_review(state: State, op: dict[str, Any], by: str, at: str) -> list[dict[str, Any]]:
@@ -297,13 +648,12 @@ def apply_review(state: State, op: dict[str, Any], by: str, at: str) -> list[dic
         strict=True,
     ):
         state_code = REVIEWS.index(value)
-        team.review[code] = state_code
-        team.review_by[code] = state.authors.code(who) if state_code else -1
-        team.review_at[code] = state.times.code(when_) if state_code else -1
-        if state_code and why:
-            team.reasons[code] = why
+        if state_code:
+            team.set_review(
+                code, (state_code, state.authors.code(who), state.times.code(when_), why or "")
+            )
         else:
-            team.reasons.pop(code, None)
+            team.set_review(code, (0, -1, -1, ""))
     state._changed()
     return [before]
 
@@ -597,13 +947,25 @@ def rated(state: State) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
     team = state.team
     if team is None or not len(team.o_codes):
         return _I64.copy(), _I32.copy(), np.empty(0, object), _I64.copy()
-    overlap = team.overlap_codes()
-    keep = member(team.o_codes, overlap) & state.alive[team.o_codes]
-    pair_key = team.a_codes * (1 << 31) + team.a_who.astype(np.int64)
-    own_key = team.o_codes * (1 << 31) + team.o_who.astype(np.int64)
-    keep &= np.isin(own_key, pair_key)
+    keep = visible_own(state, team)
     codes = team.o_codes[keep]
     return codes, team.o_who[keep], team.o_label[keep], team.assignee_count(codes)
+
+
+def visible_own(state: State, team: Team) -> np.ndarray:
+    """Which own rows the dataset shows: on a live image shared by several annotators, by one
+    of them, of a label the image carries. The rules keep every own row so (see
+    :func:`check_own_add`); a journal written before them may hold others, which no view and
+    no file shows."""
+    if not len(team.o_codes):
+        return np.zeros(0, dtype=bool)
+    keep = member(team.o_codes, team.overlap_codes()) & state.alive[team.o_codes]
+    keep &= np.isin(_pair_key(team.o_codes, team.o_who), _pair_key(team.a_codes, team.a_who))
+    for label in np.unique(team.o_label[keep]).tolist() if keep.any() else []:
+        rows = keep & (team.o_label == label)
+        labelset = state.labels.get(label)
+        keep[rows] = member(team.o_codes[rows], labelset.codes) if labelset is not None else False
+    return keep
 
 
 # -- persistence ---------------------------------------------------------------------------------
@@ -618,22 +980,53 @@ def _dict_array(indices: np.ndarray, values: Sequence[str]) -> pa.DictionaryArra
     )
 
 
+_HELD = pa.list_(
+    pa.struct(
+        [("value", pa.string()), ("who", pa.string()), ("at", pa.string()), ("reason", pa.string())]
+    )
+)
+# A team file holds a review, the assignees and their own labels of each image: far fewer rows
+# than this an image. A file with more (a few kilobytes of Parquet can say millions of rows) is
+# not read: the snapshot's manifest is read instead.
+MAX_TEAM_ROWS_PER_IMAGE = 64
+
+
 def write_team(state: State) -> bytes | None:
     """The team tables of the live images as Parquet (rows renumbered as in the snapshot), or
     None when there is nothing to keep. Columns: ``kind`` (assign / own / review), ``row``,
-    ``who``, ``label`` (own), ``value`` (review), ``at`` (own, review), ``reason`` (review)."""
+    ``who``, ``label`` (own), ``value`` (review), ``at`` (own, review), ``reason`` (review),
+    ``held`` (review: the reviews the image held before, see :class:`Team`; a review row with
+    no ``value`` carries only those). Own labels are those the dataset shows (see
+    :func:`visible_own`), as in the manifest."""
     team = state.team
     if team is None or team.empty:
         return None
     alive = np.flatnonzero(state.alive)
     renumber = np.full(state.n_rows, -1, dtype=np.int64)
     renumber[alive] = np.arange(len(alive))
-    reviewed = np.flatnonzero(team.review)
-    o_names, o_index = np.unique(team.o_label.astype(str), return_inverse=True)
+    shown = visible_own(state, team)
+    o_codes, o_label, o_who, o_at = (
+        team.o_codes[shown],
+        team.o_label[shown],
+        team.o_who[shown],
+        team.o_at[shown],
+    )
+    o_names, o_index = np.unique(o_label.astype(str), return_inverse=True)
+    held = np.asarray(sorted(team.held), dtype=np.int64)
+    reviewed = np.union1d(np.flatnonzero(team.review), held).astype(np.int64)
+    value = team.reviews_of(reviewed).astype(np.int64)
+    value[value == 0] = -1
     none = np.full(0, -1, dtype=np.int64)
 
     def nulls(n: int) -> np.ndarray:
         return np.full(n, -1, dtype=np.int64)
+
+    def of(array: np.ndarray) -> np.ndarray:
+        out = nulls(len(reviewed))
+        inside = reviewed < len(array)
+        out[inside] = array[reviewed[inside]]
+        out[value < 0] = -1
+        return out
 
     parts = [
         # kind, rows, who, label, value, at
@@ -645,44 +1038,44 @@ def write_team(state: State) -> bytes | None:
             nulls(len(team.a_codes)),
             nulls(len(team.a_codes)),
         ),
-        (1, team.o_codes, team.o_who, o_index.reshape(-1), nulls(len(team.o_codes)), team.o_at),
-        (
-            2,
-            reviewed,
-            team.review_by[reviewed],
-            nulls(len(reviewed)),
-            team.review[reviewed],
-            team.review_at[reviewed],
-        ),
+        (1, o_codes, o_who, o_index.reshape(-1), nulls(len(o_codes)), o_at),
+        (2, reviewed, of(team.review_by), nulls(len(reviewed)), value, of(team.review_at)),
     ]
     columns: dict[str, list[np.ndarray]] = {
         k: [] for k in ("kind", "row", "who", "label", "value", "at")
     }
-    for kind, rows, who, label, value, at in parts:
+    for kind, rows, who, label, val, at in parts:
         live = renumber[rows] >= 0 if len(rows) else np.zeros(0, dtype=bool)
         columns["kind"].append(np.full(int(live.sum()), kind))
         columns["row"].append(renumber[rows][live])
-        for name, values in (("who", who), ("label", label), ("value", value), ("at", at)):
+        for name, values in (("who", who), ("label", label), ("value", val), ("at", at)):
             columns[name].append(np.asarray(values, dtype=np.int64)[live] if len(values) else none)
     flat = {k: np.concatenate(v) for k, v in columns.items()}
     live_reviews = reviewed[renumber[reviewed] >= 0]
-    reasons = [team.reasons.get(c) or None for c in live_reviews.tolist()] if team.reasons else []
     n_other = len(flat["row"]) - len(live_reviews)
-    reason = pa.concat_arrays(
+    reasons = [team.reasons.get(c) or None for c in live_reviews.tolist()]
+    authors, times = state.authors.values, state.times.values
+    history = [
         [
-            pa.nulls(n_other, pa.string()),
-            pa.array(reasons, pa.string()) if reasons else pa.nulls(len(live_reviews), pa.string()),
+            {"value": REVIEWS[v], "who": authors[w], "at": times[t], "reason": why}
+            for v, w, t, why in team.held[c]
         ]
-    )
+        if c in team.held
+        else None
+        for c in live_reviews.tolist()
+    ]
     table = pa.table(
         {
             "kind": _dict_array(flat["kind"], _KINDS),
             "row": pa.array(flat["row"], pa.int64()),
-            "who": _dict_array(flat["who"], state.authors.values),
+            "who": _dict_array(flat["who"], authors),
             "label": _dict_array(flat["label"], o_names.tolist()),
             "value": _dict_array(flat["value"], REVIEWS),
-            "at": _dict_array(flat["at"], state.times.values),
-            "reason": reason,
+            "at": _dict_array(flat["at"], times),
+            "reason": pa.concat_arrays(
+                [pa.nulls(n_other, pa.string()), pa.array(reasons, pa.string())]
+            ),
+            "held": pa.concat_arrays([pa.nulls(n_other, _HELD), pa.array(history, _HELD)]),
         }
     )
     sink = io.BytesIO()
@@ -699,13 +1092,50 @@ def _read_dict(table: pa.Table, name: str) -> tuple[np.ndarray, list[Any]]:
     return indices, column.dictionary.to_pylist()
 
 
-def read_team(state: State, data: bytes) -> list[str]:
-    """Put the team tables of :func:`write_team` into ``state`` (rows = its codes); returns
-    what was refused. A malformed file raises ValueError."""
-    table = pq.read_table(io.BytesIO(data))
-    problems: list[str] = []
-    rows = table.column("row").to_numpy(zero_copy_only=False)
+class _Refused:
+    """Rows of a team file or manifest refused, counted per reason with the first image."""
+
+    def __init__(self, state: State, where: str) -> None:
+        self.state, self.where = state, where
+        self.found: dict[str, list[int]] = {}
+
+    def add(self, why: str, codes: np.ndarray) -> None:
+        """Count ``codes`` (image codes) as refused for ``why``."""
+        if len(codes):
+            seen = self.found.setdefault(why, [0, int(codes[0])])
+            seen[0] += len(codes)
+
+    def lines(self) -> list[str]:
+        return [
+            f"{self.where}: {why}: {count} refused (the first on image "
+            f"{self.state.ids[first]}); the rest was read"
+            for why, (count, first) in self.found.items()
+        ]
+
+
+def _text_or_empty(value: Any) -> str:
+    return value if isinstance(value, str) and len(value) <= _MAX_NAME else ""
+
+
+def read_team(state: State, data: bytes, where: str = "team file") -> list[str]:
+    """Put the team tables of :func:`write_team` into ``state`` (rows = its codes), checked
+    against it as the journal's team operations are (see :func:`check_review` and
+    :func:`check_own_add`); returns a sentence per kind of row refused. A malformed file, or
+    one of more than :data:`MAX_TEAM_ROWS_PER_IMAGE` rows an image (judged from its metadata,
+    before any row is read), raises ValueError: the snapshot's manifest is read instead."""
+    file = pq.ParquetFile(io.BytesIO(data))
     n = state.n_rows
+    declared = file.metadata.num_rows
+    if declared > n * MAX_TEAM_ROWS_PER_IMAGE:
+        raise ValueError(
+            f"its team file holds {declared} rows for {n} images "
+            f"(at most {MAX_TEAM_ROWS_PER_IMAGE} an image)"
+        )
+    names = set(file.schema_arrow.names)
+    wanted = ["kind", "row", "who", "label", "value", "at", "reason", "held"]
+    table = file.read(columns=[c for c in wanted if c in names])
+    refused = _Refused(state, where)
+    rows = table.column("row").to_numpy(zero_copy_only=False)
     if len(rows) and (rows.dtype.kind not in "iu" or rows.min() < 0 or rows.max() >= n):
         raise ValueError("a team row names an image row that does not exist")
     rows = rows.astype(np.int64)
@@ -714,46 +1144,112 @@ def read_team(state: State, data: bytes) -> list[str]:
         raise ValueError(f"unknown team row kinds {sorted(set(kinds) - set(_KINDS))}")
     kind = np.asarray([_KINDS.index(k) for k in kinds] + [-1], dtype=np.int64)[kind_idx]
     who_idx, whos = _read_dict(table, "who")
-    good = np.asarray([annotator_problem(w) is None for w in whos] + [False])[who_idx]
-    who = np.asarray([state.authors.code(w) if isinstance(w, str) else -1 for w in whos] + [-1])
+    named = [annotator_problem(w) is None for w in whos]
+    good = np.asarray([*named, False])[who_idx]
+    who = np.asarray(
+        [state.authors.code(w) if ok else -1 for w, ok in zip(whos, named, strict=True)] + [-1]
+    )
     who = who[who_idx].astype(np.int32)
     at_idx, ats = _read_dict(table, "at")
-    at = np.asarray(
-        [state.times.code(t if isinstance(t, str) else "") for t in ats] + [state.times.code("")]
-    )[at_idx].astype(np.int32)
+    at = np.asarray([state.times.code(_text_or_empty(t)) for t in ats] + [state.times.code("")])
+    at = at[at_idx].astype(np.int32)
 
     team = team_of(state)
-    pick = (kind == 0) & good
+    pick = kind == 0
+    refused.add("assignments to no annotator's name", rows[pick & ~good])
+    pick &= good
     if pick.any():
         team.set_assignment(sorted_unique(rows[pick]), rows[pick], who[pick])
+    pairs = _pair_key(team.a_codes, team.a_who)
+    shared = team.overlap_codes()
     label_idx, labels = _read_dict(table, "label")
     for k, name in enumerate(labels):
         chosen = (kind == 1) & (label_idx == k)
         if not chosen.any():
             continue
-        if not isinstance(name, str) or label_problem(name) is not None or not good[chosen].all():
-            problems.append(f"own labels {str(name)[:40]!r} were refused")
+        codes = rows[chosen]
+        labelset = state.labels.get(name) if isinstance(name, str) else None
+        if labelset is None or label_problem(name) is not None:
+            refused.add("own labels of no label of the dataset", codes)
             continue
-        team.add_own(rows[chosen], name, who[chosen], at[chosen])
+        ok = good[chosen]
+        refused.add("own labels of no annotator's name", codes[~ok])
+        carried = member(codes, labelset.codes)
+        refused.add("own labels of a label their image does not carry", codes[ok & ~carried])
+        ok &= carried
+        assigned = np.isin(_pair_key(codes, who[chosen]), pairs) & member(codes, shared)
+        refused.add(
+            "own labels of someone who is not one of the image's several annotators",
+            codes[ok & ~assigned],
+        )
+        ok &= assigned
+        if ok.any():
+            team.add_own(codes[ok], name, who[chosen][ok], at[chosen][ok])
     value_idx, values = _read_dict(table, "value")
     state_of = np.asarray(
-        [REVIEWS.index(v) if v in (ACCEPTED, REJECTED) else 0 for v in values] + [0]
+        [REVIEWS.index(v) if v in (ACCEPTED, REJECTED) else -1 for v in values] + [0]
     )[value_idx]
-    pick = (kind == 2) & good & (state_of > 0)
-    if pick.any():
-        team.grow(n)
-        codes = rows[pick]
-        team.review[codes] = state_of[pick]
-        team.review_by[codes] = who[pick]
-        team.review_at[codes] = at[pick]
-        reason = table.column("reason").to_numpy(zero_copy_only=False)[pick]
-        for k in np.flatnonzero(pd.notna(reason)).tolist():
-            if isinstance(reason[k], str) and reason[k]:
-                team.reasons[int(codes[k])] = reason[k][:_MAX_NAME]
+    pick = kind == 2
+    refused.add("reviews of no known value", rows[pick & (state_of < 0)])
+    reviewing = pick & (state_of > 0)
+    refused.add("reviews by no annotator's name", rows[reviewing & ~good])
+    own_work = np.isin(_pair_key(rows, who), pairs)
+    refused.add(
+        "reviews by an annotator the image is assigned to (nobody reviews their own work)",
+        rows[reviewing & good & own_work],
+    )
+    accept = reviewing & good & ~own_work
+    team.grow(n)
+    if accept.any():
+        codes = rows[accept]
+        team.review[codes] = state_of[accept]
+        team.review_by[codes] = who[accept]
+        team.review_at[codes] = at[accept]
+        if "reason" in names:
+            reason = table.column("reason").to_numpy(zero_copy_only=False)[accept]
+            for k in np.flatnonzero(pd.notna(reason)).tolist():
+                if isinstance(reason[k], str) and reason[k]:
+                    team.reasons[int(codes[k])] = reason[k][:_MAX_NAME]
+    if "held" in names:
+        _read_held(state, team, table, rows, pick, refused)
     if team.empty:
         state.team = None
     state._changed()
-    return problems
+    return refused.lines()
+
+
+def _read_held(
+    state: State, team: Team, table: pa.Table, rows: np.ndarray, pick: np.ndarray, refused: _Refused
+) -> None:
+    """The reviews each image held before, from the ``held`` column of its review row."""
+    column = table.column("held").combine_chunks()
+    if not pa.types.is_list(column.type):
+        refused.add("review histories of another form", rows[pick])
+        return
+    where = np.flatnonzero(pick & ~column.is_null().to_numpy(zero_copy_only=False))
+    for k in where.tolist():
+        entries = column[k].as_py()
+        kept: list[tuple[int, int, int, str]] = []
+        for entry in entries[-MAX_HELD:] if isinstance(entries, list) else []:
+            if not isinstance(entry, dict):
+                continue
+            value, who = entry.get("value"), entry.get("who")
+            if value not in (ACCEPTED, REJECTED) or not isinstance(who, str):
+                continue
+            if annotator_problem(who) is not None:
+                continue
+            kept.append(
+                (
+                    REVIEWS.index(value),
+                    state.authors.code(who),
+                    state.times.code(_text_or_empty(entry.get("at"))),
+                    _text_or_empty(entry.get("reason")),
+                )
+            )
+        if not isinstance(entries, list) or len(kept) < len(entries):
+            refused.add("earlier reviews that are no review", rows[k : k + 1])
+        if kept:
+            team.held[int(rows[k])] = kept
 
 
 def load(
@@ -828,7 +1324,7 @@ def property_texts(state: State) -> tuple[np.ndarray, pa.Array] | None:
             "",
         )
         parts.append(_aligned_texts(codes, reviewed, texts))
-    if not parts:  # own labels left on images nobody is assigned any more: no property
+    if not parts:  # what reviews held before, and nothing else: no property
         return None
     if len(parts) == 1:
         return codes, parts[0]
@@ -859,11 +1355,12 @@ def own_annotations(state: State) -> dict[int, dict[str, Any]]:
     out: dict[int, dict[str, Any]] = {}
     authors = state.authors.values
     times = state.times.values
+    shown = visible_own(state, team)  # the manifest says what the dataset shows, no more
     for code, label, who, at in zip(
-        team.o_codes.tolist(),
-        team.o_label.tolist(),
-        team.o_who.tolist(),
-        team.o_at.tolist(),
+        team.o_codes[shown].tolist(),
+        team.o_label[shown].tolist(),
+        team.o_who[shown].tolist(),
+        team.o_at[shown].tolist(),
         strict=True,
     ):
         labelset = state.labels.get(label)
