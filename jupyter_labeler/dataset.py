@@ -274,8 +274,8 @@ class Dataset:
                 exclude=self._exclude,
                 prefix=self._manifest_prefix(),
             )
-            problems += parsed.problems
             state = parsed.to_state()
+            problems += parsed.problems
         listed = self._journal.list_events()
         names = [n for n in listed if n not in covered]
         if state is None:
@@ -353,8 +353,8 @@ class Dataset:
             exclude=self._exclude,
             prefix=self._manifest_prefix(),
         )
-        problems += parsed.problems
         state = parsed.to_state()
+        problems += parsed.problems
         for name in order:
             if label_problem(name) is None:
                 state.ensure_label(name)

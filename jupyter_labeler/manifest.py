@@ -89,6 +89,8 @@ class ParsedManifest:
     foreign: list[bytes] = field(default_factory=list)
     # whether some line's ``property`` holds assignments or reviews (see :mod:`.team`)
     team: bool = False
+    # what the problems call the manifest
+    where: str = "manifest"
 
     @property
     def labels(self) -> list[tuple[int, str, str, str, dict[str, Any] | None]]:
@@ -107,12 +109,16 @@ class ParsedManifest:
         ]
 
     def to_state(self) -> State:
+        """The state this manifest holds. Team values that the journal's rules would refuse
+        (see :func:`~.team.team_from_manifest`) are left out and named in ``problems``."""
         state = State()
         state.add_images(self.rows, unique=True)  # one row per distinct path and id
         state.foreign = list(self.foreign)
         if not len(self.label_rows):
             if self.team:
-                team_from_manifest(state, self.label_rows, [], [], [])
+                self.problems += team_from_manifest(
+                    state, self.label_rows, [], [], [], where=self.where
+                )
             return state
         name_codes, names = _encode(self.label_names)
         by_codes, by_values = _encode(self.label_by)
@@ -130,12 +136,13 @@ class ParsedManifest:
                 name, self.label_rows[chosen], by[chosen], at[chosen], extras.get(k) or None
             )
         if self.team:
-            team_from_manifest(
+            self.problems += team_from_manifest(
                 state,
                 self.label_rows,
                 self.label_names.to_pylist(),
                 self.label_by.to_pylist(),
                 self.label_at.to_pylist(),
+                where=self.where,
             )
         return state
 
@@ -668,6 +675,7 @@ def parse_manifest(
         merged=merged,
         foreign=foreign,
         team=team,
+        where=where,
     )
 
 

@@ -1380,11 +1380,18 @@ def own_annotations(state: State) -> dict[int, dict[str, Any]]:
 
 
 def team_from_manifest(
-    state: State, rows: np.ndarray, names: list[str], by: list[str], at: list[str]
-) -> None:
+    state: State,
+    rows: np.ndarray,
+    names: list[str],
+    by: list[str],
+    at: list[str],
+    where: str = "manifest",
+) -> list[str]:
     """Take the team's data out of the rows' ``property`` (read from a manifest) into
     ``state.team``, and the own labels of overlap images from their annotations (``rows``,
-    ``names``, ``by``, ``at``: every classification annotation, in file order)."""
+    ``names``, ``by``, ``at``: every classification annotation, in file order). Values that
+    the journal's rules would refuse are left out; returns a sentence per kind of them."""
+    refused = _Refused(state, where)
     extra = state.extra
     present = np.flatnonzero(pd.notna(extra)) if len(extra) else _I64
     assign: list[tuple[int, str]] = []
@@ -1404,19 +1411,40 @@ def team_from_manifest(
         if rest:
             new_extra["property"] = rest
         extra[code] = new_extra or None
+        one = np.asarray([code], dtype=np.int64)
         given = ours.get(_ASSIGNED)
-        if isinstance(given, list):
-            assign += [(code, w) for w in given if annotator_problem(w) is None]
+        if given is not None:
+            names_given = given if isinstance(given, list) else []
+            good = [w for w in names_given if annotator_problem(w) is None]
+            if len(good) < len(names_given) or not isinstance(given, list):
+                refused.add("assignments to no annotator's name", one)
+            assign += [(code, w) for w in good]
         value = ours.get(_REVIEW)
-        if value in (ACCEPTED, REJECTED):
-            texts = [ours.get(k) for k in (_REVIEWED_BY, _REVIEWED_AT, _REASON)]
-            reviewer, when, why = (t[:_MAX_NAME] if isinstance(t, str) else "" for t in texts)
-            reviews.append((code, str(value), reviewer, when, why))
+        if value in (None, ""):
+            continue
+        reviewer = ours.get(_REVIEWED_BY)
+        texts = [ours.get(k) for k in (_REVIEWED_AT, _REASON)]
+        if value not in (ACCEPTED, REJECTED):
+            refused.add("reviews of no known value", one)
+        elif annotator_problem(reviewer) is not None:
+            refused.add("reviews by no annotator's name", one)
+        else:
+            if any(t is not None and _text_or_empty(t) != t for t in texts):
+                refused.add("review times or reasons that are no short text", one)
+            when, why = (_text_or_empty(t) for t in texts)
+            reviews.append((code, str(value), str(reviewer), when, why))
+    state.team = None
+    load(state, assign, [], {})
+    team = state.team
+    if team is not None and reviews:
+        own_work = [state.authors._index.get(r[2], -2) in team.assignees(r[0]) for r in reviews]
+        refused.add(
+            "reviews by an annotator the image is assigned to (nobody reviews their own work)",
+            np.asarray([r[0] for r, bad in zip(reviews, own_work, strict=True) if bad], np.int64),
+        )
+        reviews = [r for r, bad in zip(reviews, own_work, strict=True) if not bad]
     own: dict[str, list[tuple[int, str, str]]] = {}
-    if assign and len(rows):
-        state.team = None
-        load(state, assign, [], {})
-        team = team_of(state)
+    if team is not None and len(rows):
         overlap = team.overlap_codes()
         for k in np.flatnonzero(member(rows, overlap)).tolist():
             code, name = int(rows[k]), names[k]
@@ -1425,9 +1453,8 @@ def team_from_manifest(
                 continue
             if who in [state.authors.values[w] for w in team.assignees(code)]:
                 own.setdefault(name, []).append((code, who, at[k]))
-        load(state, [], reviews, own)
-    else:
-        load(state, assign, reviews, {})
+    load(state, [], reviews, own)
+    return refused.lines()
 
 
 # -- what Dataset's actions write, and its tables ------------------------------------------------

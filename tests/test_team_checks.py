@@ -473,3 +473,65 @@ def test_a_team_file_of_millions_of_rows_is_not_read(folder: Path) -> None:
     (line,) = problems_with(again, "its Parquet copy cannot be read")
     assert f"{n} rows for 12 images" in line
     assert table(again).equals(before)  # from the snapshot's manifest
+
+
+# -- the manifest's property -------------------------------------------------------------------
+def test_refused_team_values_in_a_manifest_are_named(folder: Path) -> None:
+    ds = Dataset.open(folder, author="x")
+    ids = list(ds.ids())
+    paths = ds.paths()
+    ours = "@jupyter_labeler:"
+
+    def line(k: int, prop: dict[str, Any], labels: tuple[str, ...] = ()) -> bytes:
+        record: dict[str, Any] = {"source": f"{folder}/{paths[ids[k]]}", "property": prop}
+        if labels:
+            record["annotation"] = [
+                {"type": "modelarts/image_classification", "name": n} for n in labels
+            ]
+        return orjson.dumps(record)
+
+    lines = [
+        line(0, {ours + "assigned_to": ["alice", " x", 3]}),
+        line(1, {ours + "assigned_to": "alice"}),
+        line(
+            2,
+            {
+                ours + "assigned_to": ["alice"],
+                ours + "review": "accepted",
+                ours + "reviewed_by": "alice",
+            },
+            ("cat",),
+        ),
+        line(3, {ours + "review": "maybe", ours + "reviewed_by": "lead"}, ("cat",)),
+        line(4, {ours + "review": "accepted", ours + "reviewed_by": ""}, ("cat",)),
+        line(
+            5,
+            {
+                ours + "review": "rejected",
+                ours + "reviewed_by": "lead",
+                ours + "review_reason": "x" * 5000,
+            },
+            ("cat",),
+        ),
+        line(6, {ours + "review": "accepted", ours + "reviewed_by": "lead"}, ("cat",)),
+    ]
+    fresh = fresh_from(ds, b"\n".join(lines) + b"\n", folder)
+    images = fresh.images
+    assert images.loc[ids[0], "assigned_to"] == ["alice"]
+    assert images.loc[ids[1], "assigned_to"] == []
+    assert images.loc[ids[2], "review"] == ""  # alice's own work
+    assert images.loc[ids[3], "review"] == images.loc[ids[4], "review"] == ""
+    assert (images.loc[ids[5], "review"], images.loc[ids[5], "review_reason"]) == ("rejected", "")
+    assert images.loc[ids[6], "reviewed_by"] == "lead"
+    problems = "\n".join(fresh.problems)
+    for kind, count in (
+        ("assignments to no annotator's name", 2),
+        ("reviews by an annotator the image is assigned to", 1),
+        ("reviews of no known value", 1),
+        ("reviews by no annotator's name", 1),
+        ("review times or reasons that are no short text", 1),
+    ):
+        assert f"{kind}" in problems, kind
+        (found,) = [p for p in fresh.problems if kind in p]
+        assert f": {count} refused" in found, found
+    assert "dataset.manifest" in problems
