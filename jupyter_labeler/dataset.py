@@ -52,7 +52,7 @@ from .follow import WIDE_LOOKBACK, FeedCursor, Follower, Recent, lookback_from
 from .images import MAX_FILE_BYTES, Thumbnail, ThumbnailCache, file_too_large, placeholder
 from .journal import MANIFEST_NAME, Journal, SaveStatus
 from .manifest import image_id_for, parse_manifest, write_manifest
-from .names import label_problem, validate_label
+from .names import annotator_of, label_problem, validate_label
 from .paths import image_path_problem
 from .presence import (
     HEARTBEAT_EVERY,
@@ -186,7 +186,8 @@ class Dataset:
             )
         self._source = source
         self._output = output
-        self.author = author
+        # ``human/alice/alice``, as ModelArts names its users, is alice (see names.py)
+        self.author = annotator_of(author)
         self._lock = threading.RLock()
         self._observers: list[Callable[[Change], None]] = []
         self._journal = Journal(output, on_status=self._status_changed)
@@ -227,7 +228,9 @@ class Dataset:
         ``s3://bucket/prefix`` or ``obs://bucket/prefix`` (see :mod:`jupyter_labeler.storage`).
         ``output`` is where the label state lives (journal, snapshots and the ModelArts manifest
         ``dataset.manifest``); by default the folder ``.jupyter_labeler`` inside ``source``.
-        ``author`` goes into each annotation's ``annotated-by``; by default the user name.
+        ``author`` goes into each annotation's ``annotated-by`` (written ``human/<author>/<author>``
+        there, as ModelArts names its users; a name given in that form is the same author); by
+        default the user name.
 
         A folder with no label state yet is synchronized at once: every image in it (and its
         subfolders) becomes an unlabeled image, or a labeled one where a ``.txt`` file beside it
@@ -400,7 +403,6 @@ class Dataset:
             self._state,
             self._manifest_prefix(),
             same_image=self._same_image,
-            additions=_team.own_annotations(self._state) if self._state.team else None,
             properties=_team.property_texts(self._state) if self._state.team else None,
         )
 

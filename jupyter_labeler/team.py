@@ -16,8 +16,9 @@ three compact tables keyed by image code (no Python object per image):
 The journal operations ``assign``, ``review``, ``own+`` and ``own-`` (see :mod:`.events`) change
 them; every function here that applies one returns the operations that undo it. Nothing here
 does I/O: snapshots store the tables as one small Parquet file (:func:`write_team`,
-:func:`read_team`), and manifests carry them in each sample's ``property`` and as separate
-annotations (:func:`manifest_additions`, :func:`team_from_manifest`).
+:func:`read_team`), and manifests carry them in each sample's ``property``
+(:func:`property_texts`, :func:`team_from_manifest`): its ``annotation`` list stays what the
+image shows, one classification annotation per label, as in a dataset labeled by one person.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from .names import label_problem
+from .names import annotator_of, label_problem
 from .state import member, sorted_unique
 
 if TYPE_CHECKING:
@@ -58,6 +59,8 @@ _REVIEW = PROPERTY_PREFIX + "review"
 _REVIEWED_BY = PROPERTY_PREFIX + "reviewed_by"
 _REVIEWED_AT = PROPERTY_PREFIX + "reviewed_at"
 _REASON = PROPERTY_PREFIX + "review_reason"
+# on a shared image: each of its annotators -> {label: when} of their own labels
+_LABELS_BY = PROPERTY_PREFIX + "labels_by"
 _MAX_NAME = 256
 # How many earlier reviews of an image are kept: an undo can put back one of these only.
 MAX_HELD = 8
@@ -348,6 +351,11 @@ def _live_codes(state: State, id_lists: list[list[str]]) -> np.ndarray:
     return sorted_unique(codes[codes >= 0])
 
 
+def _names(values: np.ndarray) -> np.ndarray:
+    """Annotator names as the dataset spells them (``human/x/x`` is ``x``)."""
+    return np.asarray([annotator_of(v) for v in values.tolist()], dtype=object)
+
+
 def _known(state: State, names: Sequence[str]) -> np.ndarray:
     """The author code of each name, -2 for a name never seen (nothing is interned)."""
     index = state.authors._index
@@ -380,8 +388,9 @@ def check_review(
     if not len(codes[keep]):
         return op, []
     ids = np.asarray(op.get("ids", []), dtype=object)[keep]
+    author = annotator_of(author)
     values = _values(op.get("review", ""), keep)
-    reviewers = _values(op.get("by", author), keep)
+    reviewers = _names(_values(op.get("by", author), keep))
     whens = _values(op.get("at", at), keep)
     reasons = _values(op.get("reason", ""), keep)
     codes = codes[keep]
@@ -465,7 +474,8 @@ def check_own_add(
         return op, []
     label = op["label"]
     ids = np.asarray(op.get("ids", []), dtype=object)[keep]
-    who = _values(op.get("by", author), keep)
+    author = annotator_of(author)
+    who = _names(_values(op.get("by", author), keep))
     when = _values(op.get("at", at), keep)
     codes = codes[keep]
     labelset = state.labels.get(label)
@@ -1294,8 +1304,11 @@ def property_texts(state: State) -> tuple[np.ndarray, pa.Array] | None:
     join = pc.binary_join_element_wise
     reviewed = np.flatnonzero(team.review)
     assigned = sorted_unique(team.a_codes)
-    codes = np.union1d(assigned, reviewed).astype(np.int64)
+    shared = team.overlap_codes()
+    shared = shared[state.alive[shared]] if len(shared) else shared
+    codes = np.union1d(np.union1d(assigned, reviewed), shared).astype(np.int64)
     names = pa.array([orjson.dumps(v).decode() for v in state.authors.values], pa.string())
+    times = pa.array([orjson.dumps(v).decode() for v in state.times.values], pa.string())
     parts: list[pa.Array] = []
     if len(assigned):
         starts = np.searchsorted(team.a_codes, assigned)
@@ -1305,7 +1318,6 @@ def property_texts(state: State) -> tuple[np.ndarray, pa.Array] | None:
         texts = join(f'"{_ASSIGNED}":[', pc.binary_join(lists, ","), "]", "")
         parts.append(_aligned_texts(codes, assigned, texts))
     if len(reviewed):
-        times = pa.array([orjson.dumps(v).decode() for v in state.times.values], pa.string())
         values = pa.array([orjson.dumps(v).decode() for v in REVIEWS], pa.string())
         reasons = [""] * len(reviewed)
         if team.reasons:
@@ -1324,12 +1336,55 @@ def property_texts(state: State) -> tuple[np.ndarray, pa.Array] | None:
             "",
         )
         parts.append(_aligned_texts(codes, reviewed, texts))
+    if len(shared):
+        parts.append(_aligned_texts(codes, shared, _labels_by_texts(state, team, shared, names)))
     if not parts:  # what reviews held before, and nothing else: no property
         return None
-    if len(parts) == 1:
-        return codes, parts[0]
-    both = pc.and_(pc.not_equal(parts[0], ""), pc.not_equal(parts[1], ""))
-    return codes, join(parts[0], pc.if_else(both, ",", ""), parts[1], "")
+    out = parts[0]
+    for part in parts[1:]:
+        both = pc.and_(pc.not_equal(out, ""), pc.not_equal(part, ""))
+        out = join(out, pc.if_else(both, ",", ""), part, "")
+    return codes, out
+
+
+def _labels_by_texts(state: State, team: Team, shared: np.ndarray, names: pa.Array) -> pa.Array:
+    """``"@jupyter_labeler:labels_by":{"alice":{"cat":"<when>"},...}`` for each of the sorted
+    live ``shared`` images: its annotators' own labels, by annotator name then label order
+    (``{}`` while none gave one: a reader then knows not to take them from the annotations)."""
+    join = pc.binary_join_element_wise
+    keep = visible_own(state, team)
+    codes, who, label, at = (
+        team.o_codes[keep],
+        team.o_who[keep],
+        team.o_label[keep],
+        team.o_at[keep],
+    )
+    if not len(codes):
+        return pa.array([f'"{_LABELS_BY}":{{}}'] * len(shared), pa.string())
+    distinct, which = np.unique(label.astype(str), return_inverse=True)
+    which = which.reshape(-1)
+    place = {name: k for k, name in enumerate(state.labels)}
+    label_rank = np.asarray([place.get(n, len(place)) for n in distinct.tolist()])[which]
+    who_rank = np.argsort(np.argsort(np.asarray(state.authors.values, dtype=object)))[who]
+    order = np.lexsort((label_rank, who_rank, codes))
+    codes, who, which, at = codes[order], who[order], which[order], at[order]
+    labels_json = pa.array([orjson.dumps(n).decode() for n in distinct.tolist()], pa.string())
+    times = pa.array([orjson.dumps(v).decode() for v in state.times.values], pa.string())
+    items = join(labels_json.take(pa.array(which)), ":", times.take(pa.array(at)), "")
+    key = _pair_key(codes, who)
+    firsts = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]]))
+    per_who = pa.ListArray.from_arrays(
+        pa.array(np.append(firsts, len(key)).astype(np.int32)), items
+    )
+    who_texts = join(names.take(pa.array(who[firsts])), ":{", pc.binary_join(per_who, ","), "}", "")
+    who_codes = codes[firsts]
+    starts = np.flatnonzero(np.concatenate([[True], who_codes[1:] != who_codes[:-1]]))
+    per_image = pa.ListArray.from_arrays(
+        pa.array(np.append(starts, len(who_codes)).astype(np.int32)), who_texts
+    )
+    texts = join(f'"{_LABELS_BY}":{{', pc.binary_join(per_image, ","), "}", "")
+    found = _aligned_texts(shared, who_codes[starts], texts)
+    return pc.if_else(pc.equal(found, ""), f'"{_LABELS_BY}":{{}}', found)
 
 
 def _by_name(state: State, team: Team) -> np.ndarray:
@@ -1346,39 +1401,6 @@ def _aligned_texts(codes: np.ndarray, have: np.ndarray, texts: pa.Array) -> pa.A
     return pc.if_else(pa.array(found), texts.take(pa.array(where)), "")
 
 
-def own_annotations(state: State) -> dict[int, dict[str, Any]]:
-    """Per overlap image code, the own labels of its annotators that its union annotations do
-    not already say, as classification annotations with their own ``annotated-by``."""
-    team = state.team
-    if team is None or not len(team.o_codes):
-        return {}
-    out: dict[int, dict[str, Any]] = {}
-    authors = state.authors.values
-    times = state.times.values
-    shown = visible_own(state, team)  # the manifest says what the dataset shows, no more
-    for code, label, who, at in zip(
-        team.o_codes[shown].tolist(),
-        team.o_label[shown].tolist(),
-        team.o_who[shown].tolist(),
-        team.o_at[shown].tolist(),
-        strict=True,
-    ):
-        labelset = state.labels.get(label)
-        if labelset is not None:
-            pos = int(np.searchsorted(labelset.codes, code))
-            if pos < len(labelset) and labelset.codes[pos] == code and labelset.by[pos] == who:
-                continue  # the union's own annotation says it already
-        item = {
-            "type": "modelarts/image_classification",
-            "name": label,
-            "annotated-by": authors[who],
-        }
-        if times[at]:
-            item["creation-time"] = times[at]
-        out.setdefault(code, {}).setdefault("annotations", []).append(item)
-    return out
-
-
 def team_from_manifest(
     state: State,
     rows: np.ndarray,
@@ -1388,14 +1410,18 @@ def team_from_manifest(
     where: str = "manifest",
 ) -> list[str]:
     """Take the team's data out of the rows' ``property`` (read from a manifest) into
-    ``state.team``, and the own labels of overlap images from their annotations (``rows``,
-    ``names``, ``by``, ``at``: every classification annotation, in file order). Values that
-    the journal's rules would refuse are left out; returns a sentence per kind of them."""
+    ``state.team``. The own labels of a shared image come from its ``labels_by`` key; a
+    manifest written before that key (one annotation per annotator) gives them as the
+    annotations of the image's annotators (``rows``, ``names``, ``by``, ``at``: every
+    classification annotation, in file order). Values that the journal's rules would refuse
+    are left out; returns a sentence per kind of them."""
     refused = _Refused(state, where)
     extra = state.extra
     present = np.flatnonzero(pd.notna(extra)) if len(extra) else _I64
     assign: list[tuple[int, str]] = []
     reviews: list[tuple[int, str, str, str, str]] = []
+    given_own: list[tuple[int, str, str, str]] = []  # code, annotator, label, when
+    said: set[int] = set()  # the rows whose property says their own labels (none inferred there)
     for code in present.tolist():
         row_extra = extra[code]
         if not isinstance(row_extra, dict) or not isinstance(row_extra.get("property"), dict):
@@ -1419,6 +1445,9 @@ def team_from_manifest(
             if len(good) < len(names_given) or not isinstance(given, list):
                 refused.add("assignments to no annotator's name", one)
             assign += [(code, w) for w in good]
+        if _LABELS_BY in ours:
+            said.add(code)
+            given_own += _labels_by(ours[_LABELS_BY], code, one, refused)
         value = ours.get(_REVIEW)
         if value in (None, ""):
             continue
@@ -1446,15 +1475,63 @@ def team_from_manifest(
     own: dict[str, list[tuple[int, str, str]]] = {}
     if team is not None and len(rows):
         overlap = team.overlap_codes()
+        overlap = overlap[~np.isin(overlap, np.fromiter(said, np.int64, len(said)))]
         for k in np.flatnonzero(member(rows, overlap)).tolist():
             code, name = int(rows[k]), names[k]
-            who = by[k]
+            who = annotator_of(by[k])
             if name not in state.labels or label_problem(name) is not None:
                 continue
             if who in [state.authors.values[w] for w in team.assignees(code)]:
                 own.setdefault(name, []).append((code, who, at[k]))
+    if given_own:
+        _check_given_own(state, given_own, own, refused)
     load(state, [], reviews, own)
     return refused.lines()
+
+
+def _labels_by(
+    value: Any, code: int, one: np.ndarray, refused: _Refused
+) -> list[tuple[int, str, str, str]]:
+    """The (code, annotator, label, when) of a ``labels_by`` value well formed."""
+    if not isinstance(value, dict):
+        refused.add("own labels that are no map of annotators to their labels", one)
+        return []
+    out: list[tuple[int, str, str, str]] = []
+    for who, labels in value.items():
+        if annotator_problem(who) is not None:
+            refused.add("own labels of no annotator's name", one)
+        elif not isinstance(labels, dict) or not all(isinstance(k, str) for k in labels):
+            refused.add("own labels that are no map of labels to when they were given", one)
+        else:
+            out += [(code, who, label, _text_or_empty(when)) for label, when in labels.items()]
+    return out
+
+
+def _check_given_own(
+    state: State,
+    given: list[tuple[int, str, str, str]],
+    own: dict[str, list[tuple[int, str, str]]],
+    refused: _Refused,
+) -> None:
+    """Add to ``own`` the own labels of ``labels_by`` that the rules allow: of a label the
+    image carries, by one of the several annotators it is assigned to."""
+    team = state.team
+    pairs = _pair_key(team.a_codes, team.a_who) if team is not None else _I64
+    shared = team.overlap_codes() if team is not None else _I64
+    for code, who, label, when in given:
+        one = np.asarray([code], dtype=np.int64)
+        labelset = state.labels.get(label) if label_problem(label) is None else None
+        if labelset is None or not member(one, labelset.codes)[0]:
+            refused.add("own labels of a label their image does not carry", one)
+        elif not (
+            member(one, shared)[0]
+            and np.isin(_pair_key(one, _known(state, [annotator_of(who)])), pairs)[0]
+        ):
+            refused.add(
+                "own labels of someone who is not one of the image's several annotators", one
+            )
+        else:
+            own.setdefault(label, []).append((code, who, when))
 
 
 # -- what Dataset's actions write, and its tables ------------------------------------------------
