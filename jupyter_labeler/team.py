@@ -24,7 +24,7 @@ image shows, one classification annotation per label, as in a dataset labeled by
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -231,13 +231,22 @@ class Team:
         if old == value:
             return
         if old[0]:
-            held = [h for h in self.held.get(code, []) if h != old]
-            self.held[code] = [*held, old][-MAX_HELD:]
+            self.hold(code, old)
         self.review[code], self.review_by[code], self.review_at[code] = value[:3]
         if value[0] and value[3]:
             self.reasons[code] = value[3]
         else:
             self.reasons.pop(code, None)
+
+    def hold(self, code: int, review: tuple[int, int, int, str]) -> None:
+        """Remember that ``code`` held ``review`` (the newest :data:`MAX_HELD` are kept)."""
+        held = self.held.get(code)
+        if held is None:
+            self.held[code] = [review]
+        else:
+            held.append(review)
+            if len(held) > MAX_HELD:
+                del held[0]
 
     def forget(self, codes: np.ndarray) -> None:
         """Drop every row of the images ``codes`` (removed: their undo says it all again)."""
@@ -389,19 +398,19 @@ def check_review(
         return op, []
     ids = np.asarray(op.get("ids", []), dtype=object)[keep]
     author = annotator_of(author)
-    values = _values(op.get("review", ""), keep)
-    reviewers = _names(_values(op.get("by", author), keep))
+    index = state.authors._index
+    given = op.get("by", author)
+    reviewers = _per_value(given, keep, annotator_of, object)
+    who = _per_value(given, keep, lambda v: index.get(annotator_of(v), -2), np.int64)
+    named = _per_value(given, keep, lambda v: annotator_problem(v) is None, bool)
     whens = _values(op.get("at", at), keep)
     reasons = _values(op.get("reason", ""), keep)
     codes = codes[keep]
     team = state.team
-    value = np.fromiter((REVIEWS.index(v) for v in values.tolist()), np.int8, len(codes))
-    who = _known(state, reviewers.tolist())
+    value = _per_value(op.get("review", ""), keep, REVIEWS.index, np.int8)
     pairs = _pair_key(team.a_codes, team.a_who) if team is not None and len(team.a_codes) else _I64
     now = team.reviews_of(codes) if team is not None else np.zeros(len(codes), np.int8)
-    me = state.authors._index.get(author, -2)
-    names = {n: annotator_problem(n) is None for n in set(reviewers.tolist())}
-    named = np.fromiter((names[n] for n in reviewers.tolist()), bool, len(codes))
+    me = index.get(author, -2)
     refused: dict[str, list[str]] = {}
 
     def refuse(mask: np.ndarray, why: str) -> None:
@@ -409,6 +418,7 @@ def check_review(
             refused.setdefault(why, []).extend(ids[mask].tolist())
 
     ok = np.ones(len(codes), dtype=bool)
+    values = _values(op.get("review", ""), keep)
     back = value == 0
     # one of its annotators sends an image back to review from a rejection, never from an
     # acceptance: that one waits for nothing more from them
@@ -630,10 +640,6 @@ def _drop_own_reviews(state: State, team: Team, codes: np.ndarray) -> list[dict[
 
 def apply_review(state: State, op: dict[str, Any], by: str, at: str) -> list[dict[str, Any]]:
     codes, keep = _aligned(state, op)
-    review = _values(op.get("review", ""), keep)
-    reviewer = _values(op.get("by", by), keep)
-    when = _values(op.get("at", at), keep)
-    reason = _values(op.get("reason", ""), keep)
     codes = codes[keep]
     if not len(codes):
         return []
@@ -649,23 +655,52 @@ def apply_review(state: State, op: dict[str, Any], by: str, at: str) -> list[dic
         "at": times[team.review_at[codes]].tolist(),
         "reason": [team.reasons.get(c, "") for c in codes.tolist()],
     }
-    for code, value, who, when_, why in zip(
-        codes.tolist(),
-        review.tolist(),
-        reviewer.tolist(),
-        when.tolist(),
-        reason.tolist(),
-        strict=True,
-    ):
-        state_code = REVIEWS.index(value)
-        if state_code:
-            team.set_review(
-                code, (state_code, state.authors.code(who), state.times.code(when_), why or "")
-            )
-        else:
-            team.set_review(code, (0, -1, -1, ""))
+    value = _per_value(op.get("review", ""), keep, REVIEWS.index, np.int8)
+    on = value > 0
+    who = np.full(len(codes), -1, dtype=np.int32)
+    when = np.full(len(codes), -1, dtype=np.int32)
+    why = np.full(len(codes), "", dtype=object)
+    if on.any():
+        who[on] = _per_value(op.get("by", by), keep, state.authors.code, np.int32)[on]
+        when[on] = _per_value(op.get("at", at), keep, state.times.code, np.int32)[on]
+        why[on] = _values(op.get("reason", ""), keep)[on]
+        why[on & pd.isna(why)] = ""
+    # an image named twice takes its last review, as one after the other would
+    last = len(codes) - 1 - np.unique(codes[::-1], return_index=True)[1]
+    codes, value, who, when, why = codes[last], value[last], who[last], when[last], why[last]
+    old = team.review[codes]
+    old_why = np.asarray([team.reasons.get(c, "") for c in codes.tolist()], dtype=object)
+    changed = (
+        (old != value)
+        | (team.review_by[codes] != who)
+        | (team.review_at[codes] != when)
+        | (old_why != why)
+    )
+    for k in np.flatnonzero(changed & (old > 0)).tolist():
+        code = int(codes[k])
+        team.hold(
+            code,
+            (int(old[k]), int(team.review_by[code]), int(team.review_at[code]), old_why[k]),
+        )
+    team.review[codes], team.review_by[codes], team.review_at[codes] = value, who, when
+    for code, text in zip(codes.tolist(), why.tolist(), strict=True):
+        if text:
+            team.reasons[code] = text
+        elif team.reasons:
+            team.reasons.pop(code, None)
     state._changed()
     return [before]
+
+
+def _per_value(value: Any, keep: np.ndarray, fn: Callable[[Any], Any], dtype: Any) -> np.ndarray:
+    """``fn`` of each known image's ``value`` (one text, or a list aligned with the ids),
+    called once per distinct value: a review of 100,000 images names one reviewer."""
+    n = int(keep.sum())
+    if not isinstance(value, list):
+        return np.full(n, fn(value), dtype=dtype)
+    chosen = np.asarray(value, dtype=object)[keep].tolist()
+    done = {v: fn(v) for v in dict.fromkeys(chosen)}
+    return np.asarray([done[v] for v in chosen], dtype=dtype)
 
 
 def apply_own_add(state: State, op: dict[str, Any], by: str, at: str) -> list[dict[str, Any]]:

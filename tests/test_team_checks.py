@@ -11,7 +11,9 @@ and the team file say what the dataset shows.
 
 from __future__ import annotations
 
+import contextlib
 import io
+import random
 import secrets
 import time
 from pathlib import Path
@@ -535,3 +537,53 @@ def test_refused_team_values_in_a_manifest_are_named(folder: Path) -> None:
         (found,) = [p for p in fresh.problems if kind in p]
         assert f": {count} refused" in found, found
     assert "dataset.manifest" in problems
+
+
+# -- honest work is never refused -------------------------------------------------------------
+@pytest.mark.parametrize("seed", range(12))
+def test_random_team_work_and_undos_raise_no_problem_and_agree(tmp_path: Path, seed: int) -> None:
+    """Two reviewers, two annotators and reassignments (a reviewer assigned images she
+    reviewed, annotators dropped from shared images), with undos and saves at any point: every
+    reader agrees with the others and with a fresh open, and no reader meets a refused
+    operation, since what the rules would refuse is never written."""
+    folder = image_folder(tmp_path, 10)
+    rng = random.Random(seed)
+    people = {n: Dataset.open(folder, author=n) for n in ("lead", "carol", "alice", "bob")}
+    ids = list(people["lead"].ids())
+    people["lead"].assign(["alice", "bob"], ids=ids[:8], overlap=0.75, seed=seed)
+    for _step in range(50):
+        who = rng.choice(list(people))
+        ds = people[who]
+        ds.refresh()
+        live = list(ds.ids())
+        some = rng.sample(live, min(len(live), rng.randint(1, 3)))
+        roll = rng.random()
+        if roll < 0.3 and some:
+            ds.add_label(rng.choice(["cat", "dog"]), some)
+        elif roll < 0.4 and some and ds.label_names:
+            ds.remove_label(rng.choice(ds.label_names), some)
+        elif roll < 0.55 and some and who in ("lead", "carol"):
+            with contextlib.suppress(SelfReviewError):  # carol may be assigned some by now
+                ds.review(some, accept=rng.random() < 0.5, reason=rng.choice(["", "why"]))
+        elif roll < 0.63 and some and who == "lead":
+            names = rng.sample(["alice", "bob", "carol"], rng.randint(1, 2))
+            shared = len(names) == 2 and rng.random() < 0.7
+            ds.assign(names, ids=some, overlap=1.0 if shared else 0)
+        elif roll < 0.66 and some and who == "lead":
+            ds.remove_images(some)
+        elif roll < 0.7:
+            ds.save()
+        elif ds.can_undo:
+            ds.undo()
+    for ds in people.values():
+        ds.refresh()
+    expected = shown(people["lead"])
+    for ds in people.values():
+        assert same(shown(ds), expected)
+    again = Dataset.open(folder, author="x")
+    assert same(shown(again), expected)
+    assert again.problems == []
+    people["carol"].save()
+    again = Dataset.open(folder, author="x")
+    assert same(shown(again), expected)
+    assert again.problems == []
