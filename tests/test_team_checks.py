@@ -437,6 +437,45 @@ def test_a_forged_team_file_is_checked_against_its_snapshot(where: dict[str, Any
     assert honest.shape == table(again).shape
 
 
+def test_forged_team_events_in_a_bucket_are_refused_by_every_reader(
+    where: dict[str, Any],
+) -> None:
+    def open_as(author: str) -> Dataset:
+        return Dataset.open(where["url"], storage_options=where["options"], author=author)
+
+    lead = open_as("lead")
+    ids = list(lead.ids())
+    lead.assign(["alice", "bob"], ids=ids[:2], overlap=1.0, seed=0)
+    open_as("alice").add_label("cat", ids[:2])
+    open_as("bob").add_label("dog", ids[:2])
+    follower = open_as("carol")
+    before = shown(follower)
+    forge(
+        lead,
+        "mallory",
+        {"op": "review", "ids": ids[:2], "review": "accepted", "by": "lead"},
+        {"op": "own+", "label": "dog", "ids": ids[:1], "by": "alice"},
+        options=where["options"],
+    )
+    forge(
+        lead,
+        "alice",
+        {"op": "review", "ids": ids[:1], "review": "accepted"},
+        options=where["options"],
+    )
+    follower.refresh()
+    for ds in (follower, open_as("x")):
+        assert same(shown(ds), before)
+        assert problems_with(ds, "names lead as its reviewer")
+        assert problems_with(ds, "written by mallory names alice")
+        assert problems_with(ds, "nobody reviews their own work")
+    follower.save()
+    again = open_as("x")
+    assert same(shown(again), before)
+    assert b"mallory" not in again.manifest_bytes()
+    assert b'"@jupyter_labeler:review"' not in again.manifest_bytes()
+
+
 def test_a_team_file_of_millions_of_rows_is_not_read(folder: Path) -> None:
     """A few kilobytes of Parquet can say a million rows: the row count in its metadata is
     judged before any row is read, and the snapshot's manifest is read instead."""
