@@ -39,6 +39,7 @@ from . import team as _team
 from .agreement import agreement_table, rating_table
 from .errors import (
     LabelerError,
+    SelfReviewError,
     StoreError,
     StoreUnavailableError,
     UndoError,
@@ -59,7 +60,7 @@ from .follow import (
 from .images import MAX_FILE_BYTES, Thumbnail, ThumbnailCache, file_too_large, placeholder
 from .journal import MANIFEST_NAME, FeedEntry, Found, Journal, SaveStatus
 from .manifest import image_id_for, parse_manifest, write_manifest
-from .names import label_problem, validate_label
+from .names import annotator_of, label_problem, validate_label
 from .paths import image_path_problem
 from .presence import (
     HEARTBEAT_EVERY,
@@ -201,7 +202,8 @@ class Dataset:
             )
         self._source = source
         self._output = output
-        self.author = author
+        # ``human/alice/alice``, as ModelArts names its users, is alice (see names.py)
+        self.author = annotator_of(author)
         self._lock = threading.RLock()
         self._observers: list[Callable[[Change], None]] = []
         self._journal = Journal(output, on_status=self._status_changed)
@@ -249,7 +251,9 @@ class Dataset:
         ``s3://bucket/prefix`` or ``obs://bucket/prefix`` (see :mod:`jupyter_labeler.storage`).
         ``output`` is where the label state lives (journal, snapshots and the ModelArts manifest
         ``dataset.manifest``); by default the folder ``.jupyter_labeler`` inside ``source``.
-        ``author`` goes into each annotation's ``annotated-by``; by default the user name.
+        ``author`` goes into each annotation's ``annotated-by`` (written ``human/<author>/<author>``
+        there, as ModelArts names its users; a name given in that form is the same author); by
+        default the user name.
 
         A folder with no label state yet is synchronized at once: every image in it (and its
         subfolders) becomes an unlabeled image, or a labeled one where a ``.txt`` file beside it
@@ -296,8 +300,8 @@ class Dataset:
                 exclude=self._exclude,
                 prefix=self._manifest_prefix(),
             )
-            problems += parsed.problems
             state = parsed.to_state()
+            problems += parsed.problems
         records = self._journal.list_records()
         names = [n for n in records if n not in covered]
         if state is None:
@@ -317,9 +321,8 @@ class Dataset:
         # Actions of this session still waiting for the store stay visible after a reload.
         for name, event in self._journal.pending_events():
             if name not in events:  # not written just after the listing
-                recent.hold(
-                    name, event, event["ops"], apply_ops(state, event["ops"], event).inverse
-                )
+                done = apply_ops(state, event["ops"], event, rules=True)
+                recent.hold(name, event, event["ops"], done.inverse)
                 applied.append(name)
         problems += self._journal.refused
         problems += self._journal.reports.take()
@@ -332,7 +335,7 @@ class Dataset:
                 held = self._recent.get(name)
                 if held is not None:
                     event, ops = held
-                    recent.hold(name, event, ops, apply_ops(state, ops, event).inverse)
+                    recent.hold(name, event, ops, apply_ops(state, ops, event, rules=True).inverse)
                     applied.append(name)
             self._recent = recent
             self._state = state
@@ -360,7 +363,9 @@ class Dataset:
             state, refused = read_state(images, labels, order, exclude=self._exclude, where=where)
             if marker.get("team") is True:
                 refused += _team.read_team(
-                    state, self._journal.read_snapshot_file(key, _TEAM_SUFFIX)
+                    state,
+                    self._journal.read_snapshot_file(key, _TEAM_SUFFIX),
+                    where=f"{where}{_TEAM_SUFFIX}",
                 )
         except Exception as exc:  # whatever a damaged or hostile Parquet file raises
             problems.append(
@@ -377,8 +382,8 @@ class Dataset:
             exclude=self._exclude,
             prefix=self._manifest_prefix(),
         )
-        problems += parsed.problems
         state = parsed.to_state()
+        problems += parsed.problems
         for name in order:
             if label_problem(name) is None:
                 state.ensure_label(name)
@@ -424,7 +429,6 @@ class Dataset:
             self._state,
             self._manifest_prefix(),
             same_image=self._same_image,
-            additions=_team.own_annotations(self._state) if self._state.team else None,
             properties=_team.property_texts(self._state) if self._state.team else None,
         )
 
@@ -553,8 +557,10 @@ class Dataset:
 
         "mine" is this author's work (see :meth:`assign`): the images assigned to them that
         they have not labeled yet, and those of theirs that a reviewer rejected (:meth:`mine`
-        says why). "review" is the labeled images no reviewer has accepted or rejected yet.
-        Cheap to call again: the answer is cached until the next change.
+        says why). "review" is the labeled images no reviewer has accepted or rejected yet,
+        but those assigned to this author: nobody reviews their own work (see
+        :meth:`review_excluded`). Cheap to call again: the answer is cached until the next
+        change.
         """
         with self._lock:
             key = ("ids", view, label)
@@ -574,7 +580,10 @@ class Dataset:
             key = (view, self.author)
             found = s._cache.get(key)
             if found is None:
-                found = s._cache[key] = self._mine()[0] if view == "mine" else _team.to_review(s)
+                me = s.authors._index.get(self.author, -1)
+                found = s._cache[key] = (
+                    self._mine()[0] if view == "mine" else _team.to_review(s, me)
+                )
             return found if label is None else found[member(found, s.view_codes("all", label))]
         if label is None:
             return s.view_codes(view)
@@ -620,6 +629,17 @@ class Dataset:
                 out["mine"] = len(self._view_code_array("mine", None))
                 out["review"] = len(self._view_code_array("review", None))
         return out
+
+    def review_excluded(self) -> int:
+        """How many images wait for review but are left out of this author's "review" view:
+        labeled, not accepted or rejected yet, and assigned to this author (nobody reviews
+        their own work: another reviewer does)."""
+        with self._lock:
+            s = self._state
+            if s.team is None or self.author not in s.authors._index:
+                return 0
+            waiting = _team.to_review(s, -1)
+            return int(s.team.is_assigned(waiting, s.authors.code(self.author)).sum())
 
     @property
     def has_team(self) -> bool:
@@ -806,11 +826,21 @@ class Dataset:
         if undoes:
             event["undoes"] = undoes
         with self._lock:
-            applied = apply_ops(self._state, ops, event, where=name)
+            applied = apply_ops(self._state, ops, event, where=name, rules=True)
+            if applied.refused:
+                # What the team rules refuse (an undo putting back an own label of an image
+                # reassigned since) is not written: every reader would refuse it too.
+                stored = [
+                    {k: v for k, v in op.items() if not k.startswith("_")} for op in applied.ops
+                ]
+                event["ops"] = stored
+                for why in applied.refused:
+                    log.info("%s", why)
             self._recent.hold(name, event, stored, applied.inverse)
             self._actions.append(((self._actions[-1][0] if self._actions else 0) + 1, name))
             for problem in applied.problems:
-                log.error("%s", problem)
+                if problem not in applied.refused:
+                    log.error("%s", problem)
             inverse = applied.inverse
             self._applied.append(name)
             self._events_since_snapshot += 1
@@ -1157,12 +1187,22 @@ class Dataset:
         leave the rejection as it is; so does accepting it, which ends it.
         ``counts(accepted_only=True)`` and exports with ``accepted_only=True`` keep the
         accepted images only.
+
+        Nobody reviews their own work: images assigned to this author raise
+        :class:`~jupyter_labeler.errors.SelfReviewError` (and nothing is reviewed); every
+        reader refuses such a review in the journal too. Assigning an image to its reviewer
+        later takes that review off it.
         """
         if reason is not None and (not isinstance(reason, str) or len(reason) > MAX_TEXT_CHARS):
             raise ValueError(f"reason must be a text of at most {MAX_TEXT_CHARS} characters")
         value = _team.ACCEPTED if accept else _team.REJECTED
         with self._lock:
             codes = self._resolve(ids)
+            team = self._state.team
+            if team is not None and self.author in self._state.authors._index:
+                own = codes[team.is_assigned(codes, self._state.authors.code(self.author))]
+                if len(own):
+                    raise SelfReviewError(self.author, self._state.ids[own].tolist())
             op = {
                 "op": "review",
                 "ids": self._state.ids[codes].tolist(),

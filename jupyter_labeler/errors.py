@@ -9,6 +9,7 @@ LabelerError
 ├── ImageDecodeError (ValueError)      bytes that are not a readable JPG, PNG or BMP image
 ├── ManifestError (ValueError)         a manifest line or journal object cannot be read
 ├── FormatError (ValueError)           a file to import is malformed or names invalid labels
+├── SelfReviewError (ValueError)       a review of images assigned to the reviewer
 ├── UndoError                          nothing to undo, or the action cannot be undone
 └── StoreError                         the object store or folder failed
     ├── StoreUnavailableError          the store cannot be reached (network, endpoint down)
@@ -29,6 +30,7 @@ __all__ = [
     "InvalidLabelError",
     "LabelerError",
     "ManifestError",
+    "SelfReviewError",
     "StoreAccessError",
     "StoreError",
     "StoreNotFoundError",
@@ -116,6 +118,25 @@ class FormatError(LabelerError, ValueError):
         self.where = where
         self.reason = reason
         super().__init__(f"{where}: {reason}")
+
+
+class SelfReviewError(LabelerError, ValueError):
+    """A review of images assigned to the reviewer: nobody reviews their own work.
+
+    ``author`` is who tried to review, ``ids`` the images assigned to them; another reviewer
+    accepts or rejects those.
+    """
+
+    def __init__(self, author: str, ids: list[str]) -> None:
+        self.author = author
+        self.ids = list(ids)
+        shown = ", ".join(repr(i) for i in self.ids[:3])
+        more = f" and {len(self.ids) - 3} more" if len(self.ids) > 3 else ""
+        noun = "image" if len(self.ids) == 1 else "images"
+        super().__init__(
+            f"{author} cannot review {len(self.ids)} {noun} assigned to them ({shown}{more}): "
+            "nobody reviews their own work, another reviewer does"
+        )
 
 
 class UndoError(LabelerError):

@@ -50,6 +50,31 @@ Events from the store are never trusted: :func:`check_event` refuses a malformed
 malformed operation, a label name that breaks the naming rules, or an image path that leaves
 the source folder (:mod:`jupyter_labeler.paths`), each as a sentence for ``Dataset.problems``;
 the rest of the event, and of the journal, still applies.
+
+Team operations also follow rules that depend on the state they apply to (:func:`apply_ops`
+with ``rules``, see :func:`~jupyter_labeler.team.check_review` and
+:func:`~jupyter_labeler.team.check_own_add`). Their writer applies them so too, and every
+reader applies events in the same order, so all agree:
+
+- ``review``: nobody reviews an image assigned to them. A review is in its event author's name
+  (``by`` absent or that author), except one that puts back exactly (``review``, ``by``,
+  ``at``, ``reason``) a review the image held before (its last few, kept in snapshots too), or
+  one of an image that an ``images+`` of the same event brought back: that is what an undo
+  does, and all it may do in another reviewer's name. ``""`` (back to review) comes from anyone
+  the image is not assigned to; from one of its annotators, it cannot take back an acceptance.
+- ``own+``: only one of the several annotators an image is assigned to has own labels on it,
+  only of labels the image carries, and in their own name; another annotator's own label is
+  accepted only when it puts back what the same event took off: the image (``images+``), the
+  label on it (``label+``), that own label (``own-``) or that annotator's assignment
+  (``assign``). ``own-`` takes own labels off in anyone's name, as a reviewer's removal of a
+  label takes it off every annotator's.
+- ``assign`` takes off an image the review of an annotator it is now assigned to, and the own
+  labels of annotators who no longer share it; its undo puts them back.
+
+What the rules refuse is named in ``Dataset.problems`` (one sentence per kind, with the first
+image) and left out; the rest of the operation applies. Anyone who can write to the bucket can
+still write an event under any author's name: the rules keep what each event says consistent
+with its author, not the author's name true.
 """
 
 from __future__ import annotations
@@ -326,10 +351,14 @@ def check_event(event: Any, *, where: str, exclude: Sequence[str] = ()) -> _Chec
 # -- applying ----------------------------------------------------------------------------------
 @dataclass
 class Applied:
-    """What applying an event did: the operations that undo it, and what was refused."""
+    """What applying an event did: the operations applied (as the rules left them), those
+    that undo them, and what was refused (``problems``; of them, what the team rules refused
+    is also in ``refused``)."""
 
+    ops: list[dict[str, Any]] = field(default_factory=list)
     inverse: list[dict[str, Any]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
 
 
 def _event_text(event: Any, key: str) -> str:
@@ -340,15 +369,25 @@ def _event_text(event: Any, key: str) -> str:
 def apply_event(state: State, event: Any, *, where: str, exclude: Sequence[str] = ()) -> Applied:
     """Check ``event`` (from the store: never trusted) and apply what passes to ``state``."""
     checked = check_event(event, where=where, exclude=exclude)
-    applied = apply_ops(state, checked.ops, event, where=where)
+    applied = apply_ops(state, checked.ops, event, where=where, rules=True)
     applied.problems[:0] = checked.problems
     return applied
 
 
 def apply_ops(
-    state: State, ops: list[dict[str, Any]], event: Any, *, where: str = "this action"
+    state: State,
+    ops: list[dict[str, Any]],
+    event: Any,
+    *,
+    where: str = "this action",
+    rules: bool = False,
 ) -> Applied:
     """Apply operations already checked (or made by this process) to ``state``.
+
+    With ``rules`` (an event's operations, read or written: every reader must apply them
+    alike) the team operations also pass the rules that depend on the state (see the module
+    docstring); what they refuse is reported in ``problems``. Without it (the operations that
+    undo what was applied here, to put a late event in its place) they apply as they are.
 
     Returns the operations that undo them, in the order to apply. An operation that fails
     anyway (a bug, not bad input: that was refused by :func:`check_event`) is reported in
@@ -357,9 +396,20 @@ def apply_ops(
     result = Applied()
     inverses: list[list[dict[str, Any]]] = []
     default_by, default_at = _event_text(event, "author"), _event_text(event, "time")
+    so_far = _team.SoFar() if rules else None
     for index, op in enumerate(ops, start=1):
         try:
+            if so_far is not None and op["op"] in _RULES:
+                allowed, refused = _RULES[op["op"]](state, op, default_by, default_at, so_far)
+                result.refused += [f"{where}: operation {index}: {why}" for why in refused]
+                result.problems += result.refused[len(result.refused) - len(refused) :]
+                if allowed is None:
+                    continue
+                op = allowed
             inverses.append(_apply_op(state, op, default_by, default_at))
+            result.ops.append(op)
+            if so_far is not None:
+                so_far.note(state, op, inverses[-1])
         except Exception as exc:
             log.exception("operation %s of %s could not be applied", index, where)
             result.problems.append(
@@ -547,6 +597,9 @@ def _op_images_remove(state: State, op: dict[str, Any], by: str, at: str) -> lis
     rows = state.rows(codes)
     team = _team.team_of_images(state, codes)
     lost = state.remove_images(codes)
+    if state.team is not None:
+        # Their team data goes with them, as from a snapshot: the undo says it all again.
+        state.team.forget(codes)
     inverse: list[dict[str, Any]] = [{"op": "images+", "rows": rows.to_records()}]
     inverse += [restore_op(state, name, ls) for name, ls in lost.items()]
     return inverse + team
@@ -588,6 +641,16 @@ _HANDLERS: dict[str, Callable[[State, dict[str, Any], str, str], list[dict[str, 
     "own+": _team.apply_own_add,
     "own-": _team.apply_own_remove,
 }
+
+
+# The team operations whose rules depend on the state (see the module docstring).
+_RULES: dict[
+    str,
+    Callable[
+        [State, dict[str, Any], str, str, _team.SoFar],
+        tuple[dict[str, Any] | None, list[str]],
+    ],
+] = {"review": _team.check_review, "own+": _team.check_own_add}
 
 
 def restore_op(state: State, name: str, removed: LabelSet) -> dict[str, Any]:

@@ -153,7 +153,7 @@ class Recent:
     ) -> list[str]:
         """Check and apply an event read from the store (never trusted), hold it; its problems."""
         checked = check_event(event, where=where, exclude=exclude)
-        done = apply_ops(state, checked.ops, event, where=where)
+        done = apply_ops(state, checked.ops, event, where=where, rules=True)
         if isinstance(event, dict):
             self.hold(name, event, checked.ops, done.inverse)
         return [*checked.problems, *done.problems]
@@ -204,7 +204,8 @@ class Recent:
                 )
             else:
                 event, ops = redo[name]
-                self.hold(name, event, ops, apply_ops(state, ops, event, where=where(name)).inverse)
+                redone = apply_ops(state, ops, event, where=where(name), rules=True)
+                self.hold(name, event, ops, redone.inverse)
         return applied[:start] + order, problems
 
 

@@ -4,14 +4,18 @@ One line per image::
 
     {"source": "s3://bucket/flowers/img_1.jpg", "usage": "TRAIN", "id": "a1b2c3d4e5f60718",
      "annotation": [{"type": "modelarts/image_classification", "name": "roses",
-                     "annotated-by": "alice", "creation-time": "2026-11-25 07:10:11"}]}
+                     "annotated-by": "human/alice/alice",
+                     "creation-time": "2026-11-25 07:10:11"}]}
 
-``annotation`` is absent for an unlabeled image. Reading is tolerant of what ModelArts and other
-tools write: lowercase ``usage``, ``annotated-by`` such as ``human/<user>/<user>``, a ``property``
-given as an object or as a JSON string, underscore spellings (``annotated_by``,
-``creation_time``), label names in Chinese, blank lines, and unknown fields, which are kept and
-written back as they came. A malformed line is reported with its line number and skipped; the
-rest loads.
+``annotation`` is absent for an unlabeled image; it holds one annotation per label of the image
+(who said what on an image shared by a team is kept in ``property``, see :mod:`.team`).
+``annotated-by`` is written as ModelArts' own manifests write it, ``human/<user>/<user>``, and
+read back as the user in that form or any other (a plain name from an older manifest is the
+same annotator). Reading is tolerant of what ModelArts and other tools write: lowercase
+``usage``, a ``property`` given as an object or as a JSON string, underscore spellings
+(``annotated_by``, ``creation_time``), label names in Chinese, blank lines, and unknown fields,
+which are kept and written back as they came. A malformed line is reported with its line number
+and skipped; the rest loads.
 
 A manifest is not trusted: a line whose ``source`` is not an image inside the source folder (a
 URL elsewhere, ``../victim.jpg``, a hidden path, the label output; see :mod:`.paths`) never
@@ -36,7 +40,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as paj
 
-from .names import label_problem
+from .names import annotated_by, label_problem
 from .paths import image_path_problem, suspect_mask
 from .state import ImageRows, State
 from .team import PROPERTY_PREFIX, team_from_manifest
@@ -89,6 +93,8 @@ class ParsedManifest:
     foreign: list[bytes] = field(default_factory=list)
     # whether some line's ``property`` holds assignments or reviews (see :mod:`.team`)
     team: bool = False
+    # what the problems call the manifest
+    where: str = "manifest"
 
     @property
     def labels(self) -> list[tuple[int, str, str, str, dict[str, Any] | None]]:
@@ -107,12 +113,16 @@ class ParsedManifest:
         ]
 
     def to_state(self) -> State:
+        """The state this manifest holds. Team values that the journal's rules would refuse
+        (see :func:`~.team.team_from_manifest`) are left out and named in ``problems``."""
         state = State()
         state.add_images(self.rows, unique=True)  # one row per distinct path and id
         state.foreign = list(self.foreign)
         if not len(self.label_rows):
             if self.team:
-                team_from_manifest(state, self.label_rows, [], [], [])
+                self.problems += team_from_manifest(
+                    state, self.label_rows, [], [], [], where=self.where
+                )
             return state
         name_codes, names = _encode(self.label_names)
         by_codes, by_values = _encode(self.label_by)
@@ -130,12 +140,13 @@ class ParsedManifest:
                 name, self.label_rows[chosen], by[chosen], at[chosen], extras.get(k) or None
             )
         if self.team:
-            team_from_manifest(
+            self.problems += team_from_manifest(
                 state,
                 self.label_rows,
                 self.label_names.to_pylist(),
                 self.label_by.to_pylist(),
                 self.label_at.to_pylist(),
+                where=self.where,
             )
         return state
 
@@ -668,6 +679,7 @@ def parse_manifest(
         merged=merged,
         foreign=foreign,
         team=team,
+        where=where,
     )
 
 
@@ -846,27 +858,22 @@ def _field_fragments(key: str, values: list[str]) -> pa.Array:
 def _with_additions(
     extra: np.ndarray, row_of: np.ndarray, additions: dict[int, dict[str, Any]]
 ) -> np.ndarray:
-    """A copy of the rows' extra fields with ``additions`` (by code) merged in."""
+    """A copy of the rows' extra fields with ``additions`` (by code) merged into their
+    ``property``."""
     extra = extra.copy()
     for code, more in additions.items():
         k = int(row_of[code]) if code < len(row_of) else -1
         if k < 0:
             continue
         merged = dict(extra[k] or {})
-        if more.get("property"):
-            prop = merged.get("property")
-            merged["property"] = {**(prop if isinstance(prop, dict) else {}), **more["property"]}
-        if more.get("annotations"):
-            merged[OTHER_ANNOTATIONS] = [*merged.get(OTHER_ANNOTATIONS, []), *more["annotations"]]
+        prop = merged.get("property")
+        merged["property"] = {**(prop if isinstance(prop, dict) else {}), **more["property"]}
         extra[k] = merged
     return extra
 
 
 def _property_tails(
-    extra: np.ndarray,
-    row_of: np.ndarray,
-    properties: tuple[np.ndarray, pa.Array],
-    additions: dict[int, dict[str, Any]] | None,
+    extra: np.ndarray, row_of: np.ndarray, properties: tuple[np.ndarray, pa.Array]
 ) -> tuple[np.ndarray, Any]:
     """``,"property":{...}`` per line from ``properties``; a line whose fields already hold a
     ``property`` (a foreign one) gets the members merged into it instead (a rare case)."""
@@ -874,7 +881,7 @@ def _property_tails(
     rows = row_of[codes]
     live = rows >= 0
     codes, rows, texts = codes[live], rows[live], texts.filter(pa.array(live))
-    more = dict(additions or {})
+    more: dict[int, dict[str, Any]] = {}
     own = [
         k
         for k in np.flatnonzero(pd.notna(extra[rows])).tolist()
@@ -906,21 +913,19 @@ def write_manifest(
     url_prefix: str,
     *,
     same_image: Callable[[str, str], bool] | None = None,
-    additions: dict[int, dict[str, Any]] | None = None,
     properties: tuple[np.ndarray, pa.Array] | None = None,
 ) -> bytes:
-    """The ModelArts manifest of ``state``: one line per live image, in display order.
+    """The ModelArts manifest of ``state``: one line per live image, in display order, with
+    one classification annotation per label of the image (``annotated-by`` as ModelArts
+    writes it: ``human/<user>/<user>``, see :func:`~.names.annotated_by`).
 
     ``url_prefix`` + an image's path is its ``source``, unless the manifest it was read from
     spelled it otherwise and ``same_image(spelled, path)`` confirms that the spelling names
-    that image (a journal row cannot point the manifest elsewhere). ``additions`` maps an
-    image's code to keys merged into its ``property`` and to more classification
-    ``annotations`` for its line (see :func:`~.team.own_annotations`); ``properties`` gives
+    that image (a journal row cannot point the manifest elsewhere). ``properties`` gives
     (sorted codes, JSON members) to put in their ``property`` (see
-    :func:`~.team.property_texts`). Lines whose source was no
-    image of the dataset follow, as they were read. Lines are assembled by Arrow's
-    element-wise string kernels, never one Python string per line: a million lines take well
-    under a second.
+    :func:`~.team.property_texts`). Lines whose source was no image of the dataset follow, as
+    they were read. Lines are assembled by Arrow's element-wise string kernels, never one
+    Python string per line: a million lines take well under a second.
     """
     alive = np.flatnonzero(state.alive)
     n = len(alive)
@@ -936,9 +941,7 @@ def write_manifest(
     extra = state.extra[alive]
     props: Any = ""
     if properties is not None and len(properties[0]):
-        extra, props = _property_tails(extra, row_of, properties, additions)
-    elif additions:
-        extra = _with_additions(extra, row_of, additions)
+        extra, props = _property_tails(extra, row_of, properties)
     rare = np.flatnonzero(pd.notna(extra))
     spelled = {
         k: extra[k][SOURCE_SPELLING]
@@ -983,7 +986,9 @@ def write_manifest(
         '{"type":"' + CLASSIFICATION + '","name":"',
         _escaped(_strings(list(state.labels))).take(pa.array(which)),
         '"',
-        _field_fragments("annotated-by", state.authors.values).take(pa.array(by)),
+        _field_fragments("annotated-by", [annotated_by(v) for v in state.authors.values]).take(
+            pa.array(by)
+        ),
         _field_fragments("creation-time", state.times.values).take(pa.array(at)),
         closing,
         "",

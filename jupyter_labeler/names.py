@@ -1,9 +1,14 @@
-"""Rules for label names and for the file names of uploaded images.
+"""Rules for label names, for the file names of uploaded images, and the two ways annotators
+are named.
 
 Label names follow the ModelArts "Label Data" page: 1 to 32 characters, each a Chinese character,
 an ASCII letter, an ASCII digit, ``-`` or ``_``. Surrounding whitespace is forgiven and removed;
 anything else is refused with an :class:`~jupyter_labeler.errors.InvalidLabelError` that names the
 offending character (by its Unicode name too, so that an invisible one can be found) or the length.
+
+An annotator is named by a plain name (``alice``) everywhere in the dataset; ModelArts' own
+manifests name a person ``human/<user>/<user>`` in ``annotated-by``, which
+:func:`annotated_by` writes and :func:`annotator_of` reads back (a plain name reads as itself).
 """
 
 from __future__ import annotations
@@ -14,7 +19,14 @@ import unicodedata
 
 from .errors import InvalidLabelError
 
-__all__ = ["MAX_LABEL_LENGTH", "clean_file_name", "label_problem", "validate_label"]
+__all__ = [
+    "MAX_LABEL_LENGTH",
+    "annotated_by",
+    "annotator_of",
+    "clean_file_name",
+    "label_problem",
+    "validate_label",
+]
 
 MAX_LABEL_LENGTH = 32
 
@@ -71,6 +83,39 @@ not allowed; use Chinese characters, letters A-Z and a-z, digits, '-' and '_'
         raise InvalidLabelError(name, problem)
     assert isinstance(name, str)
     return name.strip()
+
+
+_HUMAN = "human/"
+
+
+def annotator_of(annotated_by: str) -> str:
+    """The annotator an ``annotated-by`` names: ``human/<user>/<user>`` (as ModelArts writes
+    it) is ``<user>``; anything else (``alice``, ``human``, ``modelarts/auto``) is itself.
+
+    >>> annotator_of("human/alice/alice"), annotator_of("alice"), annotator_of("human")
+    ('alice', 'alice', 'human')
+    """
+    if not annotated_by.startswith(_HUMAN):
+        return annotated_by
+    rest = annotated_by[len(_HUMAN) :]
+    half = len(rest) // 2
+    if len(rest) % 2 and half and rest[half] == "/" and rest[:half] == rest[half + 1 :]:
+        return rest[:half]
+    return annotated_by
+
+
+def annotated_by(annotator: str) -> str:
+    """How a manifest's ``annotated-by`` names ``annotator``, as ModelArts' own do:
+    ``human/<user>/<user>``; a name that is no plain user name (empty, ``human``, or holding a
+    ``/`` already) is written as it is. ``annotator_of(annotated_by(name)) == name`` for every
+    name :func:`annotator_of` gives.
+
+    >>> annotated_by("alice"), annotated_by("modelarts/auto")
+    ('human/alice/alice', 'modelarts/auto')
+    """
+    if not annotator or annotator == "human" or "/" in annotator:
+        return annotator
+    return f"{_HUMAN}{annotator}/{annotator}"
 
 
 # Characters never kept in an uploaded file name: separators, URL and shell metacharacters,

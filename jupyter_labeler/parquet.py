@@ -20,7 +20,19 @@ from collections.abc import Sequence
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-__all__ = ["read_parquet"]
+__all__ = ["parquet_file", "read_parquet"]
+
+
+def _owned(data: bytes | bytearray | memoryview) -> pa.Buffer:
+    view = memoryview(data).cast("B")
+    owned = pa.allocate_buffer(view.nbytes)
+    pa.FixedSizeBufferWriter(owned).write(view)
+    return owned
+
+
+def parquet_file(data: bytes | bytearray | memoryview) -> pq.ParquetFile:
+    """The Parquet file ``data``, to read its metadata before any row (then ``.read()``)."""
+    return pq.ParquetFile(pa.BufferReader(_owned(data)))
 
 
 def read_parquet(
@@ -30,9 +42,6 @@ def read_parquet(
 
     Raises what ``pyarrow.parquet.read_table`` raises for a file that is no Parquet file
     (``pa.ArrowInvalid``, ``OSError``)."""
-    view = memoryview(data).cast("B")
-    owned = pa.allocate_buffer(view.nbytes)
-    pa.FixedSizeBufferWriter(owned).write(view)
     return pq.read_table(
-        pa.BufferReader(owned), columns=list(columns) if columns is not None else None
+        pa.BufferReader(_owned(data)), columns=list(columns) if columns is not None else None
     )

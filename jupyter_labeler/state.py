@@ -21,6 +21,8 @@ from typing import Any, cast
 import numpy as np
 import pandas as pd
 
+from .names import annotator_of
+
 __all__ = ["ImageRows", "LabelSet", "State"]
 
 _EMPTY = np.empty(0, dtype=np.int64)
@@ -150,6 +152,23 @@ class _Interner:
         return np.fromiter((self.code(v) for v in values), dtype=np.int32)
 
 
+class _Authors(_Interner):
+    """Annotator names <-> codes. A name spelled as ModelArts writes it in ``annotated-by``
+    (``human/alice/alice``) is the same annotator as ``alice``: both spellings find one code,
+    and ``values`` holds the plain name (see :func:`~.names.annotator_of`)."""
+
+    def code(self, value: str) -> int:
+        found = self._index.get(value)
+        if found is None:
+            name = annotator_of(value)
+            found = self._index.get(name)
+            if found is None:
+                found = self._index[name] = len(self.values)
+                self.values.append(name)
+            self._index[value] = found
+        return found
+
+
 class State:
     """Images and labels in memory. Every mutation bumps ``version``."""
 
@@ -166,7 +185,7 @@ class State:
         self.foreign: list[bytes] = []
         # Assignments, own labels and reviews (jupyter_labeler.team); None while unused.
         self.team: Any = None
-        self.authors = _Interner()
+        self.authors = _Authors()
         self.times = _Interner()
         self.version = 0
         self._id_index: dict[str, int] | None = None

@@ -9,13 +9,16 @@ three compact tables keyed by image code (no Python object per image):
 - own labels, long: ``(code, label, annotator, time)`` for overlap images only. The label sets
   of :class:`~.state.State` stay the union that views and counts use; these rows keep what each
   assigned annotator said, so that disagreement stays visible instead of being merged away;
-- reviews, one entry per image row: accepted / rejected, by whom, when, and a reason.
+- reviews, one entry per image row: accepted / rejected, by whom, when, and a reason; and per
+  reviewed image the reviews it held before (a few, newest last), so that a reader can tell an
+  undo putting one of them back from a review written in another reviewer's name.
 
 The journal operations ``assign``, ``review``, ``own+`` and ``own-`` (see :mod:`.events`) change
 them; every function here that applies one returns the operations that undo it. Nothing here
 does I/O: snapshots store the tables as one small Parquet file (:func:`write_team`,
-:func:`read_team`), and manifests carry them in each sample's ``property`` and as separate
-annotations (:func:`manifest_additions`, :func:`team_from_manifest`).
+:func:`read_team`), and manifests carry them in each sample's ``property``
+(:func:`property_texts`, :func:`team_from_manifest`): its ``annotation`` list stays what the
+image shows, one classification annotation per label, as in a dataset labeled by one person.
 """
 
 from __future__ import annotations
@@ -32,8 +35,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from .names import label_problem
-from .parquet import read_parquet
+from .names import annotator_of, label_problem
+from .parquet import parquet_file
 from .state import member, sorted_unique
 from .times import parse_times
 
@@ -58,7 +61,11 @@ _REVIEW = PROPERTY_PREFIX + "review"
 _REVIEWED_BY = PROPERTY_PREFIX + "reviewed_by"
 _REVIEWED_AT = PROPERTY_PREFIX + "reviewed_at"
 _REASON = PROPERTY_PREFIX + "review_reason"
+# on a shared image: each of its annotators -> {label: when} of their own labels
+_LABELS_BY = PROPERTY_PREFIX + "labels_by"
 _MAX_NAME = 256
+# How many earlier reviews of an image are kept: an undo can put back one of these only.
+MAX_HELD = 8
 
 _I64 = np.empty(0, dtype=np.int64)
 _I32 = np.empty(0, dtype=np.int32)
@@ -94,6 +101,8 @@ class Team:
     review_by: np.ndarray = field(default_factory=lambda: _I32.copy())
     review_at: np.ndarray = field(default_factory=lambda: _I32.copy())
     reasons: dict[int, str] = field(default_factory=dict)
+    # code -> the reviews it held before, newest last: (review, reviewer, time, reason) codes
+    held: dict[int, list[tuple[int, int, int, str]]] = field(default_factory=dict)
 
     def grow(self, n_rows: int) -> None:
         """Make the per-image review arrays cover ``n_rows`` rows."""
@@ -207,9 +216,67 @@ class Team:
             keep[rows[first]] = True
             self.remove_own(keep)
 
+    def review_state(self, code: int) -> tuple[int, int, int, str]:
+        """(review, reviewer, time, reason) of ``code``, as codes; (0, -1, -1, "") for none."""
+        if code >= len(self.review) or not self.review[code]:
+            return (0, -1, -1, "")
+        return (
+            int(self.review[code]),
+            int(self.review_by[code]),
+            int(self.review_at[code]),
+            self.reasons.get(code, ""),
+        )
+
+    def set_review(self, code: int, value: tuple[int, int, int, str]) -> None:
+        """Give ``code`` the review ``value``; the one it replaces joins what it held before."""
+        old = self.review_state(code)
+        if old == value:
+            return
+        if old[0]:
+            self.hold(code, old)
+        self.review[code], self.review_by[code], self.review_at[code] = value[:3]
+        if value[0] and value[3]:
+            self.reasons[code] = value[3]
+        else:
+            self.reasons.pop(code, None)
+
+    def hold(self, code: int, review: tuple[int, int, int, str]) -> None:
+        """Remember that ``code`` held ``review`` (the newest :data:`MAX_HELD` are kept)."""
+        held = self.held.get(code)
+        if held is None:
+            self.held[code] = [review]
+        else:
+            held.append(review)
+            if len(held) > MAX_HELD:
+                del held[0]
+
+    def forget(self, codes: np.ndarray) -> None:
+        """Drop every row of the images ``codes`` (removed: their undo says it all again)."""
+        codes = sorted_unique(np.asarray(codes, dtype=np.int64))
+        if not len(codes):
+            return
+        keep = ~member(self.a_codes, codes)
+        self.a_codes, self.a_who = self.a_codes[keep], self.a_who[keep]
+        if len(self.o_codes):
+            self.remove_own(~member(self.o_codes, codes))
+        inside = codes[codes < len(self.review)]
+        self.review[inside] = 0
+        self.review_by[inside] = -1
+        self.review_at[inside] = -1
+        for code in codes.tolist():
+            self.reasons.pop(code, None)
+            self.held.pop(code, None)
+
     @property
     def empty(self) -> bool:
-        return not len(self.a_codes) and not len(self.o_codes) and not self.review.any()
+        """Whether there is nothing to keep (what reviews held before counts: an undo may put
+        one back after the dataset is saved and opened again)."""
+        return (
+            not len(self.a_codes)
+            and not len(self.o_codes)
+            and not self.review.any()
+            and not self.held
+        )
 
 
 def _pair_key(codes: np.ndarray, who: np.ndarray) -> np.ndarray:
@@ -232,6 +299,242 @@ def team_of(state: State) -> Team:
         state.team = Team()
     team: Team = state.team
     return team
+
+
+# -- the rules team operations follow when they are read (called by events.py) -------------------
+@dataclass
+class SoFar:
+    """What the operations of one event applied so far gave back (see :mod:`.events`): the
+    images ``images+`` revived, per label the images ``label+`` gave it, per label the
+    (image, annotator) keys of the own labels ``own-`` took off, and the (image, annotator)
+    pairs ``assign`` made. An undo may put back the team data of these, in other annotators'
+    names, and of nothing else. The images of ``images+`` and ``label+`` (which may be a
+    million) are looked up only when an ``own+`` or ``review`` asks."""
+
+    taken: dict[str, np.ndarray] = field(default_factory=dict)
+    assigned: np.ndarray = field(default_factory=lambda: _I64.copy())
+    _revived_ids: list[list[str]] = field(default_factory=list)
+    _given_ids: dict[str, list[list[str]]] = field(default_factory=dict)
+
+    def note(self, state: State, op: dict[str, Any], inverse: list[dict[str, Any]]) -> None:
+        """Remember what ``op``, just applied and undone by ``inverse``, gave back."""
+        kind = op["op"]
+        if kind == "label+":
+            # the images it names, not only those it added: another action may have given
+            # the label back to some meanwhile, and the own labels it held still come back
+            self._given_ids.setdefault(op["label"], []).append(op.get("ids", []))
+        elif kind == "assign" and state.team is not None:
+            # the (image, annotator) pairs it made: those that the undo gives back lack
+            team = state.team
+            codes = sorted_unique(state.lookup(op.get("ids", [])))
+            rows = member(team.a_codes, codes)
+            now = _pair_key(team.a_codes[rows], team.a_who[rows])
+            old = inverse[0] if inverse and inverse[0]["op"] == "assign" else None
+            if old is not None:
+                named = [n != "" for n in old["to"]]
+                before = _pair_key(
+                    state.lookup([i for i, k in zip(old["ids"], named, strict=True) if k]),
+                    _known(state, [n for n in old["to"] if n]),
+                )
+                now = now[~np.isin(now, before)]
+            self.assigned = np.union1d(self.assigned, now)
+        for inv in inverse:
+            if kind == "images+" and inv["op"] == "images-":
+                self._revived_ids.append(inv["ids"])
+            elif kind == "own-" and inv["op"] == "own+":
+                keys = _pair_key(state.lookup(inv["ids"]), _known(state, inv["by"]))
+                name = inv["label"]
+                self.taken[name] = np.union1d(self.taken.get(name, _I64), keys)
+
+    def revived(self, state: State) -> np.ndarray:
+        """Sorted codes of the live images that ``images+`` of this event revived."""
+        return _live_codes(state, self._revived_ids)
+
+    def given(self, state: State, label: str) -> np.ndarray:
+        """Sorted codes of the live images that ``label+`` of this event gave ``label``."""
+        return _live_codes(state, self._given_ids.get(label, []))
+
+
+def _live_codes(state: State, id_lists: list[list[str]]) -> np.ndarray:
+    if not id_lists:
+        return _I64.copy()
+    codes = state.lookup([i for ids in id_lists for i in ids])
+    return sorted_unique(codes[codes >= 0])
+
+
+def _names(values: np.ndarray) -> np.ndarray:
+    """Annotator names as the dataset spells them (``human/x/x`` is ``x``)."""
+    return np.asarray([annotator_of(v) for v in values.tolist()], dtype=object)
+
+
+def _known(state: State, names: Sequence[str]) -> np.ndarray:
+    """The author code of each name, -2 for a name never seen (nothing is interned)."""
+    index = state.authors._index
+    return np.fromiter((index.get(n, -2) for n in names), np.int64, len(names))
+
+
+def _refusals(refused: dict[str, list[str]]) -> list[str]:
+    """One sentence per reason: how many images, and the first of them."""
+    out = []
+    for why, ids in refused.items():
+        noun = "image" if len(ids) == 1 else "images"
+        out.append(f"{why}; {len(ids)} {noun} left as they were (the first: {ids[0]})")
+    return out
+
+
+def check_review(
+    state: State, op: dict[str, Any], author: str, at: str, so_far: SoFar
+) -> tuple[dict[str, Any] | None, list[str]]:
+    """The part of a ``review`` operation of ``author``'s event that the rules allow (None
+    for none of it), and a sentence for each kind of refusal.
+
+    - Nobody reviews an image assigned to them.
+    - A review is its event's author's, unless it puts back exactly (value, reviewer, time,
+      reason) one the image held before, or one of an image this event brought back: what an
+      undo does.
+    - An image goes back to review (``""``) by anyone not assigned to it, and by one of its
+      annotators only from a rejection (their new answer waits for a reviewer).
+    """
+    codes, keep = _aligned(state, op)
+    if not len(codes[keep]):
+        return op, []
+    ids = np.asarray(op.get("ids", []), dtype=object)[keep]
+    author = annotator_of(author)
+    index = state.authors._index
+    given = op.get("by", author)
+    reviewers = _per_value(given, keep, annotator_of, object)
+    who = _per_value(given, keep, lambda v: index.get(annotator_of(v), -2), np.int64)
+    named = _per_value(given, keep, lambda v: annotator_problem(v) is None, bool)
+    whens = _values(op.get("at", at), keep)
+    reasons = _values(op.get("reason", ""), keep)
+    codes = codes[keep]
+    team = state.team
+    value = _per_value(op.get("review", ""), keep, REVIEWS.index, np.int8)
+    pairs = _pair_key(team.a_codes, team.a_who) if team is not None and len(team.a_codes) else _I64
+    now = team.reviews_of(codes) if team is not None else np.zeros(len(codes), np.int8)
+    me = index.get(author, -2)
+    refused: dict[str, list[str]] = {}
+
+    def refuse(mask: np.ndarray, why: str) -> None:
+        if mask.any():
+            refused.setdefault(why, []).extend(ids[mask].tolist())
+
+    ok = np.ones(len(codes), dtype=bool)
+    values = _values(op.get("review", ""), keep)
+    back = value == 0
+    # one of its annotators sends an image back to review from a rejection, never from an
+    # acceptance: that one waits for nothing more from them
+    bad = back & np.isin(_pair_key(codes, np.full(len(codes), me)), pairs) & (now == 1)
+    refuse(bad, f"{author} is assigned to the image and cannot take back its acceptance")
+    ok &= ~bad
+    bad = ~back & ~named
+    refuse(bad, "a review names no reviewer")
+    ok &= ~bad
+    own_work = ~back & named & np.isin(_pair_key(codes, who), pairs)
+    for name in dict.fromkeys(reviewers[own_work].tolist()):
+        refuse(
+            own_work & (reviewers == name),
+            f"{name} reviewed images assigned to them (nobody reviews their own work)",
+        )
+    ok &= ~own_work
+    others = ok & ~back & (reviewers != author)
+    if others.any():
+        revived = so_far.revived(state)
+        times = state.times._index
+        for k in np.flatnonzero(others).tolist():
+            code = int(codes[k])
+            wanted = (int(value[k]), int(who[k]), times.get(whens[k], -2), reasons[k] or "")
+            held = team.held.get(code, []) if team is not None else []
+            if bool(member(codes[k : k + 1], revived)[0]) or wanted in held:
+                continue
+            if team is not None and wanted == team.review_state(code):
+                continue
+            ok[k] = False
+            refused.setdefault(
+                f"a review written by {author} names {reviewers[k]} as its reviewer, and the "
+                "image never held that review",
+                [],
+            ).append(str(ids[k]))
+    if not refused:
+        return op, []
+    if not ok.any():
+        return None, _refusals(refused)
+    allowed = {
+        "op": "review",
+        "ids": ids[ok].tolist(),
+        "review": values[ok].tolist(),
+        "by": reviewers[ok].tolist(),
+        "at": whens[ok].tolist(),
+        "reason": reasons[ok].tolist(),
+    }
+    return allowed, _refusals(refused)
+
+
+def check_own_add(
+    state: State, op: dict[str, Any], author: str, at: str, so_far: SoFar
+) -> tuple[dict[str, Any] | None, list[str]]:
+    """The part of an ``own+`` operation of ``author``'s event that the rules allow (None for
+    none of it), and a sentence for each kind of refusal.
+
+    An own label is given only by one of the several annotators an image is assigned to, only
+    for a label the image carries, and in its event's author's name; in another annotator's
+    name only to put back what this same event took off (the image, the label on it, that own
+    label itself, or that annotator's assignment), as an undo does.
+    """
+    codes, keep = _aligned(state, op)
+    if not len(codes[keep]):
+        return op, []
+    label = op["label"]
+    ids = np.asarray(op.get("ids", []), dtype=object)[keep]
+    author = annotator_of(author)
+    who = _names(_values(op.get("by", author), keep))
+    when = _values(op.get("at", at), keep)
+    codes = codes[keep]
+    labelset = state.labels.get(label)
+    carries = member(codes, labelset.codes) if labelset is not None else np.zeros(len(codes), bool)
+    who_codes = _known(state, who.tolist())
+    keys = _pair_key(codes, who_codes)
+    team = state.team
+    assigned = (
+        np.isin(keys, _pair_key(team.a_codes, team.a_who)) & (team.assignee_count(codes) >= 2)
+        if team is not None and len(team.a_codes)
+        else np.zeros(len(codes), bool)
+    )
+    back = (
+        member(codes, so_far.revived(state))
+        | member(codes, so_far.given(state, label))
+        | np.isin(keys, so_far.taken.get(label, _I64))
+        | np.isin(keys, so_far.assigned)
+    )
+    mine = who == author
+    ok = carries & assigned & (mine | back)
+    refused: dict[str, list[str]] = {}
+    for k in np.flatnonzero(~ok).tolist():
+        if not carries[k]:
+            why = f"an own label {label!r} was given to images that do not carry {label!r}"
+        elif not assigned[k]:
+            why = (
+                f"an own label {label!r} names {who[k]}, who is not one of the several "
+                "annotators the image is assigned to"
+            )
+        else:
+            why = (
+                f"an own label {label!r} written by {author} names {who[k]}, and puts back "
+                "nothing the same action took off"
+            )
+        refused.setdefault(why, []).append(str(ids[k]))
+    if not refused:
+        return op, []
+    if not ok.any():
+        return None, _refusals(refused)
+    allowed = {
+        "op": "own+",
+        "label": label,
+        "ids": ids[ok].tolist(),
+        "by": who[ok].tolist(),
+        "at": when[ok].tolist(),
+    }
+    return allowed, _refusals(refused)
 
 
 # -- applying operations (called by events.py) ---------------------------------------------------
@@ -260,21 +563,85 @@ def apply_assign(state: State, op: dict[str, Any], by: str, at: str) -> list[dic
     who = _intern(state.authors, to[named])
     targets = sorted_unique(codes)
     old_codes, old_who = team.set_assignment(targets, codes[named], who)
+    # Nobody reviews an image assigned to them: a review by a new assignee no longer stands.
+    undo_review = _drop_own_reviews(state, team, targets)
+    # Own labels are those of an image's several annotators: others' go with the assignment.
+    undo_own = _drop_unshared_own(state, team, targets)
     state._changed()
-    # Undo gives each image its assignees back: "" for an image that had none.
+    # Undo gives each image its assignees back: "" for an image that had none; then the
+    # reviews and own labels dropped here.
     had = member(targets, old_codes)
     authors = np.asarray(state.authors.values, dtype=object)
     ids = state.ids[old_codes].tolist() + state.ids[targets[~had]].tolist()
     names = (authors[old_who].tolist() if len(old_who) else []) + [""] * int((~had).sum())
-    return [{"op": "assign", "ids": ids, "to": names}]
+    return [{"op": "assign", "ids": ids, "to": names}, *undo_review, *undo_own]
+
+
+def _drop_unshared_own(state: State, team: Team, codes: np.ndarray) -> list[dict[str, Any]]:
+    """Take off ``codes`` the own labels of annotators who are no longer one of the image's
+    several assignees; returns the operations that put them back."""
+    if not len(team.o_codes):
+        return []
+    on = member(team.o_codes, codes)
+    if not on.any():
+        return []
+    shared = team.assignee_count(team.o_codes) >= 2
+    assigned = np.isin(_pair_key(team.o_codes, team.o_who), _pair_key(team.a_codes, team.a_who))
+    gone = on & ~(shared & assigned)
+    if not gone.any():
+        return []
+    r_codes, r_label, r_who, r_at = team.remove_own(~gone)
+    return _own_add_ops(state, r_codes, r_label, r_who, r_at)
+
+
+def _own_add_ops(
+    state: State, codes: np.ndarray, labels: np.ndarray, who: np.ndarray, at: np.ndarray
+) -> list[dict[str, Any]]:
+    """``own+`` operations giving back these own rows exactly, one per label."""
+    authors = np.asarray(state.authors.values, dtype=object)
+    times = np.asarray(state.times.values, dtype=object)
+    ops = []
+    for label in dict.fromkeys(labels.tolist()):
+        sel = labels == label
+        ops.append(
+            {
+                "op": "own+",
+                "label": label,
+                "ids": state.ids[codes[sel]].tolist(),
+                "by": authors[who[sel]].tolist(),
+                "at": times[at[sel]].tolist(),
+            }
+        )
+    return ops
+
+
+def _drop_own_reviews(state: State, team: Team, codes: np.ndarray) -> list[dict[str, Any]]:
+    """Take off ``codes`` the reviews whose reviewer is now one of the image's assignees;
+    returns the operation that puts them back."""
+    codes = codes[team.reviews_of(codes) > 0]
+    if not len(codes) or not len(team.a_codes):
+        return []
+    pairs = _pair_key(team.a_codes, team.a_who)
+    mine = codes[np.isin(_pair_key(codes, team.review_by[codes]), pairs)]
+    if not len(mine):
+        return []
+    authors = np.asarray(state.authors.values, dtype=object)
+    times = np.asarray(state.times.values, dtype=object)
+    undo = {
+        "op": "review",
+        "ids": state.ids[mine].tolist(),
+        "review": [REVIEWS[r] for r in team.review[mine].tolist()],
+        "by": authors[team.review_by[mine]].tolist(),
+        "at": times[team.review_at[mine]].tolist(),
+        "reason": [team.reasons.get(c, "") for c in mine.tolist()],
+    }
+    for code in mine.tolist():
+        team.set_review(code, (0, -1, -1, ""))
+    return [undo]
 
 
 def apply_review(state: State, op: dict[str, Any], by: str, at: str) -> list[dict[str, Any]]:
     codes, keep = _aligned(state, op)
-    review = _values(op.get("review", ""), keep)
-    reviewer = _values(op.get("by", by), keep)
-    when = _values(op.get("at", at), keep)
-    reason = _values(op.get("reason", ""), keep)
     codes = codes[keep]
     if not len(codes):
         return []
@@ -290,24 +657,52 @@ def apply_review(state: State, op: dict[str, Any], by: str, at: str) -> list[dic
         "at": times[team.review_at[codes]].tolist(),
         "reason": [team.reasons.get(c, "") for c in codes.tolist()],
     }
-    for code, value, who, when_, why in zip(
-        codes.tolist(),
-        review.tolist(),
-        reviewer.tolist(),
-        when.tolist(),
-        reason.tolist(),
-        strict=True,
-    ):
-        state_code = REVIEWS.index(value)
-        team.review[code] = state_code
-        team.review_by[code] = state.authors.code(who) if state_code else -1
-        team.review_at[code] = state.times.code(when_) if state_code else -1
-        if state_code and why:
-            team.reasons[code] = why
-        else:
+    value = _per_value(op.get("review", ""), keep, REVIEWS.index, np.int8)
+    on = value > 0
+    who = np.full(len(codes), -1, dtype=np.int32)
+    when = np.full(len(codes), -1, dtype=np.int32)
+    why = np.full(len(codes), "", dtype=object)
+    if on.any():
+        who[on] = _per_value(op.get("by", by), keep, state.authors.code, np.int32)[on]
+        when[on] = _per_value(op.get("at", at), keep, state.times.code, np.int32)[on]
+        why[on] = _values(op.get("reason", ""), keep)[on]
+        why[on & pd.isna(why)] = ""
+    # an image named twice takes its last review, as one after the other would
+    last = len(codes) - 1 - np.unique(codes[::-1], return_index=True)[1]
+    codes, value, who, when, why = codes[last], value[last], who[last], when[last], why[last]
+    old = team.review[codes]
+    old_why = np.asarray([team.reasons.get(c, "") for c in codes.tolist()], dtype=object)
+    changed = (
+        (old != value)
+        | (team.review_by[codes] != who)
+        | (team.review_at[codes] != when)
+        | (old_why != why)
+    )
+    for k in np.flatnonzero(changed & (old > 0)).tolist():
+        code = int(codes[k])
+        team.hold(
+            code,
+            (int(old[k]), int(team.review_by[code]), int(team.review_at[code]), old_why[k]),
+        )
+    team.review[codes], team.review_by[codes], team.review_at[codes] = value, who, when
+    for code, text in zip(codes.tolist(), why.tolist(), strict=True):
+        if text:
+            team.reasons[code] = text
+        elif team.reasons:
             team.reasons.pop(code, None)
     state._changed()
     return [before]
+
+
+def _per_value(value: Any, keep: np.ndarray, fn: Callable[[Any], Any], dtype: Any) -> np.ndarray:
+    """``fn`` of each known image's ``value`` (one text, or a list aligned with the ids),
+    called once per distinct value: a review of 100,000 images names one reviewer."""
+    n = int(keep.sum())
+    if not isinstance(value, list):
+        return np.full(n, fn(value), dtype=dtype)
+    chosen = np.asarray(value, dtype=object)[keep].tolist()
+    done = {v: fn(v) for v in dict.fromkeys(chosen)}
+    return np.asarray([done[v] for v in chosen], dtype=dtype)
 
 
 def apply_own_add(state: State, op: dict[str, Any], by: str, at: str) -> list[dict[str, Any]]:
@@ -575,12 +970,14 @@ def labeled_by(state: State, codes: np.ndarray, who: int) -> np.ndarray:
     return done
 
 
-def to_review(state: State) -> np.ndarray:
-    """Sorted codes of the labeled images that no reviewer accepted or rejected yet."""
+def to_review(state: State, who: int) -> np.ndarray:
+    """Sorted codes of the labeled images that no reviewer accepted or rejected yet, but
+    those assigned to ``who`` (an author code; -1 for nobody): nobody reviews their own work."""
     codes = np.flatnonzero(state.labeled_mask())
     if state.team is None:
         return codes
-    return codes[state.team.reviews_of(codes) == 0]
+    codes = codes[state.team.reviews_of(codes) == 0]
+    return codes[~state.team.is_assigned(codes, who)] if who >= 0 else codes
 
 
 def accepted_codes(state: State) -> np.ndarray:
@@ -597,13 +994,25 @@ def rated(state: State) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
     team = state.team
     if team is None or not len(team.o_codes):
         return _I64.copy(), _I32.copy(), np.empty(0, object), _I64.copy()
-    overlap = team.overlap_codes()
-    keep = member(team.o_codes, overlap) & state.alive[team.o_codes]
-    pair_key = team.a_codes * (1 << 31) + team.a_who.astype(np.int64)
-    own_key = team.o_codes * (1 << 31) + team.o_who.astype(np.int64)
-    keep &= np.isin(own_key, pair_key)
+    keep = visible_own(state, team)
     codes = team.o_codes[keep]
     return codes, team.o_who[keep], team.o_label[keep], team.assignee_count(codes)
+
+
+def visible_own(state: State, team: Team) -> np.ndarray:
+    """Which own rows the dataset shows: on a live image shared by several annotators, by one
+    of them, of a label the image carries. The rules keep every own row so (see
+    :func:`check_own_add`); a journal written before them may hold others, which no view and
+    no file shows."""
+    if not len(team.o_codes):
+        return np.zeros(0, dtype=bool)
+    keep = member(team.o_codes, team.overlap_codes()) & state.alive[team.o_codes]
+    keep &= np.isin(_pair_key(team.o_codes, team.o_who), _pair_key(team.a_codes, team.a_who))
+    for label in np.unique(team.o_label[keep]).tolist() if keep.any() else []:
+        rows = keep & (team.o_label == label)
+        labelset = state.labels.get(label)
+        keep[rows] = member(team.o_codes[rows], labelset.codes) if labelset is not None else False
+    return keep
 
 
 # -- persistence ---------------------------------------------------------------------------------
@@ -618,22 +1027,53 @@ def _dict_array(indices: np.ndarray, values: Sequence[str]) -> pa.DictionaryArra
     )
 
 
+_HELD = pa.list_(
+    pa.struct(
+        [("value", pa.string()), ("who", pa.string()), ("at", pa.string()), ("reason", pa.string())]
+    )
+)
+# A team file holds a review, the assignees and their own labels of each image: far fewer rows
+# than this an image. A file with more (a few kilobytes of Parquet can say millions of rows) is
+# not read: the snapshot's manifest is read instead.
+MAX_TEAM_ROWS_PER_IMAGE = 64
+
+
 def write_team(state: State) -> bytes | None:
     """The team tables of the live images as Parquet (rows renumbered as in the snapshot), or
     None when there is nothing to keep. Columns: ``kind`` (assign / own / review), ``row``,
-    ``who``, ``label`` (own), ``value`` (review), ``at`` (own, review), ``reason`` (review)."""
+    ``who``, ``label`` (own), ``value`` (review), ``at`` (own, review), ``reason`` (review),
+    ``held`` (review: the reviews the image held before, see :class:`Team`; a review row with
+    no ``value`` carries only those). Own labels are those the dataset shows (see
+    :func:`visible_own`), as in the manifest."""
     team = state.team
     if team is None or team.empty:
         return None
     alive = np.flatnonzero(state.alive)
     renumber = np.full(state.n_rows, -1, dtype=np.int64)
     renumber[alive] = np.arange(len(alive))
-    reviewed = np.flatnonzero(team.review)
-    o_names, o_index = np.unique(team.o_label.astype(str), return_inverse=True)
+    shown = visible_own(state, team)
+    o_codes, o_label, o_who, o_at = (
+        team.o_codes[shown],
+        team.o_label[shown],
+        team.o_who[shown],
+        team.o_at[shown],
+    )
+    o_names, o_index = np.unique(o_label.astype(str), return_inverse=True)
+    held = np.asarray(sorted(team.held), dtype=np.int64)
+    reviewed = np.union1d(np.flatnonzero(team.review), held).astype(np.int64)
+    value = team.reviews_of(reviewed).astype(np.int64)
+    value[value == 0] = -1
     none = np.full(0, -1, dtype=np.int64)
 
     def nulls(n: int) -> np.ndarray:
         return np.full(n, -1, dtype=np.int64)
+
+    def of(array: np.ndarray) -> np.ndarray:
+        out = nulls(len(reviewed))
+        inside = reviewed < len(array)
+        out[inside] = array[reviewed[inside]]
+        out[value < 0] = -1
+        return out
 
     parts = [
         # kind, rows, who, label, value, at
@@ -645,44 +1085,44 @@ def write_team(state: State) -> bytes | None:
             nulls(len(team.a_codes)),
             nulls(len(team.a_codes)),
         ),
-        (1, team.o_codes, team.o_who, o_index.reshape(-1), nulls(len(team.o_codes)), team.o_at),
-        (
-            2,
-            reviewed,
-            team.review_by[reviewed],
-            nulls(len(reviewed)),
-            team.review[reviewed],
-            team.review_at[reviewed],
-        ),
+        (1, o_codes, o_who, o_index.reshape(-1), nulls(len(o_codes)), o_at),
+        (2, reviewed, of(team.review_by), nulls(len(reviewed)), value, of(team.review_at)),
     ]
     columns: dict[str, list[np.ndarray]] = {
         k: [] for k in ("kind", "row", "who", "label", "value", "at")
     }
-    for kind, rows, who, label, value, at in parts:
+    for kind, rows, who, label, val, at in parts:
         live = renumber[rows] >= 0 if len(rows) else np.zeros(0, dtype=bool)
         columns["kind"].append(np.full(int(live.sum()), kind))
         columns["row"].append(renumber[rows][live])
-        for name, values in (("who", who), ("label", label), ("value", value), ("at", at)):
+        for name, values in (("who", who), ("label", label), ("value", val), ("at", at)):
             columns[name].append(np.asarray(values, dtype=np.int64)[live] if len(values) else none)
     flat = {k: np.concatenate(v) for k, v in columns.items()}
     live_reviews = reviewed[renumber[reviewed] >= 0]
-    reasons = [team.reasons.get(c) or None for c in live_reviews.tolist()] if team.reasons else []
     n_other = len(flat["row"]) - len(live_reviews)
-    reason = pa.concat_arrays(
+    reasons = [team.reasons.get(c) or None for c in live_reviews.tolist()]
+    authors, times = state.authors.values, state.times.values
+    history = [
         [
-            pa.nulls(n_other, pa.string()),
-            pa.array(reasons, pa.string()) if reasons else pa.nulls(len(live_reviews), pa.string()),
+            {"value": REVIEWS[v], "who": authors[w], "at": times[t], "reason": why}
+            for v, w, t, why in team.held[c]
         ]
-    )
+        if c in team.held
+        else None
+        for c in live_reviews.tolist()
+    ]
     table = pa.table(
         {
             "kind": _dict_array(flat["kind"], _KINDS),
             "row": pa.array(flat["row"], pa.int64()),
-            "who": _dict_array(flat["who"], state.authors.values),
+            "who": _dict_array(flat["who"], authors),
             "label": _dict_array(flat["label"], o_names.tolist()),
             "value": _dict_array(flat["value"], REVIEWS),
-            "at": _dict_array(flat["at"], state.times.values),
-            "reason": reason,
+            "at": _dict_array(flat["at"], times),
+            "reason": pa.concat_arrays(
+                [pa.nulls(n_other, pa.string()), pa.array(reasons, pa.string())]
+            ),
+            "held": pa.concat_arrays([pa.nulls(n_other, _HELD), pa.array(history, _HELD)]),
         }
     )
     sink = io.BytesIO()
@@ -699,13 +1139,50 @@ def _read_dict(table: pa.Table, name: str) -> tuple[np.ndarray, list[Any]]:
     return indices, column.dictionary.to_pylist()
 
 
-def read_team(state: State, data: bytes) -> list[str]:
-    """Put the team tables of :func:`write_team` into ``state`` (rows = its codes); returns
-    what was refused. A malformed file raises ValueError."""
-    table = read_parquet(data)
-    problems: list[str] = []
-    rows = table.column("row").to_numpy(zero_copy_only=False)
+class _Refused:
+    """Rows of a team file or manifest refused, counted per reason with the first image."""
+
+    def __init__(self, state: State, where: str) -> None:
+        self.state, self.where = state, where
+        self.found: dict[str, list[int]] = {}
+
+    def add(self, why: str, codes: np.ndarray) -> None:
+        """Count ``codes`` (image codes) as refused for ``why``."""
+        if len(codes):
+            seen = self.found.setdefault(why, [0, int(codes[0])])
+            seen[0] += len(codes)
+
+    def lines(self) -> list[str]:
+        return [
+            f"{self.where}: {why}: {count} refused (the first on image "
+            f"{self.state.ids[first]}); the rest was read"
+            for why, (count, first) in self.found.items()
+        ]
+
+
+def _text_or_empty(value: Any) -> str:
+    return value if isinstance(value, str) and len(value) <= _MAX_NAME else ""
+
+
+def read_team(state: State, data: bytes, where: str = "team file") -> list[str]:
+    """Put the team tables of :func:`write_team` into ``state`` (rows = its codes), checked
+    against it as the journal's team operations are (see :func:`check_review` and
+    :func:`check_own_add`); returns a sentence per kind of row refused. A malformed file, or
+    one of more than :data:`MAX_TEAM_ROWS_PER_IMAGE` rows an image (judged from its metadata,
+    before any row is read), raises ValueError: the snapshot's manifest is read instead."""
+    file = parquet_file(data)
     n = state.n_rows
+    declared = file.metadata.num_rows
+    if declared > n * MAX_TEAM_ROWS_PER_IMAGE:
+        raise ValueError(
+            f"its team file holds {declared} rows for {n} images "
+            f"(at most {MAX_TEAM_ROWS_PER_IMAGE} an image)"
+        )
+    names = set(file.schema_arrow.names)
+    wanted = ["kind", "row", "who", "label", "value", "at", "reason", "held"]
+    table = file.read(columns=[c for c in wanted if c in names])
+    refused = _Refused(state, where)
+    rows = table.column("row").to_numpy(zero_copy_only=False)
     if len(rows) and (rows.dtype.kind not in "iu" or rows.min() < 0 or rows.max() >= n):
         raise ValueError("a team row names an image row that does not exist")
     rows = rows.astype(np.int64)
@@ -714,46 +1191,112 @@ def read_team(state: State, data: bytes) -> list[str]:
         raise ValueError(f"unknown team row kinds {sorted(set(kinds) - set(_KINDS))}")
     kind = np.asarray([_KINDS.index(k) for k in kinds] + [-1], dtype=np.int64)[kind_idx]
     who_idx, whos = _read_dict(table, "who")
-    good = np.asarray([annotator_problem(w) is None for w in whos] + [False])[who_idx]
-    who = np.asarray([state.authors.code(w) if isinstance(w, str) else -1 for w in whos] + [-1])
+    named = [annotator_problem(w) is None for w in whos]
+    good = np.asarray([*named, False])[who_idx]
+    who = np.asarray(
+        [state.authors.code(w) if ok else -1 for w, ok in zip(whos, named, strict=True)] + [-1]
+    )
     who = who[who_idx].astype(np.int32)
     at_idx, ats = _read_dict(table, "at")
-    at = np.asarray(
-        [state.times.code(t if isinstance(t, str) else "") for t in ats] + [state.times.code("")]
-    )[at_idx].astype(np.int32)
+    at = np.asarray([state.times.code(_text_or_empty(t)) for t in ats] + [state.times.code("")])
+    at = at[at_idx].astype(np.int32)
 
     team = team_of(state)
-    pick = (kind == 0) & good
+    pick = kind == 0
+    refused.add("assignments to no annotator's name", rows[pick & ~good])
+    pick &= good
     if pick.any():
         team.set_assignment(sorted_unique(rows[pick]), rows[pick], who[pick])
+    pairs = _pair_key(team.a_codes, team.a_who)
+    shared = team.overlap_codes()
     label_idx, labels = _read_dict(table, "label")
     for k, name in enumerate(labels):
         chosen = (kind == 1) & (label_idx == k)
         if not chosen.any():
             continue
-        if not isinstance(name, str) or label_problem(name) is not None or not good[chosen].all():
-            problems.append(f"own labels {str(name)[:40]!r} were refused")
+        codes = rows[chosen]
+        labelset = state.labels.get(name) if isinstance(name, str) else None
+        if labelset is None or label_problem(name) is not None:
+            refused.add("own labels of no label of the dataset", codes)
             continue
-        team.add_own(rows[chosen], name, who[chosen], at[chosen])
+        ok = good[chosen]
+        refused.add("own labels of no annotator's name", codes[~ok])
+        carried = member(codes, labelset.codes)
+        refused.add("own labels of a label their image does not carry", codes[ok & ~carried])
+        ok &= carried
+        assigned = np.isin(_pair_key(codes, who[chosen]), pairs) & member(codes, shared)
+        refused.add(
+            "own labels of someone who is not one of the image's several annotators",
+            codes[ok & ~assigned],
+        )
+        ok &= assigned
+        if ok.any():
+            team.add_own(codes[ok], name, who[chosen][ok], at[chosen][ok])
     value_idx, values = _read_dict(table, "value")
     state_of = np.asarray(
-        [REVIEWS.index(v) if v in (ACCEPTED, REJECTED) else 0 for v in values] + [0]
+        [REVIEWS.index(v) if v in (ACCEPTED, REJECTED) else -1 for v in values] + [0]
     )[value_idx]
-    pick = (kind == 2) & good & (state_of > 0)
-    if pick.any():
-        team.grow(n)
-        codes = rows[pick]
-        team.review[codes] = state_of[pick]
-        team.review_by[codes] = who[pick]
-        team.review_at[codes] = at[pick]
-        reason = table.column("reason").to_numpy(zero_copy_only=False)[pick]
-        for k in np.flatnonzero(pd.notna(reason)).tolist():
-            if isinstance(reason[k], str) and reason[k]:
-                team.reasons[int(codes[k])] = reason[k][:_MAX_NAME]
+    pick = kind == 2
+    refused.add("reviews of no known value", rows[pick & (state_of < 0)])
+    reviewing = pick & (state_of > 0)
+    refused.add("reviews by no annotator's name", rows[reviewing & ~good])
+    own_work = np.isin(_pair_key(rows, who), pairs)
+    refused.add(
+        "reviews by an annotator the image is assigned to (nobody reviews their own work)",
+        rows[reviewing & good & own_work],
+    )
+    accept = reviewing & good & ~own_work
+    team.grow(n)
+    if accept.any():
+        codes = rows[accept]
+        team.review[codes] = state_of[accept]
+        team.review_by[codes] = who[accept]
+        team.review_at[codes] = at[accept]
+        if "reason" in names:
+            reason = table.column("reason").to_numpy(zero_copy_only=False)[accept]
+            for k in np.flatnonzero(pd.notna(reason)).tolist():
+                if isinstance(reason[k], str) and reason[k]:
+                    team.reasons[int(codes[k])] = reason[k][:_MAX_NAME]
+    if "held" in names:
+        _read_held(state, team, table, rows, pick, refused)
     if team.empty:
         state.team = None
     state._changed()
-    return problems
+    return refused.lines()
+
+
+def _read_held(
+    state: State, team: Team, table: pa.Table, rows: np.ndarray, pick: np.ndarray, refused: _Refused
+) -> None:
+    """The reviews each image held before, from the ``held`` column of its review row."""
+    column = table.column("held").combine_chunks()
+    if not pa.types.is_list(column.type):
+        refused.add("review histories of another form", rows[pick])
+        return
+    where = np.flatnonzero(pick & ~column.is_null().to_numpy(zero_copy_only=False))
+    for k in where.tolist():
+        entries = column[k].as_py()
+        kept: list[tuple[int, int, int, str]] = []
+        for entry in entries[-MAX_HELD:] if isinstance(entries, list) else []:
+            if not isinstance(entry, dict):
+                continue
+            value, who = entry.get("value"), entry.get("who")
+            if value not in (ACCEPTED, REJECTED) or not isinstance(who, str):
+                continue
+            if annotator_problem(who) is not None:
+                continue
+            kept.append(
+                (
+                    REVIEWS.index(value),
+                    state.authors.code(who),
+                    state.times.code(_text_or_empty(entry.get("at"))),
+                    _text_or_empty(entry.get("reason")),
+                )
+            )
+        if not isinstance(entries, list) or len(kept) < len(entries):
+            refused.add("earlier reviews that are no review", rows[k : k + 1])
+        if kept:
+            team.held[int(rows[k])] = kept
 
 
 def load(
@@ -798,8 +1341,11 @@ def property_texts(state: State) -> tuple[np.ndarray, pa.Array] | None:
     join = pc.binary_join_element_wise
     reviewed = np.flatnonzero(team.review)
     assigned = sorted_unique(team.a_codes)
-    codes = np.union1d(assigned, reviewed).astype(np.int64)
+    shared = team.overlap_codes()
+    shared = shared[state.alive[shared]] if len(shared) else shared
+    codes = np.union1d(np.union1d(assigned, reviewed), shared).astype(np.int64)
     names = pa.array([orjson.dumps(v).decode() for v in state.authors.values], pa.string())
+    times = pa.array([orjson.dumps(v).decode() for v in state.times.values], pa.string())
     parts: list[pa.Array] = []
     if len(assigned):
         starts = np.searchsorted(team.a_codes, assigned)
@@ -809,7 +1355,6 @@ def property_texts(state: State) -> tuple[np.ndarray, pa.Array] | None:
         texts = join(f'"{_ASSIGNED}":[', pc.binary_join(lists, ","), "]", "")
         parts.append(_aligned_texts(codes, assigned, texts))
     if len(reviewed):
-        times = pa.array([orjson.dumps(v).decode() for v in state.times.values], pa.string())
         values = pa.array([orjson.dumps(v).decode() for v in REVIEWS], pa.string())
         reasons = [""] * len(reviewed)
         if team.reasons:
@@ -828,12 +1373,55 @@ def property_texts(state: State) -> tuple[np.ndarray, pa.Array] | None:
             "",
         )
         parts.append(_aligned_texts(codes, reviewed, texts))
-    if not parts:  # own labels left on images nobody is assigned any more: no property
+    if len(shared):
+        parts.append(_aligned_texts(codes, shared, _labels_by_texts(state, team, shared, names)))
+    if not parts:  # what reviews held before, and nothing else: no property
         return None
-    if len(parts) == 1:
-        return codes, parts[0]
-    both = pc.and_(pc.not_equal(parts[0], ""), pc.not_equal(parts[1], ""))
-    return codes, join(parts[0], pc.if_else(both, ",", ""), parts[1], "")
+    out = parts[0]
+    for part in parts[1:]:
+        both = pc.and_(pc.not_equal(out, ""), pc.not_equal(part, ""))
+        out = join(out, pc.if_else(both, ",", ""), part, "")
+    return codes, out
+
+
+def _labels_by_texts(state: State, team: Team, shared: np.ndarray, names: pa.Array) -> pa.Array:
+    """``"@jupyter_labeler:labels_by":{"alice":{"cat":"<when>"},...}`` for each of the sorted
+    live ``shared`` images: its annotators' own labels, by annotator name then label order
+    (``{}`` while none gave one: a reader then knows not to take them from the annotations)."""
+    join = pc.binary_join_element_wise
+    keep = visible_own(state, team)
+    codes, who, label, at = (
+        team.o_codes[keep],
+        team.o_who[keep],
+        team.o_label[keep],
+        team.o_at[keep],
+    )
+    if not len(codes):
+        return pa.array([f'"{_LABELS_BY}":{{}}'] * len(shared), pa.string())
+    distinct, which = np.unique(label.astype(str), return_inverse=True)
+    which = which.reshape(-1)
+    place = {name: k for k, name in enumerate(state.labels)}
+    label_rank = np.asarray([place.get(n, len(place)) for n in distinct.tolist()])[which]
+    who_rank = np.argsort(np.argsort(np.asarray(state.authors.values, dtype=object)))[who]
+    order = np.lexsort((label_rank, who_rank, codes))
+    codes, who, which, at = codes[order], who[order], which[order], at[order]
+    labels_json = pa.array([orjson.dumps(n).decode() for n in distinct.tolist()], pa.string())
+    times = pa.array([orjson.dumps(v).decode() for v in state.times.values], pa.string())
+    items = join(labels_json.take(pa.array(which)), ":", times.take(pa.array(at)), "")
+    key = _pair_key(codes, who)
+    firsts = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]]))
+    per_who = pa.ListArray.from_arrays(
+        pa.array(np.append(firsts, len(key)).astype(np.int32)), items
+    )
+    who_texts = join(names.take(pa.array(who[firsts])), ":{", pc.binary_join(per_who, ","), "}", "")
+    who_codes = codes[firsts]
+    starts = np.flatnonzero(np.concatenate([[True], who_codes[1:] != who_codes[:-1]]))
+    per_image = pa.ListArray.from_arrays(
+        pa.array(np.append(starts, len(who_codes)).astype(np.int32)), who_texts
+    )
+    texts = join(f'"{_LABELS_BY}":{{', pc.binary_join(per_image, ","), "}", "")
+    found = _aligned_texts(shared, who_codes[starts], texts)
+    return pc.if_else(pc.equal(found, ""), f'"{_LABELS_BY}":{{}}', found)
 
 
 def _by_name(state: State, team: Team) -> np.ndarray:
@@ -850,48 +1438,27 @@ def _aligned_texts(codes: np.ndarray, have: np.ndarray, texts: pa.Array) -> pa.A
     return pc.if_else(pa.array(found), texts.take(pa.array(where)), "")
 
 
-def own_annotations(state: State) -> dict[int, dict[str, Any]]:
-    """Per overlap image code, the own labels of its annotators that its union annotations do
-    not already say, as classification annotations with their own ``annotated-by``."""
-    team = state.team
-    if team is None or not len(team.o_codes):
-        return {}
-    out: dict[int, dict[str, Any]] = {}
-    authors = state.authors.values
-    times = state.times.values
-    for code, label, who, at in zip(
-        team.o_codes.tolist(),
-        team.o_label.tolist(),
-        team.o_who.tolist(),
-        team.o_at.tolist(),
-        strict=True,
-    ):
-        labelset = state.labels.get(label)
-        if labelset is not None:
-            pos = int(np.searchsorted(labelset.codes, code))
-            if pos < len(labelset) and labelset.codes[pos] == code and labelset.by[pos] == who:
-                continue  # the union's own annotation says it already
-        item = {
-            "type": "modelarts/image_classification",
-            "name": label,
-            "annotated-by": authors[who],
-        }
-        if times[at]:
-            item["creation-time"] = times[at]
-        out.setdefault(code, {}).setdefault("annotations", []).append(item)
-    return out
-
-
 def team_from_manifest(
-    state: State, rows: np.ndarray, names: list[str], by: list[str], at: list[str]
-) -> None:
+    state: State,
+    rows: np.ndarray,
+    names: list[str],
+    by: list[str],
+    at: list[str],
+    where: str = "manifest",
+) -> list[str]:
     """Take the team's data out of the rows' ``property`` (read from a manifest) into
-    ``state.team``, and the own labels of overlap images from their annotations (``rows``,
-    ``names``, ``by``, ``at``: every classification annotation, in file order)."""
+    ``state.team``. The own labels of a shared image come from its ``labels_by`` key; a
+    manifest written before that key (one annotation per annotator) gives them as the
+    annotations of the image's annotators (``rows``, ``names``, ``by``, ``at``: every
+    classification annotation, in file order). Values that the journal's rules would refuse
+    are left out; returns a sentence per kind of them."""
+    refused = _Refused(state, where)
     extra = state.extra
     present = np.flatnonzero(pd.notna(extra)) if len(extra) else _I64
     assign: list[tuple[int, str]] = []
     reviews: list[tuple[int, str, str, str, str]] = []
+    given_own: list[tuple[int, str, str, str]] = []  # code, annotator, label, when
+    said: set[int] = set()  # the rows whose property says their own labels (none inferred there)
     for code in present.tolist():
         row_extra = extra[code]
         if not isinstance(row_extra, dict) or not isinstance(row_extra.get("property"), dict):
@@ -907,30 +1474,101 @@ def team_from_manifest(
         if rest:
             new_extra["property"] = rest
         extra[code] = new_extra or None
+        one = np.asarray([code], dtype=np.int64)
         given = ours.get(_ASSIGNED)
-        if isinstance(given, list):
-            assign += [(code, w) for w in given if annotator_problem(w) is None]
+        if given is not None:
+            names_given = given if isinstance(given, list) else []
+            good = [w for w in names_given if annotator_problem(w) is None]
+            if len(good) < len(names_given) or not isinstance(given, list):
+                refused.add("assignments to no annotator's name", one)
+            assign += [(code, w) for w in good]
+        if _LABELS_BY in ours:
+            said.add(code)
+            given_own += _labels_by(ours[_LABELS_BY], code, one, refused)
         value = ours.get(_REVIEW)
-        if value in (ACCEPTED, REJECTED):
-            texts = [ours.get(k) for k in (_REVIEWED_BY, _REVIEWED_AT, _REASON)]
-            reviewer, when, why = (t[:_MAX_NAME] if isinstance(t, str) else "" for t in texts)
-            reviews.append((code, str(value), reviewer, when, why))
+        if value in (None, ""):
+            continue
+        reviewer = ours.get(_REVIEWED_BY)
+        texts = [ours.get(k) for k in (_REVIEWED_AT, _REASON)]
+        if value not in (ACCEPTED, REJECTED):
+            refused.add("reviews of no known value", one)
+        elif annotator_problem(reviewer) is not None:
+            refused.add("reviews by no annotator's name", one)
+        else:
+            if any(t is not None and _text_or_empty(t) != t for t in texts):
+                refused.add("review times or reasons that are no short text", one)
+            when, why = (_text_or_empty(t) for t in texts)
+            reviews.append((code, str(value), str(reviewer), when, why))
+    state.team = None
+    load(state, assign, [], {})
+    team = state.team
+    if team is not None and reviews:
+        own_work = [state.authors._index.get(r[2], -2) in team.assignees(r[0]) for r in reviews]
+        refused.add(
+            "reviews by an annotator the image is assigned to (nobody reviews their own work)",
+            np.asarray([r[0] for r, bad in zip(reviews, own_work, strict=True) if bad], np.int64),
+        )
+        reviews = [r for r, bad in zip(reviews, own_work, strict=True) if not bad]
     own: dict[str, list[tuple[int, str, str]]] = {}
-    if assign and len(rows):
-        state.team = None
-        load(state, assign, [], {})
-        team = team_of(state)
+    if team is not None and len(rows):
         overlap = team.overlap_codes()
+        overlap = overlap[~np.isin(overlap, np.fromiter(said, np.int64, len(said)))]
         for k in np.flatnonzero(member(rows, overlap)).tolist():
             code, name = int(rows[k]), names[k]
-            who = by[k]
+            who = annotator_of(by[k])
             if name not in state.labels or label_problem(name) is not None:
                 continue
             if who in [state.authors.values[w] for w in team.assignees(code)]:
                 own.setdefault(name, []).append((code, who, at[k]))
-        load(state, [], reviews, own)
-    else:
-        load(state, assign, reviews, {})
+    if given_own:
+        _check_given_own(state, given_own, own, refused)
+    load(state, [], reviews, own)
+    return refused.lines()
+
+
+def _labels_by(
+    value: Any, code: int, one: np.ndarray, refused: _Refused
+) -> list[tuple[int, str, str, str]]:
+    """The (code, annotator, label, when) of a ``labels_by`` value well formed."""
+    if not isinstance(value, dict):
+        refused.add("own labels that are no map of annotators to their labels", one)
+        return []
+    out: list[tuple[int, str, str, str]] = []
+    for who, labels in value.items():
+        if annotator_problem(who) is not None:
+            refused.add("own labels of no annotator's name", one)
+        elif not isinstance(labels, dict) or not all(isinstance(k, str) for k in labels):
+            refused.add("own labels that are no map of labels to when they were given", one)
+        else:
+            out += [(code, who, label, _text_or_empty(when)) for label, when in labels.items()]
+    return out
+
+
+def _check_given_own(
+    state: State,
+    given: list[tuple[int, str, str, str]],
+    own: dict[str, list[tuple[int, str, str]]],
+    refused: _Refused,
+) -> None:
+    """Add to ``own`` the own labels of ``labels_by`` that the rules allow: of a label the
+    image carries, by one of the several annotators it is assigned to."""
+    team = state.team
+    pairs = _pair_key(team.a_codes, team.a_who) if team is not None else _I64
+    shared = team.overlap_codes() if team is not None else _I64
+    for code, who, label, when in given:
+        one = np.asarray([code], dtype=np.int64)
+        labelset = state.labels.get(label) if label_problem(label) is None else None
+        if labelset is None or not member(one, labelset.codes)[0]:
+            refused.add("own labels of a label their image does not carry", one)
+        elif not (
+            member(one, shared)[0]
+            and np.isin(_pair_key(one, _known(state, [annotator_of(who)])), pairs)[0]
+        ):
+            refused.add(
+                "own labels of someone who is not one of the image's several annotators", one
+            )
+        else:
+            own.setdefault(label, []).append((code, who, when))
 
 
 # -- what Dataset's actions write, and its tables ------------------------------------------------

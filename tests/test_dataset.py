@@ -309,7 +309,7 @@ def test_undo_keeps_original_annotators(folder: Folder) -> None:
         if "://" not in second.manifest_url
         else (open_store(second.output_url).read("dataset.manifest"))
     )
-    assert manifest.count(b'"annotated-by":"alice"') == 3
+    assert manifest.count(b'"annotated-by":"human/alice/alice"') == 3
 
 
 def test_files_deleted_cannot_be_undone(ds: Dataset) -> None:

@@ -79,7 +79,9 @@ def test_foreign_fields_survive_a_round_trip() -> None:
         }
     ]
     b = by_id["XB2"]["annotation"][0]
-    assert b["annotated-by"] == "bob"  # underscore spellings come back in the canonical form
+    # underscore spellings come back in the canonical form; a plain name as ModelArts writes
+    # its users
+    assert b["annotated-by"] == "human/bob/bob"
     assert b["creation-time"] == "2021-05-06 07:08:09"
     assert b["property"] == '{"k": 1}'  # a JSON string stays a string
     assert by_id["XD4"]["hard"] is True
@@ -145,7 +147,11 @@ def test_absent_author_and_time_stay_absent() -> None:
     state = parse_manifest(data, where="m", relative=relative).to_state()
     a, b = (orjson.loads(x)["annotation"][0] for x in write_manifest(state, ROOT).splitlines())
     assert a == {"type": "modelarts/image_classification", "name": "x"}
-    assert b == {"type": "modelarts/image_classification", "name": "x", "annotated-by": "bob"}
+    assert b == {
+        "type": "modelarts/image_classification",
+        "name": "x",
+        "annotated-by": "human/bob/bob",
+    }
 
 
 def test_label_names_breaking_the_rules_are_refused_and_the_image_stays() -> None:

@@ -210,7 +210,8 @@ def test_modelarts_variants_round_trip_line_by_line(tmp_path: Path) -> None:
     expected = [
         # usage is written in capitals; the rest as it came
         {**lines[0], "usage": "TRAIN"},
-        # usage absent is written empty; underscore keys come back hyphenated
+        # usage absent is written empty; underscore keys come back hyphenated, and a plain
+        # author in ModelArts' form
         {
             "source": root + "b.jpg",
             "usage": "",
@@ -219,7 +220,7 @@ def test_modelarts_variants_round_trip_line_by_line(tmp_path: Path) -> None:
                 {
                     "type": CLS,
                     "name": "玫瑰",
-                    "annotated-by": "bob",
+                    "annotated-by": "human/bob/bob",
                     "creation-time": "2021-05-06 07:08:09",
                 }
             ],
@@ -235,7 +236,7 @@ def test_modelarts_variants_round_trip_line_by_line(tmp_path: Path) -> None:
                 {
                     "type": CLS,
                     "name": "roses",
-                    "annotated-by": "carol",
+                    "annotated-by": "human/carol/carol",
                     "creation-time": "2022-01-01 00:00:00",
                     "confidence": 0.8,
                 },

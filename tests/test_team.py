@@ -343,9 +343,18 @@ def test_manifest_with_team_data_loads_in_the_reference_reader(folder: Path) -> 
         assert all(k.startswith("@jupyter_labeler:") for k in prop)
     shared = [line for line in lines if len(line["property"]["@jupyter_labeler:assigned_to"]) == 2]
     assert shared
-    for line in shared:  # each annotator's label is its own annotation
-        by = {(a["name"], a["annotated-by"]) for a in line["annotation"]}
-        assert by == {("cat", "alice"), ("dog", "bob")}
+    for line in shared:  # one annotation per label; who said which, in the property
+        names = [a["name"] for a in line["annotation"]]
+        assert sorted(names) == ["cat", "dog"]
+        assert {a["annotated-by"] for a in line["annotation"]} <= {
+            "human/alice/alice",
+            "human/bob/bob",
+        }
+        said = line["property"]["@jupyter_labeler:labels_by"]
+        assert {who: list(labels) for who, labels in said.items()} == {
+            "alice": ["cat"],
+            "bob": ["dog"],
+        }
     first = lines[0]["property"]
     assert first["@jupyter_labeler:review"] == "rejected"
     assert first["@jupyter_labeler:review_reason"] == 'said "no" <b>'

@@ -302,8 +302,9 @@ def test_random_team_actions_and_undos_agree_with_a_reopen(folder: Path, seed: i
 def test_saving_after_shared_images_are_unassigned_keeps_their_labels(
     folder: Path, team: tuple[Dataset, Dataset, Dataset, list[str]]
 ) -> None:
-    """Own labels outlive the assignment that made them (undoing it, or unassigning): the
-    manifest then has no team property to write, and saving must not fail on that."""
+    """Unassigning shared images takes their annotators' own labels off with the assignment
+    (its undo gives them back); the images keep their labels, the manifest then has no team
+    property to write, and saving must not fail on that."""
     lead, _alice, _bob, ids = team
     before = union(lead)
     lead.unassign(ids[:5])

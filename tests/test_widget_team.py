@@ -349,3 +349,36 @@ def test_a_rejection_that_fails_gives_the_box_back_with_the_reason(
     monkeypatch.undo()
     lab._team.reason._handle_custom_msg({"event": "submit", "value": "too dark"}, [])
     assert lead.images.loc[lead.ids()[1], "review_reason"] == "too dark"
+
+
+def test_the_review_tab_leaves_out_my_own_images_and_says_why(
+    folder: Path, labelers: list[Labeler]
+) -> None:
+    lead = Dataset.open(folder, author="lead")
+    lead.assign(["alice", "bob"], seed=1)
+    alice, bob = Dataset.open(folder, author="alice"), Dataset.open(folder, author="bob")
+    hers, his = list(alice.ids("mine")), list(bob.ids("mine"))
+    alice.add_label("cat", hers[:3])
+    bob.add_label("dog", his[:2])
+    alice.refresh()
+    lab = make(alice)
+    labelers.append(lab)
+    lab.view = "review"
+    assert set(lab._grid.ids) == set(his[:2])
+    assert lab._team.tabs["review"].description == "Review (2)"
+    assert visible(lab._team.notes)
+    assert (
+        text_of(lab._team.notes.value)
+        == "3 images assigned to you wait for another reviewer: nobody reviews their own work."
+    )
+    # a selection that holds one of hers is refused whole, saying why
+    lab.selected = (his[0], hers[0])
+    key(lab, "y")
+    assert "alice cannot review 1 image assigned to them" in lab._status.widget.value
+    lab._status.clear_error()
+    assert (alice.images.loc[[his[0], hers[0]], "review"] == "").all()
+    lab.selected = (his[0],)
+    key(lab, "y")
+    assert alice.images.loc[his[0], "review"] == "accepted"
+    lab.view = "all"
+    assert not visible(lab._team.notes)

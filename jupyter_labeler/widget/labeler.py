@@ -554,7 +554,8 @@ class Labeler(widgets.VBox):
     def _show_team(self, counts: dict[str, int]) -> None:
         """The Mine and Review tabs, the review bar, and why images came back (on Mine)."""
         rejections = self.dataset.rejections() if self.view == "mine" else None
-        self._team.update(self.view, counts, self.dataset.has_team, rejections)
+        excluded = self.dataset.review_excluded() if self.view == "review" else 0
+        self._team.update(self.view, counts, self.dataset.has_team, rejections, excluded)
 
     def _prefetch_later(self, ids: list[str], size: int) -> None:
         """Make the next page's thumbnails a moment from now, and push them to the browser once

@@ -1,11 +1,13 @@
 """The Labeler's team parts: the Mine and Review tabs, and the Accept / Reject bar.
 
 Both tabs show only once the dataset has assignments or reviews (see ``Dataset.assign``). The
-bar shows on the Review tab: Accept acts on the selected images at once; Reject first asks a
-reason (which goes back to the annotators with the images), then rejects on Enter or the
-confirm button; Esc or Cancel closes the reason box and rejects nothing. Either way the keyboard
-goes back to the grid, where the reviewer's next key acts without a click. Every button calls
-back into the Labeler, which calls the Dataset: nothing here holds state of its own.
+Review tab leaves out the images assigned to its viewer, and says how many (nobody reviews
+their own work). The bar shows on the Review tab: Accept acts on the selected images at once;
+Reject first asks a reason (which goes back to the annotators with the images), then rejects
+on Enter or the confirm button; Esc or Cancel closes the reason box and rejects nothing. Either
+way the keyboard goes back to the grid, where the reviewer's next key acts without a click.
+Every button calls back into the Labeler, which calls the Dataset: nothing here holds state of
+its own.
 """
 
 from __future__ import annotations
@@ -144,9 +146,12 @@ class TeamPanel:
         counts: Mapping[str, int],
         shown: bool,
         rejections: Mapping[str, int] | None = None,
+        excluded: int = 0,
     ) -> None:
         """Show the tabs (with their counts) when the dataset has team work; the bar on Review;
-        on Mine, why images came back from review (``rejections``: reason -> images)."""
+        on Mine, why images came back from review (``rejections``: reason -> images); on
+        Review, how many images wait for another reviewer (``excluded``: assigned to this
+        author, so left out of their Review tab)."""
         for name, button in self.tabs.items():
             button.layout.display = "" if shown else "none"
             button.description = f"{TEAM_VIEWS[name]} ({int(counts.get(name, 0))})"
@@ -159,7 +164,10 @@ class TeamPanel:
         if view == "review":
             self._made()
         self.box.layout.display = "flex" if view == "review" else "none"
-        self.notes.value = _rejections_html(rejections or {}) if view == "mine" else ""
+        if view == "mine":
+            self.notes.value = _rejections_html(rejections or {})
+        else:
+            self.notes.value = _excluded_html(excluded) if view == "review" else ""
         self.notes.layout.display = "" if self.notes.value else "none"
         if view != "review":
             self._close_reason()
@@ -172,6 +180,17 @@ class TeamPanel:
         bar = self._bar
         made = [*bar.children, bar.reason, bar.confirm_button, bar.cancel_button] if bar else []
         close_widgets(*self.tabs.values(), *made, self.box, self.notes)
+
+
+def _excluded_html(excluded: int) -> str:
+    """Why images assigned to this author are not on their Review tab."""
+    if not excluded:
+        return ""
+    noun, verb = ("image", "waits") if excluded == 1 else ("images", "wait")
+    return (
+        f'<span style="color:#5f6368">{excluded} {noun} assigned to you {verb} for another '
+        "reviewer: nobody reviews their own work.</span>"
+    )
 
 
 def _rejections_html(rejections: Mapping[str, int]) -> str:
