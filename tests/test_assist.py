@@ -316,7 +316,7 @@ def test_accepting_suggestions_is_one_undoable_action_with_confidence(
         line["id"]: line["annotation"][0] for line in lines if line["id"] in confident.index
     }
     for image_id, ann in accepted.items():
-        assert ann["annotated-by"] == "bob"
+        assert ann["annotated-by"] == "human/bob/bob"  # as ModelArts writes it
         assert ann["confidence"] == pytest.approx(confident.loc[image_id, "confidence"], abs=1e-4)
     # Kept through a reload from the journal, and through a snapshot.
     ds.flush()
