@@ -1615,7 +1615,7 @@ class Dataset:
         named = [n for n in new if n not in hints and n not in listed]
         with self._lock:
             self._deferred = named[_READS_PER_POLL:]
-        wanted = [n for n in new if n in listed] + named[:_READS_PER_POLL]
+        wanted = [n for n in new if n in listed and n not in hints] + named[:_READS_PER_POLL]
         records = self._journal.read_records(wanted)
         for name in records.failed:  # said once; read again at the next poll that names it
             self._journal.reports.add(name, records.problems[name])

@@ -141,6 +141,36 @@ def test_a_follower_on_obs_reads_no_journal_object_for_small_actions(
         bob.close()
 
 
+def test_an_action_listed_before_its_feed_entry_landed_is_not_read(
+    obs_proxy: ObsProxy, s3_bucket: str, obs_options: dict[str, Any]
+) -> None:
+    """The wide poll lists an action whose feed entry has not landed yet; when the entry comes
+    at the next poll, the action is taken from it, and checked by a listing: no read."""
+    url = f"obs://{s3_bucket}/src"
+    fill(url, obs_options, count=3)
+    alice = Dataset.open(url, storage_options=obs_options, author="alice")
+    bob = Dataset.open(url, storage_options=obs_options, author="bob")
+    out = open_store(url, obs_options).child(".jupyter_labeler")
+    bob._journal.feed = False  # its entry is written below, by hand, after alice's listing
+    try:
+        assert bob.add_label("roses", sorted(bob.images.index)[:1]).saved
+        rel = max(out.list("journal"))
+        name = rel.rsplit("/", 1)[-1][: -len(".json")]
+        obs_proxy.reset()
+        assert not alice.poll(wide=True)  # listed in the journal, left for the feed
+        out.write(
+            f"{FEED_DIR}/{feed_name(int(time.time() * 1000), name, out.read(rel), 1024)}", b""
+        )
+        obs_proxy.reset()
+        assert alice.poll()
+        assert list(alice.with_label("roses").index) == sorted(bob.images.index)[:1]
+        assert not alice.poll(wide=True)
+        assert journal_reads(obs_proxy) == []
+    finally:
+        alice.close()
+        bob.close()
+
+
 def test_a_hostile_feed_entry_is_checked_like_a_journal_object(tmp_path: Any) -> None:
     fill(str(tmp_path), {}, count=2)
     alice = Dataset.open(tmp_path, author="alice")
