@@ -206,6 +206,7 @@ class Dataset:
         self._unfed: list[str] = []  # actions in the journal, not yet in the feed
         self._others: list[tuple[str, str, int]] = []
         self.problems: list[str] = []
+        self._noted: dict[str, None] = {}  # problems met after opening, each told once
         self._thumbs: dict[int, ThumbnailCache] = {}
         self._exclude = self._output_inside_source()
 
@@ -299,6 +300,7 @@ class Dataset:
                 )
                 applied.append(name)
         problems += self._journal.refused
+        problems += self._noted  # heartbeats and features files told before
         with self._lock:
             # Actions of this session written while the journal was being read: neither listed
             # nor pending any more, they would vanish from view until the next full refresh.
@@ -1620,7 +1622,12 @@ class Dataset:
     def _heartbeat(self) -> None:
         view, page = self._presence
         write_heartbeat(self._output, self._journal.writer, self.author, view, page)
-        others = read_annotators(self._output, exclude=self._journal.writer, cache=self._heartbeats)
+        others = read_annotators(
+            self._output,
+            exclude=self._journal.writer,
+            cache=self._heartbeats,
+            report=lambda line: self._note_problems([line]),
+        )
         seen = [tuple(row) for row in others[["author", "view", "page"]].itertuples(index=False)]
         if seen != self._others:
             self._others = seen
@@ -1638,8 +1645,23 @@ class Dataset:
         Columns ``author``, ``view``, ``page`` (0-based), ``seen_s_ago``. Only annotators whose
         dataset follows (see :meth:`follow`) send heartbeats.
         """
-        table = read_annotators(self._output, exclude=self._journal.writer, cache=self._heartbeats)
+        table = read_annotators(
+            self._output,
+            exclude=self._journal.writer,
+            cache=self._heartbeats,
+            report=lambda line: self._note_problems([line]),
+        )
         return table.drop(columns=["writer"])
+
+    def _note_problems(self, lines: Iterable[str]) -> None:
+        """Add to :attr:`problems` the lines not noted before (each is told once, and kept
+        there when the dataset is read again)."""
+        with self._lock:
+            new = [line for line in dict.fromkeys(lines) if line not in self._noted]
+            self._noted.update(dict.fromkeys(new))
+            self.problems.extend(new)
+        for line in new:
+            log.warning("%s", line)
 
     def recent_activity(self, within: float = 300.0) -> list[str]:
         """What other annotators did in the last ``within`` seconds, newest first, in words."""
