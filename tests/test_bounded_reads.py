@@ -1,5 +1,6 @@
 """Reads from the bucket are bounded, whatever another writer put there: heartbeats are read
-with a range.
+with a range, and duplicates are found in memory that grows with the images (not their
+square).
 
 Memory is measured with tracemalloc (numpy reports its arrays to it), as a bound far below what
 the unbounded way takes; never time.
@@ -12,11 +13,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 import pytest
 from imagegen import fill_folder, image_folder
 
 from jupyter_labeler import Dataset
+from jupyter_labeler import duplicates as dup
 from jupyter_labeler.presence import MAX_HEARTBEAT_BYTES, write_heartbeat
 from jupyter_labeler.storage import Store, open_store
 
@@ -108,3 +111,104 @@ def test_heartbeats_on_obs_are_ranged_reads_and_a_broken_one_is_read_once(
         assert "eve0.json: a heartbeat larger than 64 KB" in lines[0]
     finally:
         ds.close()
+
+
+# -- duplicates ------------------------------------------------------------------------------------
+def brute_force_groups(phash: np.ndarray, sha: np.ndarray, ok: np.ndarray, d: int) -> set:
+    """The groups, by comparing every pair: frozensets of rows."""
+    n = len(phash)
+    parent = list(range(n))
+
+    def find(a: int) -> int:
+        while parent[a] != a:
+            a = parent[a]
+        return a
+
+    for i in range(n):
+        for j in range(i + 1, n):
+            near = ok[i] and ok[j] and int(np.bitwise_count(phash[i] ^ phash[j])) <= d
+            if near or sha[i] == sha[j]:
+                parent[max(find(i), find(j))] = min(find(i), find(j))
+    groups: dict[int, set[int]] = {}
+    for i in range(n):
+        groups.setdefault(find(i), set()).add(i)
+    return {frozenset(g) for g in groups.values() if len(g) > 1}
+
+
+def honest_hashes(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Hashes of ``n`` images: most unrelated, some re-encoded copies a few bits away, some
+    byte-identical copies, some undecodable."""
+    rng = np.random.default_rng(seed)
+    phash = rng.integers(0, 2**63, n, dtype=np.int64).astype(np.uint64) << np.uint64(1)
+    copies = rng.choice(n, n // 4, replace=False)
+    of = rng.integers(0, n, len(copies))
+    flips = np.zeros(len(copies), np.uint64)
+    for _ in range(3):
+        bit = rng.integers(0, 64, len(copies)).astype(np.uint64)
+        flips ^= (np.uint64(1) << bit) * (rng.random(len(copies)) < 0.7).astype(np.uint64)
+    phash[copies] = phash[of] ^ flips
+    sha = np.asarray([f"{i:032x}" for i in range(n)], dtype=object)
+    twins = rng.choice(n, n // 20, replace=False)
+    sha[twins] = sha[rng.integers(0, n, len(twins))]
+    ok = rng.random(n) > 0.05
+    return phash, sha, ok
+
+
+@pytest.mark.parametrize("max_distance", [0, 1, 4, 9, 16])
+def test_duplicate_groups_are_those_of_comparing_every_pair(max_distance: int) -> None:
+    for seed in range(3):
+        phash, sha, ok = honest_hashes(400, seed)
+        group_id, exact, distance = dup.group(sha, phash, ok, max_distance)
+        found = {frozenset(np.flatnonzero(group_id == g).tolist()) for g in np.unique(group_id)}
+        found.discard(frozenset(np.flatnonzero(group_id == -1).tolist()))
+        assert found == brute_force_groups(phash, sha, ok, max_distance)
+        # Group ids follow each group's first row; distances are to that row.
+        firsts = [np.flatnonzero(group_id == g)[0] for g in range(group_id.max() + 1)]
+        assert firsts == sorted(firsts)
+        rows = np.flatnonzero(group_id >= 0)
+        first_of = np.asarray(firsts)[group_id[rows]]
+        assert (distance[rows] == np.bitwise_count(phash[rows] ^ phash[first_of])).all()
+        _, counts = np.unique(sha, return_counts=True)
+        assert exact.sum() == sum(c for c in counts if c > 1)
+
+
+def crafted_near(n: int, seed: int = 0) -> np.ndarray:
+    """Distinct hashes of 8 set bits or fewer: every two within 16 bits, and most share chunks."""
+    rng = np.random.default_rng(seed)
+    bits = np.zeros(4 * n, np.uint64)
+    for _ in range(8):
+        bits |= np.uint64(1) << rng.integers(0, 64, 4 * n).astype(np.uint64)
+    return np.unique(bits)[:n]
+
+
+def crafted_bucket(n: int, seed: int = 0) -> np.ndarray:
+    """Distinct hashes whose lowest 14 bits are all zero: one bucket, few pairs near."""
+    rng = np.random.default_rng(seed)
+    return np.unique(rng.integers(0, 2**49, n, dtype=np.int64).astype(np.uint64) << np.uint64(14))
+
+
+@pytest.mark.parametrize(
+    ("make", "max_distance", "groups"),
+    [(crafted_near, 16, 1), (crafted_bucket, 4, None)],
+    ids=["every pair near", "one bucket"],
+)
+def test_crafted_hashes_cost_memory_that_grows_with_the_images_not_their_square(
+    make: Callable[[int], np.ndarray], max_distance: int, groups: int | None
+) -> None:
+    dup.group(np.asarray(["a", "b"], dtype=object), make(2), np.ones(2, bool))  # imports
+    peaks = {}
+    for n in (2000, 8000):
+        phash = make(n)
+        assert len(phash) == n
+        sha = np.asarray([f"{i:032x}" for i in range(n)], dtype=object)
+        ok = np.ones(n, bool)
+        (group_id, _, _), peaks[n] = peak_of(
+            lambda sha=sha, phash=phash, ok=ok: dup.group(sha, phash, ok, max_distance)
+        )
+        if groups is not None:
+            assert len(np.unique(group_id[group_id >= 0])) == groups
+            assert (group_id == 0).all()
+    # Comparing every pair of 8,000 at once holds 8,000^2 distances (512 MB as int64); here a
+    # block of pairs at a time, and arrays the size of the images.
+    assert peaks[8000] < 40 * MB, peaks
+    assert peaks[8000] < 4 * peaks[2000] + 8 * MB, peaks
