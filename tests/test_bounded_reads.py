@@ -1,6 +1,6 @@
 """Reads from the bucket are bounded, whatever another writer put there: heartbeats are read
-with a range, and duplicates are found in memory that grows with the images (not their
-square).
+with a range, duplicates are found in memory that grows with the images (not their square),
+and the similarity index of long vectors costs no dim x dim matrix.
 
 Memory is measured with tracemalloc (numpy reports its arrays to it), as a bound far below what
 the unbounded way takes; never time.
@@ -18,8 +18,9 @@ import orjson
 import pytest
 from imagegen import fill_folder, image_folder
 
-from jupyter_labeler import Dataset
+from jupyter_labeler import Dataset, suggest
 from jupyter_labeler import duplicates as dup
+from jupyter_labeler.features import Features
 from jupyter_labeler.presence import MAX_HEARTBEAT_BYTES, write_heartbeat
 from jupyter_labeler.storage import Store, open_store
 
@@ -212,3 +213,44 @@ def test_crafted_hashes_cost_memory_that_grows_with_the_images_not_their_square(
     # block of pairs at a time, and arrays the size of the images.
     assert peaks[8000] < 40 * MB, peaks
     assert peaks[8000] < 4 * peaks[2000] + 8 * MB, peaks
+
+
+# -- the similarity index --------------------------------------------------------------------------
+def planted(n: int, dim: int, classes: int = 8, seed: int = 0) -> tuple[Features, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((classes, dim)).astype(np.float32)
+    cls = rng.integers(0, classes, n)
+    x = centres[cls] + 1.5 * rng.standard_normal((n, dim)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    features = Features(
+        ids=np.asarray([f"{i:016x}" for i in range(n)], dtype=object),
+        sizes=np.zeros(n, np.int64),
+        ok=np.ones(n, bool),
+        sha=np.full(n, "", dtype=object),
+        phash=np.zeros(n, np.uint64),
+        vectors=x.astype(np.float16),
+    )
+    return features, cls
+
+
+@pytest.mark.parametrize("dim", [256, 1024, 4096])
+def test_the_index_of_long_vectors_needs_no_dim_x_dim_matrix_and_finds_the_same_class(
+    dim: int,
+) -> None:
+    n = 400
+    suggest.index_of(planted(100, 300)[0])  # scikit-learn's imports, not measured
+    features, cls = planted(n, dim)
+    index, peak = peak_of(lambda: suggest.index_of(features))
+    assert index.vectors.shape == (n, suggest.INDEX_DIM)
+    # The vectors as float32 and centred are 2 x n x dim x 4 bytes; a covariance of 4,096
+    # numbers would add dim x dim x 4 = 64 MB, and its eigenvectors as much again.
+    assert peak < 3 * n * dim * 4 + 8 * MB, peak
+    for query in range(0, n, 50):
+        table = suggest.similar_table(
+            features, [features.ids[query]], 10, lambda ids: np.ones(len(ids), bool)
+        )
+        rows = features.rows(table.index.tolist())
+        assert (cls[rows] == cls[query]).all()
+    # The same vectors give the same index.
+    again, _ = planted(n, dim)
+    np.testing.assert_allclose(suggest.index_of(again).vectors, index.vectors, atol=1e-5)
