@@ -1929,7 +1929,8 @@ class Dataset:
             client=client,
             progress=progress,
             batch_size=batch_size,
-            existing=self._feature_cache.get(key),
+            existing=self._load_features(key),
+            known=self._known_ids,
         )
 
     @property
@@ -1941,14 +1942,26 @@ class Dataset:
             self._features_loaded = cache
         return cache
 
-    def _features(self, embedder: str) -> features.Features:
-        """The stored features of ``embedder`` (re-read only when their files changed)."""
+    def _known_ids(self, ids: np.ndarray) -> np.ndarray:
+        """Whether each id is an image of the dataset."""
+        with self._lock:
+            return np.asarray(self._state.lookup(ids) >= 0)
+
+    def _load_features(self, embedder: str) -> features.Features | None:
+        """The stored features of ``embedder`` (re-read only when their files changed); a file
+        skipped as bad is named in :attr:`problems` once."""
         found = features.FeatureStore(self._output, embedder).load(
-            self._feature_cache.get(embedder)
+            self._feature_cache.get(embedder), known=self._known_ids
         )
+        if found is not None:
+            self._feature_cache[embedder] = found
+            self._note_problems(found.problems)
+        return found
+
+    def _features(self, embedder: str) -> features.Features:
+        found = self._load_features(embedder)
         if found is None or not len(found):
             raise LabelerError(f"no {embedder} features yet: call compute_features() first")
-        self._feature_cache[embedder] = found
         return found
 
     def has_features(self, embedder: str = features.BUILTIN) -> bool:
