@@ -231,6 +231,7 @@ class Dataset:
         self._others: list[tuple[str, str, int]] = []
         self.problems: list[str] = []
         self._unreadable_times = UnreadableTimes()  # reported in problems once each
+        self._noted: dict[str, None] = {}  # problems met after opening, each told once
         self._thumbs: dict[int, ThumbnailCache] = {}
         self._exclude = self._output_inside_source()
 
@@ -325,7 +326,10 @@ class Dataset:
                 recent.hold(name, event, event["ops"], done.inverse)
                 applied.append(name)
         problems += self._journal.refused
-        problems += self._journal.reports.take()
+        reports = [r for r in self._journal.reports.take() if r not in self._noted]
+        self._noted.update(dict.fromkeys(reports))
+        # Told before (objects refused while following, heartbeats, features files): kept.
+        problems += self._noted
         with self._lock:
             # Actions of this session written while the journal was being read: neither listed
             # nor pending any more, they would vanish from view until the next full refresh.
@@ -1844,12 +1848,8 @@ class Dataset:
     def _take_reports(self) -> None:
         """Problems met with objects of the store since the last poll, each said once (in
         :attr:`problems`, and to observers as a "problems" change)."""
-        new = self._journal.reports.take()
+        new = self._note_problems(self._journal.reports.take())
         if new:
-            for problem in new:
-                log.warning("%s", problem)
-            with self._lock:
-                self.problems.extend(new)
             self._notify(Change("problems", labels=tuple(new[:5])))
 
     def set_presence(self, view: str = "all", page: int = 0) -> None:
@@ -1859,7 +1859,12 @@ class Dataset:
     def _heartbeat(self) -> None:
         view, page = self._presence
         write_heartbeat(self._output, self._journal.writer, self.author, view, page)
-        others = read_annotators(self._output, exclude=self._journal.writer, cache=self._heartbeats)
+        others = read_annotators(
+            self._output,
+            exclude=self._journal.writer,
+            cache=self._heartbeats,
+            report=lambda line: self._note_problems([line]),
+        )
         seen = [tuple(row) for row in others[["author", "view", "page"]].itertuples(index=False)]
         if seen != self._others:
             self._others = seen
@@ -1877,8 +1882,24 @@ class Dataset:
         Columns ``author``, ``view``, ``page`` (0-based), ``seen_s_ago``. Only annotators whose
         dataset follows (see :meth:`follow`) send heartbeats.
         """
-        table = read_annotators(self._output, exclude=self._journal.writer, cache=self._heartbeats)
+        table = read_annotators(
+            self._output,
+            exclude=self._journal.writer,
+            cache=self._heartbeats,
+            report=lambda line: self._note_problems([line]),
+        )
         return table.drop(columns=["writer"])
+
+    def _note_problems(self, lines: Iterable[str]) -> list[str]:
+        """Add to :attr:`problems` the lines not noted before (each is told once, and kept
+        there when the dataset is read again); returns those."""
+        with self._lock:
+            new = [line for line in dict.fromkeys(lines) if line not in self._noted]
+            self._noted.update(dict.fromkeys(new))
+            self.problems.extend(new)
+        for line in new:
+            log.warning("%s", line)
+        return new
 
     def recent_activity(self, within: float = 300.0) -> list[str]:
         """What other annotators did in the last ``within`` seconds, newest first, in words."""
@@ -2165,7 +2186,8 @@ class Dataset:
             client=client,
             progress=progress,
             batch_size=batch_size,
-            existing=self._feature_cache.get(key),
+            existing=self._load_features(key),
+            known=self._known_ids,
         )
 
     @property
@@ -2177,14 +2199,26 @@ class Dataset:
             self._features_loaded = cache
         return cache
 
-    def _features(self, embedder: str) -> features.Features:
-        """The stored features of ``embedder`` (re-read only when their files changed)."""
+    def _known_ids(self, ids: np.ndarray) -> np.ndarray:
+        """Whether each id is an image of the dataset."""
+        with self._lock:
+            return np.asarray(self._state.lookup(ids) >= 0)
+
+    def _load_features(self, embedder: str) -> features.Features | None:
+        """The stored features of ``embedder`` (re-read only when their files changed); a file
+        skipped as bad is named in :attr:`problems` once."""
         found = features.FeatureStore(self._output, embedder).load(
-            self._feature_cache.get(embedder)
+            self._feature_cache.get(embedder), known=self._known_ids
         )
+        if found is not None:
+            self._feature_cache[embedder] = found
+            self._note_problems(found.problems)
+        return found
+
+    def _features(self, embedder: str) -> features.Features:
+        found = self._load_features(embedder)
         if found is None or not len(found):
             raise LabelerError(f"no {embedder} features yet: call compute_features() first")
-        self._feature_cache[embedder] = found
         return found
 
     def has_features(self, embedder: str = features.BUILTIN) -> bool:

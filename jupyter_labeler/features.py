@@ -16,6 +16,14 @@ shares what one of them computed. Images that left the dataset are dropped from 
 the next compaction (:func:`prune`). The journal reads only ``journal/`` and ``snapshots/``:
 nothing here can disturb opening, compaction or exports.
 
+Anyone who can write to the output folder can put a file here, so each file is checked on its
+own when read (:class:`FeatureStore`): its size, its schema, its vectors' length (256 for the
+built-in embedder, at most :data:`MAX_DIM` for any; for a callable, the length most images'
+vectors have) and that their numbers are finite. A bad file is skipped and named in the
+dataset's ``problems`` (so are rows that are not finite); it never replaces another file's
+rows, and an image left with no usable row counts as having no features: the next
+:func:`compute` computes it again.
+
 The built-in embedder needs no model and no download: a descriptor of a 32x32 reduction of the
 image (JPEGs scaled down while decoding): a joint RGB colour histogram (4x4x4 bins), a coarse
 grey layout (8x8), and a histogram of gradient orientations (8 orientations in 4x4 cells),
@@ -57,7 +65,7 @@ from PIL import Image
 
 from .errors import ImageDecodeError
 from .images import MAX_FILE_BYTES, decode_rgb
-from .parquet import read_parquet
+from .parquet import parquet_file
 from .storage import Store
 
 __all__ = [
@@ -84,6 +92,18 @@ _GRID = 32  # the built-in descriptor and the perceptual hash work on a 32x32 re
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _FILE = re.compile(r"^[0-9]{13}-[0-9a-f]{32}\.parquet$")
 
+# Anyone who can write to the output folder can put a file under features/: each is checked on
+# its own before it is used, and read only when it keeps within these bounds. An honest batch
+# file is far below them: 1,000 images of 4,096 numbers are 8 MB.
+MAX_DIM = 4096  # numbers a vector, at most
+BUILTIN_DIM = 256  # the built-in descriptor's
+MAX_FILE_ROWS = 1 << 17
+MAX_FILE_NUMBERS = 1 << 25  # rows x numbers a vector: 64 MB of float16
+MAX_FEATURES_FILE_BYTES = 1 << 27  # 128 MB as stored...
+MAX_FEATURES_FILE_UNPACKED = 1 << 28  # ...and 256 MB once decompressed
+_COLUMNS = ("image_id", "size", "ok", "sha", "phash", "vector")
+_MB = 1 << 20
+
 Embedder = Callable[[list[Image.Image]], Any]
 ProgressFn = Callable[[int, int], None]
 
@@ -104,6 +124,8 @@ def embedder_name(embedder: str | Embedder, name: str | None = None) -> str:
         raise ValueError(f"embedder must be {BUILTIN!r} or a callable, not {embedder!r}")
     if name is None:
         name = embedder if isinstance(embedder, str) else getattr(embedder, "__name__", "")
+    if callable(embedder) and name == BUILTIN:
+        raise ValueError(f"{BUILTIN!r} names the built-in embedder's features: name yours")
     return check_name(name)
 
 
@@ -222,8 +244,19 @@ def embed(
                 f"the embedder must return one row per image: got shape {got.shape} "
                 f"for {int(ok.sum())} images"
             )
+        if not 1 <= got.shape[1] <= MAX_DIM:
+            raise ValueError(
+                f"the embedder must return 1 to {MAX_DIM:,} numbers an image, not {got.shape[1]:,}"
+            )
     vectors = np.zeros((len(blobs), got.shape[1] if got.ndim == 2 else 0), np.float16)
-    vectors[ok] = got.astype(np.float16)
+    with np.errstate(over="ignore"):
+        vectors[ok] = got.astype(np.float16)
+    # A vector that is not finite (or too large for float16) would be refused when read:
+    # its image counts as one that could not be computed.
+    finite = np.isfinite(vectors).all(axis=1)
+    if not finite.all():
+        ok &= finite
+        vectors[~finite] = 0
     sha = [
         hashlib.sha256(d).hexdigest()[:32] if isinstance(d, bytes | bytearray) else ""
         for d in blobs
@@ -281,7 +314,12 @@ def _remote_batch(sealed: _Sealed, batch: Batch, embedder: str | Embedder) -> pa
 # -- storage --------------------------------------------------------------------------------------
 @dataclass
 class Features:
-    """The features of one embedder as loaded: arrays aligned by row (one row per image id)."""
+    """The features of one embedder as loaded: arrays aligned by row (one row per image id).
+
+    ``files`` are the files taken into account (read, or skipped as bad); ``problems`` says
+    what was skipped and why; ``unknown`` holds the ids of rows left out because no image of
+    the dataset had them when they were read.
+    """
 
     ids: np.ndarray  # object (str)
     sizes: np.ndarray  # int64
@@ -290,6 +328,8 @@ class Features:
     phash: np.ndarray  # uint64
     vectors: np.ndarray  # float16 (n, d)
     files: frozenset[str] = frozenset()
+    problems: tuple[str, ...] = ()
+    unknown: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object), repr=False)
     _row: pd.Index | None = field(default=None, repr=False)
     _index: Any = field(default=None, repr=False)
 
@@ -298,6 +338,11 @@ class Features:
 
     def __repr__(self) -> str:
         return f"<Features: {len(self.ids)} images, {self.vectors.shape[1]} numbers each>"
+
+    @property
+    def dim(self) -> int:
+        """Numbers a vector (0 while there are none)."""
+        return int(self.vectors.shape[1]) if len(self.ids) else 0
 
     def rows(self, ids: Iterable[str]) -> np.ndarray:
         """The row of each id, -1 where it has none."""
@@ -308,30 +353,188 @@ class Features:
         return np.asarray(self._row.get_indexer(wanted), dtype=np.int64)
 
     @classmethod
+    def empty(cls, files: frozenset[str] = frozenset(), problems: tuple[str, ...] = ()) -> Features:
+        """No features (yet): ``files`` were read and gave no usable row."""
+        return cls(
+            ids=np.zeros(0, dtype=object),
+            sizes=np.zeros(0, np.int64),
+            ok=np.zeros(0, bool),
+            sha=np.zeros(0, dtype=object),
+            phash=np.zeros(0, np.uint64),
+            vectors=np.zeros((0, 0), np.float16),
+            files=files,
+            problems=problems,
+        )
+
+    @classmethod
     def from_table(cls, table: pa.Table, files: frozenset[str] = frozenset()) -> Features:
-        vec = table.column("vector").combine_chunks() if table.num_rows else None
-        dim = vec.type.list_size if vec is not None else 0
-        flat = np.asarray(vec.flatten()) if vec is not None else np.zeros(0, np.float16)
+        """The features of a table of checked rows (see :meth:`FeatureStore.read`)."""
+        if not table.num_rows:
+            return cls.empty(files)
+        vec = table.column("vector").combine_chunks()
+        dim = vec.type.list_size
+        flat = np.asarray(vec.flatten())
         return cls(
             ids=np.asarray(table.column("image_id").to_pylist(), dtype=object),
             sizes=table.column("size").to_numpy(),
             ok=table.column("ok").to_numpy(zero_copy_only=False),
             sha=np.asarray(table.column("sha").to_pylist(), dtype=object),
             phash=table.column("phash").to_numpy(),
-            vectors=flat.astype(np.float16, copy=False).reshape(-1, dim)
-            if dim
-            else np.zeros((0, 0), np.float16),
+            vectors=flat.astype(np.float16, copy=False).reshape(-1, dim),
             files=files,
         )
 
 
+@dataclass
+class _Part:
+    """One file's checked rows: ``dim`` numbers a vector."""
+
+    name: str
+    table: pa.Table
+    dim: int
+
+
+@dataclass
+class _Checked:
+    """Files read and checked: their rows, what was wrong, and the files to read again."""
+
+    parts: list[_Part] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    unread: list[str] = field(default_factory=list)
+    unknown: list[np.ndarray] = field(default_factory=list)
+
+
+def _type_problem(column: str, kind: pa.DataType) -> str | None:
+    if column in ("image_id", "sha"):
+        good = pa.types.is_string(kind) or pa.types.is_large_string(kind)
+        want = "text"
+    elif column == "size":
+        good, want = pa.types.is_integer(kind), "whole numbers"
+    elif column == "ok":
+        good, want = pa.types.is_boolean(kind), "true/false"
+    elif column == "phash":
+        good, want = kind == pa.uint64(), "64-bit unsigned whole numbers"
+    else:
+        good = pa.types.is_fixed_size_list(kind) and pa.types.is_floating(kind.value_type)
+        want = "vectors of one fixed length"
+    return None if good else f"its {column} column holds {kind}, not {want}"
+
+
+def _schema_problem(schema: pa.Schema, dim: int | None, embedder: str) -> str | None:
+    """What makes a file's schema unusable for ``embedder`` (``dim`` numbers when known)."""
+    missing = [c for c in _COLUMNS if schema.get_field_index(c) < 0]
+    if missing:
+        return f"no {', '.join(missing)} column"
+    for column in _COLUMNS:
+        if len(schema.get_all_field_indices(column)) > 1:
+            return f"two {column} columns"
+        problem = _type_problem(column, schema.field(column).type)
+        if problem is not None:
+            return problem
+    length = schema.field("vector").type.list_size
+    if not 1 <= length <= MAX_DIM:
+        return f"vectors of {length:,} numbers (at most {MAX_DIM:,})"
+    if dim is not None and length != dim:
+        return f"vectors of {length:,} numbers, where the {embedder} embedder's have {dim}"
+    return None
+
+
+def _check_file(
+    data: bytes, columns: Sequence[str] | None, dim: int | None, embedder: str
+) -> tuple[_Part | None, list[str]]:
+    """The rows of a features file, checked, in the types this module writes (name unset)."""
+    if len(data) > MAX_FEATURES_FILE_BYTES:
+        return None, [f"larger than {MAX_FEATURES_FILE_BYTES // _MB} MB"]
+    try:
+        parquet = parquet_file(data)
+        schema, meta = parquet.schema_arrow, parquet.metadata
+        unpacked = sum(
+            meta.row_group(g).column(c).total_uncompressed_size
+            for g in range(meta.num_row_groups)
+            for c in range(meta.num_columns)
+        )
+    except Exception as exc:  # anything pyarrow says of bytes that are no Parquet file
+        return None, [f"not a Parquet file ({str(exc)[:200]})"]
+    problem = _schema_problem(schema, dim, embedder)
+    if problem is not None:
+        return None, [problem]
+    length = schema.field("vector").type.list_size
+    rows = meta.num_rows
+    if rows > MAX_FILE_ROWS or rows * length > MAX_FILE_NUMBERS:
+        return None, [f"{rows:,} vectors of {length:,} numbers: more than a file may hold"]
+    if unpacked > MAX_FEATURES_FILE_UNPACKED:
+        return None, [f"larger than {MAX_FEATURES_FILE_UNPACKED // _MB} MB once decompressed"]
+    wanted = list(_COLUMNS if columns is None else columns)
+    try:
+        table = parquet.read(columns=wanted)
+    except Exception as exc:  # damaged pages, a bad encoding: the file, not the others
+        return None, [f"cannot be read ({str(exc)[:200]})"]
+    if table.num_rows != rows:
+        return None, [f"holds {table.num_rows:,} rows where it says {rows:,}"]
+    empty = [c for c in wanted if table.column(c).null_count]
+    if "vector" in wanted and not empty:
+        values = table.column("vector").combine_chunks().values
+        if values.null_count:
+            empty.append("vector")
+    if empty:
+        return None, [f"empty values in its {', '.join(empty)} column"]
+    columns_out = {}
+    problems = []
+    keep: np.ndarray | None = None
+    for column in wanted:
+        values = table.column(column).combine_chunks()
+        if column == "vector":
+            numbers = np.asarray(values.values).astype(np.float16)  # too large for float16: inf
+            numbers = numbers.reshape(rows, length)
+            finite = np.asarray(np.isfinite(numbers).all(axis=1))
+            if not finite.all():
+                keep = finite
+                problems.append(
+                    f"{int((~finite).sum()):,} of {rows:,} vectors hold numbers that are not "
+                    "finite; those images' rows were skipped"
+                )
+            values = pa.FixedSizeListArray.from_arrays(pa.array(numbers.ravel()), length)
+        elif column in ("image_id", "sha"):
+            values = values.cast(pa.string())
+        elif column == "size":
+            try:
+                values = values.cast(pa.int64())
+            except pa.ArrowInvalid:
+                return None, ["its sizes do not fit 64 bits"]
+        columns_out[column] = values
+    checked = pa.table(columns_out)
+    if keep is not None:
+        checked = checked.filter(pa.array(keep))
+    return _Part("", checked, length), problems
+
+
+def _choose_dim(parts: list[_Part]) -> int:
+    """The length most images' vectors have (on a tie, that of the newest file)."""
+    ids_of: dict[int, set[str]] = {}
+    newest: dict[int, int] = {}
+    for i, part in enumerate(parts):
+        ids = part.table.column("image_id").to_pylist()
+        ids_of.setdefault(part.dim, set()).update(ids)
+        newest[part.dim] = i
+    return max(ids_of, key=lambda d: (len(ids_of[d]), newest[d]))
+
+
 class FeatureStore:
-    """The Parquet files of one embedder under ``features/<name>/`` in the output folder."""
+    """The Parquet files of one embedder under ``features/<name>/`` in the output folder.
+
+    Each file is checked on its own when read (see :meth:`read`): one that is damaged, too
+    large, of another schema, of vectors of another length than the embedder's, or of vectors
+    with numbers that are not finite never replaces the rows of the others; it is named in the
+    problems of what :meth:`load` returns, and its images count as having no features (so that
+    :func:`compute` computes them again).
+    """
 
     def __init__(self, output: Store, name: str) -> None:
         self.output = output
         self.name = check_name(name)
         self.folder = f"{FEATURES_DIR}/{self.name}"
+        # The built-in descriptor's length is known; a callable's is the one most images have.
+        self.dim: int | None = BUILTIN_DIM if self.name == BUILTIN else None
 
     def files(self) -> list[str]:
         """This embedder's batch files, oldest first (their names sort by time)."""
@@ -339,52 +542,116 @@ class FeatureStore:
         names = [rel.rsplit("/", 1)[-1] for rel in found]
         return sorted(n for n in names if _FILE.match(n))
 
-    def write(self, table: pa.Table) -> str:
-        name = f"{int(time.time() * 1000):013d}-{uuid.uuid4().hex}.parquet"
-        out = io.BytesIO()
-        pq.write_table(table, out, compression="zstd")
-        self.output.write(f"{self.folder}/{name}", out.getvalue(), durable=False)
-        return name
+    def write(self, table: pa.Table) -> list[str]:
+        """Store ``table`` as one file, or several when it holds more than a file may."""
+        dim = max(1, table.schema.field("vector").type.list_size)
+        step = max(1, min(MAX_FILE_ROWS, MAX_FILE_NUMBERS // dim))
+        names = []
+        for start in range(0, max(table.num_rows, 1), step):
+            name = f"{int(time.time() * 1000):013d}-{uuid.uuid4().hex}.parquet"
+            out = io.BytesIO()
+            pq.write_table(table.slice(start, step), out, compression="zstd")
+            self.output.write(f"{self.folder}/{name}", out.getvalue(), durable=False)
+            names.append(name)
+        return names
+
+    def check(
+        self,
+        names: Sequence[str],
+        columns: Sequence[str] | None = None,
+        known: Callable[[np.ndarray], np.ndarray] | None = None,
+    ) -> _Checked:
+        """Read and check these files one by one; with ``known`` (ids -> bool), rows of other
+        ids are left out."""
+        out = _Checked()
+        if not names:
+            return out
+        got = self.output.read_many(
+            [f"{self.folder}/{n}" for n in names], limit=MAX_FEATURES_FILE_BYTES
+        )
+        for n in names:
+            rel = f"{self.folder}/{n}"
+            data = got[rel]
+            if isinstance(data, Exception):
+                # Pruned by another writer meanwhile, or the store failed: read it next time.
+                log.warning("features %s: skipped for now (%s)", rel, data)
+                out.unread.append(n)
+                continue
+            part, problems = _check_file(data, columns, self.dim, self.name)
+            where = self.output.url_of(rel)
+            skipped = "" if part is not None else "; skipped"
+            out.problems += [f"{where}: {p}{skipped}" for p in problems]
+            if part is None:
+                continue
+            part.name = n
+            if known is not None and part.table.num_rows:
+                ids = np.asarray(part.table.column("image_id").to_pylist(), dtype=object)
+                mask = np.asarray(known(ids), dtype=bool)
+                if not mask.all():
+                    out.unknown.append(ids[~mask])
+                    part.table = part.table.filter(pa.array(mask))
+            out.parts.append(part)
+        return out
+
+    def _combine(self, checked: _Checked, dim: int | None) -> tuple[pa.Table | None, int]:
+        """The newest row of each id among the parts of one length: ``dim``, or (unknown) the
+        length most images have; parts of another length are named in ``checked.problems``."""
+        parts = [p for p in checked.parts if p.table.num_rows]
+        if not parts:
+            return None, dim or 0
+        if dim is None:
+            dim = _choose_dim(parts)
+        for part in parts:
+            if part.dim != dim:
+                where = self.output.url_of(f"{self.folder}/{part.name}")
+                checked.problems.append(
+                    f"{where}: vectors of {part.dim:,} numbers, where most images' have "
+                    f"{dim:,}; skipped"
+                )
+        kept = [p.table for p in parts if p.dim == dim]
+        return _newest_per_id(pa.concat_tables(kept, promote_options="none")), dim
 
     def read(self, names: list[str], columns: list[str] | None = None) -> pa.Table | None:
-        """The rows of these files, the newest row of each image id; None when there are none."""
+        """The checked rows of these files, the newest row of each image id; None when there
+        are none. Files that are not usable are left out (see the class docstring)."""
+        checked = self.check(names, columns)
+        for problem in checked.problems:
+            log.warning("%s", problem)
+        return self._combine(checked, self.dim)[0]
+
+    def load(
+        self,
+        cached: Features | None = None,
+        *,
+        known: Callable[[np.ndarray], np.ndarray] | None = None,
+    ) -> Features | None:
+        """Every stored feature, reading only files that ``cached`` has not read yet; None when
+        there is no file. With ``known`` (ids -> bool: is it an image of the dataset?) rows of
+        other ids are left out, and read again once their images come."""
+        names = self.files()
         if not names:
             return None
-        got = self.output.read_many([f"{self.folder}/{n}" for n in names])
-        tables = []
-        for n in names:
-            data = got[f"{self.folder}/{n}"]
-            if isinstance(data, Exception):
-                # Pruned by another writer meanwhile, or damaged: its images get computed again.
-                log.warning("features %s/%s: skipped (%s)", self.folder, n, data)
-                continue
-            try:
-                tables.append(read_parquet(data, columns))
-            except Exception as exc:  # a damaged or foreign file must not stop the others
-                log.warning("features %s/%s: cannot be read (%s); skipped", self.folder, n, exc)
-        if not tables:
-            return None
-        try:
-            table = pa.concat_tables(tables, promote_options="none")
-        except pa.ArrowInvalid:
-            # Different vector lengths (the embedder changed): keep the newest files' kind.
-            wanted = tables[-1].schema
-            table = pa.concat_tables([t for t in tables if t.schema.equals(wanted)])
-        return _newest_per_id(table)
-
-    def load(self, cached: Features | None = None) -> Features | None:
-        """Every stored feature, reading only files that ``cached`` has not read yet."""
-        names = self.files()
+        if cached is not None and known is not None and len(cached.unknown):
+            # Images came whose rows were left out: read everything again.
+            came = np.asarray(known(cached.unknown), dtype=bool).any()
+            cached = None if came else cached
         if cached is not None and cached.files == frozenset(names):
             return cached
         if cached is not None and cached.files <= frozenset(names):
             new = [n for n in names if n not in cached.files]
-            table = self.read(new)
-            if table is None:
-                return cached
-            return _merge(cached, Features.from_table(table), frozenset(names))
-        table = self.read(names)
-        return Features.from_table(table, frozenset(names)) if table is not None else None
+            checked = self.check(new, known=known)
+            lengths = {p.dim for p in checked.parts if p.table.num_rows}
+            if not cached.dim or lengths <= {cached.dim} or self.dim is not None:
+                table, _ = self._combine(checked, cached.dim or self.dim)
+                files = frozenset(names) - frozenset(checked.unread)
+                found = Features.from_table(table) if table is not None else Features.empty()
+                return _merge(cached, found, files, checked)
+            # Vectors of another length came: which length most images have may have changed.
+        checked = self.check(names, known=known)
+        table, _ = self._combine(checked, self.dim)
+        files = frozenset(names) - frozenset(checked.unread)
+        found = Features.from_table(table) if table is not None else Features.empty()
+        return _merge(Features.empty(), found, files, checked)
 
 
 def _newest_per_id(table: pa.Table) -> pa.Table:
@@ -398,19 +665,36 @@ def _newest_per_id(table: pa.Table) -> pa.Table:
     return table.take(pa.array(keep))
 
 
-def _merge(old: Features, new: Features, files: frozenset[str]) -> Features:
-    if old.vectors.shape[1] != new.vectors.shape[1]:
-        return new
-    stale = np.isin(old.ids, new.ids)
-    keep = ~stale
+def _merge(old: Features, new: Features, files: frozenset[str], checked: _Checked) -> Features:
+    """``old`` with ``new``'s rows (which win), and what ``checked`` found besides."""
+    problems = tuple(dict.fromkeys([*old.problems, *checked.problems]))
+    unknown = np.unique(np.concatenate([old.unknown, *checked.unknown]).astype(str)).astype(object)
+    if not len(old):
+        merged = new
+    elif not len(new):
+        merged = old
+    else:
+        keep = ~np.isin(old.ids, new.ids)
+        merged = Features(
+            ids=np.concatenate([old.ids[keep], new.ids]),
+            sizes=np.concatenate([old.sizes[keep], new.sizes]),
+            ok=np.concatenate([old.ok[keep], new.ok]),
+            sha=np.concatenate([old.sha[keep], new.sha]),
+            phash=np.concatenate([old.phash[keep], new.phash]),
+            vectors=np.concatenate([old.vectors[keep], new.vectors]),
+        )
     return Features(
-        ids=np.concatenate([old.ids[keep], new.ids]),
-        sizes=np.concatenate([old.sizes[keep], new.sizes]),
-        ok=np.concatenate([old.ok[keep], new.ok]),
-        sha=np.concatenate([old.sha[keep], new.sha]),
-        phash=np.concatenate([old.phash[keep], new.phash]),
-        vectors=np.concatenate([old.vectors[keep], new.vectors]),
+        ids=merged.ids,
+        sizes=merged.sizes,
+        ok=merged.ok,
+        sha=merged.sha,
+        phash=merged.phash,
+        vectors=merged.vectors,
         files=files,
+        problems=problems,
+        unknown=unknown,
+        _row=merged._row if merged is old else None,
+        _index=merged._index if merged is old else None,
     )
 
 
@@ -493,14 +777,25 @@ def compute(
     progress: ProgressFn | bool | None = None,
     batch_size: int = BATCH_SIZE,
     existing: Features | None = None,
+    known: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> ComputeSummary:
-    """Compute the features ``images`` lack and store them (see the module docstring)."""
+    """Compute the features ``images`` lack and store them (see the module docstring).
+
+    ``known`` (ids -> bool) tells the images of the dataset, by default ``images``' ids.
+    """
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a whole number, 1 or more, not {batch_size!r}")
     if not (isinstance(embedder, str) or callable(embedder)):
         raise TypeError(f"embedder must be {BUILTIN!r} or a callable, not {embedder!r}")
     store = FeatureStore(output, embedder_name(embedder, name))
-    existing = store.load(existing)
+    if known is None:
+        index = pd.Index(images.ids, dtype=object)
+
+        def known(ids: np.ndarray) -> np.ndarray:
+            return np.asarray(index.get_indexer(ids) >= 0)
+
+    # Rows a bad file held count as missing: computing them again repairs what it hid.
+    existing = store.load(existing, known=known)
     todo = _todo(images, existing)
     summary = ComputeSummary(store.name, reused=len(images.ids) - len(todo.ids))
     batches = _chunks(todo, batch_size)
@@ -513,8 +808,7 @@ def compute(
             else _locally(source, batches, embedder)
         )
         for batch, table in tables:
-            store.write(table)
-            summary.files += 1
+            summary.files += len(store.write(table))
             summary.computed += len(batch.ids)
             summary.failed += table.num_rows - int(pc.sum(table.column("ok")).as_py() or 0)
             bar.update(len(batch.ids))

@@ -5,7 +5,8 @@ the output folder (its author, view and page) at most every :data:`HEARTBEAT_EVE
 A reader lists them with the store's own times (not the writers' clocks): an annotator is active
 when their heartbeat is younger than :data:`ACTIVE_FOR`. Heartbeats are never part of a snapshot
 or a manifest; compaction removes the ones older than :data:`EXPIRE_AFTER`. Like everything in a
-shared bucket they are untrusted: malformed ones are skipped, texts are bounded.
+shared bucket they are untrusted: at most :data:`MAX_HEARTBEAT_BYTES` of each is read (a larger
+one is refused and reported), malformed ones are skipped, texts are bounded.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ __all__ = [
     "ACTIVE_FOR",
     "EXPIRE_AFTER",
     "HEARTBEAT_EVERY",
+    "MAX_HEARTBEAT_BYTES",
     "PRESENCE_DIR",
     "HeartbeatCache",
     "read_annotators",
@@ -36,6 +38,8 @@ PRESENCE_DIR = "presence"
 HEARTBEAT_EVERY = 15.0
 ACTIVE_FOR = 60.0
 EXPIRE_AFTER = 600.0
+# A heartbeat is some 60 bytes; no more than this is read of one (a ranged read).
+MAX_HEARTBEAT_BYTES = 64 * 1024
 _WRITER = re.compile(r"[0-9a-z]{1,32}")
 _COLUMNS = ["author", "view", "page", "seen_s_ago", "writer"]
 
@@ -89,13 +93,15 @@ def read_annotators(
     exclude: str = "",
     now: Callable[[], float] = time.time,
     cache: HeartbeatCache | None = None,
+    report: Callable[[str], object] | None = None,
 ) -> pd.DataFrame:
     """The annotators active in the last :data:`ACTIVE_FOR` seconds, most recent first.
 
     Columns ``author``, ``view``, ``page``, ``seen_s_ago`` (seconds since their heartbeat, by the
     store's clock against this machine's) and ``writer``; ``exclude`` leaves out one writer
     (this one). With a ``cache``, a heartbeat whose version in the listing is the one read last
-    time is not read again.
+    time is not read again. A heartbeat larger than :data:`MAX_HEARTBEAT_BYTES` is left out and
+    said to ``report`` (the same words each time it is read: a caller tells them once).
     """
     versions = store.list_versions(PRESENCE_DIR)
     current = now()
@@ -115,12 +121,18 @@ def read_annotators(
             parsed[writer] = value
         else:
             to_read.append(writer)
-    got = store.read_many([f"{PRESENCE_DIR}/{w}.json" for w in to_read]) if to_read else {}
+    paths = [f"{PRESENCE_DIR}/{w}.json" for w in to_read]
+    got = store.read_many(paths, limit=MAX_HEARTBEAT_BYTES) if to_read else {}
     unread = set()
     for writer in to_read:
-        data = got.get(f"{PRESENCE_DIR}/{writer}.json")
+        rel = f"{PRESENCE_DIR}/{writer}.json"
+        data = got.get(rel)
         if isinstance(data, Exception):
             unread.add(writer)  # not held: read again next time
+        elif isinstance(data, bytes) and len(data) > MAX_HEARTBEAT_BYTES:
+            data = None  # held as malformed until it is written again
+            if report is not None:
+                report(f"{store.url_of(rel)}: a heartbeat larger than 64 KB; ignored")
         parsed[writer] = _parse(data)
     if cache is not None:
         cache.keep({w: (fresh[w][1], parsed[w]) for w in fresh if w not in unread})

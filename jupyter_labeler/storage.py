@@ -128,6 +128,19 @@ def translate_error(exc: BaseException, url: str) -> StoreError:
     return StoreError(f"the store failed at {url}: {detail}", url)
 
 
+def _empty_range(value: object) -> bool:
+    """Whether ``value`` is the store's "range not satisfiable" answer to a read from byte 0."""
+    if not isinstance(value, OSError) or value.errno != errno.EINVAL:
+        return False
+    # s3fs keeps botocore's error as the cause: its code says which EINVAL this is.
+    response = getattr(value.__cause__, "response", None)
+    if not isinstance(response, dict):
+        return False
+    code = (response.get("Error") or {}).get("Code")
+    status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+    return code == "InvalidRange" or status == 416
+
+
 @contextlib.contextmanager
 def _translated(url: str) -> Iterator[None]:
     try:
@@ -422,6 +435,8 @@ class Store:
             if value is None:
                 missing = StoreNotFoundError(f"not found: {self.url_of(rel)}", self.url_of(rel))
                 value = got.get(self.fs._strip_protocol(path), missing)
+            if limit is not None and _empty_range(value):
+                value = b""  # S3 and OBS answer a ranged read of an empty object with 416
             if isinstance(value, Exception):
                 value = translate_error(value, self.url_of(rel))
             out[rel] = value

@@ -103,6 +103,16 @@ class TestStoreContract:
     def test_read_many_of_nothing_is_empty(self, store: Store) -> None:
         assert store.read_many([]) == {}
 
+    def test_a_ranged_read_holds_at_most_one_byte_more_than_its_limit(self, store: Store) -> None:
+        store.write("big", b"x" * 5000)
+        store.write("small", b"abc")
+        store.write("empty", b"")
+        got = store.read_many(["big", "small", "empty", "none"], limit=1000)
+        assert got["big"] == b"x" * 1001  # longer than the limit: the object is larger
+        assert got["small"] == b"abc"
+        assert got["empty"] == b""  # S3 answers 416 to a range of an empty object
+        assert isinstance(got["none"], StoreNotFoundError)
+
     # -- listing --------------------------------------------------------------------------------
     def test_list_one_level_or_recursively(self, store: Store) -> None:
         store.write("a.txt", b"a")
