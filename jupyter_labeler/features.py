@@ -537,10 +537,16 @@ class FeatureStore:
         self.dim: int | None = BUILTIN_DIM if self.name == BUILTIN else None
 
     def files(self) -> list[str]:
-        """This embedder's batch files, oldest first (their names sort by time)."""
-        found = self.output.list(self.folder)
-        names = [rel.rsplit("/", 1)[-1] for rel in found]
-        return sorted(n for n in names if _FILE.match(n))
+        """This embedder's batch files, oldest first: by the time in their names, but never
+        after the store wrote them (a file named in the far future must not outrank every
+        file written after it), so the rows of a file written later win."""
+        versions = self.output.list_versions(self.folder)
+        names = [n for n in versions if _FILE.match(n)]
+
+        def written(name: str) -> tuple[int, str]:
+            return min(int(name[:13]), int(versions[name][0] * 1000)), name
+
+        return sorted(names, key=written)
 
     def write(self, table: pa.Table) -> list[str]:
         """Store ``table`` as one file, or several when it holds more than a file may."""

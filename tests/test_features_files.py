@@ -10,6 +10,7 @@ then checks suggest(), similar() and duplicates() against what they said before 
 from __future__ import annotations
 
 import io
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -435,3 +436,29 @@ def test_the_classes_stay_apart_in_the_honest_answers(local: Setup) -> None:
     right = [local.truth[paths[i]] == label for i, label in local.suggested["label"].items()]
     assert np.mean(right) >= 0.9
     assert set(local.suggested["label"]) <= set(CLASSES)
+
+
+@pytest.mark.parametrize("kind", ["local", "s3"])
+def test_a_file_named_in_the_far_future_does_not_outrank_files_written_after_it(
+    kind: str, request: pytest.FixtureRequest
+) -> None:
+    """Files are ordered by the time in their names, but never after the store wrote them: a
+    well-formed file named at the end of time is only as new as its object."""
+    setup: Setup = request.getfixturevalue("local" if kind == "local" else "on_s3")
+    honest = setup.honest_table()
+    vectors = _vectors(honest)
+
+    def file_of(scale: float) -> bytes:
+        flat = pa.array((vectors * scale).astype(vectors.dtype).ravel())
+        return parquet(
+            _with(honest, "vector", pa.FixedSizeListArray.from_arrays(flat, vectors.shape[1]))
+        )
+
+    forged = setup.plant(file_of(0.5))  # named 9999999999999-...
+    time.sleep(1.1)  # S3 keeps an object's time to the second
+    later = setup.plant(file_of(2.0), f"{int(time.time() * 1000):013d}-{uuid.uuid4().hex}.parquet")
+    order = setup.honest_files()
+    assert order.index(forged) < order.index(later)
+    table = FeatureStore(setup.output, BUILTIN).read(order)
+    assert table is not None
+    assert np.allclose(_vectors(table), (vectors * 2.0).astype(vectors.dtype))
