@@ -1266,8 +1266,7 @@ class Dataset:
     def _report_times(self, values: list[str]) -> None:
         line = self._unreadable_times.report(values, "label times ('creation-time')")
         if line is not None:
-            self.problems.append(line)
-            log.warning("%s", line)
+            self._note_problems([line])
 
     def _ratings(self) -> pd.DataFrame:
         with self._lock:
