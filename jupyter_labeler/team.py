@@ -881,19 +881,9 @@ def team_of_images(state: State, codes: np.ndarray) -> list[dict[str, Any]]:
         )
     hit = member(team.o_codes, codes) if len(team.o_codes) else np.zeros(0, dtype=bool)
     if hit.any():
-        r_codes, r_label = team.o_codes[hit], team.o_label[hit]
-        r_who, r_at = team.o_who[hit], team.o_at[hit]
-        for label in dict.fromkeys(r_label.tolist()):
-            sel = r_label == label
-            ops.append(
-                {
-                    "op": "own+",
-                    "label": label,
-                    "ids": state.ids[r_codes[sel]].tolist(),
-                    "by": authors[r_who[sel]].tolist(),
-                    "at": times[r_at[sel]].tolist(),
-                }
-            )
+        ops += _own_add_ops(
+            state, team.o_codes[hit], team.o_label[hit], team.o_who[hit], team.o_at[hit]
+        )
     return ops
 
 
