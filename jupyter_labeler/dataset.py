@@ -62,6 +62,7 @@ from .journal import MANIFEST_NAME, FeedEntry, Found, Journal, SaveStatus
 from .manifest import image_id_for, parse_manifest, write_manifest
 from .names import annotator_of, label_problem, validate_label
 from .paths import image_path_problem
+from .plan import Plan
 from .presence import (
     HEARTBEAT_EVERY,
     HeartbeatCache,
@@ -90,6 +91,7 @@ from .state import State, member
 from .storage import Store, open_store
 from .times import UnreadableTimes
 from .uploads import check_uploads
+from .words import plural
 
 __all__ = ["DEFAULT_OUTPUT", "DELETE_MODES", "Dataset"]
 
@@ -155,7 +157,7 @@ def _change_of(events: list[Any]) -> Change:
 def _back_to_review(ops: list[dict[str, Any]]) -> str:
     """How an action's description says that rejected images went back to review."""
     again = [op for op in ops if op["op"] == "review"]
-    return f" ({_images(len(again[0]['ids']))} back to review)" if again else ""
+    return f" ({plural(len(again[0]['ids']), 'image')} back to review)" if again else ""
 
 
 def _ago(seconds: float) -> str:
@@ -179,11 +181,6 @@ class _UndoEntry:
     description: str
     inverse: list[dict[str, Any]]
     irreversible: str = ""
-
-
-def _images(n: int) -> str:
-    """ "1 image", "2 images": the count in an action's description."""
-    return f"{n} image{'s' if n != 1 else ''}"
 
 
 class Dataset:
@@ -862,6 +859,19 @@ class Dataset:
                 self.save()
         return ActionResult(action, changed, saved, message)
 
+    def _do(self, plan: Plan) -> ActionResult:
+        """Apply ``plan``, write it as one journal event and tell observers."""
+        return self._record(
+            plan.action,
+            plan.ops,
+            describe=plan.describe,
+            changed=plan.changed,
+            change=plan.change,
+            irreversible=plan.irreversible,
+            undoable=plan.undoable,
+            undoes=plan.undoes,
+        )
+
     # ------------------------------------------------------------------------------------------
     # label actions
     def _resolve(self, ids: Iterable[str] | str) -> np.ndarray:
@@ -925,7 +935,7 @@ class Dataset:
         return self._record(
             "add_label",
             ops,
-            describe=f"Added {name} to {_images(n)}" + _back_to_review(ops),
+            describe=f"Added {name} to {plural(n, 'image')}" + _back_to_review(ops),
             changed=n,
             change=Change("labels", _touched(op["ids"]), (name,)),
         )
@@ -956,7 +966,7 @@ class Dataset:
         return self._record(
             "remove_label",
             ops,
-            describe=f"Removed {name} from {_images(n)}" + _back_to_review(ops),
+            describe=f"Removed {name} from {plural(n, 'image')}" + _back_to_review(ops),
             changed=n,
             change=Change("labels", _touched(op["ids"]), (name,)),
         )
@@ -975,9 +985,9 @@ class Dataset:
         return self._record(
             "rename_label",
             [{"op": "rename", "old": old, "new": new}],
-            describe=f"{verb} {old} into {new} ({_images(n)})"
+            describe=f"{verb} {old} into {new} ({plural(n, 'image')})"
             if merge
-            else f"{verb} {old} to {new} ({_images(n)})",
+            else f"{verb} {old} to {new} ({plural(n, 'image')})",
             changed=n,
             change=Change("labels", None, (old, new)),
         )
@@ -1052,7 +1062,7 @@ class Dataset:
         return self._record(
             "set_usage",
             [op],
-            describe=f"Put {_images(n)} in {what}",
+            describe=f"Put {plural(n, 'image')} in {what}",
             changed=n,
             change=Change("images", _touched(op["ids"])),
         )
@@ -1099,7 +1109,7 @@ class Dataset:
         return self._record(
             "split",
             [op],
-            describe=f"Split {_images(n)}: {parts}",
+            describe=f"Split {plural(n, 'image')}: {parts}",
             changed=n,
             change=Change("images", _touched(op["ids"])),
         )
@@ -1156,7 +1166,7 @@ class Dataset:
         return self._record(
             "assign",
             [op],
-            describe=f"Assigned {_images(n)} to {len(names)} annotator"
+            describe=f"Assigned {plural(n, 'image')} to {len(names)} annotator"
             f"{'s' if len(names) != 1 else ''}" + (f" ({shared} shared)" if shared else ""),
             changed=n,
             change=Change("images", _touched(self._state.ids[codes].tolist())),
@@ -1171,7 +1181,7 @@ class Dataset:
         return self._record(
             "assign",
             [op],
-            describe=f"Unassigned {_images(n)}",
+            describe=f"Unassigned {plural(n, 'image')}",
             changed=n,
             change=Change("images", _touched(op["ids"])),
         )
@@ -1222,7 +1232,7 @@ class Dataset:
         return self._record(
             "review",
             [op],
-            describe=f"{value.capitalize()} {_images(n)}{why}",
+            describe=f"{value.capitalize()} {plural(n, 'image')}{why}",
             changed=n,
             change=Change("images", _touched(op["ids"])),
         )
@@ -1324,7 +1334,7 @@ class Dataset:
             if delete_source is True:
                 ops.append({"op": "files-", "paths": paths})
         n = len(codes)
-        describe = f"Removed {_images(n)} from the dataset"
+        describe = f"Removed {plural(n, 'image')} from the dataset"
         if delete_source is True:
             describe += " and deleted their source files"
         result = self._record(
@@ -1398,7 +1408,7 @@ class Dataset:
             action = self._record(
                 "add_images",
                 [{"op": "images+", "rows": rows}],
-                describe=f"Added {_images(n)}",
+                describe=f"Added {plural(n, 'image')}",
                 changed=n,
                 change=Change("images", frozenset(new_ids)),
             )
@@ -2270,7 +2280,7 @@ class Dataset:
         return self._record(
             "accept_suggestions",
             ops,
-            describe=f"Accepted {len(table)} suggestions for {_images(n)}",
+            describe=f"Accepted {len(table)} suggestions for {plural(n, 'image')}",
             changed=n,
             change=Change("labels", _touched(table.index.unique().tolist())),
         )

@@ -28,6 +28,7 @@ import ipywidgets as widgets
 import traitlets
 
 from ..errors import LabelerError
+from ..words import plural
 from . import keys as keymap
 from .assist import Assist
 from .closing import close_widgets
@@ -74,10 +75,6 @@ DELETE_IMAGES_CHOICES = (
     Choice("Remove them from the dataset only (keep the source files)", "dataset_only"),
     Choice("Also delete the source files", "with_files", irreversible=True),
 )
-
-
-def _plural(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _shows_errors(method: Any) -> Any:
@@ -881,8 +878,8 @@ class Labeler(widgets.VBox):
             counts = dict(self.dataset.counts()["images"].items())
             self._dialog.ask(
                 f"Merge {old} into {new}?",
-                f"{new} already exists ({_plural(int(counts.get(new, 0)), 'image')}). Renaming "
-                f"{old} ({_plural(int(counts.get(old, 0)), 'image')}) to {new} merges them: "
+                f"{new} already exists ({plural(int(counts.get(new, 0)), 'image')}). Renaming "
+                f"{old} ({plural(int(counts.get(old, 0)), 'image')}) to {new} merges them: "
                 f"every image labeled {old} is labeled {new}, and {old} is gone.",
                 (Choice(f"Merge {old} into {new}", "merge"),),
                 lambda _choice: self._rename_now(old, new),
@@ -902,7 +899,7 @@ class Labeler(widgets.VBox):
         count = int(dict(self.dataset.counts()["images"].items()).get(name, 0))
         self._dialog.ask(
             f"Delete the label {name}?",
-            f"The label {name} is on {_plural(count, 'image')}.",
+            f"The label {name} is on {plural(count, 'image')}.",
             DELETE_LABEL_CHOICES,
             lambda mode: self._done(
                 self.dataset.delete_label(name, mode=mode),
@@ -920,12 +917,12 @@ class Labeler(widgets.VBox):
         ids = list(self.selected)
         n = len(ids)
         self._dialog.ask(
-            f"Delete {_plural(n, 'image')}?",
-            f"{_plural(n, 'selected image')} will leave the dataset.",
+            f"Delete {plural(n, 'image')}?",
+            f"{plural(n, 'selected image')} will leave the dataset.",
             DELETE_IMAGES_CHOICES,
             lambda choice: self._delete_images_now(ids, choice == "with_files"),
             confirm_label="Delete images",
-            final_warning=f"The source files of {_plural(n, 'image')} will be deleted from the "
+            final_warning=f"The source files of {plural(n, 'image')} will be deleted from the "
             "store. This cannot be undone.",
         )
 
@@ -982,7 +979,7 @@ class Labeler(widgets.VBox):
             stored = posixpath.basename(str(self.dataset.info(image_id).get("path", "")))
             if stored and stored != posixpath.basename(original):
                 renamed.append((original, stored))
-        message = f"{_plural(added, 'image')} added"
+        message = f"{plural(added, 'image')} added"
         self._status.info(f"{message}, {refused} refused." if refused else f"{message}.")
         if result.added:
             self._show_new_images(list(result.added))
