@@ -32,6 +32,7 @@ import subprocess
 import sys
 import traceback
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -56,6 +57,8 @@ _TEXT_OPTIONS = frozenset(
 )
 # How long a command waits for the store to take its last actions before giving up.
 _FLUSH_SECONDS = 30.0
+# How many of a long list of entries (unmatched, ambiguous) a command prints.
+_LISTED = 20
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +94,9 @@ class Progress:
 
 
 @contextlib.contextmanager
-def _progress(args: argparse.Namespace, what: str) -> Iterator[Progress]:
-    bar = Progress(what, enabled=not args.quiet)
+def _progress(args: argparse.Namespace) -> Iterator[Progress]:
+    """A progress bar named after the command, closed on leaving."""
+    bar = Progress(args.command, enabled=not args.quiet)
     try:
         yield bar
     finally:
@@ -139,6 +143,63 @@ def _format_name(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
+# -- the dataset commands' table ------------------------------------------------------------------
+# The positional and keyword arguments of one ``add_argument`` call.
+_Option = tuple[tuple[str, ...], dict[str, Any]]
+_Work = Callable[[argparse.Namespace, "Dataset"], int]
+
+
+def _option(*flags: str, **settings: Any) -> _Option:
+    return flags, settings
+
+
+@dataclass(frozen=True)
+class DatasetCommand:
+    """A subcommand that works on the dataset at SOURCE.
+
+    ``help`` and ``description`` are its words in ``--help``; ``options`` are its own arguments
+    besides the ones every dataset command takes; ``work`` gets the opened dataset and returns
+    the exit status; ``check``, when given, looks at the arguments before the dataset is opened
+    (raising :class:`UsageError`), so that a mistake is told before a slow open.
+    """
+
+    help: str
+    description: str
+    work: _Work
+    options: tuple[_Option, ...] = ()
+    check: Callable[[argparse.Namespace], None] | None = None
+
+    def __call__(self, args: argparse.Namespace) -> int:
+        if self.check is not None:
+            self.check(args)
+        dataset = _open(args)
+        try:
+            return self.work(args, dataset)
+        finally:
+            dataset.close()
+
+
+# Name -> command, in the order ``--help`` lists them; filled by @_dataset_command below.
+_DATASET_COMMANDS: dict[str, DatasetCommand] = {}
+
+
+def _dataset_command(
+    name: str,
+    *,
+    help: str,
+    description: str,
+    options: Sequence[_Option] = (),
+    check: Callable[[argparse.Namespace], None] | None = None,
+) -> Callable[[_Work], _Work]:
+    """Register the decorated ``work(args, dataset)`` as the subcommand ``name``."""
+
+    def register(work: _Work) -> _Work:
+        _DATASET_COMMANDS[name] = DatasetCommand(help, description, work, tuple(options), check)
+        return work
+
+    return register
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``jupyter-labeler`` (each subcommand sets ``func``)."""
     from . import __version__
@@ -154,6 +215,43 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-V", "--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
+    demo = commands.add_parser(
+        "demo",
+        help="generate a demo dataset and open JupyterLab on it",
+        description="Generate a demo image dataset (no network, no credentials) in FOLDER with "
+        f"the notebook {DEMO_NOTEBOOK} beside it, then open JupyterLab on that notebook. "
+        "Images and a notebook already in FOLDER are kept.",
+    )
+    demo.add_argument(
+        "folder", metavar="FOLDER", nargs="?", default=DEMO_FOLDER, help=f"default: ./{DEMO_FOLDER}"
+    )
+    demo.add_argument(
+        "--count", type=int, default=300, help="how many images to generate (default 300)"
+    )
+    demo.add_argument("--port", type=int, help="the port for JupyterLab (passed to it)")
+    demo.add_argument(
+        "--no-browser", action="store_true", help="start JupyterLab without opening a browser"
+    )
+    demo.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="prepare the folder and print the JupyterLab command instead of running it",
+    )
+    demo.set_defaults(func=cmd_demo)
+
+    common = _common_parser()
+    for name, command in _DATASET_COMMANDS.items():
+        sub = commands.add_parser(
+            name, parents=[common], help=command.help, description=command.description
+        )
+        for flags, settings in command.options:
+            sub.add_argument(*flags, **settings)
+        sub.set_defaults(func=command)
+    return parser
+
+
+def _common_parser() -> argparse.ArgumentParser:
+    """The arguments every dataset command takes."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "source",
@@ -182,117 +280,10 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument(
         "-q", "--quiet", action="store_true", help="no progress line and no summary on stderr"
     )
-
-    demo = commands.add_parser(
-        "demo",
-        help="generate a demo dataset and open JupyterLab on it",
-        description="Generate a demo image dataset (no network, no credentials) in FOLDER with "
-        f"the notebook {DEMO_NOTEBOOK} beside it, then open JupyterLab on that notebook. "
-        "Images and a notebook already in FOLDER are kept.",
-    )
-    demo.add_argument(
-        "folder", metavar="FOLDER", nargs="?", default=DEMO_FOLDER, help=f"default: ./{DEMO_FOLDER}"
-    )
-    demo.add_argument(
-        "--count", type=int, default=300, help="how many images to generate (default 300)"
-    )
-    demo.add_argument("--port", type=int, help="the port for JupyterLab (passed to it)")
-    demo.add_argument(
-        "--no-browser", action="store_true", help="start JupyterLab without opening a browser"
-    )
-    demo.add_argument(
-        "--dry-run",
-        action="store_true",
-        help="prepare the folder and print the JupyterLab command instead of running it",
-    )
-    demo.set_defaults(func=cmd_demo)
-
-    counts = commands.add_parser(
-        "counts",
-        parents=[common],
-        help="print the images per label",
-        description="Print how "
-        "many images carry each label (most first), then how many are labeled.",
-    )
-    counts.add_argument(
-        "--format", choices=("table", "csv", "json"), default="table", help="default: table"
-    )
-    counts.set_defaults(func=cmd_counts)
-
-    sync = commands.add_parser(
-        "sync",
-        parents=[common],
-        help="pick up images added to or removed from SOURCE",
-        description="Synchronize the dataset with its source folder: new images are added "
-        "(labeled from a same-name .txt file beside them, as ModelArts does), vanished ones "
-        "dropped; then the manifest is rewritten.",
-    )
-    sync.set_defaults(func=cmd_sync)
-
-    export = commands.add_parser(
-        "export",
-        parents=[common],
-        help="write the labels in another format",
-        description="Write the labels as FORMAT to DEST: a file for manifest, csv, labelstudio "
-        "and hf; a folder for imagefolder and txt.",
-    )
-    export.add_argument("--format", required=True, type=_format_name, metavar="|".join(FORMATS))
-    export.add_argument("--to", required=True, metavar="DEST", help="file or folder to write")
-    export.add_argument(
-        "--accepted-only",
-        action="store_true",
-        help="only the images a reviewer accepted",
-    )
-    export.set_defaults(func=cmd_export)
-
-    imp = commands.add_parser(
-        "import",
-        parents=[common],
-        help="add labels from a file in another format",
-        description="Add the labels found in FILE (a folder for imagefolder and txt) to the "
-        "images they name; labels are only ever added. Entries naming no image are listed.",
-    )
-    imp.add_argument("--format", required=True, type=_format_name, metavar="|".join(FORMATS))
-    imp.add_argument(
-        "--from", dest="from_", required=True, metavar="FILE", help="file or folder to read"
-    )
-    imp.set_defaults(func=cmd_import)
-
-    check = commands.add_parser(
-        "check",
-        parents=[common],
-        help="is the dataset ready for training? (exit status 1 when not)",
-        description="Apply the ModelArts ExeML rule: at least 2 labels with at least 5 images "
-        "each (50 or more recommended). Exit status 0 when ready, 1 when not.",
-    )
-    check.set_defaults(func=cmd_check)
-
-    feats = commands.add_parser(
-        "features",
-        parents=[common],
-        help="compute the images' features for suggestions, similar images and duplicates",
-        description="Compute a feature vector for every image that has none yet and keep them "
-        "in the output folder (features/EMBEDDER/), where every annotator's Labeler finds them.",
-    )
-    feats.add_argument(
-        "--embedder", choices=("builtin",), default="builtin", help="default: builtin"
-    )
-    feats.add_argument(
-        "--dask",
-        metavar="ADDRESS",
-        help="run the batches on this dask.distributed scheduler (tcp://host:8786); "
-        "needs jupyter-labeler[dask]",
-    )
-    feats.set_defaults(func=cmd_features)
-    return parser
+    return common
 
 
-# -- running --------------------------------------------------------------------------------------
-def _say(args: argparse.Namespace, text: str) -> None:
-    if not getattr(args, "quiet", False):
-        print(text, file=sys.stderr)
-
-
+# -- what the dataset commands share --------------------------------------------------------------
 def _open(args: argparse.Namespace) -> Dataset:
     from .dataset import Dataset
 
@@ -300,164 +291,219 @@ def _open(args: argparse.Namespace) -> Dataset:
     if "://" not in source and not os.path.isdir(source):
         raise UsageError(f"{source}: no such folder")
     return Dataset.open(
-        source,
-        output=args.output,
-        storage_options=dict(args.storage_options) or None,
-        author=args.author,
+        source, output=args.output, storage_options=_storage_options(args), author=args.author
     )
 
 
-def _finish(dataset: Dataset, *, save: bool) -> str | None:
-    """Make sure every action reached the store (compacting when ``save``); the manifest URL."""
+def _storage_options(args: argparse.Namespace) -> dict[str, Any] | None:
+    return dict(args.storage_options) or None
+
+
+def _save(dataset: Dataset) -> str:
+    """Make sure every action reached the store and compact it; the manifest's URL."""
     if not dataset.flush(timeout=_FLUSH_SECONDS):
         raise StoreError(
             f"{dataset.pending} actions could not be written: the store at "
             f"{dataset.output_url} cannot be reached; they were not saved",
             dataset.output_url,
         )
-    return dataset.save() if save else None
+    return dataset.save()
 
 
-def _with_dataset(args: argparse.Namespace, work: Callable[[Dataset], int]) -> int:
-    dataset = _open(args)
-    try:
-        return work(dataset)
-    finally:
-        dataset.close()
+def _say(args: argparse.Namespace, text: str) -> None:
+    """A summary on stderr, unless --quiet."""
+    if not args.quiet:
+        print(text, file=sys.stderr)
 
 
-def cmd_counts(args: argparse.Namespace) -> int:
-    def work(dataset: Dataset) -> int:
-        counts = dataset.counts()
-        views = dataset.view_counts()
-        if args.format == "csv":
-            sys.stdout.write(counts.to_csv())
-        elif args.format == "json":
-            payload = {
-                "labels": {str(k): int(v) for k, v in counts["images"].items()},
-                "images": views["all"],
-                "labeled": views["labeled"],
-                "unlabeled": views["unlabeled"],
-            }
-            print(json.dumps(payload, ensure_ascii=False, indent=2))
-        else:
-            if len(counts):
-                print(counts.to_string())
-            else:
-                print("no labels yet")
-            print(
-                f"\n{views['all']} images: {views['labeled']} labeled, "
-                f"{views['unlabeled']} unlabeled"
-            )
-        return 0
-
-    return _with_dataset(args, work)
+def _complain(args: argparse.Namespace, text: str) -> None:
+    """One line on stderr naming the command, --quiet or not."""
+    print(f"{PROG} {args.command}: {text}", file=sys.stderr)
 
 
-def cmd_sync(args: argparse.Namespace) -> int:
-    def work(dataset: Dataset) -> int:
-        with _progress(args, "sync") as bar:
-            summary = dataset.sync(progress=bar)
-        for problem in summary.skipped:
-            print(f"{PROG} sync: {problem}", file=sys.stderr)
-        manifest = _finish(dataset, save=True)
-        print(f"Synchronized {dataset.source_url}: {summary}")
-        _say(args, f"manifest: {manifest}")
-        return 0
-
-    return _with_dataset(args, work)
+def _list_some(lines: Sequence[str], more: str) -> None:
+    """The first lines on stderr, then how many were left out (``... and N {more}``)."""
+    for line in lines[:_LISTED]:
+        print(line, file=sys.stderr)
+    if len(lines) > _LISTED:
+        print(f"  ... and {len(lines) - _LISTED} {more}", file=sys.stderr)
 
 
-def cmd_export(args: argparse.Namespace) -> int:
-    def work(dataset: Dataset) -> int:
-        with _progress(args, "export") as bar:
-            report = export_labels(
-                dataset,
-                args.format,
-                args.to,
-                storage_options=dict(args.storage_options) or None,
-                progress=bar,
-                accepted_only=args.accepted_only,
-            )
-        for problem in report.skipped:
-            print(f"{PROG} export: {problem}", file=sys.stderr)
-        print(report)
-        return 0
-
-    return _with_dataset(args, work)
-
-
-def cmd_import(args: argparse.Namespace) -> int:
-    def work(dataset: Dataset) -> int:
-        with _progress(args, "import") as bar:
-            report = import_labels(
-                dataset,
-                args.format,
-                args.from_,
-                storage_options=dict(args.storage_options) or None,
-                progress=bar,
-            )
-        for problem in report.problems:
-            print(f"{PROG} import: {problem}", file=sys.stderr)
-        if report.unmatched:
-            print(
-                f"{PROG} import: {len(report.unmatched)} entries name no image of the dataset:",
-                file=sys.stderr,
-            )
-            for ref in report.unmatched[:20]:
-                print(f"  {ref}", file=sys.stderr)
-            if len(report.unmatched) > 20:
-                print(f"  ... and {len(report.unmatched) - 20} more", file=sys.stderr)
-        for line in report.ambiguous[:20]:
-            print(f"{PROG} import: ambiguous, not labeled: {line}", file=sys.stderr)
-        if len(report.ambiguous) > 20:
-            print(f"  ... and {len(report.ambiguous) - 20} more ambiguous", file=sys.stderr)
-        manifest = _finish(dataset, save=True)
-        print(report)
-        _say(args, f"manifest: {manifest}")
-        return 0
-
-    return _with_dataset(args, work)
+# -- the dataset commands -------------------------------------------------------------------------
+@_dataset_command(
+    "counts",
+    help="print the images per label",
+    description="Print how many images carry each label (most first), then how many are labeled.",
+    options=[
+        _option(
+            "--format", choices=("table", "csv", "json"), default="table", help="default: table"
+        )
+    ],
+)
+def _counts(args: argparse.Namespace, dataset: Dataset) -> int:
+    counts = dataset.counts()
+    views = dataset.view_counts()
+    if args.format == "csv":
+        sys.stdout.write(counts.to_csv())
+    elif args.format == "json":
+        payload = {
+            "labels": {str(k): int(v) for k, v in counts["images"].items()},
+            "images": views["all"],
+            "labeled": views["labeled"],
+            "unlabeled": views["unlabeled"],
+        }
+        print(json.dumps(payload, ensure_ascii=False, indent=2))
+    else:
+        print(counts.to_string() if len(counts) else "no labels yet")
+        print(
+            f"\n{views['all']} images: {views['labeled']} labeled, {views['unlabeled']} unlabeled"
+        )
+    return 0
 
 
-def cmd_check(args: argparse.Namespace) -> int:
-    def work(dataset: Dataset) -> int:
-        readiness = dataset.readiness()
-        print(repr(readiness))
-        if len(readiness.table):
-            print()
-            print(readiness.table.to_string())
-        return 0 if readiness.ready else 1
+@_dataset_command(
+    "sync",
+    help="pick up images added to or removed from SOURCE",
+    description="Synchronize the dataset with its source folder: new images are added "
+    "(labeled from a same-name .txt file beside them, as ModelArts does), vanished ones "
+    "dropped; then the manifest is rewritten.",
+)
+def _sync(args: argparse.Namespace, dataset: Dataset) -> int:
+    with _progress(args) as bar:
+        summary = dataset.sync(progress=bar)
+    for problem in summary.skipped:
+        _complain(args, problem)
+    manifest = _save(dataset)
+    print(f"Synchronized {dataset.source_url}: {summary}")
+    _say(args, f"manifest: {manifest}")
+    return 0
 
-    return _with_dataset(args, work)
+
+_FORMAT_OPTION = _option("--format", required=True, type=_format_name, metavar="|".join(FORMATS))
 
 
-def cmd_features(args: argparse.Namespace) -> int:
-    client = None
+@_dataset_command(
+    "export",
+    help="write the labels in another format",
+    description="Write the labels as FORMAT to DEST: a file for manifest, csv, labelstudio "
+    "and hf; a folder for imagefolder and txt.",
+    options=[
+        _FORMAT_OPTION,
+        _option("--to", required=True, metavar="DEST", help="file or folder to write"),
+        _option("--accepted-only", action="store_true", help="only the images a reviewer accepted"),
+    ],
+)
+def _export(args: argparse.Namespace, dataset: Dataset) -> int:
+    with _progress(args) as bar:
+        report = export_labels(
+            dataset,
+            args.format,
+            args.to,
+            storage_options=_storage_options(args),
+            progress=bar,
+            accepted_only=args.accepted_only,
+        )
+    for problem in report.skipped:
+        _complain(args, problem)
+    print(report)
+    return 0
+
+
+@_dataset_command(
+    "import",
+    help="add labels from a file in another format",
+    description="Add the labels found in FILE (a folder for imagefolder and txt) to the "
+    "images they name; labels are only ever added. Entries naming no image are listed.",
+    options=[
+        _FORMAT_OPTION,
+        _option(
+            "--from", dest="from_", required=True, metavar="FILE", help="file or folder to read"
+        ),
+    ],
+)
+def _import(args: argparse.Namespace, dataset: Dataset) -> int:
+    with _progress(args) as bar:
+        report = import_labels(
+            dataset,
+            args.format,
+            args.from_,
+            storage_options=_storage_options(args),
+            progress=bar,
+        )
+    for problem in report.problems:
+        _complain(args, problem)
+    if report.unmatched:
+        _complain(args, f"{len(report.unmatched)} entries name no image of the dataset:")
+        _list_some([f"  {ref}" for ref in report.unmatched], "more")
+    _list_some(
+        [f"{PROG} {args.command}: ambiguous, not labeled: {line}" for line in report.ambiguous],
+        "more ambiguous",
+    )
+    manifest = _save(dataset)
+    print(report)
+    _say(args, f"manifest: {manifest}")
+    return 0
+
+
+@_dataset_command(
+    "check",
+    help="is the dataset ready for training? (exit status 1 when not)",
+    description="Apply the ModelArts ExeML rule: at least 2 labels with at least 5 images "
+    "each (50 or more recommended). Exit status 0 when ready, 1 when not.",
+)
+def _check(args: argparse.Namespace, dataset: Dataset) -> int:
+    readiness = dataset.readiness()
+    print(repr(readiness))
+    if len(readiness.table):
+        print()
+        print(readiness.table.to_string())
+    return 0 if readiness.ready else 1
+
+
+def _dask_installed(args: argparse.Namespace) -> None:
     if args.dask:
         try:
-            from distributed import Client
+            import distributed  # noqa: F401
         except ImportError:
             raise UsageError(
                 "--dask needs dask.distributed: pip install 'jupyter-labeler[dask]'"
             ) from None
-        client = Client(args.dask)
 
-    def work(dataset: Dataset) -> int:
-        with _progress(args, "features") as bar:
-            summary = dataset.compute_features(args.embedder, client=client, progress=bar)
-        _say(
-            args,
-            f"{summary.computed} images computed ({summary.failed} unreadable), "
-            f"{summary.reused} already had features",
-        )
-        return 0
 
-    try:
-        return _with_dataset(args, work)
-    finally:
-        if client is not None:
-            client.close()
+def _dask_client(args: argparse.Namespace) -> contextlib.AbstractContextManager[Any]:
+    """A client of the --dask scheduler, closed on leaving; None without --dask."""
+    if not args.dask:
+        return contextlib.nullcontext()
+    from distributed import Client
+
+    return contextlib.closing(Client(args.dask))
+
+
+@_dataset_command(
+    "features",
+    help="compute the images' features for suggestions, similar images and duplicates",
+    description="Compute a feature vector for every image that has none yet and keep them "
+    "in the output folder (features/EMBEDDER/), where every annotator's Labeler finds them.",
+    options=[
+        _option("--embedder", choices=("builtin",), default="builtin", help="default: builtin"),
+        _option(
+            "--dask",
+            metavar="ADDRESS",
+            help="run the batches on this dask.distributed scheduler (tcp://host:8786); "
+            "needs jupyter-labeler[dask]",
+        ),
+    ],
+    check=_dask_installed,
+)
+def _features(args: argparse.Namespace, dataset: Dataset) -> int:
+    with _dask_client(args) as client, _progress(args) as bar:
+        summary = dataset.compute_features(args.embedder, client=client, progress=bar)
+    _say(
+        args,
+        f"{summary.computed} images computed ({summary.failed} unreadable), "
+        f"{summary.reused} already had features",
+    )
+    return 0
 
 
 # -- demo -----------------------------------------------------------------------------------------
@@ -549,23 +595,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
-    except UsageError as exc:
-        print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except LabelerError as exc:
+    except (UsageError, LabelerError, OSError) as exc:
         # Store errors carry the URL, never a credential (see jupyter_labeler.errors).
-        print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
+        _complain(args, f"error: {exc}")
         return 2
     except Exception as exc:
         # A bug, or input no check foresaw: one line for the user, the traceback for the log.
         log.debug("%s %s failed", PROG, args.command, exc_info=True)
-        print(
-            f"{PROG} {args.command}: error: unexpected {type(exc).__name__}: {exc} "
+        _complain(
+            args,
+            f"error: unexpected {type(exc).__name__}: {exc} "
             "(set JUPYTER_LABELER_DEBUG=1 to see where)",
-            file=sys.stderr,
         )
         if os.environ.get("JUPYTER_LABELER_DEBUG"):
             traceback.print_exc()
