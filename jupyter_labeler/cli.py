@@ -13,9 +13,9 @@
 
 Every dataset command takes ``--output`` (where the labels live; default ``.jupyter_labeler``
 inside SOURCE), ``--author`` and ``--storage-option KEY=VALUE`` (repeatable). Exit status: 0 on
-success, 1 when ``check`` finds the dataset not ready, 2 on bad arguments, an unreachable or
-refusing store, or a file that cannot be imported. Errors are one line on stderr, never a
-traceback and never a credential.
+success, 1 when ``check`` finds the dataset not ready or on an unexpected error, 2 on bad
+arguments, an unreachable or refusing store, or a file that cannot be imported. Errors are one
+line on stderr, never a traceback and never a credential.
 """
 
 from __future__ import annotations
@@ -209,8 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Label images for image classification: a Jupyter widget, and this command "
         "line for scripts and pipelines. Labels are kept as a ModelArts manifest with a journal "
         "on local disk, S3 or Huawei OBS.",
-        epilog="Exit status: 0 success, 1 'check' found the dataset not ready, 2 bad arguments, "
-        "an unreachable store or an unusable file.",
+        epilog="Exit status: 0 success, 1 'check' found the dataset not ready (or an unexpected "
+        "error), 2 bad arguments, an unreachable store or an unusable file.",
     )
     parser.add_argument("-V", "--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -219,8 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
         "demo",
         help="generate a demo dataset and open JupyterLab on it",
         description="Generate a demo image dataset (no network, no credentials) in FOLDER with "
-        f"the notebook {DEMO_NOTEBOOK} beside it, then open JupyterLab on that notebook. "
-        "Images and a notebook already in FOLDER are kept.",
+        f"the notebooks {' and '.join(DEMO_NOTEBOOKS)} beside it, then open JupyterLab on "
+        f"{DEMO_NOTEBOOK}. Images and notebooks already in FOLDER are kept.",
     )
     demo.add_argument(
         "folder", metavar="FOLDER", nargs="?", default=DEMO_FOLDER, help=f"default: ./{DEMO_FOLDER}"
@@ -385,8 +385,8 @@ _FORMAT_OPTION = _option("--format", required=True, type=_format_name, metavar="
 @_dataset_command(
     "export",
     help="write the labels in another format",
-    description="Write the labels as FORMAT to DEST: a file for manifest, csv, labelstudio "
-    "and hf; a folder for imagefolder and txt.",
+    description="Write the labels as FORMAT to DEST: a file for manifest, csv and labelstudio; "
+    "a folder for imagefolder, txt and hf.",
     options=[
         _FORMAT_OPTION,
         _option("--to", required=True, metavar="DEST", help="file or folder to write"),
@@ -412,8 +412,9 @@ def _export(args: argparse.Namespace, dataset: Dataset) -> int:
 @_dataset_command(
     "import",
     help="add labels from a file in another format",
-    description="Add the labels found in FILE (a folder for imagefolder and txt) to the "
-    "images they name; labels are only ever added. Entries naming no image are listed.",
+    description="Add the labels found in FILE (a folder for imagefolder and txt; a folder or one "
+    "metadata file for hf) to the images they name; labels are only ever added. Entries naming "
+    "no image are listed.",
     options=[
         _FORMAT_OPTION,
         _option(
@@ -449,7 +450,8 @@ def _import(args: argparse.Namespace, dataset: Dataset) -> int:
     "check",
     help="is the dataset ready for training? (exit status 1 when not)",
     description="Apply the ModelArts ExeML rule: at least 2 labels with at least 5 images "
-    "each (50 or more recommended). Exit status 0 when ready, 1 when not.",
+    "each (50 or more recommended); once images are in the eval part, every label needs one "
+    "there too. Exit status 0 when ready, 1 when not.",
 )
 def _check(args: argparse.Namespace, dataset: Dataset) -> int:
     readiness = dataset.readiness()
