@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from .words import plural
+
 __all__ = [
     "MIN_IMAGES_PER_LABEL",
     "MIN_LABELS",
@@ -60,7 +62,7 @@ class UploadResult:
     saved: bool = True
 
     def __str__(self) -> str:
-        parts = [f"{len(self.added)} image{'s' if len(self.added) != 1 else ''} added"]
+        parts = [f"{plural(len(self.added), 'image')} added"]
         if self.refused:
             parts.append(f"{len(self.refused)} refused")
         return ", ".join(parts)
@@ -78,11 +80,11 @@ class SyncSummary:
 
     def __str__(self) -> str:
         text = (
-            f"{self.added} image{'s' if self.added != 1 else ''} added, {self.removed} removed, "
+            f"{plural(self.added, 'image')} added, {self.removed} removed, "
             f"{self.labeled_from_sidecars} labeled from .txt files"
         )
         if self.skipped:
-            text += f"; {len(self.skipped)} problem{'s' if len(self.skipped) != 1 else ''}"
+            text += f"; {plural(len(self.skipped), 'problem')}"
         return text
 
 
@@ -153,7 +155,7 @@ def readiness_from_counts(
         if n < MIN_IMAGES_PER_LABEL:
             need = MIN_IMAGES_PER_LABEL - n
             problems.append(
-                f"{name} has {n} image{'s' if n != 1 else ''}; at least {MIN_IMAGES_PER_LABEL} "
+                f"{name} has {plural(n, 'image')}; at least {MIN_IMAGES_PER_LABEL} "
                 f"are needed ({name} needs {need} more)"
             )
             status.append("too few")
