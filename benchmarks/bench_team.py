@@ -51,12 +51,11 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
-from fake_aws import use_fake_aws
+from fake_aws import server_in_child, use_fake_aws
 
 use_fake_aws()  # before botocore is imported
 
@@ -117,22 +116,9 @@ def _serve(queue: Any, stop: Any) -> None:
         server.shutdown()
 
 
-@contextlib.contextmanager
-def moto_server() -> Iterator[str]:
+def moto_server() -> contextlib.AbstractContextManager[str]:
     """A counting moto S3 server on 127.0.0.1 in a child process; yields its URL."""
-    ctx = multiprocessing.get_context("spawn")
-    queue, stop = ctx.Queue(), ctx.Event()
-    child = ctx.Process(target=_serve, args=(queue, stop), daemon=True)
-    child.start()
-    try:
-        host, port = queue.get(timeout=120)
-        yield f"http://{host}:{port}"
-    finally:
-        stop.set()
-        child.join(10)
-        if child.is_alive():
-            child.terminate()
-            child.join(5)
+    return server_in_child(_serve, timeout=120)
 
 
 def server_counts(endpoint: str, *, reset: bool = False) -> dict[str, int]:

@@ -31,7 +31,6 @@ import argparse
 import contextlib
 import io
 import logging
-import multiprocessing
 import os
 import statistics
 import tempfile
@@ -41,7 +40,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from fake_aws import use_fake_aws
+from fake_aws import server_in_child, use_fake_aws
 
 use_fake_aws()  # before botocore is imported
 
@@ -93,19 +92,8 @@ def moto_server(*, in_process: bool = False) -> Iterator[str]:
         finally:
             server.stop()
         return
-    ctx = multiprocessing.get_context("spawn")
-    queue, stop = ctx.Queue(), ctx.Event()
-    child = ctx.Process(target=_serve, args=(queue, stop), daemon=True)
-    child.start()
-    try:
-        host, port = queue.get(timeout=60)
-        yield f"http://{host}:{port}"
-    finally:
-        stop.set()
-        child.join(10)
-        if child.is_alive():
-            child.terminate()
-            child.join(5)
+    with server_in_child(_serve, timeout=60) as url:
+        yield url
 
 
 def ms(seconds: float) -> str:
