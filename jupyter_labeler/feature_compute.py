@@ -105,6 +105,7 @@ class ComputeSummary:
 
     @property
     def images_per_second(self) -> float:
+        """Images computed a second (0 when no time was measured)."""
         return self.computed / self.seconds if self.seconds > 0 else 0.0
 
 
