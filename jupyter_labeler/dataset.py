@@ -57,7 +57,6 @@ from .follow import (
     Recent,
     lookback_from,
 )
-from .images import MAX_FILE_BYTES, Thumbnail, ThumbnailCache, file_too_large, placeholder
 from .journal import MANIFEST_NAME, FeedEntry, Found, Journal, SaveStatus
 from .manifest import image_id_for, parse_manifest, write_manifest
 from .names import annotator_of, label_problem, validate_label
@@ -89,6 +88,7 @@ from .snapshot import (
 from .splits import USAGES, normalize_usage, plan_split
 from .state import State, member
 from .storage import Store, open_store
+from .thumbnails import Thumbnail, Thumbnails
 from .times import UnreadableTimes
 from .uploads import check_uploads
 from .words import plural
@@ -229,7 +229,7 @@ class Dataset:
         self.problems: list[str] = []
         self._unreadable_times = UnreadableTimes()  # reported in problems once each
         self._noted: dict[str, None] = {}  # problems met after opening, each told once
-        self._thumbs: dict[int, ThumbnailCache] = {}
+        self._thumbs = Thumbnails(self._source)  # one cache of thumbnails per size
         self._exclude = self._output_inside_source()
 
     # ------------------------------------------------------------------------------------------
@@ -744,19 +744,8 @@ class Dataset:
         path = self.info(image_id)["path"]
         return self._source.read(path)
 
-    def _thumbnail_cache(self, size: int) -> ThumbnailCache:
-        cache = self._thumbs.get(size)
-        if cache is None:
-            cache = self._thumbs[size] = ThumbnailCache(self._read_for_thumbnails, size=size)
-        return cache
-
-    def _read_for_thumbnails(self, paths: list[str]) -> dict[str, bytes | Exception]:
-        # Never more than MAX_FILE_BYTES + 1 of a file: the thumbnailer refuses it anyway.
-        return self._source.read_many(paths, limit=MAX_FILE_BYTES)
-
     def _clear_thumbnails(self) -> None:
-        for cache in self._thumbs.values():
-            cache.clear()
+        self._thumbs.clear()
 
     def thumbnails(self, ids: Iterable[str], size: int = 160) -> dict[str, Thumbnail]:
         """JPEG thumbnails of these images, fetched in one concurrent batch and cached.
@@ -765,36 +754,23 @@ class Dataset:
         """
         ids = list(ids)
         with self._lock:
-            codes = self._state.lookup(ids)
-            paths = [self._state.paths[c] if c >= 0 else None for c in codes.tolist()]
-            sizes = [int(self._state.sizes[c]) if c >= 0 else 0 for c in codes.tolist()]
-        # A file listed as larger than any photo is not read at all.
-        huge = {
-            p for p, n in zip(paths, sizes, strict=True) if p is not None and n > MAX_FILE_BYTES
-        }
-        found = self._thumbnail_cache(size).get(
-            [p for p in paths if p is not None and p not in huge]
-        )
-        out: dict[str, Thumbnail] = {}
-        for image_id, path, nbytes in zip(ids, paths, sizes, strict=True):
-            if path in huge:
-                out[image_id] = placeholder(file_too_large(nbytes), size)
-            elif path is not None:
-                out[image_id] = found[path]
-        return out
+            s = self._state
+            codes = s.lookup(ids).tolist()
+            images = {
+                i: (s.paths[c], int(s.sizes[c])) for i, c in zip(ids, codes, strict=True) if c >= 0
+            }
+        return self._thumbs.get(images, size)
 
     def prefetch_thumbnails(self, ids: Iterable[str], size: int = 160) -> None:
         """Start making these thumbnails in the background (for the next page)."""
         ids = list(ids)
         with self._lock:
-            codes = self._state.lookup(ids)
-            paths = [
-                self._state.paths[c]
-                for c in codes.tolist()
-                if c >= 0 and self._state.sizes[c] <= MAX_FILE_BYTES
-            ]
-        if paths:
-            self._thumbnail_cache(size).prefetch(paths)
+            s = self._state
+            codes = s.lookup(ids).tolist()
+            images = {
+                i: (s.paths[c], int(s.sizes[c])) for i, c in zip(ids, codes, strict=True) if c >= 0
+            }
+        self._thumbs.prefetch(images, size)
 
     def _record(
         self,

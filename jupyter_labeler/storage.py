@@ -22,7 +22,6 @@ Supported URLs:
 
 from __future__ import annotations
 
-import asyncio
 import builtins
 import contextlib
 import email.utils
@@ -39,7 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import fsspec
-from fsspec.asyn import AsyncFileSystem, sync
+from fsspec.asyn import AsyncFileSystem
 from fsspec.implementations.local import LocalFileSystem
 
 from .errors import (
@@ -126,6 +125,16 @@ def translate_error(exc: BaseException, url: str) -> StoreError:
             url,
         )
     return StoreError(f"the store failed at {url}: {detail}", url)
+
+
+def _unprefixed(fs: fsspec.AbstractFileSystem, name: str) -> str:
+    """``name`` without its protocol, spelled as ``fs`` spells paths in its answers.
+
+    The same as the filesystem's own stripping, through public calls: ``unstrip_protocol`` gives
+    the name a protocol of ``fs`` (or keeps the one it has) and ``fsspec.core.strip_protocol``
+    strips it as that protocol's filesystem class does.
+    """
+    return fsspec.core.strip_protocol(fs.unstrip_protocol(name))
 
 
 def _empty_range(value: object) -> bool:
@@ -434,7 +443,7 @@ class Store:
             value = got.get(path)
             if value is None:
                 missing = StoreNotFoundError(f"not found: {self.url_of(rel)}", self.url_of(rel))
-                value = got.get(self.fs._strip_protocol(path), missing)
+                value = got.get(_unprefixed(self.fs, path), missing)
             if limit is not None and _empty_range(value):
                 value = b""  # S3 and OBS answer a ranged read of an empty object with 416
             if isinstance(value, Exception):
@@ -470,7 +479,7 @@ class Store:
                     self.fs.invalidate_cache(base)
         out: dict[str, int] = {}
         for name, info in found.items():
-            name = self.fs._strip_protocol(name) if "://" in name else name
+            name = _unprefixed(self.fs, name) if "://" in name else name
             relname = self.relative(name)
             if relname is None or info.get("type") == "directory":
                 continue
@@ -622,20 +631,17 @@ class Store:
         if not rels:
             return failed
         if isinstance(self.fs, AsyncFileSystem):
+            # Up to 32 DELETEs at once: each thread's rm_file waits on fsspec's event loop,
+            # which runs them concurrently.
+            def remove(p: str) -> Exception | None:
+                try:
+                    self.fs.rm_file(p)
+                except Exception as exc:
+                    return exc
+                return None
 
-            async def remove_all() -> list[Any]:
-                sem = asyncio.Semaphore(32)
-
-                async def one(p: str) -> None:
-                    async with sem:
-                        await self.fs._rm_file(p)
-
-                return await asyncio.gather(*(one(p) for p in paths), return_exceptions=True)
-
-            try:
-                results = sync(self.fs.loop, remove_all)
-            except Exception as exc:
-                results = [exc] * len(paths)
+            with ThreadPoolExecutor(min(32, len(paths)), thread_name_prefix="delete") as pool:
+                results: list[Exception | None] = list(pool.map(remove, paths))
             with contextlib.suppress(AttributeError):
                 self.fs.invalidate_cache()
         else:

@@ -322,10 +322,9 @@ def _principal_axes(centred: np.ndarray) -> np.ndarray:
 
 def index_of(features: Features) -> SimilarityIndex:
     """The compact vectors of ``features``, made once per loaded set of features."""
-    if features._index is None:
-        features._index = SimilarityIndex(features.vectors, features.ok)
-    index: SimilarityIndex = features._index
-    return index
+    if not isinstance(features.search_index, SimilarityIndex):
+        features.search_index = SimilarityIndex(features.vectors, features.ok)
+    return features.search_index
 
 
 def similar(

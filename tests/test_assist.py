@@ -26,6 +26,7 @@ from jupyter_labeler.demo import make_demo_images
 from jupyter_labeler.errors import LabelerError, UnknownImageError
 from jupyter_labeler.features import BUILTIN, FeatureStore
 from jupyter_labeler.formats import export_labels
+from jupyter_labeler.storage import open_store
 
 CLASSES = ("stripes", "bars", "dots")
 
@@ -486,8 +487,10 @@ def test_a_dask_cluster_over_s3_gives_the_vectors_of_the_local_path(
             client.submit = spy  # type: ignore[method-assign]
             summary = remote.compute_features(client=client, progress=False, batch_size=4)
         assert (summary.computed, summary.files) == (15, 4)
-        a = local._features(BUILTIN)
-        b = remote._features(BUILTIN)
+        a = FeatureStore(open_store(local.output_url, options), BUILTIN).load()
+        b = FeatureStore(open_store(remote.output_url, options), BUILTIN).load()
+        assert a is not None
+        assert b is not None
         rows = b.rows(a.ids.tolist())
         assert (rows >= 0).all()
         np.testing.assert_array_equal(a.vectors, b.vectors[rows])

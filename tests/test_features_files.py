@@ -25,7 +25,7 @@ import pytest
 from PIL import Image
 from test_assist import CLASSES, jpeg, label_some, make_folder, scene
 
-from jupyter_labeler import Dataset
+from jupyter_labeler import Dataset, feature_files
 from jupyter_labeler import features as features_module
 from jupyter_labeler.features import BUILTIN, FEATURES_DIR, FeatureStore
 from jupyter_labeler.storage import Store, open_store
@@ -338,7 +338,7 @@ def test_a_file_of_more_rows_than_a_file_may_hold_is_skipped(
     local: Setup, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     honest = local.honest_table()
-    monkeypatch.setattr(features_module, "MAX_FILE_ROWS", honest.num_rows - 1)
+    monkeypatch.setattr(feature_files, "MAX_FILE_ROWS", honest.num_rows - 1)
     name = local.plant(parquet(honest))
     local.ds.similar(local.query, k=6, view="all")
     lines = local.lines_naming(name)
@@ -349,7 +349,7 @@ def test_a_file_of_more_rows_than_a_file_may_hold_is_skipped(
 def test_a_large_table_is_written_as_several_files_each_within_bounds(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(features_module, "MAX_FILE_ROWS", 10)
+    monkeypatch.setattr(feature_files, "MAX_FILE_ROWS", 10)
     store = FeatureStore(open_store(str(tmp_path)), "mine")
     n = 25
     table = pa.table(

@@ -21,7 +21,7 @@ import pytest
 from imagegen import fill_folder, image_bytes
 from PIL import Image
 
-from jupyter_labeler import Dataset, images
+from jupyter_labeler import Dataset, images, thumbnails
 from jupyter_labeler.cli import main
 from jupyter_labeler.errors import UnsafePathError
 from jupyter_labeler.formats import export_labels
@@ -535,13 +535,13 @@ def test_an_image_too_large_to_decode_gets_a_placeholder_with_the_reason() -> No
 
 def test_large_decodes_run_one_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[tuple[int, bool]] = []
-    real = images._load
+    real = thumbnails.load_pixels
 
     def spy(im: Any, fmt: str, data: bytes, name: str) -> None:
-        seen.append((im.size[0] * im.size[1], images._BIG_DECODE.locked()))
+        seen.append((im.size[0] * im.size[1], images.BIG_DECODE.locked()))
         real(im, fmt, data, name)
 
-    monkeypatch.setattr(images, "_load", spy)
+    monkeypatch.setattr(thumbnails, "load_pixels", spy)
     assert make_thumbnail(png(4000, 4000)).ok  # 16 MP: above the one-at-a-time size
     assert make_thumbnail(png(1000, 1000)).ok
     assert seen == [(16_000_000, True), (1_000_000, False)]

@@ -10,7 +10,7 @@ import orjson
 import pytest
 from manifest_reference import reference_parse
 
-from jupyter_labeler import Dataset, manifest
+from jupyter_labeler import Dataset, manifest_lines
 from jupyter_labeler.manifest import parse_manifest, write_manifest
 
 ROOT = "s3://bucket/flowers/"
@@ -268,7 +268,7 @@ def test_write_after_read_keeps_every_label_of_a_big_variant_manifest() -> None:
 
 
 def test_a_clean_manifest_read_in_many_slices_agrees(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(manifest, "_SLICE", 1000)
+    monkeypatch.setattr(manifest_lines, "SLICE_BYTES", 1000)
     rng = random.Random(3)
     clean = b"\n".join(
         orjson.dumps(
@@ -280,8 +280,8 @@ def test_a_clean_manifest_read_in_many_slices_agrees(monkeypatch: pytest.MonkeyP
         )
         for k in range(3000)
     )
-    assert manifest._read_clean(clean) is not None
-    assert len(manifest._read_clean(clean)) > 100
+    assert manifest_lines.read_clean(clean) is not None
+    assert len(manifest_lines.read_clean(clean)) > 100
     assert_same(clean)
     assert_same(clean + b"\n")
     assert_same(clean + b"\n\n")

@@ -1,0 +1,536 @@
+"""From manifest bytes to a :class:`ParsedManifest`: paths, ids, labels and problems.
+
+The lines are read into columns by :mod:`.manifest_lines`; here they become images: a source
+becomes a path inside the source folder (or the line is refused and kept as it was), lines of
+one source merge into one image, ids are checked, label names are checked against the naming
+rules, and every problem becomes a sentence naming the line. See :mod:`.manifest` for the format
+and what reading tolerates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .manifest_fields import MAX_ID_CHARS, OTHER_ANNOTATIONS, SOURCE_SPELLING, image_id_for
+from .manifest_lines import (
+    ODD_SOURCE,
+    LineByLine,
+    arrow_columns,
+    as_mask,
+    in_file_order,
+    line_bounds,
+    raw_lines,
+    read_blocks,
+    read_clean,
+)
+from .names import label_problem
+from .paths import image_path_problem, suspect_mask
+from .state import ImageRows, State
+from .team import PROPERTY_PREFIX, team_from_manifest
+
+__all__ = ["ParsedManifest", "parse_manifest"]
+
+
+@dataclass
+class ParsedManifest:
+    """What a manifest holds, in columns ready for :class:`~.state.State`.
+
+    The labels are columns, one entry per classification annotation in file order: the row
+    of its image, its name, ``annotated-by`` and ``creation-time`` (an empty string when the
+    annotation had none), and its unknown fields by entry number.
+    """
+
+    rows: ImageRows
+    label_rows: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    label_names: pa.Array = field(default_factory=lambda: pa.array([], pa.string()))
+    label_by: pa.Array = field(default_factory=lambda: pa.array([], pa.string()))
+    label_at: pa.Array = field(default_factory=lambda: pa.array([], pa.string()))
+    label_extra: dict[int, dict[str, Any]] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    # lines whose source repeats an earlier line's: merged into that line's image
+    merged: int = 0
+    # lines whose source is no image of this dataset, as they were (without the line end)
+    foreign: list[bytes] = field(default_factory=list)
+    # whether some line's ``property`` holds assignments or reviews (see :mod:`.team`)
+    team: bool = False
+    # what the problems call the manifest
+    where: str = "manifest"
+
+    @property
+    def labels(self) -> list[tuple[int, str, str, str, dict[str, Any] | None]]:
+        """(row, name, annotated-by, creation-time, unknown fields or None) per annotation."""
+        return [
+            (int(row), name, by, at, self.label_extra.get(k))
+            for k, (row, name, by, at) in enumerate(
+                zip(
+                    self.label_rows.tolist(),
+                    self.label_names.to_pylist(),
+                    self.label_by.to_pylist(),
+                    self.label_at.to_pylist(),
+                    strict=True,
+                )
+            )
+        ]
+
+    def to_state(self) -> State:
+        """The state this manifest holds. Team values that the journal's rules would refuse
+        (see :func:`~.team.team_from_manifest`) are left out and named in ``problems``."""
+        state = State()
+        state.add_images(self.rows, unique=True)  # one row per distinct path and id
+        state.foreign = list(self.foreign)
+        if not len(self.label_rows):
+            if self.team:
+                self.problems += team_from_manifest(
+                    state, self.label_rows, [], [], [], where=self.where
+                )
+            return state
+        name_codes, names = _encode(self.label_names)
+        by_codes, by_values = _encode(self.label_by)
+        at_codes, at_values = _encode(self.label_at)
+        by = np.fromiter((state.authors.code(v) for v in by_values), np.int32)[by_codes]
+        at = np.fromiter((state.times.code(v) for v in at_values), np.int32)[at_codes]
+        order = np.argsort(name_codes, kind="stable")
+        bounds = np.searchsorted(name_codes[order], np.arange(len(names) + 1))
+        extras: dict[int, dict[int, dict[str, Any]]] = {}
+        for k, more in self.label_extra.items():
+            extras.setdefault(int(name_codes[k]), {})[int(self.label_rows[k])] = more
+        for k, name in enumerate(names):
+            chosen = order[bounds[k] : bounds[k + 1]]
+            state.add_label(
+                name, self.label_rows[chosen], by[chosen], at[chosen], extras.get(k) or None
+            )
+        if self.team:
+            self.problems += team_from_manifest(
+                state,
+                self.label_rows,
+                self.label_names.to_pylist(),
+                self.label_by.to_pylist(),
+                self.label_at.to_pylist(),
+                where=self.where,
+            )
+        return state
+
+
+def _encode(values: pa.Array) -> tuple[np.ndarray, list[str]]:
+    """Codes of ``values`` and the distinct values, in order of first appearance."""
+    encoded = pc.dictionary_encode(values)
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks()
+    codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+    return codes, encoded.dictionary.to_pylist()
+
+
+def _relative_paths(
+    sources: Any, odd: np.ndarray, relative: Callable[[str], str | None]
+) -> pa.Array | pa.ChunkedArray:
+    """``relative`` of every source; the common prefix is cut at C speed where it is sure
+    (``odd`` marks the sources where it is not: :data:`~.manifest_lines.ODD_SOURCE`)."""
+    n = len(sources)
+    if not n:
+        return sources
+    prefix = None
+    for value in sources.slice(0, 8).to_pylist():
+        rel = relative(value)
+        if rel and rel != value and value.endswith(rel):
+            prefix = value[: len(value) - len(rel)]
+            break
+    if prefix is None:
+        return pa.array([relative(s) for s in sources.to_pylist()], pa.string())
+    fast = as_mask(pc.starts_with(sources, prefix)) & ~odd
+    cut = pc.utf8_slice_codeunits(sources, len(prefix))
+    fast_at = np.flatnonzero(fast)
+    sample = fast_at[:: max(1, len(fast_at) // 64)][:64]
+    if any(relative(sources[int(i)].as_py()) != cut[int(i)].as_py() for i in sample):
+        return pa.array([relative(s) for s in sources.to_pylist()], pa.string())
+    if len(fast_at) == n:
+        return cut
+    slow_at = np.flatnonzero(~fast)
+    fixed = [relative(s) for s in sources.take(pa.array(slow_at)).to_pylist()]
+    if isinstance(cut, pa.ChunkedArray):
+        cut = cut.combine_chunks()
+    return pc.replace_with_mask(cut, pa.array(~fast), pa.array(fixed, pa.string()))
+
+
+def _first_of(codes: np.ndarray, count: int) -> np.ndarray:
+    """For each code in 0..count-1, the first position holding it."""
+    first = np.full(count, len(codes), dtype=np.int64)
+    np.minimum.at(first, codes, np.arange(len(codes), dtype=np.int64))
+    return first
+
+
+def parse_manifest(
+    data: bytes,
+    *,
+    where: str,
+    relative: Callable[[str], str | None],
+    exclude: Sequence[str] = (),
+    check: bool = True,
+    prefix: str | None = None,
+) -> ParsedManifest:
+    """Read manifest bytes. ``relative`` maps a ``source`` URL to the image's path key (None
+    when it lies outside the source folder).
+
+    Problems (malformed lines, duplicates, refused label names) are listed in ``problems`` as
+    plain sentences naming ``where`` and the line number; the lines that can be read are all
+    kept. Lines with the same source are merged into one image (``merged`` counts them).
+
+    With ``check`` (the default), a line whose path is not acceptable as an image of the
+    dataset (:func:`~.paths.image_path_problem`, with ``exclude``) goes to ``foreign`` and a
+    label name that breaks the rules is left off its image. Without it (a manifest read only to
+    match its entries to images, as an import does), paths and names stay as given for the
+    caller to judge.
+
+    ``prefix`` is what :func:`write_manifest` puts before a path: a source spelled otherwise
+    (``./x.jpg``, ``s3a://...``) is remembered, to be written back the same way. ``obs://``
+    for an ``s3://`` prefix is not kept: ModelArts names OBS objects ``s3://``.
+    """
+    if check:
+        inside = relative
+    else:
+
+        def inside(url: str) -> str:
+            found = relative(url)
+            return found if found is not None else url
+
+    problems: list[tuple[int, str]] = []
+    if b"\r" in data and data.count(b"\r") != data.count(b"\r\n"):
+        # lone CRs end lines too: read line by line
+        lines = data.splitlines()
+        tables: list[tuple[np.ndarray, pa.Table]] = []
+        clean = None
+        slow = list(range(len(lines)))
+        raw_of: Callable[[int], bytes] = lines.__getitem__
+        view = None
+    else:
+        clean = read_clean(data)
+        tables, slow = clean or [], []
+        if clean is None:
+            starts, ends = line_bounds(data)
+            tables, slow = read_blocks(data, starts, ends)
+        else:
+            starts = ends = np.empty(0, dtype=np.int64)
+        view = memoryview(data)
+
+        def raw_of(i: int) -> bytes:
+            nonlocal starts, ends
+            if not len(starts):  # read whole by Arrow, yet a line must be read again
+                starts, ends = line_bounds(view.obj)  # type: ignore[arg-type]
+            return bytes(view[starts[i] : ends[i]])
+
+    fast_lines, table, redo, odd = arrow_columns(tables)
+    del clean
+    if redo.any():
+        slow = sorted([*slow, *fast_lines[redo].tolist()])
+        fast_lines, table, odd = fast_lines[~redo], table.filter(pa.array(~redo)), odd[~redo]
+    py = LineByLine()
+    for index in slow:
+        py.read(index, raw_of(index), where, problems)
+
+    # every line read, in file order
+    line = np.concatenate([fast_lines, np.asarray(py.line, dtype=np.int64)])
+    take = None
+    if py.line:
+        order = np.argsort(line, kind="stable")
+        line, take = line[order], pa.array(order)
+        py_odd = np.fromiter(
+            (ODD_SOURCE.search(v) is not None for v in py.source), bool, len(py.source)
+        )
+        odd = np.concatenate([odd, py_odd])[order]
+    source = in_file_order(table, "source", py.source, take)
+    ids = in_file_order(table, "id", py.id, take)
+    usage = in_file_order(table, "usage", py.usage, take)
+    paths = _relative_paths(source, odd, inside)
+
+    # lines whose source is no image of this dataset: kept as they are, read no further
+    foreign: list[bytes] = []
+    refused_lines = np.empty(0, dtype=np.int64)
+    if check:
+        refused, refusals = _refused_sources(paths, source, line, exclude, where)
+        if refused.any():
+            # A refused line says one thing: that it is no image here (and is kept as it is).
+            numbers = {n for n, _ in refusals}
+            problems[:] = [p for p in problems if p[0] not in numbers] + refusals
+            refused_lines = line[refused]
+            foreign = raw_lines(data, refused_lines)
+            keep = pa.array(~refused)
+            line, odd = line[~refused], odd[~refused]
+            source, ids, usage, paths = (c.filter(keep) for c in (source, ids, usage, paths))
+    # A million lines' bytes need not stay for what follows (the caller holds no reference).
+    if view is not None:
+        view.release()  # raw_of is not called again
+    del data
+
+    # classification annotations read by Arrow, then Arrow's table can go
+    parts_line: list[np.ndarray] = []
+    parts_name: list[pa.Array] = []
+    parts_by: list[pa.Array] = []
+    parts_at: list[pa.Array] = []
+    start = 0
+    for chunk in table.column("annotation").chunks:
+        if len(chunk.values):
+            items = chunk.flatten()
+            parents = pc.list_parent_indices(chunk).to_numpy()
+            parts_line.append(fast_lines[start + parents])
+            parts_name.append(pc.utf8_trim_whitespace(items.field("name")))
+            parts_by.append(pc.fill_null(items.field("annotated-by"), ""))
+            parts_at.append(pc.fill_null(items.field("creation-time"), ""))
+        start += len(chunk)
+    del table, tables
+    pa.default_memory_pool().release_unused()
+
+    # one image per distinct path, in order of first appearance
+    row_of, path_values = _encode(paths)
+    n_rows = len(path_values)
+    first = _first_of(row_of, n_rows)
+    repeats = np.flatnonzero(first[row_of] != np.arange(len(line)))
+    merged = len(repeats)
+    repeated = source[int(repeats[0])].as_py() if merged else ""
+    extra: list[dict[str, Any] | None] = [None] * n_rows
+    if prefix is not None and n_rows:
+        _remember_spellings(source, paths, first, path_values, prefix, extra)
+    del source, paths
+    row_ids = ids.take(pa.array(first))
+    row_usage = pc.fill_null(pc.utf8_upper(usage.take(pa.array(first))), "")
+    image_ids = _image_ids(row_ids, path_values, line[first], where, problems)
+
+    gone = set(refused_lines.tolist())
+    team = False
+    for index, unknown in py.extra.items():
+        if index in gone:
+            continue
+        at_line = int(np.searchsorted(line, index))
+        k = int(row_of[at_line])
+        if first[k] == at_line:  # a repeated line's unknown fields are not kept
+            extra[k] = {**(extra[k] or {}), **unknown}
+            prop = unknown.get("property")
+            team = team or (
+                isinstance(prop, dict)
+                and any(isinstance(key, str) and key.startswith(PROPERTY_PREFIX) for key in prop)
+            )
+
+    # classification annotations, in file order
+    parts_line.append(np.asarray(py.a_line, dtype=np.int64))
+    parts_name.append(pa.array(py.a_name, pa.string()))
+    parts_by.append(pa.array(py.a_by, pa.string()))
+    parts_at.append(pa.array(py.a_at, pa.string()))
+    a_line = np.concatenate(parts_line)
+    offset = len(a_line) - len(py.a_line)  # where the line-by-line entries start
+    names, by_col, at_col = (pa.concat_arrays(parts) for parts in (parts_name, parts_by, parts_at))
+    if len(a_line) and (a_line[1:] < a_line[:-1]).any():
+        a_order = np.argsort(a_line, kind="stable")
+        a_take = pa.array(a_order)
+        names, by_col, at_col = names.take(a_take), by_col.take(a_take), at_col.take(a_take)
+        a_line = a_line[a_order]
+    else:
+        a_order = np.arange(len(a_line))
+    position_of = np.empty(len(a_order), dtype=np.int64)
+    position_of[a_order] = np.arange(len(a_order))
+    label_extra = {int(position_of[offset + k]): v for k, v in py.a_extra.items()}
+    bad_names = _check_names(names, a_line + 1, where, problems, refuse=check)
+    drop = bad_names | np.isin(a_line, refused_lines)
+    if drop.any():
+        # Entries of refused lines and refused names go; the others keep their order.
+        kept = np.flatnonzero(~drop)
+        new_position = np.full(len(a_line), -1, dtype=np.int64)
+        new_position[kept] = np.arange(len(kept))
+        label_extra = {
+            int(new_position[k]): v for k, v in label_extra.items() if new_position[k] >= 0
+        }
+        take_kept = pa.array(kept)
+        names, by_col, at_col = (c.take(take_kept) for c in (names, by_col, at_col))
+        a_line = a_line[kept]
+    rows_of_line = row_of[np.searchsorted(line, a_line)] if len(a_line) else np.empty(0, np.int64)
+
+    # other kinds of annotations ride along; a repeated line adds only those not there yet
+    seen_others: dict[int, set[bytes]] = {}
+    for index in sorted(py.others):
+        if index in gone:
+            continue
+        k = int(row_of[np.searchsorted(line, index)])
+        slot = extra[k] or {}
+        kept = slot.setdefault(OTHER_ANNOTATIONS, [])
+        if line[first[k]] == index:
+            kept.extend(py.others[index])
+        else:
+            seen = seen_others.get(k)
+            if seen is None:
+                seen = seen_others[k] = {_canonical(o) for o in kept}
+            for item in py.others[index]:
+                key = _canonical(item)
+                if key not in seen:
+                    seen.add(key)
+                    kept.append(item)
+        extra[k] = slot
+
+    messages = [text for _, text in sorted(problems, key=lambda p: p[0])]
+    if merged:
+        at = int(repeats[0])
+        messages.append(
+            f"{where}: {merged} line{'s' if merged != 1 else ''} repeat the source of "
+            f"an earlier line (the first: line {int(line[at]) + 1}, {repeated!r}); "
+            "each was merged into that image, identical annotations kept once"
+        )
+    usage_values = _shared_strings(row_usage)
+    rows = ImageRows(
+        ids=image_ids,
+        paths=path_values,
+        sizes=[0] * n_rows,
+        usage=usage_values,
+        added_at=[""] * n_rows,
+        extra=extra,
+    )
+    return ParsedManifest(
+        rows=rows,
+        label_rows=rows_of_line.astype(np.int64, copy=False),
+        label_names=names,
+        label_by=by_col,
+        label_at=at_col,
+        label_extra=label_extra,
+        problems=messages,
+        merged=merged,
+        foreign=foreign,
+        team=team,
+        where=where,
+    )
+
+
+def _remember_spellings(
+    source: Any,
+    line_paths: Any,
+    first: np.ndarray,
+    paths: list[str],
+    prefix: str,
+    extra: list[Any],
+) -> None:
+    """Note in ``extra`` the sources (of each row's first line) not spelled prefix + path."""
+    # A path is what follows the folder in its source, or a rewriting of it; so a source that
+    # starts with the prefix and is exactly as much longer than its path is prefix + path.
+    # Checked per line without building a million strings.
+    longer = pc.subtract(pc.binary_length(source), pc.binary_length(line_paths))
+    same = pc.and_(pc.starts_with(source, prefix), pc.equal(longer, len(prefix.encode("utf-8"))))
+    differ = np.flatnonzero(~as_mask(pc.fill_null(same, False))[first])
+    for k in differ.tolist():
+        spelled = source[int(first[k])].as_py()
+        if prefix.startswith("s3://") and spelled == "obs://" + prefix[5:] + paths[k]:
+            continue  # written as s3:// from now on
+        extra[k] = {SOURCE_SPELLING: spelled}
+
+
+def _refused_sources(
+    paths: Any,
+    sources: Any,
+    line: np.ndarray,
+    exclude: Sequence[str],
+    where: str,
+) -> tuple[np.ndarray, list[tuple[int, str]]]:
+    """Which lines' paths may not be images of the dataset (a NumPy mask), and why.
+
+    Paths are null where ``relative`` said the source lies outside the folder.
+    """
+    suspects = np.flatnonzero(suspect_mask(paths) | as_mask(pc.is_null(paths)))
+    refused = np.zeros(len(line), dtype=bool)
+    problems: list[tuple[int, str]] = []
+    for k in suspects.tolist():
+        path = paths[k].as_py()
+        why = (
+            "it lies outside the source folder"
+            if path is None
+            else image_path_problem(path, exclude=exclude)
+        )
+        if why is None:
+            continue
+        refused[k] = True
+        number = int(line[k]) + 1
+        problems.append(
+            (
+                number,
+                f"{where} line {number}: source {sources[k].as_py()[:200]!r} is not an image "
+                f"of this dataset ({why}); the line is kept as it is in the manifest",
+            )
+        )
+    return refused, problems
+
+
+def _shared_strings(values: pa.Array) -> list[str]:
+    """The values as Python strings, one object per distinct value (a few usages, 1M rows)."""
+    codes, distinct = _encode(values)
+    return np.asarray(distinct, dtype=object)[codes].tolist() if len(codes) else []
+
+
+def _image_ids(
+    given: pa.Array,
+    paths: list[str],
+    numbers: np.ndarray,
+    where: str,
+    problems: list[tuple[int, str]],
+) -> list[str]:
+    """Each row's id: the one its line gives, else (absent, empty or taken) one from its path."""
+    too_long = pc.greater(pc.utf8_length(given), MAX_ID_CHARS)
+    if pc.any(too_long).as_py():
+        given = pc.if_else(too_long, pa.scalar(None, pa.string()), given)
+    codes, distinct = _encode(pc.fill_null(given, ""))
+    if len(distinct) == len(codes) and given.null_count == 0 and "" not in distinct:
+        return distinct  # every line gives its own id (the usual case): in order already
+    first = _first_of(codes, len(distinct))
+    empty = distinct.index("") if "" in distinct else -1
+    out = np.asarray(distinct, dtype=object)[codes]
+    redo = np.flatnonzero((first[codes] != np.arange(len(codes))) | (codes == empty))
+    if not len(redo):
+        return out.tolist()
+    taken = set(distinct)
+    for k in redo.tolist():
+        number = int(numbers[k]) + 1
+        if codes[k] != empty:
+            problems.append(
+                (number, f"{where} line {number}: id {out[k]!r} is used twice; a new id was given")
+            )
+        image_id = image_id_for(paths[k])
+        if image_id in taken:
+            image_id = image_id_for(f"{paths[k]}#{number}")
+        taken.add(image_id)
+        out[k] = image_id
+    return out.tolist()
+
+
+def _check_names(
+    names: pa.Array,
+    numbers: np.ndarray,
+    where: str,
+    problems: list[tuple[int, str]],
+    *,
+    refuse: bool,
+) -> np.ndarray:
+    """Report each label name that breaks the naming rules, at the first line using it; a mask
+    of the entries to leave off (with ``refuse``; else none: the caller judges them)."""
+    bad = np.zeros(len(names), dtype=bool)
+    if not len(names):
+        return bad
+    codes, distinct = _encode(names)
+    first = _first_of(codes, len(distinct))
+    for k, name in enumerate(distinct):
+        problem = label_problem(name)
+        if problem is not None:
+            number = int(numbers[first[k]])
+            shown = repr(name) if len(name) <= 40 else repr(name[:40]) + "…"
+            fate = "that label was left off its images" if refuse else "it was kept as it is"
+            problems.append(
+                (
+                    number,
+                    f"{where} line {number}: label {shown} breaks the naming rules "
+                    f"({problem}); {fate}",
+                )
+            )
+            if refuse:
+                bad |= codes == k
+    return bad
+
+
+def _canonical(item: Any) -> bytes:
+    return orjson.dumps(item, option=orjson.OPT_SORT_KEYS)
