@@ -23,8 +23,8 @@ operations that undo it. Nothing here does I/O. One module per job:
   them (with what label operations do to own labels);
 - :mod:`.files`: the snapshot's team file (:func:`write_team`, :func:`read_team`) and the team's
   keys of a manifest's samples (:func:`property_texts`, :func:`team_from_manifest`);
-- :mod:`.planning`: what the Dataset's team actions write (:func:`plan_assignment`), and
-  what its label actions add on shared or rejected images;
+- :mod:`.planning`: what the Dataset's team actions write (:func:`plan_assign`,
+  :func:`plan_review`...), and what its label actions add on shared or rejected images;
 - :mod:`.queries`: each annotator's work, what waits for review, progress.
 
 Every name is importable from here, as ``from jupyter_labeler import team`` then
@@ -58,10 +58,15 @@ from .operations import (
     team_of_images,
 )
 from .planning import (
+    back_to_review_note,
     changed_by_removal,
+    check_assignment,
     own_add_op,
+    plan_assign,
     plan_assignment,
     plan_remove,
+    plan_review,
+    plan_unassign,
     review_again_op,
 )
 from .queries import (
@@ -69,8 +74,10 @@ from .queries import (
     image_columns,
     labeled_by,
     mine_codes,
+    mine_of,
     progress_table,
     rated,
+    rejection_reasons,
     to_review,
     visible_own,
 )
@@ -99,7 +106,9 @@ __all__ = [
     "apply_own_add",
     "apply_own_remove",
     "apply_review",
+    "back_to_review_note",
     "changed_by_removal",
+    "check_assignment",
     "check_own_add",
     "check_review",
     "image_columns",
@@ -107,17 +116,22 @@ __all__ = [
     "labeled_by",
     "load",
     "mine_codes",
+    "mine_of",
     "on_drop",
     "on_rename",
     "own_add_op",
     "own_before",
     "own_undo",
+    "plan_assign",
     "plan_assignment",
     "plan_remove",
+    "plan_review",
+    "plan_unassign",
     "progress_table",
     "property_texts",
     "rated",
     "read_team",
+    "rejection_reasons",
     "review_again_op",
     "team_from_manifest",
     "team_of",

@@ -1,9 +1,10 @@
-"""Planning the Dataset's team actions: the operations each one writes.
+"""Planning the Dataset's team actions: the operations each one writes, as a Plan.
 
-Plain functions of the state: how images are shared out among annotators
-(:func:`plan_assignment`); what an annotator's label means on a shared image
-(:func:`own_add_op`, :func:`plan_remove`), and sending a rejected image back to review
-(:func:`review_again_op`, :func:`changed_by_removal`), which the Dataset's label actions ask.
+Plain functions of the state (see :mod:`jupyter_labeler.plan`): the Dataset checks its
+arguments, takes its lock, asks one of these, and hands the plan on. The label actions of the
+Dataset ask here too for what an annotator's label means on a shared image
+(:func:`own_add_op`, :func:`plan_remove`) and for sending a rejected image back to review
+(:func:`review_again_op`, :func:`changed_by_removal`).
 """
 
 from __future__ import annotations
@@ -13,24 +14,131 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..errors import SelfReviewError
+from ..plan import Plan
+from ..results import Change
 from ..state import member, sorted_unique
-from .tables import pair_key
+from ..words import plural
+from .tables import ACCEPTED, REJECTED, annotator_problem, pair_key
 
 if TYPE_CHECKING:
     from ..state import State
 
 __all__ = [
+    "CHANGE_IDS_LIMIT",
+    "back_to_review_note",
     "changed_by_removal",
+    "check_assignment",
     "own_add_op",
+    "plan_assign",
     "plan_assignment",
     "plan_remove",
+    "plan_review",
+    "plan_unassign",
     "review_again_op",
 ]
+
+# Observers are told exactly which images an action changed up to this many, as by every
+# action of the Dataset; beyond, "possibly all" (a set of a million ids costs more than a redraw).
+CHANGE_IDS_LIMIT = 5000
 
 _I64 = np.empty(0, dtype=np.int64)
 
 
 # -- the Dataset's team actions ------------------------------------------------------------------
+def check_assignment(annotators: Sequence[str], overlap: float, copies: int) -> None:
+    """Raise ValueError unless :func:`plan_assign` can share images out among ``annotators``
+    with these ``overlap`` and ``copies`` (see :meth:`Dataset.assign`)."""
+    for name in annotators:
+        problem = annotator_problem(name)
+        if problem is not None:
+            raise ValueError(problem)
+    if not annotators or len(set(annotators)) != len(annotators):
+        raise ValueError("annotators must name at least one annotator, each once")
+    if not isinstance(overlap, int | float) or isinstance(overlap, bool) or not 0 <= overlap <= 1:
+        raise ValueError(f"overlap must be a share from 0 to 1, not {overlap!r}")
+    if overlap and not 2 <= copies <= len(annotators):
+        raise ValueError(
+            f"copies must be from 2 to the number of annotators ({len(annotators)}), not {copies!r}"
+        )
+
+
+def plan_assign(
+    state: State,
+    codes: np.ndarray,
+    annotators: Sequence[str],
+    *,
+    overlap: float,
+    copies: int,
+    seed: int,
+) -> Plan:
+    """The ``assign`` action giving the images ``codes`` to ``annotators`` (checked by
+    :func:`check_assignment`), as :func:`plan_assignment` shares them out."""
+    slots, who = plan_assignment(codes, annotators, overlap, copies, seed)
+    op = {
+        "op": "assign",
+        "ids": state.ids[slots].tolist(),
+        "to": np.asarray(annotators, dtype=object)[who].tolist(),
+    }
+    n = len(codes)
+    shared = len(slots) - n
+    return Plan(
+        "assign",
+        [op],
+        describe=f"Assigned {plural(n, 'image')} to {plural(len(annotators), 'annotator')}"
+        + (f" ({shared} shared)" if shared else ""),
+        changed=n,
+        change=Change("images", _touched(state.ids[codes].tolist())),
+    )
+
+
+def plan_unassign(state: State, codes: np.ndarray) -> Plan:
+    """The ``assign`` action that takes the images ``codes`` away from everyone."""
+    op = {"op": "assign", "ids": state.ids[codes].tolist(), "to": ""}
+    n = len(codes)
+    return Plan(
+        "assign",
+        [op],
+        describe=f"Unassigned {plural(n, 'image')}",
+        changed=n,
+        change=Change("images", _touched(op["ids"])),
+    )
+
+
+def plan_review(
+    state: State, author: str, codes: np.ndarray, *, accept: bool, reason: str | None, at: str
+) -> Plan:
+    """The ``review`` action by which ``author`` accepts (or rejects) the images ``codes``
+    at the time ``at``, with a ``reason`` (None or a text, which loses its outer spaces).
+
+    Nobody reviews their own work: when some of ``codes`` are assigned to ``author``, raises
+    :class:`~jupyter_labeler.errors.SelfReviewError` naming them (and nothing is planned).
+    """
+    team = state.team
+    if team is not None and author in state.authors:
+        own = codes[team.is_assigned(codes, state.authors.find(author))]
+        if len(own):
+            raise SelfReviewError(author, state.ids[own].tolist())
+    value = ACCEPTED if accept else REJECTED
+    why = (reason or "").strip()
+    op = {
+        "op": "review",
+        "ids": state.ids[codes].tolist(),
+        "review": value,
+        "by": author,
+        "at": at,
+        "reason": why,
+    }
+    n = len(codes)
+    return Plan(
+        "review",
+        [op],
+        describe=f"{value.capitalize()} {plural(n, 'image')}" + (f": {why}" if why else ""),
+        changed=n,
+        change=Change("images", _touched(op["ids"])),
+    )
+
+
 def plan_assignment(
     codes: np.ndarray, annotators: Sequence[str], overlap: float, copies: int, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -158,3 +266,16 @@ def changed_by_removal(
     stays = sorted_unique(team.o_codes[held][~np.isin(keys, gone)])
     withdrawn = sorted_unique(gone[(gone & ((1 << 31) - 1)) == who] >> 31)
     return np.union1d(codes[~member(codes, stays)], codes[member(codes, withdrawn)])
+
+
+def back_to_review_note(ops: list[dict[str, Any]]) -> str:
+    """How an action's description says that rejected images went back to review (the
+    ``review`` operation of :func:`review_again_op` among ``ops``); "" when none did."""
+    again = [op for op in ops if op["op"] == "review"]
+    return f" ({plural(len(again[0]['ids']), 'image')} back to review)" if again else ""
+
+
+def _touched(ids: list[str]) -> frozenset[str] | None:
+    """The images an action changed, as observers are told: exactly up to
+    :data:`CHANGE_IDS_LIMIT` of them; beyond, None ("possibly all")."""
+    return frozenset(ids) if len(ids) <= CHANGE_IDS_LIMIT else None

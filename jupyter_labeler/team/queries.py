@@ -23,8 +23,10 @@ __all__ = [
     "image_columns",
     "labeled_by",
     "mine_codes",
+    "mine_of",
     "progress_table",
     "rated",
+    "rejection_reasons",
     "to_review",
     "visible_own",
 ]
@@ -44,6 +46,26 @@ def mine_codes(state: State, who: int) -> tuple[np.ndarray, np.ndarray]:
     rejected = team.reviews_of(mine) == 2
     keep = ~done | rejected
     return mine[keep], rejected[keep]
+
+
+def mine_of(state: State, author: str) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`mine_codes` of the annotator named ``author``; nothing for a name that was never
+    given any work."""
+    if state.team is None or author not in state.authors:
+        return _I64.copy(), np.zeros(0, dtype=bool)
+    return mine_codes(state, state.authors.find(author))
+
+
+def rejection_reasons(state: State, author: str) -> dict[str, int]:
+    """Why ``author``'s rejected images came back to their Mine view: reason -> how many
+    images ("" for no reason given)."""
+    codes, rejected = mine_of(state, author)
+    reasons = state.team.reasons if state.team is not None else {}
+    found: dict[str, int] = {}
+    for code in codes[rejected].tolist():
+        why = reasons.get(code, "")
+        found[why] = found.get(why, 0) + 1
+    return found
 
 
 def labeled_by(state: State, codes: np.ndarray, who: int) -> np.ndarray:
