@@ -36,7 +36,7 @@ from . import duplicates as _duplicates
 from . import features
 from . import suggest as _suggest
 from . import team as _team
-from .agreement import agreement_table, rating_table
+from .agreement import agreement_table, disagreement_table, ratings
 from .errors import (
     LabelerError,
     StoreError,
@@ -1213,15 +1213,6 @@ class Dataset:
         if line is not None:
             self._note_problems([line])
 
-    def _ratings(self) -> pd.DataFrame:
-        with self._lock:
-            codes, who, labels, raters = _team.rated(self._state)
-            authors = np.asarray(self._state.authors.values, dtype=object)
-            table = rating_table(codes, who, labels, raters)
-            table["image_id"] = self._state.ids[table["code"].to_numpy(dtype=np.int64)]
-            table["annotator"] = authors[table["who"].to_numpy(dtype=np.int64)]
-        return table
-
     def agreement(self) -> pd.DataFrame:
         """How much annotators agree on the images they all labeled (see :meth:`assign`).
 
@@ -1230,24 +1221,16 @@ class Dataset:
         annotators, Fleiss' for more; NaN when chance alone would agree), ``method``,
         ``images``, ``annotators``, ``agree`` (the share of images on which all agree).
         """
-        table = self._ratings()
-        return agreement_table(table, self.label_names)
+        with self._lock:
+            table, names = ratings(self._state), list(self._state.labels)
+        return agreement_table(table, names)
 
     def disagreements(self) -> pd.DataFrame:
         """The shared images that all their annotators labeled, but not alike: one row per
         image and annotator: ``image_id``, ``annotator``, ``labels`` (list, sorted)."""
-        table = self._ratings()
-        if not table.empty:
-            joined = table["labels"].map("\x1f".join)
-            differ = joined.groupby(table["code"]).transform("nunique") > 1
-            table = table[differ]
-        return pd.DataFrame(
-            {
-                "image_id": pd.array(table["image_id"].tolist(), dtype=object),
-                "annotator": pd.array(table["annotator"].tolist(), dtype=object),
-                "labels": pd.array([list(t) for t in table["labels"]], dtype=object),
-            }
-        )
+        with self._lock:
+            table = ratings(self._state)
+        return disagreement_table(table)
 
     # ------------------------------------------------------------------------------------------
     # image actions
