@@ -1209,6 +1209,7 @@ class Dataset:
             return _team.progress_table(self._state, self._report_times)
 
     def _report_times(self, values: list[str]) -> None:
+        """Name once in :attr:`problems` the label times that :meth:`progress` cannot read."""
         line = self._unreadable_times.report(values, "label times ('creation-time')")
         if line is not None:
             self._note_problems([line])
