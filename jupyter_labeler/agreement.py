@@ -6,17 +6,31 @@ annotator's rating of an image is whether they gave it that label (yes / no); ov
 the whole set of labels they gave it (for single-label classification: the class).
 
 Nothing here does I/O or knows about the Dataset: :meth:`Dataset.agreement` and
-:meth:`Dataset.disagreements` call it.
+:meth:`Dataset.disagreements` take the ratings of its state (:func:`ratings`, with its lock
+held) and call :func:`agreement_table` or :func:`disagreement_table` on them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["cohen_kappa", "fleiss_kappa", "rating_table"]
+from .team import rated
+
+if TYPE_CHECKING:
+    from .state import State
+
+__all__ = [
+    "agreement_table",
+    "cohen_kappa",
+    "disagreement_table",
+    "fleiss_kappa",
+    "rating_table",
+    "ratings",
+]
 
 OVERALL = "(overall)"
 
@@ -89,6 +103,33 @@ def rating_table(
     )
     done = sets.groupby("code")["who"].transform("size")
     return sets[done == sets["raters"]].reset_index(drop=True)
+
+
+def ratings(state: State) -> pd.DataFrame:
+    """:func:`rating_table` of the own labels of ``state`` (see :func:`~.team.rated`), with
+    each row's ``image_id`` and ``annotator`` name."""
+    codes, who, labels, raters = rated(state)
+    authors = np.asarray(state.authors.values, dtype=object)
+    table = rating_table(codes, who, labels, raters)
+    table["image_id"] = state.ids[table["code"].to_numpy(dtype=np.int64)]
+    table["annotator"] = authors[table["who"].to_numpy(dtype=np.int64)]
+    return table
+
+
+def disagreement_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of :func:`ratings` of the images whose annotators did not all give the same
+    labels: ``image_id``, ``annotator``, ``labels`` (a list, sorted)."""
+    if not table.empty:
+        joined = table["labels"].map("\x1f".join)
+        differ = joined.groupby(table["code"]).transform("nunique") > 1
+        table = table[differ]
+    return pd.DataFrame(
+        {
+            "image_id": pd.array(table["image_id"].tolist(), dtype=object),
+            "annotator": pd.array(table["annotator"].tolist(), dtype=object),
+            "labels": pd.array([list(t) for t in table["labels"]], dtype=object),
+        }
+    )
 
 
 def agreement_table(table: pd.DataFrame, label_names: list[str]) -> pd.DataFrame:

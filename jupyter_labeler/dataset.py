@@ -36,10 +36,9 @@ from . import duplicates as _duplicates
 from . import features
 from . import suggest as _suggest
 from . import team as _team
-from .agreement import agreement_table, rating_table
+from .agreement import agreement_table, disagreement_table, ratings
 from .errors import (
     LabelerError,
-    SelfReviewError,
     StoreError,
     StoreUnavailableError,
     UndoError,
@@ -154,10 +153,8 @@ def _change_of(events: list[Any]) -> Change:
     return Change("images" if images else "labels", touched)
 
 
-def _back_to_review(ops: list[dict[str, Any]]) -> str:
-    """How an action's description says that rejected images went back to review."""
-    again = [op for op in ops if op["op"] == "review"]
-    return f" ({plural(len(again[0]['ids']), 'image')} back to review)" if again else ""
+# add_label and remove_label say so in their descriptions (see team.planning)
+_back_to_review = _team.back_to_review_note
 
 
 def _ago(seconds: float) -> str:
@@ -1111,56 +1108,21 @@ class Dataset:
         >>> ds.progress()  # doctest: +SKIP
         """
         names = [annotators] if isinstance(annotators, str) else list(annotators)
-        for name in names:
-            problem = _team.annotator_problem(name)
-            if problem is not None:
-                raise ValueError(problem)
-        if not names or len(set(names)) != len(names):
-            raise ValueError("annotators must name at least one annotator, each once")
-        if (
-            not isinstance(overlap, int | float)
-            or isinstance(overlap, bool)
-            or not 0 <= overlap <= 1
-        ):
-            raise ValueError(f"overlap must be a share from 0 to 1, not {overlap!r}")
-        if overlap and not 2 <= copies <= len(names):
-            raise ValueError(
-                f"copies must be from 2 to the number of annotators ({len(names)}), not {copies!r}"
-            )
+        _team.check_assignment(names, overlap, copies)
         with self._lock:
             codes = self._state.view_codes("unlabeled") if ids is None else self._resolve(ids)
-            slots, who = _team.plan_assignment(codes, names, overlap, copies, seed)
-            op = {
-                "op": "assign",
-                "ids": self._state.ids[slots].tolist(),
-                "to": np.asarray(names, dtype=object)[who].tolist(),
-            }
-        n = len(codes)
-        if not n:
-            return ActionResult("assign", 0, True, "no image to assign")
-        shared = len(slots) - n
-        return self._record(
-            "assign",
-            [op],
-            describe=f"Assigned {plural(n, 'image')} to {len(names)} annotator"
-            f"{'s' if len(names) != 1 else ''}" + (f" ({shared} shared)" if shared else ""),
-            changed=n,
-            change=Change("images", _touched(self._state.ids[codes].tolist())),
-        )
+            if not len(codes):
+                return ActionResult("assign", 0, True, "no image to assign")
+            plan = _team.plan_assign(
+                self._state, codes, names, overlap=overlap, copies=copies, seed=seed
+            )
+        return self._do(plan)
 
     def unassign(self, ids: Iterable[str] | str) -> ActionResult:
         """Take these images out of everyone's "mine" view. Undoable."""
         with self._lock:
-            codes = self._resolve(ids)
-            op = {"op": "assign", "ids": self._state.ids[codes].tolist(), "to": ""}
-        n = len(codes)
-        return self._record(
-            "assign",
-            [op],
-            describe=f"Unassigned {plural(n, 'image')}",
-            changed=n,
-            change=Change("images", _touched(op["ids"])),
-        )
+            plan = _team.plan_unassign(self._state, self._resolve(ids))
+        return self._do(plan)
 
     def review(
         self, ids: Iterable[str] | str, accept: bool = True, reason: str | None = None
@@ -1185,39 +1147,18 @@ class Dataset:
         """
         if reason is not None and (not isinstance(reason, str) or len(reason) > MAX_TEXT_CHARS):
             raise ValueError(f"reason must be a text of at most {MAX_TEXT_CHARS} characters")
-        value = _team.ACCEPTED if accept else _team.REJECTED
         with self._lock:
             codes = self._resolve(ids)
-            team = self._state.team
-            if team is not None and self.author in self._state.authors._index:
-                own = codes[team.is_assigned(codes, self._state.authors.code(self.author))]
-                if len(own):
-                    raise SelfReviewError(self.author, self._state.ids[own].tolist())
-            op = {
-                "op": "review",
-                "ids": self._state.ids[codes].tolist(),
-                "review": value,
-                "by": self.author,
-                "at": _now(),
-                "reason": (reason or "").strip(),
-            }
-        n = len(codes)
-        if not n:
-            return ActionResult("review", 0, True, "no image to review")
-        why = f": {reason.strip()}" if reason and reason.strip() else ""
-        return self._record(
-            "review",
-            [op],
-            describe=f"{value.capitalize()} {plural(n, 'image')}{why}",
-            changed=n,
-            change=Change("images", _touched(op["ids"])),
-        )
+            if not len(codes):
+                return ActionResult("review", 0, True, "no image to review")
+            plan = _team.plan_review(
+                self._state, self.author, codes, accept=accept, reason=reason, at=_now()
+            )
+        return self._do(plan)
 
     def _mine(self) -> tuple[np.ndarray, np.ndarray]:
-        s = self._state
-        if s.team is None or self.author not in s.authors._index:
-            return np.empty(0, np.int64), np.zeros(0, dtype=bool)
-        return _team.mine_codes(s, s.authors.code(self.author))
+        """Codes of this author's "mine" view, and which a reviewer rejected (lock held)."""
+        return _team.mine_of(self._state, self.author)
 
     def mine(self) -> pd.DataFrame:
         """This author's work: the images of :meth:`ids` ``("mine")``, with the columns of
@@ -1233,13 +1174,7 @@ class Dataset:
         """Why this author's rejected images came back to their "mine" view: reason -> how
         many images ("" for no reason given). Cheap: no table is built."""
         with self._lock:
-            codes, rejected = self._mine()
-            reasons = self._state.team.reasons if self._state.team is not None else {}
-            found: dict[str, int] = {}
-            for code in codes[rejected].tolist():
-                why = reasons.get(code, "")
-                found[why] = found.get(why, 0) + 1
-        return found
+            return _team.rejection_reasons(self._state, self.author)
 
     def progress(self) -> pd.DataFrame:
         """Per annotator (index): ``assigned``, ``labeled``, ``remaining`` (their "mine"
@@ -1250,18 +1185,10 @@ class Dataset:
             return _team.progress_table(self._state, self._report_times)
 
     def _report_times(self, values: list[str]) -> None:
+        """Name once in :attr:`problems` the label times that :meth:`progress` cannot read."""
         line = self._unreadable_times.report(values, "label times ('creation-time')")
         if line is not None:
             self._note_problems([line])
-
-    def _ratings(self) -> pd.DataFrame:
-        with self._lock:
-            codes, who, labels, raters = _team.rated(self._state)
-            authors = np.asarray(self._state.authors.values, dtype=object)
-            table = rating_table(codes, who, labels, raters)
-            table["image_id"] = self._state.ids[table["code"].to_numpy(dtype=np.int64)]
-            table["annotator"] = authors[table["who"].to_numpy(dtype=np.int64)]
-        return table
 
     def agreement(self) -> pd.DataFrame:
         """How much annotators agree on the images they all labeled (see :meth:`assign`).
@@ -1271,24 +1198,16 @@ class Dataset:
         annotators, Fleiss' for more; NaN when chance alone would agree), ``method``,
         ``images``, ``annotators``, ``agree`` (the share of images on which all agree).
         """
-        table = self._ratings()
-        return agreement_table(table, self.label_names)
+        with self._lock:
+            table, names = ratings(self._state), list(self._state.labels)
+        return agreement_table(table, names)
 
     def disagreements(self) -> pd.DataFrame:
         """The shared images that all their annotators labeled, but not alike: one row per
         image and annotator: ``image_id``, ``annotator``, ``labels`` (list, sorted)."""
-        table = self._ratings()
-        if not table.empty:
-            joined = table["labels"].map("\x1f".join)
-            differ = joined.groupby(table["code"]).transform("nunique") > 1
-            table = table[differ]
-        return pd.DataFrame(
-            {
-                "image_id": pd.array(table["image_id"].tolist(), dtype=object),
-                "annotator": pd.array(table["annotator"].tolist(), dtype=object),
-                "labels": pd.array([list(t) for t in table["labels"]], dtype=object),
-            }
-        )
+        with self._lock:
+            table = ratings(self._state)
+        return disagreement_table(table)
 
     # ------------------------------------------------------------------------------------------
     # image actions

@@ -151,6 +151,21 @@ class _Interner:
     def codes(self, values: Iterable[str]) -> np.ndarray:
         return np.fromiter((self.code(v) for v in values), dtype=np.int32)
 
+    def __contains__(self, value: object) -> bool:
+        """Whether ``value`` has a code already (for authors: in a spelling seen before)."""
+        return value in self._index
+
+    def find(self, value: str, default: int = -1) -> int:
+        """The code of ``value``, or ``default`` when it has none; unlike :meth:`code`, it
+        never interns: a rule asking about a name it was given learns nothing new."""
+        return self._index.get(value, default)
+
+    def find_all(self, values: Sequence[str], default: int = -1) -> np.ndarray:
+        """:meth:`find` of each of ``values`` (int64), in one pass over them."""
+        return np.fromiter(
+            map(self._index.get, values, itertools.repeat(default)), np.int64, len(values)
+        )
+
 
 class _Authors(_Interner):
     """Annotator names <-> codes. A name spelled as ModelArts writes it in ``annotated-by``
@@ -200,6 +215,12 @@ class State:
         self._cache.clear()
         if rows:
             self._id_index = None
+
+    def mark_changed(self) -> None:
+        """Say that data kept beside the images and labels changed in place (the team's
+        tables, :mod:`jupyter_labeler.team`): like every mutation of the state's own, it bumps
+        ``version`` and forgets the views computed so far."""
+        self._changed()
 
     def __len__(self) -> int:
         return int(self.alive.sum())
