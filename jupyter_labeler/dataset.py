@@ -62,7 +62,9 @@ from .journal import MANIFEST_NAME, FeedEntry, Found, Journal, SaveStatus
 from .manifest import image_id_for, parse_manifest, write_manifest
 from .names import annotator_of, label_problem, validate_label
 from .paths import image_path_problem
+from .plan import CHANGE_IDS_LIMIT as _CHANGE_IDS_LIMIT
 from .plan import Plan
+from .plan import touched as _touched
 from .presence import (
     HEARTBEAT_EVERY,
     HeartbeatCache,
@@ -90,6 +92,7 @@ from .splits import USAGES, normalize_usage, plan_split
 from .state import State, member
 from .storage import Store, open_store
 from .times import UnreadableTimes
+from .times import now as _now
 from .uploads import check_uploads
 from .words import plural
 
@@ -117,18 +120,6 @@ _PER_CODE_LIMIT = 50_000
 _READS_PER_POLL = 256
 # The journal objects read in one batch while checking the actions applied from feed entries.
 _HINT_READS = 256
-
-
-# Observers are told exactly which images changed up to this many; beyond, "possibly all".
-_CHANGE_IDS_LIMIT = 5000
-
-
-def _touched(ids: list[str]) -> frozenset[str] | None:
-    return frozenset(ids) if len(ids) <= _CHANGE_IDS_LIMIT else None
-
-
-def _now() -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
 
 
 def _change_of(events: list[Any]) -> Change:
