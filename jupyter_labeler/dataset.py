@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from . import duplicates as _duplicates
-from . import features
+from . import features, views
 from . import suggest as _suggest
 from . import team as _team
 from .agreement import agreement_table, rating_table
@@ -78,7 +78,6 @@ from .results import (
     Readiness,
     SyncSummary,
     UploadResult,
-    readiness_from_counts,
 )
 from .scan import parse_sidecar, scan_folder
 from .snapshot import (
@@ -89,11 +88,12 @@ from .snapshot import (
     write_state,
 )
 from .splits import USAGES, normalize_usage, plan_split
-from .state import State, member
+from .state import State
 from .storage import Store, open_store
 from .times import UnreadableTimes
 from .times import now as _now
 from .uploads import check_uploads
+from .views import PER_CODE_LIMIT
 from .words import plural
 
 __all__ = ["DEFAULT_OUTPUT", "DELETE_MODES", "Dataset"]
@@ -102,7 +102,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_OUTPUT = ".jupyter_labeler"
 DELETE_MODES = ("label_only", "with_images", "with_images_and_files")
-VIEWS = ("unlabeled", "labeled", "all", "mine", "review")
 # Compact on its own after this many journal events, so that opening stays fast.
 AUTO_COMPACT_EVENTS = 2000
 # A sync adding more images than this is written as several events of this size.
@@ -111,8 +110,9 @@ SYNC_CHUNK = 20000
 _COMPACT_ATTEMPTS = 3
 # The snapshot file of assignments, own labels and reviews (only when a dataset has them).
 _TEAM_SUFFIX = ".team.parquet"
-# Up to this many rows, labels are looked up per image; above, from the sorted long table.
-_PER_CODE_LIMIT = 50_000
+# Where the images table stops looking labels up image by image (see views.table); a name of
+# this module so that a test can lower it.
+_PER_CODE_LIMIT = PER_CODE_LIMIT
 
 
 # A poll reads at most this many journal objects (the others wait for the next polls), so that
@@ -490,32 +490,9 @@ class Dataset:
         return len(self._state)
 
     # ------------------------------------------------------------------------------------------
-    # tables
+    # tables and views (see jupyter_labeler.views)
     def _table(self, codes: np.ndarray) -> pd.DataFrame:
-        s = self._state
-        codes = np.asarray(codes, dtype=np.int64)
-        by_code = s.labels_by_code(codes) if len(codes) <= _PER_CODE_LIMIT else None
-        if by_code is None:
-            long_codes, which, _, _ = s.label_codes_long()
-            names = np.asarray(list(s.labels), dtype=object)
-            starts = np.searchsorted(long_codes, codes, side="left")
-            stops = np.searchsorted(long_codes, codes, side="right")
-            labels = [
-                names[which[a:b]].tolist()
-                for a, b in zip(starts.tolist(), stops.tolist(), strict=True)
-            ]
-        else:
-            labels = [by_code[int(c)] for c in codes]
-        columns = {
-            "path": pd.array(s.paths[codes], dtype=object),
-            "labels": pd.array(labels, dtype=object),
-            "size": s.sizes[codes],
-            "usage": pd.Categorical(s.usage[codes]),
-            "added_at": pd.array(s.added_at[codes], dtype=object),
-        }
-        if s.team is not None:  # only datasets that assign or review have these columns
-            columns.update(_team.image_columns(s, codes))
-        return pd.DataFrame(columns, index=pd.Index(s.ids[codes], name="image_id", dtype=object))
+        return views.table(self._state, codes, per_code_limit=_PER_CODE_LIMIT)
 
     @property
     def images(self) -> pd.DataFrame:
@@ -539,9 +516,7 @@ class Dataset:
     def with_label(self, name: str) -> pd.DataFrame:
         """The images carrying the label ``name``."""
         with self._lock:
-            if name not in self._state.labels:
-                raise UnknownLabelError(name)
-            return self._table(self._state.view_codes("all", name))
+            return views.with_label(self._state, name)
 
     def ids(self, view: str = "all", label: str | None = None) -> pd.Index:
         """Image ids of a view, optionally with one label: "all", "labeled", "unlabeled",
@@ -555,83 +530,41 @@ class Dataset:
         change.
         """
         with self._lock:
-            key = ("ids", view, label)
-            found = self._state._cache.get(key)
-            if found is None:
-                codes = self._view_code_array(view, label)
-                found = pd.Index(self._state.ids[codes], dtype=object, name="image_id")
-                self._state._cache[key] = found
-            return found
+            return views.ids(self._state, self.author, view, label)
 
     def _view_code_array(self, view: str, label: str | None) -> np.ndarray:
         """Sorted codes of a view (the order :meth:`ids` gives); call with the lock held."""
-        if view not in VIEWS:
-            raise ValueError(f"view must be one of {', '.join(VIEWS)}; not {view!r}")
-        s = self._state
-        if view in ("mine", "review"):
-            key = (view, self.author)
-            found = s._cache.get(key)
-            if found is None:
-                me = s.authors._index.get(self.author, -1)
-                found = s._cache[key] = (
-                    self._mine()[0] if view == "mine" else _team.to_review(s, me)
-                )
-            return found if label is None else found[member(found, s.view_codes("all", label))]
-        if label is None:
-            return s.view_codes(view)
-        if view == "unlabeled":
-            return np.empty(0, np.int64)
-        return s.view_codes("all", label)
+        return views.view_codes(self._state, self.author, view, label)
 
     def unknown_ids(self, ids: Iterable[str]) -> list[str]:
         """The ids that are not images of this dataset (fast: no table is built)."""
-        ids = list(ids)
         with self._lock:
-            codes = self._state.lookup(ids)
-        return [ids[i] for i in np.flatnonzero(codes < 0).tolist()]
+            return views.unknown_ids(self._state, ids)
 
     def in_view(
         self, ids: Iterable[str], view: str = "all", label: str | None = None
     ) -> np.ndarray:
         """For each id, whether the view (and label filter) shows that image."""
-        ids = list(ids)
         with self._lock:
-            codes = self._state.lookup(ids)
-            shown = self._view_code_array(view, label)
-            return (codes >= 0) & member(codes, shown)
+            return views.in_view(self._state, self.author, ids, view, label)
 
     def position(self, image_id: str, view: str = "all", label: str | None = None) -> int | None:
         """Where ``image_id`` stands in :meth:`ids` of that view, or None when not shown."""
         with self._lock:
-            code = int(self._state.lookup([image_id])[0])
-            shown = self._view_code_array(view, label)
-            if code < 0 or not len(shown):
-                return None
-            at = int(np.searchsorted(shown, code))
-            return at if at < len(shown) and shown[at] == code else None
+            return views.position(self._state, self.author, image_id, view, label)
 
     def view_counts(self) -> dict[str, int]:
         """How many images each tab shows: {"all": ..., "labeled": ..., "unlabeled": ...},
         and "mine" and "review" once the dataset has assignments or reviews."""
         with self._lock:
-            labeled = int(self._state.labeled_mask().sum())
-            total = len(self._state)
-            out = {"all": total, "labeled": labeled, "unlabeled": total - labeled}
-            if self._state.team is not None:
-                out["mine"] = len(self._view_code_array("mine", None))
-                out["review"] = len(self._view_code_array("review", None))
-        return out
+            return views.view_counts(self._state, self.author)
 
     def review_excluded(self) -> int:
         """How many images wait for review but are left out of this author's "review" view:
         labeled, not accepted or rejected yet, and assigned to this author (nobody reviews
         their own work: another reviewer does)."""
         with self._lock:
-            s = self._state
-            if s.team is None or self.author not in s.authors._index:
-                return 0
-            waiting = _team.to_review(s, -1)
-            return int(s.team.is_assigned(waiting, s.authors.code(self.author)).sum())
+            return views.review_excluded(self._state, self.author)
 
     @property
     def has_team(self) -> bool:
@@ -652,42 +585,8 @@ class Dataset:
         and a ``total``. ``accepted_only=True`` counts only the images a reviewer accepted
         (see :meth:`review`).
         """
-        if by not in (None, "usage"):
-            raise ValueError(f"by must be None or 'usage', not {by!r}")
         with self._lock:
-            names = list(self._state.labels)
-            accepted = _team.accepted_codes(self._state) if accepted_only else None
-            values = np.fromiter(
-                (
-                    len(ls) if accepted is None else int(member(ls.codes, accepted).sum())
-                    for ls in self._state.labels.values()
-                ),
-                dtype=np.int64,
-                count=len(names),
-            )
-            if by == "usage":
-                codes, which, _, _ = self._state.label_codes_long()
-                if accepted is not None:
-                    keep = member(codes, accepted)
-                    codes, which = codes[keep], which[keep]
-                usage = self._state.usage[codes]
-        order = np.argsort(-values, kind="stable")
-        index = pd.Index(np.asarray(names, dtype=object)[order], name="label", dtype=object)
-        if by is None:
-            return pd.DataFrame({"images": values[order]}, index=index)
-        # A count per (label, part) by one bincount: pandas' crosstab costs ~50 ms even on a
-        # few hundred images, and readiness() runs after every action of the Labeler.
-        seen, part_of = np.unique(np.where(usage == "", "none", usage), return_inverse=True)
-        parts = [*USAGES, "none"]
-        parts += sorted(set(seen.tolist()) - set(parts))
-        column = np.asarray([parts.index(part) for part in seen.tolist()], dtype=np.int64)
-        flat = np.asarray(which, dtype=np.int64) * len(parts) + column[part_of.reshape(-1)]
-        grid = np.bincount(flat, minlength=len(names) * len(parts)).reshape(len(names), len(parts))
-        table = pd.DataFrame(
-            grid[order], index=index, columns=pd.Index(parts, name="usage", dtype=object)
-        )
-        table["total"] = values[order]
-        return table
+            return views.counts(self._state, by, accepted_only=accepted_only)
 
     def readiness(self) -> Readiness:
         """Whether the labels suffice for training (ModelArts ExeML: 2+ labels with 5+ images).
@@ -695,38 +594,18 @@ class Dataset:
         Once images are put in an eval part (see :meth:`split`), every label must have at
         least one image there too.
         """
-        by_usage = self.counts(by="usage")
-        return readiness_from_counts(
-            by_usage["total"], self.view_counts()["unlabeled"], eval_counts=by_usage["EVAL"]
-        )
+        with self._lock:
+            return views.readiness(self._state)
 
     def labels_of(self, ids: Iterable[str]) -> dict[str, list[str]]:
         """The labels of each image id (unknown ids map to an empty list)."""
-        ids = list(ids)
         with self._lock:
-            codes = self._state.lookup(ids)
-            by_code = self._state.labels_by_code(codes[codes >= 0])
-        return {
-            i: by_code.get(int(c), []) if c >= 0 else [] for i, c in zip(ids, codes, strict=True)
-        }
+            return views.labels_of(self._state, ids)
 
     def info(self, image_id: str) -> dict[str, Any]:
         """Path, URL, size, usage, labels and when it was added, for one image."""
         with self._lock:
-            code = int(self._state.lookup([image_id])[0])
-            if code < 0:
-                raise UnknownImageError([image_id])
-            s = self._state
-            path = s.paths[code]
-            return {
-                "image_id": image_id,
-                "path": path,
-                "url": self._source.url_of(path),
-                "size": int(s.sizes[code]),
-                "usage": s.usage[code],
-                "labels": s.labels_by_code(np.asarray([code]))[code],
-                "added_at": s.added_at[code],
-            }
+            return views.info(self._state, self._source, image_id)
 
     # ------------------------------------------------------------------------------------------
     # images' bytes
@@ -2056,42 +1935,23 @@ class Dataset:
         Cheaper than :attr:`images` when only paths are wanted (no list of labels per row).
         """
         with self._lock:
-            codes = self._state.view_codes("all")
-            return pd.Series(
-                pd.array(self._state.paths[codes], dtype=object),
-                index=pd.Index(self._state.ids[codes], name="image_id", dtype=object),
-                name="path",
-            )
+            return views.paths(self._state)
 
     def paths_of(self, ids: Iterable[str]) -> dict[str, str]:
         """The path of each known image id, relative to the source folder (one lookup for all)."""
-        ids = list(ids)
         with self._lock:
-            codes = self._state.lookup(ids)
-            paths = self._state.paths
-            return {i: str(paths[c]) for i, c in zip(ids, codes.tolist(), strict=True) if c >= 0}
+            return views.paths_of(self._state, ids)
 
     def usage_of(self, ids: Iterable[str]) -> dict[str, str]:
         """The part of the split of each image id ("" for none, and for unknown ids)."""
-        ids = list(ids)
         with self._lock:
-            codes = self._state.lookup(ids)
-            usage = self._state.usage
-            return {
-                i: (str(usage[c]) if c >= 0 else "")
-                for i, c in zip(ids, codes.tolist(), strict=True)
-            }
+            return views.usage_of(self._state, ids)
 
     def usages(self) -> pd.Series:
         """The part of the split of every image (``"TRAIN"``, ``"EVAL"``, ``"TEST"``, or ``""``
         for none): index ``image_id``, in the order of :meth:`paths`."""
         with self._lock:
-            codes = self._state.view_codes("all")
-            return pd.Series(
-                pd.array(self._state.usage[codes], dtype=object),
-                index=pd.Index(self._state.ids[codes], name="image_id", dtype=object),
-                name="usage",
-            )
+            return views.usages(self._state)
 
     def annotations(self) -> pd.DataFrame:
         """Every (image, label) pair, one row each, in long format.
@@ -2101,22 +1961,7 @@ class Dataset:
         order. An image with no label has no row.
         """
         with self._lock:
-            s = self._state
-            codes, which, by, at = s.label_codes_long()
-            keep = s.alive[codes]
-            codes, which, by, at = codes[keep], which[keep], by[keep], at[keep]
-            names = np.asarray(list(s.labels), dtype=object)
-            authors = np.asarray(s.authors.values, dtype=object)
-            times = np.asarray(s.times.values, dtype=object)
-            return pd.DataFrame(
-                {
-                    "image_id": pd.array(s.ids[codes], dtype=object),
-                    "path": pd.array(s.paths[codes], dtype=object),
-                    "label": pd.array(names[which] if len(which) else [], dtype=object),
-                    "annotated_by": pd.array(authors[by] if len(by) else [], dtype=object),
-                    "created_at": pd.array(times[at] if len(at) else [], dtype=object),
-                }
-            )
+            return views.annotation_table(self._state)
 
     def manifest_bytes(self) -> bytes:
         """The ModelArts manifest of the current state (what :meth:`save` would write)."""
@@ -2133,13 +1978,8 @@ class Dataset:
 
     def read_images(self, ids: Iterable[str]) -> dict[str, bytes | Exception]:
         """The bytes of several images, read in one concurrent batch; a failure is returned."""
-        ids = list(ids)
         with self._lock:
-            codes = self._state.lookup(ids)
-            missing = [i for i, c in zip(ids, codes.tolist(), strict=True) if c < 0]
-            paths = {i: self._state.paths[c] for i, c in zip(ids, codes.tolist(), strict=True)}
-        if missing:
-            raise UnknownImageError(missing)
+            paths = views.image_paths(self._state, ids)
         got = self._source.read_many(sorted(set(paths.values())))
         return {i: got[p] for i, p in paths.items()}
 
