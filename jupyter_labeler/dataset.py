@@ -33,19 +33,15 @@ import numpy as np
 import pandas as pd
 
 from . import duplicates as _duplicates
-from . import features, views
+from . import features, image_actions, label_plans, views
 from . import suggest as _suggest
 from . import team as _team
 from .agreement import agreement_table, rating_table
 from .errors import (
     LabelerError,
     SelfReviewError,
-    StoreError,
     StoreUnavailableError,
     UndoError,
-    UnknownImageError,
-    UnknownLabelError,
-    UnsafePathError,
 )
 from .events import FORMAT_VERSION, MAX_TEXT_CHARS, apply_ops
 from .follow import (
@@ -59,9 +55,9 @@ from .follow import (
 )
 from .images import MAX_FILE_BYTES, Thumbnail, ThumbnailCache, file_too_large, placeholder
 from .journal import MANIFEST_NAME, FeedEntry, Found, Journal, SaveStatus
+from .label_plans import DELETE_MODES
 from .manifest import image_id_for, parse_manifest, write_manifest
 from .names import annotator_of, label_problem, validate_label
-from .paths import image_path_problem
 from .plan import CHANGE_IDS_LIMIT as _CHANGE_IDS_LIMIT
 from .plan import Plan
 from .plan import touched as _touched
@@ -87,12 +83,10 @@ from .snapshot import (
     release_arrow_memory,
     write_state,
 )
-from .splits import USAGES, normalize_usage, plan_split
 from .state import State
 from .storage import Store, open_store
 from .times import UnreadableTimes
 from .times import now as _now
-from .uploads import check_uploads
 from .views import PER_CODE_LIMIT
 from .words import plural
 
@@ -101,7 +95,6 @@ __all__ = ["DEFAULT_OUTPUT", "DELETE_MODES", "Dataset"]
 log = logging.getLogger(__name__)
 
 DEFAULT_OUTPUT = ".jupyter_labeler"
-DELETE_MODES = ("label_only", "with_images", "with_images_and_files")
 # Compact on its own after this many journal events, so that opening stays fast.
 AUTO_COMPACT_EVENTS = 2000
 # A sync adding more images than this is written as several events of this size.
@@ -742,15 +735,19 @@ class Dataset:
             undoes=plan.undoes,
         )
 
+    def _carry_out(self, plan: Plan | ActionResult) -> ActionResult:
+        """Record a planner's ``plan`` (a result instead says that there is nothing to do),
+        then delete the source files it names: only once the action is recorded."""
+        if isinstance(plan, ActionResult):
+            return plan
+        result = self._do(plan)
+        doomed = image_actions.files_to_delete(plan)
+        return self._delete_files(doomed, result) if doomed else result
+
     # ------------------------------------------------------------------------------------------
-    # label actions
+    # label actions (planned in jupyter_labeler.label_plans)
     def _resolve(self, ids: Iterable[str] | str) -> np.ndarray:
-        if isinstance(ids, str):
-            ids = [ids]
-        codes, missing = self._state.codes_of(ids)
-        if missing:
-            raise UnknownImageError(missing)
-        return codes
+        return views.resolve(self._state, ids)
 
     def add_label(
         self,
@@ -768,99 +765,29 @@ class Dataset:
         empty string is a value that was absent).
         """
         name = validate_label(name)
-        given = [ids] if isinstance(ids, str) else list(ids)
-        for what, values in (("annotated_by", annotated_by), ("created_at", created_at)):
-            if values is not None and len(values) != len(given):
-                raise ValueError(f"{what} has {len(values)} values for {len(given)} ids")
         with self._lock:
-            codes = self._resolve(given)
-            state = self._state
-            # On images given to several annotators, each one's own label is kept apart.
-            own = _team.own_add_op(state, self.author, name, codes) if state.team else None
-            current = state.labels.get(name)
-            if current is not None and len(current):
-                codes = codes[~np.isin(codes, current.codes)]
-            if current is not None and not len(codes) and own is None:
-                return ActionResult("add_label", 0, True, f"every image already has {name}")
-            op: dict[str, Any] = {
-                "op": "label+",
-                "label": name,
-                "ids": state.ids[codes].tolist(),
-                "by": self.author,
-                "at": _now(),
-                "_codes": codes,
-            }
-            # The codes come sorted: take each image's own value, by id. Texts are bounded as
-            # every reader of the journal bounds them, so that all see the same annotation.
-            for key, values in (("by", annotated_by), ("at", created_at)):
-                if values is not None:
-                    of = dict(zip(given, values, strict=True))
-                    op[key] = [str(of[i])[:MAX_TEXT_CHARS] for i in op["ids"]]
-            ops = [op, own] if own else [op]
-            if state.team:  # a rejected image its annotator relabels goes back to review
-                changed = np.union1d(codes, state.lookup(own["ids"]) if own else codes)
-                again = _team.review_again_op(state, self.author, changed)
-                ops += [again] if again else []
-        n = len(codes) or len(own["ids"] if own else ())
-        return self._record(
-            "add_label",
-            ops,
-            describe=f"Added {name} to {plural(n, 'image')}" + _back_to_review(ops),
-            changed=n,
-            change=Change("labels", _touched(op["ids"]), (name,)),
-        )
+            plan = label_plans.add_label(
+                self._state,
+                self.author,
+                name,
+                ids,
+                annotated_by=annotated_by,
+                created_at=created_at,
+            )
+        return self._carry_out(plan)
 
     def remove_label(self, name: str, ids: Iterable[str] | str) -> ActionResult:
         """Take the label ``name`` off every image in ``ids`` (the label itself stays)."""
         with self._lock:
-            if name not in self._state.labels:
-                raise UnknownLabelError(name)
-            codes = self._resolve(ids)
-            codes = codes[np.isin(codes, self._state.labels[name].codes)]
-            if not len(codes):
-                return ActionResult("remove_label", 0, True, f"no selected image has {name}")
-            # On a shared image an annotator withdraws only their own label (see team.py).
-            own = _team.plan_remove(self._state, self.author, name, codes)
-            op = {
-                "op": "label-",
-                "label": name,
-                "ids": self._state.ids[codes].tolist(),
-                "_codes": codes,
-            }
-            ops = [*own, op]
-            if self._state.team:  # as in add_label
-                changed = _team.changed_by_removal(self._state, self.author, name, codes, own)
-                again = _team.review_again_op(self._state, self.author, changed)
-                ops += [again] if again else []
-        n = len(codes)
-        return self._record(
-            "remove_label",
-            ops,
-            describe=f"Removed {name} from {plural(n, 'image')}" + _back_to_review(ops),
-            changed=n,
-            change=Change("labels", _touched(op["ids"]), (name,)),
-        )
+            plan = label_plans.remove_label(self._state, self.author, name, ids)
+        return self._carry_out(plan)
 
     def rename_label(self, old: str, new: str) -> ActionResult:
         """Rename a label on every image; when ``new`` exists already the two are merged."""
         new = validate_label(new)
         with self._lock:
-            if old not in self._state.labels:
-                raise UnknownLabelError(old)
-            if old == new:
-                return ActionResult("rename_label", 0, True, "the name is unchanged")
-            merge = new in self._state.labels
-            n = len(self._state.labels[old])
-        verb = "Merged" if merge else "Renamed"
-        return self._record(
-            "rename_label",
-            [{"op": "rename", "old": old, "new": new}],
-            describe=f"{verb} {old} into {new} ({plural(n, 'image')})"
-            if merge
-            else f"{verb} {old} to {new} ({plural(n, 'image')})",
-            changed=n,
-            change=Change("labels", None, (old, new)),
-        )
+            plan = label_plans.rename_label(self._state, old, new)
+        return self._carry_out(plan)
 
     def delete_label(self, name: str, mode: str = "label_only") -> ActionResult:
         """Delete a label, in one of the three ways of the ModelArts page.
@@ -871,47 +798,9 @@ class Dataset:
         - ``"with_images_and_files"``: the same, and deletes those images' source files.
           **This cannot be undone**: deleted files do not come back.
         """
-        if mode not in DELETE_MODES:
-            raise ValueError(f"mode must be one of {', '.join(DELETE_MODES)}; not {mode!r}")
         with self._lock:
-            state = self._state
-            labelset = state.labels.get(name)
-            if labelset is None:
-                raise UnknownLabelError(name)
-            ops: list[dict[str, Any]] = []
-            only: np.ndarray = np.empty(0, np.int64)
-            if mode != "label_only" and len(labelset):
-                others = np.zeros(state.n_rows, dtype=bool)
-                for other, ls in state.labels.items():
-                    if other != name:
-                        others[ls.codes] = True
-                only = labelset.codes[~others[labelset.codes]]
-            paths = state.paths[only].tolist()
-            if len(only):
-                ops.append({"op": "images-", "ids": state.ids[only].tolist(), "_codes": only})
-            ops.append({"op": "drop", "label": name})
-            if mode == "with_images_and_files" and paths:
-                ops.append({"op": "files-", "paths": paths})
-            n_images = len(labelset)
-        irreversible = ""
-        if mode == "with_images_and_files" and paths:
-            irreversible = f"deleting {name} also deleted {len(paths)} source files"
-        describe = f"Deleted label {name}"
-        if len(only):
-            describe += f" and {len(only)} image{'s' if len(only) != 1 else ''} that had only it"
-            if mode == "with_images_and_files":
-                describe += " (source files deleted)"
-        result = self._record(
-            "delete_label",
-            ops,
-            describe=describe,
-            changed=n_images,
-            change=Change("images" if len(only) else "labels", None, (name,)),
-            irreversible=irreversible,
-        )
-        if irreversible:
-            result = self._delete_files(paths, result)
-        return result
+            plan = label_plans.delete_label(self._state, name, mode)
+        return self._carry_out(plan)
 
     # ------------------------------------------------------------------------------------------
     # train / eval / test parts
@@ -920,22 +809,9 @@ class Dataset:
 
         Written into the manifest's ``usage``, as ModelArts ExeML reads it; undoable.
         """
-        value = normalize_usage(usage)
         with self._lock:
-            codes = self._resolve(ids)
-            codes = codes[self._state.usage[codes] != value]
-            op = {"op": "usage", "ids": self._state.ids[codes].tolist(), "usage": value}
-        n = len(codes)
-        if not n:
-            return ActionResult("set_usage", 0, True, "no image changes its part")
-        what = value or "no part"
-        return self._record(
-            "set_usage",
-            [op],
-            describe=f"Put {plural(n, 'image')} in {what}",
-            changed=n,
-            change=Change("images", _touched(op["ids"])),
-        )
+            plan = label_plans.set_usage(self._state, ids, usage)
+        return self._carry_out(plan)
 
     def split(
         self, eval: float = 0.2, test: float = 0.0, seed: int = 0, reassign: bool = False
@@ -951,38 +827,8 @@ class Dataset:
         >>> ds.counts(by="usage")  # doctest: +SKIP
         """
         with self._lock:
-            state = self._state
-            codes, which, _, _ = state.label_codes_long()
-            live = state.alive[codes]
-            codes, which = codes[live], which[live]
-            sizes = np.asarray([len(ls) for ls in state.labels.values()], dtype=np.int64)
-            # Each image's rarest label: sort its pairs by label size, keep the first.
-            order = np.lexsort((which, sizes[which] if len(which) else which, codes))
-            codes, which = codes[order], which[order]
-            first = np.ones(len(codes), dtype=bool)
-            first[1:] = codes[1:] != codes[:-1]
-            codes, strata = codes[first], which[first]
-            changed, usage = plan_split(
-                codes,
-                strata,
-                state.usage[codes],
-                eval=eval,
-                test=test,
-                seed=seed,
-                reassign=reassign,
-            )
-            op = {"op": "usage", "ids": state.ids[changed].tolist(), "usage": usage.tolist()}
-        n = len(changed)
-        if not n:
-            return ActionResult("split", 0, True, "every labeled image already has its part")
-        parts = ", ".join(f"{int((usage == p).sum())} {p}" for p in USAGES if (usage == p).any())
-        return self._record(
-            "split",
-            [op],
-            describe=f"Split {plural(n, 'image')}: {parts}",
-            changed=n,
-            change=Change("images", _touched(op["ids"])),
-        )
+            plan = label_plans.split(self._state, eval, test, seed, reassign)
+        return self._carry_out(plan)
 
     # ------------------------------------------------------------------------------------------
     # team labeling: assignments, review, agreement (see jupyter_labeler.team)
@@ -1185,7 +1031,7 @@ class Dataset:
         )
 
     # ------------------------------------------------------------------------------------------
-    # image actions
+    # image actions (planned in jupyter_labeler.image_actions and jupyter_labeler.syncing)
     def remove_images(self, ids: Iterable[str] | str, delete_source: bool = False) -> ActionResult:
         """Remove images from the dataset; with ``delete_source=True`` also delete their files.
 
@@ -1193,53 +1039,15 @@ class Dataset:
         ``delete_source=True`` deletes anything.
         """
         with self._lock:
-            codes = self._resolve(ids)
-            if not len(codes):
-                return ActionResult("remove_images", 0, True, "no image selected")
-            state = self._state
-            ops: list[dict[str, Any]] = [
-                {"op": "images-", "ids": state.ids[codes].tolist(), "_codes": codes}
-            ]
-            paths = state.paths[codes].tolist()
-            if delete_source is True:
-                ops.append({"op": "files-", "paths": paths})
-        n = len(codes)
-        describe = f"Removed {plural(n, 'image')} from the dataset"
-        if delete_source is True:
-            describe += " and deleted their source files"
-        result = self._record(
-            "remove_images",
-            ops,
-            describe=describe,
-            changed=n,
-            change=Change("images", _touched(ops[0]["ids"])),
-            irreversible=f"{n} source files were deleted" if delete_source is True else "",
-        )
-        if delete_source is True:
-            result = self._delete_files(paths, result)
-        return result
+            plan = image_actions.remove_images(self._state, ids, delete_source)
+        return self._carry_out(plan)
 
     def _delete_files(self, paths: list[str], result: ActionResult) -> ActionResult:
-        # Paths of images passed image_path_problem when they entered; checked again here
-        # (and by the Store) because this is the one place that destroys a user's files.
-        local = [p for p in paths if image_path_problem(p, exclude=self._exclude) is None]
-        failed = self._source.delete(local)
-        kept = set(local)
-        for p in paths:
-            if p not in kept:
-                failed[p] = UnsafePathError(p, "not a file of this dataset")
+        tried, failed = image_actions.delete_files(self._source, paths, exclude=self._exclude)
         with self._lock:
             for cache in self._thumbs.values():
-                cache.invalidate(local)
-        if failed:
-            first = next(iter(failed.values()))
-            return ActionResult(
-                result.action,
-                result.changed,
-                result.saved,
-                f"{result.message}; {len(failed)} file(s) could not be deleted: {first}",
-            )
-        return result
+                cache.invalidate(tried)
+        return image_actions.with_failures(result, failed)
 
     def add_images(self, files: Mapping[str, bytes]) -> UploadResult:
         """Add uploaded images (file name -> bytes) to the source folder and the dataset.
@@ -1250,40 +1058,10 @@ class Dataset:
         are listed with their reasons in the result; the others are added unlabeled.
         """
         with self._lock:
-            known = set(self._state.paths[self._state.alive].tolist())
-        existing = set(self._source.list("").keys())
-        accepted, refused = check_uploads(
-            files, taken=lambda name: name in known or name in existing
-        )
-        result = UploadResult(refused=list(refused))
-        rows = []
-        for item in accepted:
-            try:
-                self._source.write(item.name, item.data)
-            except StoreError as exc:
-                result.refused.append((item.original_name, f"could not be stored: {exc}"))
-                continue
-            rows.append(
-                {
-                    "id": image_id_for(item.name),
-                    "path": item.name,
-                    "size": len(item.data),
-                    "usage": "",
-                    "added_at": _now(),
-                }
-            )
-        if rows:
-            n = len(rows)
-            new_ids = [str(r["id"]) for r in rows]
-            action = self._record(
-                "add_images",
-                [{"op": "images+", "rows": rows}],
-                describe=f"Added {plural(n, 'image')}",
-                changed=n,
-                change=Change("images", frozenset(new_ids)),
-            )
-            result.added = new_ids
-            result.saved = action.saved
+            known = image_actions.live_paths(self._state)
+        plan, result = image_actions.add_images(self._source, files, known)
+        if plan is not None:
+            result.saved = self._do(plan).saved
         return result
 
     def sync(self, progress: Callable[[int, int], None] | None = None) -> SyncSummary:
