@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from . import duplicates as _duplicates
-from . import features, image_actions, label_plans, views
+from . import features, image_actions, label_plans, syncing, views
 from . import suggest as _suggest
 from . import team as _team
 from .agreement import agreement_table, rating_table
@@ -56,7 +56,7 @@ from .follow import (
 from .images import MAX_FILE_BYTES, Thumbnail, ThumbnailCache, file_too_large, placeholder
 from .journal import MANIFEST_NAME, FeedEntry, Found, Journal, SaveStatus
 from .label_plans import DELETE_MODES
-from .manifest import image_id_for, parse_manifest, write_manifest
+from .manifest import parse_manifest, write_manifest
 from .names import annotator_of, label_problem, validate_label
 from .plan import CHANGE_IDS_LIMIT as _CHANGE_IDS_LIMIT
 from .plan import Plan
@@ -75,7 +75,7 @@ from .results import (
     SyncSummary,
     UploadResult,
 )
-from .scan import parse_sidecar, scan_folder
+from .scan import scan_folder
 from .snapshot import (
     IMAGES_SUFFIX,
     LABELS_SUFFIX,
@@ -97,8 +97,6 @@ log = logging.getLogger(__name__)
 DEFAULT_OUTPUT = ".jupyter_labeler"
 # Compact on its own after this many journal events, so that opening stays fast.
 AUTO_COMPACT_EVENTS = 2000
-# A sync adding more images than this is written as several events of this size.
-SYNC_CHUNK = 20000
 # save() builds on another writer's newer snapshot at most this many times before it gives up.
 _COMPACT_ATTEMPTS = 3
 # The snapshot file of assignments, own labels and reviews (only when a dataset has them).
@@ -1075,107 +1073,15 @@ class Dataset:
         report = progress or (lambda done, total: None)
         report(0, 1)
         scan = scan_folder(self._source, exclude=self._exclude)
-        summary = SyncSummary(skipped=list(scan.refused))
         with self._lock:
-            state = self._state
-            live = np.flatnonzero(state.alive)
-            known = dict(zip(state.paths[live].tolist(), live.tolist(), strict=True))
-            labeled = state.labeled_mask()
-        new_paths = sorted(p for p in scan.images if p not in known)
-        gone = [code for path, code in known.items() if path not in scan.images]
-        wanted = {p: scan.sidecars[p] for p in new_paths if p in scan.sidecars}
-        wanted.update(
-            {p: scan.sidecars[p] for p, c in known.items() if p in scan.sidecars and not labeled[c]}
-        )
-        sidecars = self._source.read_many(sorted(set(wanted.values())))
-        labels_for: dict[str, list[str]] = {}
-        for path, txt in wanted.items():
-            data = sidecars.get(txt)
-            if isinstance(data, Exception):
-                summary.skipped.append(f"{txt}: cannot be read ({data})")
-                continue
-            names, problems = parse_sidecar(data or b"", txt)
-            summary.skipped.extend(problems)
-            if names:
-                labels_for[path] = names
-
-        total = max(1, len(new_paths) + len(gone))
-        done = 0
-        now = _now()
-        saved = True
-        if gone:
-            with self._lock:
-                ids = state.ids[np.asarray(gone, dtype=np.int64)].tolist()
-            res = self._record(
-                "sync",
-                [{"op": "images-", "ids": ids}],
-                describe=f"Synchronized: {len(ids)} vanished images removed",
-                changed=len(ids),
-                change=Change("images", _touched(ids)),
-            )
-            saved &= res.saved
-            summary.removed = len(ids)
-            done += len(ids)
-            report(done, total)
-        for start in range(0, len(new_paths), SYNC_CHUNK):
-            chunk = new_paths[start : start + SYNC_CHUNK]
-            rows = [
-                {
-                    "id": image_id_for(p),
-                    "path": p,
-                    "size": scan.images[p],
-                    "usage": "",
-                    "added_at": now,
-                }
-                for p in chunk
-            ]
-            ops: list[dict[str, Any]] = [{"op": "images+", "rows": rows}]
-            ops += self._sidecar_ops(
-                {p: labels_for[p] for p in chunk if p in labels_for},
-                {str(r["path"]): str(r["id"]) for r in rows},
-                now,
-            )
-            res = self._record(
-                "sync",
-                ops,
-                describe=f"Synchronized: {len(rows)} new images added",
-                changed=len(rows),
-                change=Change("images", None),
-            )
-            saved &= res.saved
-            summary.added += len(rows)
-            summary.labeled_from_sidecars += sum(1 for p in chunk if p in labels_for)
-            done += len(chunk)
-            report(done, total)
-        existing_labeled = {p: v for p, v in labels_for.items() if p in known}
-        if existing_labeled:
-            with self._lock:
-                id_of = {p: str(state.ids[known[p]]) for p in existing_labeled}
-            ops = self._sidecar_ops(existing_labeled, id_of, now)
-            res = self._record(
-                "sync",
-                ops,
-                describe=f"Synchronized: {len(existing_labeled)} images labeled from .txt files",
-                changed=len(existing_labeled),
-                change=Change("labels", None),
-            )
-            saved &= res.saved
-            summary.labeled_from_sidecars += len(existing_labeled)
-        summary.saved = saved
-        report(total, total)
-        return summary
-
-    def _sidecar_ops(
-        self, labels_for: dict[str, list[str]], id_of: Mapping[str, str], now: str
-    ) -> list[dict[str, Any]]:
-        by_label: dict[str, list[str]] = {}
-        for path, names in labels_for.items():
-            for name in names:
-                by_label.setdefault(name, []).append(id_of[path])
-        return [
-            {"op": "label+", "label": name, "ids": ids, "by": self.author, "at": now}
-            for name, ids in by_label.items()
-        ]
+            live = syncing.live_images(self._state)
+        work = syncing.plan_sync(scan, live, self._source, self.author)
+        for step in work.steps:
+            work.summary.saved &= self._do(step.plan).saved
+            if step.done is not None:
+                report(step.done, work.total)
+        report(work.total, work.total)
+        return work.summary
 
     # ------------------------------------------------------------------------------------------
     # undo
