@@ -18,6 +18,7 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import functools
 import getpass
 import logging
 import os
@@ -32,9 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import duplicates as _duplicates
-from . import features, image_actions, label_plans, syncing, views
-from . import suggest as _suggest
+from . import assisted, features, image_actions, label_plans, syncing, views
 from . import team as _team
 from .agreement import agreement_table, rating_table
 from .errors import (
@@ -1668,8 +1667,30 @@ class Dataset:
         return {i: got[p] for i, p in paths.items()}
 
     # ------------------------------------------------------------------------------------------
-    # assisted labeling: features, suggestions, similar images, duplicates. Each method only
-    # gathers what the Dataset holds; the work is in .features, .suggest and .duplicates.
+    # assisted labeling: features, suggestions, similar images, duplicates (see
+    # jupyter_labeler.assisted; the work is in .features, .suggest and .duplicates)
+    @functools.cached_property
+    def feature_cache(self) -> assisted.FeatureCache:
+        """What assisted labeling reads besides the public methods (the stores, every image's
+        path and size), and keeps between calls: features read, models fitted."""
+
+        def images() -> features.Batch:
+            with self._lock:
+                return assisted.feature_batch(self._state)
+
+        def revision() -> object:
+            with self._lock:
+                return views.revision(self._state)
+
+        return assisted.FeatureCache(
+            self._source,
+            self._output,
+            images=images,
+            known=self.in_view,
+            revision=revision,
+            report=self._note_problems,
+        )
+
     def compute_features(
         self,
         embedder: str | features.Embedder = features.BUILTIN,
@@ -1694,69 +1715,17 @@ class Dataset:
         >>> ds.compute_features()  # doctest: +SKIP
         ComputeSummary(embedder='builtin', computed=300, reused=0, ...)
         """
-        key = features.embedder_name(embedder, name)
-        with self._lock:
-            codes = self._state.view_codes("all")
-            s = self._state
-            images = features.Batch(
-                s.ids[codes].tolist(), s.paths[codes].tolist(), s.sizes[codes].tolist()
-            )
-        return features.compute(
-            self._source,
-            self._output,
-            images,
-            embedder,
-            name=key,
-            client=client,
-            progress=progress,
-            batch_size=batch_size,
-            existing=self._load_features(key),
-            known=self._known_ids,
+        return assisted.compute_features(
+            self, embedder, name=name, client=client, progress=progress, batch_size=batch_size
         )
-
-    @property
-    def _feature_cache(self) -> dict[str, features.Features]:
-        # Made on first use, so that the Dataset's constructor stays as it is.
-        cache: dict[str, features.Features] | None = getattr(self, "_features_loaded", None)
-        if cache is None:
-            cache = {}
-            self._features_loaded = cache
-        return cache
-
-    def _known_ids(self, ids: np.ndarray) -> np.ndarray:
-        """Whether each id is an image of the dataset."""
-        with self._lock:
-            return np.asarray(self._state.lookup(ids) >= 0)
-
-    def _load_features(self, embedder: str) -> features.Features | None:
-        """The stored features of ``embedder`` (re-read only when their files changed); a file
-        skipped as bad is named in :attr:`problems` once."""
-        found = features.FeatureStore(self._output, embedder).load(
-            self._feature_cache.get(embedder), known=self._known_ids
-        )
-        if found is not None:
-            self._feature_cache[embedder] = found
-            self._note_problems(found.problems)
-        return found
 
     def _features(self, embedder: str) -> features.Features:
-        found = self._load_features(embedder)
-        if found is None or not len(found):
-            raise LabelerError(f"no {embedder} features yet: call compute_features() first")
-        return found
+        # What tests compare after computing; the same as feature_cache.require(embedder).
+        return self.feature_cache.require(embedder)
 
     def has_features(self, embedder: str = features.BUILTIN) -> bool:
         """Whether any features of ``embedder`` are stored (one listing of the store)."""
-        return bool(features.FeatureStore(self._output, embedder).files())
-
-    def _suggester(self, min_per_label: int, embedder: str) -> tuple[Any, features.Features]:
-        found = self._features(embedder)
-        with self._lock:
-            key = ("suggest", embedder, min_per_label, found.files)
-            if key not in self._state._cache:
-                pairs = self.annotations()[["image_id", "label"]]
-                self._state._cache[key] = _suggest.fit(pairs, found, min_per_label=min_per_label)
-            return self._state._cache[key], found
+        return assisted.has_features(self, embedder)
 
     def suggest(self, min_per_label: int = 5, *, embedder: str = features.BUILTIN) -> pd.DataFrame:
         """For every unlabeled image with features, its suggested label(s) and a confidence.
@@ -1768,8 +1737,7 @@ class Dataset:
         image (nothing to tell them from), are never suggested: they are named in the result's
         ``attrs["not_suggested"]``. Empty until two labels qualify.
         """
-        model, found = self._suggester(min_per_label, embedder)
-        return _suggest.suggestions(model, found, self.ids("unlabeled"))
+        return assisted.suggest(self, min_per_label, embedder=embedder)
 
     def accept_suggestions(
         self,
@@ -1784,20 +1752,10 @@ class Dataset:
         One action, undoable; each annotation keeps its ``confidence`` in the manifest, with
         this Dataset's author as ``annotated-by``.
         """
-        table = self.suggest(min_per_label, embedder=embedder)
-        if ids is not None:
-            table = table[table.index.isin(list(ids))]
-        table = table[table["confidence"] >= min_confidence]
-        ops = _suggest.accept_ops(table, self.author, _now())
-        if not ops:
-            return ActionResult("accept_suggestions", 0, True, "no suggestion is that confident")
-        n = int(table.index.nunique())
-        return self._record(
-            "accept_suggestions",
-            ops,
-            describe=f"Accepted {len(table)} suggestions for {plural(n, 'image')}",
-            changed=n,
-            change=Change("labels", _touched(table.index.unique().tolist())),
+        return self._carry_out(
+            assisted.accept_suggestions(
+                self, ids, min_confidence, min_per_label=min_per_label, embedder=embedder
+            )
         )
 
     def uncertain(
@@ -1807,8 +1765,7 @@ class Dataset:
         next: active learning). The columns of :meth:`suggest` (the likeliest label, one row per
         image) and ``certainty``: the top probability, or with several labels an image the
         least decided of its labels' max(p, 1 - p)."""
-        model, found = self._suggester(min_per_label, embedder)
-        return _suggest.least_certain(model, found, self.ids("unlabeled"), n)
+        return assisted.uncertain(self, n, min_per_label=min_per_label, embedder=embedder)
 
     def similar(
         self,
@@ -1820,11 +1777,7 @@ class Dataset:
     ) -> pd.DataFrame:
         """The ``k`` images of ``view`` most like ``ids`` (cosine distance to their mean vector),
         nearest first: index ``image_id``, column ``distance`` (0 = the same direction)."""
-        found = self._features(embedder)
-        if isinstance(ids, str):
-            ids = [ids]
-        self._view_code_array(view, None)  # checks the view's name
-        return _suggest.similar_table(found, list(ids), k, lambda c: self.in_view(c, view))
+        return assisted.similar(self, ids, k, view, embedder=embedder)
 
     def duplicates(self, max_distance: int = 4) -> pd.DataFrame:
         """Groups of duplicate images: exact (the same bytes) and near (64-bit perceptual hashes
@@ -1832,13 +1785,4 @@ class Dataset:
         ``usage``, ``exact`` (a byte-identical twin is in the group) and ``distance`` (bits from
         the group's first image). Use it to find images in both TRAIN and EVAL, then
         :meth:`remove_images`."""
-        found = self._features(features.BUILTIN)
-        live = self.paths()
-        rows = found.rows(live.index.tolist())
-        have = rows >= 0
-        table = _duplicates.table(found, rows[have], max_distance)
-        with self._lock:
-            codes = self._state.lookup(table.index.tolist())
-            table.insert(1, "path", pd.array(self._state.paths[codes], dtype=object))
-            table.insert(2, "usage", pd.array(self._state.usage[codes], dtype=object))
-        return table
+        return assisted.duplicates(self, max_distance)
