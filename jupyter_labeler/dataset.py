@@ -18,6 +18,7 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import functools
 import getpass
 import logging
 import os
@@ -32,19 +33,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import duplicates as _duplicates
-from . import features
-from . import suggest as _suggest
+from . import assisted, features, image_actions, label_plans, syncing, views
 from . import team as _team
 from .agreement import agreement_table, disagreement_table, ratings
 from .errors import (
     LabelerError,
-    StoreError,
     StoreUnavailableError,
     UndoError,
-    UnknownImageError,
-    UnknownLabelError,
-    UnsafePathError,
 )
 from .events import FORMAT_VERSION, MAX_TEXT_CHARS, apply_ops
 from .follow import (
@@ -57,9 +52,10 @@ from .follow import (
     lookback_from,
 )
 from .journal import MANIFEST_NAME, FeedEntry, Found, Journal, SaveStatus
-from .manifest import image_id_for, parse_manifest, write_manifest
+from .label_plans import DELETE_MODES
+from .manifest import parse_manifest, write_manifest
 from .names import annotator_of, label_problem, validate_label
-from .paths import image_path_problem
+from .plan import CHANGE_IDS_LIMIT as _CHANGE_IDS_LIMIT
 from .plan import Plan
 from .presence import (
     HEARTBEAT_EVERY,
@@ -74,9 +70,8 @@ from .results import (
     Readiness,
     SyncSummary,
     UploadResult,
-    readiness_from_counts,
 )
-from .scan import parse_sidecar, scan_folder
+from .scan import scan_folder
 from .snapshot import (
     IMAGES_SUFFIX,
     LABELS_SUFFIX,
@@ -84,31 +79,27 @@ from .snapshot import (
     release_arrow_memory,
     write_state,
 )
-from .splits import USAGES, normalize_usage, plan_split
-from .state import State, member
+from .state import State
 from .storage import Store, open_store
 from .thumbnails import Thumbnail, Thumbnails
 from .times import UnreadableTimes
-from .uploads import check_uploads
-from .words import plural
+from .times import now as _now
+from .views import PER_CODE_LIMIT
 
 __all__ = ["DEFAULT_OUTPUT", "DELETE_MODES", "Dataset"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_OUTPUT = ".jupyter_labeler"
-DELETE_MODES = ("label_only", "with_images", "with_images_and_files")
-VIEWS = ("unlabeled", "labeled", "all", "mine", "review")
 # Compact on its own after this many journal events, so that opening stays fast.
 AUTO_COMPACT_EVENTS = 2000
-# A sync adding more images than this is written as several events of this size.
-SYNC_CHUNK = 20000
 # save() builds on another writer's newer snapshot at most this many times before it gives up.
 _COMPACT_ATTEMPTS = 3
 # The snapshot file of assignments, own labels and reviews (only when a dataset has them).
 _TEAM_SUFFIX = ".team.parquet"
-# Up to this many rows, labels are looked up per image; above, from the sorted long table.
-_PER_CODE_LIMIT = 50_000
+# Where the images table stops looking labels up image by image (see views.table); a name of
+# this module so that a test can lower it.
+_PER_CODE_LIMIT = PER_CODE_LIMIT
 
 
 # A poll reads at most this many journal objects (the others wait for the next polls), so that
@@ -116,18 +107,6 @@ _PER_CODE_LIMIT = 50_000
 _READS_PER_POLL = 256
 # The journal objects read in one batch while checking the actions applied from feed entries.
 _HINT_READS = 256
-
-
-# Observers are told exactly which images changed up to this many; beyond, "possibly all".
-_CHANGE_IDS_LIMIT = 5000
-
-
-def _touched(ids: list[str]) -> frozenset[str] | None:
-    return frozenset(ids) if len(ids) <= _CHANGE_IDS_LIMIT else None
-
-
-def _now() -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
 
 
 def _change_of(events: list[Any]) -> Change:
@@ -496,32 +475,9 @@ class Dataset:
         return len(self._state)
 
     # ------------------------------------------------------------------------------------------
-    # tables
+    # tables and views (see jupyter_labeler.views)
     def _table(self, codes: np.ndarray) -> pd.DataFrame:
-        s = self._state
-        codes = np.asarray(codes, dtype=np.int64)
-        by_code = s.labels_by_code(codes) if len(codes) <= _PER_CODE_LIMIT else None
-        if by_code is None:
-            long_codes, which, _, _ = s.label_codes_long()
-            names = np.asarray(list(s.labels), dtype=object)
-            starts = np.searchsorted(long_codes, codes, side="left")
-            stops = np.searchsorted(long_codes, codes, side="right")
-            labels = [
-                names[which[a:b]].tolist()
-                for a, b in zip(starts.tolist(), stops.tolist(), strict=True)
-            ]
-        else:
-            labels = [by_code[int(c)] for c in codes]
-        columns = {
-            "path": pd.array(s.paths[codes], dtype=object),
-            "labels": pd.array(labels, dtype=object),
-            "size": s.sizes[codes],
-            "usage": pd.Categorical(s.usage[codes]),
-            "added_at": pd.array(s.added_at[codes], dtype=object),
-        }
-        if s.team is not None:  # only datasets that assign or review have these columns
-            columns.update(_team.image_columns(s, codes))
-        return pd.DataFrame(columns, index=pd.Index(s.ids[codes], name="image_id", dtype=object))
+        return views.table(self._state, codes, per_code_limit=_PER_CODE_LIMIT)
 
     @property
     def images(self) -> pd.DataFrame:
@@ -545,9 +501,7 @@ class Dataset:
     def with_label(self, name: str) -> pd.DataFrame:
         """The images carrying the label ``name``."""
         with self._lock:
-            if name not in self._state.labels:
-                raise UnknownLabelError(name)
-            return self._table(self._state.view_codes("all", name))
+            return views.with_label(self._state, name)
 
     def ids(self, view: str = "all", label: str | None = None) -> pd.Index:
         """Image ids of a view, optionally with one label: "all", "labeled", "unlabeled",
@@ -561,83 +515,41 @@ class Dataset:
         change.
         """
         with self._lock:
-            key = ("ids", view, label)
-            found = self._state._cache.get(key)
-            if found is None:
-                codes = self._view_code_array(view, label)
-                found = pd.Index(self._state.ids[codes], dtype=object, name="image_id")
-                self._state._cache[key] = found
-            return found
+            return views.ids(self._state, self.author, view, label)
 
     def _view_code_array(self, view: str, label: str | None) -> np.ndarray:
         """Sorted codes of a view (the order :meth:`ids` gives); call with the lock held."""
-        if view not in VIEWS:
-            raise ValueError(f"view must be one of {', '.join(VIEWS)}; not {view!r}")
-        s = self._state
-        if view in ("mine", "review"):
-            key = (view, self.author)
-            found = s._cache.get(key)
-            if found is None:
-                me = s.authors._index.get(self.author, -1)
-                found = s._cache[key] = (
-                    self._mine()[0] if view == "mine" else _team.to_review(s, me)
-                )
-            return found if label is None else found[member(found, s.view_codes("all", label))]
-        if label is None:
-            return s.view_codes(view)
-        if view == "unlabeled":
-            return np.empty(0, np.int64)
-        return s.view_codes("all", label)
+        return views.view_codes(self._state, self.author, view, label)
 
     def unknown_ids(self, ids: Iterable[str]) -> list[str]:
         """The ids that are not images of this dataset (fast: no table is built)."""
-        ids = list(ids)
         with self._lock:
-            codes = self._state.lookup(ids)
-        return [ids[i] for i in np.flatnonzero(codes < 0).tolist()]
+            return views.unknown_ids(self._state, ids)
 
     def in_view(
         self, ids: Iterable[str], view: str = "all", label: str | None = None
     ) -> np.ndarray:
         """For each id, whether the view (and label filter) shows that image."""
-        ids = list(ids)
         with self._lock:
-            codes = self._state.lookup(ids)
-            shown = self._view_code_array(view, label)
-            return (codes >= 0) & member(codes, shown)
+            return views.in_view(self._state, self.author, ids, view, label)
 
     def position(self, image_id: str, view: str = "all", label: str | None = None) -> int | None:
         """Where ``image_id`` stands in :meth:`ids` of that view, or None when not shown."""
         with self._lock:
-            code = int(self._state.lookup([image_id])[0])
-            shown = self._view_code_array(view, label)
-            if code < 0 or not len(shown):
-                return None
-            at = int(np.searchsorted(shown, code))
-            return at if at < len(shown) and shown[at] == code else None
+            return views.position(self._state, self.author, image_id, view, label)
 
     def view_counts(self) -> dict[str, int]:
         """How many images each tab shows: {"all": ..., "labeled": ..., "unlabeled": ...},
         and "mine" and "review" once the dataset has assignments or reviews."""
         with self._lock:
-            labeled = int(self._state.labeled_mask().sum())
-            total = len(self._state)
-            out = {"all": total, "labeled": labeled, "unlabeled": total - labeled}
-            if self._state.team is not None:
-                out["mine"] = len(self._view_code_array("mine", None))
-                out["review"] = len(self._view_code_array("review", None))
-        return out
+            return views.view_counts(self._state, self.author)
 
     def review_excluded(self) -> int:
         """How many images wait for review but are left out of this author's "review" view:
         labeled, not accepted or rejected yet, and assigned to this author (nobody reviews
         their own work: another reviewer does)."""
         with self._lock:
-            s = self._state
-            if s.team is None or self.author not in s.authors._index:
-                return 0
-            waiting = _team.to_review(s, -1)
-            return int(s.team.is_assigned(waiting, s.authors.code(self.author)).sum())
+            return views.review_excluded(self._state, self.author)
 
     @property
     def has_team(self) -> bool:
@@ -658,42 +570,8 @@ class Dataset:
         and a ``total``. ``accepted_only=True`` counts only the images a reviewer accepted
         (see :meth:`review`).
         """
-        if by not in (None, "usage"):
-            raise ValueError(f"by must be None or 'usage', not {by!r}")
         with self._lock:
-            names = list(self._state.labels)
-            accepted = _team.accepted_codes(self._state) if accepted_only else None
-            values = np.fromiter(
-                (
-                    len(ls) if accepted is None else int(member(ls.codes, accepted).sum())
-                    for ls in self._state.labels.values()
-                ),
-                dtype=np.int64,
-                count=len(names),
-            )
-            if by == "usage":
-                codes, which, _, _ = self._state.label_codes_long()
-                if accepted is not None:
-                    keep = member(codes, accepted)
-                    codes, which = codes[keep], which[keep]
-                usage = self._state.usage[codes]
-        order = np.argsort(-values, kind="stable")
-        index = pd.Index(np.asarray(names, dtype=object)[order], name="label", dtype=object)
-        if by is None:
-            return pd.DataFrame({"images": values[order]}, index=index)
-        # A count per (label, part) by one bincount: pandas' crosstab costs ~50 ms even on a
-        # few hundred images, and readiness() runs after every action of the Labeler.
-        seen, part_of = np.unique(np.where(usage == "", "none", usage), return_inverse=True)
-        parts = [*USAGES, "none"]
-        parts += sorted(set(seen.tolist()) - set(parts))
-        column = np.asarray([parts.index(part) for part in seen.tolist()], dtype=np.int64)
-        flat = np.asarray(which, dtype=np.int64) * len(parts) + column[part_of.reshape(-1)]
-        grid = np.bincount(flat, minlength=len(names) * len(parts)).reshape(len(names), len(parts))
-        table = pd.DataFrame(
-            grid[order], index=index, columns=pd.Index(parts, name="usage", dtype=object)
-        )
-        table["total"] = values[order]
-        return table
+            return views.counts(self._state, by, accepted_only=accepted_only)
 
     def readiness(self) -> Readiness:
         """Whether the labels suffice for training (ModelArts ExeML: 2+ labels with 5+ images).
@@ -701,38 +579,18 @@ class Dataset:
         Once images are put in an eval part (see :meth:`split`), every label must have at
         least one image there too.
         """
-        by_usage = self.counts(by="usage")
-        return readiness_from_counts(
-            by_usage["total"], self.view_counts()["unlabeled"], eval_counts=by_usage["EVAL"]
-        )
+        with self._lock:
+            return views.readiness(self._state)
 
     def labels_of(self, ids: Iterable[str]) -> dict[str, list[str]]:
         """The labels of each image id (unknown ids map to an empty list)."""
-        ids = list(ids)
         with self._lock:
-            codes = self._state.lookup(ids)
-            by_code = self._state.labels_by_code(codes[codes >= 0])
-        return {
-            i: by_code.get(int(c), []) if c >= 0 else [] for i, c in zip(ids, codes, strict=True)
-        }
+            return views.labels_of(self._state, ids)
 
     def info(self, image_id: str) -> dict[str, Any]:
         """Path, URL, size, usage, labels and when it was added, for one image."""
         with self._lock:
-            code = int(self._state.lookup([image_id])[0])
-            if code < 0:
-                raise UnknownImageError([image_id])
-            s = self._state
-            path = s.paths[code]
-            return {
-                "image_id": image_id,
-                "path": path,
-                "url": self._source.url_of(path),
-                "size": int(s.sizes[code]),
-                "usage": s.usage[code],
-                "labels": s.labels_by_code(np.asarray([code]))[code],
-                "added_at": s.added_at[code],
-            }
+            return views.info(self._state, self._source, image_id)
 
     # ------------------------------------------------------------------------------------------
     # images' bytes
@@ -845,15 +703,19 @@ class Dataset:
             undoes=plan.undoes,
         )
 
+    def _carry_out(self, plan: Plan | ActionResult) -> ActionResult:
+        """Record a planner's ``plan`` (a result instead says that there is nothing to do),
+        then delete the source files it names: only once the action is recorded."""
+        if isinstance(plan, ActionResult):
+            return plan
+        result = self._do(plan)
+        doomed = image_actions.files_to_delete(plan)
+        return self._delete_files(doomed, result) if doomed else result
+
     # ------------------------------------------------------------------------------------------
-    # label actions
+    # label actions (planned in jupyter_labeler.label_plans)
     def _resolve(self, ids: Iterable[str] | str) -> np.ndarray:
-        if isinstance(ids, str):
-            ids = [ids]
-        codes, missing = self._state.codes_of(ids)
-        if missing:
-            raise UnknownImageError(missing)
-        return codes
+        return views.resolve(self._state, ids)
 
     def add_label(
         self,
@@ -871,99 +733,29 @@ class Dataset:
         empty string is a value that was absent).
         """
         name = validate_label(name)
-        given = [ids] if isinstance(ids, str) else list(ids)
-        for what, values in (("annotated_by", annotated_by), ("created_at", created_at)):
-            if values is not None and len(values) != len(given):
-                raise ValueError(f"{what} has {len(values)} values for {len(given)} ids")
         with self._lock:
-            codes = self._resolve(given)
-            state = self._state
-            # On images given to several annotators, each one's own label is kept apart.
-            own = _team.own_add_op(state, self.author, name, codes) if state.team else None
-            current = state.labels.get(name)
-            if current is not None and len(current):
-                codes = codes[~np.isin(codes, current.codes)]
-            if current is not None and not len(codes) and own is None:
-                return ActionResult("add_label", 0, True, f"every image already has {name}")
-            op: dict[str, Any] = {
-                "op": "label+",
-                "label": name,
-                "ids": state.ids[codes].tolist(),
-                "by": self.author,
-                "at": _now(),
-                "_codes": codes,
-            }
-            # The codes come sorted: take each image's own value, by id. Texts are bounded as
-            # every reader of the journal bounds them, so that all see the same annotation.
-            for key, values in (("by", annotated_by), ("at", created_at)):
-                if values is not None:
-                    of = dict(zip(given, values, strict=True))
-                    op[key] = [str(of[i])[:MAX_TEXT_CHARS] for i in op["ids"]]
-            ops = [op, own] if own else [op]
-            if state.team:  # a rejected image its annotator relabels goes back to review
-                changed = np.union1d(codes, state.lookup(own["ids"]) if own else codes)
-                again = _team.review_again_op(state, self.author, changed)
-                ops += [again] if again else []
-        n = len(codes) or len(own["ids"] if own else ())
-        return self._record(
-            "add_label",
-            ops,
-            describe=f"Added {name} to {plural(n, 'image')}" + _back_to_review(ops),
-            changed=n,
-            change=Change("labels", _touched(op["ids"]), (name,)),
-        )
+            plan = label_plans.add_label(
+                self._state,
+                self.author,
+                name,
+                ids,
+                annotated_by=annotated_by,
+                created_at=created_at,
+            )
+        return self._carry_out(plan)
 
     def remove_label(self, name: str, ids: Iterable[str] | str) -> ActionResult:
         """Take the label ``name`` off every image in ``ids`` (the label itself stays)."""
         with self._lock:
-            if name not in self._state.labels:
-                raise UnknownLabelError(name)
-            codes = self._resolve(ids)
-            codes = codes[np.isin(codes, self._state.labels[name].codes)]
-            if not len(codes):
-                return ActionResult("remove_label", 0, True, f"no selected image has {name}")
-            # On a shared image an annotator withdraws only their own label (see team.py).
-            own = _team.plan_remove(self._state, self.author, name, codes)
-            op = {
-                "op": "label-",
-                "label": name,
-                "ids": self._state.ids[codes].tolist(),
-                "_codes": codes,
-            }
-            ops = [*own, op]
-            if self._state.team:  # as in add_label
-                changed = _team.changed_by_removal(self._state, self.author, name, codes, own)
-                again = _team.review_again_op(self._state, self.author, changed)
-                ops += [again] if again else []
-        n = len(codes)
-        return self._record(
-            "remove_label",
-            ops,
-            describe=f"Removed {name} from {plural(n, 'image')}" + _back_to_review(ops),
-            changed=n,
-            change=Change("labels", _touched(op["ids"]), (name,)),
-        )
+            plan = label_plans.remove_label(self._state, self.author, name, ids)
+        return self._carry_out(plan)
 
     def rename_label(self, old: str, new: str) -> ActionResult:
         """Rename a label on every image; when ``new`` exists already the two are merged."""
         new = validate_label(new)
         with self._lock:
-            if old not in self._state.labels:
-                raise UnknownLabelError(old)
-            if old == new:
-                return ActionResult("rename_label", 0, True, "the name is unchanged")
-            merge = new in self._state.labels
-            n = len(self._state.labels[old])
-        verb = "Merged" if merge else "Renamed"
-        return self._record(
-            "rename_label",
-            [{"op": "rename", "old": old, "new": new}],
-            describe=f"{verb} {old} into {new} ({plural(n, 'image')})"
-            if merge
-            else f"{verb} {old} to {new} ({plural(n, 'image')})",
-            changed=n,
-            change=Change("labels", None, (old, new)),
-        )
+            plan = label_plans.rename_label(self._state, old, new)
+        return self._carry_out(plan)
 
     def delete_label(self, name: str, mode: str = "label_only") -> ActionResult:
         """Delete a label, in one of the three ways of the ModelArts page.
@@ -974,47 +766,9 @@ class Dataset:
         - ``"with_images_and_files"``: the same, and deletes those images' source files.
           **This cannot be undone**: deleted files do not come back.
         """
-        if mode not in DELETE_MODES:
-            raise ValueError(f"mode must be one of {', '.join(DELETE_MODES)}; not {mode!r}")
         with self._lock:
-            state = self._state
-            labelset = state.labels.get(name)
-            if labelset is None:
-                raise UnknownLabelError(name)
-            ops: list[dict[str, Any]] = []
-            only: np.ndarray = np.empty(0, np.int64)
-            if mode != "label_only" and len(labelset):
-                others = np.zeros(state.n_rows, dtype=bool)
-                for other, ls in state.labels.items():
-                    if other != name:
-                        others[ls.codes] = True
-                only = labelset.codes[~others[labelset.codes]]
-            paths = state.paths[only].tolist()
-            if len(only):
-                ops.append({"op": "images-", "ids": state.ids[only].tolist(), "_codes": only})
-            ops.append({"op": "drop", "label": name})
-            if mode == "with_images_and_files" and paths:
-                ops.append({"op": "files-", "paths": paths})
-            n_images = len(labelset)
-        irreversible = ""
-        if mode == "with_images_and_files" and paths:
-            irreversible = f"deleting {name} also deleted {len(paths)} source files"
-        describe = f"Deleted label {name}"
-        if len(only):
-            describe += f" and {len(only)} image{'s' if len(only) != 1 else ''} that had only it"
-            if mode == "with_images_and_files":
-                describe += " (source files deleted)"
-        result = self._record(
-            "delete_label",
-            ops,
-            describe=describe,
-            changed=n_images,
-            change=Change("images" if len(only) else "labels", None, (name,)),
-            irreversible=irreversible,
-        )
-        if irreversible:
-            result = self._delete_files(paths, result)
-        return result
+            plan = label_plans.delete_label(self._state, name, mode)
+        return self._carry_out(plan)
 
     # ------------------------------------------------------------------------------------------
     # train / eval / test parts
@@ -1023,22 +777,9 @@ class Dataset:
 
         Written into the manifest's ``usage``, as ModelArts ExeML reads it; undoable.
         """
-        value = normalize_usage(usage)
         with self._lock:
-            codes = self._resolve(ids)
-            codes = codes[self._state.usage[codes] != value]
-            op = {"op": "usage", "ids": self._state.ids[codes].tolist(), "usage": value}
-        n = len(codes)
-        if not n:
-            return ActionResult("set_usage", 0, True, "no image changes its part")
-        what = value or "no part"
-        return self._record(
-            "set_usage",
-            [op],
-            describe=f"Put {plural(n, 'image')} in {what}",
-            changed=n,
-            change=Change("images", _touched(op["ids"])),
-        )
+            plan = label_plans.set_usage(self._state, ids, usage)
+        return self._carry_out(plan)
 
     def split(
         self, eval: float = 0.2, test: float = 0.0, seed: int = 0, reassign: bool = False
@@ -1054,38 +795,8 @@ class Dataset:
         >>> ds.counts(by="usage")  # doctest: +SKIP
         """
         with self._lock:
-            state = self._state
-            codes, which, _, _ = state.label_codes_long()
-            live = state.alive[codes]
-            codes, which = codes[live], which[live]
-            sizes = np.asarray([len(ls) for ls in state.labels.values()], dtype=np.int64)
-            # Each image's rarest label: sort its pairs by label size, keep the first.
-            order = np.lexsort((which, sizes[which] if len(which) else which, codes))
-            codes, which = codes[order], which[order]
-            first = np.ones(len(codes), dtype=bool)
-            first[1:] = codes[1:] != codes[:-1]
-            codes, strata = codes[first], which[first]
-            changed, usage = plan_split(
-                codes,
-                strata,
-                state.usage[codes],
-                eval=eval,
-                test=test,
-                seed=seed,
-                reassign=reassign,
-            )
-            op = {"op": "usage", "ids": state.ids[changed].tolist(), "usage": usage.tolist()}
-        n = len(changed)
-        if not n:
-            return ActionResult("split", 0, True, "every labeled image already has its part")
-        parts = ", ".join(f"{int((usage == p).sum())} {p}" for p in USAGES if (usage == p).any())
-        return self._record(
-            "split",
-            [op],
-            describe=f"Split {plural(n, 'image')}: {parts}",
-            changed=n,
-            change=Change("images", _touched(op["ids"])),
-        )
+            plan = label_plans.split(self._state, eval, test, seed, reassign)
+        return self._carry_out(plan)
 
     # ------------------------------------------------------------------------------------------
     # team labeling: assignments, review, agreement (see jupyter_labeler.team)
@@ -1210,7 +921,7 @@ class Dataset:
         return disagreement_table(table)
 
     # ------------------------------------------------------------------------------------------
-    # image actions
+    # image actions (planned in jupyter_labeler.image_actions and jupyter_labeler.syncing)
     def remove_images(self, ids: Iterable[str] | str, delete_source: bool = False) -> ActionResult:
         """Remove images from the dataset; with ``delete_source=True`` also delete their files.
 
@@ -1218,53 +929,15 @@ class Dataset:
         ``delete_source=True`` deletes anything.
         """
         with self._lock:
-            codes = self._resolve(ids)
-            if not len(codes):
-                return ActionResult("remove_images", 0, True, "no image selected")
-            state = self._state
-            ops: list[dict[str, Any]] = [
-                {"op": "images-", "ids": state.ids[codes].tolist(), "_codes": codes}
-            ]
-            paths = state.paths[codes].tolist()
-            if delete_source is True:
-                ops.append({"op": "files-", "paths": paths})
-        n = len(codes)
-        describe = f"Removed {plural(n, 'image')} from the dataset"
-        if delete_source is True:
-            describe += " and deleted their source files"
-        result = self._record(
-            "remove_images",
-            ops,
-            describe=describe,
-            changed=n,
-            change=Change("images", _touched(ops[0]["ids"])),
-            irreversible=f"{n} source files were deleted" if delete_source is True else "",
-        )
-        if delete_source is True:
-            result = self._delete_files(paths, result)
-        return result
+            plan = image_actions.remove_images(self._state, ids, delete_source)
+        return self._carry_out(plan)
 
     def _delete_files(self, paths: list[str], result: ActionResult) -> ActionResult:
-        # Paths of images passed image_path_problem when they entered; checked again here
-        # (and by the Store) because this is the one place that destroys a user's files.
-        local = [p for p in paths if image_path_problem(p, exclude=self._exclude) is None]
-        failed = self._source.delete(local)
-        kept = set(local)
-        for p in paths:
-            if p not in kept:
-                failed[p] = UnsafePathError(p, "not a file of this dataset")
+        tried, failed = image_actions.delete_files(self._source, paths, exclude=self._exclude)
         with self._lock:
             for cache in self._thumbs.values():
-                cache.invalidate(local)
-        if failed:
-            first = next(iter(failed.values()))
-            return ActionResult(
-                result.action,
-                result.changed,
-                result.saved,
-                f"{result.message}; {len(failed)} file(s) could not be deleted: {first}",
-            )
-        return result
+                cache.invalidate(tried)
+        return image_actions.with_failures(result, failed)
 
     def add_images(self, files: Mapping[str, bytes]) -> UploadResult:
         """Add uploaded images (file name -> bytes) to the source folder and the dataset.
@@ -1275,40 +948,10 @@ class Dataset:
         are listed with their reasons in the result; the others are added unlabeled.
         """
         with self._lock:
-            known = set(self._state.paths[self._state.alive].tolist())
-        existing = set(self._source.list("").keys())
-        accepted, refused = check_uploads(
-            files, taken=lambda name: name in known or name in existing
-        )
-        result = UploadResult(refused=list(refused))
-        rows = []
-        for item in accepted:
-            try:
-                self._source.write(item.name, item.data)
-            except StoreError as exc:
-                result.refused.append((item.original_name, f"could not be stored: {exc}"))
-                continue
-            rows.append(
-                {
-                    "id": image_id_for(item.name),
-                    "path": item.name,
-                    "size": len(item.data),
-                    "usage": "",
-                    "added_at": _now(),
-                }
-            )
-        if rows:
-            n = len(rows)
-            new_ids = [str(r["id"]) for r in rows]
-            action = self._record(
-                "add_images",
-                [{"op": "images+", "rows": rows}],
-                describe=f"Added {plural(n, 'image')}",
-                changed=n,
-                change=Change("images", frozenset(new_ids)),
-            )
-            result.added = new_ids
-            result.saved = action.saved
+            known = image_actions.live_paths(self._state)
+        plan, result = image_actions.add_images(self._source, files, known)
+        if plan is not None:
+            result.saved = self._do(plan).saved
         return result
 
     def sync(self, progress: Callable[[int, int], None] | None = None) -> SyncSummary:
@@ -1322,107 +965,15 @@ class Dataset:
         report = progress or (lambda done, total: None)
         report(0, 1)
         scan = scan_folder(self._source, exclude=self._exclude)
-        summary = SyncSummary(skipped=list(scan.refused))
         with self._lock:
-            state = self._state
-            live = np.flatnonzero(state.alive)
-            known = dict(zip(state.paths[live].tolist(), live.tolist(), strict=True))
-            labeled = state.labeled_mask()
-        new_paths = sorted(p for p in scan.images if p not in known)
-        gone = [code for path, code in known.items() if path not in scan.images]
-        wanted = {p: scan.sidecars[p] for p in new_paths if p in scan.sidecars}
-        wanted.update(
-            {p: scan.sidecars[p] for p, c in known.items() if p in scan.sidecars and not labeled[c]}
-        )
-        sidecars = self._source.read_many(sorted(set(wanted.values())))
-        labels_for: dict[str, list[str]] = {}
-        for path, txt in wanted.items():
-            data = sidecars.get(txt)
-            if isinstance(data, Exception):
-                summary.skipped.append(f"{txt}: cannot be read ({data})")
-                continue
-            names, problems = parse_sidecar(data or b"", txt)
-            summary.skipped.extend(problems)
-            if names:
-                labels_for[path] = names
-
-        total = max(1, len(new_paths) + len(gone))
-        done = 0
-        now = _now()
-        saved = True
-        if gone:
-            with self._lock:
-                ids = state.ids[np.asarray(gone, dtype=np.int64)].tolist()
-            res = self._record(
-                "sync",
-                [{"op": "images-", "ids": ids}],
-                describe=f"Synchronized: {len(ids)} vanished images removed",
-                changed=len(ids),
-                change=Change("images", _touched(ids)),
-            )
-            saved &= res.saved
-            summary.removed = len(ids)
-            done += len(ids)
-            report(done, total)
-        for start in range(0, len(new_paths), SYNC_CHUNK):
-            chunk = new_paths[start : start + SYNC_CHUNK]
-            rows = [
-                {
-                    "id": image_id_for(p),
-                    "path": p,
-                    "size": scan.images[p],
-                    "usage": "",
-                    "added_at": now,
-                }
-                for p in chunk
-            ]
-            ops: list[dict[str, Any]] = [{"op": "images+", "rows": rows}]
-            ops += self._sidecar_ops(
-                {p: labels_for[p] for p in chunk if p in labels_for},
-                {str(r["path"]): str(r["id"]) for r in rows},
-                now,
-            )
-            res = self._record(
-                "sync",
-                ops,
-                describe=f"Synchronized: {len(rows)} new images added",
-                changed=len(rows),
-                change=Change("images", None),
-            )
-            saved &= res.saved
-            summary.added += len(rows)
-            summary.labeled_from_sidecars += sum(1 for p in chunk if p in labels_for)
-            done += len(chunk)
-            report(done, total)
-        existing_labeled = {p: v for p, v in labels_for.items() if p in known}
-        if existing_labeled:
-            with self._lock:
-                id_of = {p: str(state.ids[known[p]]) for p in existing_labeled}
-            ops = self._sidecar_ops(existing_labeled, id_of, now)
-            res = self._record(
-                "sync",
-                ops,
-                describe=f"Synchronized: {len(existing_labeled)} images labeled from .txt files",
-                changed=len(existing_labeled),
-                change=Change("labels", None),
-            )
-            saved &= res.saved
-            summary.labeled_from_sidecars += len(existing_labeled)
-        summary.saved = saved
-        report(total, total)
-        return summary
-
-    def _sidecar_ops(
-        self, labels_for: dict[str, list[str]], id_of: Mapping[str, str], now: str
-    ) -> list[dict[str, Any]]:
-        by_label: dict[str, list[str]] = {}
-        for path, names in labels_for.items():
-            for name in names:
-                by_label.setdefault(name, []).append(id_of[path])
-        return [
-            {"op": "label+", "label": name, "ids": ids, "by": self.author, "at": now}
-            for name, ids in by_label.items()
-        ]
+            live = syncing.live_images(self._state)
+        work = syncing.plan_sync(scan, live, self._source, self.author)
+        for step in work.steps:
+            work.summary.saved &= self._do(step.plan).saved
+            if step.done is not None:
+                report(step.done, work.total)
+        report(work.total, work.total)
+        return work.summary
 
     # ------------------------------------------------------------------------------------------
     # undo
@@ -1960,42 +1511,23 @@ class Dataset:
         Cheaper than :attr:`images` when only paths are wanted (no list of labels per row).
         """
         with self._lock:
-            codes = self._state.view_codes("all")
-            return pd.Series(
-                pd.array(self._state.paths[codes], dtype=object),
-                index=pd.Index(self._state.ids[codes], name="image_id", dtype=object),
-                name="path",
-            )
+            return views.paths(self._state)
 
     def paths_of(self, ids: Iterable[str]) -> dict[str, str]:
         """The path of each known image id, relative to the source folder (one lookup for all)."""
-        ids = list(ids)
         with self._lock:
-            codes = self._state.lookup(ids)
-            paths = self._state.paths
-            return {i: str(paths[c]) for i, c in zip(ids, codes.tolist(), strict=True) if c >= 0}
+            return views.paths_of(self._state, ids)
 
     def usage_of(self, ids: Iterable[str]) -> dict[str, str]:
         """The part of the split of each image id ("" for none, and for unknown ids)."""
-        ids = list(ids)
         with self._lock:
-            codes = self._state.lookup(ids)
-            usage = self._state.usage
-            return {
-                i: (str(usage[c]) if c >= 0 else "")
-                for i, c in zip(ids, codes.tolist(), strict=True)
-            }
+            return views.usage_of(self._state, ids)
 
     def usages(self) -> pd.Series:
         """The part of the split of every image (``"TRAIN"``, ``"EVAL"``, ``"TEST"``, or ``""``
         for none): index ``image_id``, in the order of :meth:`paths`."""
         with self._lock:
-            codes = self._state.view_codes("all")
-            return pd.Series(
-                pd.array(self._state.usage[codes], dtype=object),
-                index=pd.Index(self._state.ids[codes], name="image_id", dtype=object),
-                name="usage",
-            )
+            return views.usages(self._state)
 
     def annotations(self) -> pd.DataFrame:
         """Every (image, label) pair, one row each, in long format.
@@ -2005,22 +1537,7 @@ class Dataset:
         order. An image with no label has no row.
         """
         with self._lock:
-            s = self._state
-            codes, which, by, at = s.label_codes_long()
-            keep = s.alive[codes]
-            codes, which, by, at = codes[keep], which[keep], by[keep], at[keep]
-            names = np.asarray(list(s.labels), dtype=object)
-            authors = np.asarray(s.authors.values, dtype=object)
-            times = np.asarray(s.times.values, dtype=object)
-            return pd.DataFrame(
-                {
-                    "image_id": pd.array(s.ids[codes], dtype=object),
-                    "path": pd.array(s.paths[codes], dtype=object),
-                    "label": pd.array(names[which] if len(which) else [], dtype=object),
-                    "annotated_by": pd.array(authors[by] if len(by) else [], dtype=object),
-                    "created_at": pd.array(times[at] if len(at) else [], dtype=object),
-                }
-            )
+            return views.annotation_table(self._state)
 
     def manifest_bytes(self) -> bytes:
         """The ModelArts manifest of the current state (what :meth:`save` would write)."""
@@ -2037,19 +1554,36 @@ class Dataset:
 
     def read_images(self, ids: Iterable[str]) -> dict[str, bytes | Exception]:
         """The bytes of several images, read in one concurrent batch; a failure is returned."""
-        ids = list(ids)
         with self._lock:
-            codes = self._state.lookup(ids)
-            missing = [i for i, c in zip(ids, codes.tolist(), strict=True) if c < 0]
-            paths = {i: self._state.paths[c] for i, c in zip(ids, codes.tolist(), strict=True)}
-        if missing:
-            raise UnknownImageError(missing)
+            paths = views.image_paths(self._state, ids)
         got = self._source.read_many(sorted(set(paths.values())))
         return {i: got[p] for i, p in paths.items()}
 
     # ------------------------------------------------------------------------------------------
-    # assisted labeling: features, suggestions, similar images, duplicates. Each method only
-    # gathers what the Dataset holds; the work is in .features, .suggest and .duplicates.
+    # assisted labeling: features, suggestions, similar images, duplicates (see
+    # jupyter_labeler.assisted; the work is in .features, .suggest and .duplicates)
+    @functools.cached_property
+    def feature_cache(self) -> assisted.FeatureCache:
+        """What assisted labeling reads besides the public methods (the stores, every image's
+        path and size), and keeps between calls: features read, models fitted."""
+
+        def images() -> features.Batch:
+            with self._lock:
+                return assisted.feature_batch(self._state)
+
+        def revision() -> object:
+            with self._lock:
+                return views.revision(self._state)
+
+        return assisted.FeatureCache(
+            self._source,
+            self._output,
+            images=images,
+            known=self.in_view,
+            revision=revision,
+            report=self._note_problems,
+        )
+
     def compute_features(
         self,
         embedder: str | features.Embedder = features.BUILTIN,
@@ -2074,69 +1608,17 @@ class Dataset:
         >>> ds.compute_features()  # doctest: +SKIP
         ComputeSummary(embedder='builtin', computed=300, reused=0, ...)
         """
-        key = features.embedder_name(embedder, name)
-        with self._lock:
-            codes = self._state.view_codes("all")
-            s = self._state
-            images = features.Batch(
-                s.ids[codes].tolist(), s.paths[codes].tolist(), s.sizes[codes].tolist()
-            )
-        return features.compute(
-            self._source,
-            self._output,
-            images,
-            embedder,
-            name=key,
-            client=client,
-            progress=progress,
-            batch_size=batch_size,
-            existing=self._load_features(key),
-            known=self._known_ids,
+        return assisted.compute_features(
+            self, embedder, name=name, client=client, progress=progress, batch_size=batch_size
         )
-
-    @property
-    def _feature_cache(self) -> dict[str, features.Features]:
-        # Made on first use, so that the Dataset's constructor stays as it is.
-        cache: dict[str, features.Features] | None = getattr(self, "_features_loaded", None)
-        if cache is None:
-            cache = {}
-            self._features_loaded = cache
-        return cache
-
-    def _known_ids(self, ids: np.ndarray) -> np.ndarray:
-        """Whether each id is an image of the dataset."""
-        with self._lock:
-            return np.asarray(self._state.lookup(ids) >= 0)
-
-    def _load_features(self, embedder: str) -> features.Features | None:
-        """The stored features of ``embedder`` (re-read only when their files changed); a file
-        skipped as bad is named in :attr:`problems` once."""
-        found = features.FeatureStore(self._output, embedder).load(
-            self._feature_cache.get(embedder), known=self._known_ids
-        )
-        if found is not None:
-            self._feature_cache[embedder] = found
-            self._note_problems(found.problems)
-        return found
 
     def _features(self, embedder: str) -> features.Features:
-        found = self._load_features(embedder)
-        if found is None or not len(found):
-            raise LabelerError(f"no {embedder} features yet: call compute_features() first")
-        return found
+        # What tests compare after computing; the same as feature_cache.require(embedder).
+        return self.feature_cache.require(embedder)
 
     def has_features(self, embedder: str = features.BUILTIN) -> bool:
         """Whether any features of ``embedder`` are stored (one listing of the store)."""
-        return bool(features.FeatureStore(self._output, embedder).files())
-
-    def _suggester(self, min_per_label: int, embedder: str) -> tuple[Any, features.Features]:
-        found = self._features(embedder)
-        with self._lock:
-            key = ("suggest", embedder, min_per_label, found.files)
-            if key not in self._state._cache:
-                pairs = self.annotations()[["image_id", "label"]]
-                self._state._cache[key] = _suggest.fit(pairs, found, min_per_label=min_per_label)
-            return self._state._cache[key], found
+        return assisted.has_features(self, embedder)
 
     def suggest(self, min_per_label: int = 5, *, embedder: str = features.BUILTIN) -> pd.DataFrame:
         """For every unlabeled image with features, its suggested label(s) and a confidence.
@@ -2148,8 +1630,7 @@ class Dataset:
         image (nothing to tell them from), are never suggested: they are named in the result's
         ``attrs["not_suggested"]``. Empty until two labels qualify.
         """
-        model, found = self._suggester(min_per_label, embedder)
-        return _suggest.suggestions(model, found, self.ids("unlabeled"))
+        return assisted.suggest(self, min_per_label, embedder=embedder)
 
     def accept_suggestions(
         self,
@@ -2164,20 +1645,10 @@ class Dataset:
         One action, undoable; each annotation keeps its ``confidence`` in the manifest, with
         this Dataset's author as ``annotated-by``.
         """
-        table = self.suggest(min_per_label, embedder=embedder)
-        if ids is not None:
-            table = table[table.index.isin(list(ids))]
-        table = table[table["confidence"] >= min_confidence]
-        ops = _suggest.accept_ops(table, self.author, _now())
-        if not ops:
-            return ActionResult("accept_suggestions", 0, True, "no suggestion is that confident")
-        n = int(table.index.nunique())
-        return self._record(
-            "accept_suggestions",
-            ops,
-            describe=f"Accepted {len(table)} suggestions for {plural(n, 'image')}",
-            changed=n,
-            change=Change("labels", _touched(table.index.unique().tolist())),
+        return self._carry_out(
+            assisted.accept_suggestions(
+                self, ids, min_confidence, min_per_label=min_per_label, embedder=embedder
+            )
         )
 
     def uncertain(
@@ -2187,8 +1658,7 @@ class Dataset:
         next: active learning). The columns of :meth:`suggest` (the likeliest label, one row per
         image) and ``certainty``: the top probability, or with several labels an image the
         least decided of its labels' max(p, 1 - p)."""
-        model, found = self._suggester(min_per_label, embedder)
-        return _suggest.least_certain(model, found, self.ids("unlabeled"), n)
+        return assisted.uncertain(self, n, min_per_label=min_per_label, embedder=embedder)
 
     def similar(
         self,
@@ -2200,11 +1670,7 @@ class Dataset:
     ) -> pd.DataFrame:
         """The ``k`` images of ``view`` most like ``ids`` (cosine distance to their mean vector),
         nearest first: index ``image_id``, column ``distance`` (0 = the same direction)."""
-        found = self._features(embedder)
-        if isinstance(ids, str):
-            ids = [ids]
-        self._view_code_array(view, None)  # checks the view's name
-        return _suggest.similar_table(found, list(ids), k, lambda c: self.in_view(c, view))
+        return assisted.similar(self, ids, k, view, embedder=embedder)
 
     def duplicates(self, max_distance: int = 4) -> pd.DataFrame:
         """Groups of duplicate images: exact (the same bytes) and near (64-bit perceptual hashes
@@ -2212,13 +1678,4 @@ class Dataset:
         ``usage``, ``exact`` (a byte-identical twin is in the group) and ``distance`` (bits from
         the group's first image). Use it to find images in both TRAIN and EVAL, then
         :meth:`remove_images`."""
-        found = self._features(features.BUILTIN)
-        live = self.paths()
-        rows = found.rows(live.index.tolist())
-        have = rows >= 0
-        table = _duplicates.table(found, rows[have], max_distance)
-        with self._lock:
-            codes = self._state.lookup(table.index.tolist())
-            table.insert(1, "path", pd.array(self._state.paths[codes], dtype=object))
-            table.insert(2, "usage", pd.array(self._state.usage[codes], dtype=object))
-        return table
+        return assisted.duplicates(self, max_distance)

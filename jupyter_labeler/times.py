@@ -13,15 +13,22 @@ manifest must not break a table.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["UnreadableTimes", "parse_times"]
+__all__ = ["UnreadableTimes", "now", "parse_times"]
 
 #: Examples of unreadable times named in a problem line, at most.
 _EXAMPLES = 3
+
+
+def now() -> str:
+    """The time now as this package records it (an action's, an annotation's, an image's
+    ``added_at``): ``YYYY-MM-DD HH:MM:SS`` in UTC, the form of a manifest's ``creation-time``."""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
 
 
 def parse_times(values: Sequence[str] | np.ndarray) -> tuple[pd.DatetimeIndex, np.ndarray]:
