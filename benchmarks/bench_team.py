@@ -298,8 +298,8 @@ def annotator(
             converged = time.time() - done_acting
             break
         time.sleep(interval)
-    assert ds._follower is not None
-    polls = ds._follower.polls
+    assert ds.follower is not None
+    polls = ds.follower.polls
     ds.follow(None)
     with lock:
         for name in just_applied:

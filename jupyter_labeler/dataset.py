@@ -451,6 +451,11 @@ class Dataset:
 
         return unobserve
 
+    @property
+    def observers(self) -> tuple[Callable[[Change], None], ...]:
+        """The callbacks :meth:`observe` added and not yet stopped."""
+        return tuple(self._observers)
+
     def _notify(self, change: Change) -> None:
         for callback in list(self._observers):
             try:
@@ -473,6 +478,16 @@ class Dataset:
 
     # ------------------------------------------------------------------------------------------
     # where things are
+    @property
+    def source(self) -> Store:
+        """The store of the source folder (the images), read-only."""
+        return self._source
+
+    @property
+    def output(self) -> Store:
+        """The store of the output folder (journal, snapshots, manifest, features)."""
+        return self._output
+
     @property
     def source_url(self) -> str:
         return self._source.url
@@ -1782,7 +1797,7 @@ class Dataset:
             return
         self._follower = Follower(
             lambda full, wide: self.poll(wide=wide, full=full),
-            self._heartbeat,
+            self.heartbeat,
             interval=interval,
             beat=HEARTBEAT_EVERY,
         )
@@ -1797,6 +1812,12 @@ class Dataset:
     def follow_error(self) -> str | None:
         """Why following is paused (the store fails), or None."""
         return self._follower.error if self._follower is not None else None
+
+    @property
+    def follower(self) -> Follower | None:
+        """The background thread of :meth:`follow` while it is on (how many ``polls`` it
+        made), else None."""
+        return self._follower
 
     def poll(self, *, wide: bool = False, full: bool = False) -> bool:
         """One poll of :meth:`follow`, now; True when the dataset changed.
@@ -1865,7 +1886,9 @@ class Dataset:
         """Where this annotator is (the view and 0-based page), told to the others."""
         self._presence = (str(view)[:32], int(page))
 
-    def _heartbeat(self) -> None:
+    def heartbeat(self) -> None:
+        """Tell the others where this annotator is now and see where they are (what
+        :meth:`follow` does every 15 s); observers hear "presence" when :attr:`others` changed."""
         view, page = self._presence
         write_heartbeat(self._output, self._journal.writer, self.author, view, page)
         others = read_annotators(

@@ -97,7 +97,7 @@ def ds(folder: tuple[Path, dict[str, str]]) -> Iterator[Dataset]:
 
 
 def feature_files(ds: Dataset, embedder: str = BUILTIN) -> list[str]:
-    return FeatureStore(ds._output, embedder).files()
+    return FeatureStore(ds.output, embedder).files()
 
 
 # -- features ------------------------------------------------------------------------------------
@@ -422,7 +422,7 @@ def test_compaction_drops_features_of_gone_images_and_nothing_else_breaks(
     gone = ds.ids("unlabeled")[:7].tolist()
     ds.remove_images(gone)
     ds.save()
-    rows = FeatureStore(ds._output, BUILTIN).read(feature_files(ds))
+    rows = FeatureStore(ds.output, BUILTIN).read(feature_files(ds))
     assert rows is not None
     stored = set(rows.column("image_id").to_pylist())
     assert stored == set(ds.ids())
@@ -486,8 +486,10 @@ def test_a_dask_cluster_over_s3_gives_the_vectors_of_the_local_path(
             client.submit = spy  # type: ignore[method-assign]
             summary = remote.compute_features(client=client, progress=False, batch_size=4)
         assert (summary.computed, summary.files) == (15, 4)
-        a = local._features(BUILTIN)
-        b = remote._features(BUILTIN)
+        a = FeatureStore(local.output, BUILTIN).load()
+        b = FeatureStore(remote.output, BUILTIN).load()
+        assert a is not None
+        assert b is not None
         rows = b.rows(a.ids.tolist())
         assert (rows >= 0).all()
         np.testing.assert_array_equal(a.vectors, b.vectors[rows])

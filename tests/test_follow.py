@@ -65,8 +65,8 @@ def test_another_process_labels_and_the_follower_applies_it(
 
     def observer(change: Change) -> None:
         if change.kind in ("labels", "reload") and "roses" in alice.label_names:
-            assert alice._follower is not None
-            seen.append(alice._follower.polls)
+            assert alice.follower is not None
+            seen.append(alice.follower.polls)
             applied.set()
 
     alice.observe(observer)
@@ -80,8 +80,8 @@ def test_another_process_labels_and_the_follower_applies_it(
             timeout=120,
         )
         assert done.stdout.strip() == "SAVED", done.stderr
-        assert alice._follower is not None
-        polls_at_ack = alice._follower.polls
+        assert alice.follower is not None
+        polls_at_ack = alice.follower.polls
         assert applied.wait(30)
         # Applied by the first poll that started after the write was acknowledged, or by the
         # one after it when a poll was already listing at that moment.

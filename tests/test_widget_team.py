@@ -215,9 +215,9 @@ def test_who_is_here_names_the_team_tabs_by_their_titles(
     bob = Dataset.open(folder, author="<bob>")
     alice.set_presence("review", 2)
     bob.set_presence("mine", 0)
-    alice._heartbeat()
-    bob._heartbeat()
-    lead._heartbeat()  # what a following dataset does at each beat
+    alice.heartbeat()
+    bob.heartbeat()
+    lead.heartbeat()  # what a following dataset does at each beat
     shown = text_of(lab._others.value)
     assert "alice on page 3 of Review" in shown
     assert "<bob> on page 1 of Mine" in shown
