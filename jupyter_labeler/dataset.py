@@ -86,6 +86,7 @@ from .snapshot import (
     release_arrow_memory,
     write_state,
 )
+from .source_urls import SourceUrls, output_inside
 from .splits import USAGES, normalize_usage, plan_split
 from .state import State, member
 from .storage import Store, open_store
@@ -230,7 +231,8 @@ class Dataset:
         self._unreadable_times = UnreadableTimes()  # reported in problems once each
         self._noted: dict[str, None] = {}  # problems met after opening, each told once
         self._thumbs: dict[int, ThumbnailCache] = {}
-        self._exclude = self._output_inside_source()
+        self._urls = SourceUrls(source)
+        self._exclude = output_inside(source, output)
 
     # ------------------------------------------------------------------------------------------
     # opening
@@ -270,12 +272,6 @@ class Dataset:
             dataset.sync()
         return dataset
 
-    def _output_inside_source(self) -> tuple[str, ...]:
-        if self._output.fs is not self._source.fs and self._output.scheme != self._source.scheme:
-            return ()
-        rel = self._source.relative(self._output.root + "/")
-        return (rel.rstrip("/"),) if rel else ()
-
     def _load(self) -> bool:
         """Read snapshot + journal into a new state; True when the output holds nothing yet."""
         problems: list[str] = []
@@ -294,9 +290,9 @@ class Dataset:
             parsed = parse_manifest(  # no name holds the bytes: the parser lets them go early
                 self._output.read(MANIFEST_NAME),
                 where=self._output.url_of(MANIFEST_NAME),
-                relative=self._relative_source,
+                relative=self._urls.relative,
                 exclude=self._exclude,
-                prefix=self._manifest_prefix(),
+                prefix=self._urls.prefix,
             )
             state = parsed.to_state()
             problems += parsed.problems
@@ -379,9 +375,9 @@ class Dataset:
         parsed = parse_manifest(
             data,
             where=f"{where}.manifest",
-            relative=self._relative_source,
+            relative=self._urls.relative,
             exclude=self._exclude,
-            prefix=self._manifest_prefix(),
+            prefix=self._urls.prefix,
         )
         state = parsed.to_state()
         problems += parsed.problems
@@ -391,45 +387,13 @@ class Dataset:
         return state
 
     def _relative_source(self, url: str) -> str | None:
-        """The path key of a manifest ``source`` URL, or None when it is outside the source.
-
-        The key is not checked here: :func:`~.paths.image_path_problem` decides whether it may
-        be an image (``<source>/../x.jpg`` gives ``../x.jpg``, which it refuses).
-        """
-        rest = url
-        if "://" in url:
-            scheme, rest = url.split("://", 1)
-            if scheme in {"s3", "s3a", "obs"} and self._source.scheme in {"s3", "obs"}:
-                return self._source.relative(rest)
-            if scheme == "file" or scheme == "memory":
-                rest = "/" + rest.lstrip("/")
-            else:
-                return None
-        elif not url.startswith("/"):
-            # Relative to the source folder, as some tools write them: ``./x.jpg``.
-            while rest.startswith("./"):
-                rest = rest[2:]
-            return rest
-        return self._source.relative(rest)
-
-    def _manifest_prefix(self) -> str:
-        """What an image's path follows in a manifest ``source``.
-
-        ModelArts and every SDK sample name OBS objects ``s3://bucket/key``, never ``obs://``.
-        """
-        if self._source.scheme == "obs":
-            return f"s3://{self._source.root.strip('/')}/"
-        return self._source.url_of("").rstrip("/") + "/"
-
-    def _same_image(self, source: str, path: str) -> bool:
-        """Whether a manifest ``source`` spelled its own way names the image at ``path``."""
-        return self._relative_source(source.strip()) == path
+        return self._urls.relative(url)
 
     def _write_manifest(self) -> bytes:
         return write_manifest(
             self._state,
-            self._manifest_prefix(),
-            same_image=self._same_image,
+            self._urls.prefix,
+            same_image=self._urls.same_image,
             properties=_team.property_texts(self._state) if self._state.team else None,
         )
 
