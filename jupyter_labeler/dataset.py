@@ -63,13 +63,7 @@ from .manifest import image_id_for, parse_manifest, write_manifest
 from .names import annotator_of, label_problem, validate_label
 from .paths import image_path_problem
 from .plan import Plan
-from .presence import (
-    HEARTBEAT_EVERY,
-    HeartbeatCache,
-    read_annotators,
-    remove_stale,
-    write_heartbeat,
-)
+from .presence import HEARTBEAT_EVERY, Presence, remove_stale
 from .results import (
     ActionResult,
     Change,
@@ -214,8 +208,6 @@ class Dataset:
         self._undo: list[_UndoEntry] = []
         self._events_since_snapshot = 0
         self._follower: Follower | None = None
-        self._presence: tuple[str, int] = ("all", 0)
-        self._heartbeats = HeartbeatCache()  # the others' heartbeats read, not read again
         self._activity: deque[dict[str, Any]] = deque(maxlen=50)
         # The time (13 digits) of the newest journal object seen: its name's, but never after
         # the store wrote it (see journal.AHEAD_LIMIT).
@@ -226,13 +218,19 @@ class Dataset:
         self._given_up = GivenUp()  # objects named by feed entries that cannot be read
         self._hints_paused = 0  # while saving, actions come from journal objects only
         self._deferred: list[str] = []  # named by feed entries, left for the next poll to read
-        self._others: list[tuple[str, str, int]] = []
         self.problems: list[str] = []
         self._unreadable_times = UnreadableTimes()  # reported in problems once each
         self._noted: dict[str, None] = {}  # problems met after opening, each told once
         self._thumbs: dict[int, ThumbnailCache] = {}
         self._urls = SourceUrls(source)
         self._exclude = output_inside(source, output)
+        self._presence = Presence(
+            output,
+            self._journal.writer,
+            self.author,
+            on_change=lambda: self._notify(Change("presence")),
+            report=lambda line: self._note_problems([line]),
+        )
 
     # ------------------------------------------------------------------------------------------
     # opening
@@ -1848,29 +1846,18 @@ class Dataset:
 
     def set_presence(self, view: str = "all", page: int = 0) -> None:
         """Where this annotator is (the view and 0-based page), told to the others."""
-        self._presence = (str(view)[:32], int(page))
+        self._presence.set(view, page)
 
     def heartbeat(self) -> None:
         """Tell the others where this annotator is now and see where they are (what
         :meth:`follow` does every 15 s); observers hear "presence" when :attr:`others` changed."""
-        view, page = self._presence
-        write_heartbeat(self._output, self._journal.writer, self.author, view, page)
-        others = read_annotators(
-            self._output,
-            exclude=self._journal.writer,
-            cache=self._heartbeats,
-            report=lambda line: self._note_problems([line]),
-        )
-        seen = [tuple(row) for row in others[["author", "view", "page"]].itertuples(index=False)]
-        if seen != self._others:
-            self._others = seen
-            self._notify(Change("presence"))
+        self._presence.beat()
 
     @property
     def others(self) -> list[tuple[str, str, int]]:
         """(author, view, page) of the other annotators seen at the last heartbeat (see
         :meth:`follow`); :meth:`annotators` asks the store now."""
-        return list(self._others)
+        return self._presence.others
 
     def annotators(self) -> pd.DataFrame:
         """The other annotators active on this dataset in the last minute, and where they are.
@@ -1878,13 +1865,7 @@ class Dataset:
         Columns ``author``, ``view``, ``page`` (0-based), ``seen_s_ago``. Only annotators whose
         dataset follows (see :meth:`follow`) send heartbeats.
         """
-        table = read_annotators(
-            self._output,
-            exclude=self._journal.writer,
-            cache=self._heartbeats,
-            report=lambda line: self._note_problems([line]),
-        )
-        return table.drop(columns=["writer"])
+        return self._presence.annotators()
 
     def _note_problems(self, lines: Iterable[str]) -> list[str]:
         """Add to :attr:`problems` the lines not noted before (each is told once, and kept
