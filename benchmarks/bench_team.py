@@ -29,8 +29,8 @@ Measured:
 An annotator that falls more than a second behind its schedule (a starved machine) skips that
 slot, as a person would, and the skipped slots are counted. ``--quick``: 4 annotators, 10 s.
 
-Each follower records when it applied which event by wrapping two private methods
-(``follow.Recent.apply``, which applies an event read from the store, and the journal's
+Each follower records when it applied which event by wrapping two methods of its inner parts
+(``applied.Recent.apply``, which applies an event read from the store, and the journal's
 ``append``, which names this annotator's own); the times are taken when its observers are
 told, i.e. when a Labeler would redraw.
 """
@@ -199,7 +199,7 @@ def annotator(
 ) -> None:
     logging.basicConfig(level=logging.WARNING, format=f"[annotator {index}] %(message)s")
     from jupyter_labeler import Dataset
-    from jupyter_labeler.follow import Recent
+    from jupyter_labeler.applied import Recent
 
     annotators, seconds, interval = config["annotators"], config["seconds"], config["interval"]
     every = config["every"]

@@ -37,6 +37,7 @@ from . import features
 from . import suggest as _suggest
 from . import team as _team
 from .agreement import agreement_table, rating_table
+from .applied import Recent
 from .errors import (
     LabelerError,
     SelfReviewError,
@@ -54,7 +55,6 @@ from .follow import (
     Follower,
     GivenUp,
     Hints,
-    Recent,
     lookback_from,
 )
 from .images import MAX_FILE_BYTES, Thumbnail, ThumbnailCache, file_too_large, placeholder
