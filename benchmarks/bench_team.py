@@ -215,7 +215,7 @@ def annotator(
     reloads = [0]
     own_names: list[str] = []
     apply_stored = Recent.apply
-    append = ds._journal.append
+    append = ds.replica.journal.append
 
     def recording_apply(self: Any, state: Any, name: str, event: Any, **kwargs: Any) -> Any:
         with lock:
@@ -236,7 +236,7 @@ def annotator(
             just_applied.clear()
 
     Recent.apply = recording_apply  # type: ignore[method-assign]
-    ds._journal.append = recording_append  # type: ignore[method-assign]
+    ds.replica.journal.append = recording_append  # type: ignore[method-assign]
     ds.observe(observer)
     ds.follow(interval)
     ready.put(index)
@@ -293,8 +293,8 @@ def annotator(
     converged = None
     time.sleep(3 * interval)
     while time.time() < deadline:
-        listed = set(ds._journal.list_events())
-        if listed <= set(ds._applied) | ds._covered:
+        listed = set(ds.replica.journal.list_events())
+        if listed <= set(ds.replica.applied) | ds.replica.covered:
             converged = time.time() - done_acting
             break
         time.sleep(interval)
@@ -307,7 +307,7 @@ def annotator(
     state = labels_by_image(ds)
     result = {
         "index": index,
-        "writer": ds._journal.writer,
+        "writer": ds.replica.journal.writer,
         "actions": actions,
         "acks": acks,
         "applied": applied,

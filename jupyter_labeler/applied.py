@@ -5,18 +5,20 @@ The journal's order is the order of names; an event may arrive after newer ones 
 (its PUT was slower, or its writer's clock behind). :class:`Recent` keeps the newest applied
 events with the operations that undo each, so that such an event is put in its place by undoing
 the newer ones and doing them again in name order, without re-reading the journal.
+:class:`Applied` is the record the replica and its catching up with other writers share.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from .events import apply_ops, check_event
 from .state import State
 
-__all__ = ["REWIND_LIMIT", "Recent"]
+__all__ = ["REWIND_LIMIT", "Applied", "Recent"]
 
 # How many of the newest applied events keep what undoes them, so that one named before them
 # and arriving late is put in its place by undoing them and doing them again in name order,
@@ -118,3 +120,42 @@ class Recent:
                 redone = apply_ops(state, ops, event, where=where(name), rules=True)
                 self.hold(name, event, ops, redone.inverse)
         return applied[:start] + order, problems
+
+
+@dataclass
+class Applied:
+    """A state and what it holds: the snapshot it was read from (``base_key``, None for none,
+    covering the journal objects ``covered``), then the journal objects applied since, in name
+    order (``names``; an action of this session still waiting for the store among them), the
+    newest of them undoable (``recent``), and how many events the next snapshot would cover
+    beyond the last one (``since_snapshot``). Not thread-safe: its owner's lock guards it.
+    """
+
+    state: State = field(default_factory=State)
+    base_key: str | None = None
+    covered: set[str] = field(default_factory=set)
+    names: list[str] = field(default_factory=list)
+    recent: Recent = field(default_factory=Recent)
+    since_snapshot: int = 0
+
+    def known(self) -> set[str]:
+        """Every journal object this state reflects (covered by its snapshot, or applied)."""
+        return self.covered.union(self.names)
+
+    def insert(
+        self,
+        new: dict[str, dict[str, Any]],
+        *,
+        where: Callable[[str], str],
+        exclude: Sequence[str] = (),
+        replace: Mapping[str, dict[str, Any] | None] | None = None,
+    ) -> list[str] | None:
+        """Put events read from the store in their place (see :meth:`Recent.insert`); the
+        problems met, or None when it cannot be done here (the state is then untouched)."""
+        done = self.recent.insert(
+            self.state, self.names, new, where=where, exclude=exclude, replace=replace
+        )
+        if done is None:
+            return None
+        self.names, problems = done
+        return problems

@@ -9,9 +9,8 @@ already applied is put in its place without re-reading the journal (see
 polls spaced out up to :data:`MAX_BACKOFF` seconds, and one line again when it is back, never a
 flood of errors.
 
-A feed entry is a hint, never the record: an action applied from one is held in :class:`Hints`
-until the wide poll's listing of the journal confirms it (or the journal's action replaces it),
-and a name that is only in the feed and cannot be read is not read again (:class:`GivenUp`).
+A feed entry is a hint, never the record: an action applied from one is checked against the
+journal by the wide poll (see :mod:`jupyter_labeler.catch_up`, which applies what a poll finds).
 Times in names are believed only up to the store's own clock (see
 :data:`jupyter_labeler.journal.AHEAD_LIMIT`).
 """
@@ -23,8 +22,8 @@ import random
 import re
 import threading
 import time
-from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable
+from collections import deque
+from collections.abc import Callable
 
 from .errors import StoreError
 
@@ -37,8 +36,6 @@ __all__ = [
     "WIDE_LOOKBACK",
     "FeedCursor",
     "Follower",
-    "GivenUp",
-    "Hints",
 ]
 
 log = logging.getLogger(__name__)
@@ -103,78 +100,6 @@ class FeedCursor:
             late = max((int(self.newest) - int(t)) / 1000 for t in times) if times else 0.0
         self._late.append(max(late, 0.0))
         self.newest = max([self.newest, *times])
-
-
-class Hints:
-    """Actions applied from feed entries before their journal objects were read.
-
-    A feed entry is a hint: anyone who can write to the bucket can write one, naming any
-    journal object and carrying any action. So an action applied from one is held here, with
-    the MD5 of the bytes it carried, until the record confirms it: a listing of the journal
-    that shows its object with that MD5 as ETag (S3 and OBS, for a plain PUT), or a read of
-    the object that gives those bytes. See :meth:`jupyter_labeler.dataset.Dataset.poll`.
-    Not thread-safe: the caller holds its lock.
-    """
-
-    def __init__(self) -> None:
-        self._held: dict[str, str] = {}  # name -> MD5 (hex) of the bytes the entry carried
-        self._missed: set[str] = set()  # held names one listing did not show
-
-    def __len__(self) -> int:
-        return len(self._held)
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._held
-
-    def add(self, name: str, digest: str) -> None:
-        self._held[name] = digest
-
-    def held(self) -> dict[str, str]:
-        return dict(self._held)
-
-    def drop(self, names: Iterable[str]) -> None:
-        for name in names:
-            self._held.pop(name, None)
-            self._missed.discard(name)
-
-    def clear(self) -> None:
-        self._held.clear()
-        self._missed.clear()
-
-    def missed(self, names: Iterable[str]) -> list[str]:
-        """Of these held names that a listing of the journal did not show, those that an
-        earlier listing did not show either: an honest writer's object exists before its feed
-        entry, but a listing a store serves from a lagging replica could miss it once."""
-        names = list(names)
-        twice = [n for n in names if n in self._missed]
-        self._missed.update(names)
-        return twice
-
-    @staticmethod
-    def confirmed_by(tag: str, digest: str) -> bool:
-        """Whether a listing's tag shows an object holding the bytes of this MD5."""
-        return bool(digest) and tag.strip('"').lower() == digest
-
-
-class GivenUp:
-    """Journal objects named only by feed entries that could not be read because they do not
-    exist or hold no event: objects are never rewritten, so they are not read again, and a
-    hostile feed cannot cost a read at every poll. Bounded: the oldest names are forgotten
-    first (a forgotten one costs one more read). A name listed in the journal itself is always
-    read, whatever this says. Not thread-safe."""
-
-    def __init__(self, limit: int = 100_000) -> None:
-        self.limit = limit
-        self._names: OrderedDict[str, None] = OrderedDict()
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._names
-
-    def add(self, names: Iterable[str]) -> None:
-        for name in names:
-            self._names[name] = None
-        while len(self._names) > self.limit:
-            self._names.popitem(last=False)
 
 
 class Follower:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 __all__ = [
+    "CHANGE_IDS_LIMIT",
     "MIN_IMAGES_PER_LABEL",
     "MIN_LABELS",
     "RECOMMENDED_IMAGES_PER_LABEL",
@@ -21,6 +22,8 @@ __all__ = [
 MIN_LABELS = 2
 MIN_IMAGES_PER_LABEL = 5
 RECOMMENDED_IMAGES_PER_LABEL = 50
+# Observers are told exactly which images changed up to this many; beyond, "possibly all".
+CHANGE_IDS_LIMIT = 5000
 
 
 @dataclass(frozen=True)

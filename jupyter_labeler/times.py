@@ -13,15 +13,21 @@ manifest must not break a table.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["UnreadableTimes", "parse_times"]
+__all__ = ["UnreadableTimes", "now_text", "parse_times"]
 
 #: Examples of unreadable times named in a problem line, at most.
 _EXAMPLES = 3
+
+
+def now_text() -> str:
+    """The time now, in UTC, as this package writes times: ``YYYY-MM-DD HH:MM:SS``."""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
 
 
 def parse_times(values: Sequence[str] | np.ndarray) -> tuple[pd.DatetimeIndex, np.ndarray]:

@@ -330,7 +330,7 @@ def test_keys_with_empty_parts_do_not_alias_other_objects(
 # -- 5 and 6. clocks ------------------------------------------------------------------------------
 def skewed(ds: Dataset, seconds: float) -> Dataset:
     """Make ``ds`` write with a clock ``seconds`` off real time."""
-    ds._journal.clock = lambda: time.time() + seconds
+    ds.replica.journal.clock = lambda: time.time() + seconds
     return ds
 
 
@@ -409,7 +409,7 @@ def test_a_fast_clock_does_not_freeze_the_published_manifest(shared: dict[str, A
         published = open_store(url, options).read(".jupyter_labeler/dataset.manifest")
         assert f'"name":"late{i}"'.encode() in published, url_of_manifest
     # The journal is compacted: objects covered by two snapshots in a row are gone.
-    assert len(bob._journal.list_events()) <= 1
+    assert len(bob.replica.journal.list_events()) <= 1
 
 
 def test_names_of_another_form_are_refused(tmp_path: Path) -> None:
