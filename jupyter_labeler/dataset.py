@@ -1345,16 +1345,12 @@ class Dataset:
         """One poll of :meth:`follow`, now; True when the dataset changed.
 
         It lists the feed (see :mod:`jupyter_labeler.journal`) and applies the new actions,
-        each in its place in the journal's order. A feed entry is a hint, not the record:
-        anyone who can write to the bucket can write one. So an action it carries is applied at
-        once, but only for a name within the last seconds, and is then checked against its
-        journal object at the next ``wide`` poll (every few polls of :meth:`follow`), which
-        lists the journal from the oldest action not checked yet (on S3 and OBS the ETag of a
-        plain PUT is the MD5 of its bytes, so a listing checks them without reading them): one
-        that differs is replaced by the journal's action, one with no journal object is taken
-        back (when two wide polls in a row miss it), each said once in :attr:`problems`. The wide poll also finds, within the last
-        seconds, actions that no feed entry carries. ``full`` lists the whole journal (see
-        :meth:`refresh`). A snapshot (:meth:`save`) holds journal objects only.
+        each in its place in the journal's order. A feed entry is a hint, not the record: what
+        it carries is applied at once, then checked against its journal object by the next
+        ``wide`` poll, which also finds the actions of the last seconds that no feed entry
+        carries; a difference is said once in :attr:`problems` (see
+        :mod:`jupyter_labeler.catch_up`). ``full`` lists the whole journal (see :meth:`refresh`).
+        A snapshot (:meth:`save`) holds journal objects only.
         """
         return self._replica.poll(wide=wide, full=full)
 
