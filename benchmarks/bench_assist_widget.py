@@ -67,7 +67,7 @@ def store_features(ds: Dataset, seed: int = 0) -> None:
             ),
         }
     )
-    FeatureStore(ds._output, BUILTIN).write(table)
+    FeatureStore(ds.output, BUILTIN).write(table)
 
 
 def timed(fn: Callable[[], Any], runs: int, after: Callable[[], Any] | None = None) -> float:

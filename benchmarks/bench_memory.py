@@ -37,14 +37,14 @@ def child(case: str, folder: str) -> None:
 
     ds = Dataset.open(folder, author="bench")
     read = {"bytes": 0}
-    real = ds._source.read_many
+    real = ds.source.read_many
 
     def counting(rels, **kwargs):  # type: ignore[no-untyped-def]
         got = real(rels, **kwargs)
         read["bytes"] += sum(len(v) for v in got.values() if isinstance(v, bytes))
         return got
 
-    ds._source.read_many = counting  # type: ignore[method-assign]
+    ds.source.read_many = counting  # type: ignore[method-assign]
     base = peak_mb()
     thumbs = ds.thumbnails(ds.images.index)
     shown = sum(t.ok for t in thumbs.values())

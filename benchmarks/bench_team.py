@@ -29,8 +29,8 @@ Measured:
 An annotator that falls more than a second behind its schedule (a starved machine) skips that
 slot, as a person would, and the skipped slots are counted. ``--quick``: 4 annotators, 10 s.
 
-Each follower records when it applied which event by wrapping two private methods
-(``follow.Recent.apply``, which applies an event read from the store, and the journal's
+Each follower records when it applied which event by wrapping two methods of its inner parts
+(``applied.Recent.apply``, which applies an event read from the store, and the journal's
 ``append``, which names this annotator's own); the times are taken when its observers are
 told, i.e. when a Labeler would redraw.
 """
@@ -185,7 +185,7 @@ def annotator(
 ) -> None:
     logging.basicConfig(level=logging.WARNING, format=f"[annotator {index}] %(message)s")
     from jupyter_labeler import Dataset
-    from jupyter_labeler.follow import Recent
+    from jupyter_labeler.applied import Recent
 
     annotators, seconds, interval = config["annotators"], config["seconds"], config["interval"]
     every = config["every"]
@@ -201,7 +201,7 @@ def annotator(
     reloads = [0]
     own_names: list[str] = []
     apply_stored = Recent.apply
-    append = ds._journal.append
+    append = ds.replica.journal.append
 
     def recording_apply(self: Any, state: Any, name: str, event: Any, **kwargs: Any) -> Any:
         with lock:
@@ -222,7 +222,7 @@ def annotator(
             just_applied.clear()
 
     Recent.apply = recording_apply  # type: ignore[method-assign]
-    ds._journal.append = recording_append  # type: ignore[method-assign]
+    ds.replica.journal.append = recording_append  # type: ignore[method-assign]
     ds.observe(observer)
     ds.follow(interval)
     ready.put(index)
@@ -279,13 +279,13 @@ def annotator(
     converged = None
     time.sleep(3 * interval)
     while time.time() < deadline:
-        listed = set(ds._journal.list_events())
-        if listed <= set(ds._applied) | ds._covered:
+        listed = set(ds.replica.journal.list_events())
+        if listed <= set(ds.replica.applied) | ds.replica.covered:
             converged = time.time() - done_acting
             break
         time.sleep(interval)
-    assert ds._follower is not None
-    polls = ds._follower.polls
+    assert ds.follower is not None
+    polls = ds.follower.polls
     ds.follow(None)
     with lock:
         for name in just_applied:
@@ -293,7 +293,7 @@ def annotator(
     state = labels_by_image(ds)
     result = {
         "index": index,
-        "writer": ds._journal.writer,
+        "writer": ds.replica.journal.writer,
         "actions": actions,
         "acks": acks,
         "applied": applied,

@@ -20,8 +20,8 @@ from . import duplicates as _duplicates
 from . import features
 from . import suggest as _suggest
 from .errors import LabelerError
-from .plan import Plan, touched
-from .results import ActionResult, Change
+from .plan import Plan
+from .results import ActionResult, Change, touched
 from .state import State
 from .storage import Store
 from .times import now

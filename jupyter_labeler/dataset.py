@@ -1,8 +1,9 @@
 """The Dataset: the one owner of a dataset's images, labels and every operation on them.
 
 It has no widget in it: a notebook user can do everything the Labeler does by calling these
-methods, and every result is a pandas DataFrame. Each action is one event, written to the
-journal at once (see :mod:`jupyter_labeler.journal`); observers are told what changed.
+methods, and every result is a pandas DataFrame. Each action is one event, applied and written
+to the journal at once by the one replica of the store (see :mod:`jupyter_labeler.replica`);
+observers are told what changed.
 
 Example::
 
@@ -22,12 +23,7 @@ import functools
 import getpass
 import logging
 import os
-import threading
-import time
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -36,34 +32,14 @@ import pandas as pd
 from . import assisted, features, image_actions, label_plans, syncing, views
 from . import team as _team
 from .agreement import agreement_table, disagreement_table, ratings
-from .errors import (
-    LabelerError,
-    StoreUnavailableError,
-    UndoError,
-)
-from .events import FORMAT_VERSION, MAX_TEXT_CHARS, apply_ops
-from .follow import (
-    WIDE_LOOKBACK,
-    FeedCursor,
-    Follower,
-    GivenUp,
-    Hints,
-    Recent,
-    lookback_from,
-)
-from .journal import MANIFEST_NAME, FeedEntry, Found, Journal, SaveStatus
+from .events import MAX_TEXT_CHARS
+from .follow import Follower
+from .journal import MANIFEST_NAME, SaveStatus
 from .label_plans import DELETE_MODES
-from .manifest import parse_manifest, write_manifest
-from .names import annotator_of, label_problem, validate_label
-from .plan import CHANGE_IDS_LIMIT as _CHANGE_IDS_LIMIT
+from .names import annotator_of, validate_label
 from .plan import Plan
-from .presence import (
-    HEARTBEAT_EVERY,
-    HeartbeatCache,
-    read_annotators,
-    remove_stale,
-    write_heartbeat,
-)
+from .presence import HEARTBEAT_EVERY, Presence
+from .replica import Replica
 from .results import (
     ActionResult,
     Change,
@@ -72,17 +48,10 @@ from .results import (
     UploadResult,
 )
 from .scan import scan_folder
-from .snapshot import (
-    IMAGES_SUFFIX,
-    LABELS_SUFFIX,
-    read_state,
-    release_arrow_memory,
-    write_state,
-)
+from .source_urls import output_inside
 from .state import State
 from .storage import Store, open_store
 from .thumbnails import Thumbnail, Thumbnails
-from .times import UnreadableTimes
 from .times import now as _now
 from .views import PER_CODE_LIMIT
 
@@ -91,55 +60,13 @@ __all__ = ["DEFAULT_OUTPUT", "DELETE_MODES", "Dataset"]
 log = logging.getLogger(__name__)
 
 DEFAULT_OUTPUT = ".jupyter_labeler"
-# Compact on its own after this many journal events, so that opening stays fast.
-AUTO_COMPACT_EVENTS = 2000
-# save() builds on another writer's newer snapshot at most this many times before it gives up.
-_COMPACT_ATTEMPTS = 3
-# The snapshot file of assignments, own labels and reviews (only when a dataset has them).
-_TEAM_SUFFIX = ".team.parquet"
 # Where the images table stops looking labels up image by image (see views.table); a name of
 # this module so that a test can lower it.
 _PER_CODE_LIMIT = PER_CODE_LIMIT
 
 
-# A poll reads at most this many journal objects (the others wait for the next polls), so that
-# a flood of feed entries naming objects that do not exist cannot stall following.
-_READS_PER_POLL = 256
-# The journal objects read in one batch while checking the actions applied from feed entries.
-_HINT_READS = 256
-
-
-def _change_of(events: list[Any]) -> Change:
-    """What other writers' events changed, as precisely as their operations say."""
-    images = False
-    ids: set[str] = set()
-    exact = True
-    for event in events:
-        ops = event.get("ops") if isinstance(event, dict) else None
-        for op in ops if isinstance(ops, list) else []:
-            if not isinstance(op, dict):
-                continue
-            kind = op.get("op")
-            images = images or kind in ("images+", "images-")
-            given = op.get("ids")
-            if kind == "images+" and isinstance(op.get("rows"), list):
-                given = [r.get("id") for r in op["rows"] if isinstance(r, dict)]
-            if isinstance(given, list):
-                ids.update(i for i in given if isinstance(i, str))
-            elif kind in ("rename", "move", "drop"):
-                exact = False  # every image of a label: not listed
-    touched = frozenset(ids) if exact and len(ids) <= _CHANGE_IDS_LIMIT else None
-    return Change("images" if images else "labels", touched)
-
-
 # add_label and remove_label say so in their descriptions (see team.planning)
 _back_to_review = _team.back_to_review_note
-
-
-def _ago(seconds: float) -> str:
-    if seconds < 60:
-        return f"{max(0, round(seconds))} s ago"
-    return f"{round(seconds / 60)} min ago"
 
 
 def _default_author() -> str:
@@ -150,13 +77,6 @@ def _default_author() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return "unknown"
-
-
-@dataclass
-class _UndoEntry:
-    description: str
-    inverse: list[dict[str, Any]]
-    irreversible: str = ""
 
 
 class Dataset:
@@ -177,36 +97,29 @@ class Dataset:
         self._output = output
         # ``human/alice/alice``, as ModelArts names its users, is alice (see names.py)
         self.author = annotator_of(author)
-        self._lock = threading.RLock()
         self._observers: list[Callable[[Change], None]] = []
-        self._journal = Journal(output, on_status=self._status_changed)
-        self._state = State()
-        self._base_key: str | None = None
-        self._covered: set[str] = set()
-        self._applied: list[str] = []
-        self._recent = Recent()  # the newest applied events, with what undoes each
-        self._actions: deque[tuple[int, str]] = deque(maxlen=1000)  # (count, name) made here
-        self._undo: list[_UndoEntry] = []
-        self._events_since_snapshot = 0
+        self._thumbs = Thumbnails(source)  # one cache of thumbnails per size
+        self._exclude = output_inside(source, output)
+        self._replica = Replica(
+            source,
+            output,
+            author=self.author,
+            exclude=self._exclude,
+            notify=self._notify,
+            on_load=self._clear_thumbnails,  # a path may name other bytes after a reload
+        )
+        # The replica's, never replaced: every method reads the state with this lock held.
+        self._lock = self._replica.lock
+        self._journal = self._replica.journal
+        self._unreadable_times = self._replica.unreadable_times
         self._follower: Follower | None = None
-        self._presence: tuple[str, int] = ("all", 0)
-        self._heartbeats = HeartbeatCache()  # the others' heartbeats read, not read again
-        self._activity: deque[dict[str, Any]] = deque(maxlen=50)
-        # The time (13 digits) of the newest journal object seen: its name's, but never after
-        # the store wrote it (see journal.AHEAD_LIMIT).
-        self._newest_seen = ""
-        self._feed = FeedCursor()  # where the next listing of the feed starts
-        self._unfed: dict[str, Found] = {}  # actions in the journal, not yet in the feed
-        self._hints = Hints()  # actions applied from feed entries, not yet checked (see poll)
-        self._given_up = GivenUp()  # objects named by feed entries that cannot be read
-        self._hints_paused = 0  # while saving, actions come from journal objects only
-        self._deferred: list[str] = []  # named by feed entries, left for the next poll to read
-        self._others: list[tuple[str, str, int]] = []
-        self.problems: list[str] = []
-        self._unreadable_times = UnreadableTimes()  # reported in problems once each
-        self._noted: dict[str, None] = {}  # problems met after opening, each told once
-        self._thumbs = Thumbnails(self._source)  # one cache of thumbnails per size
-        self._exclude = self._output_inside_source()
+        self._presence = Presence(
+            output,
+            self._journal.writer,
+            self.author,
+            on_change=lambda: self._notify(Change("presence")),
+            report=lambda line: self._replica.note_problems([line]),
+        )
 
     # ------------------------------------------------------------------------------------------
     # opening
@@ -241,173 +154,45 @@ class Dataset:
         else:
             output_store = open_store(output, storage_options)
         dataset = cls(source_store, output_store, author=author or _default_author())
-        fresh = dataset._load()
+        fresh = dataset._replica.load()
         if fresh:
             dataset.sync()
         return dataset
 
-    def _output_inside_source(self) -> tuple[str, ...]:
-        if self._output.fs is not self._source.fs and self._output.scheme != self._source.scheme:
-            return ()
-        rel = self._source.relative(self._output.root + "/")
-        return (rel.rstrip("/"),) if rel else ()
+    @property
+    def _state(self) -> State:
+        # The replica's state now: a reload replaces it, so it is never kept in an attribute.
+        return self._replica.state
 
-    def _load(self) -> bool:
-        """Read snapshot + journal into a new state; True when the output holds nothing yet."""
-        problems: list[str] = []
-        with self._lock:
-            made = self._actions[-1][0] if self._actions else 0
-            waiting = {name for name, _event in self._journal.pending_events()}
-        marker, marker_problems = self._journal.latest_marker()
-        problems += marker_problems
-        state: State | None = None
-        covered: set[str] = set()
-        fresh = False
-        if marker is not None:
-            covered = set(marker.get("covered", []))
-            state = self._read_snapshot(marker, problems)
-        elif self._output.exists(MANIFEST_NAME):
-            parsed = parse_manifest(  # no name holds the bytes: the parser lets them go early
-                self._output.read(MANIFEST_NAME),
-                where=self._output.url_of(MANIFEST_NAME),
-                relative=self._relative_source,
-                exclude=self._exclude,
-                prefix=self._manifest_prefix(),
-            )
-            state = parsed.to_state()
-            problems += parsed.problems
-        records = self._journal.list_records()
-        names = [n for n in records if n not in covered]
-        if state is None:
-            state = State()
-            fresh = not names
-        events, event_problems = self._journal.read_events(names)
-        problems += event_problems
-        applied = []
-        recent = Recent()
-        for name in names:
-            if name in events:
-                where = self._output.url_of(f"journal/{name}.json")
-                problems += recent.apply(
-                    state, name, events[name], where=where, exclude=self._exclude
-                )
-                applied.append(name)
-        # Actions of this session still waiting for the store stay visible after a reload.
-        for name, event in self._journal.pending_events():
-            if name not in events:  # not written just after the listing
-                done = apply_ops(state, event["ops"], event, rules=True)
-                recent.hold(name, event, event["ops"], done.inverse)
-                applied.append(name)
-        problems += self._journal.refused
-        reports = [r for r in self._journal.reports.take() if r not in self._noted]
-        self._noted.update(dict.fromkeys(reports))
-        # Told before (objects refused while following, heartbeats, features files): kept.
-        problems += self._noted
-        with self._lock:
-            # Actions of this session written while the journal was being read: neither listed
-            # nor pending any more, they would vanish from view until the next full refresh.
-            seen = covered.union(applied)
-            late = [n for c, n in self._actions if (c > made or n in waiting) and n not in seen]
-            for name in late:
-                held = self._recent.get(name)
-                if held is not None:
-                    event, ops = held
-                    recent.hold(name, event, ops, apply_ops(state, ops, event, rules=True).inverse)
-                    applied.append(name)
-            self._recent = recent
-            self._state = state
-            self._hints.clear()  # this state holds journal objects only
-            self._see(records.values())
-            self._base_key = marker["key"] if marker else None
-            self._covered = covered
-            self._applied = applied
-            self._events_since_snapshot = len(names)
-            self.problems = problems
-            self._unreadable_times.clear()
-            self._clear_thumbnails()
-        for problem in problems:
-            log.warning("%s", problem)
-        return fresh
+    @property
+    def replica(self) -> Replica:
+        """The replica of the store that this dataset reads and writes (see
+        :mod:`jupyter_labeler.replica`): its :attr:`~Replica.journal`, the names of the journal
+        objects :attr:`~Replica.applied`, :meth:`~Replica.reload`. For tools and tests; a
+        notebook needs none of it."""
+        return self._replica
 
-    def _read_snapshot(self, marker: dict[str, Any], problems: list[str]) -> State:
-        key = marker["key"]
-        where = self._output.url_of(f"snapshots/{key}")
-        order = marker.get("labels", [])
-        order = [n for n in order if isinstance(n, str)] if isinstance(order, list) else []
-        try:
-            images = self._journal.read_snapshot_file(key, IMAGES_SUFFIX)
-            labels = self._journal.read_snapshot_file(key, LABELS_SUFFIX)
-            state, refused = read_state(images, labels, order, exclude=self._exclude, where=where)
-            if marker.get("team") is True:
-                refused += _team.read_team(
-                    state,
-                    self._journal.read_snapshot_file(key, _TEAM_SUFFIX),
-                    where=f"{where}{_TEAM_SUFFIX}",
-                )
-        except Exception as exc:  # whatever a damaged or hostile Parquet file raises
-            problems.append(
-                f"snapshot {key}: its Parquet copy cannot be read ({exc}); read its manifest instead"
-            )
-        else:
-            problems += refused
-            return state
-        data = self._journal.read_snapshot_file(key, ".manifest")
-        parsed = parse_manifest(
-            data,
-            where=f"{where}.manifest",
-            relative=self._relative_source,
-            exclude=self._exclude,
-            prefix=self._manifest_prefix(),
-        )
-        state = parsed.to_state()
-        problems += parsed.problems
-        for name in order:
-            if label_problem(name) is None:
-                state.ensure_label(name)
-        return state
+    @property
+    def source(self) -> Store:
+        """The store of the source folder (the images), read-only."""
+        return self._source
+
+    @property
+    def output(self) -> Store:
+        """The store of the output folder (journal, snapshots, manifest, features)."""
+        return self._output
+
+    @property
+    def problems(self) -> list[str]:
+        """Problems met reading the store (a malformed manifest line, a corrupt journal object,
+        an object another writer left that cannot be read), each a sentence, each said once."""
+        return self._replica.problems
 
     def _relative_source(self, url: str) -> str | None:
-        """The path key of a manifest ``source`` URL, or None when it is outside the source.
-
-        The key is not checked here: :func:`~.paths.image_path_problem` decides whether it may
-        be an image (``<source>/../x.jpg`` gives ``../x.jpg``, which it refuses).
-        """
-        rest = url
-        if "://" in url:
-            scheme, rest = url.split("://", 1)
-            if scheme in {"s3", "s3a", "obs"} and self._source.scheme in {"s3", "obs"}:
-                return self._source.relative(rest)
-            if scheme == "file" or scheme == "memory":
-                rest = "/" + rest.lstrip("/")
-            else:
-                return None
-        elif not url.startswith("/"):
-            # Relative to the source folder, as some tools write them: ``./x.jpg``.
-            while rest.startswith("./"):
-                rest = rest[2:]
-            return rest
-        return self._source.relative(rest)
-
-    def _manifest_prefix(self) -> str:
-        """What an image's path follows in a manifest ``source``.
-
-        ModelArts and every SDK sample name OBS objects ``s3://bucket/key``, never ``obs://``.
-        """
-        if self._source.scheme == "obs":
-            return f"s3://{self._source.root.strip('/')}/"
-        return self._source.url_of("").rstrip("/") + "/"
-
-    def _same_image(self, source: str, path: str) -> bool:
-        """Whether a manifest ``source`` spelled its own way names the image at ``path``."""
-        return self._relative_source(source.strip()) == path
+        return self._replica.urls.relative(url)
 
     def _write_manifest(self) -> bytes:
-        return write_manifest(
-            self._state,
-            self._manifest_prefix(),
-            same_image=self._same_image,
-            properties=_team.property_texts(self._state) if self._state.team else None,
-        )
+        return self._replica.manifest()
 
     # ------------------------------------------------------------------------------------------
     # observing
@@ -427,6 +212,11 @@ class Dataset:
 
         return unobserve
 
+    @property
+    def observers(self) -> tuple[Callable[[Change], None], ...]:
+        """The callbacks :meth:`observe` added and not yet stopped."""
+        return tuple(self._observers)
+
     def _notify(self, change: Change) -> None:
         for callback in list(self._observers):
             try:
@@ -434,18 +224,15 @@ class Dataset:
             except Exception:
                 log.exception("a Dataset observer failed on %s", change.kind)
 
-    def _status_changed(self, status: SaveStatus) -> None:
-        self._notify(Change("status"))
-
     @property
     def status(self) -> SaveStatus:
         """Saving state: "saved", "saving", "pending" (N actions wait for the store) or "error"."""
-        return self._journal.status
+        return self._replica.status
 
     @property
     def pending(self) -> int:
         """How many actions are applied here but not yet written to the store."""
-        return self._journal.pending
+        return self._replica.pending
 
     # ------------------------------------------------------------------------------------------
     # where things are
@@ -639,69 +426,13 @@ class Dataset:
         undoable: bool = True,
         undoes: str | None = None,
     ) -> ActionResult:
-        """Apply ``ops`` here, write them as one journal event, tell observers.
-
-        A sync is never put on the undo history: it mirrors the folder, and the next sync
-        would redo it anyway.
-        """
-        undoable = undoable and action != "sync"
-        name = self._journal.next_name()
-        stored = [{k: v for k, v in op.items() if not k.startswith("_")} for op in ops]
-        event = {
-            "v": FORMAT_VERSION,
-            "action": action,
-            "author": self.author,
-            "describe": describe[:200],
-            "time": _now(),
-            "ops": stored,
-        }
-        if undoes:
-            event["undoes"] = undoes
-        with self._lock:
-            applied = apply_ops(self._state, ops, event, where=name, rules=True)
-            if applied.refused:
-                # What the team rules refuse (an undo putting back an own label of an image
-                # reassigned since) is not written: every reader would refuse it too.
-                stored = [
-                    {k: v for k, v in op.items() if not k.startswith("_")} for op in applied.ops
-                ]
-                event["ops"] = stored
-                for why in applied.refused:
-                    log.info("%s", why)
-            self._recent.hold(name, event, stored, applied.inverse)
-            self._actions.append(((self._actions[-1][0] if self._actions else 0) + 1, name))
-            for problem in applied.problems:
-                if problem not in applied.refused:
-                    log.error("%s", problem)
-            inverse = applied.inverse
-            self._applied.append(name)
-            self._events_since_snapshot += 1
-            if undoable:
-                self._undo.append(_UndoEntry(describe, inverse, irreversible))
-        saved = self._journal.append(name, event)
-        self._notify(change)
-        message = (
-            describe
-            if saved
-            else f"{describe} (not yet saved: the store has not confirmed it; retrying)"
-        )
-        if saved and self._events_since_snapshot >= AUTO_COMPACT_EVENTS:
-            with contextlib.suppress(LabelerError):
-                self.save()
-        return ActionResult(action, changed, saved, message)
+        """Apply ``ops`` here, write them as one journal event, tell observers."""
+        plan = Plan(action, ops, describe, changed, change, irreversible, undoable, undoes)
+        return self._replica.record(plan)
 
     def _do(self, plan: Plan) -> ActionResult:
         """Apply ``plan``, write it as one journal event and tell observers."""
-        return self._record(
-            plan.action,
-            plan.ops,
-            describe=plan.describe,
-            changed=plan.changed,
-            change=plan.change,
-            irreversible=plan.irreversible,
-            undoable=plan.undoable,
-            undoes=plan.undoes,
-        )
+        return self._replica.record(plan)
 
     def _carry_out(self, plan: Plan | ActionResult) -> ActionResult:
         """Record a planner's ``plan`` (a result instead says that there is nothing to do),
@@ -979,12 +710,13 @@ class Dataset:
     # undo
     @property
     def can_undo(self) -> bool:
-        return bool(self._undo)
+        """Whether :meth:`undo` has an action of this session to revert."""
+        return self._replica.can_undo
 
     @property
     def undo_description(self) -> str | None:
         """What :meth:`undo` would revert, in words (None when nothing)."""
-        return self._undo[-1].description if self._undo else None
+        return self._replica.undo_description
 
     def undo(self) -> ActionResult:
         """Revert this author's last action in this session, saved as a new action.
@@ -992,26 +724,13 @@ class Dataset:
         An action that deleted source files cannot be undone (the files are gone): it raises
         :class:`~jupyter_labeler.errors.UndoError` and is dropped from the undo history.
         """
-        with self._lock:
-            if not self._undo:
-                raise UndoError("there is nothing to undo")
-            entry = self._undo.pop()
-        if entry.irreversible:
-            raise UndoError(f"cannot undo: {entry.irreversible}; deleted files cannot come back")
-        return self._record(
-            "undo",
-            entry.inverse,
-            describe=f"Undid: {entry.description}",
-            changed=1,
-            change=Change("reload"),
-            undoable=False,
-        )
+        return self._replica.undo()
 
     # ------------------------------------------------------------------------------------------
     # saving, refreshing
     def flush(self, timeout: float | None = 30.0) -> bool:
         """Write every action still waiting for the store; True when none is left."""
-        return self._journal.flush(timeout)
+        return self._replica.flush(timeout)
 
     def refresh(self) -> bool:
         """Pick up other writers' actions from the store; True when something changed.
@@ -1019,192 +738,7 @@ class Dataset:
         It reads the whole journal's listing: actions applied from the feed (see
         :meth:`follow`) are checked against their journal objects too.
         """
-        marker, _ = self._journal.latest_marker()
-        records = self._journal.list_records()
-        with self._lock:
-            base = self._base_key
-        if (marker["key"] if marker else None) != base:
-            self._reload()
-            return True
-        changed = self._apply_new(list(records), listed=records)
-        changed = self._check_hints(records, since="") or changed
-        self._take_reports()
-        return changed
-
-    def _see(self, found: Iterable[Found]) -> None:
-        """Journal objects listed (with the lock held): the newest time seen moves on."""
-        newest = max((f.seen for f in found), default=-1)
-        if newest >= 0:
-            self._newest_seen = max(self._newest_seen, f"{newest:013d}")
-
-    def _apply_new(
-        self,
-        names: list[str],
-        carried: Mapping[str, FeedEntry] | None = None,
-        *,
-        listed: Mapping[str, Found] | None = None,
-    ) -> bool:
-        """Apply the events among ``names`` not applied yet, each in its place in name order.
-
-        ``carried`` holds feed entries with the events they carry (hints, see :meth:`poll`):
-        only the others are read from the journal. ``listed`` holds the names a listing of the
-        journal found (the others were named by feed entries only). One named before actions
-        applied here (its PUT was slower, or its writer's clock behind) is put in its place by
-        undoing the newer ones and doing them again; only when that cannot be done (too far
-        back, or images added or removed) is everything re-read.
-        """
-        listed = listed or {}
-        with self._lock:
-            known = self._covered.union(self._applied)
-            self._see(listed.values())
-            paused = self._hints_paused > 0
-            # A hint is taken only for an action named within the window that the checking
-            # listing covers (see _check_hints); an older one is read from the journal.
-            floor = lookback_from(self._newest_seen, WIDE_LOOKBACK)
-        new = [n for n in names if n not in known and (n in listed or n not in self._given_up)]
-        if not new:
-            return False
-        hints = {
-            n: carried[n]
-            for n in new
-            if carried and n in carried and not paused and n[:13] >= floor[:13]
-        }
-        # Objects a listing found are read; those only feed entries name, a batch at a time (a
-        # flood of entries naming nothing waits for the next polls, not the actions listed).
-        named = [n for n in new if n not in hints and n not in listed]
-        with self._lock:
-            self._deferred = named[_READS_PER_POLL:]
-        wanted = [n for n in new if n in listed and n not in hints] + named[:_READS_PER_POLL]
-        records = self._journal.read_records(wanted)
-        for name in records.failed:  # said once; read again at the next poll that names it
-            self._journal.reports.add(name, records.problems[name])
-        if records.missing or records.corrupt:
-            with self._lock:
-                self._given_up.add(n for n in records.missing + records.corrupt if n not in listed)
-            for name in records.missing + records.corrupt:
-                self._journal.reports.add(name, records.problems[name])
-        events: dict[str, dict[str, Any]] = dict(records.events)
-        events.update((n, entry.event) for n, entry in hints.items() if entry.event is not None)
-        with self._lock:
-            applied = set(self._applied)
-            fresh = {n: events[n] for n in new if n in events and n not in applied}
-            done = None
-            problems: list[str] = []
-            if fresh:
-                done = self._recent.insert(
-                    self._state,
-                    self._applied,
-                    fresh,
-                    where=lambda n: self._output.url_of(f"journal/{n}.json"),
-                    exclude=self._exclude,
-                )
-            if done is not None:
-                self._applied, problems = done
-                for name, event in fresh.items():
-                    if name in hints:
-                        self._hints.add(name, hints[name].digest)
-                    self._note_activity(name, event)
-            self.problems.extend(problems)
-        if fresh and done is None:
-            self._reload()  # too far back to put in place: replay the journal in its order
-            return True
-        if not fresh:
-            return False
-        self._notify(_change_of(list(fresh.values())))
-        return True
-
-    def _check_hints(self, listed: Mapping[str, Found], *, since: str) -> bool:
-        """Check the actions applied from feed entries against the journal, the record.
-
-        ``listed`` is a listing of the journal of the names after ``since`` ("" = all). An
-        action whose object the listing shows with the MD5 of its bytes as ETag is confirmed;
-        one whose object differs is replaced by the object's action, and one whose object is
-        not in the journal (a feed entry naming nothing) is taken back. Each such difference is
-        said once. True when the dataset changed.
-        """
-        with self._lock:
-            held = {n: d for n, d in self._hints.held().items() if n[:13] > since[:13]}
-        if not held:
-            return False
-        confirmed = [
-            n for n, d in held.items() if n in listed and Hints.confirmed_by(listed[n].tag, d)
-        ]
-        read = [n for n in held if n in listed and n not in confirmed][:_HINT_READS]
-        absent = [n for n in held if n not in listed]
-        records = self._journal.read_records(read)
-        replace: dict[str, dict[str, Any] | None] = {}
-        for name in read:
-            if name in records.events:
-                if records.digests[name] == held[name]:
-                    confirmed.append(name)
-                else:
-                    replace[name] = records.events[name]
-            elif name in records.missing:
-                absent.append(name)
-            elif name in records.corrupt:
-                replace[name] = None
-        with self._lock:
-            absent = self._hints.missed(absent)
-        if absent:
-            marker, _ = self._journal.latest_marker()
-            with self._lock:
-                base = self._base_key
-            if (marker["key"] if marker else None) != base:
-                # Another writer compacted: its snapshot holds what the journal no longer does.
-                self._reload()
-                return True
-            replace.update(dict.fromkeys(absent))
-        with self._lock:
-            self._hints.drop(confirmed)
-            if not replace:
-                return False
-            self._given_up.add(n for n in replace if replace[n] is None)
-            done = self._recent.insert(
-                self._state,
-                self._applied,
-                {},
-                replace={n: e for n, e in replace.items() if n in self._applied},
-                where=lambda n: self._output.url_of(f"journal/{n}.json"),
-                exclude=self._exclude,
-            )
-            if done is not None:
-                self._applied, problems = done
-                self._hints.drop(replace)
-                self.problems.extend(problems)
-            taken = {item["event"] for item in self._activity}.intersection(replace)
-            if taken:
-                self._activity = deque(
-                    (a for a in self._activity if a["event"] not in taken),
-                    maxlen=self._activity.maxlen,
-                )
-        url = self._output.url_of("feed")
-        for name, event in replace.items():
-            self._journal.reports.add(
-                f"hint~{name}",
-                f"{url}: a feed entry carried an action that journal object {name} does not "
-                + (
-                    "hold; the journal's action applies"
-                    if event
-                    else "hold (it does not exist); taken back"
-                ),
-            )
-        if done is None:
-            self._reload()  # too far back to undo in place: replay the journal in its order
-        else:
-            self._notify(Change("reload"))
-        return True
-
-    def _note_activity(self, name: str, event: dict[str, Any]) -> None:
-        """Remember what another writer did, for "bob labeled 48 images as roses, 4 s ago"."""
-        if name.split("-")[1:2] == [self._journal.writer]:
-            return
-        author, action = event.get("author"), event.get("action")
-        describe = event.get("describe") or action
-        if not isinstance(author, str) or not isinstance(describe, str):
-            return
-        self._activity.append(
-            {"author": author[:256], "did": describe[:200], "at": time.time(), "event": name}
-        )
+        return self._replica.refresh()
 
     # ------------------------------------------------------------------------------------------
     # following other annotators
@@ -1228,7 +762,7 @@ class Dataset:
             return
         self._follower = Follower(
             lambda full, wide: self.poll(wide=wide, full=full),
-            self._heartbeat,
+            self.heartbeat,
             interval=interval,
             beat=HEARTBEAT_EVERY,
         )
@@ -1244,92 +778,39 @@ class Dataset:
         """Why following is paused (the store fails), or None."""
         return self._follower.error if self._follower is not None else None
 
+    @property
+    def follower(self) -> Follower | None:
+        """The background thread of :meth:`follow` while it is on (how many ``polls`` it
+        made), else None."""
+        return self._follower
+
     def poll(self, *, wide: bool = False, full: bool = False) -> bool:
         """One poll of :meth:`follow`, now; True when the dataset changed.
 
         It lists the feed (see :mod:`jupyter_labeler.journal`) and applies the new actions,
-        each in its place in the journal's order. A feed entry is a hint, not the record:
-        anyone who can write to the bucket can write one. So an action it carries is applied at
-        once, but only for a name within the last seconds, and is then checked against its
-        journal object at the next ``wide`` poll (every few polls of :meth:`follow`), which
-        lists the journal from the oldest action not checked yet (on S3 and OBS the ETag of a
-        plain PUT is the MD5 of its bytes, so a listing checks them without reading them): one
-        that differs is replaced by the journal's action, one with no journal object is taken
-        back (when two wide polls in a row miss it), each said once in :attr:`problems`. The wide poll also finds, within the last
-        seconds, actions that no feed entry carries. ``full`` lists the whole journal (see
-        :meth:`refresh`). A snapshot (:meth:`save`) holds journal objects only.
+        each in its place in the journal's order. A feed entry is a hint, not the record: what
+        it carries is applied at once, then checked against its journal object by the next
+        ``wide`` poll, which also finds the actions of the last seconds that no feed entry
+        carries; a difference is said once in :attr:`problems` (see
+        :mod:`jupyter_labeler.catch_up`). ``full`` lists the whole journal (see :meth:`refresh`).
+        A snapshot (:meth:`save`) holds journal objects only.
         """
-        with self._lock:
-            after = self._feed.start(self._newest_seen)
-        feed = self._journal.list_feed_after(after)
-        with self._lock:
-            known = self._covered.union(self._applied)
-            new = [entry for entry in feed if entry.name not in known]
-            self._feed.listed([entry.seen for entry in new])
-            # A journal object is written before its feed entry: the store wrote it no later.
-            self._see(Found("", min(int(e.name[:13]), int(e.seen))) for e in feed)
-            # Found in the journal by the last wide poll but carried by no feed entry since.
-            unfed = {n: f for n, f in self._unfed.items() if n not in known}
-            self._unfed = {}
-            deferred = self._deferred
-        carried = {entry.name: entry for entry in new if entry.event is not None}
-        names = sorted({entry.name for entry in new}.union(unfed, deferred))
-        changed = self._apply_new(names, carried, listed=unfed)
-        if full:
-            changed = self.refresh() or changed
-        elif wide:
-            changed = self._wide_poll() or changed
-        self._take_reports()
-        return changed
-
-    def _wide_poll(self) -> bool:
-        """List the journal of the last seconds, from the oldest action applied from a feed
-        entry at least: check those actions, and keep the actions no feed entry carried for
-        the next poll (an entry lands one PUT after its journal object: reading the object
-        now would mostly be wasted)."""
-        with self._lock:
-            since = lookback_from(self._newest_seen, WIDE_LOOKBACK)
-            oldest = min(self._hints.held(), default=None)
-        if oldest is not None and oldest[:13] <= since:
-            since = f"{max(int(oldest[:13]) - 1, 0):013d}"
-        listed = self._journal.list_events_after(since)
-        changed = self._check_hints(listed, since=since)
-        with self._lock:
-            self._see(listed.values())
-            known = self._covered.union(self._applied)
-            self._unfed = {n: f for n, f in listed.items() if n not in known}
-        return changed
-
-    def _take_reports(self) -> None:
-        """Problems met with objects of the store since the last poll, each said once (in
-        :attr:`problems`, and to observers as a "problems" change)."""
-        new = self._note_problems(self._journal.reports.take())
-        if new:
-            self._notify(Change("problems", labels=tuple(new[:5])))
+        return self._replica.poll(wide=wide, full=full)
 
     def set_presence(self, view: str = "all", page: int = 0) -> None:
         """Where this annotator is (the view and 0-based page), told to the others."""
-        self._presence = (str(view)[:32], int(page))
+        self._presence.set(view, page)
 
-    def _heartbeat(self) -> None:
-        view, page = self._presence
-        write_heartbeat(self._output, self._journal.writer, self.author, view, page)
-        others = read_annotators(
-            self._output,
-            exclude=self._journal.writer,
-            cache=self._heartbeats,
-            report=lambda line: self._note_problems([line]),
-        )
-        seen = [tuple(row) for row in others[["author", "view", "page"]].itertuples(index=False)]
-        if seen != self._others:
-            self._others = seen
-            self._notify(Change("presence"))
+    def heartbeat(self) -> None:
+        """Tell the others where this annotator is now and see where they are (what
+        :meth:`follow` does every 15 s); observers hear "presence" when :attr:`others` changed."""
+        self._presence.beat()
 
     @property
     def others(self) -> list[tuple[str, str, int]]:
         """(author, view, page) of the other annotators seen at the last heartbeat (see
         :meth:`follow`); :meth:`annotators` asks the store now."""
-        return list(self._others)
+        return self._presence.others
 
     def annotators(self) -> pd.DataFrame:
         """The other annotators active on this dataset in the last minute, and where they are.
@@ -1337,41 +818,20 @@ class Dataset:
         Columns ``author``, ``view``, ``page`` (0-based), ``seen_s_ago``. Only annotators whose
         dataset follows (see :meth:`follow`) send heartbeats.
         """
-        table = read_annotators(
-            self._output,
-            exclude=self._journal.writer,
-            cache=self._heartbeats,
-            report=lambda line: self._note_problems([line]),
-        )
-        return table.drop(columns=["writer"])
+        return self._presence.annotators()
 
     def _note_problems(self, lines: Iterable[str]) -> list[str]:
         """Add to :attr:`problems` the lines not noted before (each is told once, and kept
         there when the dataset is read again); returns those."""
-        with self._lock:
-            new = [line for line in dict.fromkeys(lines) if line not in self._noted]
-            self._noted.update(dict.fromkeys(new))
-            self.problems.extend(new)
-        for line in new:
-            log.warning("%s", line)
-        return new
+        return self._replica.note_problems(lines)
 
     def recent_activity(self, within: float = 300.0) -> list[str]:
         """What other annotators did in the last ``within`` seconds, newest first, in words."""
-        now = time.time()
-        out = []
-        for item in reversed(self._activity):
-            age = now - float(item["at"])
-            if age > within:
-                break
-            out.append(f"{item['author']}: {item['did']}, {_ago(age)}")
-        return out
+        return self._replica.recent_activity(within)
 
     def _reload(self) -> None:
         """Re-read everything from the store, then re-apply actions not yet written there."""
-        self.flush(timeout=10)
-        self._load()
-        self._notify(Change("reload"))
+        self._replica.reload()
 
     def save(self) -> str:
         """Compact the journal into a snapshot and return the URL of the ModelArts manifest.
@@ -1380,120 +840,12 @@ class Dataset:
         :class:`~jupyter_labeler.errors.StoreUnavailableError` when actions still wait for an
         unreachable store (nothing is lost: they stay queued).
         """
-        if not self._journal.flush(timeout=30):
-            raise StoreUnavailableError(
-                f"{self.pending} actions are not yet saved: the store at {self._output.url} "
-                "cannot be reached; they are kept and retried",
-                self._output.url,
-            )
-        with self._lock:
-            self._hints_paused += 1  # a snapshot holds journal objects only: see _compact
-        try:
-            for _attempt in range(_COMPACT_ATTEMPTS):
-                self.refresh()  # reloads by itself when another writer compacted meanwhile
-                if self._compact():
-                    return self.manifest_url
-        finally:
-            with self._lock:
-                self._hints_paused -= 1
-        # Other writers kept compacting while this one did: each of their snapshots covers
-        # what it had seen, and this writer's actions stay in the journal until one covers them.
-        log.warning(
-            "save(): other writers compacted %d times meanwhile; %s holds their newest snapshot",
-            _COMPACT_ATTEMPTS,
-            self.manifest_url,
-        )
-        return self.manifest_url
-
-    def _compact(self) -> bool:
-        """Write a snapshot of this state; False when another writer's snapshot came first.
-
-        The state must hold journal objects only: every action applied from a feed entry is
-        checked against its object first (:meth:`save` takes no new ones meanwhile), and one
-        that cannot be checked now (the store failed to give its object) makes the state be
-        read again from the journal.
-        """
-        records = self._journal.list_records()
-        names = list(records)
-        self._check_hints(records, since="")
-        with self._lock:
-            unchecked = len(self._hints)
-        if unchecked:
-            self._reload()
-            return False
-        with self._lock:
-            reflected = self._covered.union(self._applied)
-            covered = [n for n in names if n in reflected]
-            base_covered = set(self._covered)
-            base_key = self._base_key
-            key = self._journal.next_name()
-            # Arrow's kernels and the Parquet writer release the GIL: build both at once.
-            with ThreadPoolExecutor(max_workers=2) as pool:
-                state_bytes = pool.submit(write_state, self._state)
-                manifest = self._write_manifest()
-                images, labels = state_bytes.result()
-            team_bytes = _team.write_team(self._state)
-            label_order = list(self._state.labels)
-            count = len(self._state)
-        latest, _ = self._journal.latest_marker()
-        if (latest["key"] if latest else None) != base_key:
-            # Someone else compacted meanwhile: theirs stands; ours would miss their events.
-            self._reload()
-            return False
-        files = {".manifest": manifest, IMAGES_SUFFIX: images, LABELS_SUFFIX: labels}
-        if team_bytes is not None:
-            files[_TEAM_SUFFIX] = team_bytes
-        published = self._journal.write_snapshot(
-            key,
-            files,
-            {
-                "v": FORMAT_VERSION,
-                "created": _now(),
-                "author": self.author,
-                "images": count,
-                "labels": label_order,
-                "covered": covered,
-                **({"team": True} if team_bytes is not None else {}),
-            },
-        )
-        del manifest, images, labels
-        release_arrow_memory()
-        if not published:
-            # A newer snapshot landed between our check and our marker: build on top of it.
-            self._reload()
-            return False
-        # Journal objects go only once two snapshots in a row cover them, so that a writer
-        # still compacting from the previous snapshot cannot lose them.
-        removed = [n for n in covered if n in base_covered]
-        self._journal.remove_events(removed)
-        # The feed entries of those events go too, and any a compaction left behind because
-        # it listed the feed just before their writer wrote them (two minutes old and more).
-        self._journal.remove_feed(
-            set(removed),
-            older_than=lookback_from(max(covered, default=""), 120.0),
-            journal=set(names).difference(removed),
-        )
-        remove_stale(self._output)  # heartbeats of annotators long gone
-        if base_key:
-            self._journal.remove_snapshots_before(base_key)
-        with self._lock:
-            self._base_key = key
-            self._covered = set(covered)
-            self._applied = [n for n in self._applied if n not in self._covered]
-            self._events_since_snapshot = len(self._applied)
-            alive = self._state.ids[self._state.view_codes("all")]
-        # Features of images gone from the dataset go with the snapshot that no longer has them;
-        # a failure here costs only disk space, never the snapshot.
-        try:
-            features.prune(self._output, alive)
-        except Exception as exc:
-            log.warning("save(): features of removed images stay for now (%s)", exc)
-        return True
+        return self._replica.save()
 
     def close(self) -> None:
         """Write what is still waiting (for up to 10 s) and stop background work."""
         self.follow(None)
-        self._journal.close(timeout=10)
+        self._replica.close()
         for cache in self._thumbs.values():
             cache.close()
 

@@ -4,13 +4,13 @@
 listing of the journal's feed, which carries the actions themselves, from a few seconds before
 the newest entry seen (:class:`FeedCursor`); every few polls a listing of the journal itself,
 see :data:`WIDE_EVERY`), and ``heartbeat()`` when one is due. An action that sorts before some
-already applied is put in its place by :class:`Recent`, without re-reading the journal. When
-the store fails it pauses: one log line, then polls spaced out up to :data:`MAX_BACKOFF`
-seconds, and one line again when it is back, never a flood of errors.
+already applied is put in its place without re-reading the journal (see
+:class:`jupyter_labeler.applied.Recent`). When the store fails it pauses: one log line, then
+polls spaced out up to :data:`MAX_BACKOFF` seconds, and one line again when it is back, never a
+flood of errors.
 
-A feed entry is a hint, never the record: an action applied from one is held in :class:`Hints`
-until the wide poll's listing of the journal confirms it (or the journal's action replaces it),
-and a name that is only in the feed and cannot be read is not read again (:class:`GivenUp`).
+A feed entry is a hint, never the record: an action applied from one is checked against the
+journal by the wide poll (see :mod:`jupyter_labeler.catch_up`, which applies what a poll finds).
 Times in names are believed only up to the store's own clock (see
 :data:`jupyter_labeler.journal.AHEAD_LIMIT`).
 """
@@ -22,27 +22,20 @@ import random
 import re
 import threading
 import time
-from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from collections import deque
+from collections.abc import Callable
 
 from .errors import StoreError
-from .events import apply_ops, check_event
-from .state import State
 
 __all__ = [
     "FULL_EVERY",
     "LOOKBACK",
     "MAX_BACKOFF",
     "MIN_LOOKBACK",
-    "REWIND_LIMIT",
     "WIDE_EVERY",
     "WIDE_LOOKBACK",
     "FeedCursor",
     "Follower",
-    "GivenUp",
-    "Hints",
-    "Recent",
 ]
 
 log = logging.getLogger(__name__)
@@ -71,13 +64,6 @@ MAX_BACKOFF = 60.0
 MIN_LOOKBACK = 1.0
 LOOKBACK = 10.0
 _LATE_POLLS = 20
-# How many of the newest applied events keep what undoes them, so that one named before them
-# and arriving late is put in its place by undoing them and doing them again in name order,
-# without re-reading the whole journal.
-REWIND_LIMIT = 1000
-# Operations that undo exactly (labels and parts): an event with another one (images added or
-# removed) arriving out of order makes the dataset re-read everything instead.
-_REWINDABLE = frozenset({"label", "label+", "label-", "drop", "rename", "move", "usage"})
 
 
 def lookback_from(newest: str, seconds: float = LOOKBACK) -> str:
@@ -85,13 +71,6 @@ def lookback_from(newest: str, seconds: float = LOOKBACK) -> str:
     if not _MS.match(newest):
         return ""
     return f"{max(int(newest[:13]) - int(seconds * 1000), 0):013d}"
-
-
-def _rewindable(event: Any) -> bool:
-    ops = event.get("ops") if isinstance(event, dict) else None
-    return isinstance(ops, list) and all(
-        isinstance(op, dict) and op.get("op") in _REWINDABLE for op in ops
-    )
 
 
 class FeedCursor:
@@ -121,164 +100,6 @@ class FeedCursor:
             late = max((int(self.newest) - int(t)) / 1000 for t in times) if times else 0.0
         self._late.append(max(late, 0.0))
         self.newest = max([self.newest, *times])
-
-
-class Recent:
-    """The newest events applied to one state, each with the operations that undo it.
-
-    :meth:`insert` puts events that sort before some of them into their place: it undoes
-    those (newest first), then applies all in name order, which leaves the state that
-    replaying the journal in name order leaves. Not thread-safe: the caller holds its lock.
-    """
-
-    def __init__(self, limit: int = REWIND_LIMIT) -> None:
-        self.limit = limit
-        # name -> (the event, the operations it applied (checked), the operations undoing them)
-        self._held: OrderedDict[str, tuple[dict[str, Any], list[Any], list[Any]]] = OrderedDict()
-
-    def hold(self, name: str, event: dict[str, Any], ops: list[Any], inverse: list[Any]) -> None:
-        """Remember an event just applied: its checked operations and what undoes them."""
-        self._held[name] = (event, ops, inverse)
-        self._held.move_to_end(name)
-        while len(self._held) > self.limit:
-            self._held.popitem(last=False)
-
-    def get(self, name: str) -> tuple[dict[str, Any], list[Any]] | None:
-        """The event held under ``name`` and the operations it applied, or None."""
-        held = self._held.get(name)
-        return None if held is None else (held[0], held[1])
-
-    def apply(
-        self, state: State, name: str, event: Any, *, where: str, exclude: Sequence[str] = ()
-    ) -> list[str]:
-        """Check and apply an event read from the store (never trusted), hold it; its problems."""
-        checked = check_event(event, where=where, exclude=exclude)
-        done = apply_ops(state, checked.ops, event, where=where, rules=True)
-        if isinstance(event, dict):
-            self.hold(name, event, checked.ops, done.inverse)
-        return [*checked.problems, *done.problems]
-
-    def insert(
-        self,
-        state: State,
-        applied: list[str],
-        new: dict[str, dict[str, Any]],
-        *,
-        where: Callable[[str], str],
-        exclude: Sequence[str] = (),
-        replace: Mapping[str, dict[str, Any] | None] | None = None,
-    ) -> tuple[list[str], list[str]] | None:
-        """Apply the events ``new`` (name -> event, read from the store) in name order among
-        ``applied`` (the names applied to ``state``, in order), and apply the events
-        ``replace`` (name -> event, or None for none) in place of the applied ones so named.
-
-        Returns the new order of applied names and the problems met, or None when it cannot
-        be done here (an event to undo is not held, or is not a label operation): then
-        ``state`` is untouched and the caller re-reads everything.
-        """
-        replace = dict(replace or {})
-        starts = [i for i, n in enumerate(applied) if n in replace]
-        if new:
-            first = min(new)
-            starts.append(next((i for i, n in enumerate(applied) if n > first), len(applied)))
-        start = min(starts, default=len(applied))
-        tail = applied[start:]
-        incoming = [*new.values(), *(e for e in replace.values() if e is not None)]
-        if tail and (
-            any(n not in self._held or not _rewindable(self._held[n][0]) for n in tail)
-            or not all(_rewindable(e) for e in incoming)
-        ):
-            return None
-        redo: dict[str, tuple[dict[str, Any], list[Any]]] = {}
-        for name in reversed(tail):
-            event, ops, inverse = self._held.pop(name)
-            apply_ops(state, inverse, event, where=where(name))
-            redo[name] = (event, ops)
-        problems: list[str] = []
-        records = {**new, **{n: e for n, e in replace.items() if e is not None}}
-        order = sorted({*(n for n in tail if n not in replace), *records})
-        for name in order:
-            if name in records:
-                problems += self.apply(
-                    state, name, records[name], where=where(name), exclude=exclude
-                )
-            else:
-                event, ops = redo[name]
-                redone = apply_ops(state, ops, event, where=where(name), rules=True)
-                self.hold(name, event, ops, redone.inverse)
-        return applied[:start] + order, problems
-
-
-class Hints:
-    """Actions applied from feed entries before their journal objects were read.
-
-    A feed entry is a hint: anyone who can write to the bucket can write one, naming any
-    journal object and carrying any action. So an action applied from one is held here, with
-    the MD5 of the bytes it carried, until the record confirms it: a listing of the journal
-    that shows its object with that MD5 as ETag (S3 and OBS, for a plain PUT), or a read of
-    the object that gives those bytes. See :meth:`jupyter_labeler.dataset.Dataset.poll`.
-    Not thread-safe: the caller holds its lock.
-    """
-
-    def __init__(self) -> None:
-        self._held: dict[str, str] = {}  # name -> MD5 (hex) of the bytes the entry carried
-        self._missed: set[str] = set()  # held names one listing did not show
-
-    def __len__(self) -> int:
-        return len(self._held)
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._held
-
-    def add(self, name: str, digest: str) -> None:
-        self._held[name] = digest
-
-    def held(self) -> dict[str, str]:
-        return dict(self._held)
-
-    def drop(self, names: Iterable[str]) -> None:
-        for name in names:
-            self._held.pop(name, None)
-            self._missed.discard(name)
-
-    def clear(self) -> None:
-        self._held.clear()
-        self._missed.clear()
-
-    def missed(self, names: Iterable[str]) -> list[str]:
-        """Of these held names that a listing of the journal did not show, those that an
-        earlier listing did not show either: an honest writer's object exists before its feed
-        entry, but a listing a store serves from a lagging replica could miss it once."""
-        names = list(names)
-        twice = [n for n in names if n in self._missed]
-        self._missed.update(names)
-        return twice
-
-    @staticmethod
-    def confirmed_by(tag: str, digest: str) -> bool:
-        """Whether a listing's tag shows an object holding the bytes of this MD5."""
-        return bool(digest) and tag.strip('"').lower() == digest
-
-
-class GivenUp:
-    """Journal objects named only by feed entries that could not be read because they do not
-    exist or hold no event: objects are never rewritten, so they are not read again, and a
-    hostile feed cannot cost a read at every poll. Bounded: the oldest names are forgotten
-    first (a forgotten one costs one more read). A name listed in the journal itself is always
-    read, whatever this says. Not thread-safe."""
-
-    def __init__(self, limit: int = 100_000) -> None:
-        self.limit = limit
-        self._names: OrderedDict[str, None] = OrderedDict()
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._names
-
-    def add(self, names: Iterable[str]) -> None:
-        for name in names:
-            self._names[name] = None
-        while len(self._names) > self.limit:
-            self._names.popitem(last=False)
 
 
 class Follower:

@@ -13,8 +13,8 @@ from typing import Any
 from .errors import StoreError, UnsafePathError
 from .manifest import image_id_for
 from .paths import image_path_problem
-from .plan import Plan, touched
-from .results import ActionResult, Change, UploadResult
+from .plan import Plan
+from .results import ActionResult, Change, UploadResult, touched
 from .state import State
 from .storage import Store
 from .times import now

@@ -427,6 +427,11 @@ class Journal:
             )
             self._thread.start()
 
+    def retry(self) -> None:
+        """Try the waiting events again now, on the writer thread, rather than after its pause."""
+        with self._lock:
+            self._start_retry()
+
     def _write_head(self) -> bool:
         """Try to write the oldest waiting event; True when the queue moved."""
         with self._head_lock:

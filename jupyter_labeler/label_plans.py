@@ -17,8 +17,8 @@ import numpy as np
 from . import team as _team
 from .errors import UnknownLabelError
 from .events import MAX_TEXT_CHARS
-from .plan import Plan, touched
-from .results import ActionResult, Change
+from .plan import Plan
+from .results import ActionResult, Change, touched
 from .splits import USAGES, normalize_usage, plan_split
 from .state import State
 from .times import now

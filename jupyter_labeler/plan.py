@@ -12,16 +12,7 @@ from typing import Any
 
 from .results import Change
 
-__all__ = ["CHANGE_IDS_LIMIT", "Plan", "touched"]
-
-# Observers are told exactly which images changed up to this many; beyond, "possibly all".
-CHANGE_IDS_LIMIT = 5000
-
-
-def touched(ids: list[str]) -> frozenset[str] | None:
-    """The ``ids`` of a :class:`~.results.Change`: these images, or None ("possibly all")
-    when there are too many to be worth telling one by one."""
-    return frozenset(ids) if len(ids) <= CHANGE_IDS_LIMIT else None
+__all__ = ["Plan"]
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@
 Each following :class:`~jupyter_labeler.dataset.Dataset` writes ``presence/<writer>.json`` in
 the output folder (its author, view and page) at most every :data:`HEARTBEAT_EVERY` seconds.
 A reader lists them with the store's own times (not the writers' clocks): an annotator is active
-when their heartbeat is younger than :data:`ACTIVE_FOR`. Heartbeats are never part of a snapshot
+when their heartbeat is younger than :data:`ACTIVE_FOR`. :class:`Presence` is one dataset's side of it: where its annotator is, and who else was seen
+at its last heartbeat. Heartbeats are never part of a snapshot
 or a manifest; compaction removes the ones older than :data:`EXPIRE_AFTER`. Like everything in a
 shared bucket they are untrusted: at most :data:`MAX_HEARTBEAT_BYTES` of each is read (a larger
 one is refused and reported), malformed ones are skipped, texts are bounded.
@@ -29,6 +30,7 @@ __all__ = [
     "MAX_HEARTBEAT_BYTES",
     "PRESENCE_DIR",
     "HeartbeatCache",
+    "Presence",
     "read_annotators",
     "remove_stale",
     "write_heartbeat",
@@ -153,3 +155,56 @@ def remove_stale(store: Store, *, now: Callable[[], float] = time.time) -> None:
         return
     old = [f"{PRESENCE_DIR}/{n}" for n, t in stamps.items() if now() - t > EXPIRE_AFTER]
     store.delete(old)
+
+
+class Presence:
+    """One annotator's heartbeat and the others' as last read, for a following dataset.
+
+    ``on_change()`` is called when the others seen change (who, or where they are);
+    ``report(line)`` gets each problem met reading their heartbeats (a caller tells it once).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        writer: str,
+        author: str,
+        *,
+        on_change: Callable[[], object],
+        report: Callable[[str], object],
+    ) -> None:
+        self.store = store
+        self.writer = writer
+        self.author = author
+        self._on_change = on_change
+        self._report = report
+        self._where: tuple[str, int] = ("all", 0)
+        self._others: list[tuple[str, str, int]] = []
+        self._cache = HeartbeatCache()  # the others' heartbeats read, not read again
+
+    def set(self, view: str, page: int) -> None:
+        """Where this annotator is now: told to the others at the next :meth:`beat`."""
+        self._where = (str(view)[:32], int(page))
+
+    def beat(self) -> None:
+        """Write this annotator's heartbeat and read the others' (see :meth:`others`)."""
+        view, page = self._where
+        write_heartbeat(self.store, self.writer, self.author, view, page)
+        table = self.annotators()
+        seen = [tuple(row) for row in table[["author", "view", "page"]].itertuples(index=False)]
+        if seen != self._others:
+            self._others = seen
+            self._on_change()
+
+    @property
+    def others(self) -> list[tuple[str, str, int]]:
+        """(author, view, page) of the other annotators seen at the last :meth:`beat`."""
+        return list(self._others)
+
+    def annotators(self) -> pd.DataFrame:
+        """The other annotators active now, read from the store: the columns of
+        :func:`read_annotators` but ``writer``."""
+        table = read_annotators(
+            self.store, exclude=self.writer, cache=self._cache, report=self._report
+        )
+        return table.drop(columns=["writer"])

@@ -10,6 +10,7 @@ import pandas as pd
 from .words import plural
 
 __all__ = [
+    "CHANGE_IDS_LIMIT",
     "MIN_IMAGES_PER_LABEL",
     "MIN_LABELS",
     "RECOMMENDED_IMAGES_PER_LABEL",
@@ -18,11 +19,20 @@ __all__ = [
     "Readiness",
     "SyncSummary",
     "UploadResult",
+    "touched",
 ]
 
 MIN_LABELS = 2
 MIN_IMAGES_PER_LABEL = 5
 RECOMMENDED_IMAGES_PER_LABEL = 50
+# Observers are told exactly which images changed up to this many; beyond, "possibly all".
+CHANGE_IDS_LIMIT = 5000
+
+
+def touched(ids: list[str]) -> frozenset[str] | None:
+    """The ``ids`` of a :class:`Change`: these images, or None ("possibly all") when there are
+    more than :data:`CHANGE_IDS_LIMIT`, too many to be worth telling one by one."""
+    return frozenset(ids) if len(ids) <= CHANGE_IDS_LIMIT else None
 
 
 @dataclass(frozen=True)

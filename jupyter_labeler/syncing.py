@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from .manifest import image_id_for
-from .plan import Plan, touched
-from .results import Change, SyncSummary
+from .plan import Plan
+from .results import Change, SyncSummary, touched
 from .scan import Scan, parse_sidecar
 from .state import State
 from .storage import Store

@@ -26,7 +26,6 @@ from jupyter_labeler.demo import make_demo_images
 from jupyter_labeler.errors import LabelerError, UnknownImageError
 from jupyter_labeler.features import BUILTIN, FeatureStore
 from jupyter_labeler.formats import export_labels
-from jupyter_labeler.storage import open_store
 
 CLASSES = ("stripes", "bars", "dots")
 
@@ -98,7 +97,7 @@ def ds(folder: tuple[Path, dict[str, str]]) -> Iterator[Dataset]:
 
 
 def feature_files(ds: Dataset, embedder: str = BUILTIN) -> list[str]:
-    return FeatureStore(ds._output, embedder).files()
+    return FeatureStore(ds.output, embedder).files()
 
 
 # -- features ------------------------------------------------------------------------------------
@@ -423,7 +422,7 @@ def test_compaction_drops_features_of_gone_images_and_nothing_else_breaks(
     gone = ds.ids("unlabeled")[:7].tolist()
     ds.remove_images(gone)
     ds.save()
-    rows = FeatureStore(ds._output, BUILTIN).read(feature_files(ds))
+    rows = FeatureStore(ds.output, BUILTIN).read(feature_files(ds))
     assert rows is not None
     stored = set(rows.column("image_id").to_pylist())
     assert stored == set(ds.ids())
@@ -487,8 +486,8 @@ def test_a_dask_cluster_over_s3_gives_the_vectors_of_the_local_path(
             client.submit = spy  # type: ignore[method-assign]
             summary = remote.compute_features(client=client, progress=False, batch_size=4)
         assert (summary.computed, summary.files) == (15, 4)
-        a = FeatureStore(open_store(local.output_url, options), BUILTIN).load()
-        b = FeatureStore(open_store(remote.output_url, options), BUILTIN).load()
+        a = FeatureStore(local.output, BUILTIN).load()
+        b = FeatureStore(remote.output, BUILTIN).load()
         assert a is not None
         assert b is not None
         rows = b.rows(a.ids.tolist())

@@ -107,7 +107,7 @@ def test_credentials_never_show(
     ds = Dataset.open(url, storage_options=options, author="alice")
     ids = sorted(ds.ids())
     lab = Labeler(ds, page_size=12)
-    texts += [repr(ds), str(ds), repr(ds._source), repr(ds._output), repr(ds._source.fs)]
+    texts += [repr(ds), str(ds), repr(ds.source), repr(ds.output), repr(ds.source.fs)]
     texts += [ds.source_url, ds.output_url, ds.manifest_url, repr(ds.status), str(ds.status)]
     result = ds.add_label("roses", ids[:3])
     texts += [repr(result), str(result)]

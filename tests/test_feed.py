@@ -177,7 +177,7 @@ def test_a_hostile_feed_entry_is_checked_like_a_journal_object(tmp_path: Any) ->
     now = int(time.time() * 1000)
     later = f"{now}-abcdef012345-00000001"
     entry = feed_name(now, later, orjson.dumps(bad), 255)
-    alice._output.write(f"{FEED_DIR}/{entry}", b"")
+    alice.output.write(f"{FEED_DIR}/{entry}", b"")
     alice.poll()
     assert "no spaces allowed" not in alice.label_names
     assert any("breaks the naming rules" in p for p in alice.problems)
@@ -190,7 +190,7 @@ def test_a_writer_that_writes_no_feed_is_found_by_the_wide_and_full_polls(tmp_pa
     fill(str(tmp_path), {}, count=2)
     alice = Dataset.open(tmp_path, author="alice")
     old = Dataset.open(tmp_path, author="old")
-    old._journal.feed = False
+    old.replica.journal.feed = False
     first, second = sorted(old.images.index)
     assert old.add_label("cat", [first]).saved
     assert not alice.poll()
@@ -199,7 +199,7 @@ def test_a_writer_that_writes_no_feed_is_found_by_the_wide_and_full_polls(tmp_pa
     assert list(alice.with_label("cat").index) == [first]
     # Named a minute before the newest action alice has seen (her clock is ahead): the look
     # back goes by the store's clock, not by her names, so the wide poll still lists it.
-    alice._journal.clock = lambda: time.time() + 59
+    alice.replica.journal.clock = lambda: time.time() + 59
     assert alice.add_label("bird", [first]).saved
     assert old.add_label("dog", [second]).saved
     assert not alice.poll(wide=True)
@@ -225,8 +225,10 @@ def test_compaction_removes_the_feed_of_the_events_it_removes(tmp_path: Any) -> 
     for i, label in enumerate(["a", "b", "c"]):
         assert alice.add_label(label, [ids[i]]).saved
     alice.flush()
-    feed = alice._output
-    events = alice._journal.list_events()  # the three, and the images found at the first open
+    feed = alice.output
+    events = (
+        alice.replica.journal.list_events()
+    )  # the three, and the images found at the first open
     assert sorted(n.split("~")[1] for n in feed.list(FEED_DIR)) == events
     # An entry left behind by a compaction that listed the feed too early, long ago.
     old = "0000000001000-abcdef012345-00000001"
@@ -236,7 +238,7 @@ def test_compaction_removes_the_feed_of_the_events_it_removes(tmp_path: Any) -> 
     assert len(feed.list(FEED_DIR)) == len(events)
     alice.save()
     assert feed.list(FEED_DIR) == {}
-    assert alice._journal.list_events() == []
+    assert alice.replica.journal.list_events() == []
 
 
 def test_the_feed_cursor_looks_back_as_far_as_entries_have_been_late() -> None:
@@ -266,11 +268,11 @@ def test_a_feed_entry_later_than_the_look_back_is_read_after_the_wide_poll(
     bob.flush()
     assert alice.poll()
     # bob's next entry is written with a time far behind the newest alice listed.
-    bob._journal.feed = False
+    bob.replica.journal.feed = False
     assert bob.add_label("dog", [second]).saved
-    name = bob._applied[-1]
-    late = feed_name(1000, name, orjson.dumps(bob._recent.get(name)[0]), 255)  # type: ignore[index]
-    bob._output.write(f"{FEED_DIR}/{late}", b"")
+    name = bob.replica.applied[-1]
+    late = feed_name(1000, name, bob.output.read(f"journal/{name}.json"), 255)
+    bob.output.write(f"{FEED_DIR}/{late}", b"")
     assert not alice.poll()
     assert not alice.poll(wide=True)
     assert alice.poll()

@@ -276,7 +276,7 @@ def test_a_writer_whose_clock_is_ahead_names_by_the_stores(bucket: dict[str, Any
     """An honest annotator whose machine is an hour fast must not have its work refused as
     'from the future': it names its actions by the store's clock."""
     ahead = open_as(bucket, "ahead")
-    ahead._journal.clock = lambda: time.time() + 3600
+    ahead.replica.journal.clock = lambda: time.time() + 3600
     ahead.refresh()  # any listing tells it the store's clock
     first = sorted(ahead.images.index)[0]
     assert ahead.add_label("cat", [first]).saved

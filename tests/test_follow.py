@@ -65,8 +65,8 @@ def test_another_process_labels_and_the_follower_applies_it(
 
     def observer(change: Change) -> None:
         if change.kind in ("labels", "reload") and "roses" in alice.label_names:
-            assert alice._follower is not None
-            seen.append(alice._follower.polls)
+            assert alice.follower is not None
+            seen.append(alice.follower.polls)
             applied.set()
 
     alice.observe(observer)
@@ -80,8 +80,8 @@ def test_another_process_labels_and_the_follower_applies_it(
             timeout=120,
         )
         assert done.stdout.strip() == "SAVED", done.stderr
-        assert alice._follower is not None
-        polls_at_ack = alice._follower.polls
+        assert alice.follower is not None
+        polls_at_ack = alice.follower.polls
         assert applied.wait(30)
         # Applied by the first poll that started after the write was acknowledged, or by the
         # one after it when a poll was already listing at that moment.
@@ -215,7 +215,7 @@ def test_an_action_named_before_others_is_put_in_its_place_without_rereading(
     alice = Dataset.open(tmp_path, author="alice")
     bob = Dataset.open(tmp_path, author="bob")
     carol = Dataset.open(tmp_path, author="carol")  # has listed nothing newer than the sync
-    carol._journal.clock = lambda: time.time() - 3600  # an hour behind
+    carol.replica.journal.clock = lambda: time.time() - 3600  # an hour behind
     first, second = sorted(alice.images.index)[:2]
     kinds: list[str] = []
     alice.observe(lambda change: kinds.append(change.kind))
@@ -226,8 +226,8 @@ def test_an_action_named_before_others_is_put_in_its_place_without_rereading(
     assert alice.rename_label("cat", "feline").saved  # alice's own, named after bob's
     assert carol.add_label("cat", [second]).saved  # named before both, written after both
     carol.flush()  # its feed entry follows the acknowledgement
-    names = alice._journal.list_events()
-    assert names.index(carol._applied[-1]) < names.index(bob._applied[-1])
+    names = alice.replica.journal.list_events()
+    assert names.index(carol.replica.applied[-1]) < names.index(bob.replica.applied[-1])
     assert alice.poll()
     # In name order: carol gives cat to the second image, bob to the first, alice renames it.
     assert _labels(alice) == {first: ["feline"], second: ["feline"]}
@@ -245,7 +245,7 @@ def test_a_follower_finds_a_late_action_at_its_next_poll(tmp_path: Any) -> None:
     alice = Dataset.open(tmp_path, author="alice")
     bob = Dataset.open(tmp_path, author="bob")
     carol = Dataset.open(tmp_path, author="carol")
-    carol._journal.clock = lambda: time.time() - 2  # its names sort 2 s back
+    carol.replica.journal.clock = lambda: time.time() - 2  # its names sort 2 s back
     image = sorted(alice.images.index)[0]
     time.sleep(0.01)
     assert bob.add_label("cat", [image]).saved
@@ -253,7 +253,7 @@ def test_a_follower_finds_a_late_action_at_its_next_poll(tmp_path: Any) -> None:
     assert alice.poll()
     assert carol.add_label("dog", [image]).saved
     carol.flush()  # its feed entry follows the acknowledgement
-    assert carol._applied[-1][:13] < alice._newest_seen
+    assert carol.replica.applied[-1][:13] < alice.replica.newest_seen
     assert alice.poll()
     assert _labels(alice) == {image: ["cat", "dog"]}
 
@@ -264,7 +264,7 @@ def test_an_own_action_written_during_a_reload_stays_in_view(tmp_path: Any) -> N
     fill(str(tmp_path), {})
     alice = Dataset.open(tmp_path, author="alice")
     image = sorted(alice.images.index)[0]
-    read_events = alice._journal.read_events
+    read_events = alice.replica.journal.read_events
     acted: list[bool] = []
 
     def read_and_act(names: list[str]) -> Any:
@@ -273,11 +273,11 @@ def test_an_own_action_written_during_a_reload_stays_in_view(tmp_path: Any) -> N
             acted.append(alice.add_label("roses", [image]).saved)
         return got
 
-    alice._journal.read_events = read_and_act  # type: ignore[method-assign]
-    alice._reload()
+    alice.replica.journal.read_events = read_and_act  # type: ignore[method-assign]
+    alice.replica.reload()
     assert acted == [True]
     assert _labels(alice) == {image: ["roses"]}
-    alice._journal.read_events = read_events  # type: ignore[method-assign]
-    alice._reload()
+    alice.replica.journal.read_events = read_events  # type: ignore[method-assign]
+    alice.replica.reload()
     assert _labels(alice) == {image: ["roses"]}
-    assert alice._applied.count(alice._applied[-1]) == 1
+    assert alice.replica.applied.count(alice.replica.applied[-1]) == 1

@@ -56,7 +56,7 @@ def journal_object(ds: Dataset, event: Any, *, offset_ms: int = 0) -> str:
     """Write ``event`` into ``ds``'s journal as another writer would; returns its name."""
     name = f"{int(time.time() * 1000) + offset_ms:013d}-{os.urandom(6).hex()}-00000001"
     data = event if isinstance(event, bytes) else orjson.dumps(event)
-    ds._output.write(f"journal/{name}.json", data)
+    ds.output.write(f"journal/{name}.json", data)
     return name
 
 
@@ -64,7 +64,7 @@ def reopen(ds: Dataset, **kwargs: Any) -> Dataset:
     return Dataset.open(
         ds.source_url,
         output=ds.output_url,
-        storage_options=ds._source.fs.storage_options or None,
+        storage_options=ds.source.fs.storage_options or None,
         author=kwargs.pop("author", "reader"),
         **kwargs,
     )
@@ -330,7 +330,7 @@ def test_keys_with_empty_parts_do_not_alias_other_objects(
 # -- 5 and 6. clocks ------------------------------------------------------------------------------
 def skewed(ds: Dataset, seconds: float) -> Dataset:
     """Make ``ds`` write with a clock ``seconds`` off real time."""
-    ds._journal.clock = lambda: time.time() + seconds
+    ds.replica.journal.clock = lambda: time.time() + seconds
     return ds
 
 
@@ -409,15 +409,15 @@ def test_a_fast_clock_does_not_freeze_the_published_manifest(shared: dict[str, A
         published = open_store(url, options).read(".jupyter_labeler/dataset.manifest")
         assert f'"name":"late{i}"'.encode() in published, url_of_manifest
     # The journal is compacted: objects covered by two snapshots in a row are gone.
-    assert len(bob._journal.list_events()) <= 1
+    assert len(bob.replica.journal.list_events()) <= 1
 
 
 def test_names_of_another_form_are_refused(tmp_path: Path) -> None:
     fill_folder(lambda n, d: (tmp_path / n).write_bytes(d), 2)
     ds = Dataset.open(tmp_path, author="me")
     ds.add_label("ok", ds.images.index[:1])
-    ds._output.write("journal/zzzz.json", orjson.dumps({"ops": [{"op": "drop", "label": "ok"}]}))
-    ds._output.write("snapshots/zzzz.json", orjson.dumps({"covered": []}))
+    ds.output.write("journal/zzzz.json", orjson.dumps({"ops": [{"op": "drop", "label": "ok"}]}))
+    ds.output.write("snapshots/zzzz.json", orjson.dumps({"covered": []}))
     other = reopen(ds)
     assert other.label_names == ["ok"]
     assert any("zzzz" in p and "not <13-digit time>" in p for p in other.problems)
@@ -556,13 +556,13 @@ def test_a_file_too_big_to_be_a_photo_is_not_read(
         fh.truncate(400 * 2**20)
     ds = Dataset.open(tmp_path, author="me")
     asked: list[list[str]] = []
-    real = ds._source.read_many
+    real = ds.source.read_many
 
     def spy(rels: Any, **kwargs: Any) -> Any:
         asked.append(list(rels))
         return real(rels, **kwargs)
 
-    monkeypatch.setattr(ds._source, "read_many", spy)
+    monkeypatch.setattr(ds.source, "read_many", spy)
     thumbs = ds.thumbnails(ds.images.index)
     by_path = dict(zip(ds.images["path"], ds.images.index, strict=True))
     assert thumbs[by_path["img_000.jpg"]].ok

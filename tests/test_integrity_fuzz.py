@@ -151,7 +151,7 @@ def test_hostile_objects_never_break_escape_or_lose(events: list[Any], lines: li
         assert ds.add_label(KEPT, kept).saved
         for number, event in enumerate(events, start=1):
             name = f"{int(time.time() * 1000):013d}-f{number:011x}-00000001"
-            ds._output.write(f"journal/{name}.json", orjson.dumps(event))
+            ds.output.write(f"journal/{name}.json", orjson.dumps(event))
         before = {k: v for k, v in tree(root).items() if not k.startswith("src/")}
 
         other = Dataset.open(src, author="other")

@@ -54,7 +54,7 @@ def test_a_journal_row_cannot_point_the_manifest_elsewhere(tmp_path: Path) -> No
     row = {"id": "z", "path": "mine.jpg", "extra": {"\x00source": "s3://evil/trojan.jpg"}}
     (tmp_path / "mine.jpg").write_bytes(image_bytes(5))
     name = f"{int(time.time() * 1000):013d}-0abc-00000001"
-    ds._output.write(
+    ds.output.write(
         f"journal/{name}.json", orjson.dumps({"ops": [{"op": "images+", "rows": [row]}]})
     )
     other = Dataset.open(tmp_path, author="other")

@@ -185,7 +185,7 @@ def test_outage_keeps_actions_pending_and_writes_each_once(
     assert [e["action"] for e in events] == done  # in the order they were made
     again = Dataset.open(url, storage_options=obs_options, author="check")
     assert again.problems == []
-    assert len(again._applied) == len(set(again._applied))
+    assert len(again.replica.applied) == len(set(again.replica.applied))
     state = label_sets(again)
     assert state == model.labels
     reliability.actions(n, n if state == model.labels else 0)
@@ -198,7 +198,7 @@ def test_flush_racing_the_retry_thread_writes_every_event(
     fill_folder(open_store(memory_url).write, 6)
     ds = Dataset.open(memory_url, author="alice")
     ids = sorted(ds.ids())
-    journal_store = ds._journal.store
+    journal_store = ds.replica.journal.store
     before = journal_names(open_store(memory_url))
     real_write = Store.write
     down = threading.Event()
@@ -218,8 +218,7 @@ def test_flush_racing_the_retry_thread_writes_every_event(
         for i in range(4):
             assert ds.add_label(f"l{i}", ids[i : i + 2]).saved is False
         down.clear()
-        with ds._journal._lock:
-            ds._journal._start_retry()  # the thread starts on the head now...
+        ds.replica.journal.retry()  # the thread starts on the head now...
         assert ds.flush(timeout=10)  # ...and so does flush
     assert len(set(journal_names(open_store(memory_url))) - set(before)) == 4
     again = Dataset.open(memory_url, author="check")
@@ -269,7 +268,7 @@ def test_write_cut_mid_body_is_retried_under_the_same_name(
     written = [n for n in journal_names(store) if n not in before]
     assert len(written) == 2
     again = Dataset.open(url, storage_options=obs_options, author="check")
-    assert len(again._applied) == len(set(again._applied))
+    assert len(again.replica.applied) == len(set(again.replica.applied))
     state = label_sets(again)
     assert state == {"x": set(ids[1:3])}
     reliability.actions(2, 2 if state == {"x": set(ids[1:3])} else 0)
@@ -284,7 +283,7 @@ def test_write_that_landed_but_whose_answer_was_lost_stays_one_object(
     fill_folder(open_store(url).write, 6)
     ds = Dataset.open(url, author="alice")
     ids = sorted(ds.ids())
-    journal_store = ds._journal.store
+    journal_store = ds.replica.journal.store
     real_write = Store.write
     lost_answers = {"left": 3}
 
@@ -301,9 +300,11 @@ def test_write_that_landed_but_whose_answer_was_lost_stays_one_object(
         assert ds.add_label("x", ids[:2]).saved is False
         assert ds.rename_label("x", "y").saved is False
         assert ds.flush(timeout=10)
-    assert len(journal_names(open_store(url), ds._journal.writer)) == 3  # the sync and these two
+    assert (
+        len(journal_names(open_store(url), ds.replica.journal.writer)) == 3
+    )  # the sync and these two
     again = Dataset.open(url, author="check")
-    assert len(again._applied) == len(set(again._applied))
+    assert len(again.replica.applied) == len(set(again.replica.applied))
     assert label_sets(again) == {"y": set(ids[:2])}
     reliability.actions(2, 2 if label_sets(again) == {"y": set(ids[:2])} else 0)
 
@@ -356,7 +357,7 @@ def test_sigkill_inside_save_loses_nothing(
     for action in itertools.islice(actions("k", 5, ids), acknowledged):
         model.apply(action)
     assert state == model.labels
-    assert len(again._applied) == len(set(again._applied))
+    assert len(again.replica.applied) == len(set(again.replica.applied))
 
     # Work goes on over whatever the crash left behind: two more compactions, then a reopen.
     again.add_label("after", ids[:2])
@@ -435,7 +436,7 @@ def test_corrupt_journal_objects_are_named_and_the_rest_loads(
     for i, name in enumerate(["a", "b", "c", "d"]):
         assert ds.add_label(name, ids[i * 2 : i * 2 + 2]).saved
     store = open_store(url, options)
-    names = journal_names(store, ds._journal.writer)[-4:]
+    names = journal_names(store, ds.replica.journal.writer)[-4:]
     truncated, garbage = (f"{OUTPUT}/{JOURNAL_DIR}/{n}.json" for n in names[1:3])
     store.write(truncated, store.read(truncated)[:25])
     store.write(garbage, b"\x00\xff not json at all")

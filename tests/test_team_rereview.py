@@ -14,7 +14,8 @@ import orjson
 import pytest
 from imagegen import image_folder
 
-from jupyter_labeler import Dataset
+from jupyter_labeler import Change, Dataset
+from jupyter_labeler.plan import Plan
 from jupyter_labeler.widget import Labeler
 from jupyter_labeler.widget import labeler as labeler_module
 
@@ -192,7 +193,7 @@ def test_a_journal_written_before_keeps_its_meaning(
         "by": "alice",
         "at": "2026-11-28 10:00:00",
     }
-    alice._record("add_label", [op], describe="Added dog to 1 image", changed=1, change=None)  # type: ignore[arg-type]
+    alice.replica.record(Plan("add_label", [op], "Added dog to 1 image", 1, Change("labels")))
     again = open_as(folder, "x")
     assert again.problems == []
     assert again.labels_of(ids[0:1])[ids[0]] == ["cat", "dog"]

@@ -32,12 +32,13 @@ def open_as(folder: Path, author: str) -> Dataset:
 def own(ds: Dataset) -> Own:
     """Every own label of a live image: (image id, label, annotator, time). A removed
     image's stay in memory for an undo, but no view or file shows them."""
-    team = ds._state.team
+    state = ds.replica.state
+    team = state.team
     if team is None:
         return set()
-    authors, times = ds._state.authors.values, ds._state.times.values
+    authors, times = state.authors.values, state.times.values
     return {
-        (str(ds._state.ids[c]), str(lb), authors[w], times[t])
+        (str(state.ids[c]), str(lb), authors[w], times[t])
         for c, lb, w, t in zip(
             team.o_codes.tolist(),
             team.o_label.tolist(),
@@ -45,7 +46,7 @@ def own(ds: Dataset) -> Own:
             team.o_at.tolist(),
             strict=True,
         )
-        if ds._state.alive[c]
+        if state.alive[c]
     }
 
 
@@ -182,7 +183,7 @@ def test_the_operations_undoing_a_rename_or_a_move_are_exact(
     one, each come back exactly."""
     lead, _alice, _bob, ids = team
     before = state_of(lead)
-    state = lead._state
+    state = lead.replica.state
     inverse_rename = apply_ops(state, [{"op": "rename", "old": "kitty", "new": "cat"}], {}).inverse
     assert own(lead) != before[0]
     apply_ops(state, inverse_rename, {})
@@ -211,7 +212,7 @@ def test_a_merge_rewound_to_put_a_late_action_in_place_keeps_own_labels(
     the merge and doing it again (no re-reading): own labels come out as a fresh open has them."""
     lead, _alice, _bob, ids = team
     carol = open_as(folder, "carol")
-    carol._journal.clock = lambda: time.time() - 3600  # an hour behind
+    carol.replica.journal.clock = lambda: time.time() - 3600  # an hour behind
     kinds: list[str] = []
     lead.observe(lambda change: kinds.append(change.kind))
     lead.rename_label("kitty", "cat")

@@ -425,7 +425,7 @@ def test_a_bad_option_leaves_nothing_behind(dataset: Dataset) -> None:
     with pytest.raises(traitlets.TraitError, match="page_size must be one of"):
         Labeler(dataset, page_size=50)
     assert widget_count() == before
-    assert dataset._observers == []
+    assert dataset.observers == ()
 
 
 def test_close_closes_every_widget(dataset: Dataset) -> None:

@@ -215,9 +215,9 @@ def test_who_is_here_names_the_team_tabs_by_their_titles(
     bob = Dataset.open(folder, author="<bob>")
     alice.set_presence("review", 2)
     bob.set_presence("mine", 0)
-    alice._heartbeat()
-    bob._heartbeat()
-    lead._heartbeat()  # what a following dataset does at each beat
+    alice.heartbeat()
+    bob.heartbeat()
+    lead.heartbeat()  # what a following dataset does at each beat
     shown = text_of(lab._others.value)
     assert "alice on page 3 of Review" in shown
     assert "<bob> on page 1 of Mine" in shown
@@ -264,7 +264,7 @@ def test_closing_the_reason_box_gives_the_keys_back_to_the_grid(
 
     # r, then Esc in the box: nothing journaled, the selection kept, the keys back on the grid
     assert lead.flush()
-    events = lead._journal.list_events()
+    events = lead.replica.journal.list_events()
     undo = lead.undo_description
     lab.selected = tuple(first[2:4])
     key(lab, "r")
@@ -275,7 +275,7 @@ def test_closing_the_reason_box_gives_the_keys_back_to_the_grid(
     assert lab.selected == tuple(first[2:4])
     assert (lead.images.loc[first[2:4], "review"] == "").all()
     assert lead.flush()
-    assert lead._journal.list_events() == events
+    assert lead.replica.journal.list_events() == events
     assert lead.undo_description == undo
     assert len(grid_asks) == 2
     # the box opens empty next time, and the selection kept is the one the next key acts on

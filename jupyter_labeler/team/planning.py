@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import SelfReviewError
 from ..plan import Plan
-from ..results import Change
+from ..results import Change, touched
 from ..state import member, sorted_unique
 from ..words import plural
 from .tables import ACCEPTED, REJECTED, annotator_problem, pair_key
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from ..state import State
 
 __all__ = [
-    "CHANGE_IDS_LIMIT",
     "back_to_review_note",
     "changed_by_removal",
     "check_assignment",
@@ -39,8 +38,6 @@ __all__ = [
 ]
 
 # Observers are told exactly which images an action changed up to this many, as by every
-# action of the Dataset; beyond, "possibly all" (a set of a million ids costs more than a redraw).
-CHANGE_IDS_LIMIT = 5000
 
 _I64 = np.empty(0, dtype=np.int64)
 
@@ -88,7 +85,7 @@ def plan_assign(
         describe=f"Assigned {plural(n, 'image')} to {plural(len(annotators), 'annotator')}"
         + (f" ({shared} shared)" if shared else ""),
         changed=n,
-        change=Change("images", _touched(state.ids[codes].tolist())),
+        change=Change("images", touched(state.ids[codes].tolist())),
     )
 
 
@@ -101,7 +98,7 @@ def plan_unassign(state: State, codes: np.ndarray) -> Plan:
         [op],
         describe=f"Unassigned {plural(n, 'image')}",
         changed=n,
-        change=Change("images", _touched(op["ids"])),
+        change=Change("images", touched(op["ids"])),
     )
 
 
@@ -135,7 +132,7 @@ def plan_review(
         [op],
         describe=f"{value.capitalize()} {plural(n, 'image')}" + (f": {why}" if why else ""),
         changed=n,
-        change=Change("images", _touched(op["ids"])),
+        change=Change("images", touched(op["ids"])),
     )
 
 
@@ -273,9 +270,3 @@ def back_to_review_note(ops: list[dict[str, Any]]) -> str:
     ``review`` operation of :func:`review_again_op` among ``ops``); "" when none did."""
     again = [op for op in ops if op["op"] == "review"]
     return f" ({plural(len(again[0]['ids']), 'image')} back to review)" if again else ""
-
-
-def _touched(ids: list[str]) -> frozenset[str] | None:
-    """The images an action changed, as observers are told: exactly up to
-    :data:`CHANGE_IDS_LIMIT` of them; beyond, None ("possibly all")."""
-    return frozenset(ids) if len(ids) <= CHANGE_IDS_LIMIT else None
