@@ -65,10 +65,6 @@ DEFAULT_OUTPUT = ".jupyter_labeler"
 _PER_CODE_LIMIT = PER_CODE_LIMIT
 
 
-# add_label and remove_label say so in their descriptions (see team.planning)
-_back_to_review = _team.back_to_review_note
-
-
 def _default_author() -> str:
     for var in ("JUPYTERHUB_USER", "USER", "USERNAME"):
         if os.environ.get(var):

@@ -38,12 +38,6 @@ __all__ = [
 DELETE_MODES = ("label_only", "with_images", "with_images_and_files")
 
 
-def _back_to_review(ops: list[dict[str, Any]]) -> str:
-    """How an action's description says that rejected images went back to review."""
-    again = [op for op in ops if op["op"] == "review"]
-    return f" ({plural(len(again[0]['ids']), 'image')} back to review)" if again else ""
-
-
 def add_label(
     state: State,
     author: str,
@@ -90,7 +84,7 @@ def add_label(
     return Plan(
         "add_label",
         ops,
-        describe=f"Added {name} to {plural(n, 'image')}" + _back_to_review(ops),
+        describe=f"Added {name} to {plural(n, 'image')}" + _team.back_to_review_note(ops),
         changed=n,
         change=Change("labels", touched(op["ids"]), (name,)),
     )
@@ -118,7 +112,7 @@ def remove_label(
     return Plan(
         "remove_label",
         ops,
-        describe=f"Removed {name} from {plural(n, 'image')}" + _back_to_review(ops),
+        describe=f"Removed {name} from {plural(n, 'image')}" + _team.back_to_review_note(ops),
         changed=n,
         change=Change("labels", touched(op["ids"]), (name,)),
     )
