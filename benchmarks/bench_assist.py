@@ -45,7 +45,7 @@ from jupyter_labeler import Dataset
 from jupyter_labeler import suggest as assist
 from jupyter_labeler.demo import make_demo_images
 from jupyter_labeler.features import Features, embed
-from jupyter_labeler.images import make_thumbnail
+from jupyter_labeler.thumbnails import make_thumbnail
 
 PAGE = 48
 

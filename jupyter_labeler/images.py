@@ -23,7 +23,7 @@ import struct
 import threading
 import warnings
 from collections.abc import Iterator
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from PIL import Image, ImageFile, ImageOps
 
@@ -410,26 +410,3 @@ def file_too_large(nbytes: int | None = None) -> str:
     limit = MAX_FILE_BYTES // 2**20
     size = f"{nbytes / 2**20:,.0f} MB; at most {limit} MB" if nbytes else f"more than {limit} MB"
     return f"the file is too large to be a photo to preview ({size})"
-
-
-# The names below moved to .thumbnails; code that imports them from here keeps working. They are
-# looked up on first use because .thumbnails imports this module.
-_MOVED_TO_THUMBNAILS = frozenset(
-    {
-        "DEFAULT_THUMBNAIL_SIZE",
-        "CacheStats",
-        "ReadMany",
-        "Thumbnail",
-        "ThumbnailCache",
-        "make_thumbnail",
-        "placeholder",
-    }
-)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _MOVED_TO_THUMBNAILS:
-        from . import thumbnails
-
-        return getattr(thumbnails, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

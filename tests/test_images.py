@@ -14,16 +14,8 @@ import pytest
 from PIL import Image, ImageFile, JpegImagePlugin
 
 from jupyter_labeler.errors import ImageDecodeError, StoreUnavailableError
-from jupyter_labeler.images import (
-    FORMAT_SUFFIX,
-    IMAGE_SUFFIXES,
-    ImageInfo,
-    Thumbnail,
-    ThumbnailCache,
-    inspect_image,
-    make_thumbnail,
-    placeholder,
-)
+from jupyter_labeler.images import FORMAT_SUFFIX, IMAGE_SUFFIXES, ImageInfo, inspect_image
+from jupyter_labeler.thumbnails import Thumbnail, ThumbnailCache, make_thumbnail, placeholder
 
 
 # -- making test images ----------------------------------------------------------------------

@@ -25,9 +25,10 @@ from jupyter_labeler import Dataset, images, thumbnails
 from jupyter_labeler.cli import main
 from jupyter_labeler.errors import UnsafePathError
 from jupyter_labeler.formats import export_labels
-from jupyter_labeler.images import MAX_FILE_BYTES, make_thumbnail
+from jupyter_labeler.images import MAX_FILE_BYTES
 from jupyter_labeler.journal import Journal
 from jupyter_labeler.storage import open_store
+from jupyter_labeler.thumbnails import make_thumbnail
 
 HOUR = 3600.0
 
