@@ -54,6 +54,7 @@ _RUNS = 3
 _POLISH = 20  # full k-means steps after each MiniBatchKMeans run
 _BLOCK = 65_536  # rows whose distances to the centres are computed at a time
 _BATCH = 4096  # MiniBatchKMeans' batch: larger than its 1,024 default, steadier centres
+_HASH_BYTES = 1 << 21  # bytes of rows hashed (or summed) at a time
 
 
 def _vectors(features: Any) -> np.ndarray:
@@ -70,16 +71,20 @@ def _vectors(features: Any) -> np.ndarray:
 
 def _row_hash(x: np.ndarray) -> np.ndarray:
     """A 64-bit hash of each row's numbers (their float32 bits; -0.0 counts as 0.0)."""
-    bits = np.ascontiguousarray(x + np.float32(0))  # adding 0 turns -0.0 into 0.0
-    if bits.shape[1] % 2:
-        bits = np.concatenate([bits, np.zeros((len(bits), 1), np.float32)], axis=1)
-    words = bits.view(np.uint64)
-    h = np.full(len(x), 0xCBF29CE484222325, np.uint64)
+    n, dim = x.shape
+    h = np.full(n, 0xCBF29CE484222325, np.uint64)
+    # A block of rows at a time, so that walking its columns stays in the cache.
+    step = max(1, _HASH_BYTES // (4 * max(dim, 1)))
     with np.errstate(over="ignore"):
-        for column in words.T:
-            h ^= column
-            h *= np.uint64(0x100000001B3)
-            h ^= h >> np.uint64(29)
+        for a in range(0, n, step):
+            bits = x[a : a + step] + np.float32(0)  # adding 0 turns -0.0 into 0.0
+            if dim % 2:
+                bits = np.concatenate([bits, np.zeros((len(bits), 1), np.float32)], axis=1)
+            part = h[a : a + step]
+            for column in np.ascontiguousarray(bits).view(np.uint64).T:
+                part ^= column
+                part *= np.uint64(0x100000001B3)
+                part ^= part >> np.uint64(29)
     return h
 
 
@@ -94,12 +99,18 @@ def _nearest(x: np.ndarray, centres: np.ndarray) -> np.ndarray:
 
 
 def _means(x: np.ndarray, label: np.ndarray, k: int) -> np.ndarray:
-    """Each group's mean vector (float64), a number at a time: no float64 copy of ``x``."""
-    sizes = np.maximum(np.bincount(label, minlength=k), 1)
-    return np.stack(
-        [np.bincount(label, weights=x[:, j], minlength=k) / sizes for j in range(x.shape[1])],
-        axis=1,
-    ).reshape(k, x.shape[1])
+    """Each group's mean vector, summed in float64 a block of rows at a time."""
+    from scipy.sparse import csr_matrix
+
+    sums = np.zeros((k, x.shape[1]), np.float64)
+    step = max(1, _HASH_BYTES // (8 * max(x.shape[1], 1)))
+    for a in range(0, len(x), step):
+        block = label[a : a + step]
+        member = csr_matrix(
+            (np.ones(len(block)), (block, np.arange(len(block)))), shape=(k, len(block))
+        )
+        sums += member @ x[a : a + step].astype(np.float64)
+    return sums / np.maximum(np.bincount(label, minlength=k), 1)[:, None]
 
 
 def _kmeans(x: np.ndarray, k: int, random_state: int) -> np.ndarray:

@@ -350,7 +350,7 @@ def issues_from_probabilities(
     if not len(rows):
         return _empty(index_name, names, estimated_issues=0, flagged_labels=0)
     images, flagged, likely, mine, likely_p, estimated, pairs = _issues(
-        np.unique(rows, return_inverse=True)[1], codes, np.asarray(p[rows], np.float64)
+        np.unique(rows, return_inverse=True)[1], codes, np.asarray(p[rows], np.float32)
     )
     frame = _frame(
         np.unique(rows)[images], flagged, likely, mine, likely_p, ids_array, index_name, names
@@ -597,7 +597,7 @@ def find_label_issues(
     images, flagged, likely, mine, likely_p, estimated, pairs = _issues(
         checked.pair_image,
         checked.codes,
-        np.asarray(probabilities[checked.pair_image], np.float64),
+        probabilities[checked.pair_image],
     )
     frame = _frame(
         checked.image_rows[images],
