@@ -5,9 +5,10 @@ be looked at, and labeled, at once. Below :data:`MINI_BATCH_FROM` (20,000) image
 scikit-learn's ``KMeans`` (three starts, the best kept). From there on, the centres come from
 a sample of at most :data:`FIT_SAMPLE` (100,000) images: ``MiniBatchKMeans`` three times,
 each run polished by a few full k-means steps, the run with the least inertia kept; then every
-image goes to its nearest centre. A million images of 64 numbers take about 12 s on two
-cores (k = 20), where full k-means on all of them took minutes, and MiniBatchKMeans on all of
-them draws each batch from every row (a cost a step that grows with them).
+image goes to its nearest centre. A million images of 64 numbers take 3 s on two cores
+(k = 20; 13 s with the cores shared with other work), where full k-means on all of them took
+minutes, and MiniBatchKMeans on all of them draws each batch from every row (a cost a step
+that grows with them).
 
 Choosing k (``k=None``): the k of 2 to :data:`K_MAX` (fewer with fewer distinct vectors) whose
 k-means on a sample of at most :data:`SAMPLE` images has the highest silhouette (the mean, over

@@ -10,8 +10,8 @@ Uncertainty in Dataset Labels", JAIR 70), with its default rule, "prune by noise
    model, :mod:`jupyter_labeler.suggest`); any scikit-learn classifier with ``predict_proba``
    can take its place. Each fold trains on at most ``per_label`` images a label (2,000, as the
    suggester), drawn at random (seeded): a million images cost five fits no larger than a few
-   thousand images a label cost, and predicting the rest (about 10 s on two cores for 64
-   numbers an image and 10 labels).
+   thousand images a label cost, and predicting the rest (3 s on two cores for 64 numbers an
+   image and 10 labels, 11 s with the cores shared with other work: bench_quality.py).
 2. Thresholds: t_j, the mean probability of label j over the images given label j (their
    "self-confidence").
 3. The confident joint C[i][j]: images given label i whose probability of j reaches t_j (among
@@ -24,6 +24,8 @@ Uncertainty in Dataset Labels", JAIR 70), with its default rule, "prune by noise
    least one image unflagged.
 
 Flagged images come most suspicious first: lowest probability of their given label first.
+On scanned digits with 10% of the labels flipped, its precision and recall are 0.87 and 0.86,
+an F1 within 2% of cleanlab's on the same classifier (``benchmarks/bench_quality.py``).
 
 Choices this module makes, and why:
 
