@@ -5,9 +5,9 @@
 cleanlab (AGPL) is a reference here only, never a dependency of the project: give it an
 environment of its own and run the benchmark with that environment's python::
 
-    python -m venv /tmp/clvenv --system-site-packages
-    /tmp/clvenv/bin/pip install cleanlab
-    /tmp/clvenv/bin/python benchmarks/bench_quality.py
+    python -m venv ../cleanlab-env --system-site-packages
+    ../cleanlab-env/bin/pip install cleanlab
+    ../cleanlab-env/bin/python benchmarks/bench_quality.py
 
 Without cleanlab the references are skipped. The package measured is the one beside this
 file (its checkout), not an installed copy.
