@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from . import duplicates as _duplicates
-from . import features
+from . import features, views
 from . import suggest as _suggest
 from .errors import LabelerError
 from .plan import Plan
@@ -81,6 +81,29 @@ class FeatureCache:
         if found is None or not len(found):
             raise LabelerError(f"no {embedder} features yet: call compute_features() first")
         return found
+
+
+def feature_cache_of(dataset: Dataset) -> FeatureCache:
+    """The :class:`FeatureCache` of ``dataset``: its stores, and its images and revision read
+    from its replica under the replica's lock."""
+    replica = dataset.replica
+
+    def images() -> features.Batch:
+        with replica.lock:
+            return feature_batch(replica.state)
+
+    def revision() -> object:
+        with replica.lock:
+            return views.revision(replica.state)
+
+    return FeatureCache(
+        dataset.source,
+        dataset.output,
+        images=images,
+        known=dataset.in_view,
+        revision=revision,
+        report=replica.note_problems,
+    )
 
 
 def feature_batch(state: State) -> features.Batch:

@@ -102,7 +102,7 @@ class Dataset:
             author=self.author,
             exclude=self._exclude,
             notify=self._notify,
-            on_load=self._clear_thumbnails,  # a path may name other bytes after a reload
+            on_load=self._thumbs.clear,  # a path may name other bytes after a reload
         )
         # The replica's, never replaced: every method reads the state with this lock held.
         self._lock = self._replica.lock
@@ -183,12 +183,6 @@ class Dataset:
         """Problems met reading the store (a malformed manifest line, a corrupt journal object,
         an object another writer left that cannot be read), each a sentence, each said once."""
         return self._replica.problems
-
-    def _relative_source(self, url: str) -> str | None:
-        return self._replica.urls.relative(url)
-
-    def _write_manifest(self) -> bytes:
-        return self._replica.manifest()
 
     # ------------------------------------------------------------------------------------------
     # observing
@@ -300,10 +294,6 @@ class Dataset:
         with self._lock:
             return views.ids(self._state, self.author, view, label)
 
-    def _view_code_array(self, view: str, label: str | None) -> np.ndarray:
-        """Sorted codes of a view (the order :meth:`ids` gives); call with the lock held."""
-        return views.view_codes(self._state, self.author, view, label)
-
     def unknown_ids(self, ids: Iterable[str]) -> list[str]:
         """The ids that are not images of this dataset (fast: no table is built)."""
         with self._lock:
@@ -382,49 +372,20 @@ class Dataset:
         path = self.info(image_id)["path"]
         return self._source.read(path)
 
-    def _clear_thumbnails(self) -> None:
-        self._thumbs.clear()
-
     def thumbnails(self, ids: Iterable[str], size: int = 160) -> dict[str, Thumbnail]:
         """JPEG thumbnails of these images, fetched in one concurrent batch and cached.
 
         A broken image gets a placeholder whose ``error`` says why.
         """
-        ids = list(ids)
         with self._lock:
-            s = self._state
-            codes = s.lookup(ids).tolist()
-            images = {
-                i: (s.paths[c], int(s.sizes[c])) for i, c in zip(ids, codes, strict=True) if c >= 0
-            }
-        return self._thumbs.get(images, size)
+            files = views.files_of(self._state, ids)
+        return self._thumbs.get(files, size)
 
     def prefetch_thumbnails(self, ids: Iterable[str], size: int = 160) -> None:
         """Start making these thumbnails in the background (for the next page)."""
-        ids = list(ids)
         with self._lock:
-            s = self._state
-            codes = s.lookup(ids).tolist()
-            images = {
-                i: (s.paths[c], int(s.sizes[c])) for i, c in zip(ids, codes, strict=True) if c >= 0
-            }
-        self._thumbs.prefetch(images, size)
-
-    def _record(
-        self,
-        action: str,
-        ops: list[dict[str, Any]],
-        *,
-        describe: str,
-        changed: int,
-        change: Change,
-        irreversible: str = "",
-        undoable: bool = True,
-        undoes: str | None = None,
-    ) -> ActionResult:
-        """Apply ``ops`` here, write them as one journal event, tell observers."""
-        plan = Plan(action, ops, describe, changed, change, irreversible, undoable, undoes)
-        return self._replica.record(plan)
+            files = views.files_of(self._state, ids)
+        self._thumbs.prefetch(files, size)
 
     def _do(self, plan: Plan) -> ActionResult:
         """Apply ``plan``, write it as one journal event and tell observers."""
@@ -594,10 +555,6 @@ class Dataset:
             )
         return self._do(plan)
 
-    def _mine(self) -> tuple[np.ndarray, np.ndarray]:
-        """Codes of this author's "mine" view, and which a reviewer rejected (lock held)."""
-        return _team.mine_of(self._state, self.author)
-
     def mine(self) -> pd.DataFrame:
         """This author's work: the images of :meth:`ids` ``("mine")``, with the columns of
         :attr:`images` (``review_reason`` says why a rejected one came back).
@@ -606,7 +563,7 @@ class Dataset:
         a reviewer rejected. A rejected image stays here until this author changes its labels
         (it then goes back to review: see :meth:`review`) or a reviewer accepts it."""
         with self._lock:
-            return self._table(self._view_code_array("mine", None))
+            return self._table(views.view_codes(self._state, self.author, "mine", None))
 
     def rejections(self) -> dict[str, int]:
         """Why this author's rejected images came back to their "mine" view: reason -> how
@@ -661,9 +618,7 @@ class Dataset:
 
     def _delete_files(self, paths: list[str], result: ActionResult) -> ActionResult:
         tried, failed = image_actions.delete_files(self._source, paths, exclude=self._exclude)
-        with self._lock:
-            for cache in self._thumbs.values():
-                cache.invalidate(tried)
+        self._thumbs.invalidate(tried)
         return image_actions.with_failures(result, failed)
 
     def add_images(self, files: Mapping[str, bytes]) -> UploadResult:
@@ -741,15 +696,10 @@ class Dataset:
     def follow(self, interval: float | None = 3.0) -> None:
         """Apply other annotators' actions as they happen, every ``interval`` seconds.
 
-        A background thread lists the feed of the actions written in the last seconds (one
-        cheap request a poll, which carries the actions themselves: see
-        :mod:`jupyter_labeler.journal`), applies the new ones each in its place in the
-        journal's order and tells observers; every third poll also lists the journal of the
-        last seconds, which checks the actions taken from the feed against their journal
-        objects and finds the actions of writers that write no feed, and every hundredth all
-        of it (see :meth:`poll` and :mod:`jupyter_labeler.follow`); it also writes this
-        annotator's heartbeat (see :meth:`annotators`) at most every 15 s. When the store
-        fails it pauses and resumes by itself. ``follow(None)`` stops it.
+        A background thread calls :meth:`poll` (one cheap listing of the feed; every third
+        poll checks it against the journal, every hundredth reads the whole journal: see
+        :mod:`jupyter_labeler.follow`) and :meth:`heartbeat` every 15 s, and tells observers.
+        When the store fails it pauses and resumes by itself. ``follow(None)`` stops it.
         """
         if self._follower is not None:
             self._follower.stop()
@@ -825,10 +775,6 @@ class Dataset:
         """What other annotators did in the last ``within`` seconds, newest first, in words."""
         return self._replica.recent_activity(within)
 
-    def _reload(self) -> None:
-        """Re-read everything from the store, then re-apply actions not yet written there."""
-        self._replica.reload()
-
     def save(self) -> str:
         """Compact the journal into a snapshot and return the URL of the ModelArts manifest.
 
@@ -842,8 +788,7 @@ class Dataset:
         """Write what is still waiting (for up to 10 s) and stop background work."""
         self.follow(None)
         self._replica.close()
-        for cache in self._thumbs.values():
-            cache.close()
+        self._thumbs.close()
 
     def __enter__(self) -> Dataset:
         return self
@@ -890,14 +835,14 @@ class Dataset:
     def manifest_bytes(self) -> bytes:
         """The ModelArts manifest of the current state (what :meth:`save` would write)."""
         with self._lock:
-            return self._write_manifest()
+            return self._replica.manifest()
 
     def relative_path(self, url: str) -> str:
         """The path key (relative to the source folder) of a URL or absolute path in it.
 
         Anything outside the source folder comes back unchanged.
         """
-        rel = self._relative_source(url)
+        rel = self._replica.urls.relative(url)
         return rel if rel is not None else url
 
     def read_images(self, ids: Iterable[str]) -> dict[str, bytes | Exception]:
@@ -912,25 +857,8 @@ class Dataset:
     # jupyter_labeler.assisted; the work is in .features, .suggest and .duplicates)
     @functools.cached_property
     def feature_cache(self) -> assisted.FeatureCache:
-        """What assisted labeling reads besides the public methods (the stores, every image's
-        path and size), and keeps between calls: features read, models fitted."""
-
-        def images() -> features.Batch:
-            with self._lock:
-                return assisted.feature_batch(self._state)
-
-        def revision() -> object:
-            with self._lock:
-                return views.revision(self._state)
-
-        return assisted.FeatureCache(
-            self._source,
-            self._output,
-            images=images,
-            known=self.in_view,
-            revision=revision,
-            report=self._note_problems,
-        )
+        """What assisted labeling keeps between calls: features read, models fitted."""
+        return assisted.feature_cache_of(self)
 
     def compute_features(
         self,
@@ -959,10 +887,6 @@ class Dataset:
         return assisted.compute_features(
             self, embedder, name=name, client=client, progress=progress, batch_size=batch_size
         )
-
-    def _features(self, embedder: str) -> features.Features:
-        # What tests compare after computing; the same as feature_cache.require(embedder).
-        return self.feature_cache.require(embedder)
 
     def has_features(self, embedder: str = features.BUILTIN) -> bool:
         """Whether any features of ``embedder`` are stored (one listing of the store)."""

@@ -389,3 +389,13 @@ def annotation_table(state: State) -> pd.DataFrame:
             "created_at": pd.array(times[at] if len(at) else [], dtype=object),
         }
     )
+
+
+def files_of(state: State, ids: Iterable[str]) -> dict[str, tuple[str, int]]:
+    """``{id: (path, size as listed)}`` of the known images among ``ids`` (unknown ids are
+    left out): what the thumbnails need to read each file, or to refuse it unread."""
+    ids = list(ids)
+    codes = state.lookup(ids).tolist()
+    return {
+        i: (state.paths[c], int(state.sizes[c])) for i, c in zip(ids, codes, strict=True) if c >= 0
+    }
