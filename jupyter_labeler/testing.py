@@ -104,11 +104,6 @@ class LabelerDriver:
         return list(self.labeler.grid.ids)
 
     @property
-    def selected(self) -> tuple[str, ...]:
-        """Every selected image (on this page or another), in the order selected."""
-        return tuple(self.labeler.selected)
-
-    @property
     def ticked(self) -> list[str]:
         """The images of this page drawn selected."""
         return list(self.labeler.grid.selected)
@@ -480,8 +475,3 @@ class LabelerDriver:
     def escape_reason(self) -> None:
         """Esc in the reason box: it closes, nothing is rejected."""
         self.labeler.team_panel.reason.receive({"event": "cancel"})
-
-    def reject(self, reason: str) -> None:
-        """Reject the selected images with a reason: Reject, type it, Enter."""
-        self.click("reject")
-        self.enter_reason(reason)
