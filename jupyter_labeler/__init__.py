@@ -28,6 +28,7 @@ from .errors import (
     UndoError,
     UnknownImageError,
     UnknownLabelError,
+    UnsafePathError,
     UploadError,
 )
 from .journal import SaveStatus
@@ -61,6 +62,7 @@ __all__ = [
     "UndoError",
     "UnknownImageError",
     "UnknownLabelError",
+    "UnsafePathError",
     "UploadError",
     "UploadResult",
     "__version__",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from PIL import Image
 
@@ -34,15 +33,3 @@ def fill_folder(
     for i, name in enumerate(names):
         write(name, image_bytes(i))
     return names
-
-
-def send_upload(labeler: Any, files: dict[str, bytes]) -> None:
-    """Files chosen with the grid's "Add images", as its browser side sends them: one message
-    with the names and sizes, and the files as binary buffers."""
-    content = {
-        "event": "upload",
-        "names": list(files),
-        "sizes": [len(data) for data in files.values()],
-        "sent": True,
-    }
-    labeler._grid.receive(content, [memoryview(data) for data in files.values()])

@@ -144,9 +144,9 @@ def test_credentials_never_show(
         errors.append(unreachable.value)
         reliability.fault()
     # The widget's own error path: an action refused, shown on the status line.
-    lab._status.guard(lambda: (_ for _ in ()).throw(errors[-1]))()
+    lab.status.guard(lambda: (_ for _ in ()).throw(errors[-1]))()
     texts += widget_texts(lab)
-    lab._status.clear_error()
+    lab.status.clear_error()
     # A Labeler opened from the URL itself.
     opened = Labeler(url, storage_options=options) if options else Labeler(url)
     texts += [*widget_texts(opened), repr(opened.dataset)]

@@ -13,9 +13,7 @@ lost" is computed here: actions acknowledged minus those a reopened dataset hold
 
 from __future__ import annotations
 
-import html
 import itertools
-import re
 import signal
 import threading
 import time
@@ -32,6 +30,7 @@ from jupyter_labeler import Dataset
 from jupyter_labeler.errors import StoreUnavailableError
 from jupyter_labeler.journal import ACK_TIMEOUT, JOURNAL_DIR, MANIFEST_NAME, SNAPSHOT_DIR
 from jupyter_labeler.storage import Store, open_store
+from jupyter_labeler.testing import LabelerDriver
 from jupyter_labeler.widget import Labeler
 
 pytest_plugins = ["summary_plugin"]
@@ -82,7 +81,7 @@ def journal_names(store: Store, writer: str | None = None) -> list[str]:
 
 
 def status_text(lab: Labeler) -> str:
-    return html.unescape(re.sub(r"<[^>]+>", "", lab._status.widget.value))
+    return LabelerDriver(lab).status_text
 
 
 def wait_for(condition: Any, timeout: float, what: str) -> None:
@@ -158,8 +157,8 @@ def test_outage_keeps_actions_pending_and_writes_each_once(
             done.append(result.action)
         # One more through the widget, as a user would: select, type, OK.
         lab.selected = (ids[9],)
-        lab._label_box.input.value = "w"
-        lab._label_box.apply()
+        LabelerDriver(lab).type_label("w")
+        LabelerDriver(lab).enter_label()
         model.apply(("add", "w", [ids[9]]))
         done.append("add_label")
         n = len(done)
@@ -176,7 +175,7 @@ def test_outage_keeps_actions_pending_and_writes_each_once(
     assert ds.flush(timeout=5)
     assert ds.status.state == "saved"
     assert status_text(lab).startswith("All changes saved")
-    assert lab._status.last_error is None
+    assert lab.status.last_error is None
     lab.close()
 
     written = [n for n in journal_names(store) if n not in before]

@@ -16,6 +16,7 @@ from imagegen import image_folder
 
 from jupyter_labeler import Change, Dataset
 from jupyter_labeler.plan import Plan
+from jupyter_labeler.testing import LabelerDriver
 from jupyter_labeler.widget import Labeler
 from jupyter_labeler.widget import labeler as labeler_module
 
@@ -212,19 +213,20 @@ def test_relabeling_in_the_mine_tab_sends_it_to_the_review_tab(
     try:
         mine.view = "mine"
         review.view = "review"
-        assert set(mine._grid.ids) == set(ids[:2])
-        assert "2 images came back from review" in mine._team.notes.value
-        waiting = len(review._grid.ids)
+        user, reviewer = LabelerDriver(mine), LabelerDriver(review)
+        assert set(user.visible_ids) == set(ids[:2])
+        assert "2 images came back from review" in user.team_notes
+        waiting = len(reviewer.visible_ids)
         mine.selected = (ids[0],)
-        mine._add_to_selection("dog")
-        assert list(mine._grid.ids) == ids[1:2]
-        assert "1 image came back from review" in mine._team.notes.value
-        assert mine._team.tabs["mine"].description == "Mine (1)"
+        user.label_selection("dog")
+        assert user.visible_ids == ids[1:2]
+        assert "1 image came back from review" in user.team_notes
+        assert user.tab_titles["mine"] == "Mine (1)"
         lead.refresh()
-        assert ids[0] in set(review._grid.ids)
-        assert len(review._grid.ids) == waiting + 1
-        assert mine._status.last_error is None
-        assert review._status.last_error is None
+        assert ids[0] in set(reviewer.visible_ids)
+        assert len(reviewer.visible_ids) == waiting + 1
+        assert user.last_error is None
+        assert reviewer.last_error is None
     finally:
         mine.close()
         review.close()

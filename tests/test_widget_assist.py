@@ -8,9 +8,6 @@ each labeled: the suggestions for the other 21 are known to be right.
 
 from __future__ import annotations
 
-import dataclasses
-import html
-import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +19,7 @@ from test_assist import label_some, make_folder
 
 from jupyter_labeler.dataset import Dataset
 from jupyter_labeler.errors import StoreUnavailableError
+from jupyter_labeler.testing import LabelerDriver
 from jupyter_labeler.widget import Labeler
 from jupyter_labeler.widget import assist as assist_module
 from jupyter_labeler.widget import keys as keymap
@@ -30,30 +28,17 @@ from jupyter_labeler.widget import labeler as labeler_module
 WAIT = 60.0  # seconds a background computation may take at most on a loaded machine
 
 
-def text_of(value: str) -> str:
-    return html.unescape(re.sub(r"<[^>]+>", "", value))
-
-
 def status_text(lab: Labeler) -> str:
-    return text_of(lab._status.widget.value)
-
-
-_seq = iter(range(1, 1_000_000))
-
-
-def send(lab: Labeler, event: str, **content: Any) -> None:
-    lab._grid.receive({"event": event, "seq": next(_seq), **content})
+    return LabelerDriver(lab).status_text
 
 
 def shown(lab: Labeler) -> list[str]:
-    return list(lab._grid.ids)
+    return LabelerDriver(lab).visible_ids
 
 
 def chips(lab: Labeler) -> dict[str, list[list[Any]]]:
     """The suggestions the browser gets for each tile of the page."""
-    grid = lab._grid
-    assert len(grid.suggested) == len(grid.ids)
-    return dict(zip(grid.ids, grid.suggested, strict=True))
+    return LabelerDriver(lab).suggestions()
 
 
 def settle(lab: Labeler) -> None:
@@ -93,7 +78,7 @@ def lab(dataset: Dataset) -> Iterator[Labeler]:
     labeler = new_labeler(dataset)
     yield labeler
     labeler.assist.wait(WAIT)
-    error = labeler._status.last_error
+    error = labeler.status.last_error
     labeler.close()
     assert error is None, f"an unexpected error reached the status line: {error!r}"
 
@@ -114,16 +99,16 @@ def test_suggest_switch_computes_features_then_shows_dashed_chips(
     lab: Labeler, dataset: Dataset, truth: dict[str, str]
 ) -> None:
     progress: list[str] = []
-    real = lab._status.progress
+    real = lab.status.progress
 
     def record(text: str) -> None:
         progress.append(text)
         real(text)
 
-    lab._status.progress = record  # type: ignore[method-assign]
+    lab.status.progress = record  # type: ignore[method-assign]
     assert not dataset.has_features()
     assert all(s == [] for s in chips(lab).values())
-    lab.assist._suggest.value = True  # the switch, as a click sets it
+    LabelerDriver(lab).switch_suggest(True)  # the switch, as a click sets it
     assert lab.assist.suggest
     settle(lab)
     assert dataset.has_features()
@@ -142,7 +127,7 @@ def test_suggest_switch_computes_features_then_shows_dashed_chips(
 
     # Off: no chips; on again: back at once (the features are there).
     lab.assist.suggest = False
-    assert lab.assist._suggest.value is False
+    assert lab.assist.suggest_switch.value is False
     assert all(s == [] for s in chips(lab).values())
     lab.assist.suggest = True
     settle(lab)
@@ -153,16 +138,9 @@ def test_chips_travel_in_the_page_message_and_only_on_unlabeled_tiles(
     suggesting: Labeler, dataset: Dataset
 ) -> None:
     lab = suggesting
-    sent: list[dict[str, Any]] = []
-    real = lab._grid._send
-
-    def spy(msg: dict[str, Any], buffers: list[Any] | None = None) -> None:
-        sent.append(msg)
-        real(msg, buffers)
-
-    lab._grid._send = spy  # type: ignore[method-assign]
-    send(lab, "page", where="next")
-    updates = [m for m in sent if m.get("method") == "update"]
+    with LabelerDriver(lab).sent_to_browser() as sent:
+        LabelerDriver(lab).turn("next")
+    updates = [m for m, _buffers in sent if m.get("method") == "update"]
     assert len(updates) == 1
     state = updates[0]["state"]
     assert {"ids", "suggested", "page_token"} <= set(state)
@@ -172,22 +150,28 @@ def test_chips_travel_in_the_page_message_and_only_on_unlabeled_tiles(
 
     # The All view: labeled tiles carry their labels, no suggestion.
     lab.view = "all"
-    labels = dict(zip(lab._grid.ids, lab._grid.labels, strict=True))
+    labels = dict(zip(lab.grid.ids, lab.grid.labels, strict=True))
     for image_id, suggested in chips(lab).items():
         assert (suggested == []) == bool(labels[image_id])
 
 
 def test_chips_from_the_background_skip_a_page_being_drawn(suggesting: Labeler) -> None:
     lab = suggesting
-    grid = lab._grid
+    grid = lab.grid
     before = list(grid.suggested)
+    page = list(grid.ids)
     with grid.hold_sync():
-        grid.ids = grid.ids[:5]  # a new page, half set: its labels are not in yet
-        lab.assist._decorate_now()
+        grid.ids = page[:5]  # a new page, half set: its labels are not in yet
+        # Suggestions fitted again in the background meanwhile leave its chips alone.
+        lab.assist.suggest_job.request(0)
+        settle(lab)
         assert list(grid.suggested) == before
-        assert lab._status.last_error is None
-        grid.ids = list(lab._page_ids)
-    lab._request_render(force=True)
+        assert lab.status.last_error is None
+        grid.ids = page
+    # A page drawn puts in its own chips.
+    LabelerDriver(lab).turn("next")
+    LabelerDriver(lab).turn("prev")
+    assert shown(lab) == page
     assert all(chips(lab).values())
 
 
@@ -213,7 +197,8 @@ def test_accept_all_button_counts_labels_and_undoes(
     suggesting: Labeler, dataset: Dataset, truth: dict[str, str]
 ) -> None:
     lab = suggesting
-    button = lab.assist._accept
+    user = LabelerDriver(lab)
+    button = user.button("accept all")
     expected = dataset.suggest()
     sure = expected[expected["confidence"] >= 0.9]
     n = sure.index.nunique()
@@ -226,13 +211,13 @@ def test_accept_all_button_counts_labels_and_undoes(
     kinds = kind_of(dataset, truth)
     assert all(dataset.labels_of([i])[i] == [kinds[i]] for i in sure.index)
     assert f"Accepted {len(sure)} suggestions for {n} images" in status_text(lab)
-    assert lab._undo.tooltip.startswith("Undo: Accepted")
+    assert user.button("undo").tooltip.startswith("Undo: Accepted")
     settle(lab)
     remaining = dataset.suggest()
     left = remaining[remaining["confidence"] >= 0.9].index.nunique()
     assert button.description == f"Accept {left} ≥ 90%"
 
-    send(lab, "key", key="z")  # one action: one undo takes it all back
+    user.press("z")  # one action: one undo takes it all back
     assert len(dataset.ids("unlabeled")) == unlabeled
     settle(lab)
     assert button.description == f"Accept {n} ≥ 90%"
@@ -241,7 +226,7 @@ def test_accept_all_button_counts_labels_and_undoes(
 def test_accept_all_is_disabled_with_a_reason(
     lab: Labeler, dataset: Dataset, tmp_path: Path
 ) -> None:
-    button = lab.assist._accept
+    button = LabelerDriver(lab).button("accept all")
     assert button.disabled
     assert "turn on Suggest" in button.tooltip
     lab.assist.accept_all()
@@ -253,7 +238,7 @@ def test_accept_all_is_disabled_with_a_reason(
     lab.assist.min_confidence = 1.0
     assert button.disabled
     assert button.description == "Accept 0 ≥ 100%"
-    assert "no suggestion is 100% sure or more" in text_of(lab.assist._note.value)
+    assert "no suggestion is 100% sure or more" in LabelerDriver(lab).assist_note
     with pytest.raises(traitlets.TraitError, match="from 0 to 1"):
         lab.assist.min_confidence = 1.5
 
@@ -267,8 +252,8 @@ def test_accept_all_is_disabled_with_a_reason(
         try:
             second.assist.suggest = True
             settle(second)
-            assert second.assist._accept.disabled
-            assert "at least 2 labels" in text_of(second.assist._note.value)
+            assert LabelerDriver(second).button("accept all").disabled
+            assert "at least 2 labels" in LabelerDriver(second).assist_note
             assert "No suggestions: suggestions need at least 2 labels" in status_text(second)
             assert all(s == [] for s in chips(second).values())
         finally:
@@ -284,24 +269,25 @@ def test_s_accepts_the_suggestions_of_the_selected_images(
     suggesting: Labeler, dataset: Dataset, truth: dict[str, str]
 ) -> None:
     lab = suggesting
+    user = LabelerDriver(lab)
     assert keymap.action_for("s") == ("accept_suggestions", None)
-    assert "s" in lab._grid.key_names
-    assert "s accept the suggestion" in lab._grid.key_help
-    send(lab, "key", key="s")
+    assert "s" in lab.grid.key_names
+    assert "s accept the suggestion" in lab.grid.key_help
+    user.press("s")
     assert "Select images first" in status_text(lab)
 
     tiles = shown(lab)
     suggested = chips(lab)
-    send(lab, "click", index=1)
-    send(lab, "click", index=2)
-    send(lab, "key", key="s")
+    user.click_tile(1)
+    user.click_tile(2)
+    user.press("s")
     for image_id in tiles[1:3]:
         assert dataset.labels_of([image_id])[image_id] == [suggested[image_id][0][0]]
     kinds = kind_of(dataset, truth)
     assert all(dataset.labels_of([i])[i] == [kinds[i]] for i in tiles[1:3])
     assert lab.selected == ()  # they left the Unlabeled view
     assert tiles[1] not in shown(lab)
-    send(lab, "key", key="z")
+    user.press("z")
     assert dataset.labels_of([tiles[1]])[tiles[1]] == []
 
     lab.assist.suggest = False
@@ -316,10 +302,11 @@ def test_s_accepts_the_suggestions_of_the_selected_images(
 
 def test_orders_reorder_pages_ranges_and_the_preview(suggesting: Labeler, dataset: Dataset) -> None:
     lab = suggesting
+    user = LabelerDriver(lab)
     file_order = [str(i) for i in dataset.ids("unlabeled")]
     assert shown(lab) == file_order[:12]
 
-    lab.assist._order.value = "uncertain"  # the menu, as the user picks it
+    user.choose_order("uncertain")  # the menu, as the user picks it
     assert lab.assist.order == "uncertain"
     settle(lab)
     uncertain = dataset.uncertain(len(file_order))
@@ -328,16 +315,16 @@ def test_orders_reorder_pages_ranges_and_the_preview(suggesting: Labeler, datase
     assert shown(lab) == ranked[:12]
     assert lab.page == 0
     # Paging, shift-click ranges and the preview follow the order.
-    send(lab, "page", where="next")
+    user.turn("next")
     assert shown(lab) == ranked[12:24]
-    send(lab, "click", index=0)
-    send(lab, "click", index=3, shift=True)
+    user.click_tile(0)
+    user.click_tile(3, shift=True)
     assert lab.selected == tuple(ranked[12:16])
     lab.clear_selection()
     lab.open_image(ranked[13])
-    lab._preview_step(ranked[13], 1)
-    assert lab._preview.image_id == ranked[14]
-    lab._preview.hide()
+    user.preview_click("next")
+    assert user.preview_image_id == ranked[14]
+    user.preview_click("close")
 
     lab.assist.order = "suggested"
     settle(lab)
@@ -405,15 +392,16 @@ def test_more_like_these_puts_the_selection_and_its_likes_first(
     suggesting: Labeler, dataset: Dataset, truth: dict[str, str]
 ) -> None:
     lab = suggesting
-    assert lab.assist._more.disabled  # nothing selected
+    user = LabelerDriver(lab)
+    assert user.button("more like these").disabled  # nothing selected
     kinds = kind_of(dataset, truth)
     page = shown(lab)
     dots = [i for i in page if kinds[i] == "dots"][:2]
     lab.selected = tuple(dots)
-    assert not lab.assist._more.disabled
-    lab.assist._more.click()
+    assert not user.button("more like these").disabled
+    user.click("more like these")
     assert lab.assist.order == "similar"
-    assert lab.assist._order.value == "similar"
+    assert lab.assist.order_menu.value == "similar"
     near = [str(i) for i in dataset.similar(dots, k=100, view="unlabeled").index]
     assert shown(lab) == (dots + near)[:12]
     # The likes of two dots are dots, before any other kind.
@@ -438,9 +426,9 @@ def test_orders_that_need_features_say_so(lab: Labeler, dataset: Dataset) -> Non
     lab.page = 1
     page = shown(lab)
     for order in ("uncertain", "suggested", "similar"):
-        lab.assist._order.value = order
+        LabelerDriver(lab).choose_order(order)
         assert lab.assist.order == "file"
-        assert lab.assist._order.value == "file"
+        assert lab.assist.order_menu.value == "file"
         assert "needs the images' features: press Compute features" in status_text(lab)
         assert lab.page == 1  # refused: the grid stays as it was
         assert shown(lab) == page
@@ -468,29 +456,32 @@ def test_an_order_waits_for_its_ranking_then_shows_page_one(lab: Labeler, datase
     assert all(s == [] for s in chips(lab).values())  # no chips while Suggest is off
 
 
-def test_a_new_ranking_waits_for_the_next_render(suggesting: Labeler, dataset: Dataset) -> None:
+def test_a_new_ranking_waits_for_the_next_render(
+    suggesting: Labeler, dataset: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A ranking computed in the background never reorders the page under the pointer."""
     lab = suggesting
+    user = LabelerDriver(lab)
     lab.assist.order = "uncertain"
     settle(lab)
     before = shown(lab)
-    old = lab.assist._snapshot
-    assert old is not None
-    assert old.uncertain is not None
-    ranked = [str(i) for i in old.uncertain]
+    unlabeled = len(dataset.ids("unlabeled"))
+    ranking = dataset.uncertain(unlabeled, min_per_label=assist_module.MIN_PER_LABEL)
+    ranked = [str(i) for i in ranking.index]
     assert before == ranked[:12]
-    # A new ranking arrives from the background (here: the old one reversed).
-    new = dataclasses.replace(old, uncertain=old.uncertain[::-1])
-    lab.assist._snapshot = new
-    lab.assist._shown(new)
+    # A new ranking arrives from the background (here: the same one reversed).
+    uncertain = dataset.uncertain
+    monkeypatch.setattr(dataset, "uncertain", lambda *a, **o: uncertain(*a, **o).iloc[::-1])
+    lab.assist.suggest_job.request(0)
+    settle(lab)
     assert shown(lab) == before
     # A shift-click range still follows the order on screen.
-    send(lab, "click", index=0)
-    send(lab, "click", index=3, shift=True)
+    user.click_tile(0)
+    user.click_tile(3, shift=True)
     assert lab.selected == tuple(before[:4])
     lab.clear_selection()
     # The next render takes it up.
-    send(lab, "page", where="next")
+    user.turn("next")
     assert shown(lab) == ranked[::-1][12:24]
 
 
@@ -511,18 +502,18 @@ def test_features_compute_in_the_background_while_the_grid_works(
         return real(**options)
 
     monkeypatch.setattr(dataset, "compute_features", slow)
-    lab.assist._compute.click()
+    user = LabelerDriver(lab)
+    user.click("compute features")
     assert started.wait(WAIT)
-    button = lab.assist._compute
+    button = user.button("compute features")
     assert button.disabled
     assert button.description == "Computing features…"
     assert "Features: 0 / 36" in status_text(lab)
     # Meanwhile the grid turns pages and labels.
-    send(lab, "page", where="next")
+    user.turn("next")
     assert lab.page == 1
-    send(lab, "click", index=0)
-    lab._label_box.input.value = "stripes"
-    lab._label_box.ok.click()
+    user.click_tile(0)
+    user.label_selection("stripes")
     assert dataset.view_counts()["labeled"] == 16
     lab.assist.compute_features()
     assert "being computed already" in status_text(lab)
@@ -544,11 +535,12 @@ def test_feature_errors_go_to_the_status_line(
     monkeypatch.setattr(dataset, "compute_features", broken)
     lab.assist.compute_features()
     settle(lab)
-    assert "Features could not be computed:" in status_text(lab)
-    assert "jl-status-error" in lab._status.widget._dom_classes
-    assert isinstance(lab._status.last_error, StoreUnavailableError)
-    assert not lab.assist._compute.disabled
-    lab._status.clear_error()
+    user = LabelerDriver(lab)
+    assert "Features could not be computed:" in user.status_text
+    assert user.status_is_error
+    assert isinstance(user.last_error, StoreUnavailableError)
+    assert not user.button("compute features").disabled
+    user.clear_error()
 
 
 def test_suggestion_errors_go_to_the_status_line(
@@ -563,8 +555,8 @@ def test_suggestion_errors_go_to_the_status_line(
     lab.assist.suggest = True
     settle(lab)
     assert "Suggestions: Something went wrong (RuntimeError): the model broke" in status_text(lab)
-    assert lab.assist._accept.disabled
-    lab._status.clear_error()
+    assert LabelerDriver(lab).button("accept all").disabled
+    LabelerDriver(lab).clear_error()
 
 
 def test_new_images_get_features_while_suggest_is_on(
@@ -613,20 +605,21 @@ def test_requests_in_a_burst_run_once_and_never_overlap() -> None:
 
 def test_a_slow_fit_spaces_the_next_ones_out(suggesting: Labeler, dataset: Dataset) -> None:
     lab = suggesting
-    assert lab.assist._job.last_seconds > 0
+    job = lab.assist.suggest_job
+    assert job.last_seconds > 0
     delays: list[float] = []
-    real = lab.assist._job.request
+    real = job.request
 
     def request(delay: float) -> None:
         delays.append(delay)
         real(0)
 
-    lab.assist._job.request = request  # type: ignore[method-assign]
-    lab.assist._job.last_seconds = 7.0  # as if the last fit had taken 7 s
+    job.request = request
+    job.last_seconds = 7.0  # as if the last fit had taken 7 s
     dataset.add_label("bars", [shown(lab)[0]])
     assert delays == [7.0]
     settle(lab)
-    assert lab.assist._job.last_seconds != 7.0  # the run that followed was timed in its place
+    assert job.last_seconds != 7.0  # the run that followed was timed in its place
 
 
 def test_closing_stops_the_background_work(dataset: Dataset) -> None:
@@ -634,4 +627,4 @@ def test_closing_stops_the_background_work(dataset: Dataset) -> None:
     labeler.assist.suggest = True  # starts the features
     labeler.close()
     assert labeler.assist.wait(WAIT)
-    assert labeler.assist._job.wait(0)
+    assert labeler.assist.suggest_job.wait(0)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import html
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +10,7 @@ import pytest
 from imagegen import fill_folder
 
 from jupyter_labeler.dataset import Dataset
+from jupyter_labeler.testing import LabelerDriver
 from jupyter_labeler.widget import Labeler
 from jupyter_labeler.widget import keys as keymap
 from jupyter_labeler.widget import labeler as labeler_module
@@ -39,21 +38,9 @@ def labelers() -> Iterator[list[Labeler]]:
     made: list[Labeler] = []
     yield made
     for lab in made:
-        error = lab._status.last_error
+        error = lab.status.last_error
         lab.close()
         assert error is None, f"an unexpected error reached the status line: {error!r}"
-
-
-def key(lab: Labeler, name: str) -> None:
-    lab._grid.receive({"event": "key", "key": name, "seq": 1})
-
-
-def text_of(value: str) -> str:
-    return html.unescape(re.sub(r"<[^>]+>", "", value))
-
-
-def visible(widget: Any) -> bool:
-    return widget.layout.display != "none"
 
 
 def test_team_tabs_show_only_once_the_dataset_has_team_work(
@@ -62,12 +49,13 @@ def test_team_tabs_show_only_once_the_dataset_has_team_work(
     ds = Dataset.open(folder, author="lead")
     lab = make(ds)
     labelers.append(lab)
-    assert not any(visible(b) for b in lab._team.tabs.values())
-    assert not visible(lab._team.box)
+    user = LabelerDriver(lab)
+    assert list(user.tab_titles) == ["unlabeled", "labeled", "all"]
+    assert not user.review_bar_shown
     ds.assign(["alice", "lead"], seed=0)
-    assert all(visible(b) for b in lab._team.tabs.values())
-    assert lab._team.tabs["mine"].description == "Mine (10)"
-    assert lab._team.tabs["review"].description == "Review (0)"
+    assert list(user.tab_titles) == ["unlabeled", "labeled", "all", "mine", "review"]
+    assert user.tab_titles["mine"] == "Mine (10)"
+    assert user.tab_titles["review"] == "Review (0)"
 
 
 def test_mine_tab_shows_my_work_and_rejected_images_come_back(
@@ -78,30 +66,28 @@ def test_mine_tab_shows_my_work_and_rejected_images_come_back(
     alice = Dataset.open(folder, author="alice")
     lab = make(alice)
     labelers.append(lab)
-    lab._team.tabs["mine"].click()
+    user = LabelerDriver(lab)
+    user.open_tab("mine")
     assert lab.view == "mine"
-    assert "jl-tab-active" in lab._team.tabs["mine"]._dom_classes
+    assert user.active_tab == "mine"
     mine = list(alice.ids("mine"))
-    assert list(lab._grid.ids) == mine[:12]
+    assert user.visible_ids == mine[:12]
     lab.selected = tuple(mine[:4])
-    lab._add_to_selection("cat")
-    assert set(lab._grid.ids).isdisjoint(mine[:4])  # done: they left Mine
+    user.label_selection("cat")
+    assert set(user.visible_ids).isdisjoint(mine[:4])  # done: they left Mine
     assert lab.selected == ()
     lead.refresh()
     lead.review(mine[:2], accept=False, reason="not a cat")
     lab.dataset.refresh()
-    lab._request_render(force=True)
-    assert set(mine[:2]) <= set(lab._grid.ids)
-    assert lab._team.tabs["mine"].description == f"Mine ({len(mine) - 2})"
-    assert visible(lab._team.notes)
-    assert "2 images came back from review: not a cat (2)" in text_of(lab._team.notes.value)
+    assert set(mine[:2]) <= set(user.visible_ids)
+    assert user.tab_titles["mine"] == f"Mine ({len(mine) - 2})"
+    assert "2 images came back from review: not a cat (2)" in user.team_notes
     lead.review(mine[2:3], accept=False, reason="<script>x</script>")
     lab.dataset.refresh()
-    lab._request_render(force=True)
-    assert "&lt;script&gt;x&lt;/script&gt; (1)" in lab._team.notes.value
-    assert "<script>" not in lab._team.notes.value
+    assert "&lt;script&gt;x&lt;/script&gt; (1)" in lab.team_panel.notes.value
+    assert "<script>" not in lab.team_panel.notes.value
     lab.view = "all"
-    assert not visible(lab._team.notes)
+    assert user.team_notes == ""
 
 
 def reviewing(folder: Path, labelers: list[Labeler]) -> tuple[Dataset, Labeler]:
@@ -119,37 +105,36 @@ def test_review_tab_accepts_and_rejects_with_a_reason(
     folder: Path, labelers: list[Labeler]
 ) -> None:
     lead, lab = reviewing(folder, labelers)
-    assert visible(lab._team.box)
-    assert list(lab._grid.ids) == list(lead.ids()[:8])
-    first = list(lab._grid.ids)
+    user = LabelerDriver(lab)
+    assert user.review_bar_shown
+    assert user.visible_ids == list(lead.ids()[:8])
+    first = user.visible_ids
     lab.selected = tuple(first[:3])
-    lab._team.accept_button.click()
+    user.click("accept")
     assert (lead.images.loc[first[:3], "review"] == "accepted").all()
     assert lab.selected == ()
-    assert set(lab._grid.ids) == set(first[3:])
+    assert set(user.visible_ids) == set(first[3:])
     # reject asks why first; nothing happens until confirmed
     lab.selected = tuple(first[3:5])
-    lab._team.reject_button.click()
-    assert lab._team.asking
+    user.click("reject")
+    assert user.asking_reason
     assert (lead.images.loc[first[3:5], "review"] == "").all()
     # leaving the box for the confirm button sends the reason ahead of the click
-    lab._team.reason._handle_custom_msg({"event": "typed", "value": "blurry <b>"}, [])
-    lab._team.confirm_button.click()
-    assert not lab._team.asking
+    user.type_reason("blurry <b>")
+    user.click("reject them")
+    assert not user.asking_reason
     table = lead.images.loc[first[3:5]]
     assert (table["review"] == "rejected").all()
     assert (table["review_reason"] == "blurry <b>").all()
-    assert "Rejected 2 images: blurry <b>" in lab._status.widget.value.replace("&lt;", "<").replace(
-        "&gt;", ">"
-    )
-    assert "<b>" not in lab._status.widget.value  # shown as text, never as markup
+    assert "Rejected 2 images: blurry <b>" in user.status_text
+    assert "<b>" not in lab.status.markup  # shown as text, never as markup
     # cancel leaves everything as it was
     lab.selected = tuple(first[5:6])
-    lab._team.reject_button.click()
-    lab._team.reason.value = "x"
-    lab._team.cancel_button.click()
-    assert not lab._team.asking
-    assert lab._team.reason.value == ""
+    user.click("reject")
+    lab.team_panel.reason.value = "x"
+    user.click("cancel reject")
+    assert not user.asking_reason
+    assert user.reason_typed == ""
     assert lead.images.loc[first[5], "review"] == ""
     # undo takes the rejection back
     lab.undo()
@@ -162,29 +147,30 @@ def test_review_keys_act_only_on_the_review_tab(folder: Path, labelers: list[Lab
     lead.review(list(lead.ids()[:1]))  # reviews alone make the tabs show too
     lab = make(lead)
     labelers.append(lab)
+    user = LabelerDriver(lab)
     assert lead.has_team
     shortcuts = {k for s in keymap.KEYS for k in s.keys}
     assert {"y", "r"} <= shortcuts
-    assert set(lab._grid.key_names) == shortcuts
+    assert set(lab.grid.key_names) == shortcuts
     lab.view = "labeled"
     lab.selected = tuple(lead.ids()[1:3])
-    key(lab, "y")
+    user.press("y")
     assert (lead.images.loc[list(lead.ids()[1:3]), "review"] == "").all()
     lab.view = "review"
     lab.selected = tuple(lead.ids()[1:3])
-    key(lab, "y")
+    user.press("y")
     assert (lead.images.loc[list(lead.ids()[1:3]), "review"] == "accepted").all()
     lab.selected = tuple(lead.ids()[3:4])
     sent: list[Any] = []
-    lab._team.reason.send = lambda content, buffers=None: sent.append(content)  # type: ignore[method-assign]
-    key(lab, "r")
-    assert lab._team.asking
+    lab.team_panel.reason.send = lambda content, buffers=None: sent.append(content)  # type: ignore[method-assign]
+    user.press("r")
+    assert user.asking_reason
     # the reason box takes the focus from the grid, so that the reason typed is not keys there
     assert sent == [{"do": "focus"}]
-    lab._team.reason.value = "why not"
+    lab.team_panel.reason.value = "why not"
     # Enter in the reason box confirms, as the browser sends it
-    lab._team.reason._handle_custom_msg({"event": "submit", "value": "why not"}, [])
-    assert not lab._team.asking
+    user.enter_reason("why not")
+    assert not user.asking_reason
     assert lead.images.loc[lead.ids()[3], "review_reason"] == "why not"
 
 
@@ -195,14 +181,15 @@ def test_reviewing_nothing_says_so(folder: Path, labelers: list[Labeler]) -> Non
     lab = make(lead)
     labelers.append(lab)
     lab.view = "review"
-    lab._team.accept()
-    assert "Select images first" in lab._status.widget.value
-    lab._team.reason.value = "x" * 300
+    user = LabelerDriver(lab)
+    user.click("accept")
+    assert "Select images first" in user.status_text
+    lab.team_panel.reason.value = "x" * 300
     lab.selected = tuple(lead.ids()[1:2])
-    lab._team.confirm_button.click()  # refused: said on the status line, nothing changes
-    assert "at most 256 characters" in lab._status.widget.value
+    user.click("reject them")  # refused: said on the status line, nothing changes
+    assert "at most 256 characters" in user.status_text
     assert lead.images.loc[lead.ids()[1], "review"] == ""
-    lab._status.clear_error()
+    user.clear_error()
 
 
 def test_who_is_here_names_the_team_tabs_by_their_titles(
@@ -218,12 +205,12 @@ def test_who_is_here_names_the_team_tabs_by_their_titles(
     alice.heartbeat()
     bob.heartbeat()
     lead.heartbeat()  # what a following dataset does at each beat
-    shown = text_of(lab._others.value)
+    shown = LabelerDriver(lab).others
     assert "alice on page 3 of Review" in shown
     assert "<bob> on page 1 of Mine" in shown
     assert "review" not in shown
     assert "mine" not in shown
-    assert "<bob>" not in lab._others.value  # escaped in the HTML
+    assert "<bob>" not in lab.others_html  # escaped in the HTML
 
 
 def focus_asks(widget: Any) -> list[Any]:
@@ -244,22 +231,23 @@ def test_closing_the_reason_box_gives_the_keys_back_to_the_grid(
     folder: Path, labelers: list[Labeler]
 ) -> None:
     lead, lab = reviewing(folder, labelers)
-    grid_asks = focus_asks(lab._grid)
-    box_asks = focus_asks(lab._team.reason)
-    first = list(lab._grid.ids)
+    user = LabelerDriver(lab)
+    grid_asks = focus_asks(lab.grid)
+    box_asks = focus_asks(lab.team_panel.reason)
+    first = user.visible_ids
 
     # r, a reason, Enter: rejected, the box closes, the grid is asked to take the keys again
     lab.selected = tuple(first[:1])
-    key(lab, "r")
-    assert lab._team.asking
+    user.press("r")
+    assert user.asking_reason
     assert (len(box_asks), len(grid_asks)) == (1, 0)
-    lab._team.reason._handle_custom_msg({"event": "submit", "value": "blurry"}, [])
-    assert not lab._team.asking
+    user.enter_reason("blurry")
+    assert not user.asking_reason
     assert lead.images.loc[first[0], "review"] == "rejected"
     assert len(grid_asks) == 1
     # so the next key acts on the grid: y accepts the next selection
     lab.selected = tuple(first[1:2])
-    key(lab, "y")
+    user.press("y")
     assert lead.images.loc[first[1], "review"] == "accepted"
 
     # r, then Esc in the box: nothing journaled, the selection kept, the keys back on the grid
@@ -267,11 +255,11 @@ def test_closing_the_reason_box_gives_the_keys_back_to_the_grid(
     events = lead.replica.journal.list_events()
     undo = lead.undo_description
     lab.selected = tuple(first[2:4])
-    key(lab, "r")
-    lab._team.reason._handle_custom_msg({"event": "typed", "value": "not sure"}, [])
-    lab._team.reason._handle_custom_msg({"event": "cancel"}, [])
-    assert not lab._team.asking
-    assert lab._team.reason.value == ""
+    user.press("r")
+    user.type_reason("not sure")
+    user.escape_reason()
+    assert not user.asking_reason
+    assert user.reason_typed == ""
     assert lab.selected == tuple(first[2:4])
     assert (lead.images.loc[first[2:4], "review"] == "").all()
     assert lead.flush()
@@ -279,32 +267,32 @@ def test_closing_the_reason_box_gives_the_keys_back_to_the_grid(
     assert lead.undo_description == undo
     assert len(grid_asks) == 2
     # the box opens empty next time, and the selection kept is the one the next key acts on
-    key(lab, "r")
-    assert lab._team.asking
-    assert lab._team.reason.value == ""
-    lab._team.cancel_button.click()  # Cancel does as Esc does
-    assert not lab._team.asking
+    user.press("r")
+    assert user.asking_reason
+    assert user.reason_typed == ""
+    user.click("cancel reject")  # Cancel does as Esc does
+    assert not user.asking_reason
     assert len(grid_asks) == 3
-    key(lab, "y")
+    user.press("y")
     assert (lead.images.loc[first[2:4], "review"] == "accepted").all()
 
     # the confirm button gives the keys back too
     lab.selected = tuple(first[4:5])
-    lab._team.reject_button.click()
-    lab._team.confirm_button.click()
+    user.click("reject")
+    user.click("reject them")
     assert lead.images.loc[first[4], "review"] == "rejected"
     assert len(grid_asks) == 4
     # a refused reason keeps the box open, with the keys in it
     lab.selected = tuple(first[5:6])
-    key(lab, "r")
-    lab._team.reason._handle_custom_msg({"event": "submit", "value": "x" * 300}, [])
-    assert "at most 256 characters" in lab._status.widget.value
-    lab._status.clear_error()
-    assert lab._team.asking
+    user.press("r")
+    user.enter_reason("x" * 300)
+    assert "at most 256 characters" in user.status_text
+    user.clear_error()
+    assert user.asking_reason
     assert len(grid_asks) == 4
     # leaving the Review tab closes the box without taking the focus from the tab clicked
-    lab._team.tabs["mine"].click()
-    assert not lab._team.asking
+    user.open_tab("mine")
+    assert not user.asking_reason
     assert len(grid_asks) == 4
     assert lead.images.loc[first[5], "review"] == ""
 
@@ -314,10 +302,10 @@ def test_esc_in_the_label_box_does_nothing(folder: Path, labelers: list[Labeler]
     lab = make(ds)
     labelers.append(lab)
     lab.selected = tuple(ds.ids()[:2])
-    lab._label_box.input.value = "cat"
-    grid_asks = focus_asks(lab._grid)
-    lab._label_box.input._handle_custom_msg({"event": "cancel"}, [])
-    assert lab._label_box.input.value == "cat"
+    LabelerDriver(lab).type_label("cat")
+    grid_asks = focus_asks(lab.grid)
+    lab.label_box.input.receive({"event": "cancel"})
+    assert lab.label_box.input.value == "cat"
     assert lab.selected == tuple(ds.ids()[:2])
     assert grid_asks == []
 
@@ -332,22 +320,23 @@ def test_a_rejection_that_fails_gives_the_box_back_with_the_reason(
     labelers.append(lab)
     lab.view = "review"
     lab.selected = tuple(lead.ids()[1:2])
-    key(lab, "r")
-    box_asks = focus_asks(lab._team.reason)
+    user = LabelerDriver(lab)
+    user.press("r")
+    box_asks = focus_asks(lab.team_panel.reason)
 
     def broken(*_args: Any, **_kwargs: Any) -> None:
         raise OSError("the store is gone")
 
     monkeypatch.setattr(lead, "review", broken)
-    lab._team.reason._handle_custom_msg({"event": "submit", "value": "too dark"}, [])
-    assert "the store is gone" in lab._status.widget.value
-    lab._status.clear_error()
-    assert lab._team.asking
-    assert lab._team.reason.value == "too dark"
+    user.enter_reason("too dark")
+    assert "the store is gone" in user.status_text
+    user.clear_error()
+    assert user.asking_reason
+    assert user.reason_typed == "too dark"
     assert len(box_asks) == 1  # the keys are the box's again
     assert lab.selected == tuple(lead.ids()[1:2])
     monkeypatch.undo()
-    lab._team.reason._handle_custom_msg({"event": "submit", "value": "too dark"}, [])
+    user.enter_reason("too dark")
     assert lead.images.loc[lead.ids()[1], "review_reason"] == "too dark"
 
 
@@ -364,21 +353,21 @@ def test_the_review_tab_leaves_out_my_own_images_and_says_why(
     lab = make(alice)
     labelers.append(lab)
     lab.view = "review"
-    assert set(lab._grid.ids) == set(his[:2])
-    assert lab._team.tabs["review"].description == "Review (2)"
-    assert visible(lab._team.notes)
+    user = LabelerDriver(lab)
+    assert set(user.visible_ids) == set(his[:2])
+    assert user.tab_titles["review"] == "Review (2)"
     assert (
-        text_of(lab._team.notes.value)
+        user.team_notes
         == "3 images assigned to you wait for another reviewer: nobody reviews their own work."
     )
     # a selection that holds one of hers is refused whole, saying why
     lab.selected = (his[0], hers[0])
-    key(lab, "y")
-    assert "alice cannot review 1 image assigned to them" in lab._status.widget.value
-    lab._status.clear_error()
+    user.press("y")
+    assert "alice cannot review 1 image assigned to them" in user.status_text
+    user.clear_error()
     assert (alice.images.loc[[his[0], hers[0]], "review"] == "").all()
     lab.selected = (his[0],)
-    key(lab, "y")
+    user.press("y")
     assert alice.images.loc[his[0], "review"] == "accepted"
     lab.view = "all"
-    assert not visible(lab._team.notes)
+    assert user.team_notes == ""

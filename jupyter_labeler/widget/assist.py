@@ -780,3 +780,41 @@ class Assist(traitlets.HasTraits):
             yield
         finally:
             self._quiet = previous
+
+    # -- its controls, for notebook code and tests (see jupyter_labeler.testing) --------------
+    @property
+    def suggest_switch(self) -> widgets.ToggleButton:
+        """The Suggest switch (its value follows ``suggest``)."""
+        return self._suggest
+
+    @property
+    def accept_button(self) -> widgets.Button:
+        """The button "Accept 212 ≥ 90%": what :meth:`accept_all` does."""
+        return self._accept
+
+    @property
+    def order_menu(self) -> widgets.Dropdown:
+        """The Order menu (its value follows ``order``)."""
+        return self._order
+
+    @property
+    def more_button(self) -> widgets.Button:
+        """More like these: what :meth:`more_like_these` does."""
+        return self._more
+
+    @property
+    def compute_button(self) -> widgets.Button:
+        """Compute features: what :meth:`compute_features` does."""
+        return self._compute
+
+    @property
+    def note_html(self) -> str:
+        """Why there is nothing to accept, beside the Accept button, as HTML ("" when there is)."""
+        return str(self._note.value)
+
+    @property
+    def suggest_job(self) -> Any:
+        """The background job that fits the suggestions again a moment after the labels change:
+        ``request(delay)``, ``wait(timeout)``, and ``last_seconds`` (how long the last fit took,
+        which spaces the next ones out)."""
+        return self._job

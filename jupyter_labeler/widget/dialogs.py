@@ -137,3 +137,16 @@ class ChoiceDialog:
             self.title, self.message, self.choice, self.warning, self.confirm, self.cancel,
             row, self.box,
         )  # fmt: skip
+
+    # -- the question asked, for notebook code and tests (see jupyter_labeler.testing) --------
+    @property
+    def choices(self) -> list[str]:
+        """The values of the choices offered, in the order shown."""
+        return [value for _label, value in self.choice.options if value in self._choices]
+
+    def choose(self, value: str) -> None:
+        """Pick the choice of this value, as a click on its radio button."""
+        if value not in self.choices:
+            offered = ", ".join(map(repr, self.choices)) or "none: the dialog asks nothing"
+            raise ValueError(f"no choice {value!r}; the choices are {offered}")
+        self.choice.value = value

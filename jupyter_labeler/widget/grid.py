@@ -346,3 +346,67 @@ class ImageGrid(anywidget.AnyWidget):
                 seq = content.get("seq")
                 if isinstance(seq, int) and seq > self.ack:
                     self.ack = seq
+
+    # -- the browser's messages, sent from Python (tests and demos; see jupyter_labeler.testing)
+    def tile_index(self, tile: int | str) -> int:
+        """A tile's position on the page, given that position or the tile's image id."""
+        if isinstance(tile, str):
+            try:
+                return self.ids.index(tile)
+            except ValueError:
+                raise ValueError(f"image {tile!r} is not on this page") from None
+        return int(tile)
+
+    def click(self, tile: int | str, *, shift: bool = False) -> None:
+        """A click on a tile's picture, as the browser sends it (``shift``: with Shift held)."""
+        index = self.tile_index(tile)
+        self.receive({"event": "click", "index": index, "shift": bool(shift), "seq": self.ack + 1})
+
+    def double_click(self, tile: int | str) -> None:
+        """A double click on a tile (or a click on its open button): the preview opens."""
+        self.receive({"event": "open", "index": self.tile_index(tile)})
+
+    def select_page(self) -> None:
+        """The selection bar's "Select page"."""
+        self.receive({"event": "select_page", "seq": self.ack + 1})
+
+    def clear_selection(self) -> None:
+        """The selection bar's "Clear"."""
+        self.receive({"event": "clear", "seq": self.ack + 1})
+
+    def turn(self, where: str) -> None:
+        """A pager button: "first", "prev", "next" or "last"."""
+        self.receive({"event": "page", "where": where})
+
+    def choose_page_size(self, size: int) -> None:
+        """The page size menu."""
+        self.receive({"event": "page_size", "value": size})
+
+    def press(self, key: str, *, ctrl: bool = False, meta: bool = False, alt: bool = False) -> None:
+        """A key pressed while the grid has the keyboard, by the browser's name for it.
+
+        The browser sends no key held with Ctrl, Meta or Alt (those are the browser's and
+        JupyterLab's shortcuts); with one of them the key goes to the kernel's key handler as
+        the event it would be, and the handler leaves it alone too.
+        """
+        if ctrl or meta or alt:
+            event = {"type": "keydown", "key": key, "ctrlKey": ctrl, "metaKey": meta, "altKey": alt}
+            self._callbacks.key(event)
+            return
+        content: dict[str, Any] = {"event": "key", "key": key}
+        if key == "Escape":  # it may clear the selection, so it is acknowledged
+            content["seq"] = self.ack + 1
+        self.receive(content)
+
+    def upload(self, files: Mapping[str, bytes], *, sent: bool = True) -> None:
+        """Files chosen with "Add images…" (name -> bytes), as the browser sends them: one
+        message with their names and sizes and the files as binary buffers. ``sent=False`` is
+        what the browser does when they exceed ``upload_limit``: names and sizes only."""
+        names = list(files)
+        content = {
+            "event": "upload",
+            "names": names,
+            "sizes": [len(files[name]) for name in names],
+            "sent": bool(sent),
+        }
+        self.receive(content, [bytes(files[name]) for name in names] if sent else [])

@@ -8,7 +8,7 @@ reason it is refused is shown under the box, so a wrong name never reaches the D
 from __future__ import annotations
 
 import html
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +72,12 @@ class LabelInput(anywidget.AnyWidget):
         """Esc in the box."""
         if self._on_cancel is not None:
             self._on_cancel()
+
+    def receive(self, content: Mapping[str, Any]) -> None:
+        """Handle one message from the browser as it arrives (the test hook for the box):
+        ``{"event": "typed", "value": ...}`` as it loses the keyboard, ``{"event": "submit",
+        "value": ...}`` on Enter and ``{"event": "cancel"}`` on Esc."""
+        self._handle_custom_msg(dict(content), [])
 
 
 def label_combobox(placeholder: str, css_class: str) -> widgets.Combobox:

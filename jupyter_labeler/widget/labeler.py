@@ -1107,6 +1107,107 @@ class Labeler(widgets.VBox):
         close_widgets(self._grid, *self._parts_to_close, self.layout)
         super().close()
 
+    # -- its parts, for notebook code and tests (see jupyter_labeler.testing) -----------------
+    @property
+    def grid(self) -> ImageGrid:
+        """The image grid: the page's tiles, the selection bar, the pager, Add images."""
+        return self._grid
+
+    @property
+    def status(self) -> StatusLine:
+        """The status line: saved or not, a background task's progress, the last message."""
+        return self._status
+
+    @property
+    def label_box(self) -> LabelBox:
+        """The label box: a name (new or existing), OK, and Remove label."""
+        return self._label_box
+
+    @property
+    def dialog(self) -> ChoiceDialog:
+        """The dialog that asks before a delete, a split or a merge (made, hidden, when first
+        asked for)."""
+        return self._dialog
+
+    @property
+    def preview(self) -> Preview:
+        """One image shown larger, with its labels (made, hidden, when first asked for)."""
+        return self._preview
+
+    @property
+    def upload_panel(self) -> UploadPanel:
+        """The outcome of the last upload (the grid's "Add images…" sends the files)."""
+        return self._upload
+
+    @property
+    def sync_panel(self) -> SyncPanel:
+        """Synchronize: its button, progress bar and summary."""
+        return self._sync
+
+    @property
+    def team_panel(self) -> TeamPanel:
+        """The Mine and Review tabs, the Accept / Reject bar, and why images came back."""
+        return self._team
+
+    @property
+    def tabs(self) -> dict[str, widgets.Button]:
+        """The Unlabeled, Labeled and All tabs by view (the team's are ``team_panel.tabs``)."""
+        return dict(self._tabs)
+
+    @property
+    def active_tab(self) -> str | None:
+        """The view whose tab is drawn as the current one."""
+        for view, button in {**self._tabs, **self._team.tabs}.items():
+            if "jl-tab-active" in button._dom_classes:
+                return view
+        return None
+
+    @property
+    def labels_pane(self) -> LabelsPane:
+        """All Labels: every label with its image count, Rename and Delete."""
+        return self._labels
+
+    @property
+    def filter_menu(self) -> widgets.Dropdown:
+        """The label filter: "All labels" or one label, each with its count."""
+        return self._filter
+
+    @property
+    def undo_button(self) -> widgets.Button:
+        """Undo, whose tooltip names the action it takes back."""
+        return self._undo
+
+    @property
+    def delete_images_button(self) -> widgets.Button:
+        """Delete images: asks how, for the selected images."""
+        return self._delete_images
+
+    @property
+    def split_button(self) -> widgets.Button:
+        """Split: asks how to share the labeled images between train, eval and test."""
+        return self._split
+
+    @property
+    def readiness_html(self) -> str:
+        """Whether the labels are ready for training, and if not why, as HTML."""
+        return str(self._readiness.value)
+
+    @property
+    def others_html(self) -> str:
+        """Who else has this dataset open, and where, as HTML ("" when nobody)."""
+        return str(self._others.value)
+
+    @property
+    def thumbnail_px(self) -> int:
+        """The side in pixels of the thumbnails sent, for the tile size, screen and page size."""
+        return thumbnail_px(self._grid.tile_size, self._grid.hidpi, self.page_size)
+
+    @property
+    def pusher(self) -> ThreadPoolExecutor:
+        """The thread that pushes the next page's thumbnails ahead (``pusher.submit(lambda:
+        None).result()`` waits until what it was given has gone)."""
+        return self._pusher
+
 
 def label(source: Any, **options: Any) -> Labeler:
     """Open the dataset at ``source`` and return a :class:`Labeler` for it.

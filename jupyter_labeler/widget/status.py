@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import html
 import logging
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -137,3 +138,19 @@ class StatusLine:
             self.widget.add_class("jl-status-error")
         else:
             self.widget.remove_class("jl-status-error")
+
+    # -- what the line shows, for notebook code and tests (see jupyter_labeler.testing) -------
+    @property
+    def markup(self) -> str:
+        """The line as HTML."""
+        return str(self.widget.value)
+
+    @property
+    def text(self) -> str:
+        """The line as the user reads it: "All changes saved · Added roses to 2 images."."""
+        return html.unescape(re.sub(r"<[^>]+>", "", self.markup))
+
+    @property
+    def shows_error(self) -> bool:
+        """Whether the line is drawn as an error (in red)."""
+        return "jl-status-error" in self.widget._dom_classes

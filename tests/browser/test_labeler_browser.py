@@ -262,7 +262,7 @@ def test_pages_seen_before_come_from_the_browsers_cache(lab: LabServer, page) ->
     second = page.evaluate(SOURCES)
     assert not set(first) & set(second)
     # Pushed ahead: the page itself carried no thumbnail.
-    sent = "print(sum(len(t) for t in w._grid.thumbs), len(w._grid.thumbs))"
+    sent = "print(sum(len(t) for t in w.grid.thumbs), len(w.grid.thumbs))"
     assert lab.execute("cached.ipynb", sent) == f"0 {PAGE_SIZE}\n"
     root.locator(".jl-page-prev").click()
     expect(info).to_have_text(re.compile(r"page 1 of"), timeout=WAIT_MS)
@@ -394,7 +394,7 @@ def test_add_images_button_and_tile_size(lab: LabServer, page, tmp_path: Path) -
     assert before is not None
     assert after is not None
     assert after["width"] > before["width"]
-    assert lab.execute("buttons.ipynb", "print(w._grid.tile_px)") == "224\n"
+    assert lab.execute("buttons.ipynb", "print(w.grid.tile_px)") == "224\n"
     assert cell_errors(page) == []
 
 
@@ -409,7 +409,7 @@ def test_hidpi_screens_get_thumbnails_twice_as_sharp(lab: LabServer, browser) ->
             f"() => {{ const s = ({THUMB_SIDES})(); return s.length && s.every(n => n === 320); }}",
             timeout=WAIT_MS,
         )
-        assert lab.execute("hidpi.ipynb", "print(w._grid.hidpi, w._thumb_px)") == "True 320\n"
+        assert lab.execute("hidpi.ipynb", "print(w.grid.hidpi, w.thumbnail_px)") == "True 320\n"
         box = root.locator(".jl-tile img").first.bounding_box()
         assert box is not None
         assert box["width"] < 1.5 * 160  # drawn at about the tile's CSS size, twice as sharp

@@ -115,6 +115,9 @@ def test_review_accept_reject_and_mine(lab: LabServer, page) -> None:
     page.keyboard.type(OTHER_REASON)
     root.locator("button.jl-reject-confirm").click()
     expect(review_tab).to_contain_text(f"({LABELED - 3})", timeout=WAIT_MS)
+    # The tab's count can be drawn before the grid drops the tile: wait for the tiles too, or
+    # the tile picked next may be the one that slides into its place.
+    expect(tiles).to_have_count(LABELED - 3, timeout=WAIT_MS)
     expect(reason).to_be_hidden(timeout=WAIT_MS)
     expect(grid).to_be_focused(timeout=WAIT_MS)
 
