@@ -67,7 +67,7 @@ def main() -> None:
         ann = Dataset.open(folder, author="ann")
 
         def mine() -> None:
-            ann.replica.state._changed()  # as after any action: the view is computed again
+            ann.replica.state.mark_changed()  # as after any action: the view is computed again
             ann.ids("mine")
 
         out["ids('mine')"] = median_of(mine, runs)

@@ -121,7 +121,7 @@ def annotated_by(annotator: str) -> str:
 # Characters never kept in an uploaded file name: separators, URL and shell metacharacters,
 # HTML brackets, and the ones ModelArts replaces ('+', spaces and tabs).
 _UNSAFE = re.compile(r"[\s+#?%&\"'<>|:*\\/`$;=]")
-_MAX_NAME_CHARS = 120
+MAX_FILE_NAME_CHARS = 120
 
 
 def clean_file_name(name: str, *, default_stem: str = "image") -> str:
@@ -141,6 +141,6 @@ def clean_file_name(name: str, *, default_stem: str = "image") -> str:
         stem, ext = base, ""
     stem = stem.strip("_.") or default_stem
     ext = ext.lower()[:8]
-    room = _MAX_NAME_CHARS - len(ext) - 1
+    room = MAX_FILE_NAME_CHARS - len(ext) - 1
     stem = stem[:room]
     return f"{stem}.{ext}" if ext else stem

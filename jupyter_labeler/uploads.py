@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from .errors import ImageDecodeError
 from .images import FORMAT_SUFFIX, inspect_image
-from .names import _MAX_NAME_CHARS, clean_file_name
+from .names import MAX_FILE_NAME_CHARS, clean_file_name
 
 __all__ = ["MAX_IMAGE_BYTES", "MAX_UPLOAD_BYTES", "Accepted", "check_uploads"]
 
@@ -85,7 +85,7 @@ def check_uploads(
         while candidate in chosen or taken(candidate):
             # The numbered suffix must not push a long name past the length limit.
             suffix = f"_{n}.{ext}"
-            candidate = f"{stem[: _MAX_NAME_CHARS - len(suffix)]}{suffix}"
+            candidate = f"{stem[: MAX_FILE_NAME_CHARS - len(suffix)]}{suffix}"
             n += 1
         chosen.add(candidate)
         accepted.append(Accepted(original, posixpath.basename(candidate), data, info.format))
