@@ -20,11 +20,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import getpass
 import logging
 import os
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -36,7 +35,7 @@ from .events import MAX_TEXT_CHARS
 from .follow import Follower
 from .journal import MANIFEST_NAME, SaveStatus
 from .label_plans import DELETE_MODES
-from .names import annotator_of, validate_label
+from .names import annotator_of, default_author, validate_label
 from .plan import Plan
 from .presence import HEARTBEAT_EVERY, Presence
 from .replica import Replica
@@ -58,21 +57,12 @@ from .views import PER_CODE_LIMIT
 __all__ = ["DEFAULT_OUTPUT", "DELETE_MODES", "Dataset"]
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 DEFAULT_OUTPUT = ".jupyter_labeler"
 # Where the images table stops looking labels up image by image (see views.table); a name of
 # this module so that a test can lower it.
 _PER_CODE_LIMIT = PER_CODE_LIMIT
-
-
-def _default_author() -> str:
-    for var in ("JUPYTERHUB_USER", "USER", "USERNAME"):
-        if os.environ.get(var):
-            return os.environ[var]
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
 
 
 class Dataset:
@@ -149,7 +139,7 @@ class Dataset:
             output_store = source_store.child(DEFAULT_OUTPUT)
         else:
             output_store = open_store(output, storage_options)
-        dataset = cls(source_store, output_store, author=author or _default_author())
+        dataset = cls(source_store, output_store, author=author or default_author())
         fresh = dataset._replica.load()
         if fresh:
             dataset.sync()
@@ -277,8 +267,7 @@ class Dataset:
 
     def with_label(self, name: str) -> pd.DataFrame:
         """The images carrying the label ``name``."""
-        with self._lock:
-            return views.with_label(self._state, name)
+        return self._read(views.with_label, name)
 
     def ids(self, view: str = "all", label: str | None = None) -> pd.Index:
         """Image ids of a view, optionally with one label: "all", "labeled", "unlabeled",
@@ -291,38 +280,32 @@ class Dataset:
         :meth:`review_excluded`). Cheap to call again: the answer is cached until the next
         change.
         """
-        with self._lock:
-            return views.ids(self._state, self.author, view, label)
+        return self._read(views.ids, self.author, view, label)
 
     def unknown_ids(self, ids: Iterable[str]) -> list[str]:
         """The ids that are not images of this dataset (fast: no table is built)."""
-        with self._lock:
-            return views.unknown_ids(self._state, ids)
+        return self._read(views.unknown_ids, ids)
 
     def in_view(
         self, ids: Iterable[str], view: str = "all", label: str | None = None
     ) -> np.ndarray:
         """For each id, whether the view (and label filter) shows that image."""
-        with self._lock:
-            return views.in_view(self._state, self.author, ids, view, label)
+        return self._read(views.in_view, self.author, ids, view, label)
 
     def position(self, image_id: str, view: str = "all", label: str | None = None) -> int | None:
         """Where ``image_id`` stands in :meth:`ids` of that view, or None when not shown."""
-        with self._lock:
-            return views.position(self._state, self.author, image_id, view, label)
+        return self._read(views.position, self.author, image_id, view, label)
 
     def view_counts(self) -> dict[str, int]:
         """How many images each tab shows: {"all": ..., "labeled": ..., "unlabeled": ...},
         and "mine" and "review" once the dataset has assignments or reviews."""
-        with self._lock:
-            return views.view_counts(self._state, self.author)
+        return self._read(views.view_counts, self.author)
 
     def review_excluded(self) -> int:
         """How many images wait for review but are left out of this author's "review" view:
         labeled, not accepted or rejected yet, and assigned to this author (nobody reviews
         their own work: another reviewer does)."""
-        with self._lock:
-            return views.review_excluded(self._state, self.author)
+        return self._read(views.review_excluded, self.author)
 
     @property
     def has_team(self) -> bool:
@@ -343,8 +326,7 @@ class Dataset:
         and a ``total``. ``accepted_only=True`` counts only the images a reviewer accepted
         (see :meth:`review`).
         """
-        with self._lock:
-            return views.counts(self._state, by, accepted_only=accepted_only)
+        return self._read(views.counts, by, accepted_only=accepted_only)
 
     def readiness(self) -> Readiness:
         """Whether the labels suffice for training (ModelArts ExeML: 2+ labels with 5+ images).
@@ -352,18 +334,15 @@ class Dataset:
         Once images are put in an eval part (see :meth:`split`), every label must have at
         least one image there too.
         """
-        with self._lock:
-            return views.readiness(self._state)
+        return self._read(views.readiness)
 
     def labels_of(self, ids: Iterable[str]) -> dict[str, list[str]]:
         """The labels of each image id (unknown ids map to an empty list)."""
-        with self._lock:
-            return views.labels_of(self._state, ids)
+        return self._read(views.labels_of, ids)
 
     def info(self, image_id: str) -> dict[str, Any]:
         """Path, URL, size, usage, labels and when it was added, for one image."""
-        with self._lock:
-            return views.info(self._state, self._source, image_id)
+        return self._read(views.info, self._source, image_id)
 
     # ------------------------------------------------------------------------------------------
     # images' bytes
@@ -391,6 +370,22 @@ class Dataset:
         """Apply ``plan``, write it as one journal event and tell observers."""
         return self._replica.record(plan)
 
+    def _read(self, query: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+        """``query(state, *args, **kwargs)`` with the lock held: one of the views' answers."""
+        with self._lock:
+            return query(self._state, *args, **kwargs)
+
+    def _codes(self, ids: Iterable[str] | str) -> np.ndarray:
+        return views.resolve(self._state, ids)
+
+    def _act(
+        self, planner: Callable[..., Plan | ActionResult], *args: Any, **kw: Any
+    ) -> ActionResult:
+        """Ask ``planner(state, *args, **kw)`` for a plan with the lock held, then carry it out."""
+        with self._lock:
+            plan = planner(self._state, *args, **kw)
+        return self._carry_out(plan)
+
     def _carry_out(self, plan: Plan | ActionResult) -> ActionResult:
         """Record a planner's ``plan`` (a result instead says that there is nothing to do),
         then delete the source files it names: only once the action is recorded."""
@@ -402,9 +397,6 @@ class Dataset:
 
     # ------------------------------------------------------------------------------------------
     # label actions (planned in jupyter_labeler.label_plans)
-    def _resolve(self, ids: Iterable[str] | str) -> np.ndarray:
-        return views.resolve(self._state, ids)
-
     def add_label(
         self,
         name: str,
@@ -421,29 +413,23 @@ class Dataset:
         empty string is a value that was absent).
         """
         name = validate_label(name)
-        with self._lock:
-            plan = label_plans.add_label(
-                self._state,
-                self.author,
-                name,
-                ids,
-                annotated_by=annotated_by,
-                created_at=created_at,
-            )
-        return self._carry_out(plan)
+        return self._act(
+            label_plans.add_label,
+            self.author,
+            name,
+            ids,
+            annotated_by=annotated_by,
+            created_at=created_at,
+        )
 
     def remove_label(self, name: str, ids: Iterable[str] | str) -> ActionResult:
         """Take the label ``name`` off every image in ``ids`` (the label itself stays)."""
-        with self._lock:
-            plan = label_plans.remove_label(self._state, self.author, name, ids)
-        return self._carry_out(plan)
+        return self._act(label_plans.remove_label, self.author, name, ids)
 
     def rename_label(self, old: str, new: str) -> ActionResult:
         """Rename a label on every image; when ``new`` exists already the two are merged."""
         new = validate_label(new)
-        with self._lock:
-            plan = label_plans.rename_label(self._state, old, new)
-        return self._carry_out(plan)
+        return self._act(label_plans.rename_label, old, new)
 
     def delete_label(self, name: str, mode: str = "label_only") -> ActionResult:
         """Delete a label, in one of the three ways of the ModelArts page.
@@ -454,9 +440,7 @@ class Dataset:
         - ``"with_images_and_files"``: the same, and deletes those images' source files.
           **This cannot be undone**: deleted files do not come back.
         """
-        with self._lock:
-            plan = label_plans.delete_label(self._state, name, mode)
-        return self._carry_out(plan)
+        return self._act(label_plans.delete_label, name, mode)
 
     # ------------------------------------------------------------------------------------------
     # train / eval / test parts
@@ -465,9 +449,7 @@ class Dataset:
 
         Written into the manifest's ``usage``, as ModelArts ExeML reads it; undoable.
         """
-        with self._lock:
-            plan = label_plans.set_usage(self._state, ids, usage)
-        return self._carry_out(plan)
+        return self._act(label_plans.set_usage, ids, usage)
 
     def split(
         self, eval: float = 0.2, test: float = 0.0, seed: int = 0, reassign: bool = False
@@ -482,9 +464,7 @@ class Dataset:
         >>> ds.split(eval=0.2, seed=0)  # doctest: +SKIP
         >>> ds.counts(by="usage")  # doctest: +SKIP
         """
-        with self._lock:
-            plan = label_plans.split(self._state, eval, test, seed, reassign)
-        return self._carry_out(plan)
+        return self._act(label_plans.split, eval, test, seed, reassign)
 
     # ------------------------------------------------------------------------------------------
     # team labeling: assignments, review, agreement (see jupyter_labeler.team)
@@ -509,19 +489,15 @@ class Dataset:
         names = [annotators] if isinstance(annotators, str) else list(annotators)
         _team.check_assignment(names, overlap, copies)
         with self._lock:
-            codes = self._state.view_codes("unlabeled") if ids is None else self._resolve(ids)
-            if not len(codes):
-                return ActionResult("assign", 0, True, "no image to assign")
+            codes = self._state.view_codes("unlabeled") if ids is None else self._codes(ids)
             plan = _team.plan_assign(
                 self._state, codes, names, overlap=overlap, copies=copies, seed=seed
             )
-        return self._do(plan)
+        return self._carry_out(plan)
 
     def unassign(self, ids: Iterable[str] | str) -> ActionResult:
         """Take these images out of everyone's "mine" view. Undoable."""
-        with self._lock:
-            plan = _team.plan_unassign(self._state, self._resolve(ids))
-        return self._do(plan)
+        return self._act(lambda state: _team.plan_unassign(state, views.resolve(state, ids)))
 
     def review(
         self, ids: Iterable[str] | str, accept: bool = True, reason: str | None = None
@@ -547,13 +523,10 @@ class Dataset:
         if reason is not None and (not isinstance(reason, str) or len(reason) > MAX_TEXT_CHARS):
             raise ValueError(f"reason must be a text of at most {MAX_TEXT_CHARS} characters")
         with self._lock:
-            codes = self._resolve(ids)
-            if not len(codes):
-                return ActionResult("review", 0, True, "no image to review")
             plan = _team.plan_review(
-                self._state, self.author, codes, accept=accept, reason=reason, at=_now()
+                self._state, self.author, self._codes(ids), accept=accept, reason=reason, at=_now()
             )
-        return self._do(plan)
+        return self._carry_out(plan)
 
     def mine(self) -> pd.DataFrame:
         """This author's work: the images of :meth:`ids` ``("mine")``, with the columns of
@@ -568,22 +541,14 @@ class Dataset:
     def rejections(self) -> dict[str, int]:
         """Why this author's rejected images came back to their "mine" view: reason -> how
         many images ("" for no reason given). Cheap: no table is built."""
-        with self._lock:
-            return _team.rejection_reasons(self._state, self.author)
+        return self._read(_team.rejection_reasons, self.author)
 
     def progress(self) -> pd.DataFrame:
         """Per annotator (index): ``assigned``, ``labeled``, ``remaining`` (their "mine"
         view: not labeled yet, or rejected), ``accepted``, ``rejected`` (by a reviewer) and
         ``last_active`` (their newest label, in UTC; a time that is no time is left out and
         named once in :attr:`problems`)."""
-        with self._lock:
-            return _team.progress_table(self._state, self._report_times)
-
-    def _report_times(self, values: list[str]) -> None:
-        """Name once in :attr:`problems` the label times that :meth:`progress` cannot read."""
-        line = self._unreadable_times.report(values, "label times ('creation-time')")
-        if line is not None:
-            self._note_problems([line])
+        return self._read(_team.progress_table, self._replica.report_unreadable_times)
 
     def agreement(self) -> pd.DataFrame:
         """How much annotators agree on the images they all labeled (see :meth:`assign`).
@@ -612,9 +577,7 @@ class Dataset:
         Deleting source files is permanent: ``undo`` cannot bring them back. Only an explicit
         ``delete_source=True`` deletes anything.
         """
-        with self._lock:
-            plan = image_actions.remove_images(self._state, ids, delete_source)
-        return self._carry_out(plan)
+        return self._act(image_actions.remove_images, ids, delete_source)
 
     def _delete_files(self, paths: list[str], result: ActionResult) -> ActionResult:
         tried, failed = image_actions.delete_files(self._source, paths, exclude=self._exclude)
@@ -803,24 +766,20 @@ class Dataset:
 
         Cheaper than :attr:`images` when only paths are wanted (no list of labels per row).
         """
-        with self._lock:
-            return views.paths(self._state)
+        return self._read(views.paths)
 
     def paths_of(self, ids: Iterable[str]) -> dict[str, str]:
         """The path of each known image id, relative to the source folder (one lookup for all)."""
-        with self._lock:
-            return views.paths_of(self._state, ids)
+        return self._read(views.paths_of, ids)
 
     def usage_of(self, ids: Iterable[str]) -> dict[str, str]:
         """The part of the split of each image id ("" for none, and for unknown ids)."""
-        with self._lock:
-            return views.usage_of(self._state, ids)
+        return self._read(views.usage_of, ids)
 
     def usages(self) -> pd.Series:
         """The part of the split of every image (``"TRAIN"``, ``"EVAL"``, ``"TEST"``, or ``""``
         for none): index ``image_id``, in the order of :meth:`paths`."""
-        with self._lock:
-            return views.usages(self._state)
+        return self._read(views.usages)
 
     def annotations(self) -> pd.DataFrame:
         """Every (image, label) pair, one row each, in long format.
@@ -829,8 +788,7 @@ class Dataset:
         in the manifest's ``annotated-by`` and ``creation-time``); sorted by image, then label
         order. An image with no label has no row.
         """
-        with self._lock:
-            return views.annotation_table(self._state)
+        return self._read(views.annotation_table)
 
     def manifest_bytes(self) -> bytes:
         """The ModelArts manifest of the current state (what :meth:`save` would write)."""

@@ -13,6 +13,8 @@ manifests name a person ``human/<user>/<user>`` in ``annotated-by``, which
 
 from __future__ import annotations
 
+import getpass
+import os
 import posixpath
 import re
 import unicodedata
@@ -144,3 +146,14 @@ def clean_file_name(name: str, *, default_stem: str = "image") -> str:
     room = MAX_FILE_NAME_CHARS - len(ext) - 1
     stem = stem[:room]
     return f"{stem}.{ext}" if ext else stem
+
+
+def default_author() -> str:
+    """Who labels, when nobody says: the JupyterHub user, else the login name, else "unknown"."""
+    for var in ("JUPYTERHUB_USER", "USER", "USERNAME"):
+        if os.environ.get(var):
+            return os.environ[var]
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"

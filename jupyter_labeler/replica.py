@@ -391,6 +391,12 @@ class Replica:
         with self.lock:
             self.problems.extend(lines)
 
+    def report_unreadable_times(self, values: list[str]) -> None:
+        """Name once in :attr:`problems` the label times that cannot be read as times."""
+        line = self.unreadable_times.report(values, "label times ('creation-time')")
+        if line is not None:
+            self.note_problems([line])
+
     def note_problems(self, lines: Iterable[str]) -> list[str]:
         """Add to :attr:`problems` the lines not noted before (each is told once, and kept
         there when the state is read again); returns those."""

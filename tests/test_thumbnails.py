@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator
 import pytest
 from PIL import Image
 
-from jupyter_labeler import images, thumbnails
+from jupyter_labeler import images
 from jupyter_labeler.images import MAX_FILE_BYTES
 from jupyter_labeler.thumbnails import Thumbnail, ThumbnailCache, Thumbnails
 
@@ -107,9 +107,3 @@ def test_close_stops_every_cache(thumbs: Thumbnails) -> None:
     with pytest.raises(RuntimeError, match="closed"):
         thumbs.get({"a": ("a.jpg", 0)}, 16)
 
-
-def test_the_names_that_moved_still_import_from_images() -> None:
-    for name in ("Thumbnail", "ThumbnailCache", "CacheStats", "make_thumbnail", "placeholder"):
-        assert getattr(images, name) is getattr(thumbnails, name)
-    with pytest.raises(AttributeError):
-        _ = images.no_such_name

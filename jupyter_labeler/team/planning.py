@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import SelfReviewError
 from ..plan import Plan
-from ..results import Change, touched
+from ..results import ActionResult, Change, touched
 from ..state import member, sorted_unique
 from ..words import plural
 from .tables import ACCEPTED, REJECTED, annotator_problem, pair_key
@@ -68,9 +68,12 @@ def plan_assign(
     overlap: float,
     copies: int,
     seed: int,
-) -> Plan:
+) -> Plan | ActionResult:
     """The ``assign`` action giving the images ``codes`` to ``annotators`` (checked by
-    :func:`check_assignment`), as :func:`plan_assignment` shares them out."""
+    :func:`check_assignment`), as :func:`plan_assignment` shares them out; with no image, the
+    result that says so."""
+    if not len(codes):
+        return ActionResult("assign", 0, True, "no image to assign")
     slots, who = plan_assignment(codes, annotators, overlap, copies, seed)
     op = {
         "op": "assign",
@@ -104,13 +107,16 @@ def plan_unassign(state: State, codes: np.ndarray) -> Plan:
 
 def plan_review(
     state: State, author: str, codes: np.ndarray, *, accept: bool, reason: str | None, at: str
-) -> Plan:
+) -> Plan | ActionResult:
     """The ``review`` action by which ``author`` accepts (or rejects) the images ``codes``
     at the time ``at``, with a ``reason`` (None or a text, which loses its outer spaces).
 
     Nobody reviews their own work: when some of ``codes`` are assigned to ``author``, raises
     :class:`~jupyter_labeler.errors.SelfReviewError` naming them (and nothing is planned).
+    With no image, the result that says so.
     """
+    if not len(codes):
+        return ActionResult("review", 0, True, "no image to review")
     team = state.team
     if team is not None and author in state.authors:
         own = codes[team.is_assigned(codes, state.authors.find(author))]
