@@ -52,7 +52,6 @@ from .state import State
 from .storage import Store, open_store
 from .thumbnails import Thumbnail, Thumbnails
 from .times import now as _now
-from .views import PER_CODE_LIMIT
 
 __all__ = ["DEFAULT_OUTPUT", "DELETE_MODES", "Dataset"]
 
@@ -60,9 +59,6 @@ log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 DEFAULT_OUTPUT = ".jupyter_labeler"
-# Where the images table stops looking labels up image by image (see views.table); a name of
-# this module so that a test can lower it.
-_PER_CODE_LIMIT = PER_CODE_LIMIT
 
 
 class Dataset:
@@ -134,14 +130,10 @@ class Dataset:
         tool is read as the starting state. Problems met while reading (a malformed manifest
         line, a corrupt journal object) are listed in :attr:`problems`; the rest loads.
         """
-        source_store = open_store(source, storage_options)
-        if output is None:
-            output_store = source_store.child(DEFAULT_OUTPUT)
-        else:
-            output_store = open_store(output, storage_options)
-        dataset = cls(source_store, output_store, author=author or default_author())
-        fresh = dataset._replica.load()
-        if fresh:
+        src = open_store(source, storage_options)
+        out = src.child(DEFAULT_OUTPUT) if output is None else open_store(output, storage_options)
+        dataset = cls(src, out, author=author or default_author())
+        if dataset._replica.load():  # nothing there yet: every image of the folder comes in
             dataset.sync()
         return dataset
 
@@ -230,40 +222,28 @@ class Dataset:
         return self._output.url_of(MANIFEST_NAME)
 
     def __repr__(self) -> str:
-        with self._lock:
-            n, labeled = len(self._state), int(self._state.labeled_mask().sum())
-            k = len(self._state.labels)
-        return (
-            f"<Dataset {self._source.url!r}: {n} images, {labeled} labeled, "
-            f"{k} label{'s' if k != 1 else ''}>"
-        )
+        return f"<Dataset {self._source.url!r}: {self._read(views.summary)}>"
 
     def __len__(self) -> int:
         return len(self._state)
 
     # ------------------------------------------------------------------------------------------
     # tables and views (see jupyter_labeler.views)
-    def _table(self, codes: np.ndarray) -> pd.DataFrame:
-        return views.table(self._state, codes, per_code_limit=_PER_CODE_LIMIT)
-
     @property
     def images(self) -> pd.DataFrame:
         """One row per image: index ``image_id``; ``path``, ``labels`` (list), ``size``, ``usage``,
         ``added_at``; once images are assigned or reviewed (see :meth:`assign`), also
         ``assigned_to`` (list), ``review`` ("accepted", "rejected" or ""), ``reviewed_by`` and
         ``review_reason``."""
-        with self._lock:
-            return self._table(self._state.view_codes("all"))
+        return self._read(views.view_table, self.author, "all")
 
     def unlabeled(self) -> pd.DataFrame:
         """The images without any label (same columns as :attr:`images`)."""
-        with self._lock:
-            return self._table(self._state.view_codes("unlabeled"))
+        return self._read(views.view_table, self.author, "unlabeled")
 
     def labeled(self) -> pd.DataFrame:
         """The images with at least one label."""
-        with self._lock:
-            return self._table(self._state.view_codes("labeled"))
+        return self._read(views.view_table, self.author, "labeled")
 
     def with_label(self, name: str) -> pd.DataFrame:
         """The images carrying the label ``name``."""
@@ -535,8 +515,7 @@ class Dataset:
         That is the images assigned to this author that they have not labeled yet, and those
         a reviewer rejected. A rejected image stays here until this author changes its labels
         (it then goes back to review: see :meth:`review`) or a reviewer accepts it."""
-        with self._lock:
-            return self._table(views.view_codes(self._state, self.author, "mine", None))
+        return self._read(views.view_table, self.author, "mine")
 
     def rejections(self) -> dict[str, int]:
         """Why this author's rejected images came back to their "mine" view: reason -> how

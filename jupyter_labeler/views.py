@@ -26,6 +26,7 @@ from .results import Readiness, readiness_from_counts
 from .splits import USAGES
 from .state import State, member
 from .storage import Store
+from .words import plural
 
 __all__ = [
     "PER_CODE_LIMIT",
@@ -399,3 +400,14 @@ def files_of(state: State, ids: Iterable[str]) -> dict[str, tuple[str, int]]:
     return {
         i: (state.paths[c], int(state.sizes[c])) for i, c in zip(ids, codes, strict=True) if c >= 0
     }
+
+
+def summary(state: State) -> str:
+    """ "300 images, 12 labeled, 2 labels": a dataset in a few words."""
+    labeled = int(state.labeled_mask().sum())
+    return f"{plural(len(state), 'image')}, {labeled} labeled, {plural(len(state.labels), 'label')}"
+
+
+def view_table(state: State, author: str, view: str) -> pd.DataFrame:
+    """The :func:`table` of the images of ``view`` (see :func:`view_codes`), in its order."""
+    return table(state, view_codes(state, author, view, None))

@@ -18,6 +18,7 @@ from jupyter_labeler import (
     UndoError,
     UnknownImageError,
     UnknownLabelError,
+    views,
 )
 from jupyter_labeler.errors import UnsafePathError
 from jupyter_labeler.storage import open_store
@@ -407,16 +408,13 @@ def test_snapshot_fallback_to_manifest_and_corrupt_journal_objects(ds: Dataset) 
     assert "0000000000001-broken-00000001.json: corrupt or truncated journal object" in problems
 
 
-def test_large_selections_take_the_long_table_path(
-    ds: Dataset, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_large_selections_take_the_long_table_path(ds: Dataset) -> None:
     ds.add_label("roses", ids(ds, 10))
     ds.add_label("red", ids(ds, 5, 5))
     small = ds.images
-    from jupyter_labeler import dataset as module
-
-    monkeypatch.setattr(module, "_PER_CODE_LIMIT", 0)
-    large = ds.images
+    replica = ds.replica
+    with replica.lock:
+        large = views.table(replica.state, replica.state.view_codes("all"), per_code_limit=0)
     assert large["labels"].tolist() == small["labels"].tolist()
     assert small["labels"].map(len).sum() == 15
 

@@ -106,4 +106,3 @@ def test_close_stops_every_cache(thumbs: Thumbnails) -> None:
     thumbs.close()
     with pytest.raises(RuntimeError, match="closed"):
         thumbs.get({"a": ("a.jpg", 0)}, 16)
-
