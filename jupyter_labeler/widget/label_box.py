@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import anywidget
@@ -17,11 +16,10 @@ import ipywidgets as widgets
 import traitlets
 
 from ..names import label_problem
+from .assets import STATIC, esm
 from .closing import close_widgets
 
 __all__ = ["LabelBox", "LabelInput", "label_combobox"]
-
-STATIC = Path(__file__).parent / "static"
 
 
 class LabelInput(anywidget.AnyWidget):
@@ -32,7 +30,7 @@ class LabelInput(anywidget.AnyWidget):
     ``on_cancel()`` on Esc (the test hook is :meth:`cancel`; without it Esc does nothing).
     """
 
-    _esm = STATIC / "label_input.js"
+    _esm = esm("label_input.js")
     _css = STATIC / "grid.css"
 
     value = traitlets.Unicode("", help="The text in the box.").tag(sync=True)

@@ -6,6 +6,8 @@
 // Keys act only while the grid itself has keyboard focus. Every string from the kernel is
 // put into the page with textContent, never parsed as HTML.
 
+import { listeners, make } from "./dom.js";
+
 const PAGE_WHERE = { first: "«", prev: "‹", next: "›", last: "»" };
 const PAGE_TIPS = {
   first: "First page",
@@ -13,13 +15,6 @@ const PAGE_TIPS = {
   next: "Next page",
   last: "Last page",
 };
-
-function make(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
 
 function loaded(img) {
   if (img.complete) return Promise.resolve();
@@ -160,26 +155,18 @@ function cacheOf(model) {
 
 function initialize({ model }) {
   const cache = cacheOf(model);
-  const onMessage = (content, buffers) => cache.receive(content, buffers || []);
-  model.on("msg:custom", onMessage);
+  const { watch, removeAll } = listeners(model);
+  watch("msg:custom", (content, buffers) => cache.receive(content, buffers || []));
   // The model is gone (its widget closed): free every thumbnail.
   return () => {
-    model.off("msg:custom", onMessage);
+    removeAll();
     cache.clear();
     caches.delete(model.get("cache_id") || "");
   };
 }
 
 function render({ model, el }) {
-  const cleanups = [];
-  const listen = (target, type, handler, options) => {
-    target.addEventListener(type, handler, options);
-    cleanups.push(() => target.removeEventListener(type, handler, options));
-  };
-  const watch = (name, handler) => {
-    model.on(name, handler);
-    cleanups.push(() => model.off(name, handler));
-  };
+  const { listen, watch, removeAll } = listeners(model);
 
   el.classList.add("jl-grid-widget");
   const bar = make("div", "jl-grid-bar");
@@ -605,7 +592,7 @@ function render({ model, el }) {
   return () => {
     drawing += 1; // a page still decoding is dropped
     clearTimeout(drawnTimer);
-    cleanups.forEach((undo) => undo());
+    removeAll();
     urls.forEach((u) => URL.revokeObjectURL(u));
     urls = [];
   };
