@@ -41,6 +41,7 @@ import pandas as pd
 import traitlets
 
 from ..errors import LabelerError, UnknownImageError
+from ..words import plural
 from .closing import close_widgets
 from .status import describe_error
 
@@ -474,8 +475,7 @@ class Assist(traitlets.HasTraits):
         else:
             done = False
         if done:
-            n = len(self._query)
-            self._status.info(f"Most like the {n} selected image{'s' if n != 1 else ''} first.")
+            self._status.info(f"Most like the {plural(len(self._query), 'selected image')} first.")
 
     def compute_features(self) -> None:
         """Compute the features images lack, on a background thread (progress in the status

@@ -16,6 +16,7 @@ import ipywidgets as widgets
 import traitlets
 
 from ..names import label_problem
+from ..words import plural
 from .assets import STATIC, esm
 from .closing import close_widgets
 
@@ -175,13 +176,12 @@ class LabelBox:
             why = "Select images first (click them, or press a in the grid)"
         else:
             why = ""
-        n = self._selected_count
-        images = "image" if n == 1 else "images"
-        self.ok.tooltip = why or f"Add {self.name} to the {n} selected {images} (Enter)"
+        selected = plural(self._selected_count, "selected image")
+        self.ok.tooltip = why or f"Add {self.name} to the {selected} (Enter)"
         if self.remove.disabled:
             self.remove.tooltip = why or f"{self.name} is not an existing label"
         else:
-            self.remove.tooltip = f"Take {self.name} off the {n} selected {images}"
+            self.remove.tooltip = f"Take {self.name} off the {selected}"
 
     def apply(self) -> None:
         """What OK does, and Enter in the box."""

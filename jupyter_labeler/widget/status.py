@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import ipywidgets as widgets
 
 from ..errors import LabelerError
+from ..words import plural
 
 __all__ = ["StatusLine", "describe_error"]
 
@@ -42,8 +43,7 @@ def _save_words(status: Any) -> tuple[str, str]:
     if state == "saving":
         return "Saving…", state
     if state == "pending":
-        noun = "action" if pending == 1 else "actions"
-        text = f"{pending} {noun} not yet saved (retrying)"
+        text = f"{plural(pending, 'action')} not yet saved (retrying)"
         return (f"{text}: {message}" if message else text), state
     if state == "error":
         return (f"Not saved: {message}" if message else "Not saved"), state

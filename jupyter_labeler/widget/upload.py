@@ -13,6 +13,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from ..words import plural
 from .closing import close_widgets
 
 __all__ = ["Notice", "SyncPanel", "UploadPanel", "refused_html"]
@@ -24,8 +25,7 @@ def refused_html(
     added: int, refused: list[tuple[str, str]], renamed: list[tuple[str, str]] | None = None
 ) -> str:
     """The outcome of an upload; ``renamed`` lists (uploaded name, stored name) pairs."""
-    noun = "image" if added == 1 else "images"
-    parts = [f'<span class="jl-upload-added">{added} {noun} added.</span>']
+    parts = [f'<span class="jl-upload-added">{plural(added, "image")} added.</span>']
     for given, stored in renamed or ():
         parts.append(
             f'<div class="jl-upload-renamed">{html.escape(given)} was taken: saved as '
