@@ -31,7 +31,7 @@ import contextlib
 import html
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +44,7 @@ from ..errors import LabelerError, UnknownImageError
 from ..words import plural
 from .closing import close_widgets
 from .status import describe_error
+from .traits import Quiet, one_of
 
 if TYPE_CHECKING:
     from .labeler import Labeler
@@ -264,7 +265,7 @@ class Assist(traitlets.HasTraits):
         super().__init__()
         self._labeler = labeler
         self._closed = False
-        self._quiet = False
+        self._quiet = Quiet()
         self._snapshot: _Suggestions | None = None  # the newest, for chips and Accept
         self._applied: _Suggestions | None = None  # the one the grid's order uses
         self._waiting = False  # an order waits for its first ranking
@@ -336,11 +337,7 @@ class Assist(traitlets.HasTraits):
     # -- traits ------------------------------------------------------------------------------
     @traitlets.validate("order")
     def _validate_order(self, proposal: Any) -> str:
-        value = proposal["value"]
-        if value not in ORDERS:
-            allowed = ", ".join(map(repr, ORDERS))
-            raise traitlets.TraitError(f"order must be one of {allowed}, not {value!r}")
-        return str(value)
+        return str(one_of("order", proposal["value"], tuple(ORDERS)))
 
     @traitlets.validate("min_confidence")
     def _validate_min_confidence(self, proposal: Any) -> float:
@@ -351,7 +348,7 @@ class Assist(traitlets.HasTraits):
 
     @traitlets.observe("suggest")
     def _suggest_changed(self, change: Any) -> None:
-        with self._silenced():
+        with self._quiet():
             self._suggest.value = change["new"]
         if change["new"]:
             self._announce = True
@@ -370,7 +367,7 @@ class Assist(traitlets.HasTraits):
     @traitlets.observe("order")
     def _order_changed(self, change: Any) -> None:
         new = change["new"]
-        with self._silenced():
+        with self._quiet():
             self._order.value = new
         if self._quiet:
             return  # an order refused, put back: the grid never changed
@@ -394,7 +391,7 @@ class Assist(traitlets.HasTraits):
         self._show_first_page()
 
     def _put_back(self, order: str) -> None:
-        with self._silenced():
+        with self._quiet():
             self.order = order
 
     def _take_query(self) -> bool:
@@ -629,8 +626,7 @@ class Assist(traitlets.HasTraits):
                 snap = _Suggestions.of(table, ds.label_names, uncertain, reason)
         except Exception as exc:
             if not self._closed:
-                self._status.last_error = exc
-                self._status.error(f"Suggestions: {describe_error(exc)}")
+                self._status.report(exc, about="Suggestions")
             return
         if self._closed:
             return
@@ -639,7 +635,7 @@ class Assist(traitlets.HasTraits):
 
     def _shown(self, snap: _Suggestions) -> None:
         """Show a new computation: chips, the Accept button, and a waiting order."""
-        with self._labeler._status_guarded():
+        with self._status.reporting():
             self._show_accept()
             self._decorate_now()
             if self._announce and snap.reason:
@@ -691,8 +687,7 @@ class Assist(traitlets.HasTraits):
             return
         except Exception as exc:
             if not self._closed:
-                self._status.last_error = exc
-                self._status.error(f"Features could not be computed: {describe_error(exc)}")
+                self._status.report(exc, about="Features could not be computed")
             return
         else:
             if self._closed:
@@ -772,11 +767,3 @@ class Assist(traitlets.HasTraits):
     @property
     def _status(self) -> Any:
         return self._labeler._status
-
-    @contextlib.contextmanager
-    def _silenced(self) -> Iterator[None]:
-        previous, self._quiet = self._quiet, True
-        try:
-            yield
-        finally:
-            self._quiet = previous

@@ -14,7 +14,6 @@ Everything a button does is a Dataset method a notebook user can also call.
 from __future__ import annotations
 
 import contextlib
-import functools
 import html
 import math
 import posixpath
@@ -39,6 +38,7 @@ from .labels_pane import LabelsPane
 from .preview import Preview
 from .review import TEAM_VIEWS, TeamPanel
 from .status import StatusLine
+from .traits import Quiet, one_of
 from .upload import SyncPanel, UploadPanel, refused_html
 
 __all__ = ["PAGE_SIZES", "VIEWS", "Labeler", "label"]
@@ -75,21 +75,6 @@ DELETE_IMAGES_CHOICES = (
     Choice("Remove them from the dataset only (keep the source files)", "dataset_only"),
     Choice("Also delete the source files", "with_files", irreversible=True),
 )
-
-
-def _shows_errors(method: Any) -> Any:
-    """For event handlers that are also test hooks: errors go to the status line, as they do
-    when the browser calls them."""
-
-    @functools.wraps(method)
-    def wrapper(self: Labeler, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return method(self, *args, **kwargs)
-        except Exception as exc:
-            self._status.report(exc)
-            return None
-
-    return wrapper
 
 
 def _open_dataset(source: Any, **open_options: Any) -> Any:
@@ -154,7 +139,7 @@ class Labeler(widgets.VBox):
         self._hold = 0
         self._dirty = False
         self._force = False
-        self._quiet = False
+        self._quiet = Quiet()  # set while code sets the label filter's drop-down
         self._page_ids: list[str] = []
         self._anchor: str | None = None
         self._irreversible: str | None = None
@@ -239,8 +224,8 @@ class Labeler(widgets.VBox):
         self._preview_part: Preview | None = None
         self._grid = ImageGrid(
             GridCallbacks(
-                click=self._tile_click,
-                open=self._tile_open,
+                click=guard(self._tile_click),
+                open=guard(self._tile_open),
                 select_page=guard(self.select_page),
                 clear=guard(self.clear_selection),
                 page=guard(self._turn),
@@ -351,21 +336,14 @@ class Labeler(widgets.VBox):
     # -- trait validation and reactions ------------------------------------------------------
     @traitlets.validate("view")
     def _validate_view(self, proposal: Any) -> str:
-        value = proposal["value"]
-        cleaned = value.strip().lower() if isinstance(value, str) else value
-        if cleaned not in VIEWS and cleaned not in TEAM_VIEWS:
-            raise traitlets.TraitError(
-                f"view must be one of {', '.join(map(repr, (*VIEWS, *TEAM_VIEWS)))}, not {value!r}"
-            )
-        return cleaned
+        def clean(value: Any) -> Any:
+            return value.strip().lower() if isinstance(value, str) else value
+
+        return str(one_of("view", proposal["value"], (*VIEWS, *TEAM_VIEWS), clean=clean))
 
     @traitlets.validate("page_size")
     def _validate_page_size(self, proposal: Any) -> int:
-        value = proposal["value"]
-        if value not in PAGE_SIZES:
-            allowed = ", ".join(map(str, PAGE_SIZES))
-            raise traitlets.TraitError(f"page_size must be one of {allowed}, not {value!r}")
-        return int(value)
+        return int(one_of("page_size", proposal["value"], PAGE_SIZES))
 
     @traitlets.validate("page")
     def _validate_page(self, proposal: Any) -> int:
@@ -431,7 +409,7 @@ class Labeler(widgets.VBox):
     @traitlets.observe("label_filter")
     def _label_filter_changed(self, change: Any) -> None:
         with self._batch():
-            with self._silenced():
+            with self._quiet():
                 self._filter.value = change["new"] or ""
             if change["new"] is not None and self.view == "unlabeled":
                 self.view = "labeled"
@@ -454,15 +432,6 @@ class Labeler(widgets.VBox):
                 self._hold -= 1
                 if self._hold == 0 and self._dirty:
                     self._render()
-
-    @contextlib.contextmanager
-    def _silenced(self) -> Iterator[None]:
-        """Set a control's value from code without taking it for the user's choice."""
-        previous, self._quiet = self._quiet, True
-        try:
-            yield
-        finally:
-            self._quiet = previous
 
     def _request_render(self, *, force: bool = False) -> None:
         with self._drawing:
@@ -624,7 +593,7 @@ class Labeler(widgets.VBox):
         table = self.dataset.counts()
         column = table["images"] if "images" in table else table.iloc[:, 0]
         per_label = {str(k): int(v) for k, v in column.items()}
-        with self._silenced():
+        with self._quiet():
             options = [("All labels", "")] + [(f"{n} ({per_label.get(n, 0)})", n) for n in names]
             if list(self._filter.options) != options:
                 self._filter.options = options
@@ -679,7 +648,7 @@ class Labeler(widgets.VBox):
             # May come from the follower's thread: only set widget values here.
             self._show_problems(list(getattr(change, "labels", ())))
             return
-        with self._status_guarded(), self._batch():
+        with self._status.reporting(), self._batch():
             ids = getattr(change, "ids", None)
             # Fetch the page's thumbnails again only when its images themselves may have changed;
             # a label change only redraws the chips.
@@ -728,13 +697,6 @@ class Labeler(widgets.VBox):
         more = f" and {len(others) - 5} more" if len(others) > 5 else ""
         self._others.value = f"<span class='jl-others-text'>Also here: {where}{more}</span>"
 
-    @contextlib.contextmanager
-    def _status_guarded(self) -> Iterator[None]:
-        try:
-            yield
-        except Exception as exc:
-            self._status.report(exc)
-
     def _drop_vanished(self) -> None:
         if self.selected:
             missing = set(self._missing_ids(self.selected))
@@ -762,10 +724,9 @@ class Labeler(widgets.VBox):
         elif not on and image_id in self.selected:
             self.selected = tuple(i for i in self.selected if i != image_id)
 
-    @_shows_errors
     def _tile_click(self, index: int, shift: bool = False) -> None:
-        """A click on a tile's image (test hook too): toggle it, or with shift select the
-        range from the last clicked tile, in the current view's order, across pages."""
+        """A click on a tile's image: toggle it, or with shift select the range from the last
+        clicked tile, in the current view's order, across pages."""
         image_id = self._tile_id(index)
         if image_id is None:
             return
@@ -781,9 +742,8 @@ class Labeler(widgets.VBox):
         self._anchor = image_id
         self._set_selected(image_id, image_id not in self.selected)
 
-    @_shows_errors
     def _tile_open(self, index: int) -> None:
-        """Double-click on a tile or its open button (test hook too): show the large preview."""
+        """Double-click on a tile or its open button: show the large preview."""
         image_id = self._tile_id(index)
         if image_id is not None:
             self.open_image(image_id)
@@ -1037,46 +997,46 @@ class Labeler(widgets.VBox):
     def _page_size_chosen(self, size: int) -> None:
         self.page_size = size
 
-    @_shows_errors
     def _handle_key(self, event: dict[str, Any]) -> None:
         """The grid's keydown handler (test hook too): see :mod:`.keys` for the table."""
-        if event.get("type", "keydown") != "keydown":
-            return
-        if event.get("ctrlKey") or event.get("metaKey") or event.get("altKey"):
-            return  # leave the browser's and JupyterLab's own shortcuts alone
-        found = keymap.action_for(str(event.get("key", "")))
-        if found is None:
-            return
-        action, argument = found
-        if action == "label":
-            assert argument is not None
-            self.add_label_by_position(argument)
-        elif action in ("previous_page", "next_page", "first_page", "last_page"):
-            self._turn(
-                {"previous_page": "prev", "next_page": "next", "first_page": "first"}.get(
-                    action, "last"
+        with self._status.reporting():
+            if event.get("type", "keydown") != "keydown":
+                return
+            if event.get("ctrlKey") or event.get("metaKey") or event.get("altKey"):
+                return  # leave the browser's and JupyterLab's own shortcuts alone
+            found = keymap.action_for(str(event.get("key", "")))
+            if found is None:
+                return
+            action, argument = found
+            if action == "label":
+                assert argument is not None
+                self.add_label_by_position(argument)
+            elif action in ("previous_page", "next_page", "first_page", "last_page"):
+                self._turn(
+                    {"previous_page": "prev", "next_page": "next", "first_page": "first"}.get(
+                        action, "last"
+                    )
                 )
-            )
-        elif action == "select_page":
-            self.select_page()
-        elif action == "accept_suggestions":
-            self.assist.accept_selected()
-        elif action == "clear_selection":
-            # Esc closes the preview or a dialog first; only then does it clear the selection.
-            if self._preview_part is not None and self._preview_part.is_open:
-                self._preview_part.hide()
-            elif self._dialog_part is not None and self._dialog_part.is_open:
-                self._dialog_part.hide()
-            else:
-                self.clear_selection()
-        elif action == "undo":
-            self.undo()
-        elif action == "delete_images":
-            self.ask_delete_images()
-        elif action == "accept" and self.view == "review":
-            self._team.accept()
-        elif action == "reject" and self.view == "review":
-            self._team.ask_reject()
+            elif action == "select_page":
+                self.select_page()
+            elif action == "accept_suggestions":
+                self.assist.accept_selected()
+            elif action == "clear_selection":
+                # Esc closes the preview or a dialog first; only then does it clear the selection.
+                if self._preview_part is not None and self._preview_part.is_open:
+                    self._preview_part.hide()
+                elif self._dialog_part is not None and self._dialog_part.is_open:
+                    self._dialog_part.hide()
+                else:
+                    self.clear_selection()
+            elif action == "undo":
+                self.undo()
+            elif action == "delete_images":
+                self.ask_delete_images()
+            elif action == "accept" and self.view == "review":
+                self._team.accept()
+            elif action == "reject" and self.view == "review":
+                self._team.ask_reject()
 
     # -- lifetime ----------------------------------------------------------------------------
     def close(self) -> None:
