@@ -41,6 +41,7 @@ import pandas as pd
 import traitlets
 
 from ..errors import LabelerError, UnknownImageError
+from ..results import Change
 from ..words import plural
 from .closing import close_widgets
 from .status import describe_error
@@ -706,8 +707,8 @@ class Assist(traitlets.HasTraits):
             self._job.request(0)
 
     # -- reacting ------------------------------------------------------------------------------
-    def _dataset_changed(self, change: Any) -> None:
-        kind = getattr(change, "kind", None)
+    def _dataset_changed(self, change: Change) -> None:
+        kind = change.kind
         if self._closed or kind not in ("labels", "images", "reload"):
             return
         snap = self._snapshot

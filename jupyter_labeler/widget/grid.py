@@ -291,10 +291,6 @@ class ImageGrid(anywidget.AnyWidget):
                 self.selected = page
             self.selected_count = count
 
-    @property
-    def visible_ids(self) -> list[str]:
-        return list(self.ids)
-
     def id_at(self, index: int) -> str | None:
         return self.ids[index] if 0 <= index < len(self.ids) else None
 

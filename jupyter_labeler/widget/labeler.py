@@ -7,8 +7,10 @@ Everything a button does is a Dataset method a notebook user can also call.
 >>> from jupyter_labeler.widget import label
 >>> labeler = label("flowers/")          # doctest: +SKIP
 >>> labeler.view = "all"; labeler.page = 2  # doctest: +SKIP
->>> labeler.selected                     # doctest: +SKIP
-('flowers/rose_01.jpg', ...)
+>>> labeler.selected                     # ids, derived from the images' paths  # doctest: +SKIP
+('a941828a144f6e3b', ...)
+>>> labeler.dataset.paths_of(labeler.selected)  # doctest: +SKIP
+{'a941828a144f6e3b': 'rose_01.jpg', ...}
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import ipywidgets as widgets
 import traitlets
 
 from ..errors import LabelerError
+from ..results import Change
 from ..words import plural
 from . import keys as keymap
 from .assist import Assist
@@ -633,8 +636,8 @@ class Labeler(widgets.VBox):
         )
 
     # -- Dataset notifications ---------------------------------------------------------------
-    def _dataset_changed(self, change: Any) -> None:
-        kind = getattr(change, "kind", None)
+    def _dataset_changed(self, change: Change) -> None:
+        kind = change.kind
         if self._closed:
             return
         if kind == "status":
@@ -646,14 +649,13 @@ class Labeler(widgets.VBox):
             return
         if kind == "problems":
             # May come from the follower's thread: only set widget values here.
-            self._show_problems(list(getattr(change, "labels", ())))
+            self._show_problems(list(change.labels))
             return
         with self._status.reporting(), self._batch():
-            ids = getattr(change, "ids", None)
             # Fetch the page's thumbnails again only when its images themselves may have changed;
             # a label change only redraws the chips.
             force = kind in ("reload", "images") and (
-                ids is None or not set(ids).isdisjoint(self._page_ids)
+                change.ids is None or not change.ids.isdisjoint(self._page_ids)
             )
             if kind in ("images", "reload"):
                 self._grid.forget_sent()  # a file may have changed under its id
