@@ -32,7 +32,7 @@ from ..errors import LabelerError
 from ..results import Change
 from ..words import plural
 from . import keys as keymap
-from .assist import Assist
+from .assist import Assist, AssistCallbacks
 from .closing import close_widgets
 from .dialogs import Choice, ChoiceDialog
 from .grid import GridCallbacks, ImageGrid, thumbnail_px
@@ -246,7 +246,19 @@ class Labeler(widgets.VBox):
         self._upload = UploadPanel(self._add_files, guard)
         self._sync = SyncPanel(self._run_sync, guard)
         self._labels = LabelsPane(self._rename_label, self.ask_delete_label, guard)
-        self.assist = Assist(self, guard)
+        self.assist = Assist(
+            self.dataset,
+            self._grid,
+            self._status,
+            AssistCallbacks(
+                view=lambda: self.view,
+                label_filter=lambda: self.label_filter,
+                selected=lambda: self.selected,
+                need_selection=self._need_selection,
+                labeled=self._labeled,
+                first_page=self._first_page,
+            ),
+        )
         self._readiness = widgets.HTML(value="")
         self._readiness.add_class("jl-readiness")
         self._others = widgets.HTML(value="")
@@ -408,6 +420,7 @@ class Labeler(widgets.VBox):
         self._grid.update_selection(frozenset(self.selected), n)
         self._label_box.set_selected_count(n)
         self._delete_images.disabled = n == 0
+        self.assist.selection_changed(self.selected)
 
     @traitlets.observe("label_filter")
     def _label_filter_changed(self, change: Any) -> None:
@@ -781,6 +794,17 @@ class Labeler(widgets.VBox):
         if self.selected:
             shown = self.dataset.in_view(self.selected, self.view, self.label_filter)
             self.selected = tuple(i for i, keep in zip(self.selected, shown, strict=True) if keep)
+
+    def _labeled(self, result: Any) -> None:
+        """Say the outcome of labeling the selection; images that left the view leave it."""
+        self._done(result)
+        self._keep_visible_selection()
+
+    def _first_page(self) -> None:
+        """Show the first page again (the grid's order changed)."""
+        with self._batch():
+            self.page = 0
+            self._request_render()
 
     def _add_to_selection(self, name: str) -> None:
         if not self._need_selection():
