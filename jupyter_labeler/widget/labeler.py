@@ -42,7 +42,7 @@ from .preview import Preview
 from .review import TEAM_VIEWS, TeamPanel
 from .status import StatusLine
 from .traits import Quiet, one_of
-from .upload import SyncPanel, UploadPanel, refused_html
+from .upload import SyncPanel, UploadPanel
 
 __all__ = ["PAGE_SIZES", "VIEWS", "Labeler", "label"]
 
@@ -119,6 +119,10 @@ class Labeler(widgets.VBox):
         help="Show only images carrying this label (an existing label name), or None for all. "
         "Setting a label while the Unlabeled view is shown switches to Labeled.",
     )
+
+    # The parts that callbacks made before them refer to (made in _build).
+    _grid: ImageGrid
+    _upload: UploadPanel
 
     def __init__(self, dataset_or_source: Any, **options: Any) -> None:
         # Until fully built, close() (also run by Widget.__del__) must not touch missing parts.
@@ -235,7 +239,11 @@ class Labeler(widgets.VBox):
                 page_size=guard(self._page_size_chosen),
                 key=self._handle_key,
                 settings=guard(lambda: self._request_render(force=True)),
-                upload=guard(self._upload_message),
+                upload=guard(
+                    lambda names, sizes, buffers: self._upload.receive(
+                        names, sizes, buffers, self._grid.upload_limit
+                    )
+                ),
                 thumbnails=self._thumbnail_bytes,
                 drawn=guard(self._page_drawn),
             ),
@@ -258,6 +266,17 @@ class Labeler(widgets.VBox):
                 labeled=self._labeled,
                 first_page=self._first_page,
             ),
+        )
+        self._keys = keymap.KeyActions(
+            label=self.add_label_by_position,
+            turn=self._turn,
+            select_page=self.select_page,
+            clear_selection=self._escape,
+            undo=self.undo,
+            accept_suggestions=lambda: self.assist.accept_selected(),
+            delete_images=self.ask_delete_images,
+            accept=self._team.accept,
+            reject=self._team.ask_reject,
         )
         self._readiness = widgets.HTML(value="")
         self._readiness.add_class("jl-readiness")
@@ -980,20 +999,6 @@ class Labeler(widgets.VBox):
             if position is not None:
                 self.page = position // self.page_size
 
-    def _upload_message(
-        self, names: list[str], sizes: list[int], buffers: list[bytes] | None
-    ) -> None:
-        if buffers is None or len(buffers) != len(names):
-            total = sum(sizes)
-            reason = (
-                f"the upload holds {total / 2**20:.1f} MB in all; at most "
-                f"{self._grid.upload_limit / 2**20:.0f} MB can be added at once: "
-                "upload fewer files at a time"
-            )
-            self._upload.result.value = refused_html(0, [(n, reason) for n in names])
-            return
-        self._upload.take(dict(zip(names, buffers, strict=True)))
-
     def _run_sync(self, progress: Any) -> Any:
         summary = self.dataset.sync(progress=progress)
         self._status.info(str(summary))
@@ -1026,43 +1031,16 @@ class Labeler(widgets.VBox):
     def _handle_key(self, event: dict[str, Any]) -> None:
         """The grid's keydown handler (test hook too): see :mod:`.keys` for the table."""
         with self._status.reporting():
-            if event.get("type", "keydown") != "keydown":
-                return
-            if event.get("ctrlKey") or event.get("metaKey") or event.get("altKey"):
-                return  # leave the browser's and JupyterLab's own shortcuts alone
-            found = keymap.action_for(str(event.get("key", "")))
-            if found is None:
-                return
-            action, argument = found
-            if action == "label":
-                assert argument is not None
-                self.add_label_by_position(argument)
-            elif action in ("previous_page", "next_page", "first_page", "last_page"):
-                self._turn(
-                    {"previous_page": "prev", "next_page": "next", "first_page": "first"}.get(
-                        action, "last"
-                    )
-                )
-            elif action == "select_page":
-                self.select_page()
-            elif action == "accept_suggestions":
-                self.assist.accept_selected()
-            elif action == "clear_selection":
-                # Esc closes the preview or a dialog first; only then does it clear the selection.
-                if self._preview_part is not None and self._preview_part.is_open:
-                    self._preview_part.hide()
-                elif self._dialog_part is not None and self._dialog_part.is_open:
-                    self._dialog_part.hide()
-                else:
-                    self.clear_selection()
-            elif action == "undo":
-                self.undo()
-            elif action == "delete_images":
-                self.ask_delete_images()
-            elif action == "accept" and self.view == "review":
-                self._team.accept()
-            elif action == "reject" and self.view == "review":
-                self._team.ask_reject()
+            keymap.handle(event, self.view, self._keys)
+
+    def _escape(self) -> None:
+        """Esc closes the preview or a dialog first; only then does it clear the selection."""
+        if self._preview_part is not None and self._preview_part.is_open:
+            self._preview_part.hide()
+        elif self._dialog_part is not None and self._dialog_part.is_open:
+            self._dialog_part.hide()
+        else:
+            self.clear_selection()
 
     # -- lifetime ----------------------------------------------------------------------------
     def close(self) -> None:

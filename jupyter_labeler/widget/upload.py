@@ -98,6 +98,20 @@ class UploadPanel:
         self._on_files = on_files
         self.result = Notice("jl-upload-result", guard)
 
+    def receive(
+        self, names: list[str], sizes: list[int], buffers: list[bytes] | None, limit: int
+    ) -> None:
+        """Files from the grid's "Add images"; ``buffers`` is None when the browser held them
+        back, being more than ``limit`` bytes in all: then each is refused, saying why."""
+        if buffers is None or len(buffers) != len(names):
+            reason = (
+                f"the upload holds {sum(sizes) / 2**20:.1f} MB in all; at most "
+                f"{limit / 2**20:.0f} MB can be added at once: upload fewer files at a time"
+            )
+            self.result.value = refused_html(0, [(n, reason) for n in names])
+            return
+        self.take(dict(zip(names, buffers, strict=True)))
+
     def take(self, files: Mapping[str, bytes]) -> Any:
         """Add these files (the test hook for an upload from the browser)."""
         self.result.hide()
