@@ -312,7 +312,7 @@ def test_a_page_is_one_message_with_thumbnails_as_buffers(lab: Labeler) -> None:
 def test_the_next_page_is_pushed_ahead_and_a_turn_sends_no_thumbnail(lab: Labeler) -> None:
     sent = _spy(lab)
     second = ids_of(lab.dataset, "unlabeled")[12:24]
-    lab._prefetch_now([str(i) for i in second], 160)
+    lab._pages.prefetch_now([str(i) for i in second], 160)
     assert _pushed(sent) == []  # already pushed when the first page was shown
     assert all(f"160/{i}" in lab._grid.held for i in second)
 

@@ -186,7 +186,7 @@ def test_chips_from_the_background_skip_a_page_being_drawn(suggesting: Labeler) 
         lab.assist._decorate_now()
         assert list(grid.suggested) == before
         assert lab._status.last_error is None
-        grid.ids = list(lab._page_ids)
+        grid.ids = list(lab._pages.page_ids)
     lab._request_render(force=True)
     assert all(chips(lab).values())
 
@@ -335,7 +335,7 @@ def test_orders_reorder_pages_ranges_and_the_preview(suggesting: Labeler, datase
     assert lab.selected == tuple(ranked[12:16])
     lab.clear_selection()
     lab.open_image(ranked[13])
-    lab._preview_step(ranked[13], 1)
+    lab._actions.preview_step(ranked[13], 1)
     assert lab._preview.image_id == ranked[14]
     lab._preview.hide()
 

@@ -409,7 +409,7 @@ def test_hidpi_screens_get_thumbnails_twice_as_sharp(lab: LabServer, browser) ->
             f"() => {{ const s = ({THUMB_SIDES})(); return s.length && s.every(n => n === 320); }}",
             timeout=WAIT_MS,
         )
-        assert lab.execute("hidpi.ipynb", "print(w._grid.hidpi, w._thumb_px)") == "True 320\n"
+        assert lab.execute("hidpi.ipynb", "print(w._grid.hidpi, w._pages.thumb_px)") == "True 320\n"
         box = root.locator(".jl-tile img").first.bounding_box()
         assert box is not None
         assert box["width"] < 1.5 * 160  # drawn at about the tile's CSS size, twice as sharp
