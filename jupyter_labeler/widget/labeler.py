@@ -9,10 +9,13 @@ it needs as callbacks: the pages (:mod:`.pages`), the actions and their dialogs 
 everything shown beside the page (:mod:`.summary`), the keys (:mod:`.keys`) and assisted labeling
 (:mod:`.assist`).
 
+``selected`` holds image ids (derived from the images' paths); ``dataset.paths_of`` gives the
+paths:
+
 >>> from jupyter_labeler.widget import label
 >>> labeler = label("flowers/")          # doctest: +SKIP
 >>> labeler.view = "all"; labeler.page = 2  # doctest: +SKIP
->>> labeler.selected                     # ids, derived from the images' paths  # doctest: +SKIP
+>>> labeler.selected                     # doctest: +SKIP
 ('a941828a144f6e3b', ...)
 >>> labeler.dataset.paths_of(labeler.selected)  # doctest: +SKIP
 {'a941828a144f6e3b': 'rose_01.jpg', ...}
@@ -211,7 +214,7 @@ class Labeler(widgets.VBox):
                 selected=lambda: self.selected,
                 go_to=functools.partial(setattr, self, "page"),
                 decorate=lambda ids, labels: self.assist.decorate(ids, labels),
-                drawn=lambda: self._summary.show_view(),
+                rendered=lambda: self._summary.show_view(),
                 prefetch_delay=lambda: PREFETCH_DELAY,
             ),
         )

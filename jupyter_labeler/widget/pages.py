@@ -47,8 +47,8 @@ class PageCallbacks:
     go_to: Callable[[int], None]
     #: Put the suggestions of the page's images (ids, and each one's labels) on their tiles.
     decorate: Callable[[list[str], list[list[str]]], None]
-    #: A page was drawn: the tabs follow.
-    drawn: Callable[[], None]
+    #: The page was sent to the grid: the tabs follow.
+    rendered: Callable[[], None]
     #: Seconds between drawing a page and making the next one's thumbnails (read each time).
     prefetch_delay: Callable[[], float]
 
@@ -176,7 +176,7 @@ class Pages:
             else:
                 grid.update_labels(labels, parts)
             self._calls.decorate(page_ids, [labels.get(i, []) for i in page_ids])
-        self._calls.drawn()
+        self._calls.rendered()
 
     # -- the next page, ahead ------------------------------------------------------------------
     def _prefetch_later(self, ids: list[str], size: int) -> None:
