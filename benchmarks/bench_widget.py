@@ -145,7 +145,7 @@ def bench_pages(url: str, options: dict[str, Any], runs: int) -> dict[str, list[
             out["bytes/page"].append(page_bytes(labeler))
             assert not labeler._status.last_error, labeler._status.last_error
             assert not any(labeler._grid.errors), "a broken tile"
-            paths = [ds.info(i)["path"] for i in labeler._page_ids]
+            paths = [ds.info(i)["path"] for i in labeler._pages.page_ids]
 
             wait_for_prefetch(labeler, 1)
             seconds, _ = timed(lambda labeler=labeler: setattr(labeler, "page", 1))

@@ -1,7 +1,8 @@
 """Assisted labeling in the Labeler: suggested labels on the tiles, accepting them, the grid's
 order, and the images' features computed in the background.
 
-The Labeler makes one :class:`Assist`, ``labeler.assist``, and shows its bar above the grid.
+The Labeler makes one :class:`Assist`, ``labeler.assist``, and shows its bar above the grid;
+what Assist needs of the Labeler it gets as :class:`AssistCallbacks`.
 Each control is also a trait or a method, for notebook code and tests:
 
 - **Suggest** (``assist.suggest``): Unlabeled tiles show their suggested label as a dashed chip
@@ -31,9 +32,9 @@ import contextlib
 import html
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import ipywidgets as widgets
 import numpy as np
@@ -41,13 +42,21 @@ import pandas as pd
 import traitlets
 
 from ..errors import LabelerError, UnknownImageError
+from ..results import Change
+from ..words import plural
 from .closing import close_widgets
-from .status import describe_error
+from .grid import ImageGrid
+from .status import StatusLine, describe_error
+from .traits import Quiet, one_of
 
-if TYPE_CHECKING:
-    from .labeler import Labeler
-
-__all__ = ["MIN_PER_LABEL", "ORDERS", "SIMILAR_RANKED", "SUGGEST_DELAY", "Assist"]
+__all__ = [
+    "MIN_PER_LABEL",
+    "ORDERS",
+    "SIMILAR_RANKED",
+    "SUGGEST_DELAY",
+    "Assist",
+    "AssistCallbacks",
+]
 
 #: The grid's orders: value -> what the Order menu says.
 ORDERS = {
@@ -244,8 +253,29 @@ def _arrange(base: pd.Index, ranking: np.ndarray | None) -> pd.Index:
     return base[np.concatenate([at, np.flatnonzero(rest)])]
 
 
+@dataclass(frozen=True)
+class AssistCallbacks:
+    """What assisted labeling asks of the Labeler."""
+
+    #: The view shown, and its label filter.
+    view: Callable[[], str]
+    label_filter: Callable[[], str | None]
+    #: The selected ids, in the order they were selected.
+    selected: Callable[[], Sequence[str]]
+    #: True when images are selected; else it says in the status line to select some first.
+    need_selection: Callable[[], bool]
+    #: Say the outcome of labeling the selection (a Dataset result); images that left the
+    #: view leave the selection.
+    labeled: Callable[[Any], None]
+    #: Show the view's first page, in the grid's (new) order.
+    first_page: Callable[[], None]
+
+
 class Assist(traitlets.HasTraits):
-    """The Labeler's assisted labeling: see the module's docstring."""
+    """The Labeler's assisted labeling: see the module's docstring.
+
+    Suggestions of ``dataset`` go on the tiles of ``grid``; messages and errors to ``status``.
+    """
 
     suggest = traitlets.Bool(
         False, help="Show each unlabeled image's suggested label on its tile (Suggest switch)."
@@ -259,11 +289,17 @@ class Assist(traitlets.HasTraits):
         0.9, help="How sure a suggestion must be for the Accept all button (0 to 1)."
     )
 
-    def __init__(self, labeler: Labeler, guard: Callable[[Any], Any]) -> None:
+    def __init__(
+        self, dataset: Any, grid: ImageGrid, status: StatusLine, callbacks: AssistCallbacks
+    ) -> None:
         super().__init__()
-        self._labeler = labeler
+        self._dataset = dataset
+        self._grid = grid
+        self._status = status
+        self._calls = callbacks
+        guard = status.guard
         self._closed = False
-        self._quiet = False
+        self._quiet = Quiet()
         self._snapshot: _Suggestions | None = None  # the newest, for chips and Accept
         self._applied: _Suggestions | None = None  # the one the grid's order uses
         self._waiting = False  # an order waits for its first ranking
@@ -328,18 +364,13 @@ class Assist(traitlets.HasTraits):
             layout={"align_items": "center", "flex_flow": "row wrap"},
         )
         self.box.add_class("jl-assist")
-        self._unobserve = labeler.dataset.observe(self._dataset_changed)
-        labeler.observe(self._selection_changed, "selected")
+        self._unobserve = dataset.observe(self._dataset_changed)
         self._show_accept()
 
     # -- traits ------------------------------------------------------------------------------
     @traitlets.validate("order")
     def _validate_order(self, proposal: Any) -> str:
-        value = proposal["value"]
-        if value not in ORDERS:
-            allowed = ", ".join(map(repr, ORDERS))
-            raise traitlets.TraitError(f"order must be one of {allowed}, not {value!r}")
-        return str(value)
+        return str(one_of("order", proposal["value"], tuple(ORDERS)))
 
     @traitlets.validate("min_confidence")
     def _validate_min_confidence(self, proposal: Any) -> float:
@@ -350,11 +381,11 @@ class Assist(traitlets.HasTraits):
 
     @traitlets.observe("suggest")
     def _suggest_changed(self, change: Any) -> None:
-        with self._silenced():
+        with self._quiet():
             self._suggest.value = change["new"]
         if change["new"]:
             self._announce = True
-            if not self._labeler.dataset.has_features():
+            if not self._dataset.has_features():
                 self._status.info("Suggest: computing the images' features first.")
                 self.compute_features()
             else:
@@ -369,11 +400,11 @@ class Assist(traitlets.HasTraits):
     @traitlets.observe("order")
     def _order_changed(self, change: Any) -> None:
         new = change["new"]
-        with self._silenced():
+        with self._quiet():
             self._order.value = new
         if self._quiet:
             return  # an order refused, put back: the grid never changed
-        if new in _NEEDS_FEATURES and not self._labeler.dataset.has_features():
+        if new in _NEEDS_FEATURES and not self._dataset.has_features():
             self._status.info(
                 f"{ORDERS[new]} needs the images' features: press Compute features first."
             )
@@ -390,16 +421,16 @@ class Assist(traitlets.HasTraits):
             self._waiting = needed
             if needed:
                 self._job.request(0)
-        self._show_first_page()
+        self._calls.first_page()
 
     def _put_back(self, order: str) -> None:
-        with self._silenced():
+        with self._quiet():
             self.order = order
 
     def _take_query(self) -> bool:
         """Rank by likeness to the selection (else to the images asked before); False, said
         in the status line, when that cannot be done."""
-        query = tuple(self._labeler.selected) or self._query
+        query = tuple(self._calls.selected()) or self._query
         if not query:
             self._status.info("Select images first, then More like these.")
             return False
@@ -407,7 +438,7 @@ class Assist(traitlets.HasTraits):
         self._query, self._similar = query, {}
         try:
             # Ranked now, so that an image without features is said now, not while drawing.
-            self._similar_ranking(self._labeler.view)
+            self._similar_ranking(self._calls.view())
         except LabelerError as exc:
             self._query, self._similar = previous
             self._status.info(str(exc))
@@ -431,14 +462,13 @@ class Assist(traitlets.HasTraits):
         if not ids:
             self._status.info(f"Nothing to accept: {self._accept_reason()}.")
             return
-        result = self._labeler.dataset.accept_suggestions(ids, min_confidence=self.min_confidence)
-        self._labeler._done(result)
-        self._labeler._keep_visible_selection()
+        self._calls.labeled(
+            self._dataset.accept_suggestions(ids, min_confidence=self.min_confidence)
+        )
 
     def accept_selected(self) -> None:
         """Accept the suggestions shown on the selected images (the ``s`` key)."""
-        labeler = self._labeler
-        if not labeler._need_selection():
+        if not self._calls.need_selection():
             return
         if not self.suggest:
             self._status.info("Turn on Suggest first, to see the suggestions you accept.")
@@ -447,35 +477,30 @@ class Assist(traitlets.HasTraits):
         if snap is None or not len(snap.images):
             self._status.info(f"No suggestions to accept: {self._accept_reason()}.")
             return
-        chosen = [
-            i for i, s in zip(labeler.selected, snap.of_images(labeler.selected), strict=True) if s
-        ]
+        selected = list(self._calls.selected())
+        chosen = [i for i, s in zip(selected, snap.of_images(selected), strict=True) if s]
         if not chosen:
             self._status.info("None of the selected images has a suggestion.")
             return
-        result = labeler.dataset.accept_suggestions(chosen, min_confidence=0.0)
-        labeler._done(result)
-        labeler._keep_visible_selection()
+        self._calls.labeled(self._dataset.accept_suggestions(chosen, min_confidence=0.0))
 
     def more_like_these(self) -> None:
         """Order the grid by likeness to the selected images (they come first)."""
-        labeler = self._labeler
-        if not labeler._need_selection():
+        if not self._calls.need_selection():
             return
-        if not labeler.dataset.has_features():
+        if not self._dataset.has_features():
             self._status.info("More like these needs the images' features: press Compute features.")
             return
         if self.order != "similar":
             self.order = "similar"
             done = self.order == "similar"
         elif self._take_query():
-            self._show_first_page()
+            self._calls.first_page()
             done = True
         else:
             done = False
         if done:
-            n = len(self._query)
-            self._status.info(f"Most like the {n} selected image{'s' if n != 1 else ''} first.")
+            self._status.info(f"Most like the {plural(len(self._query), 'selected image')} first.")
 
     def compute_features(self) -> None:
         """Compute the features images lack, on a background thread (progress in the status
@@ -528,10 +553,10 @@ class Assist(traitlets.HasTraits):
 
     def position(self, image_id: str, ordered: pd.Index) -> int | None:
         """Where ``image_id`` stands in the grid's order, or None when not shown."""
-        labeler = self._labeler
         cached = self._arranged
         if cached is None or cached[1] is None or cached[3] is not ordered:
-            return labeler.dataset.position(image_id, labeler.view, labeler.label_filter)
+            calls = self._calls
+            return self._dataset.position(image_id, calls.view(), calls.label_filter())
         try:
             at = ordered.get_loc(image_id)
         except KeyError:
@@ -542,7 +567,7 @@ class Assist(traitlets.HasTraits):
         """Put the page's suggestions into the grid (in the page's message when called while
         the grid holds its sync)."""
         with self._drawing:
-            self._labeler._grid.show_suggestions(self._chips(ids, labels))
+            self._grid.show_suggestions(self._chips(ids, labels))
 
     def _chips(
         self, ids: Sequence[str], labels: Sequence[Sequence[str]]
@@ -558,8 +583,6 @@ class Assist(traitlets.HasTraits):
         self._job.close()
         with contextlib.suppress(Exception):
             self._unobserve()
-        with contextlib.suppress(Exception):
-            self._labeler.unobserve(self._selection_changed, "selected")
         close_widgets(
             self._suggest,
             self._accept,
@@ -573,7 +596,7 @@ class Assist(traitlets.HasTraits):
     # -- rankings ------------------------------------------------------------------------------
     def _ranking(self, order: str) -> np.ndarray | None:
         if order == "similar":
-            return self._similar_ranking(self._labeler.view) if self._query else None
+            return self._similar_ranking(self._calls.view()) if self._query else None
         snap = self._applied
         if snap is None:
             return None
@@ -588,7 +611,7 @@ class Assist(traitlets.HasTraits):
         if found is None:
             query = list(self._query)
             try:
-                near = self._labeler.dataset.similar(query, k=SIMILAR_RANKED, view=view)
+                near = self._dataset.similar(query, k=SIMILAR_RANKED, view=view)
             except UnknownImageError as exc:
                 raise LabelerError(
                     "some selected images have no features yet: press Compute features, "
@@ -610,7 +633,7 @@ class Assist(traitlets.HasTraits):
         want_table, want_uncertain = self._wanted()
         if not (want_table or want_uncertain):
             return
-        ds = self._labeler.dataset
+        ds = self._dataset
         try:
             try:
                 table = ds.suggest(MIN_PER_LABEL)
@@ -629,8 +652,7 @@ class Assist(traitlets.HasTraits):
                 snap = _Suggestions.of(table, ds.label_names, uncertain, reason)
         except Exception as exc:
             if not self._closed:
-                self._status.last_error = exc
-                self._status.error(f"Suggestions: {describe_error(exc)}")
+                self._status.report(exc, about="Suggestions")
             return
         if self._closed:
             return
@@ -639,7 +661,7 @@ class Assist(traitlets.HasTraits):
 
     def _shown(self, snap: _Suggestions) -> None:
         """Show a new computation: chips, the Accept button, and a waiting order."""
-        with self._labeler._status_guarded():
+        with self._status.reporting():
             self._show_accept()
             self._decorate_now()
             if self._announce and snap.reason:
@@ -647,12 +669,12 @@ class Assist(traitlets.HasTraits):
             self._announce = False
             if self._waiting and self.order in ("uncertain", "suggested"):
                 self._waiting = False
-                self._show_first_page()
+                self._calls.first_page()
 
     def _decorate_now(self) -> None:
         """Redraw the chips of the page shown (from any thread). A page being drawn meanwhile
         wins: its render puts in its own chips, after these or instead of them."""
-        grid = self._labeler._grid
+        grid = self._grid
         with self._drawing:
             token, ids, labels = grid.page_token, list(grid.ids), list(grid.labels)
             if len(ids) != len(labels):
@@ -684,15 +706,14 @@ class Assist(traitlets.HasTraits):
             self._status.progress(f"Features: {done:,} / {total:,}")
 
     def _features_job(self) -> None:
-        ds = self._labeler.dataset
+        ds = self._dataset
         try:
             summary = ds.compute_features(progress=self._features_progress)
         except _Stopped:
             return
         except Exception as exc:
             if not self._closed:
-                self._status.last_error = exc
-                self._status.error(f"Features could not be computed: {describe_error(exc)}")
+                self._status.report(exc, about="Features could not be computed")
             return
         else:
             if self._closed:
@@ -711,8 +732,8 @@ class Assist(traitlets.HasTraits):
             self._job.request(0)
 
     # -- reacting ------------------------------------------------------------------------------
-    def _dataset_changed(self, change: Any) -> None:
-        kind = getattr(change, "kind", None)
+    def _dataset_changed(self, change: Change) -> None:
+        kind = change.kind
         if self._closed or kind not in ("labels", "images", "reload"):
             return
         snap = self._snapshot
@@ -722,14 +743,9 @@ class Assist(traitlets.HasTraits):
         if any(self._wanted()):
             self._job.request(self._job.pause())
 
-    def _selection_changed(self, change: Any) -> None:
-        self._more.disabled = not change["new"]
-
-    def _show_first_page(self) -> None:
-        labeler = self._labeler
-        with labeler._batch():
-            labeler.page = 0
-            labeler._request_render()
+    def selection_changed(self, selected: Sequence[str]) -> None:
+        """The Labeler's selection changed: More like these needs one."""
+        self._more.disabled = not selected
 
     def _accept_words(self, count: int | None) -> str:
         percent = f"{self.min_confidence * 100:.0f}%"
@@ -767,19 +783,6 @@ class Assist(traitlets.HasTraits):
             if self.suggest
             else ""
         )
-
-    # -- small helpers -----------------------------------------------------------------------
-    @property
-    def _status(self) -> Any:
-        return self._labeler._status
-
-    @contextlib.contextmanager
-    def _silenced(self) -> Iterator[None]:
-        previous, self._quiet = self._quiet, True
-        try:
-            yield
-        finally:
-            self._quiet = previous
 
     # -- its controls, for notebook code and tests (see jupyter_labeler.testing) --------------
     @property

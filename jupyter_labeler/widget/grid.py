@@ -31,15 +31,14 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import anywidget
 import traitlets
 
-__all__ = ["TILE_SIZES", "GridCallbacks", "ImageGrid", "thumbnail_px"]
+from .assets import STATIC, esm
 
-STATIC = Path(__file__).parent / "static"
+__all__ = ["TILE_SIZES", "GridCallbacks", "ImageGrid", "thumbnail_px"]
 
 #: CSS pixels of a tile's image for each tile size.
 TILE_SIZES = {"small": 112, "medium": 160, "large": 224}
@@ -86,7 +85,7 @@ class GridCallbacks:
 class ImageGrid(anywidget.AnyWidget):
     """The tiles of one page, the selection bar and the pager above them."""
 
-    _esm = STATIC / "grid.js"
+    _esm = esm("grid.js")
     _css = STATIC / "grid.css"
 
     ids = traitlets.List(traitlets.Unicode(), help="Ids of the page's images.").tag(sync=True)
@@ -291,10 +290,6 @@ class ImageGrid(anywidget.AnyWidget):
             if page != self.selected:
                 self.selected = page
             self.selected_count = count
-
-    @property
-    def visible_ids(self) -> list[str]:
-        return list(self.ids)
 
     def id_at(self, index: int) -> str | None:
         return self.ids[index] if 0 <= index < len(self.ids) else None

@@ -1,16 +1,27 @@
-"""The keyboard shortcuts of the image grid, in one table.
+"""The keyboard shortcuts of the image grid, in one table, and the handler that acts on them.
 
-The same table drives the key handler and the help tooltip, so the two cannot disagree.
-Keys act only while the grid has keyboard focus (a click on it, or Tab into it): never from
-hovering, never while the label box or another input has focus.
+The same table drives the key handler (:func:`handle`) and the help tooltip, so the two cannot
+disagree. Keys act only while the grid has keyboard focus (a click on it, or Tab into it): never
+from hovering, never while the label box or another input has focus.
 """
 
 from __future__ import annotations
 
 import html
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["KEYS", "Shortcut", "action_for", "help_html", "help_line", "help_text"]
+__all__ = [
+    "KEYS",
+    "KeyActions",
+    "Shortcut",
+    "action_for",
+    "handle",
+    "help_html",
+    "help_line",
+    "help_text",
+]
 
 
 @dataclass(frozen=True)
@@ -22,6 +33,8 @@ class Shortcut:
     help: str
     # Shown in the help instead of the raw key names when they would be unreadable.
     shown: str = ""
+    # The only view in which the keys act ("" for every view).
+    view: str = ""
 
 
 # The digit keys add the 1st to 10th label of "All Labels" ("0" is the 10th, as on a keyboard).
@@ -45,11 +58,14 @@ KEYS: tuple[Shortcut, ...] = (
     Shortcut(("z", "Z"), "undo", "undo the last action", "z"),
     Shortcut(("s", "S"), "accept_suggestions", "accept the suggestion of the selected images", "s"),
     Shortcut(("Delete",), "delete_images", "delete the selected images (asks first)"),
-    Shortcut(("y", "Y"), "accept", "Review tab: accept the selected images", "y"),
-    Shortcut(("r", "R"), "reject", "Review tab: reject the selected images (asks why)", "r"),
+    Shortcut(("y", "Y"), "accept", "Review tab: accept the selected images", "y", "review"),
+    Shortcut(
+        ("r", "R"), "reject", "Review tab: reject the selected images (asks why)", "r", "review"
+    ),
 )
 
 _BY_KEY = {key: shortcut for shortcut in KEYS for key in shortcut.keys}
+_TURNS = {"previous_page": "prev", "next_page": "next", "first_page": "first", "last_page": "last"}
 
 
 def action_for(key: str) -> tuple[str, int | None] | None:
@@ -63,6 +79,41 @@ def action_for(key: str) -> tuple[str, int | None] | None:
     if shortcut.action == "label":
         return "label", _DIGITS.index(key)
     return shortcut.action, None
+
+
+@dataclass(frozen=True)
+class KeyActions:
+    """What each action of the table does: one callback per action name."""
+
+    #: Add the label at this position (0-based) of All Labels to the selection.
+    label: Callable[[int], None]
+    #: Turn to the "first", "prev", "next" or "last" page.
+    turn: Callable[[str], None]
+    select_page: Callable[[], None]
+    clear_selection: Callable[[], None]
+    undo: Callable[[], None]
+    accept_suggestions: Callable[[], None]
+    delete_images: Callable[[], None]
+    accept: Callable[[], None]
+    reject: Callable[[], None]
+
+
+def handle(event: Mapping[str, Any], view: str, actions: KeyActions) -> None:
+    """Act on one keydown ``event`` of the grid (``{"type", "key", "ctrlKey", ...}``) in ``view``."""
+    if event.get("type", "keydown") != "keydown":
+        return
+    if event.get("ctrlKey") or event.get("metaKey") or event.get("altKey"):
+        return  # leave the browser's and JupyterLab's own shortcuts alone
+    key = str(event.get("key", ""))
+    shortcut = _BY_KEY.get(key)
+    if shortcut is None or shortcut.view not in ("", view):
+        return
+    if shortcut.action == "label":
+        actions.label(_DIGITS.index(key))
+    elif shortcut.action in _TURNS:
+        actions.turn(_TURNS[shortcut.action])
+    else:
+        getattr(actions, shortcut.action)()
 
 
 def help_text() -> str:

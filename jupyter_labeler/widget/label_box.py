@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import anywidget
@@ -17,11 +16,11 @@ import ipywidgets as widgets
 import traitlets
 
 from ..names import label_problem
+from ..words import plural
+from .assets import STATIC, esm
 from .closing import close_widgets
 
 __all__ = ["LabelBox", "LabelInput", "label_combobox"]
-
-STATIC = Path(__file__).parent / "static"
 
 
 class LabelInput(anywidget.AnyWidget):
@@ -32,7 +31,7 @@ class LabelInput(anywidget.AnyWidget):
     ``on_cancel()`` on Esc (the test hook is :meth:`cancel`; without it Esc does nothing).
     """
 
-    _esm = STATIC / "label_input.js"
+    _esm = esm("label_input.js")
     _css = STATIC / "grid.css"
 
     value = traitlets.Unicode("", help="The text in the box.").tag(sync=True)
@@ -183,13 +182,12 @@ class LabelBox:
             why = "Select images first (click them, or press a in the grid)"
         else:
             why = ""
-        n = self._selected_count
-        images = "image" if n == 1 else "images"
-        self.ok.tooltip = why or f"Add {self.name} to the {n} selected {images} (Enter)"
+        selected = plural(self._selected_count, "selected image")
+        self.ok.tooltip = why or f"Add {self.name} to the {selected} (Enter)"
         if self.remove.disabled:
             self.remove.tooltip = why or f"{self.name} is not an existing label"
         else:
-            self.remove.tooltip = f"Take {self.name} off the {n} selected {images}"
+            self.remove.tooltip = f"Take {self.name} off the {selected}"
 
     def apply(self) -> None:
         """What OK does, and Enter in the box."""

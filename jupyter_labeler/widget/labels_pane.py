@@ -13,18 +13,17 @@ messages, each also a test hook through :meth:`LabelsPane.receive`:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import anywidget
 import traitlets
 
 from ..names import label_problem
+from .assets import STATIC, esm
 from .closing import close_widgets
 
 __all__ = ["LabelsPane", "LabelsPaneWidget"]
 
-STATIC = Path(__file__).parent / "static"
 #: The digit keys of the grid, in the order of the pane's first ten rows.
 DIGITS = "1234567890"
 
@@ -32,7 +31,7 @@ DIGITS = "1234567890"
 class LabelsPaneWidget(anywidget.AnyWidget):
     """The pane's browser side; :class:`LabelsPane` drives it."""
 
-    _esm = STATIC / "labels_pane.js"
+    _esm = esm("labels_pane.js")
     _css = STATIC / "labels_pane.css"
 
     rows = traitlets.List(

@@ -18,6 +18,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from ..words import plural
 from .closing import close_widgets
 from .label_box import LabelInput
 
@@ -186,10 +187,10 @@ def _excluded_html(excluded: int) -> str:
     """Why images assigned to this author are not on their Review tab."""
     if not excluded:
         return ""
-    noun, verb = ("image", "waits") if excluded == 1 else ("images", "wait")
+    verb = "waits" if excluded == 1 else "wait"
     return (
-        f'<span style="color:#5f6368">{excluded} {noun} assigned to you {verb} for another '
-        "reviewer: nobody reviews their own work.</span>"
+        f'<span style="color:#5f6368">{plural(excluded, "image")} assigned to you {verb} for '
+        "another reviewer: nobody reviews their own work.</span>"
     )
 
 
@@ -203,9 +204,8 @@ def _rejections_html(rejections: Mapping[str, int]) -> str:
         for reason, n in sorted(rejections.items(), key=lambda item: -item[1])[:5]
     ]
     more = " …" if len(rejections) > 5 else ""
-    noun = "image" if total == 1 else "images"
     return (
-        f'<span style="color:#b3261e">{total} {noun} came back from review:</span> '
+        f'<span style="color:#b3261e">{plural(total, "image")} came back from review:</span> '
         + ", ".join(parts)
         + more
     )

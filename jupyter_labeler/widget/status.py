@@ -1,22 +1,24 @@
 """The status line: whether the labels are saved, and the outcome of the last action.
 
-Every handler of the widget runs through :meth:`StatusLine.guard`, because ipywidgets swallows
-exceptions raised in button callbacks (they reach only a log nobody reads): here they become a
-plain sentence on screen instead.
+Every handler of the widget runs through :meth:`StatusLine.guard` (or, for a block of code,
+:meth:`StatusLine.reporting`), because ipywidgets swallows exceptions raised in button callbacks
+(they reach only a log nobody reads): here they become a plain sentence on screen instead.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import html
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import ipywidgets as widgets
 
 from ..errors import LabelerError
+from ..words import plural
 
 __all__ = ["StatusLine", "describe_error"]
 
@@ -43,8 +45,7 @@ def _save_words(status: Any) -> tuple[str, str]:
     if state == "saving":
         return "Saving…", state
     if state == "pending":
-        noun = "action" if pending == 1 else "actions"
-        text = f"{pending} {noun} not yet saved (retrying)"
+        text = f"{plural(pending, 'action')} not yet saved (retrying)"
         return (f"{text}: {message}" if message else text), state
     if state == "error":
         return (f"Not saved: {message}" if message else "Not saved"), state
@@ -102,23 +103,29 @@ class StatusLine:
         if self.is_error:
             self.info("")
 
-    def report(self, exc: BaseException) -> None:
-        """Show an exception as a plain sentence and remember it."""
+    def report(self, exc: BaseException, *, about: str = "") -> None:
+        """Show an exception as a plain sentence (after ``about``: what failed) and remember it."""
         self.last_error = exc
         if not isinstance(exc, LabelerError):
-            log.exception("jupyter-labeler: unexpected error in a widget handler", exc_info=exc)
-        self.error(describe_error(exc))
+            log.exception("jupyter-labeler: unexpected error in the widget", exc_info=exc)
+        self.error(f"{about}: {describe_error(exc)}" if about else describe_error(exc))
+
+    @contextlib.contextmanager
+    def reporting(self) -> Iterator[None]:
+        """Run a block whose exceptions are shown on this line (see :meth:`report`), not raised."""
+        try:
+            yield
+        except Exception as exc:
+            self.report(exc)
 
     def guard(self, handler: F) -> F:
         """Wrap a widget callback so that any exception is shown on this line."""
 
         @functools.wraps(handler)
         def guarded(*args: Any, **kwargs: Any) -> Any:
-            try:
+            with self.reporting():
                 return handler(*args, **kwargs)
-            except Exception as exc:
-                self.report(exc)
-                return None
+            return None
 
         return guarded  # type: ignore[return-value]
 

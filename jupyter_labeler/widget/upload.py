@@ -13,6 +13,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from ..words import plural
 from .closing import close_widgets
 
 __all__ = ["Notice", "SyncPanel", "UploadPanel", "refused_html"]
@@ -24,8 +25,7 @@ def refused_html(
     added: int, refused: list[tuple[str, str]], renamed: list[tuple[str, str]] | None = None
 ) -> str:
     """The outcome of an upload; ``renamed`` lists (uploaded name, stored name) pairs."""
-    noun = "image" if added == 1 else "images"
-    parts = [f'<span class="jl-upload-added">{added} {noun} added.</span>']
+    parts = [f'<span class="jl-upload-added">{plural(added, "image")} added.</span>']
     for given, stored in renamed or ():
         parts.append(
             f'<div class="jl-upload-renamed">{html.escape(given)} was taken: saved as '
@@ -97,6 +97,20 @@ class UploadPanel:
     ) -> None:
         self._on_files = on_files
         self.result = Notice("jl-upload-result", guard)
+
+    def receive(
+        self, names: list[str], sizes: list[int], buffers: list[bytes] | None, limit: int
+    ) -> None:
+        """Files from the grid's "Add images"; ``buffers`` is None when the browser held them
+        back, being more than ``limit`` bytes in all: then each is refused, saying why."""
+        if buffers is None or len(buffers) != len(names):
+            reason = (
+                f"the upload holds {sum(sizes) / 2**20:.1f} MB in all; at most "
+                f"{limit / 2**20:.0f} MB can be added at once: upload fewer files at a time"
+            )
+            self.result.value = refused_html(0, [(n, reason) for n in names])
+            return
+        self.take(dict(zip(names, buffers, strict=True)))
 
     def take(self, files: Mapping[str, bytes]) -> Any:
         """Add these files (the test hook for an upload from the browser)."""

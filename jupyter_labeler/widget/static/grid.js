@@ -6,6 +6,8 @@
 // Keys act only while the grid itself has keyboard focus. Every string from the kernel is
 // put into the page with textContent, never parsed as HTML.
 
+import { listeners, make } from "./dom.js";
+
 const PAGE_WHERE = { first: "«", prev: "‹", next: "›", last: "»" };
 const PAGE_TIPS = {
   first: "First page",
@@ -13,13 +15,6 @@ const PAGE_TIPS = {
   next: "Next page",
   last: "Last page",
 };
-
-function make(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
 
 function loaded(img) {
   if (img.complete) return Promise.resolve();
@@ -160,27 +155,20 @@ function cacheOf(model) {
 
 function initialize({ model }) {
   const cache = cacheOf(model);
-  const onMessage = (content, buffers) => cache.receive(content, buffers || []);
-  model.on("msg:custom", onMessage);
+  const { watch, removeAll } = listeners(model);
+  watch("msg:custom", (content, buffers) => cache.receive(content, buffers || []));
   // The model is gone (its widget closed): free every thumbnail.
   return () => {
-    model.off("msg:custom", onMessage);
+    removeAll();
     cache.clear();
     caches.delete(model.get("cache_id") || "");
   };
 }
 
-function render({ model, el }) {
-  const cleanups = [];
-  const listen = (target, type, handler, options) => {
-    target.addEventListener(type, handler, options);
-    cleanups.push(() => target.removeEventListener(type, handler, options));
-  };
-  const watch = (name, handler) => {
-    model.on(name, handler);
-    cleanups.push(() => model.off(name, handler));
-  };
-
+// -- the view's elements ------------------------------------------------------------------------
+// Built once per view: the selection bar and pager, the tiles' container, the empty message and
+// the keys hint. Everything after this fills them from the model; nothing rebuilds them.
+function buildView(model, el) {
   el.classList.add("jl-grid-widget");
   const bar = make("div", "jl-grid-bar");
   const selectPage = make("button", "jl-select-page", "Select current page");
@@ -230,8 +218,208 @@ function render({ model, el }) {
   const empty = make("div", "jl-grid-empty");
   const hint = make("div", "jl-grid-hint");
   el.append(bar, grid, empty, hint);
+  return {
+    el,
+    selectPage,
+    clear,
+    count,
+    pageButtons,
+    pageInfo,
+    pageSize,
+    tileSize,
+    upload,
+    picker,
+    grid,
+    empty,
+    hint,
+  };
+}
 
-  // -- state ----------------------------------------------------------------------------
+// The pager, the page size and tile size menus, the empty message.
+function drawBar(view, model) {
+  const page = model.get("page") || 0;
+  const pages = model.get("page_count") || 1;
+  const { pageButtons, pageSize } = view;
+  view.pageInfo.textContent = `page ${page + 1} of ${pages}`;
+  pageButtons.first.disabled = pageButtons.prev.disabled = page <= 0;
+  pageButtons.next.disabled = pageButtons.last.disabled = page >= pages - 1;
+  const sizes = model.get("page_sizes") || [];
+  if (pageSize.options.length !== sizes.length) {
+    pageSize.replaceChildren(
+      ...sizes.map((n) => {
+        const option = make("option", "", `${n} per page`);
+        option.value = String(n);
+        return option;
+      }),
+    );
+  }
+  pageSize.value = String(model.get("page_size"));
+  view.tileSize.value = model.get("tile_size");
+  view.el.style.setProperty("--jl-tile-px", `${model.get("tile_px") || 160}px`);
+  const shown = (model.get("ids") || []).length;
+  const message = model.get("empty_message") || "";
+  view.empty.textContent = message;
+  view.empty.style.display = shown === 0 && message ? "" : "none";
+  view.selectPage.disabled = shown === 0;
+}
+
+// The keys hint says whether the keys act now (the grid has the focus) and which they are.
+function drawHint(view, model) {
+  const focused = view.grid.contains(document.activeElement);
+  view.hint.classList.toggle("jl-keys-active", focused);
+  view.hint.textContent = focused
+    ? `Keys active: ${model.get("key_help") || ""}`
+    : "Click the images (or Tab to them) to use the keys.";
+}
+
+// Each tile shown selected or not; the bar counts every selected image, on this page and off it.
+function drawSelection(view, tiles, selected, total) {
+  for (const tile of tiles) {
+    const on = selected.has(tile.id);
+    tile.node.classList.toggle("jl-selected", on);
+    tile.node.setAttribute("aria-selected", on ? "true" : "false");
+    if (tile.check.checked !== on) tile.check.checked = on;
+  }
+  view.count.textContent = `${total} selected`;
+  view.clear.disabled = total === 0;
+}
+
+// -- tiles ---------------------------------------------------------------------------------------
+// Tiles are reused from page to page: a new page changes their contents, not the DOM.
+function buildTile() {
+  const node = make("div", "jl-tile");
+  node.setAttribute("role", "option");
+  const top = make("div", "jl-tile-top");
+  const check = make("input", "jl-tile-check");
+  check.type = "checkbox";
+  check.tabIndex = -1;
+  const open = make("button", "jl-tile-open", "⤢");
+  open.tabIndex = -1;
+  open.title = "Open this image";
+  top.append(check, open);
+  const img = make("img");
+  const caption = make("div", "jl-tile-name");
+  const reason = make("div", "jl-tile-reason");
+  const chips = make("div", "jl-tile-chips");
+  node.append(top, img, caption, chips);
+  return { node, check, open, img, caption, reason, chips, id: "" };
+}
+
+// Tile number `i` of the page shows image `id` (named `name`) as `img`; `why` it cannot be shown.
+function fillTile(tile, i, id, name, why, img) {
+  tile.id = id;
+  tile.node.dataset.index = String(i);
+  tile.check.title = name;
+  tile.check.setAttribute("aria-label", `Select ${name}`);
+  tile.open.setAttribute("aria-label", `Open ${name}`);
+  img.className = "jl-tile-image";
+  img.alt = name;
+  img.draggable = false;
+  if (tile.img !== img) {
+    tile.img.replaceWith(img);
+    tile.img = img;
+  }
+  tile.caption.textContent = name;
+  tile.caption.title = name;
+  tile.node.classList.toggle("jl-broken", !!why);
+  if (why) {
+    tile.reason.textContent = `Cannot show this image: ${why}`;
+    if (!tile.reason.isConnected) tile.caption.after(tile.reason);
+  } else {
+    tile.reason.remove();
+  }
+  return tile;
+}
+
+// The <img> of a cache entry, or a copy when another view shows it.
+function imageOf(entry) {
+  return entry.img.isConnected ? entry.img.cloneNode() : entry.img;
+}
+
+// A suggestion: a dashed chip with its confidence, rounded down so that a chip reading 90%
+// is one that "Accept all >= 90%" takes.
+function suggestionChip([name, confidence]) {
+  const percent = Math.floor((Number(confidence) || 0) * 100);
+  const chip = make("span", "jl-chip-suggested", `${name} ${percent}%`);
+  chip.title = `Suggested: ${name}, ${percent}% sure (s accepts it)`;
+  return chip;
+}
+
+// A tile's chips: its labels (else its suggestions, else "no label"), then its part of the split.
+function drawChips(tile, labels, part, suggested) {
+  tile.chips.replaceChildren();
+  if (!labels.length && suggested.length) tile.chips.append(...suggested.map(suggestionChip));
+  else if (!labels.length) tile.chips.append(make("span", "jl-chip-none", "no label"));
+  for (const name of labels) tile.chips.append(make("span", "jl-chip", name));
+  if (part) {
+    // The part of the train / eval / test split, as a small mark after the labels.
+    const word = part.toLowerCase();
+    const mark = make("span", `jl-part jl-part-${word.replace(/[^a-z]/g, "")}`, word);
+    tile.chips.append(mark);
+  }
+}
+
+// Where each thumbnail of a new page comes from: sent with it (`entries`, put in the cache
+// when keyed; `urls` to free for those outside it), held in the cache (`entries`), or to be
+// asked for (`missing`, positions on the page). A null entry: the image has no picture.
+function pageThumbnails(cache, ids, keys, thumbs) {
+  const entries = [];
+  const missing = [];
+  const urls = [];
+  ids.forEach((_id, i) => {
+    const key = keys[i] || "";
+    const bytes = thumbs[i];
+    if (bytes && bytes.byteLength) {
+      entries[i] = key ? cache.put(key, bytes, false) : ThumbCache.entry(bytes, false);
+      if (!key) urls.push(entries[i].url);
+    } else if (key && (entries[i] = cache.get(key))) {
+      // held
+    } else if (key) {
+      missing.push(i);
+    } else {
+      entries[i] = null; // no picture at all: the tile says why
+    }
+  });
+  return { entries, missing, urls };
+}
+
+// The files picked in "Add images…" go to the kernel as one message, their bytes as buffers;
+// more than the upload limit in all goes without the bytes, for the kernel to say why.
+async function sendFiles(model, view) {
+  const { picker, upload } = view;
+  const files = [...picker.files];
+  picker.value = "";
+  if (!files.length) return;
+  const names = files.map((f) => f.name);
+  const sizes = files.map((f) => f.size);
+  const total = sizes.reduce((a, b) => a + b, 0);
+  if (total > (model.get("upload_limit") || 0)) {
+    model.send({ event: "upload", names, sizes, sent: false });
+    return;
+  }
+  upload.disabled = true;
+  upload.textContent = "Uploading…";
+  try {
+    const buffers = await Promise.all(files.map((f) => f.arrayBuffer()));
+    model.send({ event: "upload", names, sizes, sent: true }, undefined, buffers);
+  } finally {
+    upload.disabled = false;
+    upload.textContent = "Add images…";
+  }
+}
+
+// The position on the page of the tile an event happened in, or -1.
+function tileIndex(grid, target) {
+  const node = target.closest(".jl-tile");
+  return node && grid.contains(node) ? Number(node.dataset.index) : -1;
+}
+
+// -- the view: state and wiring ------------------------------------------------------------------
+function render({ model, el }) {
+  const { listen, watch, removeAll } = listeners(model);
+  const view = buildView(model, el);
+  const { grid } = view;
+
   let tiles = []; // {node, check, open, img, caption, reason, chips, id}
   let urls = []; // blob URLs of thumbnails outside the cache (sent without a key)
   const cache = cacheOf(model);
@@ -244,8 +432,6 @@ function render({ model, el }) {
   // Shared with the other views of this grid (a second tab): start from the kernel's count.
   let seq = model.get("ack") || 0;
 
-  const ids = () => model.get("ids") || [];
-
   function send(content, changesSelection) {
     if (changesSelection) {
       seq += 1;
@@ -254,45 +440,15 @@ function render({ model, el }) {
     model.send(content);
   }
 
-  function drawSelection() {
-    for (const tile of tiles) {
-      const on = local.has(tile.id);
-      tile.node.classList.toggle("jl-selected", on);
-      tile.node.setAttribute("aria-selected", on ? "true" : "false");
-      if (tile.check.checked !== on) tile.check.checked = on;
-    }
-    let total = model.get("selected_count") || 0;
-    total += local.size - kernelPage.size;
-    count.textContent = `${total} selected`;
-    clear.disabled = total === 0;
+  function showSelection() {
+    const total = (model.get("selected_count") || 0) + local.size - kernelPage.size;
+    drawSelection(view, tiles, local, total);
   }
 
   function takeKernelSelection() {
     kernelPage = new Set(model.get("selected") || []);
     if ((model.get("ack") || 0) >= seq) local = new Set(kernelPage);
-    drawSelection();
-  }
-
-  // A suggestion: a dashed chip with its confidence, rounded down so that a chip reading 90%
-  // is one that "Accept all >= 90%" takes.
-  function suggestionChip([name, confidence]) {
-    const percent = Math.floor((Number(confidence) || 0) * 100);
-    const chip = make("span", "jl-chip-suggested", `${name} ${percent}%`);
-    chip.title = `Suggested: ${name}, ${percent}% sure (s accepts it)`;
-    return chip;
-  }
-
-  function drawChips(tile, labels, part, suggested) {
-    tile.chips.replaceChildren();
-    if (!labels.length && suggested.length) tile.chips.append(...suggested.map(suggestionChip));
-    else if (!labels.length) tile.chips.append(make("span", "jl-chip-none", "no label"));
-    for (const name of labels) tile.chips.append(make("span", "jl-chip", name));
-    if (part) {
-      // The part of the train / eval / test split, as a small mark after the labels.
-      const word = part.toLowerCase();
-      const mark = make("span", `jl-part jl-part-${word.replace(/[^a-z]/g, "")}`, word);
-      tile.chips.append(mark);
-    }
+    showSelection();
   }
 
   function drawLabels() {
@@ -304,116 +460,20 @@ function render({ model, el }) {
     );
   }
 
-  function drawBar() {
-    const page = model.get("page") || 0;
-    const pages = model.get("page_count") || 1;
-    pageInfo.textContent = `page ${page + 1} of ${pages}`;
-    pageButtons.first.disabled = pageButtons.prev.disabled = page <= 0;
-    pageButtons.next.disabled = pageButtons.last.disabled = page >= pages - 1;
-    const sizes = model.get("page_sizes") || [];
-    const size = model.get("page_size");
-    if (pageSize.options.length !== sizes.length) {
-      pageSize.replaceChildren(
-        ...sizes.map((n) => {
-          const option = make("option", "", `${n} per page`);
-          option.value = String(n);
-          return option;
-        }),
-      );
-    }
-    pageSize.value = String(size);
-    tileSize.value = model.get("tile_size");
-    el.style.setProperty("--jl-tile-px", `${model.get("tile_px") || 160}px`);
-    const message = model.get("empty_message") || "";
-    empty.textContent = message;
-    empty.style.display = ids().length === 0 && message ? "" : "none";
-    selectPage.disabled = ids().length === 0;
-  }
-
-  function drawHint() {
-    const focused = grid.contains(document.activeElement);
-    hint.classList.toggle("jl-keys-active", focused);
-    hint.textContent = focused
-      ? `Keys active: ${model.get("key_help") || ""}`
-      : "Click the images (or Tab to them) to use the keys.";
-  }
-
-  // Tiles are reused from page to page: a new page changes their contents, not the DOM.
-  function buildTile() {
-    const node = make("div", "jl-tile");
-    node.setAttribute("role", "option");
-    const top = make("div", "jl-tile-top");
-    const check = make("input", "jl-tile-check");
-    check.type = "checkbox";
-    check.tabIndex = -1;
-    const open = make("button", "jl-tile-open", "⤢");
-    open.tabIndex = -1;
-    open.title = "Open this image";
-    top.append(check, open);
-    const img = make("img");
-    const caption = make("div", "jl-tile-name");
-    const reason = make("div", "jl-tile-reason");
-    const chips = make("div", "jl-tile-chips");
-    node.append(top, img, caption, chips);
-    return { node, check, open, img, caption, reason, chips, id: "" };
-  }
-
-  function fillTile(tile, i, id, name, why, img) {
-    tile.id = id;
-    tile.node.dataset.index = String(i);
-    tile.check.title = name;
-    tile.check.setAttribute("aria-label", `Select ${name}`);
-    tile.open.setAttribute("aria-label", `Open ${name}`);
-    img.className = "jl-tile-image";
-    img.alt = name;
-    img.draggable = false;
-    if (tile.img !== img) {
-      tile.img.replaceWith(img);
-      tile.img = img;
-    }
-    tile.caption.textContent = name;
-    tile.caption.title = name;
-    tile.node.classList.toggle("jl-broken", !!why);
-    if (why) {
-      tile.reason.textContent = `Cannot show this image: ${why}`;
-      if (!tile.reason.isConnected) tile.caption.after(tile.reason);
-    } else {
-      tile.reason.remove();
-    }
-    return tile;
-  }
-
-  // The <img> of a cache entry, or a copy when another view shows it.
-  function imageOf(entry) {
-    return entry.img.isConnected ? entry.img.cloneNode() : entry.img;
-  }
-
   // A new page: gather every thumbnail (sent with the page, held in the cache, or asked for),
   // wait until each is loaded, then swap all tiles at once, so old and new tiles are never
   // shown mixed. When the cache holds every thumbnail loaded, the page is drawn at once.
   function drawPage() {
     const token = model.get("page_token");
     const mine = ++drawing;
-    const pageIds = ids();
+    const pageIds = model.get("ids") || [];
     const keys = model.get("thumb_keys") || [];
-    const thumbs = model.get("thumbs") || [];
-    const newUrls = [];
-    const entries = [];
-    const missing = [];
-    pageIds.forEach((_id, i) => {
-      const key = keys[i] || "";
-      const bytes = thumbs[i];
-      if (bytes && bytes.byteLength) {
-        entries[i] = key ? cache.put(key, bytes, false) : ThumbCache.entry(bytes, false);
-        if (!key) newUrls.push(entries[i].url);
-      } else if (key && (entries[i] = cache.get(key))) {
-        // held
-      } else if (key) {
-        missing.push(i);
-      } else {
-        entries[i] = null; // no picture at all: the tile says why
-      }
-    });
+    const { entries, missing, urls: newUrls } = pageThumbnails(
+      cache,
+      pageIds,
+      keys,
+      model.get("thumbs") || [],
+    );
     const finish = () => {
       if (mine !== drawing) {
         newUrls.forEach((u) => URL.revokeObjectURL(u));
@@ -438,7 +498,7 @@ function render({ model, el }) {
       // Chips and selection drawn before the tiles go in: the page is laid out once.
       drawLabels();
       takeKernelSelection();
-      drawBar();
+      drawBar(view, model);
       const kids = grid.children;
       if (kids.length !== tiles.length || tiles.some((t, i) => kids[i] !== t.node)) {
         grid.replaceChildren(...tiles.map((t) => t.node));
@@ -469,21 +529,16 @@ function render({ model, el }) {
 
   function onChange() {
     if (model.get("page_token") !== shownToken) {
-      drawBar();
+      drawBar(view, model);
       drawPage();
       return;
     }
     drawLabels();
     takeKernelSelection();
-    drawBar();
+    drawBar(view, model);
   }
 
   // -- selection by the user ----------------------------------------------------------------
-  function tileIndex(target) {
-    const node = target.closest(".jl-tile");
-    return node && grid.contains(node) ? Number(node.dataset.index) : -1;
-  }
-
   function toggle(i, shift) {
     const tile = tiles[i];
     if (!tile) return;
@@ -495,12 +550,24 @@ function render({ model, el }) {
       else local.add(tile.id);
       anchor = i;
     }
-    drawSelection();
+    showSelection();
     send({ event: "click", index: i, shift: !!shift }, true);
   }
 
+  function selectWholePage() {
+    for (const tile of tiles) local.add(tile.id);
+    showSelection();
+    send({ event: "select_page" }, true);
+  }
+
+  function clearAll() {
+    local.clear();
+    showSelection();
+    send({ event: "clear" }, true);
+  }
+
   listen(grid, "click", (event) => {
-    const i = tileIndex(event.target);
+    const i = tileIndex(grid, event.target);
     if (i < 0) return;
     if (event.target.closest(".jl-tile-open")) {
       send({ event: "open", index: i }, false);
@@ -509,58 +576,25 @@ function render({ model, el }) {
     toggle(i, event.shiftKey);
   });
   listen(grid, "dblclick", (event) => {
-    const i = tileIndex(event.target);
+    const i = tileIndex(grid, event.target);
     if (i >= 0 && !event.target.closest(".jl-tile-top")) send({ event: "open", index: i }, false);
   });
   // No text selection on shift-click.
   listen(grid, "mousedown", (event) => {
     if (event.shiftKey) event.preventDefault();
   });
-
-  function selectWholePage() {
-    for (const tile of tiles) local.add(tile.id);
-    drawSelection();
-    send({ event: "select_page" }, true);
+  listen(view.selectPage, "click", selectWholePage);
+  listen(view.clear, "click", clearAll);
+  for (const where of Object.keys(view.pageButtons)) {
+    listen(view.pageButtons[where], "click", () => send({ event: "page", where }, false));
   }
-  function clearAll() {
-    local.clear();
-    drawSelection();
-    send({ event: "clear" }, true);
-  }
-
-  listen(selectPage, "click", selectWholePage);
-  listen(clear, "click", clearAll);
-  for (const where of Object.keys(pageButtons)) {
-    listen(pageButtons[where], "click", () => send({ event: "page", where }, false));
-  }
-  listen(pageSize, "change", () =>
-    send({ event: "page_size", value: Number(pageSize.value) }, false),
+  listen(view.pageSize, "change", () =>
+    send({ event: "page_size", value: Number(view.pageSize.value) }, false),
   );
-  listen(upload, "click", () => picker.click());
-  listen(picker, "change", async () => {
-    const files = [...picker.files];
-    picker.value = "";
-    if (!files.length) return;
-    const names = files.map((f) => f.name);
-    const sizes = files.map((f) => f.size);
-    const total = sizes.reduce((a, b) => a + b, 0);
-    if (total > (model.get("upload_limit") || 0)) {
-      // Too much for one upload: say so without sending the bytes.
-      model.send({ event: "upload", names, sizes, sent: false });
-      return;
-    }
-    upload.disabled = true;
-    upload.textContent = "Uploading…";
-    try {
-      const buffers = await Promise.all(files.map((f) => f.arrayBuffer()));
-      model.send({ event: "upload", names, sizes, sent: true }, undefined, buffers);
-    } finally {
-      upload.disabled = false;
-      upload.textContent = "Add images…";
-    }
-  });
-  listen(tileSize, "change", () => {
-    model.set("tile_size", tileSize.value);
+  listen(view.upload, "click", () => view.picker.click());
+  listen(view.picker, "change", () => sendFiles(model, view));
+  listen(view.tileSize, "change", () => {
+    model.set("tile_size", view.tileSize.value);
     model.save_changes();
   });
 
@@ -588,8 +622,8 @@ function render({ model, el }) {
   watch("msg:custom", (msg) => {
     if (msg && msg.do === "focus" && el.isConnected) grid.focus({ preventScroll: true });
   });
-  listen(grid, "focusin", drawHint);
-  listen(grid, "focusout", () => setTimeout(drawHint, 0));
+  listen(grid, "focusin", () => drawHint(view, model));
+  listen(grid, "focusout", () => setTimeout(() => drawHint(view, model), 0));
 
   // -- HiDPI: ask for sharper thumbnails once ----------------------------------------------
   if ((window.devicePixelRatio || 1) >= 2 && !model.get("hidpi")) {
@@ -598,14 +632,14 @@ function render({ model, el }) {
   }
 
   watch("change", onChange);
-  drawBar();
-  drawHint();
+  drawBar(view, model);
+  drawHint(view, model);
   drawPage();
 
   return () => {
     drawing += 1; // a page still decoding is dropped
     clearTimeout(drawnTimer);
-    cleanups.forEach((undo) => undo());
+    removeAll();
     urls.forEach((u) => URL.revokeObjectURL(u));
     urls = [];
   };

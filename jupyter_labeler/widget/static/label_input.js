@@ -4,18 +4,12 @@
 // may still be held back (ipywidgets does so while the kernel is busy), a custom message is not,
 // so a click on OK could otherwise reach the kernel before the name typed last. Esc is sent too.
 
+import { listeners } from "./dom.js";
+
 let lists = 0;
 
 function render({ model, el }) {
-  const cleanups = [];
-  const listen = (target, type, handler) => {
-    target.addEventListener(type, handler);
-    cleanups.push(() => target.removeEventListener(type, handler));
-  };
-  const watch = (name, handler) => {
-    model.on(name, handler);
-    cleanups.push(() => model.off(name, handler));
-  };
+  const { listen, watch, removeAll } = listeners(model);
   const input = document.createElement("input");
   input.type = "text";
   input.className = "jl-label-text";
@@ -71,7 +65,7 @@ function render({ model, el }) {
   watch("change:placeholder", drawOptions);
   drawOptions();
   drawValue();
-  return () => cleanups.forEach((undo) => undo());
+  return removeAll;
 }
 
 export default { render };

@@ -3,23 +3,10 @@
 // answers with `allowed` (rows whose Rename may be pressed) and `problem`. Every string from
 // the kernel is put into the page with textContent, never parsed as HTML.
 
-function make(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
+import { listeners, make } from "./dom.js";
 
 function render({ model, el }) {
-  const cleanups = [];
-  const listen = (target, type, handler) => {
-    target.addEventListener(type, handler);
-    cleanups.push(() => target.removeEventListener(type, handler));
-  };
-  const watch = (name, handler) => {
-    model.on(name, handler);
-    cleanups.push(() => model.off(name, handler));
-  };
+  const { listen, watch, removeAll } = listeners(model);
 
   el.classList.add("jl-labels-pane-view");
   const title = make("div", "jl-labels-title");
@@ -105,9 +92,7 @@ function render({ model, el }) {
   watch("change:problem", drawAllowed);
   listen(el, "keydown", (event) => event.stopPropagation()); // typing here is not a shortcut
   drawRows();
-  return () => {
-    cleanups.forEach((undo) => undo());
-  };
+  return removeAll;
 }
 
 export default { render };
