@@ -24,6 +24,7 @@ from jupyter_labeler.widget import Labeler
 from jupyter_labeler.widget import assist as assist_module
 from jupyter_labeler.widget import keys as keymap
 from jupyter_labeler.widget import labeler as labeler_module
+from jupyter_labeler.widget.background import Debounced
 
 WAIT = 60.0  # seconds a background computation may take at most on a loaded machine
 
@@ -586,7 +587,7 @@ def test_requests_in_a_burst_run_once_and_never_overlap() -> None:
             inside.set()
             assert release.wait(WAIT)
 
-    runner = assist_module._Debounced(job, "test-debounced")
+    runner = Debounced(job, "test-debounced")
     for _ in range(5):
         runner.request(3600)  # far off: each request replaces the one before
     assert runs == []

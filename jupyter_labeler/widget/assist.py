@@ -31,7 +31,6 @@ from __future__ import annotations
 import contextlib
 import html
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +43,7 @@ import traitlets
 from ..errors import LabelerError, UnknownImageError
 from ..results import Change
 from ..words import plural
+from .background import Debounced
 from .closing import close_widgets
 from .grid import ImageGrid
 from .status import StatusLine, describe_error
@@ -80,85 +80,6 @@ _TOO_FEW = f"suggestions need at least 2 labels with {MIN_PER_LABEL} or more lab
 
 class _Stopped(Exception):
     """Raised from a progress callback to stop a computation when the Labeler closes."""
-
-
-class _Debounced:
-    """Runs ``job`` on a daemon thread ``delay`` seconds after the last :meth:`request`.
-
-    A request during a run makes one more run after it; runs never overlap. :meth:`wait` blocks
-    until nothing is pending or running (for tests and scripts). ``last_seconds`` is how long
-    the last run took.
-    """
-
-    def __init__(self, job: Callable[[], None], name: str) -> None:
-        self._job = job
-        self._name = name
-        self._lock = threading.Lock()
-        self._idle = threading.Event()
-        self._idle.set()
-        self._timer: threading.Timer | None = None
-        self._generation = 0
-        self._running = False
-        self._again = False
-        self._closed = False
-        self.last_seconds = 0.0
-
-    def request(self, delay: float) -> None:
-        with self._lock:
-            if self._closed:
-                return
-            self._idle.clear()
-            if self._running:
-                self._again = True
-                return
-            self._start(delay)
-
-    def _start(self, delay: float) -> None:
-        # With the lock held. A timer that fired but has not taken the lock yet finds its
-        # generation stale and does nothing: one run at a time.
-        if self._timer is not None:
-            self._timer.cancel()
-        self._generation += 1
-        timer = threading.Timer(max(0.0, delay), self._run, args=(self._generation,))
-        timer.name = self._name
-        timer.daemon = True
-        self._timer = timer
-        timer.start()
-
-    def _run(self, generation: int) -> None:
-        with self._lock:
-            if generation != self._generation or self._closed:
-                return
-            self._timer = None
-            self._running = True
-        started = time.perf_counter()
-        try:
-            self._job()
-        finally:
-            self.last_seconds = time.perf_counter() - started
-            with self._lock:
-                self._running = False
-                if self._again and not self._closed:
-                    self._again = False
-                    self._start(self.pause())
-                else:
-                    self._idle.set()
-
-    def pause(self) -> float:
-        """The delay before a run asked for by a change: at least as long as the last run took,
-        so that a slow fit keeps at most half the machine busy while the user labels."""
-        return max(SUGGEST_DELAY, self.last_seconds)
-
-    def wait(self, timeout: float | None = None) -> bool:
-        return self._idle.wait(timeout)
-
-    def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
-            self._idle.set()
 
 
 @dataclass(frozen=True)
@@ -310,7 +231,7 @@ class Assist(traitlets.HasTraits):
         self._features_thread: threading.Thread | None = None
         self._features_quiet = False
         self._drawing = threading.RLock()  # chips are set by one thread at a time
-        self._job = _Debounced(self._refresh, "jupyter-labeler-suggest")
+        self._job = Debounced(self._refresh, "jupyter-labeler-suggest", min_pause=SUGGEST_DELAY)
 
         self._suggest = widgets.ToggleButton(
             value=False,
