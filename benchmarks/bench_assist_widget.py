@@ -106,11 +106,11 @@ def main() -> None:
             def suggest_off() -> None:
                 assist.suggest = False
                 assist._snapshot = None
-                ds.add_label("class_0", [lab._grid.ids[0]])  # the fitted model is dropped
+                ds.add_label("class_0", [lab.grid.ids[0]])  # the fitted model is dropped
                 ds.undo()
 
             def label_one() -> None:
-                ds.add_label("class_0", [lab._grid.ids[0]])
+                ds.add_label("class_0", [lab.grid.ids[0]])
 
             def undo_and_settle() -> None:
                 ds.undo()
@@ -121,7 +121,7 @@ def main() -> None:
             suggest_on()
 
             def label_and_refit() -> None:
-                ds.add_label("class_0", [lab._grid.ids[0]])
+                ds.add_label("class_0", [lab.grid.ids[0]])
                 assert assist.wait(600)
 
             results["a label, then its refit done"] = timed(label_and_refit, runs, undo_and_settle)
@@ -129,7 +129,7 @@ def main() -> None:
 
             for order in ("file", "uncertain", "suggested", "similar"):
                 if order == "similar":
-                    lab.selected = tuple(lab._grid.ids[:3])
+                    lab.selected = tuple(lab.grid.ids[:3])
                     assist.more_like_these()
                     lab.clear_selection()
                 else:
@@ -145,7 +145,7 @@ def main() -> None:
             assist.order = "file"
 
             def more() -> None:
-                lab.selected = tuple(lab._grid.ids[:3])
+                lab.selected = tuple(lab.grid.ids[:3])
                 assist.more_like_these()
 
             def back() -> None:
@@ -158,11 +158,11 @@ def main() -> None:
             assert assist.wait(600)
 
             def select_and_accept() -> None:
-                lab.selected = tuple(lab._grid.ids)
+                lab.selected = tuple(lab.grid.ids)
                 assist.accept_selected()
 
             results["s on 48 selected"] = timed(select_and_accept, runs, undo_and_settle)
-            print(f"  accept all: {assist._accept.description}")
+            print(f"  accept all: {assist.accept_button.description}")
         finally:
             assist.wait(600)
             lab.close()

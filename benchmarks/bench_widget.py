@@ -108,7 +108,7 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
 
 def page_bytes(labeler: Labeler) -> int:
     """JPEG bytes of the page's thumbnails: what goes to the browser (as binary buffers)."""
-    return sum(len(data) for data in labeler._grid.thumbs)
+    return sum(len(data) for data in labeler.grid.thumbs)
 
 
 def wait_for_prefetch(labeler: Labeler, page: int) -> None:
@@ -143,9 +143,9 @@ def bench_pages(url: str, options: dict[str, Any], runs: int) -> dict[str, list[
             seconds, labeler = timed(lambda ds=ds: Labeler(ds, view="all", page_size=PAGE))
             out["cold page"].append(seconds)
             out["bytes/page"].append(page_bytes(labeler))
-            assert not labeler._status.last_error, labeler._status.last_error
-            assert not any(labeler._grid.errors), "a broken tile"
-            paths = [ds.info(i)["path"] for i in labeler._pages.page_ids]
+            assert not labeler.status.last_error, labeler.status.last_error
+            assert not any(labeler.grid.errors), "a broken tile"
+            paths = [ds.info(i)["path"] for i in labeler.grid.ids]
 
             wait_for_prefetch(labeler, 1)
             seconds, _ = timed(lambda labeler=labeler: setattr(labeler, "page", 1))
@@ -153,7 +153,7 @@ def bench_pages(url: str, options: dict[str, Any], runs: int) -> dict[str, list[
             wait_for_prefetch(labeler, 2)  # the flip to page 1 started page 2's prefetch
             seconds, _ = timed(lambda labeler=labeler: setattr(labeler, "page", 0))
             out["cached page"].append(seconds)
-            assert not labeler._status.last_error, labeler._status.last_error
+            assert not labeler.status.last_error, labeler.status.last_error
             labeler.close()
         finally:
             ds.close()
@@ -189,9 +189,9 @@ def bench_ok(folder: Path, runs: int, selected: int = 1000) -> list[float]:
     try:
         for k in range(runs):
             labeler.selected = tuple(ids)
-            labeler._label_box.input.value = f"bench_{k}"
-            seconds, _ = timed(labeler._label_box.apply)
-            assert not labeler._status.last_error, labeler._status.last_error
+            labeler.label_box.input.value = f"bench_{k}"
+            seconds, _ = timed(labeler.label_box.apply)
+            assert not labeler.status.last_error, labeler.status.last_error
             assert ds.status.state == "saved", ds.status
             assert int(ds.counts()["images"][f"bench_{k}"]) == selected
             times.append(seconds)
