@@ -21,6 +21,7 @@ import ipywidgets as widgets
 from ..words import plural
 from .closing import close_widgets
 from .label_box import LabelInput
+from .tabs import mark_tab
 
 __all__ = ["TEAM_VIEWS", "TeamPanel"]
 
@@ -156,12 +157,7 @@ class TeamPanel:
         for name, button in self.tabs.items():
             button.layout.display = "" if shown else "none"
             button.description = f"{TEAM_VIEWS[name]} ({int(counts.get(name, 0))})"
-            if name == view:
-                button.add_class("jl-tab-active")
-                button.button_style = "info"
-            else:
-                button.remove_class("jl-tab-active")
-                button.button_style = ""
+            mark_tab(button, name == view)
         if view == "review":
             self._made()
         self.box.layout.display = "flex" if view == "review" else "none"

@@ -23,6 +23,7 @@ from .label_box import LabelBox
 from .labels_pane import LabelsPane
 from .review import TEAM_VIEWS, TeamPanel
 from .status import StatusLine
+from .tabs import mark_tab
 from .traits import Quiet
 
 __all__ = ["VIEW_TITLES", "Summary", "SummaryCallbacks"]
@@ -140,12 +141,7 @@ class Summary:
         """The page of the view shown is drawn: its tab is the active one."""
         view = self._where()[0]
         for name, button in self.tabs.items():
-            if name == view:
-                button.add_class("jl-tab-active")
-                button.button_style = "info"
-            else:
-                button.remove_class("jl-tab-active")
-                button.button_style = ""
+            mark_tab(button, name == view)
         self._show_team(self._dataset.view_counts())
 
     def _show_team(self, counts: dict[str, int]) -> None:
