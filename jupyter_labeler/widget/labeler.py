@@ -46,7 +46,7 @@ from .preview import Preview
 from .review import TEAM_VIEWS, TeamPanel
 from .status import StatusLine
 from .summary import Summary, SummaryCallbacks
-from .tabs import ACTIVE
+from .tabs import is_marked
 from .traits import one_of
 from .upload import SyncPanel, UploadPanel
 
@@ -676,7 +676,7 @@ class Labeler(widgets.VBox):
     def active_tab(self) -> str | None:
         """The view whose tab is drawn as the current one."""
         for view, button in {**self._tabs, **self._team.tabs}.items():
-            if ACTIVE in button._dom_classes:
+            if is_marked(button):
                 return view
         return None
 

@@ -15,3 +15,8 @@ def mark_tab(button: widgets.Button, active: bool) -> None:
     else:
         button.remove_class(ACTIVE)
         button.button_style = ""
+
+
+def is_marked(button: widgets.Button) -> bool:
+    """Whether ``button`` is drawn as the current tab (see :func:`mark_tab`)."""
+    return bool(button.button_style == "info")
