@@ -92,12 +92,10 @@ class Dataset:
         )
         # The replica's, never replaced: every method reads the state with this lock held.
         self._lock = self._replica.lock
-        self._journal = self._replica.journal
-        self._unreadable_times = self._replica.unreadable_times
         self._follower: Follower | None = None
         self._presence = Presence(
             output,
-            self._journal.writer,
+            self._replica.journal.writer,
             self.author,
             on_change=lambda: self._notify(Change("presence")),
             report=lambda line: self._replica.note_problems([line]),
