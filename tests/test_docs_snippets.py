@@ -6,7 +6,9 @@ notebook, in a folder holding ``flowers/``: a small demo dataset made by
 under ``flowers/`` on moto (``s3://``) and behind the OBS-like proxy (``obs://``), reached
 through the environment variables the pages tell readers to set, with fake keys.
 
-A block is left out only when the line before it in the Markdown is a marker saying why::
+A line whose comment is only a string literal (``user.status_text  # 'All changes saved'``)
+says what the line shows, and must show exactly that. A block is left out only when the line
+before it in the Markdown is a marker saying why::
 
     <!-- not run: needs a real OBS account -->
 
@@ -37,6 +39,7 @@ MAX_NOT_RUN = 2
 
 _FENCE = re.compile(r"^(\s*)```(\w*)\s*$")
 _NOT_RUN = re.compile(r"^<!-- not run: (?P<why>\S.*?) -->$")
+_SHOWN_AS = re.compile(r"#\s*(?P<text>'[^']*'|\"[^\"]*\")\s*$")
 
 
 @dataclass(frozen=True)
@@ -77,11 +80,18 @@ def _run(block: Block, namespace: dict[str, Any], shown: list[Any]) -> None:
     """Run one block statement by statement; keep what a bare expression gives, as a notebook
     would show it (so that a widget made by ``label(ds)`` on its own line is closed later)."""
     name = f"{block.page.relative_to(ROOT)}:{block.line}"
+    lines = block.code.splitlines()
     tree = ast.parse(block.code, filename=name)
     for statement in tree.body:
         if isinstance(statement, ast.Expr):
             code = compile(ast.Expression(statement.value), name, "eval")
-            shown.append(eval(code, namespace))  # noqa: S307 - the docs' own code
+            value = eval(code, namespace)  # noqa: S307 - the docs' own code
+            shown.append(value)
+            # A comment that is a string literal is what the page says the line shows.
+            said = _SHOWN_AS.search(lines[(statement.end_lineno or statement.lineno) - 1])
+            if said:
+                where = f"{name} (line {statement.lineno} of the block)"
+                assert value == ast.literal_eval(said["text"]), f"{where} shows {value!r}"
         else:
             module = ast.Module(body=[statement], type_ignores=[])
             exec(compile(module, name, "exec"), namespace)  # noqa: S102 - the docs' own code
