@@ -32,9 +32,10 @@ from jupyter_labeler.demo import make_demo_images
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 BUCKET = "my-bucket"
-# Enough images for every snippet: 20 unlabeled to label, and about 5 labeled per demo class
-# so that suggestions have something to learn from.
-DEMO_IMAGES = 120
+# Enough images for every snippet (20 unlabeled to label; four labels with 5 or more images
+# from the demo's sidecars, so that suggestions have something to learn from), and no more:
+# every page on a bucket copies them there and opens them.
+DEMO_IMAGES = 84
 MAX_NOT_RUN = 2
 
 _FENCE = re.compile(r"^(\s*)```(\w*)\s*$")
