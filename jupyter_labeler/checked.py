@@ -138,6 +138,8 @@ def checked_pairs(state: State, now: datetime) -> tuple[np.ndarray, np.ndarray, 
         if not labelset.extra:
             continue
         for code, fields in labelset.extra.items():
+            if "property" not in fields:  # most extras (a suggestion's confidence) have none
+                continue
             by, at = mark_of(fields)
             if by and state.alive[code]:
                 codes.append(code)
