@@ -108,7 +108,9 @@ def label_issues(
     table["labels"] = pd.Series(dataset.labels_of(table.index), dtype=object)
     table = table[_COLUMNS]
     table.attrs["without_features"] = without
-    if "reason" in table.attrs and len(np.unique(which)) == 1:
+    if "reason" in table.attrs and labeled and not len(images):
+        table.attrs["reason"] = "no labeled image has features yet: call compute_features()"
+    elif "reason" in table.attrs and len(np.unique(which)) == 1:
         table.attrs["reason"] = (
             "one label only: a label is judged against the others, so nothing can be judged "
             "until a second label has images"

@@ -183,6 +183,15 @@ def test_empty_views_give_empty_answers(ds: Dataset) -> None:
     issues = ds.label_issues(colours)  # nothing labeled yet
     assert issues.empty
     assert issues.attrs["reason"] == "no image has a label"
+    (Path(ds.source_url.removeprefix("file://")) / "late.png").write_bytes(png("red", 50))
+    ds.sync()
+    late = [i for i, p in ds.paths().items() if p == "late.png"]
+    ds.add_label("red", late)  # labeled after the features were computed
+    issues = ds.label_issues("colours")
+    assert issues.empty
+    assert issues.attrs["without_features"] == 1
+    assert "no labeled image has features" in issues.attrs["reason"]
+    ds.remove_label("red", late)
     label_by_kind(ds)
     group = ds.groups(3, view="unlabeled", embedder="colours")  # every image is labeled
     assert group.empty
