@@ -22,7 +22,8 @@ Images that do not carry the label, and ids of no image, are passed over. Every 
 it as the other operations (:mod:`jupyter_labeler.events`): a label name by the naming rules,
 ids and texts of bounded length. A mark's time is checked when marks are read
 (:func:`checked_pairs`): one that is no time, or more than a day ahead of the reader's clock,
-is not honoured, and said once in the dataset's problems.
+is not honoured, and said once in the dataset's problems; so is one whose name or time is
+longer than the journal allows (a ``label+`` may bring annotation fields of any size).
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ import orjson
 
 from .state import State, member
 from .times import parse_times
+
+# as the journal bounds its texts (events.MAX_TEXT_CHARS, which imports this module)
+MAX_TEXT = 256
 
 __all__ = ["CHECKED_AT", "CHECKED_BY", "apply_checked", "checked_pairs", "mark_of"]
 
@@ -134,6 +138,7 @@ def checked_pairs(state: State, now: datetime) -> tuple[np.ndarray, np.ndarray, 
     codes: list[int] = []
     which: list[int] = []
     times: list[str] = []
+    long: list[bool] = []  # a name or time longer than the journal allows its texts
     for index, labelset in enumerate(state.labels.values()):
         if not labelset.extra:
             continue
@@ -145,18 +150,21 @@ def checked_pairs(state: State, now: datetime) -> tuple[np.ndarray, np.ndarray, 
                 codes.append(code)
                 which.append(index)
                 times.append(at)
+                long.append(len(by) > MAX_TEXT or len(at) > MAX_TEXT)
     problems: list[str] = []
     if not codes:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), problems
-    when, unreadable = parse_times(times)
+    too_long = np.asarray(long, dtype=bool)
+    when, unreadable = parse_times([t if not x else "" for t, x in zip(times, long, strict=True)])
     late = np.asarray(when > np.datetime64(now + FUTURE_SLACK), dtype=bool)
-    bad = unreadable | late | np.asarray(when.isna(), dtype=bool)
+    bad = too_long | unreadable | late | np.asarray(when.isna(), dtype=bool)
     if bad.any():
         first = int(np.flatnonzero(bad)[0])
         problems.append(
-            f"{int(bad.sum())} checked marks are not honoured: their time is no time or more "
-            f"than a day ahead (the first: {times[first][:40]!r} on image "
-            f"{state.ids[codes[first]]} for {list(state.labels)[which[first]]})"
+            f"{int(bad.sum())} checked marks are not honoured: their time is none, no time "
+            "or more than a day ahead, or a text is too long (the first: "
+            f"{times[first][:40]!r} on image {state.ids[codes[first]]} for "
+            f"{list(state.labels)[which[first]]})"
         )
     keep = ~bad
     return (

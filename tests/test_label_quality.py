@@ -333,6 +333,17 @@ def test_hostile_checked_operations_are_refused_or_not_honoured(
                 "at": "2999-01-01 00:00:00",
             },
             {"op": "checked", "label": "red", "ids": [flipped[1]], "by": "mallory", "at": "soon"},
+            # annotation fields that make a mark too large to honour
+            {
+                "op": "label+",
+                "label": "purple",
+                "ids": [ids_of(ds, "green")[5]],
+                "extra": {
+                    ids_of(ds, "green")[5]: {
+                        "property": {CHECKED_BY: "m" * 10_000, CHECKED_AT: "2026-01-01 00:00:00"}
+                    }
+                },
+            },
         ],
     }
     journal_object(ds, event)
@@ -345,11 +356,11 @@ def test_hostile_checked_operations_are_refused_or_not_honoured(
         (5, "not an image id"),
     ]:
         assert any(f"operation {number} " in p and why in p for p in reader.problems), why
-    assert not any("operation 6 " in p or "operation 7 " in p for p in reader.problems)
+    assert not any(f"operation {n} " in p for n in (6, 7, 8) for p in reader.problems)
     issues = reader.label_issues("colours")
     assert set(issues.index) == set(flipped)  # neither mark is honoured
     problems = "\n".join(reader.problems)
-    assert "2 checked marks are not honoured" in problems
+    assert "3 checked marks are not honoured" in problems
     reader.close()
 
 
@@ -412,3 +423,35 @@ def test_groups_put_each_kind_apart_numbered_largest_first(ds: Dataset, tmp_path
     assert set(ds.groups(2, embedder="colours").index) == set(ds.ids("unlabeled"))
     with pytest.raises(ValueError, match="nowhere"):
         ds.groups(3, view="nowhere", embedder="colours")
+
+
+def test_marks_and_relabel_on_images_shared_by_a_team(folder: Path) -> None:
+    lead = Dataset.open(folder, author="lead")
+    lead.assign(["alice", "bob"], overlap=1.0)  # every image to both
+    alice = Dataset.open(folder, author="alice")
+    bob = Dataset.open(folder, author="bob")
+    try:
+        for who in (alice, bob):
+            label_by_kind(who)
+        wrong = ids_of(alice, "red")[0]
+        for who in (alice, bob):  # both call it green: they agree, and are wrong
+            who.refresh()
+            flip(who, wrong, "red", "green")
+            assert who.flush()
+        lead.refresh()
+        issues = lead.label_issues(colours)
+        assert issues.index.tolist() == [wrong]
+        assert lead.confirm_labels(issues).changed == 1
+        assert lead.label_issues("colours").empty
+        lead.undo()
+        assert lead.relabel(issues).changed == 1
+        assert lead.flush()
+        reader = reopen(lead, "reader")
+        assert reader.labels_of([wrong]) == {wrong: ["red"]}
+        assert reader.problems == []
+        reader.close()
+        lead.undo()
+        assert lead.labels_of([wrong]) == {wrong: ["green"]}
+    finally:
+        for who in (lead, alice, bob):
+            who.close()
