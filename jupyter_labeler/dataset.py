@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
-from . import assisted, features, image_actions, label_plans, syncing, views
+from . import assisted, features, image_actions, label_plans, label_quality, syncing, views
 from . import team as _team
 from .agreement import agreement_table, disagreement_table, ratings
 from .events import MAX_TEXT_CHARS
@@ -886,3 +886,37 @@ class Dataset:
         the group's first image). Use it to find images in both TRAIN and EVAL, then
         :meth:`remove_images`."""
         return assisted.duplicates(self, max_distance)
+
+    # ------------------------------------------------------------------------------------------
+    # label quality (see jupyter_labeler.label_quality and docs/label-quality.md)
+    def label_issues(
+        self,
+        embedder: str | features.Embedder = features.BUILTIN,
+        *,
+        min_per_label: int = 5,
+        include_confirmed: bool = False,
+    ) -> pd.DataFrame:
+        """The labeled images whose label is likely wrong, most suspicious first: index
+        ``image_id``; ``given_label``, ``likely_label``, their ``*_confidence``, ``labels``.
+        ``attrs``: ``estimated_issues``, ``not_checked`` (labels of under ``min_per_label``
+        images), ``confirmed`` (see :meth:`confirm_labels`), ``reason`` (nothing judged)."""
+        return label_quality.label_issues(self, embedder, min_per_label, include_confirmed)
+
+    def confirm_labels(self, ids: label_quality.Pairs, label: str | None = None) -> ActionResult:
+        """Keep labels, checked: left out of :meth:`label_issues` for everyone. ``ids`` and
+        ``label``, ``ids`` (all their labels) or rows of :meth:`label_issues`. Undoable."""
+        return self._act(label_quality.confirm_labels, self.author, ids, label)
+
+    def relabel(
+        self, ids: label_quality.Pairs, old: str | None = None, new: str | None = None
+    ) -> ActionResult:
+        """Replace ``old`` by ``new`` on ``ids``, or on rows of :meth:`label_issues` the given
+        label by the likely one (then checked). One action, undoable."""
+        return self._act(label_quality.relabel, self.author, ids, old, new)
+
+    def groups(
+        self, k: int | None = None, view: str = "unlabeled", *, embedder: Any = features.BUILTIN
+    ) -> pd.Series:
+        """The group (k-means; ``k=None``: chosen) of each image of ``view`` with features,
+        numbered largest first: see :mod:`jupyter_labeler.groups`."""
+        return label_quality.groups(self, k, view, embedder=embedder)

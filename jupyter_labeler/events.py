@@ -33,11 +33,14 @@ Operations (``op``):
 ``own+``    record that annotator ``by`` (one text or a list aligned with ``ids``) gave ``label``
             to ``ids``, apart from the other annotators of those images (``at``: when)
 ``own-``    take those records off again
+``checked`` mark the annotations of ``label`` on ``ids`` as checked by ``by`` at ``at`` (one
+            text or a list aligned with ``ids``; ``by`` empty takes the mark off): see
+            :mod:`jupyter_labeler.checked`
 ==========  =================================================================================
 
-``assign``, ``review``, ``own+`` and ``own-`` (team labeling, :mod:`jupyter_labeler.team`) came
-later within version 2: a reader that predates them reports each as an operation of an unknown
-kind and applies the rest of its event.
+``assign``, ``review``, ``own+``, ``own-`` (team labeling, :mod:`jupyter_labeler.team`) and
+``checked`` came later within version 2: a reader that predates them reports each as an
+operation of an unknown kind and applies the rest of its event.
 
 Format versions: 1 had every operation but ``move``, ``usage`` and ``if_empty``; 2 (written
 now) adds them
@@ -87,6 +90,7 @@ from typing import Any
 import numpy as np
 
 from . import team as _team
+from .checked import apply_checked
 from .names import label_problem
 from .paths import image_path_problem
 from .state import ImageRows, LabelSet, State, member
@@ -120,6 +124,7 @@ OPS = (
     "review",
     "own+",
     "own-",
+    "checked",
 )
 # Texts of an event that are not label names (authors, times, ids, usage) have no rule of their
 # own, but a bound: a hostile object must not put megabytes into every table and manifest line.
@@ -323,6 +328,17 @@ def _check_op(op: Any, where: str, exclude: Sequence[str], problems: list[str]) 
         given = out.get("by", "x")  # absent: the event's author
         for name in given if isinstance(given, list) else [given]:
             if (problem := _team.annotator_problem(name)) is not None:
+                raise _Refused(problem)
+        return out
+    if kind == "checked":
+        ids = _ids(op)
+        out = {"op": kind, "label": _label(op), "ids": ids}
+        for key in ("by", "at"):
+            if key in op:
+                out[key] = _per_image(op.get(key), key, len(ids))
+        given = out.get("by", "")
+        for name in given if isinstance(given, list) else [given]:
+            if name and (problem := _team.annotator_problem(name)) is not None:
                 raise _Refused(problem)
         return out
     return {"op": "files-"}  # a record only: its paths are never used
@@ -640,6 +656,7 @@ _HANDLERS: dict[str, Callable[[State, dict[str, Any], str, str], list[dict[str, 
     "review": _team.apply_review,
     "own+": _team.apply_own_add,
     "own-": _team.apply_own_remove,
+    "checked": apply_checked,
 }
 
 

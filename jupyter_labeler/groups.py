@@ -2,7 +2,7 @@
 
 :func:`groups` puts every image (a row of features) in one of ``k`` groups, so that a group can
 be looked at, and labeled, at once. Below :data:`MINI_BATCH_FROM` (20,000) images it runs
-scikit-learn's ``KMeans`` (three starts, the best kept). From there on, the centres come from
+scikit-learn's ``KMeans`` (30 starts up to 5,000 images, 9 above; the least inertia kept). From there on, the centres come from
 a sample of at most :data:`FIT_SAMPLE` (100,000) images: ``MiniBatchKMeans`` three times,
 each run polished by a few full k-means steps, the run with the least inertia kept; then every
 image goes to its nearest centre. A million images of 64 numbers take 3 s on two cores
@@ -52,6 +52,8 @@ MINI_BATCH_FROM = 20_000
 # centres differ little from a hundred thousand's: the same groups on planted clusters.
 FIT_SAMPLE = 100_000
 _RUNS = 3
+_SMALL = 5000  # up to this many images, k-means restarts _STARTS_SMALL times
+_STARTS_SMALL = 30
 _POLISH = 20  # full k-means steps after each MiniBatchKMeans run
 _BLOCK = 65_536  # rows whose distances to the centres are computed at a time
 _BATCH = 4096  # MiniBatchKMeans' batch: larger than its 1,024 default, steadier centres
@@ -121,7 +123,11 @@ def _kmeans(x: np.ndarray, k: int, random_state: int) -> np.ndarray:
     if k == 1:
         return np.zeros(len(x), np.int64)
     if len(x) < MINI_BATCH_FROM:
-        model: Any = KMeans(n_clusters=k, n_init=3, random_state=random_state)
+        # Restarts are cheap here and k-means' local minima are not: on the 300 demo scenes
+        # (k = 7), three starts kept a solution with two kinds merged for two seeds in five
+        # (purity 0.86); thirty found the least inertia, and every kind apart, for all five.
+        starts = _STARTS_SMALL if len(x) <= _SMALL else _RUNS * 3
+        model: Any = KMeans(n_clusters=k, n_init=starts, random_state=random_state)
         return np.asarray(model.fit_predict(x), np.int64)
     rng = np.random.default_rng(random_state)
     sample = (

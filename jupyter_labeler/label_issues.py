@@ -299,11 +299,17 @@ def _issues(
     sample_image: np.ndarray,
     codes: np.ndarray,
     probabilities: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, float, int]:
+    kept: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, float, int, int]:
     """Flagged images (as sample_image values, most suspicious first), their flagged label,
-    likely label, and both probabilities; the estimated wrong labels; the flagged pairs."""
+    likely label, and both probabilities; the estimated wrong labels; the flagged pairs; the
+    pairs ``kept`` (a mask of the samples: never flagged) kept out."""
     probabilities = _given_others(probabilities, sample_image, codes)
     flagged, estimated, thresholds = _prune_by_noise_rate(codes, probabilities)
+    kept_out = 0
+    if kept is not None:
+        kept_out = int((flagged & kept).sum())
+        flagged &= ~kept
     hit = np.flatnonzero(flagged)
     rows = np.arange(len(hit))
     mine = probabilities[hit, codes[hit]]
@@ -323,7 +329,7 @@ def _issues(
     first.sort()
     pairs = len(hit)
     hit, mine, likely, likely_p = hit[first], mine[first], likely[first], likely_p[first]
-    return sample_image[hit], codes[hit], likely, mine, likely_p, estimated, pairs
+    return sample_image[hit], codes[hit], likely, mine, likely_p, estimated, pairs, kept_out
 
 
 def issues_from_probabilities(
@@ -351,7 +357,7 @@ def issues_from_probabilities(
         raise ValueError(f"names must name the {m} labels, not {len(names)}")
     if not len(rows):
         return _empty(index_name, names, estimated_issues=0, flagged_labels=0)
-    images, flagged, likely, mine, likely_p, estimated, pairs = _issues(
+    images, flagged, likely, mine, likely_p, estimated, pairs, _ = _issues(
         np.unique(rows, return_inverse=True)[1], codes, np.asarray(p[rows], np.float32)
     )
     frame = _frame(
@@ -492,6 +498,15 @@ class _Checked:
     def label(self, compact: np.ndarray) -> Any:
         return self.taking_part[compact]
 
+    def kept(self, pairs: tuple[Any, Any] | None) -> np.ndarray | None:
+        """Which of the pairs taking part are among ``pairs`` ((rows, codes)), or None."""
+        if pairs is None:
+            return None
+        rows, codes = _pairs(pairs, len(self.x))
+        width = int(max(codes.max(initial=0), self.taking_part.max(initial=0))) + 1
+        mine = self.image_rows[self.pair_image] * width + self.taking_part[self.codes]
+        return np.isin(mine, rows * width + codes)
+
     def probabilities(self, classifier: Any, random_state: int) -> np.ndarray:
         return _out_of_fold(
             self.x,
@@ -554,6 +569,7 @@ def find_label_issues(
     per_label: int = PER_LABEL,
     classifier: Any = None,
     random_state: int = 0,
+    confirmed: tuple[Any, Any] | None = None,
 ) -> pd.DataFrame:
     """The images whose given label looks wrong, most suspicious first.
 
@@ -582,6 +598,11 @@ def find_label_issues(
     ``classifier`` (any scikit-learn classifier with ``predict_proba``, cloned for each fold)
     replaces the default logistic regression; ``per_label`` bounds each fold's training set;
     ``random_state`` seeds the folds and the sample, so the same input gives the same result.
+
+    ``confirmed`` (optional, ``(rows, codes)`` as ``labels``) names (image, label) pairs that
+    someone checked and kept: they count as all others (in training and in
+    ``estimated_issues``) but are never flagged; ``attrs["confirmed"]`` says how many flagged
+    pairs they kept out.
     """
     checked = _Checked(features, labels, ids, names, folds, min_per_label, per_label)
     if checked.reason:
@@ -593,13 +614,15 @@ def find_label_issues(
             folds=0,
             checked=0,
             not_checked=checked.not_checked,
+            confirmed=0,
             reason=checked.reason,
         )
     probabilities = checked.probabilities(classifier, random_state)
-    images, flagged, likely, mine, likely_p, estimated, pairs = _issues(
+    images, flagged, likely, mine, likely_p, estimated, pairs, confirmed_out = _issues(
         checked.pair_image,
         checked.codes,
         probabilities[checked.pair_image],
+        checked.kept(confirmed),
     )
     frame = _frame(
         checked.image_rows[images],
@@ -617,5 +640,6 @@ def find_label_issues(
         folds=checked.folds,
         checked=len(checked.image_rows),
         not_checked=checked.not_checked,
+        confirmed=confirmed_out,
     )
     return frame

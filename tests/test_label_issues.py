@@ -368,3 +368,19 @@ def test_float_codes_and_non_finite_features_are_refused() -> None:
         find_label_issues(x, truth, folds=1)
     with pytest.raises(ValueError, match="no name"):
         find_label_issues(x, truth, names=["only"])
+
+
+def test_confirmed_pairs_are_never_flagged_and_counted() -> None:
+    x, truth = clusters(4, 30, seed=1)
+    given, _ = flip(truth, 4, 8, 1)
+    issues = find_label_issues(x, given)
+    kept = issues.index[:3].to_numpy()
+    confirmed = find_label_issues(x, given, confirmed=(kept, given[kept]))
+    assert not set(kept.tolist()) & set(confirmed.index.tolist())
+    assert set(confirmed.index) == set(issues.index) - set(kept.tolist())
+    assert confirmed.attrs["confirmed"] == 3
+    assert confirmed.attrs["estimated_issues"] == issues.attrs["estimated_issues"]
+    assert issues.attrs["confirmed"] == 0
+    # a confirmed pair of another label than the flagged one keeps nothing out
+    other = (given[kept] + 1) % 4
+    assert set(find_label_issues(x, given, confirmed=(kept, other)).index) == set(issues.index)

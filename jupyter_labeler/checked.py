@@ -1,0 +1,174 @@
+"""Checked marks: an annotator looked at a label that seemed wrong and kept it.
+
+A mark belongs to one annotation (an image's label), so it goes where the annotation goes: it
+is kept in the annotation's ``property`` object, under two keys of this package's own::
+
+    {"type": "modelarts/image_classification", "name": "cat", "annotated-by": "human/bob/bob",
+     "creation-time": "2026-05-01 10:00:00",
+     "property": {"@jupyter_labeler:checked_by": "alice",
+                  "@jupyter_labeler:checked_at": "2026-05-03 09:00:00"}}
+
+Snapshots and manifests keep an annotation's fields as they are (see ``docs/formats.md``), so
+marks need nothing of their own there, and ModelArts, its SDK and older readers see one more
+key in a ``property`` they keep or ignore. A label renamed or merged keeps its marks; a label
+taken off an image takes its mark with it (given again, it is a new annotation, unchecked).
+Other keys of ``property`` stay; a ``property`` written as JSON text stays text. An annotation
+whose ``property`` is neither an object nor the JSON text of one cannot carry a mark: it is left
+as it is.
+
+The journal's ``checked`` operation sets the marks of ``label`` on ``ids`` (``by`` and ``at``:
+one text, or a list aligned with ``ids``; ``by`` empty takes the mark off, as an undo does).
+Images that do not carry the label, and ids of no image, are passed over. Every reader checks
+it as the other operations (:mod:`jupyter_labeler.events`): a label name by the naming rules,
+ids and texts of bounded length. A mark's time is checked when marks are read
+(:func:`checked_pairs`): one that is no time, or more than a day ahead of the reader's clock,
+is not honoured, and said once in the dataset's problems; so is one whose name or time is
+longer than the journal allows (a ``label+`` may bring annotation fields of any size).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+import orjson
+
+from .state import State, member
+from .times import parse_times
+
+# as the journal bounds its texts (events.MAX_TEXT_CHARS, which imports this module)
+MAX_TEXT = 256
+
+__all__ = ["CHECKED_AT", "CHECKED_BY", "apply_checked", "checked_pairs", "mark_of"]
+
+CHECKED_BY = "@jupyter_labeler:checked_by"
+CHECKED_AT = "@jupyter_labeler:checked_at"
+# A mark dated later than this ahead of the reader's clock is not honoured: a writer with a
+# wrong clock, or a hostile one, must not hide a label from every check for years.
+FUTURE_SLACK = timedelta(days=1)
+
+
+def _property(fields: dict[str, Any] | None) -> tuple[dict[str, Any] | None, bool]:
+    """The annotation's ``property`` as a dict (None when it is not one, nor JSON text of
+    one), and whether it was text."""
+    value = (fields or {}).get("property")
+    if value is None:
+        return {}, False
+    if isinstance(value, dict):
+        return dict(value), False
+    if isinstance(value, str):
+        try:
+            parsed = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return None, True
+        return (dict(parsed), True) if isinstance(parsed, dict) else (None, True)
+    return None, False
+
+
+def mark_of(fields: dict[str, Any] | None) -> tuple[str, str]:
+    """``(by, at)`` of the mark in an annotation's fields; ``("", "")`` when it has none."""
+    prop, _ = _property(fields)
+    by = (prop or {}).get(CHECKED_BY)
+    at = (prop or {}).get(CHECKED_AT)
+    if not isinstance(by, str) or not by:
+        return "", ""
+    return by, at if isinstance(at, str) else ""
+
+
+def _with_mark(fields: dict[str, Any] | None, by: str, at: str) -> dict[str, Any] | None:
+    """The annotation's fields with the mark set (``by`` empty: taken off); None when its
+    ``property`` cannot carry one. An empty result means no fields at all."""
+    prop, as_text = _property(fields)
+    if prop is None:
+        return None
+    prop.pop(CHECKED_BY, None)
+    prop.pop(CHECKED_AT, None)
+    if by:
+        prop[CHECKED_BY], prop[CHECKED_AT] = by, at
+    out = dict(fields or {})
+    if prop:
+        out["property"] = orjson.dumps(prop).decode() if as_text else prop
+    else:
+        out.pop("property", None)
+    return out
+
+
+def apply_checked(state: State, op: dict[str, Any], by: str, at: str) -> list[dict[str, Any]]:
+    """Apply a (checked) ``checked`` operation; returns the operation that undoes it."""
+    name = op["label"]
+    labelset = state.labels.get(name)
+    ids = op.get("ids", [])
+    if labelset is None or not ids:
+        return []
+    codes = state.lookup(ids)
+    by_value, at_value = op.get("by", by), op.get("at", at)
+    bys = by_value if isinstance(by_value, list) else [by_value] * len(ids)
+    ats = at_value if isinstance(at_value, list) else [at_value] * len(ids)
+    carries = (codes >= 0) & member(codes, labelset.codes)
+    undo_ids: list[str] = []
+    undo_by: list[str] = []
+    undo_at: list[str] = []
+    for k in np.flatnonzero(carries).tolist():
+        code = int(codes[k])
+        fields = labelset.extra.get(code)
+        before = mark_of(fields)
+        new_by, new_at = (bys[k], ats[k]) if bys[k] else ("", "")
+        if before == (new_by, new_at):
+            continue
+        changed = _with_mark(fields, new_by, new_at)
+        if changed is None:
+            continue
+        if changed:
+            labelset.extra[code] = changed
+        else:
+            labelset.extra.pop(code, None)
+        undo_ids.append(ids[k])
+        undo_by.append(before[0])
+        undo_at.append(before[1])
+    if not undo_ids:
+        return []
+    state.mark_changed()
+    return [{"op": "checked", "label": name, "ids": undo_ids, "by": undo_by, "at": undo_at}]
+
+
+def checked_pairs(state: State, now: datetime) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """The (image code, label index) pairs of live images with an honoured mark, and a
+    sentence for the marks not honoured (a time that is no time, or in the future)."""
+    codes: list[int] = []
+    which: list[int] = []
+    times: list[str] = []
+    long: list[bool] = []  # a name or time longer than the journal allows its texts
+    for index, labelset in enumerate(state.labels.values()):
+        if not labelset.extra:
+            continue
+        for code, fields in labelset.extra.items():
+            if "property" not in fields:  # most extras (a suggestion's confidence) have none
+                continue
+            by, at = mark_of(fields)
+            if by and state.alive[code]:
+                codes.append(code)
+                which.append(index)
+                times.append(at)
+                long.append(len(by) > MAX_TEXT or len(at) > MAX_TEXT)
+    problems: list[str] = []
+    if not codes:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), problems
+    too_long = np.asarray(long, dtype=bool)
+    when, unreadable = parse_times([t if not x else "" for t, x in zip(times, long, strict=True)])
+    late = np.asarray(when > np.datetime64(now + FUTURE_SLACK), dtype=bool)
+    bad = too_long | unreadable | late | np.asarray(when.isna(), dtype=bool)
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        problems.append(
+            f"{int(bad.sum())} checked marks are not honoured: their time is none, no time "
+            "or more than a day ahead, or a text is too long (the first: "
+            f"{times[first][:40]!r} on image {state.ids[codes[first]]} for "
+            f"{list(state.labels)[which[first]]})"
+        )
+    keep = ~bad
+    return (
+        np.asarray(codes, np.int64)[keep],
+        np.asarray(which, np.int64)[keep],
+        problems,
+    )
