@@ -73,6 +73,13 @@ FRAME_AND_RED = """d => {
 }"""
 
 
+def choose_theme(page, name: str) -> None:
+    """Settings > Theme > ``name``, as a user picks it."""
+    page.locator(".lm-MenuBar-itemLabel", has_text="Settings").click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Theme$")).hover()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(rf"^{re.escape(name)}$")).click()
+
+
 def path_of(name: str) -> re.Pattern[str]:
     """The preview's path of the image a tile names (the tile shows the file's name only)."""
     return re.compile(rf"(^|/){re.escape(name)}\s*$")
@@ -259,17 +266,24 @@ def test_ok_with_nothing_selected_says_what_to_do_and_disabled_looks_disabled(
     expect(status).to_contain_text(SELECT_FIRST, timeout=WAIT_MS)
 
     # In the dark theme too, a disabled OK looks unlike an enabled one.
-    page.locator(".lm-MenuBar-itemLabel", has_text="Settings").click()
-    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Theme$")).hover()
-    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^JupyterLab Dark$")).click()
-    page.wait_for_function("() => document.body.dataset.jpThemeLight === 'false'", timeout=WAIT_MS)
-    enabled_dark = ok.evaluate("b => getComputedStyle(b).backgroundColor")
-    box.fill("")
-    expect(ok).to_be_disabled(timeout=WAIT_MS)
-    disabled_dark = ok.evaluate("b => getComputedStyle(b).backgroundColor")
-    assert disabled_dark != enabled_dark
-    assert disabled_dark != disabled[0]  # the dark theme's own colour, not a fixed one
-    assert cell_errors(page) == []
+    choose_theme(page, "JupyterLab Dark")
+    try:
+        page.wait_for_function(
+            "() => document.body.dataset.jpThemeLight === 'false'", timeout=WAIT_MS
+        )
+        enabled_dark = ok.evaluate("b => getComputedStyle(b).backgroundColor")
+        box.fill("")
+        expect(ok).to_be_disabled(timeout=WAIT_MS)
+        disabled_dark = ok.evaluate("b => getComputedStyle(b).backgroundColor")
+        assert disabled_dark != enabled_dark
+        assert disabled_dark != disabled[0]  # the dark theme's own colour, not a fixed one
+        assert cell_errors(page) == []
+    finally:
+        # The theme is a setting of the server the other tests share: put it back.
+        choose_theme(page, "JupyterLab Light")
+        page.wait_for_function(
+            "() => document.body.dataset.jpThemeLight === 'true'", timeout=WAIT_MS
+        )
 
 
 def test_the_accept_count_follows_at_once(lab: LabServer, page) -> None:
