@@ -181,7 +181,9 @@ def test_a_selection_never_hides_in_another_tab(lab: LabServer, page, tmp_path: 
     assert cell_errors(page) == []
 
 
-def test_dialogs_and_the_order_menu_show_every_word(lab: LabServer, page) -> None:
+def test_dialogs_and_the_order_menu_show_every_word(
+    lab: LabServer, page, artifacts_dir: Path
+) -> None:
     page.set_viewport_size({"width": 1000, "height": 900})
     root, _folder = open_labeler(lab, page, "fixdialog", view="all")
     dialog = root.locator(".jl-dialog")
@@ -208,6 +210,7 @@ def test_dialogs_and_the_order_menu_show_every_word(lab: LabServer, page) -> Non
         assert label_box is not None
         assert radio_box is not None
         assert label_box["y"] <= radio_box["y"] <= label_box["y"] + label_box["height"]
+        assert radio_box["x"] <= label_box["x"] + 8  # before its words, not after them
     for i in range(2):
         assert not page.evaluate(
             OVERLAP, [choices.nth(i).element_handle(), choices.nth(i + 1).element_handle()]
@@ -219,6 +222,7 @@ def test_dialogs_and_the_order_menu_show_every_word(lab: LabServer, page) -> Non
         "e => parseFloat(getComputedStyle(e).lineHeight) / parseFloat(getComputedStyle(e).fontSize)"
     )
     assert spacing < 1.6
+    screenshot(dialog, artifacts_dir / "delete-label-dialog.png")
     dialog.locator(".jl-dialog-cancel").click()
     expect(dialog).to_be_hidden(timeout=WAIT_MS)
 
@@ -231,6 +235,7 @@ def test_dialogs_and_the_order_menu_show_every_word(lab: LabServer, page) -> Non
     expect(confirm).not_to_have_class(re.compile(r"\bmod-danger\b"))
     frame, red = dialog.evaluate(FRAME_AND_RED)
     assert frame != red
+    screenshot(dialog, artifacts_dir / "split-dialog.png")
     assert dialog.evaluate(CUT_OR_OUTSIDE) == []
     dialog.locator(".jl-dialog-cancel").click()
 
