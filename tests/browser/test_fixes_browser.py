@@ -247,13 +247,14 @@ def test_dialogs_and_the_order_menu_show_every_word(
 
 
 def test_ok_with_nothing_selected_says_what_to_do_and_disabled_looks_disabled(
-    lab: LabServer, page
+    lab: LabServer, page, artifacts_dir: Path
 ) -> None:
     root, _folder = open_labeler(lab, page, "fixhint", view="unlabeled")
     box = root.locator(".jl-label-box input")
     ok = root.locator("button.jl-label-ok")
     status = root.locator(".jl-status")
     expect(ok).to_be_disabled()
+    screenshot(root.locator(".jl-label-box"), artifacts_dir / "label-box-disabled-light.png")
     disabled = ok.evaluate("b => [getComputedStyle(b).backgroundColor, getComputedStyle(b).cursor]")
     box.click()
     page.keyboard.type("meadow")
@@ -280,6 +281,7 @@ def test_ok_with_nothing_selected_says_what_to_do_and_disabled_looks_disabled(
         box.fill("")
         expect(ok).to_be_disabled(timeout=WAIT_MS)
         disabled_dark = ok.evaluate("b => getComputedStyle(b).backgroundColor")
+        screenshot(root.locator(".jl-label-box"), artifacts_dir / "label-box-disabled-dark.png")
         assert disabled_dark != enabled_dark
         assert disabled_dark != disabled[0]  # the dark theme's own colour, not a fixed one
         assert cell_errors(page) == []
