@@ -695,7 +695,8 @@ class Dataset:
     @property
     def others(self) -> list[tuple[str, str, int]]:
         """(author, view, page) of the other annotators seen at the last heartbeat (see
-        :meth:`follow`); :meth:`annotators` asks the store now."""
+        :meth:`follow`; this author in another tab or kernel is left out); :meth:`annotators`
+        asks the store now."""
         return self._presence.others
 
     def annotators(self) -> pd.DataFrame:

@@ -191,6 +191,8 @@ class Presence:
         view, page = self._where
         write_heartbeat(self.store, self.writer, self.author, view, page)
         table = self.annotators()
+        # The same author in another tab or kernel is not someone else: leave them out.
+        table = table[table["author"] != self.author]
         seen = [tuple(row) for row in table[["author", "view", "page"]].itertuples(index=False)]
         if seen != self._others:
             self._others = seen
@@ -198,7 +200,8 @@ class Presence:
 
     @property
     def others(self) -> list[tuple[str, str, int]]:
-        """(author, view, page) of the other annotators seen at the last :meth:`beat`."""
+        """(author, view, page) of the other annotators seen at the last :meth:`beat` (this
+        author's own other tabs and kernels are left out)."""
         return list(self._others)
 
     def annotators(self) -> pd.DataFrame:

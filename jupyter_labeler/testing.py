@@ -339,6 +339,11 @@ class LabelerDriver:
         return _text_of(self.labeler.dialog.message.value)
 
     @property
+    def dialog_is_danger(self) -> bool:
+        """Whether the open question is drawn as a danger (only deleting is)."""
+        return bool(self.labeler.dialog.is_danger)
+
+    @property
     def dialog_warning(self) -> str:
         """The last warning shown before an irreversible choice is carried out ("" if none)."""
         return _text_of(self.labeler.dialog.warning.value)
@@ -383,6 +388,15 @@ class LabelerDriver:
     def preview_type(self, text: str) -> None:
         """Type in the preview's label box."""
         self.labeler.preview.input.value = text
+
+    def preview_enter(self, text: str | None = None) -> None:
+        """Enter in the preview's label box: adds the label typed to the image shown."""
+        box = self.labeler.preview.input
+        box.receive({"event": "submit", "value": box.value if text is None else text})
+
+    def preview_escape(self) -> None:
+        """Esc in the preview's label box: closes the preview."""
+        self.labeler.preview.input.receive({"event": "cancel"})
 
     def preview_click(self, name: str) -> None:
         """One of the preview's buttons by its name in :data:`PREVIEW_BUTTONS`."""

@@ -484,8 +484,12 @@ def test_label_box_checks_names_and_labels_the_selection(
     ok = user.button("ok")
     assert ok.disabled
     user.type_label("roses")
-    assert ok.disabled  # nothing selected
+    # Nothing selected: OK says so on the status line rather than doing nothing.
+    assert not ok.disabled
     assert ok.tooltip.startswith("Select images first")
+    user.click("ok")
+    assert "Select images first: click a tile, or press a" in user.status_text
+    assert dataset.labels_of(ids_of(dataset)) == {i: [] for i in ids_of(dataset)}
     user.click_tile(1)
     user.click_tile(2)
     assert not ok.disabled
@@ -775,6 +779,13 @@ def test_upload_adds_images_and_lists_refused_ones(
     result = user.upload_result
     assert "1 image added." in result
     assert "notes.jpg:" in result
+    # A name with a space is made safe, and the result says so (nothing was "taken").
+    assert (
+        "new cat.jpg is saved as new_cat.jpg: spaces and signs such as + # % & are not kept "
+        "in file names." in result
+    )
+    assert "taken" not in result
+    assert "there already" not in result
     assert "1 image added, 1 refused." in user.status_text
     new = [i for i in ids_of(dataset, "unlabeled") if dataset.info(i)["path"] == "new_cat.jpg"]
     assert len(new) == 1
@@ -783,7 +794,16 @@ def test_upload_adds_images_and_lists_refused_ones(
     assert new[0] in user.visible_ids
     # A name already taken gets another, and the result says which.
     user.upload({"img03.jpg": jpeg((9, 9, 9))})
-    assert "img03.jpg was taken: saved as img03_1.jpg." in user.upload_result
+    assert (
+        "img03.jpg is saved as img03_1.jpg: a file named img03.jpg is there already."
+        in user.upload_result
+    )
+    # A name that does not say the format of the content ends as the content's format does.
+    user.upload({"photo.png": jpeg((1, 2, 3))})
+    assert (
+        "photo.png is saved as photo.jpg: its name now ends as its content's format does."
+        in user.upload_result
+    )
     # One result at a time, closed by its button.
     assert lab.upload_panel.result.is_open
     user.click("close upload result")
@@ -970,7 +990,10 @@ def test_label_filter(lab: Labeler, user: LabelerDriver, dataset: Dataset) -> No
     lab.label_filter = "roses"
     lab.view = "unlabeled"
     assert user.visible_ids == []
-    assert user.empty_message == "No unlabeled images carry the label roses."
+    assert user.empty_message == (
+        "No unlabeled image carries the label roses: choose another label in the filter, "
+        "or All labels."
+    )
     user.filter_by(None)
     assert lab.label_filter is None
 
@@ -1005,7 +1028,7 @@ def test_preview_add_change_remove_one_image(
     user.preview_click("previous")
     assert user.preview_image_id == user.visible_ids[0]
     user.preview_click("previous")
-    assert "This is the first image." in user.status_text
+    assert "This is the first image of the view." in user.status_text
     user.double_click(11)
     user.preview_click("next")
     assert lab.page == 1

@@ -116,7 +116,7 @@ def test_suggest_switch_computes_features_then_shows_dashed_chips(
     assert progress[0] == "Features: 0 / 36"
     assert "Features: 36 / 36" in progress
     assert progress[-1] == ""  # gone once done
-    assert "Features: 36 computed, 0 kept." in status_text(lab)
+    assert "Features computed for 36 images and stored with the labels." in status_text(lab)
     kinds = kind_of(dataset, truth)
     tiles = chips(lab)
     assert set(tiles) == set(shown(lab))
@@ -523,7 +523,7 @@ def test_features_compute_in_the_background_while_the_grid_works(
     assert not button.disabled
     assert button.description == "Compute features"
     assert "Features: 0 / 36" not in status_text(lab)
-    assert "Features: 36 computed, 0 kept." in status_text(lab)
+    assert "Features computed for 36 images and stored with the labels." in status_text(lab)
     assert dataset.has_features()
 
 

@@ -94,6 +94,7 @@ class Actions:
         self._calls = callbacks
         self._dialog: ChoiceDialog | None = None
         self._preview: Preview | None = None
+        self._opened_at: int | None = None  # the preview's image's place in the view
         guard = status.guard
         self.delete_images = widgets.Button(
             description="Delete images", icon="trash", disabled=True
@@ -170,6 +171,7 @@ class Actions:
             tuple(Choice(label, value) for value, label in SPLITS.items()),
             self._split_now,
             confirm_label="Split",
+            danger=False,
         )
 
     def _split_now(self, choice: str) -> None:
@@ -189,6 +191,7 @@ class Actions:
                 (Choice(f"Merge {old} into {new}", "merge"),),
                 lambda _choice: self._rename_now(old, new),
                 confirm_label="Merge",
+                danger=False,
             )
             return
         self._rename_now(old, new)
@@ -246,16 +249,31 @@ class Actions:
             data = thumb.data if thumb is not None else b""
             self._status.error(f"Cannot show {info.get('path', image_id)}: {exc}")
         self.preview.show(image_id, data, info, ds.label_names)
+        # Where it stood, for Previous / Next once it has left the view.
+        self._opened_at = self._calls.position(image_id)
 
     def preview_step(self, image_id: str, offset: int) -> None:
-        """Open the image before or after this one in the view's order (and show its page)."""
-        position = self._calls.position(image_id)
+        """Open the image before or after this one in the view's order (and show its page).
+
+        When the image shown has left the view (labeled in the Unlabeled tab, say), its
+        neighbours closed up over the place it had: the next one stands there now, the
+        previous one just before it."""
         ids = self._calls.ids()
-        if position is None or not len(ids):
+        if not len(ids):
+            self._status.info("No image is left in this view.")
             return
-        target = min(max(0, position + offset), len(ids) - 1)
-        if target == position:
-            self._status.info("This is the " + ("first" if offset < 0 else "last") + " image.")
+        position = self._calls.position(image_id)
+        if position is not None:
+            target = min(max(0, position + offset), len(ids) - 1)
+            at_end = target == position
+        else:
+            place = self._opened_at if self._opened_at is not None else 0
+            target = place if offset > 0 else place - 1
+            at_end = not 0 <= target < len(ids)
+        if at_end:
+            self._status.info(
+                "This is the " + ("first" if offset < 0 else "last") + " image of the view."
+            )
             return
         self._calls.show_image(str(ids[target]), None)
         self.open_image(str(ids[target]))

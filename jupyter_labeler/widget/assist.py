@@ -163,6 +163,21 @@ class _Suggestions:
         return [str(i) for i in self.images[np.unique(owner)]]
 
 
+def features_words(summary: Any) -> str:
+    """What a computation of the features did, said on the status line."""
+    if summary.computed:
+        said = (
+            f"Features computed for {plural(summary.computed, 'image')} and stored with the labels"
+        )
+    else:
+        said = "No image needed new features"
+    if summary.reused:
+        said += f"; {plural(summary.reused, 'image')} had them already"
+    if summary.failed:
+        said += f"; {plural(summary.failed, 'image')} could not be read"
+    return said + "."
+
+
 def _arrange(base: pd.Index, ranking: np.ndarray | None) -> pd.Index:
     """``base`` with the ids of ``ranking`` first (in its order), the rest after, as they were."""
     if ranking is None or not len(ranking) or not len(base):
@@ -258,7 +273,9 @@ class Assist(traitlets.HasTraits):
             description="Order",
             tooltip="Least certain first, by suggested label and similar need the images' "
             "features (Compute features)",
-            layout={"width": "260px"},
+            # Wide enough for the longest choice: the label takes its own width only.
+            style={"description_width": "initial"},
+            layout={"width": "auto"},
         )
         self._order.add_class("jl-order")
         self._order.observe(guard(self._order_chosen), "value")
@@ -377,9 +394,8 @@ class Assist(traitlets.HasTraits):
     # -- public actions ------------------------------------------------------------------------
     def accept_all(self) -> None:
         """Label every unlabeled image whose suggestion is at least ``min_confidence`` sure
-        (one action; Undo takes it back)."""
-        snap = self._snapshot
-        ids = snap.at_least(self.min_confidence) if snap is not None and self.suggest else []
+        (one action; Undo takes it back): the images the button counts, never more."""
+        ids = self._acceptable()
         if not ids:
             self._status.info(f"Nothing to accept: {self._accept_reason()}.")
             return
@@ -640,10 +656,7 @@ class Assist(traitlets.HasTraits):
             if self._closed:
                 return
             if summary.computed or not self._features_quiet:
-                failed = f"; {summary.failed:,} could not be read" if summary.failed else ""
-                self._status.info(
-                    f"Features: {summary.computed:,} computed, {summary.reused:,} kept{failed}."
-                )
+                self._status.info(features_words(summary))
         finally:
             if not self._closed:
                 self._status.progress("")
@@ -658,6 +671,8 @@ class Assist(traitlets.HasTraits):
         if self._closed or kind not in ("labels", "images", "reload"):
             return
         snap = self._snapshot
+        with self._status.reporting():
+            self._show_accept()
         if kind in ("images", "reload") and self.suggest and snap and snap.reason != _NO_FEATURES:
             # New images get their features (next to nothing to do when none is new).
             self._start_features(quiet=True)
@@ -682,9 +697,22 @@ class Assist(traitlets.HasTraits):
             return snap.reason
         return f"no suggestion is {self.min_confidence * 100:.0f}% sure or more"
 
+    def _acceptable(self) -> list[str]:
+        """The images Accept labels: a suggestion sure enough, and still unlabeled. The
+        suggestions are fitted again only a moment after a change; what the change took
+        away (images labeled, accepted or removed) leaves the count at once."""
+        snap = self._snapshot
+        if snap is None or not self.suggest:
+            return []
+        ids = snap.at_least(self.min_confidence)
+        if not ids:
+            return []
+        still = self._dataset.in_view(ids, "unlabeled")
+        return [i for i, keep in zip(ids, still, strict=True) if keep]
+
     def _show_accept(self) -> None:
         snap = self._snapshot
-        count = len(snap.at_least(self.min_confidence)) if snap is not None and self.suggest else 0
+        count = len(self._acceptable())
         button = self._accept
         if count:
             button.description = self._accept_words(count)
@@ -700,7 +728,8 @@ class Assist(traitlets.HasTraits):
         button.disabled = True
         button.tooltip = f"Nothing to accept: {reason}"
         self._note.value = (
-            f'<span class="jl-assist-reason" style="color:#666">{html.escape(reason)}</span>'
+            f'<span class="jl-assist-reason" style="color:var(--jp-ui-font-color2)">'
+            f"{html.escape(reason)}</span>"
             if self.suggest
             else ""
         )

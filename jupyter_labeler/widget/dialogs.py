@@ -1,4 +1,7 @@
-"""A confirmation dialog with choices, for deleting a label or deleting images.
+"""A confirmation dialog with choices: deleting a label or images, splitting, merging.
+
+Only a question that deletes is drawn as a danger (a red frame and button); the others are
+neutral, with a primary confirm button.
 
 A choice marked irreversible (it deletes source files) needs a second confirmation: the first click
 on the confirm button only arms it and says plainly what will be lost; changing the choice disarms.
@@ -40,29 +43,22 @@ class ChoiceDialog:
         self.choice.add_class("jl-dialog-choice")
         self.warning = widgets.HTML(value="", layout=widgets.Layout(display="none"))
         self.warning.add_class("jl-dialog-warning")
-        self.confirm = widgets.Button(
-            description="Delete", button_style="warning", layout=widgets.Layout(width="auto")
-        )
+        self.confirm = widgets.Button(description="Delete", button_style="danger")
         self.confirm.add_class("jl-dialog-confirm")
         self.cancel = widgets.Button(description="Cancel")
         self.cancel.add_class("jl-dialog-cancel")
+        buttons = widgets.HBox([self.confirm, self.cancel])
+        buttons.add_class("jl-dialog-buttons")
         self.box = widgets.VBox(
-            [
-                self.title,
-                self.message,
-                self.choice,
-                self.warning,
-                widgets.HBox([self.confirm, self.cancel]),
-            ],
-            layout=widgets.Layout(
-                display="none", border="1px solid #d93025", padding="8px", margin="6px 0"
-            ),
+            [self.title, self.message, self.choice, self.warning, buttons],
+            layout=widgets.Layout(display="none"),
         )
         self.box.add_class("jl-dialog")
         self._choices: dict[str, Choice] = {}
         self._on_confirm: Callable[[str], None] | None = None
         self._confirm_label = "Delete"
         self._final_warning = ""
+        self._danger = True
         self.armed = False
         self.choice.observe(guard(lambda _c: self._disarm()), "value")
         self.confirm.on_click(guard(lambda _b: self.press_confirm()))
@@ -71,6 +67,11 @@ class ChoiceDialog:
     @property
     def is_open(self) -> bool:
         return self.box.layout.display != "none"
+
+    @property
+    def is_danger(self) -> bool:
+        """Whether the question asked is drawn as a danger (it deletes)."""
+        return self._danger
 
     def ask(
         self,
@@ -81,13 +82,20 @@ class ChoiceDialog:
         *,
         confirm_label: str = "Delete",
         final_warning: str = "",
+        danger: bool = True,
     ) -> None:
         """Show the dialog. ``final_warning`` is the plain sentence shown before an
-        irreversible choice is carried out."""
+        irreversible choice is carried out; ``danger`` (deleting) draws it in red, else it is
+        a neutral question with a primary confirm button."""
         self._choices = {c.value: c for c in choices}
         self._on_confirm = on_confirm
         self._confirm_label = confirm_label
         self._final_warning = final_warning
+        self._danger = danger
+        if danger:
+            self.box.add_class("jl-dialog-danger")
+        else:
+            self.box.remove_class("jl-dialog-danger")
         self.title.value = f"<b>{html.escape(title)}</b>"
         self.message.value = html.escape(message)
         options = [
@@ -104,7 +112,7 @@ class ChoiceDialog:
         self.warning.value = ""
         self.warning.layout.display = "none"
         self.confirm.description = self._confirm_label
-        self.confirm.button_style = "warning"
+        self.confirm.button_style = "danger" if self._danger else "primary"
 
     def press_confirm(self) -> None:
         """What the confirm button does: arm first for an irreversible choice, then act."""
@@ -114,13 +122,9 @@ class ChoiceDialog:
         chosen = self._choices[value]
         if chosen.irreversible and not self.armed:
             self.armed = True
-            self.warning.value = (
-                '<b style="color:#b00020">'
-                f"{html.escape(self._final_warning or 'This cannot be undone.')}</b>"
-            )
+            self.warning.value = html.escape(self._final_warning or "This cannot be undone.")
             self.warning.layout.display = None
             self.confirm.description = "Yes, delete the source files for good"
-            self.confirm.button_style = "danger"
             return
         action = self._on_confirm
         self.hide()

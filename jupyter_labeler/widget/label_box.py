@@ -100,7 +100,7 @@ def problem_html(name: str) -> str:
     problem = label_problem(name)
     if problem is None:
         return ""
-    return f'<span style="color:#b00020;font-size:12px">{html.escape(problem)}</span>'
+    return f'<span class="jl-problem-text">{html.escape(problem)}</span>'
 
 
 class LabelBox:
@@ -170,10 +170,12 @@ class LabelBox:
     def _refresh(self) -> None:
         self.problem.value = problem_html(self.input.value)
         valid = bool(self.name) and label_problem(self.input.value) is None
-        self.ok.disabled = not (valid and self._selected_count > 0)
+        # With a valid name OK stays enabled when nothing is selected: pressing it (or Enter)
+        # then says on the status line to select images first, instead of doing nothing.
+        self.ok.disabled = not valid
         existing = self.name in self.input.options
-        self.remove.disabled = not (existing and self._selected_count > 0)
-        # A disabled button says why.
+        self.remove.disabled = not existing
+        # A button says why it is disabled, or what it needs.
         if not self.name:
             why = "Type a label name first"
         elif not valid:
@@ -184,13 +186,16 @@ class LabelBox:
             why = ""
         selected = plural(self._selected_count, "selected image")
         self.ok.tooltip = why or f"Add {self.name} to the {selected} (Enter)"
-        if self.remove.disabled:
-            self.remove.tooltip = why or f"{self.name} is not an existing label"
+        if not valid or self._selected_count == 0:
+            self.remove.tooltip = why
+        elif not existing:
+            self.remove.tooltip = f"{self.name} is not an existing label"
         else:
             self.remove.tooltip = f"Take {self.name} off the {selected}"
 
     def apply(self) -> None:
-        """What OK does, and Enter in the box."""
+        """What OK does, and Enter in the box: the label goes on the selected images (with
+        nothing selected, the Labeler says to select images first)."""
         if self.ok.disabled:
             return
         self._on_add(self.name)

@@ -59,6 +59,8 @@ PAGE_SIZES = (12, 24, 48, 96)
 PREFETCH_DELAY = 0.3
 _WIDGET_OPTIONS = ("view", "label_filter", "page_size", "page")  # page last: the others reset it
 _OPEN_OPTIONS = ("output", "storage_options", "author")
+#: What the status line says when an action needs selected images and there are none.
+SELECT_FIRST = "Select images first: click a tile, or press a in the grid to select the page."
 # How often a displayed Labeler applies other annotators' actions, by default (seconds).
 FOLLOW_EVERY = 3.0
 
@@ -93,8 +95,9 @@ class Labeler(widgets.VBox):
     page_size = traitlets.Int(48, help="Images per page: 12, 24, 48 or 96.")
     selected = traitlets.Tuple(
         (),
-        help="Ids of the selected images, in the order they were selected. Survives page turns "
-        "and view changes; ids of images that leave the dataset are dropped.",
+        help="Ids of the selected images, in the order they were selected. Survives page turns; "
+        "a change of tab, of label filter or of the images keeps only the selected images the "
+        "view still shows, so that the count and every action are about images one can see.",
     )
     label_filter = traitlets.Unicode(
         None,
@@ -378,6 +381,7 @@ class Labeler(widgets.VBox):
     @traitlets.observe("view")
     def _view_changed(self, _change: Any) -> None:
         with self._pages.batch():
+            self._keep_shown()
             self.page = 0
             self._request_render()
 
@@ -407,6 +411,7 @@ class Labeler(widgets.VBox):
             self._summary.show_filter(change["new"])
             if change["new"] is not None and self.view == "unlabeled":
                 self.view = "labeled"
+            self._keep_shown()
             self.page = 0
             self._request_render()
 
@@ -489,6 +494,7 @@ class Labeler(widgets.VBox):
                 self._drop_vanished()
             if self.label_filter is not None and self.label_filter not in self.dataset.label_names:
                 self.label_filter = None
+            self._keep_shown()
             self._summary.refresh()
             self._actions.refresh_preview()
             self._request_render(force=force)
@@ -535,17 +541,25 @@ class Labeler(widgets.VBox):
 
     def _need_selection(self) -> bool:
         if not self.selected:
-            self._status.info("Select images first (tick them, click them, or press a).")
+            self._status.info(SELECT_FIRST)
             return False
         return True
 
+    def _keep_shown(self) -> None:
+        """Keep only the selected images the view shows: a selection one cannot see would
+        silently receive the next label, or be deleted with the images one can."""
+        if self.selected and getattr(self, "dataset", None) is not None:
+            shown = self.dataset.in_view(self.selected, self.view, self.label_filter)
+            if not shown.all():
+                self.selected = tuple(
+                    i for i, keep in zip(self.selected, shown, strict=True) if keep
+                )
+
     def _labeled(self, result: Any) -> None:
         """Say the outcome of labeling the selection, then drop selected images that left the
-        view: an invisible selection would silently receive the next label."""
+        view (see :meth:`_keep_shown`)."""
         self._actions.done(result)
-        if self.selected:
-            shown = self.dataset.in_view(self.selected, self.view, self.label_filter)
-            self.selected = tuple(i for i, keep in zip(self.selected, shown, strict=True) if keep)
+        self._keep_shown()
 
     def _add_to_selection(self, name: str) -> None:
         if self._need_selection():

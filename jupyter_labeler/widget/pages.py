@@ -62,7 +62,15 @@ def thumbnail_bytes(dataset: Any, ids: list[str], size: int) -> list[bytes]:
 def empty_message(view: str, label_filter: str | None) -> str:
     """What an empty page says."""
     if label_filter is not None:
-        return f"No {view} images carry the label {label_filter}."
+        which = {
+            "unlabeled": "unlabeled image",
+            "mine": "image of yours",
+            "review": "image waiting for review",
+        }.get(view, "image")
+        return (
+            f"No {which} carries the label {label_filter}: choose another label in the filter, "
+            "or All labels."
+        )
     return {
         "unlabeled": "No unlabeled images.",
         "labeled": "No labeled images yet.",

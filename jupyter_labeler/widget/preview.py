@@ -11,7 +11,7 @@ import ipywidgets as widgets
 
 from ..names import label_problem
 from .closing import close_widgets
-from .label_box import label_combobox, problem_html
+from .label_box import LabelInput, problem_html
 
 __all__ = ["Preview", "chips_html", "image_format"]
 
@@ -25,12 +25,8 @@ def image_format(path: str) -> str:
 def chips_html(labels: Sequence[str]) -> str:
     """Labels as small chips; every name is escaped (label names come from users)."""
     if not labels:
-        return '<span class="jl-chip-none" style="color:#888;font-size:11px">no label</span>'
-    style = (
-        "display:inline-block;margin:1px 2px;padding:0 6px;border-radius:8px;"
-        "background:#e3eefc;color:#174ea6;font-size:11px;line-height:16px"
-    )
-    return "".join(f'<span class="jl-chip" style="{style}">{html.escape(x)}</span>' for x in labels)
+        return '<span class="jl-chip-none">no label</span>'
+    return "".join(f'<span class="jl-chip">{html.escape(x)}</span>' for x in labels)
 
 
 def _size_words(size: Any) -> str:
@@ -61,21 +57,24 @@ class Preview:
         self._on_change = on_change
         self._on_remove = on_remove
         self.image_id: str | None = None
-        self.image = widgets.Image(
-            format="jpeg",
-            layout=widgets.Layout(max_width="480px", max_height="480px", object_fit="contain"),
-        )
+        # The image gives way first: the side with the buttons keeps its room, and below
+        # about 700 px the side goes under the image (the box wraps) rather than past its edge.
+        self.image = widgets.Image(format="jpeg")
         self.image.add_class("jl-preview-image")
         self.info = widgets.HTML(value="")
         self.info.add_class("jl-preview-info")
-        self.current = widgets.Dropdown(
-            options=(), description="Label", layout=widgets.Layout(width="220px")
-        )
+        self.current = widgets.Dropdown(options=(), description="Label")
         self.current.add_class("jl-preview-labels")
-        self.input = label_combobox("New or existing label", "jl-preview-input")
+        self.input = LabelInput(
+            guard(self.press_add),
+            on_cancel=guard(self.hide),
+            placeholder="New or existing label (Enter adds it)",
+        )
+        self.input.add_class("jl-label-input")
+        self.input.add_class("jl-preview-input")
         self.problem = widgets.HTML(value="")
         self.problem.add_class("jl-preview-problem")
-        self.add = widgets.Button(description="Add", tooltip="Add this label to this image")
+        self.add = widgets.Button(description="Add", tooltip="Add this label to this image (Enter)")
         self.add.add_class("jl-preview-add")
         self.change = widgets.Button(
             description="Change", tooltip="Replace the chosen label with the typed one"
@@ -87,26 +86,20 @@ class Preview:
         self.remove.add_class("jl-preview-remove")
         self.close_button = widgets.Button(description="Close", icon="times", tooltip="Close (Esc)")
         self.close_button.add_class("jl-preview-close")
-        self.previous = widgets.Button(
-            description="", icon="arrow-left", tooltip="Previous image",
-            layout=widgets.Layout(width="40px"),
-        )  # fmt: skip
+        self.previous = widgets.Button(description="Previous", tooltip="Previous image")
         self.previous.add_class("jl-preview-prev")
-        self.next = widgets.Button(
-            description="", icon="arrow-right", tooltip="Next image",
-            layout=widgets.Layout(width="40px"),
-        )  # fmt: skip
+        self.next = widgets.Button(description="Next", tooltip="Next image")
         self.next.add_class("jl-preview-next")
         self._rows = [
             widgets.HBox([self.current, self.remove]),
             widgets.HBox([self.input, self.add, self.change]),
             widgets.HBox([self.previous, self.next, self.close_button]),
         ]
+        for row in self._rows:
+            row.add_class("jl-preview-row")
         self.side = widgets.VBox([self.info, *self._rows, self.problem])
-        self.box = widgets.HBox(
-            [self.image, self.side],
-            layout=widgets.Layout(display="none", border="1px solid #ccc", padding="6px"),
-        )
+        self.side.add_class("jl-preview-side")
+        self.box = widgets.HBox([self.image, self.side], layout=widgets.Layout(display="none"))
         self.box.add_class("jl-preview")
         self.input.observe(guard(lambda _c: self._refresh_buttons()), "value")
         self.current.observe(guard(lambda _c: self._refresh_buttons()), "value")

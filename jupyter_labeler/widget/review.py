@@ -185,7 +185,8 @@ def _excluded_html(excluded: int) -> str:
         return ""
     verb = "waits" if excluded == 1 else "wait"
     return (
-        f'<span style="color:#5f6368">{plural(excluded, "image")} assigned to you {verb} for '
+        '<span style="color:var(--jp-ui-font-color2)">'
+        f"{plural(excluded, 'image')} assigned to you {verb} for "
         "another reviewer: nobody reviews their own work.</span>"
     )
 
@@ -201,9 +202,8 @@ def _rejections_html(rejections: Mapping[str, int]) -> str:
     ]
     more = " …" if len(rejections) > 5 else ""
     return (
-        f'<span style="color:#b3261e">{plural(total, "image")} came back from review:</span> '
-        + ", ".join(parts)
-        + more
+        '<span style="color:var(--jp-error-color1)">'
+        f"{plural(total, 'image')} came back from review:</span> " + ", ".join(parts) + more
     )
 
 

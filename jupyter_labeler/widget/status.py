@@ -138,7 +138,7 @@ class StatusLine:
             parts.append(f'<span class="jl-progress">{html.escape(self.progress_text)}</span>')
         if self.message:
             kind = "jl-message-error" if self.is_error else "jl-message"
-            color = "color:#b00020;" if self.is_error else ""
+            color = "color:var(--jp-error-color1);" if self.is_error else ""
             parts.append(f'<span class="{kind}" style="{color}">{html.escape(self.message)}</span>')
         self.widget.value = " · ".join(parts)
         if self.is_error:

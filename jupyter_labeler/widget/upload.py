@@ -8,17 +8,31 @@ input), as one message with the files as binary buffers.
 from __future__ import annotations
 
 import html
+import posixpath
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import ipywidgets as widgets
 
+from ..names import clean_file_name
 from ..words import plural
 from .closing import close_widgets
 
-__all__ = ["Notice", "SyncPanel", "UploadPanel", "refused_html"]
+__all__ = ["Notice", "SyncPanel", "UploadPanel", "refused_html", "rename_reason"]
 
 ACCEPT = ".jpg,.jpeg,.png,.bmp"
+
+
+def rename_reason(given: str, stored: str) -> str:
+    """Why an uploaded file is stored under another name (see :func:`.uploads.check_uploads`)."""
+    safe = clean_file_name(given)
+    if stored == safe:
+        return "spaces and signs such as + # % & are not kept in file names"
+    if posixpath.splitext(stored)[0] == posixpath.splitext(safe)[0]:
+        return "its name now ends as its content's format does"
+    return (
+        f"a file named {posixpath.splitext(safe)[0]}.{stored.rsplit('.', 1)[-1]} is there already"
+    )
 
 
 def refused_html(
@@ -28,8 +42,8 @@ def refused_html(
     parts = [f'<span class="jl-upload-added">{plural(added, "image")} added.</span>']
     for given, stored in renamed or ():
         parts.append(
-            f'<div class="jl-upload-renamed">{html.escape(given)} was taken: saved as '
-            f"<b>{html.escape(stored)}</b>.</div>"
+            f'<div class="jl-upload-renamed">{html.escape(given)} is saved as '
+            f"<b>{html.escape(stored)}</b>: {html.escape(rename_reason(given, stored))}.</div>"
         )
     if refused:
         items = "".join(
@@ -37,7 +51,7 @@ def refused_html(
             for name, reason in refused
         )
         parts.append(
-            f'<div class="jl-upload-refused" style="color:#b00020">'
+            f'<div class="jl-upload-refused" style="color:var(--jp-error-color1)">'
             f"{len(refused)} not added:<ul style='margin:2px 0'>{items}</ul></div>"
         )
     return "".join(parts)

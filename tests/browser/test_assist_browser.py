@@ -36,7 +36,7 @@ def test_suggest_accept_and_more_like_these(lab: LabServer, page, artifacts_dir:
     # Suggest on: the features are computed first, then every tile gets a dashed chip.
     root.locator(".jl-suggest").click()
     expect(root.locator(".jl-status")).to_contain_text(
-        re.compile(r"Features: \d+ computed"), timeout=SLOW_MS
+        re.compile(r"Features computed for \d+ images"), timeout=SLOW_MS
     )
     for i in range(tiles.count()):
         expect(tiles.nth(i).locator(".jl-chip-suggested").first).to_have_text(
