@@ -57,7 +57,8 @@ function render({ model, el }) {
     const rename = icon("jl-label-rename", "fa-pencil", `Rename ${name}`);
     const remove = icon("jl-label-delete", "fa-trash", `Delete the label ${name}…`);
     const bar = make("div", "jl-label-bar");
-    node.append(key, label, count, rename, remove, bar);
+    // The spaces keep the row's words apart when its text is read or copied.
+    node.append(key, " ", label, " ", count, rename, remove, bar);
     const row = { node, key, label, count, bar, input, name };
     label.addEventListener("click", () => startEditing(row));
     rename.addEventListener("click", () => {
