@@ -74,7 +74,7 @@ def show(lab: LabServer, page, folder: Path, author: str, view: str):
 
 
 def names(root) -> list[str]:
-    return [t.strip() for t in root.locator(".jl-tile .jl-tile-name").all_inner_texts()]
+    return [t.strip() for t in root.locator(".jl-tile .jl-tile-name").all_text_contents()]
 
 
 def test_review_accept_reject_and_mine(lab: LabServer, page) -> None:
@@ -89,8 +89,14 @@ def test_review_accept_reject_and_mine(lab: LabServer, page) -> None:
     expect(tiles).to_have_count(LABELED, timeout=WAIT_MS)
     bar = root.locator(".jl-review-bar")
     expect(bar).to_be_visible()
-    # The grid scrolls: the reason box must still open where one looks from its last row.
-    assert root.locator(".jl-grid").evaluate("g => g.scrollHeight > g.clientHeight")
+    # Large tiles, so that the grid scrolls: the reason box must still open where one looks
+    # from its last row.
+    root.locator(".jl-tile-size").select_option("large")
+    page.wait_for_function(
+        "() => { const g = document.querySelector('.jl-labeler .jl-grid');"
+        " return g.scrollHeight > g.clientHeight; }",
+        timeout=WAIT_MS,
+    )
 
     # Two ticked tiles, Accept: both leave the view and the count drops.
     before = names(root)

@@ -67,7 +67,7 @@ def test_a_label_from_one_page_appears_in_the_other(lab: LabServer, page, browse
         second = show_labeler(lab, other_page, "team-bob.ipynb", str(folder), "bob")
         pane = second.locator(".jl-labels-pane")
         expect(pane).not_to_contain_text(LABEL)
-        names_second = [t.strip() for t in second.locator(".jl-tile-name").all_inner_texts()]
+        names_second = [t.strip() for t in second.locator(".jl-tile-name").all_text_contents()]
 
         # Alice ticks two tiles, types a new label and presses OK.
         tiles = first.locator(".jl-tile")
