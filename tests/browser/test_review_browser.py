@@ -130,7 +130,7 @@ def test_review_accept_reject_and_mine(lab: LabServer, page) -> None:
     # A tile clicked, `r`, a reason begun, Esc: the box closes, nothing is rejected, the tile
     # stays selected, and the next key, with no click, acts on the grid: `y` accepts it.
     kept = tiles.nth(1)
-    kept_name = kept.locator(".jl-tile-name").inner_text().strip()
+    kept_name = (kept.locator(".jl-tile-name").text_content() or "").strip()
     kept.locator("img").click()
     expect(selected).to_have_count(1, timeout=WAIT_MS)
     page.keyboard.press("r")
@@ -153,7 +153,7 @@ def test_review_accept_reject_and_mine(lab: LabServer, page) -> None:
     # to the grid: `a` selects the rest of the page and `y` accepts it, with no click.
     last = tiles.last
     last.scroll_into_view_if_needed()
-    rejected = last.locator(".jl-tile-name").inner_text().strip()
+    rejected = (last.locator(".jl-tile-name").text_content() or "").strip()
     last.locator("img").click()
     expect(selected).to_have_count(1, timeout=WAIT_MS)
     page.keyboard.press("r")

@@ -74,7 +74,9 @@ def test_a_label_from_one_page_appears_in_the_other(lab: LabServer, page, browse
         tiles.nth(0).locator("input.jl-tile-check").click()
         tiles.nth(3).locator("input.jl-tile-check").click()
         expect(first.locator(".jl-tile.jl-selected")).to_have_count(2, timeout=WAIT_MS)
-        chosen = [tiles.nth(i).locator(".jl-tile-name").inner_text().strip() for i in (0, 3)]
+        chosen = [
+            (tiles.nth(i).locator(".jl-tile-name").text_content() or "").strip() for i in (0, 3)
+        ]
         first.locator(".jl-label-box input").fill(LABEL)
         ok = first.locator("button.jl-label-ok")
         expect(ok).to_be_enabled(timeout=WAIT_MS)
