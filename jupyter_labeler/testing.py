@@ -45,6 +45,8 @@ _TAG = re.compile(r"<[^>]+>")
 #: The Labeler's buttons by the names :meth:`LabelerDriver.click` takes.
 BUTTONS = (
     "undo",
+    "more",
+    "add images",
     "delete images",
     "split",
     "synchronize",
@@ -281,6 +283,8 @@ class LabelerDriver:
         lab = self.labeler
         found = {
             "undo": lambda: lab.undo_button,
+            "more": lambda: lab.more_menu.button,
+            "add images": lambda: lab.add_images_button,
             "delete images": lambda: lab.delete_images_button,
             "split": lambda: lab.split_button,
             "synchronize": lambda: lab.sync_panel.button,
@@ -301,8 +305,21 @@ class LabelerDriver:
         return found()
 
     def click(self, name: str) -> None:
-        """Click one of the Labeler's buttons by its name in :data:`BUTTONS`."""
-        self.button(name).click()
+        """Click one of the Labeler's buttons by its name in :data:`BUTTONS`.
+
+        Add images, Synchronize, Split and Delete images live in the More menu: they are
+        clicked as they are, whether the menu is open or not ("more" opens and closes it).
+        """
+        button = self.button(name)
+        if name == "more":
+            button.value = not button.value  # a toggle: its click is a change of value
+            return
+        button.click()
+
+    @property
+    def menu_open(self) -> bool:
+        """Whether the More menu is open."""
+        return bool(self.labeler.more_menu.is_open)
 
     # -- the label box ---------------------------------------------------------------------------
     def type_label(self, text: str) -> None:

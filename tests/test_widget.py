@@ -31,10 +31,13 @@ from jupyter_labeler.testing import LabelerDriver
 from jupyter_labeler.widget import Labeler, label
 from jupyter_labeler.widget import keys as keymap
 from jupyter_labeler.widget import labeler as labeler_module
-from jupyter_labeler.widget.grid import thumbnail_px
+from jupyter_labeler.widget.grid import DEFAULT_TILE_SIZE, TILE_SIZES, thumbnail_px
+from jupyter_labeler.widget.labeler import keys_hint
 from jupyter_labeler.widget.preview import chips_html
 
 N_IMAGES = 30
+# The side of the thumbnails sent at the default tile size.
+PX = TILE_SIZES[DEFAULT_TILE_SIZE]
 
 
 def jpeg(color: tuple[int, int, int] = (200, 60, 40), size: tuple[int, int] = (40, 30)) -> bytes:
@@ -256,19 +259,19 @@ def test_a_page_is_one_message_with_thumbnails_as_buffers(user: LabelerDriver) -
     assert len(buffers) == 7
     assert all(b[:2] == b"\xff\xd8" for b in buffers)
     assert "thumbs" in str(msg["buffer_paths"])
-    assert state["thumb_keys"] == [f"160/{i}" for i in user.visible_ids]
+    assert state["thumb_keys"] == [f"{PX}/{i}" for i in user.visible_ids]
 
 
 def test_the_next_page_is_pushed_ahead_and_a_turn_sends_no_thumbnail(
     lab: Labeler, user: LabelerDriver
 ) -> None:
     second = ids_of(lab.dataset, "unlabeled")[12:24]
-    thumbs = lab.dataset.thumbnails(second, size=160)
+    thumbs = lab.dataset.thumbnails(second, size=PX)
     with user.sent_to_browser() as sent:
         # Already pushed when the first page was shown: pushing them again sends nothing.
-        assert lab.grid.push(second, 160, [thumbs[i].data for i in second]) == 0
+        assert lab.grid.push(second, PX, [thumbs[i].data for i in second]) == 0
         assert _pushed(sent) == []
-        assert all(f"160/{i}" in lab.grid.held for i in second)
+        assert all(f"{PX}/{i}" in lab.grid.held for i in second)
 
         user.turn("next")
         updates = updates_of(sent)
@@ -280,7 +283,7 @@ def test_the_next_page_is_pushed_ahead_and_a_turn_sends_no_thumbnail(
         pushed = _pushed(sent)
         assert len(pushed) == 1
         keys, data = pushed[0]
-        assert keys == [f"160/{i}" for i in ids_of(lab.dataset, "unlabeled")[24:31]]
+        assert keys == [f"{PX}/{i}" for i in ids_of(lab.dataset, "unlabeled")[24:31]]
         assert len(data) == 7
         assert all(b[:2] == b"\xff\xd8" for b in data)
 
@@ -291,7 +294,7 @@ def test_the_next_page_is_pushed_ahead_and_a_turn_sends_no_thumbnail(
         assert not any(
             updates[0][1]
         )  # no thumbnail bytes (an unchanged list of empty ones is not sent)
-        assert updates[0][0]["state"]["thumb_keys"] == [f"160/{i}" for i in user.visible_ids]
+        assert updates[0][0]["state"]["thumb_keys"] == [f"{PX}/{i}" for i in user.visible_ids]
         assert _pushed(sent) == []
 
 
@@ -311,7 +314,7 @@ def test_the_next_page_goes_once_the_browser_has_drawn_this_one(
         user.wait_for_pushes()  # made and sent by the pusher's thread
     pushed = _pushed(sent)
     assert len(pushed) == 1
-    assert pushed[0][0] == [f"160/{i}" for i in ids_of(lab.dataset, "unlabeled")[24:31]]
+    assert pushed[0][0] == [f"{PX}/{i}" for i in ids_of(lab.dataset, "unlabeled")[24:31]]
 
 
 def test_the_browser_says_what_it_let_go_and_asks_for_what_it_lacks(
@@ -319,8 +322,8 @@ def test_the_browser_says_what_it_let_go_and_asks_for_what_it_lacks(
 ) -> None:
     first = user.visible_ids
     grid = lab.grid
-    grid.receive({"event": "evicted", "keys": [f"160/{first[1]}", "nonsense"]})
-    assert f"160/{first[1]}" not in grid.held
+    grid.receive({"event": "evicted", "keys": [f"{PX}/{first[1]}", "nonsense"]})
+    assert f"{PX}/{first[1]}" not in grid.held
     user.turn("next")
     with user.sent_to_browser() as sent:
         user.turn("prev")  # the first page again: only the thumbnail it let go is sent
@@ -329,11 +332,17 @@ def test_the_browser_says_what_it_let_go_and_asks_for_what_it_lacks(
 
         sent.clear()
         # A second view (or a reloaded page) lacks them all and asks: they come again.
-        grid.receive({"event": "want", "keys": [f"160/{first[2]}", f"160/{first[3]}", "160/nope"]})
+        grid.receive(
+            {"event": "want", "keys": [f"{PX}/{first[2]}", f"{PX}/{first[3]}", f"{PX}/nope"]}
+        )
         grid.receive({"event": "want", "keys": ["100000/" + first[2], "x/y", 7]})  # refused
     customs = [m["content"] for m, _ in sent if m.get("method") == "custom"]
     assert customs == [
-        {"event": "thumbs", "keys": [f"160/{first[2]}", f"160/{first[3]}"], "none": ["160/nope"]}
+        {
+            "event": "thumbs",
+            "keys": [f"{PX}/{first[2]}", f"{PX}/{first[3]}"],
+            "none": [f"{PX}/nope"],
+        }
     ]
 
 
@@ -580,7 +589,12 @@ def test_keys_label_turn_pages_select_clear_and_undo(
     dataset.add_label("tulips", ids_of(dataset)[-2:-1])
     lab.view = "all"  # labeled images stay in view, and so in the selection
     assert set(lab.grid.key_names) == {k for s in keymap.KEYS for k in s.keys}
-    assert "Esc close the preview or dialog, else clear the selection" in lab.grid.key_help
+    # One short line, with only the keys that act in this view: y and r act in Review only.
+    assert "Esc clear" in lab.grid.key_help
+    assert "y accept" not in lab.grid.key_help
+    assert "r reject" not in lab.grid.key_help
+    assert "y accept" in keys_hint("review")
+    assert "r reject" in keys_hint("review")
     user.press("End")
     assert lab.page == lab.page_count - 1
     user.press("Home")
@@ -742,6 +756,52 @@ def test_delete_images_from_dataset_only(
     assert user.tab_titles["all"] == "All (29)"
     user.click("undo")
     assert len(dataset.ids()) == 31
+
+
+def test_the_more_menu_holds_the_rare_actions(lab: Labeler, user: LabelerDriver) -> None:
+    menu = lab.more_menu
+    assert not user.menu_open
+    assert menu.panel.layout.display == "none"
+    assert list(menu.panel.children) == [
+        lab.add_images_button,
+        lab.sync_panel.button,
+        lab.split_button,
+        lab.delete_images_button,
+    ]
+    # Only Delete images is drawn as dangerous.
+    assert [b.button_style for b in menu.panel.children] == ["", "", "", "danger"]
+    user.click("more")
+    assert user.menu_open
+    assert menu.panel.layout.display == "flex"
+    user.click_tile(1)
+    user.click("delete images")  # an item closes the menu and does its work
+    assert not user.menu_open
+    assert menu.panel.layout.display == "none"
+    assert user.dialog_open
+    user.cancel()
+    # Add images asks the browser for its file picker (the files come back as an upload).
+    user.click("more")
+    with user.sent_to_browser() as sent:
+        user.click("add images")
+    assert [data["content"] for data, _ in sent if data.get("method") == "custom"] == [
+        {"do": "pick"}
+    ]
+    assert not user.menu_open
+
+
+def test_tabs_filter_and_status_leave_colours_to_the_theme(
+    lab: Labeler, user: LabelerDriver
+) -> None:
+    user.open_tab("all")
+    assert user.active_tab == "all"
+    # The current tab is marked by a class the theme's CSS draws, not a coloured button
+    # (white on the "info" colour reads at 3.5:1 in the light theme).
+    assert all(b.button_style == "" for b in lab.tabs.values())
+    # Only the label box is called Label.
+    assert lab.filter_menu.description == ""
+    lab.status.error("The store refused the write")
+    assert "style=" not in lab.status.markup
+    assert user.status_is_error
 
 
 def test_delete_images_with_files_is_confirmed_twice(
@@ -1067,7 +1127,7 @@ def test_one_thumbnail_call_per_page_and_one_for_the_next_pushed_ahead(
     order = ids_of(dataset, "unlabeled")
     lab.page = 1
     assert calls == [order[12:24], order[24:36]]
-    assert lab.grid.held[-7:] == [f"160/{i}" for i in order[24:36]]
+    assert lab.grid.held[-7:] == [f"{PX}/{i}" for i in order[24:36]]
     # A label change on this page updates the chips without fetching thumbnails again.
     lab.view = "all"
     lab.page = 1

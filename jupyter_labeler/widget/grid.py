@@ -38,10 +38,11 @@ import traitlets
 
 from .assets import STATIC, esm
 
-__all__ = ["TILE_SIZES", "GridCallbacks", "ImageGrid", "thumbnail_px"]
+__all__ = ["DEFAULT_TILE_SIZE", "TILE_SIZES", "GridCallbacks", "ImageGrid", "thumbnail_px"]
 
 #: CSS pixels of a tile's image for each tile size.
 TILE_SIZES = {"small": 112, "medium": 160, "large": 224}
+DEFAULT_TILE_SIZE = "small"
 # On HiDPI screens thumbnails are sent larger, but a page stays within this many pixels
 # (48 images of 256x256, about 330 KB of JPEG): sharp enough, and page turns stay fast.
 _PAGE_PIXEL_BUDGET = 48 * 256 * 256
@@ -89,7 +90,10 @@ class ImageGrid(anywidget.AnyWidget):
     _css = STATIC / "grid.css"
 
     ids = traitlets.List(traitlets.Unicode(), help="Ids of the page's images.").tag(sync=True)
-    names = traitlets.List(traitlets.Unicode(), help="File names, as shown.").tag(sync=True)
+    names = traitlets.List(
+        traitlets.Unicode(),
+        help="Each image's path in the source folder (the tile shortens it in the middle).",
+    ).tag(sync=True)
     labels = traitlets.List(traitlets.List(traitlets.Unicode()), help="Each image's labels.").tag(
         sync=True
     )
@@ -127,9 +131,12 @@ class ImageGrid(anywidget.AnyWidget):
     page_sizes = traitlets.List(traitlets.Int()).tag(sync=True)
     empty_message = traitlets.Unicode("").tag(sync=True)
     tile_size = traitlets.Enum(
-        tuple(TILE_SIZES), "medium", help="Tile size: 'small', 'medium' or 'large'."
+        tuple(TILE_SIZES),
+        DEFAULT_TILE_SIZE,
+        help="Tile size: 'small', 'medium' or 'large'. Small by default: at 1,400 px with "
+        "JupyterLab's file browser open, three rows of five tiles show at once.",
     ).tag(sync=True)
-    tile_px = traitlets.Int(TILE_SIZES["medium"]).tag(sync=True)
+    tile_px = traitlets.Int(TILE_SIZES[DEFAULT_TILE_SIZE]).tag(sync=True)
     hidpi = traitlets.Bool(False, help="Set by the browser on a HiDPI screen.").tag(sync=True)
     key_names = traitlets.List(traitlets.Unicode(), help="Key names the grid handles.").tag(
         sync=True
@@ -228,6 +235,11 @@ class ImageGrid(anywidget.AnyWidget):
                     content["none"] = none
                 self.send(content, buffers)
             return len(keys)
+
+    def pick_files(self) -> None:
+        """Open the browser's file picker of "Add images…" (right after the user pressed a
+        button, while the browser still counts the press as theirs)."""
+        self.send({"do": "pick"})
 
     def forget_sent(self) -> None:
         """Images changed: send every thumbnail again before the browser shows it from its cache."""

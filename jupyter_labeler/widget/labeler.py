@@ -41,6 +41,7 @@ from .dialogs import ChoiceDialog
 from .grid import GridCallbacks, ImageGrid
 from .label_box import LabelBox
 from .labels_pane import LabelsPane
+from .menu import MoreMenu
 from .pages import PageCallbacks, Pages, Where, thumbnail_bytes
 from .preview import Preview
 from .review import TEAM_VIEWS, TeamPanel
@@ -63,6 +64,29 @@ _OPEN_OPTIONS = ("output", "storage_options", "author")
 SELECT_FIRST = "Select images first: click a tile, or press a in the grid to select the page."
 # How often a displayed Labeler applies other annotators' actions, by default (seconds).
 FOLLOW_EVERY = 3.0
+# The keys hint under the grid: the key and one or two words for each action.
+_HINT_WORDS = {
+    "label": "label",
+    "previous_page": "page",
+    "select_page": "select page",
+    "clear_selection": "clear",
+    "undo": "undo",
+    "accept_suggestions": "accept suggestion",
+    "delete_images": "delete",
+    "accept": "accept",
+    "reject": "reject",
+}
+_HINT_KEYS = {"label": "1-9", "previous_page": "← →", "delete_images": "Del"}
+
+
+def keys_hint(view: str) -> str:
+    """The grid's keys on one short line, only those that act in ``view``."""
+    words = [
+        f"{_HINT_KEYS.get(s.action, s.shown or s.keys[0])} {_HINT_WORDS[s.action]}"
+        for s in keymap.KEYS
+        if s.action in _HINT_WORDS and s.view in ("", view)
+    ]
+    return " · ".join(words)
 
 
 def _open_dataset(source: Any, **open_options: Any) -> Any:
@@ -208,7 +232,7 @@ class Labeler(widgets.VBox):
             ),
             page_sizes=list(PAGE_SIZES),
             key_names=[key for shortcut in keymap.KEYS for key in shortcut.keys],
-            key_help=keymap.help_line(),
+            key_help=keys_hint(self.view),
         )
         self._pages = Pages(
             ds,
@@ -219,7 +243,7 @@ class Labeler(widgets.VBox):
                 selected=lambda: self.selected,
                 go_to=functools.partial(setattr, self, "page"),
                 decorate=lambda ids, labels: self.assist.decorate(ids, labels),
-                rendered=lambda: self._summary.show_view(),
+                rendered=self._page_shown,
                 prefetch_delay=lambda: PREFETCH_DELAY,
             ),
         )
@@ -266,48 +290,63 @@ class Labeler(widgets.VBox):
             accept=self._team.accept,
             reject=self._team.ask_reject,
         )
-        self._parts_to_close = [self._status.widget]
+        self._add_images = widgets.Button(
+            description="Add images…",
+            icon="upload",
+            tooltip="Upload JPG, JPEG, PNG or BMP files: at most 5 MB an image and 8 MB at once",
+        )
+        self._add_images.add_class("jl-upload")
+        self._add_images.on_click(guard(lambda _b: self._grid.pick_files()))
+        self._delete_images.button_style = "danger"
+        self._menu = MoreMenu(
+            [self._add_images, self._sync.button, self._split, self._delete_images]
+        )
+        self._parts_to_close = [self._status.widget, self._add_images]
 
     def _layout_children(self) -> tuple[widgets.Widget, ...]:
+        """Two rows of controls, then the grid beside All Labels (see ``static/grid.css``).
+
+        The first row: the tabs, the label filter, the label box, Undo and the More menu. The
+        second: the grid's selection bar, pager and sizes, the assist controls and the status
+        line, which the grid's element shares with its siblings; then the tiles take the rest.
+        The rows wrap when the notebook is narrow, and All Labels goes under the grid.
+        """
+        gap = widgets.Box()
+        gap.add_class("jl-toolbar-gap")
         top = widgets.HBox(
             [
                 *self._tabs.values(),
                 *self._team.tabs.values(),
+                gap,
                 self._filter,
+                self._label_box.box,
                 self._undo,
-                self._delete_images,
-                self._split,
-                self._sync.button,
                 self._sync.progress,
-            ],
-            layout={"align_items": "center", "flex_flow": "row wrap"},
+                self._menu.box,
+            ]
         )
+        top.add_class("jl-toolbar")
         messages = widgets.VBox([self._upload.result.box, self._sync.summary.box])
-        # The grid scrolls inside a box of bounded height, so the toolbar above it and the
+        # The grid scrolls inside a box of bounded height, so the rows above it and the
         # All Labels pane beside it stay in view; the preview and dialogs open over the grid.
-        grid_area = self._grid_area = widgets.VBox(
-            [self._grid],
-            layout={"flex": "1 1 auto", "min_width": "0"},
+        grid_area = self._grid_area = widgets.Box(
+            [self._grid, self.assist.box, self._status.widget]
         )
         grid_area.add_class("jl-main-area")
-        side = widgets.VBox(
-            [self._labels.box, self._readiness],
-            layout={"flex": "0 0 300px", "width": "300px", "margin": "0 0 0 12px"},
-        )
-        main = widgets.HBox([grid_area, side], layout={"align_items": "flex-start"})
+        side = widgets.VBox([self._labels.box, self._readiness])
+        side.add_class("jl-side")
+        main = widgets.Box([grid_area, side])
         main.add_class("jl-main")
-        self._parts_to_close += [top, messages, grid_area, side, main]
-        return (
-            top,
-            self._team.box,
-            self._team.notes,
-            self._label_box.box,
-            self._status.widget,
-            self._others,
-            messages,
-            self.assist.box,
-            main,
-        )
+        self._parts_to_close += [gap, top, messages, grid_area, side, main]
+        return (top, self._team.box, self._team.notes, self._others, messages, main)
+
+    def _page_shown(self) -> None:
+        """A page of the view is drawn: its tab is the current one, and the keys hint lists
+        the keys of this view."""
+        self._summary.show_view()
+        hint = keys_hint(self.view)
+        if self._grid.key_help != hint:
+            self._grid.key_help = hint
 
     @property
     def _dialog(self) -> ChoiceDialog:
@@ -634,6 +673,7 @@ class Labeler(widgets.VBox):
             self._labels,
             self._team,
             self._summary,
+            self._menu,
         ):
             part.close()
         close_widgets(self._grid, *self._parts_to_close, self.layout)
@@ -670,6 +710,16 @@ class Labeler(widgets.VBox):
     def upload_panel(self) -> UploadPanel:
         """The outcome of the last upload (the grid's "Add images…" sends the files)."""
         return self._upload
+
+    @property
+    def add_images_button(self) -> widgets.Button:
+        """Add images…: opens the browser's file picker (in the More menu)."""
+        return self._add_images
+
+    @property
+    def more_menu(self) -> MoreMenu:
+        """The More menu: Add images, Synchronize, Split and Delete images."""
+        return self._menu
 
     @property
     def sync_panel(self) -> SyncPanel:

@@ -1,13 +1,16 @@
 """The "All Labels" pane: every label with its image count and a small bar, rename, delete.
 
 One anywidget (``static/labels_pane.js`` draws it): the rows are data in one trait, so a dataset
-with dozens of labels costs one widget model, not six per label. The browser sends intent as
-messages, each also a test hook through :meth:`LabelsPane.receive`:
+with dozens of labels costs one widget model, not six per label. A row is one short line: the
+digit key, the name, the count, a thin bar, a pencil and a bin. A click on the name (or the
+pencil) turns it into a text box in place. The browser sends intent as messages, each also a
+test hook through :meth:`LabelsPane.receive`:
 
 - ``typed`` (``name``, ``text``): the user edits a row's name; the kernel checks it and says in
   ``allowed`` which rows may be renamed and in ``problem`` what is wrong;
-- ``rename`` (``name``, ``text``): Rename pressed (checked again here: a button is no guard);
-- ``delete`` (``name``): Delete pressed; the Labeler asks which of the three deletes.
+- ``rename`` (``name``, ``text``): Enter in the text box, or the pencil pressed while editing
+  (checked again here: the browser is no guard);
+- ``delete`` (``name``): the bin pressed; the Labeler asks which of the three deletes.
 """
 
 from __future__ import annotations
@@ -91,7 +94,7 @@ class LabelsPane:
 
     @property
     def allowed(self) -> list[str]:
-        """Labels whose Rename button is enabled (their typed name is new and valid)."""
+        """Labels whose typed new name can be applied (new and valid)."""
         return list(self.box.allowed)
 
     @property

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import posixpath
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -161,7 +160,8 @@ class Pages:
                 thumbs = ds.thumbnails(page_ids, size=size) if page_ids else {}
                 known = ds.paths_of(page_ids)
                 paths = [known.get(i, i) for i in page_ids]
-                names = [posixpath.basename(p) or p for p in paths]
+                # The path in the source folder: the tile shows its folder too.
+                names = [p.strip("/") or p for p in paths]
                 errors, data = [], []
                 for image_id in page_ids:
                     thumb = thumbs.get(image_id)

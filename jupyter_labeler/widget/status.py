@@ -137,9 +137,10 @@ class StatusLine:
         if self.progress_text:
             parts.append(f'<span class="jl-progress">{html.escape(self.progress_text)}</span>')
         if self.message:
+            # Drawn by the theme's colours (static/grid.css): an error stands out by its mark
+            # and weight, in text that keeps its contrast in light and dark themes.
             kind = "jl-message-error" if self.is_error else "jl-message"
-            color = "color:var(--jp-error-color1);" if self.is_error else ""
-            parts.append(f'<span class="{kind}" style="{color}">{html.escape(self.message)}</span>')
+            parts.append(f'<span class="{kind}">{html.escape(self.message)}</span>')
         self.widget.value = " · ".join(parts)
         if self.is_error:
             self.widget.add_class("jl-status-error")

@@ -76,8 +76,12 @@ class Summary:
             button.on_click(guard(lambda _b, v=view: callbacks.tab(v)))
             self.tabs[view] = button
         self._quiet = Quiet()  # set while the label filter's value is set from here
+        # No "Label" caption: the label box is the one thing called Label; the options say
+        # what this is ("All labels", "cats (12)").
         self.label_filter = widgets.Dropdown(
-            options=[("All labels", "")], value="", description="Label", layout={"width": "220px"}
+            options=[("All labels", "")],
+            value="",
+            tooltip="Show only the images that carry this label",
         )
         self.label_filter.add_class("jl-label-filter")
         self.label_filter.observe(guard(self._filter_chosen), "value")
@@ -86,7 +90,7 @@ class Summary:
         self.undo.on_click(guard(lambda _b: callbacks.undo()))
         self.readiness = widgets.HTML(value="")
         self.readiness.add_class("jl-readiness")
-        self.others = widgets.HTML(value="")
+        self.others = widgets.HTML(value="", layout={"display": "none"})
         self.others.add_class("jl-others")
         # The undo step that deleted source files: Undo says it cannot bring them back.
         self._irreversible: str | None = None
@@ -155,14 +159,11 @@ class Summary:
     def show_readiness(self) -> None:
         report = self._dataset.readiness()
         if report.ready:
-            self.readiness.value = (
-                '<b class="jl-ready" style="color:#188038">Ready for training</b>'
-            )
+            self.readiness.value = '<b class="jl-ready">Ready for training</b>'
             return
         items = "".join(f"<li>{html.escape(str(p))}</li>" for p in report.problems)
         self.readiness.value = (
-            '<div class="jl-not-ready"><b>Not ready for training yet:</b>'
-            f'<ul style="margin:2px 0">{items}</ul></div>'
+            f'<div class="jl-not-ready"><b>Not ready for training yet:</b><ul>{items}</ul></div>'
         )
 
     def show_undo(self, *, irreversible: bool = False) -> None:
@@ -211,6 +212,7 @@ class Summary:
         others = self._dataset.others
         if not others:
             self.others.value = ""
+            self.others.layout.display = "none"
             return
         titles = {**VIEW_TITLES, **TEAM_VIEWS}  # the tabs' titles, as the others see them
         where = "; ".join(
@@ -219,6 +221,7 @@ class Summary:
         )
         more = f" and {len(others) - 5} more" if len(others) > 5 else ""
         self.others.value = f"<span class='jl-others-text'>Also here: {where}{more}</span>"
+        self.others.layout.display = None
 
     def close(self) -> None:
         close_widgets(

@@ -94,6 +94,9 @@ class LabServer:
     """
 
     home: Path
+    #: "lab" serves JupyterLab; "notebook" serves Notebook 7 (``jupyter notebook``), isolated
+    #: the same way, with its URLs (see :func:`open_notebook`).
+    app: str = "lab"
     url: str = ""
     #: Seconds from launching the process until ``/api/status`` answered.
     startup_seconds: float = 0.0
@@ -144,10 +147,13 @@ class LabServer:
             "PYTHONUNBUFFERED": "1",
         }
         env.pop("JUPYTER_PORT", None)
+        if self.app not in ("lab", "notebook"):
+            raise ValueError(f"app must be 'lab' or 'notebook', not {self.app!r}")
+        app_class = "LabApp" if self.app == "lab" else "JupyterNotebookApp"
         cmd = [
             sys.executable,
             "-m",
-            "jupyterlab",
+            "jupyterlab" if self.app == "lab" else "notebook",
             "--allow-root",
             "--no-browser",
             "--ip=127.0.0.1",
@@ -157,8 +163,8 @@ class LabServer:
             "--ServerApp.port_retries=0",
             "--IdentityProvider.token=",
             "--ServerApp.password=",
-            "--LabApp.extension_manager=readonly",
-            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            f"--{app_class}.extension_manager=readonly",
+            f"--{app_class}.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
             f"--ServerApp.root_dir={self.root}",
         ]
         started = time.monotonic()
@@ -386,6 +392,33 @@ def open_notebook(
     """
     workspace = workspace or f"test-{uuid.uuid4().hex[:12]}"
     page.goto(f"{lab_url}lab/workspaces/{workspace}/tree/{quote(path)}", timeout=_ms(timeout))
+    _wait_for_cells(page, timeout)
+
+
+def open_in_notebook7(
+    page: Page, server_url: str, path: str, timeout: float = DEFAULT_TIMEOUT
+) -> None:
+    """Open ``path`` in Notebook 7 (a :class:`LabServer` with ``app="notebook"``) and wait
+    until its cells are shown. Then :func:`wait_notebook7_kernel_idle` before running cells."""
+    page.goto(f"{server_url}notebooks/{quote(path)}", timeout=_ms(timeout))
+    _wait_for_cells(page, timeout)
+
+
+def wait_notebook7_kernel_idle(
+    page: Page, server: LabServer, path: str, timeout: float = DEFAULT_TIMEOUT
+) -> None:
+    """Wait until Notebook 7 has a kernel for ``path`` and its indicator says idle.
+
+    Notebook 7 has no status bar; its toolbar's indicator says idle before a kernel exists,
+    so the server is asked first whether the kernel is there.
+    """
+    server.kernel_id(path, timeout)
+    page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").first.wait_for(
+        state="attached", timeout=_ms(timeout)
+    )
+
+
+def _wait_for_cells(page: Page, timeout: float) -> None:
     panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
     panel.locator(".jp-Cell").first.wait_for(state="visible", timeout=_ms(timeout))
 

@@ -75,14 +75,14 @@ def test_suggest_accept_and_more_like_these(lab: LabServer, page, artifacts_dir:
     # More like these: the selected image comes first, its likes after it. The tab counts
     # may change before the grid has drawn the page that the undo brought back.
     expect(tiles.nth(5)).to_be_visible(timeout=WAIT_MS)
-    names = [t.strip() for t in tiles.locator(".jl-tile-name").all_inner_texts()]
+    names = [t.strip() for t in tiles.locator(".jl-tile-name").all_text_contents()]
     tiles.nth(5).locator("img").click()
     expect(root.locator(".jl-selection-count")).to_have_text("1 selected", timeout=WAIT_MS)
     more = root.locator(".jl-more-like-these")
     expect(more).to_be_enabled(timeout=WAIT_MS)
     more.click()
     expect(tiles.first.locator(".jl-tile-name")).to_have_text(names[5], timeout=WAIT_MS)
-    reordered = [t.strip() for t in tiles.locator(".jl-tile-name").all_inner_texts()]
+    reordered = [t.strip() for t in tiles.locator(".jl-tile-name").all_text_contents()]
     assert reordered != names
     assert lab.execute("assist.ipynb", "print(w.assist.order)").strip() == "similar"
     expect(root.locator(".jl-order select")).to_have_value("Similar to the selection")

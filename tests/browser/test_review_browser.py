@@ -74,7 +74,7 @@ def show(lab: LabServer, page, folder: Path, author: str, view: str):
 
 
 def names(root) -> list[str]:
-    return [t.strip() for t in root.locator(".jl-tile .jl-tile-name").all_inner_texts()]
+    return [t.strip() for t in root.locator(".jl-tile .jl-tile-name").all_text_contents()]
 
 
 def test_review_accept_reject_and_mine(lab: LabServer, page) -> None:
@@ -89,8 +89,14 @@ def test_review_accept_reject_and_mine(lab: LabServer, page) -> None:
     expect(tiles).to_have_count(LABELED, timeout=WAIT_MS)
     bar = root.locator(".jl-review-bar")
     expect(bar).to_be_visible()
-    # The grid scrolls: the reason box must still open where one looks from its last row.
-    assert root.locator(".jl-grid").evaluate("g => g.scrollHeight > g.clientHeight")
+    # Large tiles, so that the grid scrolls: the reason box must still open where one looks
+    # from its last row.
+    root.locator(".jl-tile-size").select_option("large")
+    page.wait_for_function(
+        "() => { const g = document.querySelector('.jl-labeler .jl-grid');"
+        " return g.scrollHeight > g.clientHeight; }",
+        timeout=WAIT_MS,
+    )
 
     # Two ticked tiles, Accept: both leave the view and the count drops.
     before = names(root)
@@ -124,7 +130,7 @@ def test_review_accept_reject_and_mine(lab: LabServer, page) -> None:
     # A tile clicked, `r`, a reason begun, Esc: the box closes, nothing is rejected, the tile
     # stays selected, and the next key, with no click, acts on the grid: `y` accepts it.
     kept = tiles.nth(1)
-    kept_name = kept.locator(".jl-tile-name").inner_text().strip()
+    kept_name = (kept.locator(".jl-tile-name").text_content() or "").strip()
     kept.locator("img").click()
     expect(selected).to_have_count(1, timeout=WAIT_MS)
     page.keyboard.press("r")
@@ -147,7 +153,7 @@ def test_review_accept_reject_and_mine(lab: LabServer, page) -> None:
     # to the grid: `a` selects the rest of the page and `y` accepts it, with no click.
     last = tiles.last
     last.scroll_into_view_if_needed()
-    rejected = last.locator(".jl-tile-name").inner_text().strip()
+    rejected = (last.locator(".jl-tile-name").text_content() or "").strip()
     last.locator("img").click()
     expect(selected).to_have_count(1, timeout=WAIT_MS)
     page.keyboard.press("r")

@@ -67,14 +67,16 @@ def test_a_label_from_one_page_appears_in_the_other(lab: LabServer, page, browse
         second = show_labeler(lab, other_page, "team-bob.ipynb", str(folder), "bob")
         pane = second.locator(".jl-labels-pane")
         expect(pane).not_to_contain_text(LABEL)
-        names_second = [t.strip() for t in second.locator(".jl-tile-name").all_inner_texts()]
+        names_second = [t.strip() for t in second.locator(".jl-tile-name").all_text_contents()]
 
         # Alice ticks two tiles, types a new label and presses OK.
         tiles = first.locator(".jl-tile")
         tiles.nth(0).locator("input.jl-tile-check").click()
         tiles.nth(3).locator("input.jl-tile-check").click()
         expect(first.locator(".jl-tile.jl-selected")).to_have_count(2, timeout=WAIT_MS)
-        chosen = [tiles.nth(i).locator(".jl-tile-name").inner_text().strip() for i in (0, 3)]
+        chosen = [
+            (tiles.nth(i).locator(".jl-tile-name").text_content() or "").strip() for i in (0, 3)
+        ]
         first.locator(".jl-label-box input").fill(LABEL)
         ok = first.locator("button.jl-label-ok")
         expect(ok).to_be_enabled(timeout=WAIT_MS)

@@ -171,7 +171,7 @@ function initialize({ model }) {
 function buildView(model, el) {
   el.classList.add("jl-grid-widget");
   const bar = make("div", "jl-grid-bar");
-  const selectPage = make("button", "jl-select-page", "Select current page");
+  const selectPage = make("button", "jl-select-page", "Select page");
   selectPage.title = "Select every image of this page (a)";
   const clear = make("button", "jl-clear-selection", "Clear");
   clear.title = "Clear the selection (Esc)";
@@ -191,22 +191,21 @@ function buildView(model, el) {
   const tileSize = make("select", "jl-tile-size");
   tileSize.title = "Tile size";
   for (const [value, text] of [
-    ["small", "Small tiles"],
-    ["medium", "Medium tiles"],
-    ["large", "Large tiles"],
+    ["small", "Small"],
+    ["medium", "Medium"],
+    ["large", "Large"],
   ]) {
     const option = make("option", "", text);
     option.value = value;
     tileSize.append(option);
   }
-  const upload = make("button", "jl-upload", "Add images…");
-  upload.title = "Upload JPG, JPEG, PNG or BMP files: at most 5 MB an image and 8 MB at once";
+  // The file picker of "Add images…" (a button of the Labeler's menu, which asks for it).
   const picker = make("input", "jl-upload-input");
   picker.type = "file";
   picker.multiple = true;
   picker.accept = model.get("accept") || "";
   picker.hidden = true;
-  bar.append(selectPage, clear, count, upload, picker, pager, pageSize, tileSize);
+  bar.append(selectPage, clear, count, pager, pageSize, tileSize, picker);
 
   const grid = make("div", "jl-grid");
   grid.tabIndex = 0;
@@ -227,7 +226,6 @@ function buildView(model, el) {
     pageInfo,
     pageSize,
     tileSize,
-    upload,
     picker,
     grid,
     empty,
@@ -247,7 +245,7 @@ function drawBar(view, model) {
   if (pageSize.options.length !== sizes.length) {
     pageSize.replaceChildren(
       ...sizes.map((n) => {
-        const option = make("option", "", `${n} per page`);
+        const option = make("option", "", `${n} / page`);
         option.value = String(n);
         return option;
       }),
@@ -255,7 +253,7 @@ function drawBar(view, model) {
   }
   pageSize.value = String(model.get("page_size"));
   view.tileSize.value = model.get("tile_size");
-  view.el.style.setProperty("--jl-tile-px", `${model.get("tile_px") || 160}px`);
+  view.el.style.setProperty("--jl-tile-px", `${model.get("tile_px") || 112}px`);
   const shown = (model.get("ids") || []).length;
   const message = model.get("empty_message") || "";
   view.empty.textContent = message;
@@ -270,6 +268,7 @@ function drawHint(view, model) {
   view.hint.textContent = focused
     ? `Keys active: ${model.get("key_help") || ""}`
     : "Click the images (or Tab to them) to use the keys.";
+  view.hint.title = model.get("key_help") || "";
 }
 
 // Each tile shown selected or not; the bar counts every selected image, on this page and off it.
@@ -299,10 +298,13 @@ function buildTile() {
   top.append(check, open);
   const img = make("img");
   const caption = make("div", "jl-tile-name");
+  const folder = make("span", "jl-tile-folder");
+  const file = make("span", "jl-tile-file");
+  caption.append(folder, file);
   const reason = make("div", "jl-tile-reason");
   const chips = make("div", "jl-tile-chips");
   node.append(top, img, caption, chips);
-  return { node, check, open, img, caption, reason, chips, id: "" };
+  return { node, check, open, img, caption, folder, file, reason, chips, id: "" };
 }
 
 // Tile number `i` of the page shows image `id` (named `name`) as `img`; `why` it cannot be shown.
@@ -319,7 +321,11 @@ function fillTile(tile, i, id, name, why, img) {
     tile.img.replaceWith(img);
     tile.img = img;
   }
-  tile.caption.textContent = name;
+  // The folder and the file name in two parts: when the path is too long for the tile, the
+  // folder gives way first (shortened with "…"), so the path is shortened in its middle.
+  const cut = name.lastIndexOf("/") + 1;
+  tile.folder.textContent = name.slice(0, cut);
+  tile.file.textContent = name.slice(cut);
   tile.caption.title = name;
   tile.node.classList.toggle("jl-broken", !!why);
   if (why) {
@@ -345,16 +351,25 @@ function suggestionChip([name, confidence]) {
   return chip;
 }
 
+const PART_TITLES = {
+  train: "In the training part of the split",
+  eval: "In the evaluation part of the split",
+  test: "In the test part of the split",
+};
+
 // A tile's chips: its labels (else its suggestions, else "no label"), then its part of the split.
+// The part is shown on labeled images only: training uses labeled images, and an image whose
+// labels were removed after a split keeps a part that means nothing until it is labeled again.
 function drawChips(tile, labels, part, suggested) {
   tile.chips.replaceChildren();
   if (!labels.length && suggested.length) tile.chips.append(...suggested.map(suggestionChip));
   else if (!labels.length) tile.chips.append(make("span", "jl-chip-none", "no label"));
   for (const name of labels) tile.chips.append(make("span", "jl-chip", name));
-  if (part) {
+  if (part && labels.length) {
     // The part of the train / eval / test split, as a small mark after the labels.
     const word = part.toLowerCase();
     const mark = make("span", `jl-part jl-part-${word.replace(/[^a-z]/g, "")}`, word);
+    mark.title = PART_TITLES[word] || `In the ${word} part of the split`;
     tile.chips.append(mark);
   }
 }
@@ -386,7 +401,7 @@ function pageThumbnails(cache, ids, keys, thumbs) {
 // The files picked in "Add images…" go to the kernel as one message, their bytes as buffers;
 // more than the upload limit in all goes without the bytes, for the kernel to say why.
 async function sendFiles(model, view) {
-  const { picker, upload } = view;
+  const { picker } = view;
   const files = [...picker.files];
   picker.value = "";
   if (!files.length) return;
@@ -397,15 +412,8 @@ async function sendFiles(model, view) {
     model.send({ event: "upload", names, sizes, sent: false });
     return;
   }
-  upload.disabled = true;
-  upload.textContent = "Uploading…";
-  try {
-    const buffers = await Promise.all(files.map((f) => f.arrayBuffer()));
-    model.send({ event: "upload", names, sizes, sent: true }, undefined, buffers);
-  } finally {
-    upload.disabled = false;
-    upload.textContent = "Add images…";
-  }
+  const buffers = await Promise.all(files.map((f) => f.arrayBuffer()));
+  model.send({ event: "upload", names, sizes, sent: true }, undefined, buffers);
 }
 
 // The position on the page of the tile an event happened in, or -1.
@@ -420,7 +428,7 @@ function render({ model, el }) {
   const view = buildView(model, el);
   const { grid } = view;
 
-  let tiles = []; // {node, check, open, img, caption, reason, chips, id}
+  let tiles = []; // {node, check, open, img, caption, folder, file, reason, chips, id}
   let urls = []; // blob URLs of thumbnails outside the cache (sent without a key)
   const cache = cacheOf(model);
   let shownToken = -1;
@@ -591,7 +599,6 @@ function render({ model, el }) {
   listen(view.pageSize, "change", () =>
     send({ event: "page_size", value: Number(view.pageSize.value) }, false),
   );
-  listen(view.upload, "click", () => view.picker.click());
   listen(view.picker, "change", () => sendFiles(model, view));
   listen(view.tileSize, "change", () => {
     model.set("tile_size", view.tileSize.value);
@@ -621,9 +628,13 @@ function render({ model, el }) {
   // reason box of a rejection closes; the page stays where the user looks.
   watch("msg:custom", (msg) => {
     if (msg && msg.do === "focus" && el.isConnected) grid.focus({ preventScroll: true });
+    // "Add images…" was pressed a moment ago: the browser still counts that press as the
+    // user's, so the file picker may open.
+    if (msg && msg.do === "pick" && el.isConnected) view.picker.click();
   });
   listen(grid, "focusin", () => drawHint(view, model));
   listen(grid, "focusout", () => setTimeout(() => drawHint(view, model), 0));
+  watch("change:key_help", () => drawHint(view, model));
 
   // -- HiDPI: ask for sharper thumbnails once ----------------------------------------------
   if ((window.devicePixelRatio || 1) >= 2 && !model.get("hidpi")) {
