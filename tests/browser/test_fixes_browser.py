@@ -81,7 +81,7 @@ def choose_theme(page, name: str) -> None:
 
 
 def path_of(name: str) -> re.Pattern[str]:
-    """The preview's path of the image a tile names (the tile shows the file's name only)."""
+    """The preview's path of the image a tile names (its caption may show the path shortened)."""
     return re.compile(rf"(^|/){re.escape(name)}\s*$")
 
 
@@ -95,7 +95,7 @@ def test_the_preview_fits_enter_adds_and_next_follows_the_view(
     page.set_viewport_size({"width": 1400, "height": 900})
     root, _folder = open_labeler(lab, page, "fixpreview", view="unlabeled")
     tiles = root.locator(".jl-tile")
-    names = [t.strip() for t in tiles.locator(".jl-tile-name").all_inner_texts()]
+    names = [t.strip() for t in tiles.locator(".jl-tile-name").all_text_contents()]
     tiles.nth(3).locator(".jl-tile-open").click()
     preview = root.locator(".jl-preview")
     expect(preview).to_be_visible(timeout=WAIT_MS)

@@ -304,11 +304,6 @@ def test_layout_at_1400_in_light_and_dark(
         _set_theme(lab, "JupyterLab Light")
 
 
-@pytest.mark.xfail(
-    reason="the preview's own layout squeezes Add and Change beside a 480 px picture; "
-    "the preview's layout is being reworked",
-    strict=True,
-)
 def test_the_preview_cuts_nothing(lab: LabServer, page_1400: Any) -> None:
     page = page_1400
     _notebook(lab.root, "preview")
