@@ -120,7 +120,7 @@ class LabelBox:
         self._selected_count = 0
         self.input = LabelInput(
             guard(self.apply),
-            placeholder="Label name (new or existing)",
+            placeholder="Label (new or existing)",
             layout=widgets.Layout(width="220px"),
             **classes("jl-label-input"),
         )

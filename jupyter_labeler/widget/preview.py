@@ -63,12 +63,12 @@ class Preview:
         self.image = widgets.Image(format="jpeg", **classes("jl-preview-image"))
         self.info = widgets.HTML(value="", **classes("jl-preview-info"))
         self.current = widgets.Dropdown(
-            options=(), description="Label", **classes("jl-preview-labels")
+            options=(), description="Its labels", **classes("jl-preview-labels")
         )
         self.input = LabelInput(
             guard(self.press_add),
             on_cancel=guard(self.hide),
-            placeholder="New or existing label (Enter adds it)",
+            placeholder="New or existing label",
             **classes("jl-label-input", "jl-preview-input"),
         )
         self.problem = widgets.HTML(value="", **classes("jl-preview-problem"))
