@@ -17,7 +17,7 @@ first display, timed from running the cell to the last thumbnail decoded:
 - first display: running the cell (in a started kernel, imports done) -> 48 thumbnails decoded;
 - page turn:     the next page, prefetched -> every tile shows a new decoded image, none of the
                  old page left; and a page seen before (the previous one);
-- select page:   "Select current page" -> 48 tiles shown selected;
+- select page:   "Select page" -> 48 tiles shown selected;
 - OK:            OK on 48 selected images with a new label -> All Labels shows it with 48;
 - bytes:         what the kernel sent over the websocket for the first page (the whole widget),
                  apart from the next page's thumbnails pushed ahead once it is shown (counted

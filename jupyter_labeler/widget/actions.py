@@ -23,6 +23,7 @@ from .closing import close_widgets
 from .dialogs import Choice, ChoiceDialog
 from .preview import Preview
 from .status import StatusLine
+from .traits import classes
 
 __all__ = [
     "DELETE_IMAGES_CHOICES",
@@ -97,16 +98,18 @@ class Actions:
         self._opened_at: int | None = None  # the preview's image's place in the view
         guard = status.guard
         self.delete_images = widgets.Button(
-            description="Delete images", icon="trash", disabled=True
+            description="Delete images",
+            icon="trash",
+            disabled=True,
+            **classes("jl-delete-images"),
         )
-        self.delete_images.add_class("jl-delete-images")
         self.delete_images.on_click(guard(lambda _b: self.ask_delete_images()))
         self.split = widgets.Button(
             description="Split",
             icon="random",
             tooltip="Put the labeled images in train / eval / test parts",
+            **classes("jl-split"),
         )
-        self.split.add_class("jl-split")
         self.split.on_click(guard(lambda _b: self.ask_split()))
 
     @property

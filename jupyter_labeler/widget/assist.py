@@ -47,7 +47,7 @@ from .background import Debounced
 from .closing import close_widgets
 from .grid import ImageGrid
 from .status import StatusLine, describe_error
-from .traits import Quiet, one_of
+from .traits import Quiet, classes, one_of
 
 __all__ = [
     "MIN_PER_LABEL",
@@ -254,19 +254,18 @@ class Assist(traitlets.HasTraits):
             icon="magic",
             tooltip="Show suggested labels on the unlabeled images (computes features if needed)",
             layout={"width": "auto"},
+            **classes("jl-suggest"),
         )
-        self._suggest.add_class("jl-suggest")
         self._suggest.observe(guard(self._switched), "value")
         self._accept = widgets.Button(
             description=self._accept_words(None),
             icon="check",
             disabled=True,
             layout={"width": "auto"},
+            **classes("jl-accept-all"),
         )
-        self._accept.add_class("jl-accept-all")
         self._accept.on_click(guard(lambda _b: self.accept_all()))
-        self._note = widgets.HTML(value="")
-        self._note.add_class("jl-assist-note")
+        self._note = widgets.HTML(value="", **classes("jl-assist-note"))
         self._order = widgets.Dropdown(
             options=[(text, value) for value, text in ORDERS.items()],
             value="file",
@@ -276,8 +275,8 @@ class Assist(traitlets.HasTraits):
             # Wide enough for the longest choice: the label takes its own width only.
             style={"description_width": "initial"},
             layout={"width": "auto"},
+            **classes("jl-order"),
         )
-        self._order.add_class("jl-order")
         self._order.observe(guard(self._order_chosen), "value")
         self._more = widgets.Button(
             description="More like these",
@@ -285,8 +284,8 @@ class Assist(traitlets.HasTraits):
             disabled=True,
             tooltip="Show the images most like the selected ones first (needs features)",
             layout={"width": "auto"},
+            **classes("jl-more-like-these"),
         )
-        self._more.add_class("jl-more-like-these")
         self._more.on_click(guard(lambda _b: self.more_like_these()))
         self._compute = widgets.Button(
             description="Compute features",
@@ -294,14 +293,14 @@ class Assist(traitlets.HasTraits):
             tooltip="Compute each image's features once (kept beside the labels, shared by "
             "every annotator); suggestions, orders and More like these need them",
             layout={"width": "auto"},
+            **classes("jl-compute-features"),
         )
-        self._compute.add_class("jl-compute-features")
         self._compute.on_click(guard(lambda _b: self.compute_features()))
         self.box = widgets.HBox(
             [self._suggest, self._accept, self._order, self._more, self._compute, self._note],
             layout={"align_items": "center", "flex_flow": "row wrap"},
+            **classes("jl-assist"),
         )
-        self.box.add_class("jl-assist")
         self._unobserve = dataset.observe(self._dataset_changed)
         self._show_accept()
 

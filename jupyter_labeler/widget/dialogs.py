@@ -18,6 +18,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from .closing import close_widgets
+from .traits import classes
 
 __all__ = ["Choice", "ChoiceDialog"]
 
@@ -33,27 +34,26 @@ class ChoiceDialog:
     """Ask a question with a few choices; ``on_confirm(value)`` runs after confirmation."""
 
     def __init__(self, guard: Callable[[Any], Any] = lambda f: f) -> None:
-        self.title = widgets.HTML(value="")
-        self.title.add_class("jl-dialog-title")
-        self.message = widgets.HTML(value="")
-        self.message.add_class("jl-dialog-message")
+        self.title = widgets.HTML(value="", **classes("jl-dialog-title"))
+        self.message = widgets.HTML(value="", **classes("jl-dialog-message"))
         self.choice = widgets.RadioButtons(
-            options=[("-", "-")], layout=widgets.Layout(width="auto")
+            options=[("-", "-")],
+            layout=widgets.Layout(width="auto"),
+            **classes("jl-dialog-choice"),
         )
-        self.choice.add_class("jl-dialog-choice")
-        self.warning = widgets.HTML(value="", layout=widgets.Layout(display="none"))
-        self.warning.add_class("jl-dialog-warning")
-        self.confirm = widgets.Button(description="Delete", button_style="danger")
-        self.confirm.add_class("jl-dialog-confirm")
-        self.cancel = widgets.Button(description="Cancel")
-        self.cancel.add_class("jl-dialog-cancel")
-        buttons = widgets.HBox([self.confirm, self.cancel])
-        buttons.add_class("jl-dialog-buttons")
+        self.warning = widgets.HTML(
+            value="", layout=widgets.Layout(display="none"), **classes("jl-dialog-warning")
+        )
+        self.confirm = widgets.Button(
+            description="Delete", button_style="danger", **classes("jl-dialog-confirm")
+        )
+        self.cancel = widgets.Button(description="Cancel", **classes("jl-dialog-cancel"))
+        buttons = widgets.HBox([self.confirm, self.cancel], **classes("jl-dialog-buttons"))
         self.box = widgets.VBox(
             [self.title, self.message, self.choice, self.warning, buttons],
             layout=widgets.Layout(display="none"),
+            **classes("jl-dialog"),
         )
-        self.box.add_class("jl-dialog")
         self._choices: dict[str, Choice] = {}
         self._on_confirm: Callable[[str], None] | None = None
         self._confirm_label = "Delete"

@@ -37,6 +37,7 @@ import anywidget
 import traitlets
 
 from .assets import STATIC, esm
+from .traits import classes
 
 __all__ = ["DEFAULT_TILE_SIZE", "TILE_SIZES", "GridCallbacks", "ImageGrid", "thumbnail_px"]
 
@@ -158,14 +159,13 @@ class ImageGrid(anywidget.AnyWidget):
         return uuid.uuid4().hex
 
     def __init__(self, callbacks: GridCallbacks, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+        super().__init__(**classes("jl-grid-area"), **kwargs)
         self._callbacks = callbacks
         # Keys of the thumbnails the browser holds, as far as the kernel knows, oldest first.
         # The lock orders the record with the messages: a key is marked held and its bytes sent
         # in one step, so that no page names a key before the bytes of it went out.
         self._held: OrderedDict[str, None] = OrderedDict()
         self._held_lock = threading.RLock()
-        self.add_class("jl-grid-area")
         self.on_msg(self._on_msg)
 
     # -- what the kernel shows --------------------------------------------------------------

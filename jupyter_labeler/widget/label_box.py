@@ -19,6 +19,7 @@ from ..names import label_problem
 from ..words import plural
 from .assets import STATIC, esm
 from .closing import close_widgets
+from .traits import classes
 
 __all__ = ["LabelBox", "LabelInput", "label_combobox"]
 
@@ -32,7 +33,7 @@ class LabelInput(anywidget.AnyWidget):
     """
 
     _esm = esm("label_input.js")
-    _css = STATIC / "grid.css"
+    _css = STATIC / "label_input.css"
 
     value = traitlets.Unicode("", help="The text in the box.").tag(sync=True)
     options = traitlets.Tuple(help="Existing labels offered in the drop-down list.").tag(sync=True)
@@ -81,16 +82,15 @@ class LabelInput(anywidget.AnyWidget):
 
 def label_combobox(placeholder: str, css_class: str) -> widgets.Combobox:
     """A Combobox offering the existing labels that also accepts a new name."""
-    box = widgets.Combobox(
+    return widgets.Combobox(
         value="",
         options=(),
         placeholder=placeholder,
         ensure_option=False,
         continuous_update=True,
         layout=widgets.Layout(width="220px"),
+        **classes(css_class),
     )
-    box.add_class(css_class)
-    return box
 
 
 def problem_html(name: str) -> str:
@@ -120,31 +120,30 @@ class LabelBox:
         self._selected_count = 0
         self.input = LabelInput(
             guard(self.apply),
-            placeholder="Label name (new or existing)",
+            placeholder="Label (new or existing)",
             layout=widgets.Layout(width="220px"),
+            **classes("jl-label-input"),
         )
-        self.input.add_class("jl-label-input")
         self.ok = widgets.Button(
             description="OK",
             button_style="primary",
             tooltip="Add this label to every selected image",
             disabled=True,
             layout=widgets.Layout(width="60px"),
+            **classes("jl-label-ok"),
         )
-        self.ok.add_class("jl-label-ok")
         self.remove = widgets.Button(
             description="Remove label",
             tooltip="Take this existing label off every selected image",
             disabled=True,
             layout=widgets.Layout(width="auto"),
+            **classes("jl-label-remove"),
         )
-        self.remove.add_class("jl-label-remove")
-        self.problem = widgets.HTML(value="")
-        self.problem.add_class("jl-label-problem")
+        self.problem = widgets.HTML(value="", **classes("jl-label-problem"))
         self.box = widgets.VBox(
             [widgets.HBox([self.input, self.ok, self.remove]), self.problem],
+            **classes("jl-label-box"),
         )
-        self.box.add_class("jl-label-box")
         self.input.observe(guard(self._typed), "value")
         self._refresh()
         self.ok.on_click(guard(lambda _b: self.apply()))

@@ -48,7 +48,7 @@ from .review import TEAM_VIEWS, TeamPanel
 from .status import StatusLine
 from .summary import Summary, SummaryCallbacks
 from .tabs import is_marked
-from .traits import one_of
+from .traits import classes, one_of
 from .upload import SyncPanel, UploadPanel
 
 __all__ = ["PAGE_SIZES", "VIEWS", "Labeler", "label"]
@@ -158,8 +158,7 @@ class Labeler(widgets.VBox):
 
         self._status = StatusLine()
         self._build(self._status.guard)
-        super().__init__(children=self._layout_children())
-        self.add_class("jl-labeler")
+        super().__init__(children=self._layout_children(), **classes("jl-labeler"))
         self._closed = False
 
         self._unobserve = dataset.observe(self._dataset_changed)
@@ -294,8 +293,8 @@ class Labeler(widgets.VBox):
             description="Add images…",
             icon="upload",
             tooltip="Upload JPG, JPEG, PNG or BMP files: at most 5 MB an image and 8 MB at once",
+            **classes("jl-upload"),
         )
-        self._add_images.add_class("jl-upload")
         self._add_images.on_click(guard(lambda _b: self._grid.pick_files()))
         self._delete_images.button_style = "danger"
         self._menu = MoreMenu(
@@ -311,8 +310,7 @@ class Labeler(widgets.VBox):
         line, which the grid's element shares with its siblings; then the tiles take the rest.
         The rows wrap when the notebook is narrow, and All Labels goes under the grid.
         """
-        gap = widgets.Box()
-        gap.add_class("jl-toolbar-gap")
+        gap = widgets.Box(**classes("jl-toolbar-gap"))
         top = widgets.HBox(
             [
                 *self._tabs.values(),
@@ -323,20 +321,17 @@ class Labeler(widgets.VBox):
                 self._undo,
                 self._sync.progress,
                 self._menu.box,
-            ]
+            ],
+            **classes("jl-toolbar"),
         )
-        top.add_class("jl-toolbar")
         messages = widgets.VBox([self._upload.result.box, self._sync.summary.box])
         # The grid scrolls inside a box of bounded height, so the rows above it and the
         # All Labels pane beside it stay in view; the preview and dialogs open over the grid.
         grid_area = self._grid_area = widgets.Box(
-            [self._grid, self.assist.box, self._status.widget]
+            [self._grid, self.assist.box, self._status.widget], **classes("jl-main-area")
         )
-        grid_area.add_class("jl-main-area")
-        side = widgets.VBox([self._labels.box, self._readiness])
-        side.add_class("jl-side")
-        main = widgets.Box([grid_area, side])
-        main.add_class("jl-main")
+        side = widgets.VBox([self._labels.box, self._readiness], **classes("jl-side"))
+        main = widgets.Box([grid_area, side], **classes("jl-main"))
         self._parts_to_close += [gap, top, messages, grid_area, side, main]
         return (top, self._team.box, self._team.notes, self._others, messages, main)
 

@@ -24,6 +24,7 @@ import traitlets
 from ..names import label_problem
 from .assets import STATIC, esm
 from .closing import close_widgets
+from .traits import classes
 
 __all__ = ["LabelsPane", "LabelsPaneWidget"]
 
@@ -59,8 +60,7 @@ class LabelsPane:
         self._on_delete = on_delete
         self._guard = guard
         self._drafts: dict[str, str] = {}  # label -> the new name typed in its row
-        self.box = LabelsPaneWidget()
-        self.box.add_class("jl-labels-pane")
+        self.box = LabelsPaneWidget(**classes("jl-labels-pane"))
         self.box.on_msg(self._on_msg)
 
     # -- what the kernel shows ----------------------------------------------------------------

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import ipywidgets as widgets
 
 from .closing import close_widgets
+from .traits import classes
 
 __all__ = ["MoreMenu"]
 
@@ -27,12 +28,12 @@ class MoreMenu:
             icon="ellipsis-h",
             tooltip="Add images, Synchronize, Split, Delete images",
             layout={"width": "auto"},
+            **classes("jl-more"),
         )
-        self.button.add_class("jl-more")
-        self.panel = widgets.VBox(list(items), layout={"display": "none"})
-        self.panel.add_class("jl-menu-panel")
-        self.box = widgets.Box([self.button, self.panel])
-        self.box.add_class("jl-menu-anchor")
+        self.panel = widgets.VBox(
+            list(items), layout={"display": "none"}, **classes("jl-menu-panel")
+        )
+        self.box = widgets.Box([self.button, self.panel], **classes("jl-menu-anchor"))
         self.button.observe(lambda change: self._show(bool(change["new"])), "value")
         for item in items:
             item.on_click(lambda _b: self.close_menu())

@@ -12,6 +12,7 @@ import ipywidgets as widgets
 from ..names import label_problem
 from .closing import close_widgets
 from .label_box import LabelInput, problem_html
+from .traits import classes
 
 __all__ = ["Preview", "chips_html", "image_format"]
 
@@ -59,48 +60,56 @@ class Preview:
         self.image_id: str | None = None
         # The image gives way first: the side with the buttons keeps its room, and below
         # about 700 px the side goes under the image (the box wraps) rather than past its edge.
-        self.image = widgets.Image(format="jpeg")
-        self.image.add_class("jl-preview-image")
-        self.info = widgets.HTML(value="")
-        self.info.add_class("jl-preview-info")
-        self.current = widgets.Dropdown(options=(), description="Label")
-        self.current.add_class("jl-preview-labels")
+        self.image = widgets.Image(format="jpeg", **classes("jl-preview-image"))
+        self.info = widgets.HTML(value="", **classes("jl-preview-info"))
+        self.current = widgets.Dropdown(
+            options=(), description="Its labels", **classes("jl-preview-labels")
+        )
         self.input = LabelInput(
             guard(self.press_add),
             on_cancel=guard(self.hide),
-            placeholder="New or existing label (Enter adds it)",
+            placeholder="New or existing label",
+            **classes("jl-label-input", "jl-preview-input"),
         )
-        self.input.add_class("jl-label-input")
-        self.input.add_class("jl-preview-input")
-        self.problem = widgets.HTML(value="")
-        self.problem.add_class("jl-preview-problem")
-        self.add = widgets.Button(description="Add", tooltip="Add this label to this image (Enter)")
-        self.add.add_class("jl-preview-add")
+        self.problem = widgets.HTML(value="", **classes("jl-preview-problem"))
+        self.add = widgets.Button(
+            description="Add",
+            tooltip="Add this label to this image (Enter)",
+            **classes("jl-preview-add"),
+        )
         self.change = widgets.Button(
-            description="Change", tooltip="Replace the chosen label with the typed one"
+            description="Change",
+            tooltip="Replace the chosen label with the typed one",
+            **classes("jl-preview-change"),
         )
-        self.change.add_class("jl-preview-change")
         self.remove = widgets.Button(
-            description="Remove", tooltip="Take the chosen label off this image"
+            description="Remove",
+            tooltip="Take the chosen label off this image",
+            **classes("jl-preview-remove"),
         )
-        self.remove.add_class("jl-preview-remove")
-        self.close_button = widgets.Button(description="Close", icon="times", tooltip="Close (Esc)")
-        self.close_button.add_class("jl-preview-close")
-        self.previous = widgets.Button(description="Previous", tooltip="Previous image")
-        self.previous.add_class("jl-preview-prev")
-        self.next = widgets.Button(description="Next", tooltip="Next image")
-        self.next.add_class("jl-preview-next")
+        self.close_button = widgets.Button(
+            description="Close", icon="times", tooltip="Close (Esc)", **classes("jl-preview-close")
+        )
+        self.previous = widgets.Button(
+            description="Previous", tooltip="Previous image", **classes("jl-preview-prev")
+        )
+        self.next = widgets.Button(
+            description="Next", tooltip="Next image", **classes("jl-preview-next")
+        )
         self._rows = [
-            widgets.HBox([self.current, self.remove]),
-            widgets.HBox([self.input, self.add, self.change]),
-            widgets.HBox([self.previous, self.next, self.close_button]),
+            widgets.HBox(children, **classes("jl-preview-row"))
+            for children in (
+                [self.current, self.remove],
+                [self.input, self.add, self.change],
+                [self.previous, self.next, self.close_button],
+            )
         ]
-        for row in self._rows:
-            row.add_class("jl-preview-row")
-        self.side = widgets.VBox([self.info, *self._rows, self.problem])
-        self.side.add_class("jl-preview-side")
-        self.box = widgets.HBox([self.image, self.side], layout=widgets.Layout(display="none"))
-        self.box.add_class("jl-preview")
+        self.side = widgets.VBox(
+            [self.info, *self._rows, self.problem], **classes("jl-preview-side")
+        )
+        self.box = widgets.HBox(
+            [self.image, self.side], layout=widgets.Layout(display="none"), **classes("jl-preview")
+        )
         self.input.observe(guard(lambda _c: self._refresh_buttons()), "value")
         self.current.observe(guard(lambda _c: self._refresh_buttons()), "value")
         self.add.on_click(guard(lambda _b: self.press_add()))

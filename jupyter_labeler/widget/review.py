@@ -22,6 +22,7 @@ from ..words import plural
 from .closing import close_widgets
 from .label_box import LabelInput
 from .tabs import mark_tab
+from .traits import classes
 
 __all__ = ["TEAM_VIEWS", "TeamPanel"]
 
@@ -48,19 +49,21 @@ class TeamPanel:
         self._focus_grid = focus_grid
         self.tabs: dict[str, widgets.Button] = {}
         for view, title in TEAM_VIEWS.items():
-            button = widgets.Button(description=title, layout={"width": "auto", "display": "none"})
-            button.add_class("jl-tab")
-            button.add_class(f"jl-tab-{view}")
+            button = widgets.Button(
+                description=title,
+                layout={"width": "auto", "display": "none"},
+                **classes("jl-tab", f"jl-tab-{view}"),
+            )
             button.on_click(guard(lambda _b, v=view: on_tab(v)))
             self.tabs[view] = button
         self._guard = guard
         self._bar: _ReviewBar | None = None  # made when first shown: most datasets never need it
         self.box = widgets.HBox(
-            [], layout={"display": "none", "align_items": "center", "flex_flow": "row wrap"}
+            [],
+            layout={"display": "none", "align_items": "center", "flex_flow": "row wrap"},
+            **classes("jl-review-bar"),
         )
-        self.box.add_class("jl-review-bar")
-        self.notes = widgets.HTML(value="", layout={"display": "none"})
-        self.notes.add_class("jl-rejections")
+        self.notes = widgets.HTML(value="", layout={"display": "none"}, **classes("jl-rejections"))
 
     def _made(self) -> _ReviewBar:
         if self._bar is None:
@@ -212,16 +215,18 @@ class _ReviewBar:
 
     def __init__(self, panel: TeamPanel, guard: Callable[[Any], Any]) -> None:
         self.accept_button = widgets.Button(
-            description="Accept", icon="check", tooltip="Accept the selected images (y)"
+            description="Accept",
+            icon="check",
+            tooltip="Accept the selected images (y)",
+            **classes("jl-accept"),
         )
-        self.accept_button.add_class("jl-accept")
         self.accept_button.on_click(guard(lambda _b: panel.accept()))
         self.reject_button = widgets.Button(
             description="Reject",
             icon="times",
             tooltip="Send the selected images back to their annotators, with a reason (r)",
+            **classes("jl-reject"),
         )
-        self.reject_button.add_class("jl-reject")
         self.reject_button.on_click(guard(lambda _b: panel.ask_reject()))
         # Enter confirms, Esc cancels. The box sends what was typed with Enter and as it loses
         # the focus (to the confirm button), so a click cannot reach the kernel before the reason.
@@ -230,13 +235,13 @@ class _ReviewBar:
             on_cancel=guard(lambda: panel.cancel_reject()),
             placeholder="Why? (the annotators see this)",
             layout={"width": "320px"},
+            **classes("jl-reject-reason"),
         )
-        self.reason.add_class("jl-reject-reason")
-        self.confirm_button = widgets.Button(description="Reject them", button_style="danger")
-        self.confirm_button.add_class("jl-reject-confirm")
+        self.confirm_button = widgets.Button(
+            description="Reject them", button_style="danger", **classes("jl-reject-confirm")
+        )
         self.confirm_button.on_click(guard(lambda _b: panel.confirm_reject()))
-        self.cancel_button = widgets.Button(description="Cancel")
-        self.cancel_button.add_class("jl-reject-cancel")
+        self.cancel_button = widgets.Button(description="Cancel", **classes("jl-reject-cancel"))
         self.cancel_button.on_click(guard(lambda _b: panel.cancel_reject()))
         self._asking = widgets.HBox(
             [self.reason, self.confirm_button, self.cancel_button],

@@ -19,6 +19,7 @@ import ipywidgets as widgets
 
 from ..errors import LabelerError
 from ..words import plural
+from .traits import classes
 
 __all__ = ["StatusLine", "describe_error"]
 
@@ -61,8 +62,7 @@ class StatusLine:
     """
 
     def __init__(self) -> None:
-        self.widget = widgets.HTML(value="")
-        self.widget.add_class("jl-status")
+        self.widget = widgets.HTML(value="", **classes("jl-status"))
         self.save_text = "All changes saved"
         self.save_state = "saved"
         self.message = ""

@@ -24,7 +24,7 @@ from .labels_pane import LabelsPane
 from .review import TEAM_VIEWS, TeamPanel
 from .status import StatusLine
 from .tabs import mark_tab
-from .traits import Quiet
+from .traits import Quiet, classes
 
 __all__ = ["VIEW_TITLES", "Summary", "SummaryCallbacks"]
 
@@ -70,9 +70,9 @@ class Summary:
         #: The tab of each of the Labeler's own views.
         self.tabs: dict[str, widgets.Button] = {}
         for view, title in VIEW_TITLES.items():
-            button = widgets.Button(description=title, layout={"width": "auto"})
-            button.add_class("jl-tab")
-            button.add_class(f"jl-tab-{view}")
+            button = widgets.Button(
+                description=title, layout={"width": "auto"}, **classes("jl-tab", f"jl-tab-{view}")
+            )
             button.on_click(guard(lambda _b, v=view: callbacks.tab(v)))
             self.tabs[view] = button
         self._quiet = Quiet()  # set while the label filter's value is set from here
@@ -82,16 +82,15 @@ class Summary:
             options=[("All labels", "")],
             value="",
             tooltip="Show only the images that carry this label",
+            **classes("jl-label-filter"),
         )
-        self.label_filter.add_class("jl-label-filter")
         self.label_filter.observe(guard(self._filter_chosen), "value")
-        self.undo = widgets.Button(description="Undo", icon="undo", disabled=True)
-        self.undo.add_class("jl-undo")
+        self.undo = widgets.Button(
+            description="Undo", icon="undo", disabled=True, **classes("jl-undo")
+        )
         self.undo.on_click(guard(lambda _b: callbacks.undo()))
-        self.readiness = widgets.HTML(value="")
-        self.readiness.add_class("jl-readiness")
-        self.others = widgets.HTML(value="", layout={"display": "none"})
-        self.others.add_class("jl-others")
+        self.readiness = widgets.HTML(value="", **classes("jl-readiness"))
+        self.others = widgets.HTML(value="", layout={"display": "none"}, **classes("jl-others"))
         # The undo step that deleted source files: Undo says it cannot bring them back.
         self._irreversible: str | None = None
         self._activity_shown = ""

@@ -17,6 +17,7 @@ import ipywidgets as widgets
 from ..names import clean_file_name
 from ..words import plural
 from .closing import close_widgets
+from .traits import classes
 
 __all__ = ["Notice", "SyncPanel", "UploadPanel", "refused_html", "rename_reason"]
 
@@ -64,20 +65,19 @@ class Notice:
     """
 
     def __init__(self, css_class: str, guard: Callable[[Any], Any] = lambda f: f) -> None:
-        self.html = widgets.HTML(value="")
-        self.html.add_class(css_class)
+        self.html = widgets.HTML(value="", **classes(css_class))
         self.close_button = widgets.Button(
             description="",
             icon="times",
             tooltip="Close this message",
             layout=widgets.Layout(width="32px"),
+            **classes("jl-notice-close"),
         )
-        self.close_button.add_class("jl-notice-close")
         self.box = widgets.HBox(
             [self.html, self.close_button],
             layout=widgets.Layout(display="none", align_items="flex-start"),
+            **classes("jl-notice"),
         )
-        self.box.add_class("jl-notice")
         self.close_button.on_click(guard(lambda _b: self.hide()))
 
     @property
@@ -155,12 +155,15 @@ class SyncPanel:
             icon="refresh",
             tooltip="Add images put into the source folder by other means, drop removed ones, "
             "and read labels from same-name .txt files",
+            **classes("jl-sync"),
         )
-        self.button.add_class("jl-sync")
         self.progress = widgets.IntProgress(
-            value=0, min=0, max=1, layout=widgets.Layout(width="140px", display="none")
+            value=0,
+            min=0,
+            max=1,
+            layout=widgets.Layout(width="140px", display="none"),
+            **classes("jl-sync-progress"),
         )
-        self.progress.add_class("jl-sync-progress")
         self.summary = Notice("jl-sync-summary", guard)
         self.button.on_click(guard(lambda _b: self.run()))
 

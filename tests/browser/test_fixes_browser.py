@@ -62,6 +62,16 @@ OVERLAP = """([a, b]) => {
     return r.left < s.right && s.left < r.right && r.top < s.bottom && s.top < r.bottom;
 }"""
 
+# How far (px) a choice's radio sits below the middle of the first line of its words.
+RADIO_OFF_LINE = """label => {
+    const radio = label.querySelector('input[type=radio]').getBoundingClientRect();
+    const words = [...label.childNodes].find(n => n.nodeType === 3 && n.textContent.trim());
+    const range = document.createRange();
+    range.selectNodeContents(words);
+    const line = range.getClientRects()[0];
+    return (radio.top + radio.height / 2) - (line.top + line.height / 2);
+}"""
+
 # A dialog's frame colour, and JupyterLab's error red, as the browser computes them.
 FRAME_AND_RED = """d => {
     const probe = document.createElement('div');
@@ -211,6 +221,8 @@ def test_dialogs_and_the_order_menu_show_every_word(
         assert radio_box is not None
         assert label_box["y"] <= radio_box["y"] <= label_box["y"] + label_box["height"]
         assert radio_box["x"] <= label_box["x"] + 8  # before its words, not after them
+        # Level with the first line of its words: their middles within 2 px.
+        assert abs(choices.nth(i).evaluate(RADIO_OFF_LINE)) <= 2, i
     for i in range(2):
         assert not page.evaluate(
             OVERLAP, [choices.nth(i).element_handle(), choices.nth(i + 1).element_handle()]

@@ -63,17 +63,29 @@ MEASURE = """root => {
 }"""
 
 # Controls and texts whose words overflow their box (scrollWidth > clientWidth), or that end
-# past the Labeler's right edge; only those shown.
+# past the Labeler's right edge, and empty text boxes whose placeholder does not fit (its width
+# as the box's font draws it); only those shown.
 CUT = """root => {
     const edge = root.getBoundingClientRect().right;
     const shown = e => e.offsetParent !== null && e.getBoundingClientRect().width > 0;
     const chosen = 'button, select, input, label, .widget-label, .jl-tab, .jl-page-info, '
         + '.jl-selection-count, .jl-tile-name, .jl-chip, .jl-label-name, .jl-label-count, '
         + '.widget-html-content, .jl-grid-hint';
-    return [...root.querySelectorAll(chosen)].filter(shown).filter(e =>
+    const cut = [...root.querySelectorAll(chosen)].filter(shown).filter(e =>
         e.scrollWidth > e.clientWidth + 1 || e.getBoundingClientRect().right > edge + 1
     ).map(e => `${e.tagName}.${e.className}: ${(e.textContent || e.value || '').trim()
         .slice(0, 40)} (${e.scrollWidth} > ${e.clientWidth})`);
+    // An empty text box whose placeholder is wider than the room for text in it.
+    const pen = document.createElement('canvas').getContext('2d');
+    for (const e of root.querySelectorAll('input[placeholder]')) {
+        if (!shown(e) || e.value || !e.placeholder) continue;
+        const s = getComputedStyle(e);
+        pen.font = `${s.fontStyle} ${s.fontWeight} ${s.fontSize} ${s.fontFamily}`;
+        const room = e.clientWidth - parseFloat(s.paddingLeft) - parseFloat(s.paddingRight);
+        const wide = Math.ceil(pen.measureText(e.placeholder).width);
+        if (wide > room + 1) cut.push(`placeholder of ${e.className}: ${e.placeholder} (${wide} > ${room})`);
+    }
+    return cut;
 }"""
 
 # WCAG 2 contrast of every visible text of the Labeler (elements with text of their own, and
