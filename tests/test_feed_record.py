@@ -87,9 +87,15 @@ def test_a_forged_entry_for_anothers_action_is_replaced_by_the_journal_and_never
     first, second = sorted(bob.images.index)[:2]
     paths = bob.paths_of([first, second])
     assert carol.add_label("dog", [first]).saved  # another author's earlier label
+    carol.flush()
+    # Bob acts 2 ms after carol's feed entry at least, so that the entry forged below, timed 1 ms
+    # before his, still comes after hers (else it is applied before carol's label exists).
+    carols = next(n for n in journal_names(out) if author_of(out, n) == "carol")
+    carol_ms = max(int(e[:13]) for e in feed_entries(out) if e.split("~")[1] == carols)
+    while now_ms() <= carol_ms + 2:
+        time.sleep(0.001)
     assert bob.add_label("cat", [first, second]).saved
     bob.flush()
-    # Carol's and bob's objects can share a millisecond, and then their writer ids order them.
     honest = next(n for n in journal_names(out) if author_of(out, n) == "bob")
     assert honest.split("-")[1] in {e.split("~")[1].split("-")[1] for e in feed_entries(out)}
     # The hostile writer takes bob's feed entry away and writes one in its place, timed before
