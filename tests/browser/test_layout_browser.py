@@ -15,7 +15,6 @@ import contextlib
 import json
 import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -219,22 +218,11 @@ def _all_tab(lab: LabServer, page: Any, root: Any, notebook: str) -> None:
 
 
 @pytest.fixture
-def page_1400(
-    request: pytest.FixtureRequest, browser: Any, lab: LabServer, artifacts_dir: Path
-) -> Iterator[Any]:
-    """A page of 1400x900, JupyterLab's default layout at that size (the file browser open)."""
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    context.set_default_timeout(DEFAULT_TIMEOUT * 1000)
-    page = context.new_page()
-    try:
-        yield page
-    finally:
-        report = getattr(request.node, "report_call", None)
-        if report is not None and report.failed:
-            with contextlib.suppress(Exception):  # keep the test's own error
-                screenshot(page, artifacts_dir / f"{request.node.name}-failure.png")
-        context.close()
-        lab.shutdown_kernels()
+def page_1400(page: Any) -> Any:
+    """The suite's page at 1400x900: JupyterLab's default layout at that size (the file
+    browser open)."""
+    page.set_viewport_size({"width": 1400, "height": 900})
+    return page
 
 
 def test_layout_at_1400_in_light_and_dark(
