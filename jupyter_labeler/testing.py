@@ -55,6 +55,9 @@ BUTTONS = (
     "accept all",
     "more like these",
     "compute features",
+    "take likely",
+    "keep label",
+    "select group",
     "accept",
     "reject",
     "reject them",
@@ -90,6 +93,12 @@ class Tile:
     suggested: tuple[tuple[str, float], ...]
     #: The JPEG thumbnail sent with the page; b"" when the browser held it already.
     thumbnail: bytes = field(repr=False)
+    #: The chip of a likely wrong label ("maybe dogs, 92%"), or "".
+    flagged: str = ""
+    #: The tooltip of that chip.
+    flagged_title: str = ""
+    #: The group caption drawn before the tile ("Group 3 · 42"), or "".
+    group_head: str = ""
 
 
 class LabelerDriver:
@@ -132,7 +141,11 @@ class LabelerDriver:
         i = grid.tile_index(tile)
         image_id = grid.ids[i]
         suggested = grid.suggested[i] if i < len(grid.suggested) else []
+        flagged = grid.flagged[i] if i < len(grid.flagged) else []
         return Tile(
+            flagged=str(flagged[0]) if flagged else "",
+            flagged_title=str(flagged[1]) if len(flagged) > 1 else "",
+            group_head=grid.group_heads[i] if i < len(grid.group_heads) else "",
             image_id=image_id,
             name=grid.names[i],
             labels=tuple(grid.labels[i]),
@@ -155,6 +168,18 @@ class LabelerDriver:
                 f"{len(grid.suggested)} tiles of suggestions for {len(grid.ids)} tiles"
             )
         return dict(zip(grid.ids, grid.suggested, strict=True))
+
+    def flagged(self) -> dict[str, str]:
+        """The chips of likely wrong labels on the page, by image id ("maybe dogs, 92%"); the
+        tiles without one are left out."""
+        return {
+            t.image_id: t.flagged for t in map(self.tile, range(len(self.visible_ids))) if t.flagged
+        }
+
+    def group_heads(self) -> dict[int, str]:
+        """The group captions on the page, by the position of the tile they stand before."""
+        grid = self.labeler.grid
+        return {i: h for i, h in enumerate(grid.group_heads[: len(grid.ids)]) if h}
 
     def click_tile(self, tile: int | str, *, shift: bool = False) -> None:
         """Click a tile's picture: tick it or untick it; with ``shift``, tick the range from the
@@ -293,6 +318,9 @@ class LabelerDriver:
             "accept all": lambda: lab.assist.accept_button,
             "more like these": lambda: lab.assist.more_button,
             "compute features": lambda: lab.assist.compute_button,
+            "take likely": lambda: lab.quality.take_button,
+            "keep label": lambda: lab.quality.keep_button,
+            "select group": lambda: lab.quality.select_group_button,
             "accept": lambda: lab.team_panel.accept_button,
             "reject": lambda: lab.team_panel.reject_button,
             "reject them": lambda: lab.team_panel.confirm_button,
@@ -465,8 +493,21 @@ class LabelerDriver:
         self.labeler.assist.suggest_switch.value = bool(on)
 
     def choose_order(self, order: str) -> None:
-        """The Order menu: "file", "uncertain", "suggested" or "similar"."""
+        """The Order menu: "file", "uncertain", "suggested", "similar", "wrong" (likely wrong
+        labels first) or "group" (by group)."""
         self.labeler.assist.order_menu.value = order
+
+    @property
+    def order_choices(self) -> list[str]:
+        """The Order menu's choices as it says them."""
+        return [str(text) for text, _value in self.labeler.assist.order_menu.options]
+
+    def wait_for_background(self, timeout: float = 60.0) -> None:
+        """Wait until features, suggestions, likely wrong labels and groups computed in the
+        background are done (AssertionError on timeout)."""
+        lab = self.labeler
+        if not (lab.assist.wait(timeout) and lab.quality.wait(timeout)):
+            raise AssertionError(f"the background work did not finish in {timeout} s")
 
     @property
     def assist_note(self) -> str:

@@ -16,7 +16,9 @@ Each control is also a trait or a method, for notebook code and tests:
 - **Order** (``assist.order``): ``"file"`` (the view's own order), ``"uncertain"`` (the images the
   model is least sure of first: label those next), ``"suggested"`` (grouped by suggested label,
   surest first) or ``"similar"`` (nearest to the images that were selected first). The grid's
-  pages, shift-click ranges and the preview's next / previous follow it. The ordered images come
+  pages, shift-click ranges and the preview's next / previous follow it. ``"wrong"`` (likely
+  wrong labels first) and ``"group"`` (by group of look-alikes) are ranked by :mod:`.quality`.
+  The ordered images come
   first, the rest of the view after them in file order. A new ranking computed in the background
   reorders the grid only at its next render (a page turn, an action), never under the pointer.
 - **More like these** (``assist.more_like_these()``): the order "similar" to the selection.
@@ -46,6 +48,7 @@ from ..words import plural
 from .background import Debounced
 from .closing import close_widgets
 from .grid import ImageGrid
+from .quality import QUALITY_ORDERS, Quality
 from .status import StatusLine, describe_error
 from .traits import Quiet, classes, one_of
 
@@ -64,8 +67,9 @@ ORDERS = {
     "uncertain": "Least certain first",
     "suggested": "By suggested label",
     "similar": "Similar to the selection",
+    **QUALITY_ORDERS,
 }
-_NEEDS_FEATURES = ("uncertain", "suggested", "similar")
+_NEEDS_FEATURES = ("uncertain", "suggested", "similar", *QUALITY_ORDERS)
 #: Seconds between a change of the labels and fitting the suggestions again: a burst of clicks
 #: fits once. When a fit takes longer (many labeled images), the pause is as long as the fit.
 SUGGEST_DELAY = 0.5
@@ -210,7 +214,8 @@ class AssistCallbacks:
 class Assist(traitlets.HasTraits):
     """The Labeler's assisted labeling: see the module's docstring.
 
-    Suggestions of ``dataset`` go on the tiles of ``grid``; messages and errors to ``status``.
+    Suggestions of ``dataset`` go on the tiles of ``grid``; messages and errors to ``status``;
+    ``quality`` ranks the orders of :data:`QUALITY_ORDERS`.
     """
 
     suggest = traitlets.Bool(
@@ -219,17 +224,24 @@ class Assist(traitlets.HasTraits):
     order = traitlets.Unicode(
         "file",
         help="The grid's order: 'file', 'uncertain' (least certain first), 'suggested' (by "
-        "suggested label) or 'similar' (similar to the selection; see more_like_these()).",
+        "suggested label), 'similar' (similar to the selection; see more_like_these()), "
+        "'wrong' (likely wrong labels first) or 'group' (by group of look-alikes).",
     )
     min_confidence = traitlets.Float(
         0.9, help="How sure a suggestion must be for the Accept all button (0 to 1)."
     )
 
     def __init__(
-        self, dataset: Any, grid: ImageGrid, status: StatusLine, callbacks: AssistCallbacks
+        self,
+        dataset: Any,
+        grid: ImageGrid,
+        status: StatusLine,
+        callbacks: AssistCallbacks,
+        quality: Quality,
     ) -> None:
         super().__init__()
         self._dataset = dataset
+        self._quality = quality
         self._grid = grid
         self._status = status
         self._calls = callbacks
@@ -270,8 +282,7 @@ class Assist(traitlets.HasTraits):
             options=[(text, value) for value, text in ORDERS.items()],
             value="file",
             description="Order",
-            tooltip="Least certain first, by suggested label and similar need the images' "
-            "features (Compute features)",
+            tooltip="Every order but file order needs the images' features (Compute features)",
             # Wide enough for the longest choice: the label takes its own width only.
             style={"description_width": "initial"},
             layout={"width": "auto"},
@@ -358,6 +369,7 @@ class Assist(traitlets.HasTraits):
             self._waiting = needed
             if needed:
                 self._job.request(0)
+        self._quality.chosen(new)
         self._calls.first_page()
 
     def _put_back(self, order: str) -> None:
@@ -473,6 +485,7 @@ class Assist(traitlets.HasTraits):
         grid is drawn) takes up the newest ranking; otherwise the one drawn is kept."""
         if fresh:
             self._applied = self._snapshot
+            self._quality.apply()
         order = self.order
         try:
             ranking = self._ranking(order)
@@ -533,6 +546,8 @@ class Assist(traitlets.HasTraits):
     def _ranking(self, order: str) -> np.ndarray | None:
         if order == "similar":
             return self._similar_ranking(self._calls.view()) if self._query else None
+        if order in QUALITY_ORDERS:
+            return self._quality.ranking(order)
         snap = self._applied
         if snap is None:
             return None

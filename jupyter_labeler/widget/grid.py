@@ -1,11 +1,12 @@
 """The image grid: one anywidget whose browser side (``static/grid.js``) draws the tiles.
 
 A page is one message: the ids, file names, labels and reasons (for broken images) of its
-images, their suggested labels while suggestions are on, and their thumbnails as binary
-buffers. Turning a page, selecting and hovering create no widgets. The browser draws a
-selection at once and sends the user's intent here as a message;
-the Labeler's ``selected`` stays the single truth, and ``selected`` on the grid is the part of it
-on the page, sent back so that every view of the grid agrees.
+images, their suggested labels while suggestions are on, the chips of likely wrong labels and
+the group captions in those orders, and their thumbnails as binary buffers. Turning a page,
+selecting and hovering create no widgets. The browser draws a selection at once and sends the
+user's intent here as a message; the Labeler's ``selected`` stays the single truth, and
+``selected`` on the grid is the part of it on the page, sent back so that every view of the
+grid agrees.
 
 Messages from the browser (``{"event": ...}``), each also a test hook through :meth:`receive`:
 ``click`` (``index``, ``shift``), ``open`` (``index``), ``select_page``, ``clear``, ``page``
@@ -104,6 +105,14 @@ class ImageGrid(anywidget.AnyWidget):
     suggested = traitlets.List(
         traitlets.List(),
         help="Each image's suggested labels as [label, confidence] pairs (empty for none).",
+    ).tag(sync=True)
+    flagged = traitlets.List(
+        traitlets.List(traitlets.Unicode()),
+        help="Each image's chip as a likely wrong label: [words, tooltip] ('maybe 7, 92%'), or [].",
+    ).tag(sync=True)
+    group_heads = traitlets.List(
+        traitlets.Unicode(),
+        help="The caption drawn before each tile where a group starts ('Group 3 · 42'), or ''.",
     ).tag(sync=True)
     errors = traitlets.List(traitlets.Unicode(), help="Why an image cannot be shown, or ''.").tag(
         sync=True
@@ -295,6 +304,18 @@ class ImageGrid(anywidget.AnyWidget):
         ]
         if new != self.suggested:
             self.suggested = new
+
+    def show_quality(
+        self, flagged: Sequence[Sequence[str]], heads: Sequence[str] | None = None
+    ) -> None:
+        """Each tile's chip as a likely wrong label ([words, tooltip] or []), and the group
+        captions before tiles (``heads``, "" for none); sent only when they changed."""
+        with self.hold_sync():
+            new = [[str(x) for x in tile] for tile in flagged]
+            if new != self.flagged:
+                self.flagged = new
+            if heads is not None and list(heads) != self.group_heads:
+                self.group_heads = [str(h) for h in heads]
 
     def update_selection(self, selected: frozenset[str] | set[str], count: int) -> None:
         with self.hold_sync():

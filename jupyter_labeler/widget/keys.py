@@ -35,6 +35,9 @@ class Shortcut:
     shown: str = ""
     # The only view in which the keys act ("" for every view).
     view: str = ""
+    # The grid's order in which the keys are listed in the hint ("" for every order); they
+    # act in the others too, saying why they do nothing there.
+    order: str = ""
 
 
 # The digit keys add the 1st to 10th label of "All Labels" ("0" is the 10th, as on a keyboard).
@@ -57,6 +60,27 @@ KEYS: tuple[Shortcut, ...] = (
     ),
     Shortcut(("z", "Z"), "undo", "undo the last action", "z"),
     Shortcut(("s", "S"), "accept_suggestions", "accept the suggestion of the selected images", "s"),
+    Shortcut(
+        ("t", "T"),
+        "take_likely",
+        "Likely wrong first: take the likely label of the selected suspects",
+        "t",
+        order="wrong",
+    ),
+    Shortcut(
+        ("k", "K"),
+        "keep_label",
+        "Likely wrong first: keep the given label of the selected suspects",
+        "k",
+        order="wrong",
+    ),
+    Shortcut(
+        ("g", "G"),
+        "select_group",
+        "By group: select the whole group of the image clicked last",
+        "g",
+        order="group",
+    ),
     Shortcut(("Delete",), "delete_images", "delete the selected images (asks first)"),
     Shortcut(("y", "Y"), "accept", "Review tab: accept the selected images", "y", "review"),
     Shortcut(
@@ -93,6 +117,9 @@ class KeyActions:
     clear_selection: Callable[[], None]
     undo: Callable[[], None]
     accept_suggestions: Callable[[], None]
+    take_likely: Callable[[], None]
+    keep_label: Callable[[], None]
+    select_group: Callable[[], None]
     delete_images: Callable[[], None]
     accept: Callable[[], None]
     reject: Callable[[], None]

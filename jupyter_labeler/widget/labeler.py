@@ -6,8 +6,8 @@ Everything a button does is a Dataset method a notebook user can also call.
 
 This module keeps the traits, the building of the parts and the selection; each part gets what
 it needs as callbacks: the pages (:mod:`.pages`), the actions and their dialogs (:mod:`.actions`),
-everything shown beside the page (:mod:`.summary`), the keys (:mod:`.keys`) and assisted labeling
-(:mod:`.assist`).
+everything shown beside the page (:mod:`.summary`), the keys (:mod:`.keys`), assisted labeling
+(:mod:`.assist`) and likely wrong labels and groups (:mod:`.quality`).
 
 ``selected`` holds image ids (derived from the images' paths); ``dataset.paths_of`` gives the
 paths:
@@ -44,6 +44,7 @@ from .labels_pane import LabelsPane
 from .menu import MoreMenu
 from .pages import PageCallbacks, Pages, Where, thumbnail_bytes
 from .preview import Preview
+from .quality import Quality, QualityCallbacks
 from .review import TEAM_VIEWS, TeamPanel
 from .status import StatusLine
 from .summary import Summary, SummaryCallbacks
@@ -72,6 +73,9 @@ _HINT_WORDS = {
     "clear_selection": "clear",
     "undo": "undo",
     "accept_suggestions": "accept suggestion",
+    "take_likely": "take likely",
+    "keep_label": "keep label",
+    "select_group": "select group",
     "delete_images": "delete",
     "accept": "accept",
     "reject": "reject",
@@ -79,12 +83,12 @@ _HINT_WORDS = {
 _HINT_KEYS = {"label": "1-9", "previous_page": "← →", "delete_images": "Del"}
 
 
-def keys_hint(view: str) -> str:
-    """The grid's keys on one short line, only those that act in ``view``."""
+def keys_hint(view: str, order: str = "file") -> str:
+    """The grid's keys on one short line, only those that act in ``view`` and ``order``."""
     words = [
         f"{_HINT_KEYS.get(s.action, s.shown or s.keys[0])} {_HINT_WORDS[s.action]}"
         for s in keymap.KEYS
-        if s.action in _HINT_WORDS and s.view in ("", view)
+        if s.action in _HINT_WORDS and s.view in ("", view) and s.order in ("", order)
     ]
     return " · ".join(words)
 
@@ -106,7 +110,8 @@ class Labeler(widgets.VBox):
 
     The traits can be read, set and observed from notebook code; ``dataset`` is the model, and
     ``assist`` the assisted labeling (suggestions, accepting them, the grid's order; see
-    :class:`~jupyter_labeler.widget.assist.Assist`).
+    :class:`~jupyter_labeler.widget.assist.Assist`), ``quality`` the likely wrong labels and
+    the groups (see :class:`~jupyter_labeler.widget.quality.Quality`).
     """
 
     view = traitlets.Unicode(
@@ -136,6 +141,7 @@ class Labeler(widgets.VBox):
     _summary: Summary
     _upload: UploadPanel
     assist: Assist
+    quality: Quality
 
     def __init__(self, dataset_or_source: Any, **options: Any) -> None:
         # Until fully built, close() (also run by Widget.__del__) must not touch missing parts.
@@ -241,7 +247,7 @@ class Labeler(widgets.VBox):
                 ids=lambda fresh: self._view_ids(fresh=fresh),
                 selected=lambda: self.selected,
                 go_to=functools.partial(setattr, self, "page"),
-                decorate=lambda ids, labels: self.assist.decorate(ids, labels),
+                decorate=self._decorate,
                 rendered=self._page_shown,
                 prefetch_delay=lambda: PREFETCH_DELAY,
             ),
@@ -250,6 +256,25 @@ class Labeler(widgets.VBox):
         self._upload = UploadPanel(self._actions.add_files, guard)
         self._sync = SyncPanel(self._actions.run_sync, guard)
         self._labels = LabelsPane(self._actions.rename_label, self.ask_delete_label, guard)
+        self.quality = Quality(
+            ds,
+            self._grid,
+            self._status,
+            QualityCallbacks(
+                view=lambda: self.view,
+                label_filter=lambda: self.label_filter,
+                order=lambda: self.assist.order,
+                selected=lambda: self.selected,
+                current=lambda: self._anchor,
+                page_ids=lambda: self._pages.page_ids,
+                page_start=lambda: self.page * self.page_size,
+                view_ids=self._view_ids,
+                select=self._select,
+                labeled=self._labeled,
+                first_page=self._first_page,
+                open_view=self._tab_clicked,
+            ),
+        )
         self.assist = Assist(
             ds,
             self._grid,
@@ -262,6 +287,7 @@ class Labeler(widgets.VBox):
                 labeled=self._labeled,
                 first_page=self._first_page,
             ),
+            self.quality,
         )
         summary = self._summary = Summary(
             ds,
@@ -285,6 +311,9 @@ class Labeler(widgets.VBox):
             clear_selection=self._escape,
             undo=self.undo,
             accept_suggestions=lambda: self.assist.accept_selected(),
+            take_likely=self.quality.take_likely,
+            keep_label=self.quality.keep_label,
+            select_group=self.quality.select_group,
             delete_images=self.ask_delete_images,
             accept=self._team.accept,
             reject=self._team.ask_reject,
@@ -328,7 +357,8 @@ class Labeler(widgets.VBox):
         # The grid scrolls inside a box of bounded height, so the rows above it and the
         # All Labels pane beside it stay in view; the preview and dialogs open over the grid.
         grid_area = self._grid_area = widgets.Box(
-            [self._grid, self.assist.box, self._status.widget], **classes("jl-main-area")
+            [self._grid, self.assist.box, self.quality.box, self._status.widget],
+            **classes("jl-main-area"),
         )
         side = widgets.VBox([self._labels.box, self._readiness], **classes("jl-side"))
         main = widgets.Box([grid_area, side], **classes("jl-main"))
@@ -339,7 +369,7 @@ class Labeler(widgets.VBox):
         """A page of the view is drawn: its tab is the current one, and the keys hint lists
         the keys of this view."""
         self._summary.show_view()
-        hint = keys_hint(self.view)
+        hint = keys_hint(self.view, self.assist.order)
         if self._grid.key_help != hint:
             self._grid.key_help = hint
 
@@ -413,10 +443,11 @@ class Labeler(widgets.VBox):
         return value
 
     @traitlets.observe("view")
-    def _view_changed(self, _change: Any) -> None:
+    def _view_changed(self, change: Any) -> None:
         with self._pages.batch():
             self._keep_shown()
             self.page = 0
+            self.quality.view_changed(change["new"])
             self._request_render()
 
     @traitlets.observe("page")
@@ -475,6 +506,15 @@ class Labeler(widgets.VBox):
             "next": min(last, self.page + 1),
             "last": last,
         }[where]
+
+    def _decorate(self, ids: list[str], labels: list[list[str]]) -> None:
+        """Put the page's suggestions, suspect chips and group captions on its tiles."""
+        self.assist.decorate(ids, labels)
+        self.quality.decorate(ids, labels)
+
+    def _select(self, ids: Any) -> None:
+        """Make these images the selection (Select group)."""
+        self.selected = tuple(ids)
 
     def _first_page(self) -> None:
         """Show the first page again (the grid's order changed)."""
@@ -661,6 +701,7 @@ class Labeler(widgets.VBox):
             self._unobserve()
         for part in (
             self.assist,
+            self.quality,
             self._label_box,
             self._actions,
             self._upload,

@@ -357,14 +357,24 @@ const PART_TITLES = {
   test: "In the test part of the split",
 };
 
-// A tile's chips: its labels (else its suggestions, else "no label"), then its part of the split.
+// A likely wrong label: "maybe 7, 92%", words and tooltip made by the kernel.
+function flaggedChip([words, title]) {
+  const chip = make("span", "jl-chip-flagged", words);
+  chip.title = title || words;
+  return chip;
+}
+
+// A tile's chips: its labels (else its suggestions, else "no label"), a likely wrong label's
+// chip, then its part of the split.
 // The part is shown on labeled images only: training uses labeled images, and an image whose
 // labels were removed after a split keeps a part that means nothing until it is labeled again.
-function drawChips(tile, labels, part, suggested) {
+function drawChips(tile, labels, part, suggested, flagged) {
   tile.chips.replaceChildren();
   if (!labels.length && suggested.length) tile.chips.append(...suggested.map(suggestionChip));
   else if (!labels.length) tile.chips.append(make("span", "jl-chip-none", "no label"));
   for (const name of labels) tile.chips.append(make("span", "jl-chip", name));
+  if (flagged && flagged.length) tile.chips.append(flaggedChip(flagged));
+  tile.node.classList.toggle("jl-flagged", !!(flagged && flagged.length));
   if (part && labels.length) {
     // The part of the train / eval / test split, as a small mark after the labels.
     const word = part.toLowerCase();
@@ -463,9 +473,31 @@ function render({ model, el }) {
     const labels = model.get("labels") || [];
     const parts = model.get("parts") || [];
     const suggested = model.get("suggested") || [];
+    const flagged = model.get("flagged") || [];
     tiles.forEach((tile, i) =>
-      drawChips(tile, labels[i] || [], parts[i] || "", suggested[i] || []),
+      drawChips(tile, labels[i] || [], parts[i] || "", suggested[i] || [], flagged[i] || []),
     );
+  }
+
+  // The grid's children: each tile, after the caption of a group that starts there (a row of
+  // its own, so a group starts on a new row). Only changed children are replaced.
+  function placeTiles() {
+    const heads = model.get("group_heads") || [];
+    const nodes = [];
+    tiles.forEach((tile, i) => {
+      const text = heads[i] || "";
+      if (text) {
+        if (!tile.head) tile.head = make("div", "jl-group-head");
+        tile.head.textContent = text;
+        tile.head.title = `${text}: look-alike images (g selects the group)`;
+        nodes.push(tile.head);
+      }
+      nodes.push(tile.node);
+    });
+    const kids = grid.children;
+    if (kids.length !== nodes.length || nodes.some((n, i) => kids[i] !== n)) {
+      grid.replaceChildren(...nodes);
+    }
   }
 
   // A new page: gather every thumbnail (sent with the page, held in the cache, or asked for),
@@ -507,10 +539,7 @@ function render({ model, el }) {
       drawLabels();
       takeKernelSelection();
       drawBar(view, model);
-      const kids = grid.children;
-      if (kids.length !== tiles.length || tiles.some((t, i) => kids[i] !== t.node)) {
-        grid.replaceChildren(...tiles.map((t) => t.node));
-      }
+      placeTiles();
       grid.scrollTop = 0;
       grid.dataset.pageToken = String(token);
       // Once this page is on the screen and the browser idle, the kernel may push the next.
@@ -542,6 +571,7 @@ function render({ model, el }) {
       return;
     }
     drawLabels();
+    placeTiles();
     takeKernelSelection();
     drawBar(view, model);
   }
