@@ -378,7 +378,7 @@ def test_by_group_shows_groups_together_with_their_captions(uneven: Dataset) -> 
         groups = uneven.groups(view="unlabeled")
         assert groups.attrs["sizes"] == [12, 9, 7]
         in_order = [str(i) for g in range(3) for i in groups.index[groups == g]]
-        assert "By group: 3 groups of look-alike images" in user.status_text
+        assert "By group: 3 groups of look-alikes." in user.status_text
         assert "g select group" in lab.grid.key_help
         assert not user.button("select group").layout.display
         # Page 1 is group 0; page 2 starts group 1 and, at its 10th tile, group 2; page 3 goes

@@ -443,9 +443,7 @@ class Quality:
         if issues.reason:
             return f"Likely wrong first: nothing judged: {issues.reason}."
         if len(table):
-            said = (
-                f"Likely wrong first: {plural(len(table), 'label')} look wrong, first in the grid"
-            )
+            said = f"Likely wrong first: {plural(len(table), 'label')} look wrong"
         else:
             said = "Likely wrong first: no label looks wrong"
         not_checked = list(table.attrs.get("not_checked", ()))
@@ -475,11 +473,11 @@ class Quality:
         with self._status.reporting():
             if self._announce:
                 sizes = group.attrs.get("sizes", [])
-                said = f"By group: {plural(len(sizes), 'group')} of look-alike images"
+                said = f"By group: {plural(len(sizes), 'group')} of look-alikes"
                 without = int(group.attrs.get("without_features", 0))
                 if without:
                     said += f"; {plural(without, 'image')} without features come last"
-                self._status.info(said + ". g selects the group of the image clicked last.")
+                self._status.info(said + ".")
             self._announce = False
             if self._waiting and self._calls.order() == "group" and self._calls.view() == view:
                 self._waiting = False

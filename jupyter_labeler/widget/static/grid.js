@@ -357,10 +357,15 @@ const PART_TITLES = {
   test: "In the test part of the split",
 };
 
-// A likely wrong label: "maybe 7, 92%", words and tooltip made by the kernel.
+// A likely wrong label: "maybe 7, 92%", words and tooltip made by the kernel. On a narrow
+// tile the label gives way (shortened with "…"), never the confidence after it.
 function flaggedChip([words, title]) {
-  const chip = make("span", "jl-chip-flagged", words);
+  const cut = words.lastIndexOf(", ") + 1; // the comma stays with the label
+  const chip = make("span", "jl-chip-flagged");
+  chip.append(make("span", "jl-chip-flagged-label", cut ? words.slice(0, cut) : words));
+  if (cut) chip.append(make("span", "jl-chip-flagged-sure", words.slice(cut)));
   chip.title = title || words;
+  chip.setAttribute("aria-label", words);
   return chip;
 }
 
