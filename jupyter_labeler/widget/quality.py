@@ -194,7 +194,10 @@ class Quality:
             self._calls.open_view("labeled")
         self._announce = True
         if order == "wrong":
-            self._waiting = self._issues is None
+            # Judged again now (the labels may have changed while another order was shown);
+            # the first page follows a first judgement, or one older than the labels.
+            issues = self._issues
+            self._waiting = issues is None or issues.since < self._changes
             self._job.request(0)
         else:
             self._ask_groups(self._calls.view())
@@ -443,7 +446,8 @@ class Quality:
         if issues.reason:
             return f"Likely wrong first: nothing judged: {issues.reason}."
         if len(table):
-            said = f"Likely wrong first: {plural(len(table), 'label')} look wrong"
+            verb = "looks" if len(table) == 1 else "look"
+            said = f"Likely wrong first: {plural(len(table), 'label')} {verb} wrong"
         else:
             said = "Likely wrong first: no label looks wrong"
         not_checked = list(table.attrs.get("not_checked", ()))
@@ -453,6 +457,7 @@ class Quality:
         return said + "."
 
     def _group(self, view: str) -> None:
+        self._asked_view = None  # a request from now on groups again, after this
         self._status.progress("By group: grouping the images…")
         try:
             group = self._dataset.groups(view=view)
@@ -468,8 +473,6 @@ class Quality:
         values = group.to_numpy()
         ranking = np.asarray(group.index[np.argsort(values, kind="stable")], dtype=object)
         self._groups = _Groups(view, group, ranking)
-        if self._asked_view == view:
-            self._asked_view = None
         with self._status.reporting():
             if self._announce:
                 sizes = group.attrs.get("sizes", [])
