@@ -135,8 +135,11 @@ class Quality:
         self._applied_issues: _Issues | None = None  # the one the grid's order uses
         self._groups: _Groups | None = None
         self._applied_groups: _Groups | None = None
-        self._changes = 0  # label changes seen
-        self._touched: dict[str, int] = {}  # image id -> the change that last touched it
+        # Label changes seen, and the change that last touched each image: written by the
+        # kernel's thread, the follower's and the judging one, under the lock.
+        self._changes = 0
+        self._touched: dict[str, int] = {}
+        self._lock = threading.Lock()
         self._waiting = False  # an order waits for its first ranking
         self._announce = False  # say what a judgement found, once asked for it
         self._asked_view: str | None = None  # the view whose groups are being worked out
@@ -258,8 +261,9 @@ class Quality:
         if rows is None:
             return
         result = self._dataset.confirm_labels(rows)
-        for image_id in rows.index:  # also when the change named no ids (a large one)
-            self._touched[str(image_id)] = max(self._changes, self._touched.get(str(image_id), 0))
+        with self._lock:  # also when the change named no ids (a large one)
+            for image_id in map(str, rows.index):
+                self._touched[image_id] = max(self._changes, self._touched.get(image_id, 0))
         self._calls.labeled(result)
         self._decorate_now()
 
@@ -431,7 +435,8 @@ class Quality:
         ranking = np.asarray(table.index, dtype=object)
         issues = _Issues(table, ranking, since, str(table.attrs.get("reason", "") or ""))
         self._issues = issues
-        self._touched = {i: c for i, c in self._touched.items() if c > since}
+        with self._lock:
+            self._touched = {i: c for i, c in self._touched.items() if c > since}
         with self._status.reporting():
             self._decorate_now()
             if self._announce:
@@ -502,9 +507,10 @@ class Quality:
         kind = change.kind
         if self._closed or kind not in ("labels", "images", "reload"):
             return
-        self._changes += 1
-        for image_id in change.ids or ():
-            self._touched[image_id] = self._changes
+        with self._lock:
+            self._changes += 1
+            for image_id in change.ids or ():
+                self._touched[image_id] = self._changes
         order, view = self._calls.order(), self._calls.view()
         if order == "wrong":
             self._job.request(self._job.pause())
