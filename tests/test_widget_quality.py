@@ -100,6 +100,14 @@ def test_likely_wrong_first_shows_the_suspects_first_with_their_chips(
     user: LabelerDriver, dataset: Dataset, truth: dict[str, str]
 ) -> None:
     lab = user.labeler
+    progress: list[str] = []
+    real = lab.status.progress
+
+    def record(text: str) -> None:
+        progress.append(text)
+        real(text)
+
+    lab.status.progress = record  # type: ignore[method-assign]
     assert "Likely wrong first" in user.order_choices
     assert lab.view == "unlabeled"
     user.choose_order("wrong")
@@ -112,6 +120,7 @@ def test_likely_wrong_first_shows_the_suspects_first_with_their_chips(
     suspects = [str(i) for i in issues.index]
     assert set(suspects) == {first_of(dataset, truth, "stripes"), first_of(dataset, truth, "bars")}
     assert "Likely wrong first: 2 labels look wrong" in user.status_text
+    assert progress == ["Likely wrong first: judging the labels…", ""]
     # The suspects first, most suspicious first; the rest of the view after them in file order.
     rest = [i for i in dataset.ids("labeled") if i not in suspects]
     assert user.visible_ids == (suspects + rest)[:12]
@@ -156,6 +165,7 @@ def test_keep_takes_the_chip_off_at_once_and_for_good_and_undo_brings_it_back(
     user.wait_for_background(WAIT)
     assert kept not in user.flagged()
     assert kept not in dataset.label_issues().index
+    assert user.visible_ids[:2] == [kept, other]  # never reordered under the pointer
     user.turn("next")
     user.turn("first")  # a new render takes up the new ranking: the kept image left the front
     assert user.visible_ids[0] == other
@@ -454,6 +464,28 @@ def test_groups_follow_the_tab(uneven: Dataset) -> None:
             f"Group {g} · {n}" for g, n in enumerate(groups.attrs["sizes"])
         )
         assert list(heads) == [0, *itertools.accumulate(groups.attrs["sizes"][:-1])]
+    finally:
+        lab.close()
+
+
+def test_errors_of_the_grouping_go_to_the_status_line(
+    uneven: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_args: Any, **_kwargs: Any) -> Any:
+        raise RuntimeError("k-means broke")
+
+    monkeypatch.setattr(uneven, "groups", broken)
+    lab = new_labeler(uneven)
+    user = LabelerDriver(lab)
+    try:
+        user.choose_order("group")
+        user.wait_for_background(WAIT)
+        assert "By group: Something went wrong (RuntimeError): k-means broke" in user.status_text
+        assert user.status_is_error
+        assert user.group_heads() == {}
+        assert user.visible_ids == [str(i) for i in uneven.ids("unlabeled")[:12]]
+        user.press("g")
+        assert "No groups to select: grouping the images failed" in user.status_text
     finally:
         lab.close()
 

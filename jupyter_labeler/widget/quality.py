@@ -143,6 +143,7 @@ class Quality:
         self._waiting = False  # an order waits for its first ranking
         self._announce = False  # say what a judgement found, once asked for it
         self._asked_view: str | None = None  # the view whose groups are being worked out
+        self._failed_view: str | None = None  # the view whose grouping failed last
         self._codes: tuple[Any, ...] | None = None  # (ordered ids, groups, codes, counts)
         self._drawing = threading.RLock()
         self._job = Debounced(self._refresh, "jupyter-labeler-quality", min_pause=QUALITY_DELAY)
@@ -276,7 +277,13 @@ class Quality:
         view = self._calls.view()
         found = self._applied_groups  # the groups the captions show
         if found is None or found.view != view:
-            self._status.info("The groups are being worked out: select a group in a moment.")
+            if self._failed_view == view:
+                self._status.info(
+                    "No groups to select: grouping the images failed; choose By group again "
+                    "to try again."
+                )
+            else:
+                self._status.info("The groups are being worked out: select a group in a moment.")
             return
         page = list(self._calls.page_ids())
         candidates = [self._calls.current(), page[0] if page else None]
@@ -467,6 +474,7 @@ class Quality:
         try:
             group = self._dataset.groups(view=view)
         except Exception as exc:
+            self._failed_view = view
             if not self._closed:
                 self._status.report(exc, about="By group")
             return
@@ -478,6 +486,7 @@ class Quality:
         values = group.to_numpy()
         ranking = np.asarray(group.index[np.argsort(values, kind="stable")], dtype=object)
         self._groups = _Groups(view, group, ranking)
+        self._failed_view = None
         with self._status.reporting():
             if self._announce:
                 sizes = group.attrs.get("sizes", [])
