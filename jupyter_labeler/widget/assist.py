@@ -308,7 +308,15 @@ class Assist(traitlets.HasTraits):
         )
         self._compute.on_click(guard(lambda _b: self.compute_features()))
         self.box = widgets.HBox(
-            [self._suggest, self._accept, self._order, self._more, self._compute, self._note],
+            [
+                self._suggest,
+                self._accept,
+                self._order,
+                *quality.controls,  # the buttons of the order chosen, beside the menu
+                self._more,
+                self._compute,
+                self._note,
+            ],
             layout={"align_items": "center", "flex_flow": "row wrap"},
             **classes("jl-assist"),
         )

@@ -357,8 +357,7 @@ class Labeler(widgets.VBox):
         # The grid scrolls inside a box of bounded height, so the rows above it and the
         # All Labels pane beside it stay in view; the preview and dialogs open over the grid.
         grid_area = self._grid_area = widgets.Box(
-            [self._grid, self.assist.box, self.quality.box, self._status.widget],
-            **classes("jl-main-area"),
+            [self._grid, self.assist.box, self._status.widget], **classes("jl-main-area")
         )
         side = widgets.VBox([self._labels.box, self._readiness], **classes("jl-side"))
         main = widgets.Box([grid_area, side], **classes("jl-main"))

@@ -175,11 +175,9 @@ class Quality:
             **classes("jl-select-group"),
         )
         self._select.on_click(guard(lambda _b: self.select_group()))
-        self.box = widgets.HBox(
-            [self._take, self._keep, self._select],
-            layout={"display": "none", "align_items": "center"},
-            **classes("jl-quality"),
-        )
+        #: The buttons, for the Order menu's row: each shown in its order only.
+        self.controls = (self._take, self._keep, self._select)
+        self._show_buttons("file")
         self._unobserve = dataset.observe(self._dataset_changed)
 
     # -- what the Order menu asks --------------------------------------------------------------
@@ -245,7 +243,7 @@ class Quality:
         self._job.close()
         with contextlib.suppress(Exception):
             self._unobserve()
-        close_widgets(self._take, self._keep, self._select, self.box)
+        close_widgets(*self.controls)
 
     # -- public actions ------------------------------------------------------------------------
     def take_likely(self) -> None:
@@ -534,7 +532,6 @@ class Quality:
         self._take.layout.display = "" if wrong else "none"
         self._keep.layout.display = "" if wrong else "none"
         self._select.layout.display = "" if group else "none"
-        self.box.layout.display = "" if wrong or group else "none"
 
     # -- its controls, for notebook code and tests (see jupyter_labeler.testing) --------------
     @property
