@@ -26,8 +26,8 @@ ModelArts manifest made by ``bench_core.make_manifest`` (60% labeled, in 10 labe
 folder where only the images of the pages turned exist as files (tiny JPEGs, written after the
 dataset is opened): a page turn reads the thumbnails of its own images and no other file, so
 the other N - 300 files would never be read. The dataset is imported and saved once in a child
-process, then opened from its snapshot here (at ten million images the import peaks near 11 GB
-and the opened dataset holds about 4 GB: run one such benchmark at a time).
+process, then opened from its snapshot here (at ten million images its largest process peaks
+near 11 GB: run one such benchmark at a time).
 The figures are medians of --runs (of 4 x --runs for page turns, the cheapest and noisiest); the
 ratio N / small is the one to read on a shared machine.
 
