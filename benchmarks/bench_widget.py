@@ -1,6 +1,7 @@
 """Widget speed: showing a page of 2 MP photos from S3, and labeling 1,000 selected images.
 
     python benchmarks/bench_widget.py [--images 200] [--runs 5] [--megapixels 2.0]
+    python benchmarks/bench_widget.py --scale 10000000 [--small 300] [--runs 5]
 
 Puts --images photo-like JPEGs of --megapixels into a bucket of a moto S3 server on loopback
 (real HTTP, as s3fs speaks to OBS), then measures the kernel's side of the Labeler, each as the
@@ -18,6 +19,18 @@ median of --runs, every run on a fresh Dataset and Labeler (so nothing is cached
 - OK to saved:   on a local folder of 1,200 tiny images, 1,000 images selected and a label
                  typed, the label box's OK handler until it returns with the action saved.
 
+With ``--scale N`` it measures instead the kernel's side of the Labeler on a dataset of N images
+against the same on a dataset of ``--small`` images (300), in the same run: page turns, "Select
+page" and OK on the selected page, in the default Unlabeled view and in All. Each dataset is a
+ModelArts manifest made by ``bench_core.make_manifest`` (60% labeled, in 10 labels) over a local
+folder where only the images of the pages turned exist as files (tiny JPEGs, written after the
+dataset is opened): a page turn reads the thumbnails of its own images and no other file, so
+the other N - 300 files would never be read. The dataset is imported and saved once in a child
+process, then opened from its snapshot here (at ten million images its largest process peaks
+near 11 GB: run one such benchmark at a time).
+The figures are medians of --runs (of 4 x --runs for page turns, the cheapest and noisiest); the
+ratio N / small is the one to read on a shared machine.
+
 The times are the kernel's: sending the widget messages to the browser and drawing them there
 come on top (for the naive grid, with 50-100 times more bytes to move and full-size JPEGs to
 decode in the browser). The S3 server runs in a child process, as a real store runs elsewhere;
@@ -29,10 +42,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import io
 import logging
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -52,7 +68,9 @@ from PIL import Image  # noqa: E402
 from jupyter_labeler import Dataset  # noqa: E402
 from jupyter_labeler.demo import make_large_jpegs  # noqa: E402
 from jupyter_labeler.storage import open_store  # noqa: E402
+from jupyter_labeler.testing import LabelerDriver  # noqa: E402
 from jupyter_labeler.widget import Labeler  # noqa: E402
+from jupyter_labeler.widget.grid import thumbnail_px  # noqa: E402
 
 PAGE = 48
 TARGETS = {  # seconds
@@ -201,6 +219,104 @@ def bench_ok(folder: Path, runs: int, selected: int = 1000) -> list[float]:
     return times
 
 
+SCALE_TARGET = 1.5  # a page turn at N images, over the same at --small images
+
+
+def scaled_dataset(folder: Path, n: int) -> Dataset:
+    """A dataset of ``n`` images from ``bench_core``'s manifest, imported and saved in a child
+    process (its first open of the manifest holds the most memory), opened from its snapshot."""
+    from bench_core import IMPORT, make_manifest
+
+    make_manifest(folder, n)
+    subprocess.run(
+        [sys.executable, "-c", IMPORT, str(folder), str(n)],
+        check=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    return Dataset.open(folder, author="bench")
+
+
+def write_pages(ds: Dataset, view: str, pages: int) -> None:
+    """The image files of the first ``pages`` + 1 pages of ``view``: the only ones read."""
+    data = tiny_jpeg()
+    ids = [str(i) for i in ds.ids(view)[: (pages + 1) * PAGE]]
+    for path in ds.paths_of(ids).values():
+        target = Path(ds.source_url) / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not target.exists():
+            target.write_bytes(data)
+
+
+def ready(labeler: Labeler, page: int) -> None:
+    """Make page ``page``'s thumbnails at the size the grid shows (what the prefetch does)."""
+    grid = labeler.grid
+    ids = [str(i) for i in labeler.dataset.ids(labeler.view)[page * PAGE : (page + 1) * PAGE]]
+    labeler.dataset.thumbnails(ids, size=thumbnail_px(grid.tile_size, grid.hidpi, PAGE))
+
+
+def bench_views(ds: Dataset, runs: int) -> dict[str, list[float]]:
+    """Kernel seconds of page turns, Select page and OK, in the Unlabeled and All views.
+
+    Every run starts from the same state: back on page 0 before each turn (untimed), and each
+    OK undone (untimed), so that a view of 300 images serves as many runs as one of millions."""
+    out: dict[str, list[float]] = {}
+
+    def add(key: str, fn: Callable[[], Any]) -> None:
+        # Wall time, and this thread's CPU time: steadier when other processes share the cores.
+        t0, c0 = time.perf_counter(), time.thread_time()
+        fn()
+        out.setdefault(key, []).append(time.perf_counter() - t0)
+        out.setdefault(f"{key} (CPU)", []).append(time.thread_time() - c0)
+
+    for view in ("unlabeled", "all"):
+        write_pages(ds, view, 2)
+        seconds, labeler = timed(lambda view=view: Labeler(ds, view=view, page_size=PAGE))
+        out.setdefault(f"{view}: first page (Labeler built)", []).append(seconds)
+        driver = LabelerDriver(labeler)
+        turn, select, ok = driver.turn, driver.select_page, driver.label_selection
+        try:
+            for _ in range(runs * 4):  # cheap, and on a busy machine the noisiest
+                labeler.page = 0
+                ready(labeler, 1)
+                add(f"{view}: page turn (next page ready)", functools.partial(turn, "next"))
+                assert labeler.page == 1
+                assert not labeler.status.last_error, labeler.status.last_error
+                add(f"{view}: page turn back", functools.partial(turn, "prev"))
+            for k in range(runs):
+                add(f"{view}: Select page", select)
+                name = f"bench_{view}_{k}"
+                add(f"{view}: OK on the page's 48, saved", functools.partial(ok, name))
+                assert not labeler.status.last_error, labeler.status.last_error
+                labeler.undo()
+                labeler.view, labeler.page = view, 0
+        finally:
+            labeler.close()
+    return out
+
+
+def bench_scale(n: int, small: int, runs: int) -> None:
+    results: list[dict[str, float]] = []
+    for size in (small, n):
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            ds = scaled_dataset(Path(tmp) / "images", size)
+            print(f"{size:,} images: made, imported and opened in {time.perf_counter() - t0:.1f} s")
+            try:
+                got = bench_views(ds, runs)
+            finally:
+                ds.close()
+        results.append({k: statistics.median(v) for k, v in got.items()})
+    print(f"\n{os.cpu_count()} cores, medians of {runs} runs, {PAGE} images a page, kernel side:")
+    print(f"  {'':48s} {small:>10,} {n:>14,}   ratio")
+    for key, base in results[0].items():
+        big = results[1][key]
+        ratio = big / base
+        verdict = ""
+        if "page turn" in key:
+            verdict = "  ok" if ratio <= SCALE_TARGET else f"  OVER {SCALE_TARGET}x"
+        print(f"  {key:48s} {ms(base)} {ms(big):>14s}   {ratio:5.2f}x{verdict}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=200)
@@ -211,7 +327,14 @@ def main() -> None:
         action="store_true",
         help="run the S3 server in this process (it then competes with the kernel for the GIL)",
     )
+    parser.add_argument(
+        "--scale", type=int, default=0, help="measure at this many images instead (see above)"
+    )
+    parser.add_argument("--small", type=int, default=300, help="the baseline of --scale")
     args = parser.parse_args()
+    if args.scale:
+        bench_scale(args.scale, args.small, args.runs)
+        return
     if args.images < 3 * PAGE:
         parser.error(f"--images must be at least {3 * PAGE} (three pages)")
 

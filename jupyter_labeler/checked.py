@@ -20,9 +20,19 @@ The journal's ``checked`` operation sets the marks of ``label`` on ``ids`` (``by
 one text, or a list aligned with ``ids``; ``by`` empty takes the mark off, as an undo does).
 Images that do not carry the label, and ids of no image, are passed over. Every reader checks
 it as the other operations (:mod:`jupyter_labeler.events`): a label name by the naming rules,
-ids and texts of bounded length. A mark's time is checked when marks are read
-(:func:`checked_pairs`): one that is no time, or more than a day ahead of the reader's clock,
-is not honoured, and said once in the dataset's problems; so is one whose name or time is
+ids and texts of bounded length. Every reader also applies it by the rules of
+:func:`check_checked`, as the team's operations, so that a mark says no more than its event
+may: a mark names its event's author as the one who checked; it is set only on a label that
+has none (a mark stands until taken off: the first check stays), so the mark a label had
+before its current one is always none, and putting that back (an undo) is taking the mark off,
+which only its author does; and its time is never later than its event's, whose name the
+store's own clock bounds (:data:`jupyter_labeler.journal.AHEAD_LIMIT`).
+What the rules refuse is named once in the dataset's problems and left out; the rest applies.
+
+A mark's time is checked again when marks are read (:func:`checked_pairs`), for marks that came
+with no event of their own (a manifest, a snapshot, the annotation fields of a ``label+``): one
+that is no time, or more than :data:`~jupyter_labeler.journal.AHEAD_LIMIT` ahead of the store's
+clock, is not honoured, and said once in the dataset's problems; so is one whose name or time is
 longer than the journal allows (a ``label+`` may bring annotation fields of any size).
 """
 
@@ -34,19 +44,29 @@ from typing import Any
 import numpy as np
 import orjson
 
+from .journal import AHEAD_LIMIT
+from .names import annotator_of
 from .state import State, member
 from .times import parse_times
 
 # as the journal bounds its texts (events.MAX_TEXT_CHARS, which imports this module)
 MAX_TEXT = 256
 
-__all__ = ["CHECKED_AT", "CHECKED_BY", "apply_checked", "checked_pairs", "mark_of"]
+__all__ = [
+    "CHECKED_AT",
+    "CHECKED_BY",
+    "apply_checked",
+    "check_checked",
+    "checked_pairs",
+    "mark_of",
+]
 
 CHECKED_BY = "@jupyter_labeler:checked_by"
 CHECKED_AT = "@jupyter_labeler:checked_at"
-# A mark dated later than this ahead of the reader's clock is not honoured: a writer with a
-# wrong clock, or a hostile one, must not hide a label from every check for years.
-FUTURE_SLACK = timedelta(days=1)
+# A mark dated later than this ahead of the store's clock is not honoured: a writer with a
+# wrong clock, or a hostile one, must not date a check in the future. The journal's names are
+# held to the same bound.
+FUTURE_SLACK = timedelta(seconds=AHEAD_LIMIT)
 
 
 def _property(fields: dict[str, Any] | None) -> tuple[dict[str, Any] | None, bool]:
@@ -132,9 +152,83 @@ def apply_checked(state: State, op: dict[str, Any], by: str, at: str) -> list[di
     return [{"op": "checked", "label": name, "ids": undo_ids, "by": undo_by, "at": undo_at}]
 
 
+def check_checked(
+    state: State, op: dict[str, Any], author: str, at: str, latest: str | None
+) -> tuple[dict[str, Any] | None, list[str]]:
+    """The part of a ``checked`` operation of ``author``'s event that the rules allow (None for
+    none of it), and a sentence for each kind of refusal. ``at`` is the event's time (for a
+    mark without its own); ``latest`` the time of the event's name (None when it has none yet):
+    a mark's time is never later than that.
+
+    - A mark names the event's author as the one who checked (``by``): nobody marks a label
+      checked in another's name.
+    - A mark is set only on a label that has none; on one that has, it is passed over (a race
+      of two checks: the first stays). So the mark a label had before its current one is always
+      none, and putting that back (an undo) is taking the current mark off: only its author
+      may. (An undo that would take off another's mark comes from a race its writer lost: the
+      mark it set was never applied.)
+    - A mark's time later than ``latest`` is read as ``latest``: the store's own clock bounds
+      the event's name (see :data:`~jupyter_labeler.journal.AHEAD_LIMIT`), not its writer's.
+    """
+    labelset = state.labels.get(op["label"])
+    ids = op.get("ids", [])
+    if labelset is None or not ids:
+        return op, []
+    codes = state.lookup(ids)
+    carries = (codes >= 0) & member(codes, labelset.codes)
+    by_value, at_value = op.get("by", author), op.get("at", at)
+    bys = by_value if isinstance(by_value, list) else [by_value] * len(ids)
+    ats = at_value if isinstance(at_value, list) else [at_value] * len(ids)
+    me = annotator_of(author)
+    keep: list[int] = []
+    refused: dict[str, list[str]] = {}
+    writer = author or "no author"
+    for k in np.flatnonzero(carries).tolist():
+        held = mark_of(labelset.extra.get(int(codes[k])))[0]
+        if bys[k] and held:
+            continue  # the first check stays
+        if not bys[k] and not held:
+            continue  # no mark to take off
+        if bys[k] and annotator_of(bys[k]) != me:
+            why = (
+                f"a checked mark written by {writer} names {bys[k]} as the one who checked "
+                "(a mark is its author's own)"
+            )
+            refused.setdefault(why, []).append(ids[k])
+            continue
+        if not bys[k] and annotator_of(held) != me:
+            why = f"{writer} took off a checked mark of {held} (only its author takes it off)"
+            refused.setdefault(why, []).append(ids[k])
+            continue
+        keep.append(k)
+    out_ats = [ats[k] for k in keep]
+    if latest is not None and keep:
+        when, _ = parse_times([*out_ats, latest])
+        late = np.asarray(when[:-1] > when[-1], dtype=bool)
+        out_ats = [latest if x else a for a, x in zip(out_ats, late.tolist(), strict=True)]
+    lines = [
+        f"{why}; {len(got)} {'image' if len(got) == 1 else 'images'} left as they were "
+        f"(the first: {got[0]})"
+        for why, got in refused.items()
+    ]
+    if len(keep) == len(ids) and out_ats == ats:
+        return op, lines
+    if not keep:
+        return None, lines
+    allowed = {
+        "op": "checked",
+        "label": op["label"],
+        "ids": [ids[k] for k in keep],
+        "by": [bys[k] for k in keep],
+        "at": out_ats,
+    }
+    return allowed, lines
+
+
 def checked_pairs(state: State, now: datetime) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """The (image code, label index) pairs of live images with an honoured mark, and a
-    sentence for the marks not honoured (a time that is no time, or in the future)."""
+    sentence for the marks not honoured (a time that is no time, or more than
+    :data:`FUTURE_SLACK` ahead of ``now``, the store's clock)."""
     codes: list[int] = []
     which: list[int] = []
     times: list[str] = []
@@ -162,7 +256,7 @@ def checked_pairs(state: State, now: datetime) -> tuple[np.ndarray, np.ndarray, 
         first = int(np.flatnonzero(bad)[0])
         problems.append(
             f"{int(bad.sum())} checked marks are not honoured: their time is none, no time "
-            "or more than a day ahead, or a text is too long (the first: "
+            "or ahead of the store's clock, or a text is too long (the first: "
             f"{times[first][:40]!r} on image {state.ids[codes[first]]} for "
             f"{list(state.labels)[which[first]]})"
         )

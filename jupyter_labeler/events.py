@@ -54,8 +54,8 @@ malformed operation, a label name that breaks the naming rules, or an image path
 the source folder (:mod:`jupyter_labeler.paths`), each as a sentence for ``Dataset.problems``;
 the rest of the event, and of the journal, still applies.
 
-Team operations also follow rules that depend on the state they apply to (:func:`apply_ops`
-with ``rules``, see :func:`~jupyter_labeler.team.check_review` and
+Team operations and ``checked`` also follow rules that depend on the state they apply to
+(:func:`apply_ops` with ``rules``, see :func:`~jupyter_labeler.team.check_review` and
 :func:`~jupyter_labeler.team.check_own_add`). Their writer applies them so too, and every
 reader applies events in the same order, so all agree:
 
@@ -74,6 +74,12 @@ reader applies events in the same order, so all agree:
 - ``assign`` takes off an image the review of an annotator it is now assigned to, and the own
   labels of annotators who no longer share it; its undo puts them back.
 
+- ``checked`` (:func:`~jupyter_labeler.checked.check_checked`): a mark is in its event
+  author's name, and is set only on a label with none (the first check stays), so an undo puts
+  back the mark the label had before (none) by taking the mark off, which only its author does;
+  a mark's time later than its event's name is read as that name's time, which the store's
+  own clock bounds.
+
 What the rules refuse is named in ``Dataset.problems`` (one sentence per kind, with the first
 image) and left out; the rest of the operation applies. Anyone who can write to the bucket can
 still write an event under any author's name: the rules keep what each event says consistent
@@ -83,6 +89,8 @@ with its author, not the author's name true.
 from __future__ import annotations
 
 import logging
+import re
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -90,7 +98,7 @@ from typing import Any
 import numpy as np
 
 from . import team as _team
-from .checked import apply_checked
+from .checked import apply_checked, check_checked
 from .names import label_problem
 from .paths import image_path_problem
 from .state import ImageRows, LabelSet, State, member
@@ -413,10 +421,14 @@ def apply_ops(
     inverses: list[list[dict[str, Any]]] = []
     default_by, default_at = _event_text(event, "author"), _event_text(event, "time")
     so_far = _team.SoFar() if rules else None
+    latest = _named_time(where)
     for index, op in enumerate(ops, start=1):
         try:
-            if so_far is not None and op["op"] in _RULES:
-                allowed, refused = _RULES[op["op"]](state, op, default_by, default_at, so_far)
+            if so_far is not None and (op["op"] in _RULES or op["op"] == "checked"):
+                if op["op"] == "checked":
+                    allowed, refused = check_checked(state, op, default_by, default_at, latest)
+                else:
+                    allowed, refused = _RULES[op["op"]](state, op, default_by, default_at, so_far)
                 result.refused += [f"{where}: operation {index}: {why}" for why in refused]
                 result.problems += result.refused[len(result.refused) - len(refused) :]
                 if allowed is None:
@@ -668,6 +680,19 @@ _RULES: dict[
         tuple[dict[str, Any] | None, list[str]],
     ],
 ] = {"review": _team.check_review, "own+": _team.check_own_add}
+
+# An event's name, at the end of what ``where`` says (the name, or its object's URL): its time
+# is bounded by the store's clock (see journal.AHEAD_LIMIT), where the event's own are not.
+_EVENT_NAME = re.compile(r"(?:^|/)([0-9]{13})-[0-9a-z]{1,32}-[0-9]{8}(?:\.json)?$")
+
+
+def _named_time(where: str) -> str | None:
+    """The time of the event named by ``where``, as the journal writes times; None when
+    ``where`` names no event (an action not yet named, an undo applied here)."""
+    found = _EVENT_NAME.search(where)
+    if found is None:
+        return None
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(int(found.group(1)) / 1000))
 
 
 def restore_op(state: State, name: str, removed: LabelSet) -> dict[str, Any]:

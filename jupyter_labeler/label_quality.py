@@ -17,6 +17,8 @@ callable, its features computed first where images lack them (``Dataset.compute_
 
 from __future__ import annotations
 
+import contextlib
+import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -26,7 +28,7 @@ import pandas as pd
 
 from . import features, label_plans
 from .checked import checked_pairs, mark_of
-from .errors import UnknownLabelError
+from .errors import StoreError, UnknownLabelError
 from .groups import groups as _groups
 from .label_issues import MIN_PER_LABEL, find_label_issues
 from .names import validate_label
@@ -56,8 +58,15 @@ def _features(dataset: Dataset, embedder: str | features.Embedder) -> features.F
     return dataset.feature_cache.require(embedder)
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
+def _store_now(dataset: Dataset) -> datetime:
+    """The store's clock (naive, UTC), as the journal's names are bounded by it: on S3 and OBS
+    the time of an answer (one listing of nothing), elsewhere (and when the store cannot be
+    reached) this machine's, which is the store's own for a local folder."""
+    stamp = time.time()
+    if dataset.output.scheme in {"s3", "obs"}:
+        with contextlib.suppress(StoreError):
+            stamp = dataset.output.list_after("journal", "~").now
+    return datetime.fromtimestamp(stamp, UTC).replace(tzinfo=None)
 
 
 def label_issues(
@@ -71,6 +80,7 @@ def label_issues(
     """See ``Dataset.label_issues``."""
     found = _features(dataset, embedder)
     replica = dataset.replica
+    clock = _store_now(dataset)
     with replica.lock:
         state = replica.state
         codes, which, _, _ = state.label_codes_long()
@@ -78,7 +88,7 @@ def label_issues(
         codes, which = codes[live], which[live].astype(np.int64)
         names = list(state.labels)
         ids = state.ids[codes]
-        marked_codes, marked_which, problems = checked_pairs(state, _utc_now())
+        marked_codes, marked_which, problems = checked_pairs(state, clock)
     replica.note_problems(problems)
     labeled = len(np.unique(codes))
     rows = found.rows(ids) if len(ids) else np.zeros(0, np.int64)

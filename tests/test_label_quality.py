@@ -302,10 +302,58 @@ def test_marks_on_s3_reach_a_second_replica(s3_bucket: str, s3_options: dict[str
         bob.close()
 
 
+def test_marks_ahead_of_the_stores_clock_are_not_honoured(
+    s3_bucket: str, s3_options: dict[str, Any]
+) -> None:
+    """Marks that came with no checked operation of their own (annotation fields of a label+)
+    count only up to the bound the journal's names have: five minutes past the store's clock."""
+    import s3fs
+
+    fs = s3fs.S3FileSystem(**s3_options)
+    for kind in KINDS:
+        for i in range(8):
+            fs.pipe(f"{s3_bucket}/imgs/{kind}_{i:02d}.png", png(kind, i))
+    url = f"s3://{s3_bucket}/imgs"
+    alice = Dataset.open(url, storage_options=s3_options, author="alice")
+    try:
+        label_by_kind(alice)
+        wrong = ids_of(alice, "red")[:2]
+        for image_id in wrong:
+            flip(alice, image_id, "red", "blue")
+        assert set(wrong) <= set(alice.label_issues(colours).index)
+
+        def soon(seconds: int) -> str:
+            return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(time.time() + seconds))
+
+        extra = {
+            wrong[0]: {"property": {CHECKED_BY: "mallory", CHECKED_AT: soon(120)}},
+            wrong[1]: {"property": {CHECKED_BY: "mallory", CHECKED_AT: soon(3600)}},
+        }
+        event = {
+            "v": 2,
+            "action": "add_label",
+            "author": "mallory",
+            "ops": [
+                {"op": "label-", "label": "blue", "ids": wrong},
+                {"op": "label+", "label": "blue", "ids": wrong, "extra": extra},
+            ],
+        }
+        journal_object(alice, event)
+        bob = Dataset.open(url, storage_options=s3_options, author="bob")
+        issues = bob.label_issues("colours")
+        assert wrong[0] not in issues.index
+        assert wrong[1] in issues.index
+        assert "1 checked marks are not honoured" in "\n".join(bob.problems)
+        bob.close()
+    finally:
+        alice.close()
+
+
 # -- hostile journal data -----------------------------------------------------------------------
-def journal_object(ds: Dataset, event: Any, *, offset_ms: int = 0) -> None:
+def journal_object(ds: Dataset, event: Any, *, offset_ms: int = 0) -> str:
     name = f"{int(time.time() * 1000) + offset_ms:013d}-{os.urandom(6).hex()}-00000001"
     ds.output.write(f"journal/{name}.json", orjson.dumps(event))
+    return name
 
 
 def test_hostile_checked_operations_are_refused_or_not_honoured(
@@ -324,7 +372,7 @@ def test_hostile_checked_operations_are_refused_or_not_honoured(
             {"op": "checked", "label": "green", "ids": [flipped[0]], "by": "m" * 10_000},
             {"op": "checked", "label": "green", "ids": [flipped[0]], "by": ["a", "b"]},
             {"op": "checked", "label": "green", "ids": ["x" * 5000], "by": "mallory"},
-            # unknown ids are passed over; a time far in the future is kept but not honoured
+            # unknown ids are passed over; a time far in the future is read as the action's
             {
                 "op": "checked",
                 "label": "green",
@@ -346,7 +394,7 @@ def test_hostile_checked_operations_are_refused_or_not_honoured(
             },
         ],
     }
-    journal_object(ds, event)
+    name = journal_object(ds, event)
     reader = reopen(ds, "reader")
     for number, why in [
         (1, "naming rules"),
@@ -358,9 +406,17 @@ def test_hostile_checked_operations_are_refused_or_not_honoured(
         assert any(f"operation {number} " in p and why in p for p in reader.problems), why
     assert not any(f"operation {n} " in p for n in (6, 7, 8) for p in reader.problems)
     issues = reader.label_issues("colours")
-    assert set(issues.index) == set(flipped)  # neither mark is honoured
+    assert set(issues.index) == {flipped[1]}  # "soon" is no time
     problems = "\n".join(reader.problems)
-    assert "3 checked marks are not honoured" in problems
+    assert "2 checked marks are not honoured" in problems
+    (mark,) = [
+        a["property"]
+        for line in reader.manifest_bytes().splitlines()
+        for a in orjson.loads(line).get("annotation", [])
+        if a.get("property", {}).get(CHECKED_BY) == "mallory" and a["name"] == "green"
+    ]
+    named = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(int(name[:13]) / 1000))
+    assert mark[CHECKED_AT] == named
     reader.close()
 
 
