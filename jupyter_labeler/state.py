@@ -61,6 +61,24 @@ def hex_keys(ids: Sequence[str]) -> np.ndarray | None:
     return np.frombuffer(raw, dtype=">u8").astype(np.uint64)
 
 
+_NIBBLE = np.full(256, 255, dtype=np.uint8)
+_NIBBLE[np.frombuffer(b"0123456789abcdef", dtype=np.uint8)] = np.arange(16, dtype=np.uint8)
+
+
+def hex_keys_of_text(data: np.ndarray, n: int) -> np.ndarray | None:
+    """:func:`hex_keys` of ``n`` ids given as their ``16 * n`` ASCII bytes back to back (the
+    data of an Arrow string column whose every value is 16 bytes long): no Python string per
+    id. None if some byte is not a lowercase hex digit."""
+    if len(data) != 16 * n:
+        return None
+    nibbles = _NIBBLE[data]
+    if n and nibbles.max() == 255:
+        return None
+    nibbles = nibbles.reshape(n, 16)
+    packed = (nibbles[:, 0::2] << 4) | nibbles[:, 1::2]
+    return np.ascontiguousarray(packed).view(">u8").reshape(n).astype(np.uint64)
+
+
 def member(codes: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
     """Which of ``codes`` are in the sorted array ``sorted_set`` (binary search, no sorting)."""
     if not len(sorted_set):
@@ -244,6 +262,40 @@ class State:
         calls this, so that no action pays for it."""
         if self._id_index is None:
             self._build_id_index()
+
+    def index_hex_ids(self, keys: np.ndarray, order: np.ndarray | None = None) -> bool:
+        """Build the index of ids from ``keys``, the ids of every row (all live) as
+        :func:`hex_keys` gives them, and, when known, ``order``: the rows in the order of
+        their keys (see :meth:`ids_in_order`). An ``order`` that does not sort the keys
+        strictly (it is read from a store) is not used. False, with no index built, when two
+        rows share an id."""
+        n = len(keys)
+        if n != self.n_rows or not self.alive.all():
+            return False
+        if order is not None:
+            order = np.asarray(order, dtype=np.int64)
+            if len(order) != n or (n and (order.min() < 0 or order.max() >= n)):
+                order = None
+        if order is None:
+            order = np.argsort(keys, kind="stable")
+        sorted_keys = keys[order]
+        if n > 1 and not (sorted_keys[1:] > sorted_keys[:-1]).all():
+            if len(np.unique(sorted_keys)) != n:
+                return False  # two rows share an id: the general build sorts that out
+            order = np.argsort(keys, kind="stable")
+            sorted_keys = keys[order]
+        self._hex_keys = (sorted_keys, order)
+        self._id_index = {}
+        return True
+
+    def ids_in_order(self) -> np.ndarray | None:
+        """The codes of the live images in the order of their ids as numbers, when every id
+        is 16 hex digits and the index of ids is built; else None. Kept beside a snapshot,
+        it spares the next reader a sort."""
+        if self._id_index is None or self._hex_keys is None:
+            return None
+        rows = self._hex_keys[1]
+        return rows[self.alive[rows]]
 
     def _row_codes(self, ids: Iterable[str]) -> np.ndarray:
         """The row of each id, live or removed (see ``_id_index``), aligned with ``ids``; -1

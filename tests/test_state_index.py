@@ -11,7 +11,11 @@ again from its store.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
+from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from imagegen import fill_folder, image_bytes
 
@@ -123,3 +127,50 @@ def test_new_images_are_found_beside_old_ones(memory_url: str) -> None:
         ds.add_label("cat", [new[0]])
     ds.add_label("cat", [new[1]])
     assert ds.labels_of([new[1]]) == {new[1]: ["cat", "dog"]}  # in All Labels order
+
+
+def _rewrite_images_table(folder: Path, change: Callable[[pa.Table], pa.Table]) -> None:
+    """Rewrite the Parquet images table of the snapshot in ``folder``'s output."""
+    (path,) = (folder / ".jupyter_labeler" / "snapshots").glob("*.images.parquet")
+    pq.write_table(change(pq.read_table(path)), path)
+
+
+def _without_order(table: pa.Table) -> pa.Table:
+    return table.drop_columns([c for c in table.column_names if c == "id_order"])
+
+
+def _reversed_order(table: pa.Table) -> pa.Table:
+    n = table.num_rows
+    table = _without_order(table)
+    return table.append_column("id_order", pa.array(range(n - 1, -1, -1), pa.int64()))
+
+
+def _out_of_range_order(table: pa.Table) -> pa.Table:
+    table = _without_order(table)
+    return table.append_column("id_order", pa.array([10**9] * table.num_rows, pa.int64()))
+
+
+@pytest.mark.parametrize("change", [_without_order, _reversed_order, _out_of_range_order])
+def test_snapshot_whatever_its_order_of_ids_finds_every_image(
+    tmp_path: Path, change: Callable[[pa.Table], pa.Table]
+) -> None:
+    """A snapshot written before it kept its rows' order of ids, or with an order that does
+    not hold (a snapshot is untrusted), opens with every image found by its id."""
+    url = str(tmp_path / "images")
+    store = open_store(url)
+    fill_folder(store.write, 12)
+    ds = Dataset.open(url, author="alice")
+    every = list(ds.ids("all"))
+    ds.add_label("cat", every[::2])
+    ds.save()
+    ds.close()
+    _rewrite_images_table(tmp_path / "images", change)
+    again = Dataset.open(url, author="bob")
+    assert again.problems == []
+    assert sorted(again.ids("all")) == sorted(every)
+    again.add_label("dog", every[::3])
+    labels = again.labels_of(every)
+    for k, i in enumerate(every):
+        assert labels[i] == [n for n, on in (("cat", k % 2 == 0), ("dog", k % 3 == 0)) if on]
+    with pytest.raises(UnknownImageError):
+        again.add_label("dog", ["0123456789abcdef"])
