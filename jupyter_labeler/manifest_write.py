@@ -27,11 +27,30 @@ __all__ = ["write_manifest"]
 _NEEDS_ESCAPE = r'["\\\x00-\x1f]'
 
 
+def _maybe_escaped(values: pa.Array | pa.ChunkedArray) -> bool:
+    """Whether some value of a string array may need escaping: one pass over its bytes, many
+    times faster than a regular expression per value (False is certain, True is a maybe)."""
+    chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
+    for chunk in chunks:
+        if not pa.types.is_string(chunk.type) or chunk.offset:
+            return True
+        offsets, data = chunk.buffers()[1], chunk.buffers()[2]
+        if data is None or not len(chunk):
+            continue
+        bounds = np.frombuffer(offsets, dtype=np.int32)[: len(chunk) + 1]
+        text = np.frombuffer(data, dtype=np.uint8)[bounds[0] : bounds[-1]]
+        if (text < 0x20).any() or (text == ord('"')).any() or (text == ord("\\")).any():
+            return True
+    return False
+
+
 def _escaped(values: pa.Array) -> pa.Array:
     """JSON-escaped contents (without the quotes) of a string array.
 
     Almost no label, path or id needs escaping, so only the few that do go through orjson.
     """
+    if not _maybe_escaped(values):
+        return values
     mask = pc.match_substring_regex(values, _NEEDS_ESCAPE)
     if not pc.any(mask).as_py():
         return values
@@ -214,10 +233,12 @@ def write_manifest(
                 tail_list[k] = "," + orjson.dumps(rest).decode()[1:-1]
         annotations = _strings(ann_list)
         tails = _strings(tail_list)
-    middle = pc.if_else(
-        pa.array(has_ann), join('","annotation":[', annotations, "]", ""), pa.scalar('"')
-    )
-    lines = join(head, middle, tails, props, "}\n", "")
+    # Each line's opening and closing of its annotations (or of nothing), picked by index
+    # rather than by a per-row if-else of strings, which is several times slower.
+    with_ann = has_ann.astype(np.int8)
+    opening = pa.array(['"', '","annotation":['], pa.string()).take(pa.array(with_ann))
+    closing_ann = pa.array(["", "]"], pa.string()).take(pa.array(with_ann))
+    lines = join(head, opening, annotations, closing_ann, tails, props, "}\n", "")
     if isinstance(lines, pa.ChunkedArray):
         lines = lines.combine_chunks()
     data_buffer = lines.buffers()[2]
