@@ -188,6 +188,7 @@ class Replica:
         if state is None:
             state = State()
             fresh = not names
+        state.index_ids()  # here, once, rather than in the first action
         events, event_problems = self.journal.read_events(names)
         problems += event_problems
         applied = []

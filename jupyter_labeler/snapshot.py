@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 from .names import label_problem
 from .parquet import read_parquet
 from .paths import image_path_problem, suspect_mask
-from .state import LabelSet, State
+from .state import LabelSet, State, hex_keys_of_text
 
 __all__ = [
     "IMAGES_SUFFIX",
@@ -42,6 +42,8 @@ IMAGES_SUFFIX = ".images.parquet"
 LABELS_SUFFIX = ".labels.parquet"
 # Schema metadata of the images table: manifest lines that are no image of the dataset.
 _FOREIGN_KEY = b"jupyter_labeler.foreign"
+# Column of the images table: the rows in the order of their ids (see State.ids_in_order).
+_ID_ORDER = "id_order"
 
 
 def _to_bytes(table: pa.Table) -> bytes:
@@ -73,6 +75,11 @@ def write_state(state: State) -> tuple[bytes, bytes]:
             ),
         }
     )
+    order = state.ids_in_order()
+    if order is not None:
+        # The rows in the order of their ids: the next reader builds its index of ids without
+        # sorting (it checks the order; older readers ignore the column).
+        images = images.append_column(_ID_ORDER, pa.array(renumber[order], pa.int64()))
     if state.foreign:
         images = images.replace_schema_metadata(
             {_FOREIGN_KEY: orjson.dumps([line.decode("utf-8") for line in state.foreign])}
@@ -132,8 +139,8 @@ def read_state(
     labels = read_parquet(labels_data)
     state = State()
     n = images.num_rows
-    state.ids = images.column("id").to_numpy(zero_copy_only=False).astype(object)
-    state.paths = images.column("path").to_numpy(zero_copy_only=False).astype(object)
+    state.ids = images.column("id").to_numpy(zero_copy_only=False).astype(object, copy=False)
+    state.paths = images.column("path").to_numpy(zero_copy_only=False).astype(object, copy=False)
     # Found on the Arrow column, before the paths become Python objects: cheap at 1M rows.
     suspects = np.flatnonzero(suspect_mask(images.column("path")))
     state.sizes = images.column("size").to_numpy().astype(np.int64)
@@ -193,8 +200,33 @@ def read_state(
         state.labels[name] = found.pop(name) if name in found else LabelSet()
     state.labels.update(found)
     state.version += 1
+    _index_ids(state, images)
     release_arrow_memory()
     return state, refuse_untrusted(state, exclude=exclude, where=where, suspects=suspects)
+
+
+def _index_ids(state: State, images: pa.Table) -> None:
+    """Build the state's index of ids from the Arrow column, when every id is 16 hex digits:
+    a vectorized decode (and the stored order, when it holds) instead of a Python string
+    and a sort per id. Otherwise the state builds its index itself when first asked."""
+    column = images.column("id")
+    n = len(column)
+    ids = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+    if ids.null_count or not n or not pa.types.is_string(ids.type):
+        return
+    offsets = np.frombuffer(ids.buffers()[1], dtype=np.int32)[ids.offset : ids.offset + n + 1]
+    if not (np.diff(offsets) == 16).all():
+        return
+    data = np.frombuffer(ids.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
+    keys = hex_keys_of_text(data, n)
+    if keys is None:
+        return
+    order = None
+    if _ID_ORDER in images.column_names:
+        stored = images.column(_ID_ORDER)
+        if stored.null_count == 0 and pa.types.is_integer(stored.type):
+            order = stored.to_numpy()
+    state.index_hex_ids(keys, order)
 
 
 def release_arrow_memory() -> None:
