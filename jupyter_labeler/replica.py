@@ -29,6 +29,7 @@ from .follow import lookback_from
 from .journal import MANIFEST_NAME, Journal, SaveStatus
 from .live_columns import live_columns
 from .manifest import manifest_chunks, parse_manifest, write_manifest
+from .manifest_parse import parse_manifest_blocks, whole_lines
 from .names import label_problem
 from .plan import Plan
 from .presence import remove_stale
@@ -187,8 +188,9 @@ class Replica:
             covered = set(marker.get("covered", []))
             state = self._read_snapshot(marker, problems)
         elif self.output.exists(MANIFEST_NAME):
-            parsed = parse_manifest(  # no name holds the bytes: the parser lets them go early
-                self.output.read(MANIFEST_NAME),
+            # Read and parsed a block of lines at a time: no block is held after its turn.
+            parsed = parse_manifest_blocks(
+                whole_lines(self.output.read_pieces(MANIFEST_NAME)),
                 where=self.output.url_of(MANIFEST_NAME),
                 relative=self.urls.relative,
                 exclude=self.exclude,

@@ -408,6 +408,18 @@ class Store:
         with _translated(self.url_of(rel)):
             return self.fs.cat_file(self.path(rel))
 
+    def read_pieces(self, rel: str, piece_bytes: int = 1 << 24) -> Iterator[bytes]:
+        """The bytes of one object, as consecutive pieces: on a local disk ``piece_bytes`` at
+        a time, so that a reader that lets each go holds no more (a manifest of ten million
+        lines is 2 GB); an object store's in one piece, by one GET as :meth:`read` (a ranged
+        read would first ask its size, which s3fs may answer from a stale listing)."""
+        if self.scheme != "file":
+            yield self.read(rel)
+            return
+        with _translated(self.url_of(rel)), open(self.path(rel), "rb") as fh:
+            while piece := fh.read(piece_bytes):
+                yield piece
+
     def read_many(
         self, rels: Iterable[str], *, limit: int | None = None
     ) -> dict[str, bytes | Exception]:
