@@ -13,7 +13,7 @@ import functools
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import orjson
@@ -189,7 +189,9 @@ def _piece_builders(
         names = _escaped(_strings(columns.labels))
         by = _field_fragments("annotated-by", [annotated_by(v) for v in columns.authors])
         at_texts = _field_fragments("creation-time", columns.times)
-        shared = (usage, names, by, at_texts, url_prefix)
+        shared = _Shared(
+            usage, names, by, at_texts, url_prefix, *_pair_texts(columns, names, by, at_texts)
+        )
         pair_bounds = np.searchsorted(columns.pair_rows, np.arange(0, n + chunk_lines, chunk_lines))
         prop_bounds = np.searchsorted(prop_rows, np.arange(0, n + chunk_lines, chunk_lines))
         for k, lo in enumerate(range(0, n, chunk_lines)):
@@ -208,17 +210,64 @@ def _piece_builders(
             )
 
 
+class _Shared(NamedTuple):
+    """What every piece of :func:`manifest_chunks` uses: texts of the columns' distinct values
+    (escaped), and the annotations' texts (see :func:`_pair_texts`)."""
+
+    usage: pa.Array
+    names: pa.Array
+    by: pa.Array
+    at: pa.Array
+    url_prefix: str
+    fragments: pa.Array | None
+    fragment_of: np.ndarray
+    extra_entries: np.ndarray
+
+
+# Above this many (label, author, time) combinations, annotations are assembled entry by entry.
+_MAX_COMBINATIONS = 1 << 20
+
+
+def _pair_texts(
+    columns: LiveColumns, names: pa.Array, by: pa.Array, at: pa.Array
+) -> tuple[pa.Array | None, np.ndarray, np.ndarray]:
+    """The text of each (label, author, time) combination in use, without an annotation's own
+    fields, and which one each entry of the long labels table is (None when there are too
+    many to be worth it); and the entries that have fields of their own, sorted."""
+    extra_entries = np.asarray(sorted(columns.pair_extra), dtype=np.int64)
+    n_by, n_at = len(by), len(at)
+    combinations = len(names) * n_by * n_at
+    if not len(columns.pair_rows) or combinations > _MAX_COMBINATIONS:
+        return None, np.empty(0, dtype=np.int32), extra_entries
+    key = (columns.pair_label.astype(np.int64) * n_by + columns.pair_by) * n_at + columns.pair_at
+    used = np.flatnonzero(np.bincount(key, minlength=combinations))
+    label, rest = np.divmod(used, n_by * n_at)
+    author, time = np.divmod(rest, n_at)
+    fragments = pc.binary_join_element_wise(
+        '{"type":"' + CLASSIFICATION + '","name":"',
+        names.take(pa.array(label)),
+        '"',
+        by.take(pa.array(author)),
+        at.take(pa.array(time)),
+        "}",
+        "",
+    )
+    of_key = np.full(combinations, -1, dtype=np.int32)
+    of_key[used] = np.arange(len(used), dtype=np.int32)
+    return fragments, of_key[key], extra_entries
+
+
 def _lines(
     columns: LiveColumns,
     lo: int,
     hi: int,
     pairs: slice,
     properties: tuple[np.ndarray, pa.Array],
-    shared: tuple[pa.Array, pa.Array, pa.Array, pa.Array, str],
+    shared: _Shared,
     same_image: Callable[[str, str], bool] | None,
 ) -> memoryview:
     """The text of lines ``lo:hi`` (``pairs``: their entries in the long labels table)."""
-    usage_texts, name_texts, by_texts, at_texts, url_prefix = shared
+    usage_texts, name_texts, by_texts, at_texts, url_prefix = shared[:5]
     n = hi - lo
     join = pc.binary_join_element_wise
     paths = columns.paths.slice(lo, n)
@@ -262,27 +311,26 @@ def _lines(
     which = columns.pair_label[pairs]
     per_row = np.bincount(rows, minlength=n)
     closing: Any = "}"
-    if columns.pair_extra:
-        first = pairs.start
-        found = [
-            (j - first, more)
-            for j in range(first, pairs.stop)
-            if (more := columns.pair_extra.get(j)) is not None
-        ]
-        if found:
-            closing_list = ["}"] * len(rows)
-            for j, more in found:
-                closing_list[j] = "," + orjson.dumps(more).decode()[1:-1] + "}"
-            closing = _strings(closing_list)
-    pairs_text = join(
-        '{"type":"' + CLASSIFICATION + '","name":"',
-        name_texts.take(pa.array(which)),
-        '"',
-        by_texts.take(pa.array(columns.pair_by[pairs])),
-        at_texts.take(pa.array(columns.pair_at[pairs])),
-        closing,
-        "",
-    )
+    lo_key, hi_key = np.searchsorted(shared.extra_entries, [pairs.start, pairs.stop])
+    if hi_key > lo_key:
+        closing_list = ["}"] * len(rows)
+        for j in shared.extra_entries[lo_key:hi_key].tolist():
+            more = columns.pair_extra[j]
+            closing_list[j - pairs.start] = "," + orjson.dumps(more).decode()[1:-1] + "}"
+        closing = _strings(closing_list)
+    if shared.fragments is not None and hi_key == lo_key:
+        # every entry is one of a few (label, author, time) texts: picked, not assembled
+        pairs_text = shared.fragments.take(pa.array(shared.fragment_of[pairs]))
+    else:
+        pairs_text = join(
+            '{"type":"' + CLASSIFICATION + '","name":"',
+            name_texts.take(pa.array(which)),
+            '"',
+            by_texts.take(pa.array(columns.pair_by[pairs])),
+            at_texts.take(pa.array(columns.pair_at[pairs])),
+            closing,
+            "",
+        )
     offsets = np.zeros(n + 1, dtype=np.int32)
     np.cumsum(per_row, out=offsets[1:])
     annotations = pc.binary_join(pa.ListArray.from_arrays(pa.array(offsets), pairs_text), ",")
