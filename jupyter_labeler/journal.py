@@ -719,8 +719,16 @@ class Journal:
         of the store's clock, are ignored)."""
         return list(self._listed(SNAPSHOT_DIR, ".json"))
 
-    def write_snapshot(self, key: str, files: dict[str, bytes], marker: dict[str, Any]) -> bool:
+    def write_snapshot(
+        self,
+        key: str,
+        files: dict[str, bytes | Iterable[bytes | memoryview]],
+        marker: dict[str, Any],
+    ) -> bool:
         """Write the snapshot's files, then its marker (so a marker always names complete files).
+
+        A file may be given as consecutive pieces, built while it is written (see
+        :meth:`~.storage.Store.write`).
 
         Returns whether its manifest was published at ``dataset.manifest``: False when a newer
         snapshot appeared meanwhile (its writer publishes that one).

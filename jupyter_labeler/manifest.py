@@ -39,7 +39,7 @@ from .manifest_fields import (
     image_id_for,
 )
 from .manifest_parse import ParsedManifest, parse_manifest
-from .manifest_write import write_manifest
+from .manifest_write import manifest_chunks, write_manifest
 
 __all__ = [
     "CLASSIFICATION",
@@ -48,6 +48,7 @@ __all__ = [
     "SOURCE_SPELLING",
     "ParsedManifest",
     "image_id_for",
+    "manifest_chunks",
     "parse_manifest",
     "write_manifest",
 ]

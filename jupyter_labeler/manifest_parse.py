@@ -9,7 +9,7 @@ and what reading tolerates.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,10 +32,16 @@ from .manifest_lines import (
 )
 from .names import label_problem
 from .paths import image_path_problem, suspect_mask
-from .state import ImageRows, State
+from .state import ImageRows, State, hex_keys_of_text
 from .team import PROPERTY_PREFIX, team_from_manifest
 
-__all__ = ["ParsedManifest", "parse_manifest"]
+__all__ = [
+    "BLOCK_BYTES",
+    "ParsedManifest",
+    "parse_manifest",
+    "parse_manifest_blocks",
+    "whole_lines",
+]
 
 
 @dataclass
@@ -62,6 +68,9 @@ class ParsedManifest:
     team: bool = False
     # what the problems call the manifest
     where: str = "manifest"
+    # every row's id as a number, when every id is 16 hex digits read as they were given
+    # (the state's index of ids is then built without a Python string per id)
+    id_keys: np.ndarray | None = None
 
     @property
     def labels(self) -> list[tuple[int, str, str, str, dict[str, Any] | None]]:
@@ -84,6 +93,8 @@ class ParsedManifest:
         (see :func:`~.team.team_from_manifest`) are left out and named in ``problems``."""
         state = State()
         state.add_images(self.rows, unique=True)  # one row per distinct path and id
+        if self.id_keys is not None:
+            state.index_hex_ids(self.id_keys)
         state.foreign = list(self.foreign)
         if not len(self.label_rows):
             if self.team:
@@ -165,6 +176,40 @@ def _first_of(codes: np.ndarray, count: int) -> np.ndarray:
     return first
 
 
+BLOCK_BYTES = 1 << 25
+"""Bytes of a manifest read and parsed at once (whole lines): what a block's text and Arrow
+table take is given back before the next block is read."""
+
+
+@dataclass
+class _Block:
+    """What one block of whole lines holds, in columns that no longer need its text.
+
+    ``line`` are the (0-based, file-wide) indexes of the lines kept as images, in file order,
+    with their ``paths``, ``ids`` and ``usage``; ``spelled`` the sources (by position in
+    ``line``) that are not the prefix followed by the path (with no prefix, ``source`` holds
+    them all). The annotations are in file order,
+    ``a_extra`` by position among them.
+    """
+
+    line: np.ndarray
+    paths: pa.Array
+    ids: pa.Array
+    usage: pa.Array
+    spelled: dict[int, str]
+    source: pa.Array | None  # every line's source, when no prefix tells most of them
+    a_line: np.ndarray
+    names: pa.Array
+    by: pa.Array
+    at: pa.Array
+    a_extra: dict[int, dict[str, Any]]
+    extra: dict[int, dict[str, Any]]
+    others: dict[int, list[Any]]
+    foreign: list[bytes]
+    refused_lines: np.ndarray
+    problems: list[tuple[int, str]]
+
+
 def parse_manifest(
     data: bytes,
     *,
@@ -191,6 +236,57 @@ def parse_manifest(
     (``./x.jpg``, ``s3a://...``) is remembered, to be written back the same way. ``obs://``
     for an ``s3://`` prefix is not kept: ModelArts names OBS objects ``s3://``.
     """
+    return parse_manifest_blocks(
+        whole_lines([data]),
+        where=where,
+        relative=relative,
+        exclude=exclude,
+        check=check,
+        prefix=prefix,
+    )
+
+
+def whole_lines(
+    pieces: Iterable[bytes], block_bytes: int = BLOCK_BYTES
+) -> Iterator[bytes | memoryview]:
+    """``pieces`` of a manifest (as read from a store) cut into blocks of whole lines of
+    about ``block_bytes`` each, the last one as it ends."""
+    rest = b""
+    for piece in pieces:
+        if not rest and len(piece) <= block_bytes and piece.endswith(b"\n"):
+            yield piece
+            continue
+        data = rest + piece if rest else piece
+        view = memoryview(data)
+        start = 0
+        while len(data) - start > block_bytes:
+            cut = data.find(b"\n", start + block_bytes - 1)
+            if cut < 0:
+                break
+            yield view[start : cut + 1]
+            start = cut + 1
+        cut = data.rfind(b"\n", start) + 1
+        if cut > start:
+            yield view[start:cut]
+            start = cut
+        rest = bytes(view[start:])
+    if rest:
+        yield rest
+
+
+def parse_manifest_blocks(
+    blocks: Iterable[bytes | memoryview],
+    *,
+    where: str,
+    relative: Callable[[str], str | None],
+    exclude: Sequence[str] = (),
+    check: bool = True,
+    prefix: str | None = None,
+) -> ParsedManifest:
+    """:func:`parse_manifest` of a manifest given as consecutive blocks of whole lines (see
+    :func:`whole_lines`), each read and let go before the next: however large the manifest,
+    what is held at once is one block's text and Arrow table, and the columns kept of the
+    blocks before it (paths, ids, usage and annotations: never its text)."""
     if check:
         inside = relative
     else:
@@ -199,10 +295,36 @@ def parse_manifest(
             found = relative(url)
             return found if found is not None else url
 
+    read: list[_Block] = []
+    first_line = 0
+    for block in blocks:
+        got, lines = _read_block(block, first_line, where, inside, exclude, check, prefix)
+        read.append(got)
+        first_line += lines
+        del block
+        pa.default_memory_pool().release_unused()
+    if not read:
+        read.append(_read_block(b"", 0, where, inside, exclude, check, prefix)[0])
+    return _parsed(read, where=where, check=check, prefix=prefix)
+
+
+def _read_block(
+    data: bytes | memoryview,
+    first_line: int,
+    where: str,
+    inside: Callable[[str], str | None],
+    exclude: Sequence[str],
+    check: bool,
+    prefix: str | None,
+) -> tuple[_Block, int]:
+    """Read one block of whole lines (its first line is ``first_line`` of the file); also
+    how many lines it holds."""
+    data = bytes(data) if isinstance(data, memoryview) else data
     problems: list[tuple[int, str]] = []
     if b"\r" in data and data.count(b"\r") != data.count(b"\r\n"):
         # lone CRs end lines too: read line by line
         lines = data.splitlines()
+        count = len(lines)
         tables: list[tuple[np.ndarray, pa.Table]] = []
         clean = None
         slow = list(range(len(lines)))
@@ -214,7 +336,9 @@ def parse_manifest(
         if clean is None:
             starts, ends = line_bounds(data)
             tables, slow = read_blocks(data, starts, ends)
+            count = len(starts)
         else:
+            count = int(sum(len(rows) for rows, _ in clean))
             starts = ends = np.empty(0, dtype=np.int64)
         view = memoryview(data)
 
@@ -229,11 +353,12 @@ def parse_manifest(
     if redo.any():
         slow = sorted([*slow, *fast_lines[redo].tolist()])
         fast_lines, table, odd = fast_lines[~redo], table.filter(pa.array(~redo)), odd[~redo]
+    fast_lines = fast_lines + first_line  # from here on, lines are counted in the file
     py = LineByLine()
     for index in slow:
-        py.read(index, raw_of(index), where, problems)
+        py.read(first_line + index, raw_of(index), where, problems)
 
-    # every line read, in file order
+    # every line read, in the block's order
     line = np.concatenate([fast_lines, np.asarray(py.line, dtype=np.int64)])
     take = None
     if py.line:
@@ -258,14 +383,30 @@ def parse_manifest(
             numbers = {n for n, _ in refusals}
             problems[:] = [p for p in problems if p[0] not in numbers] + refusals
             refused_lines = line[refused]
-            foreign = raw_lines(data, refused_lines)
+            foreign = raw_lines(data, refused_lines - first_line)
             keep = pa.array(~refused)
-            line, odd = line[~refused], odd[~refused]
+            line = line[~refused]
             source, ids, usage, paths = (c.filter(keep) for c in (source, ids, usage, paths))
-    # A million lines' bytes need not stay for what follows (the caller holds no reference).
     if view is not None:
         view.release()  # raw_of is not called again
     del data
+
+    # The source of each line, where it is not simply the prefix and the path.
+    if prefix is not None:
+        # A path is what follows the folder in its source, or a rewriting of it; so a source
+        # that starts with the prefix and is exactly as much longer than its path is prefix +
+        # path. Checked per line without building a million strings.
+        longer = pc.subtract(pc.binary_length(source), pc.binary_length(paths))
+        same = pc.and_(
+            pc.starts_with(source, prefix), pc.equal(longer, len(prefix.encode("utf-8")))
+        )
+        differ = np.flatnonzero(~as_mask(pc.fill_null(same, False)))
+        kept_source = None
+    else:  # no prefix to tell: the sources stay, for the problems to name
+        differ = np.empty(0, dtype=np.int64)
+        kept_source = _array(source)
+    spelled = dict(zip(differ.tolist(), source.take(pa.array(differ)).to_pylist(), strict=True))
+    del source
 
     # classification annotations read by Arrow, then Arrow's table can go
     parts_line: list[np.ndarray] = []
@@ -283,39 +424,6 @@ def parse_manifest(
             parts_at.append(pc.fill_null(items.field("creation-time"), ""))
         start += len(chunk)
     del table, tables
-    pa.default_memory_pool().release_unused()
-
-    # one image per distinct path, in order of first appearance
-    row_of, path_values = _encode(paths)
-    n_rows = len(path_values)
-    first = _first_of(row_of, n_rows)
-    repeats = np.flatnonzero(first[row_of] != np.arange(len(line)))
-    merged = len(repeats)
-    repeated = source[int(repeats[0])].as_py() if merged else ""
-    extra: list[dict[str, Any] | None] = [None] * n_rows
-    if prefix is not None and n_rows:
-        _remember_spellings(source, paths, first, path_values, prefix, extra)
-    del source, paths
-    row_ids = ids.take(pa.array(first))
-    row_usage = pc.fill_null(pc.utf8_upper(usage.take(pa.array(first))), "")
-    image_ids = _image_ids(row_ids, path_values, line[first], where, problems)
-
-    gone = set(refused_lines.tolist())
-    team = False
-    for index, unknown in py.extra.items():
-        if index in gone:
-            continue
-        at_line = int(np.searchsorted(line, index))
-        k = int(row_of[at_line])
-        if first[k] == at_line:  # a repeated line's unknown fields are not kept
-            extra[k] = {**(extra[k] or {}), **unknown}
-            prop = unknown.get("property")
-            team = team or (
-                isinstance(prop, dict)
-                and any(isinstance(key, str) and key.startswith(PROPERTY_PREFIX) for key in prop)
-            )
-
-    # classification annotations, in file order
     parts_line.append(np.asarray(py.a_line, dtype=np.int64))
     parts_name.append(pa.array(py.a_name, pa.string()))
     parts_by.append(pa.array(py.a_by, pa.string()))
@@ -332,7 +440,99 @@ def parse_manifest(
         a_order = np.arange(len(a_line))
     position_of = np.empty(len(a_order), dtype=np.int64)
     position_of[a_order] = np.arange(len(a_order))
-    label_extra = {int(position_of[offset + k]): v for k, v in py.a_extra.items()}
+    got = _Block(
+        line=line,
+        paths=_array(paths),
+        ids=_array(ids),
+        usage=_array(usage),
+        spelled=spelled,
+        source=kept_source,
+        a_line=a_line,
+        names=names,
+        by=by_col,
+        at=at_col,
+        a_extra={int(position_of[offset + k]): v for k, v in py.a_extra.items()},
+        extra=py.extra,
+        others=py.others,
+        foreign=foreign,
+        refused_lines=refused_lines,
+        problems=problems,
+    )
+    return got, count
+
+
+def _array(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+
+
+def _parsed(read: list[_Block], *, where: str, check: bool, prefix: str | None) -> ParsedManifest:
+    """The blocks read, made into images, labels and problems."""
+    problems = [p for block in read for p in block.problems]
+    foreign = [raw for block in read for raw in block.foreign]
+    refused_lines = np.concatenate([block.refused_lines for block in read])
+    line = np.concatenate([block.line for block in read])
+    paths, ids, usage = (
+        pa.concat_arrays([getattr(block, name) for block in read])
+        for name in ("paths", "ids", "usage")
+    )
+    spelled: dict[int, str] = {}
+    lines_before = 0
+    for block in read:
+        spelled.update({lines_before + k: v for k, v in block.spelled.items()})
+        lines_before += len(block.line)
+    extra_of_line = {k: v for block in read for k, v in block.extra.items()}
+    others_of_line = {k: v for block in read for k, v in block.others.items()}
+
+    # one image per distinct path, in order of first appearance
+    row_of, path_values = _encode(paths)
+    n_rows = len(path_values)
+    first = _first_of(row_of, n_rows)
+    repeats = np.flatnonzero(first[row_of] != np.arange(len(line)))
+    merged = len(repeats)
+    repeated = ""
+    if merged:
+        at = int(repeats[0])
+        if prefix is None:
+            sources = [block.source for block in read if block.source is not None]
+            repeated = pa.concat_arrays(sources)[at].as_py()
+        else:
+            repeated = spelled.get(at, f"{prefix}{paths[at].as_py()}")
+    extra: list[dict[str, Any] | None] = [None] * n_rows
+    if prefix is not None and n_rows:
+        _remember_spellings(spelled, row_of, first, path_values, prefix, extra)
+    del paths
+    row_ids = ids.take(pa.array(first))
+    row_usage = pc.fill_null(pc.utf8_upper(usage.take(pa.array(first))), "")
+    del ids, usage
+    image_ids, as_given = _image_ids(row_ids, path_values, line[first], where, problems)
+    id_keys = _hex_id_keys(row_ids) if as_given else None
+
+    gone = set(refused_lines.tolist())
+    team = False
+    for index, unknown in extra_of_line.items():
+        if index in gone:
+            continue
+        at_line = int(np.searchsorted(line, index))
+        k = int(row_of[at_line])
+        if first[k] == at_line:  # a repeated line's unknown fields are not kept
+            extra[k] = {**(extra[k] or {}), **unknown}
+            prop = unknown.get("property")
+            team = team or (
+                isinstance(prop, dict)
+                and any(isinstance(key, str) and key.startswith(PROPERTY_PREFIX) for key in prop)
+            )
+
+    # classification annotations, in file order
+    a_line = np.concatenate([block.a_line for block in read])
+    names, by_col, at_col = (
+        pa.concat_arrays([getattr(block, name) for block in read]) for name in ("names", "by", "at")
+    )
+    label_extra: dict[int, dict[str, Any]] = {}
+    entries_before = 0
+    for block in read:
+        label_extra.update({entries_before + k: v for k, v in block.a_extra.items()})
+        entries_before += len(block.a_line)
+    del read
     bad_names = _check_names(names, a_line + 1, where, problems, refuse=check)
     drop = bad_names | np.isin(a_line, refused_lines)
     if drop.any():
@@ -350,23 +550,23 @@ def parse_manifest(
 
     # other kinds of annotations ride along; a repeated line adds only those not there yet
     seen_others: dict[int, set[bytes]] = {}
-    for index in sorted(py.others):
+    for index in sorted(others_of_line):
         if index in gone:
             continue
         k = int(row_of[np.searchsorted(line, index)])
         slot = extra[k] or {}
-        kept = slot.setdefault(OTHER_ANNOTATIONS, [])
+        kept_others = slot.setdefault(OTHER_ANNOTATIONS, [])
         if line[first[k]] == index:
-            kept.extend(py.others[index])
+            kept_others.extend(others_of_line[index])
         else:
             seen = seen_others.get(k)
             if seen is None:
-                seen = seen_others[k] = {_canonical(o) for o in kept}
-            for item in py.others[index]:
+                seen = seen_others[k] = {_canonical(o) for o in kept_others}
+            for item in others_of_line[index]:
                 key = _canonical(item)
                 if key not in seen:
                     seen.add(key)
-                    kept.append(item)
+                    kept_others.append(item)
         extra[k] = slot
 
     messages = [text for _, text in sorted(problems, key=lambda p: p[0])]
@@ -398,29 +598,27 @@ def parse_manifest(
         foreign=foreign,
         team=team,
         where=where,
+        id_keys=id_keys,
     )
 
 
 def _remember_spellings(
-    source: Any,
-    line_paths: Any,
+    spelled: dict[int, str],
+    row_of: np.ndarray,
     first: np.ndarray,
     paths: list[str],
     prefix: str,
     extra: list[Any],
 ) -> None:
-    """Note in ``extra`` the sources (of each row's first line) not spelled prefix + path."""
-    # A path is what follows the folder in its source, or a rewriting of it; so a source that
-    # starts with the prefix and is exactly as much longer than its path is prefix + path.
-    # Checked per line without building a million strings.
-    longer = pc.subtract(pc.binary_length(source), pc.binary_length(line_paths))
-    same = pc.and_(pc.starts_with(source, prefix), pc.equal(longer, len(prefix.encode("utf-8"))))
-    differ = np.flatnonzero(~as_mask(pc.fill_null(same, False))[first])
-    for k in differ.tolist():
-        spelled = source[int(first[k])].as_py()
-        if prefix.startswith("s3://") and spelled == "obs://" + prefix[5:] + paths[k]:
+    """Note in ``extra`` the sources (of each row's first line) not spelled prefix + path
+    (``spelled``: the sources of the lines that are not, by position)."""
+    for at, spelling in spelled.items():
+        k = int(row_of[at])
+        if first[k] != at:
+            continue
+        if prefix.startswith("s3://") and spelling == "obs://" + prefix[5:] + paths[k]:
             continue  # written as s3:// from now on
-        extra[k] = {SOURCE_SPELLING: spelled}
+        extra[k] = {SOURCE_SPELLING: spelling}
 
 
 def _refused_sources(
@@ -470,20 +668,21 @@ def _image_ids(
     numbers: np.ndarray,
     where: str,
     problems: list[tuple[int, str]],
-) -> list[str]:
-    """Each row's id: the one its line gives, else (absent, empty or taken) one from its path."""
+) -> tuple[list[str], bool]:
+    """Each row's id: the one its line gives, else (absent, empty or taken) one from its path;
+    and whether every row's id is the one its line gave."""
     too_long = pc.greater(pc.utf8_length(given), MAX_ID_CHARS)
     if pc.any(too_long).as_py():
         given = pc.if_else(too_long, pa.scalar(None, pa.string()), given)
     codes, distinct = _encode(pc.fill_null(given, ""))
     if len(distinct) == len(codes) and given.null_count == 0 and "" not in distinct:
-        return distinct  # every line gives its own id (the usual case): in order already
+        return distinct, True  # every line gives its own id (the usual case): in order already
     first = _first_of(codes, len(distinct))
     empty = distinct.index("") if "" in distinct else -1
     out = np.asarray(distinct, dtype=object)[codes]
     redo = np.flatnonzero((first[codes] != np.arange(len(codes))) | (codes == empty))
     if not len(redo):
-        return out.tolist()
+        return out.tolist(), False
     taken = set(distinct)
     for k in redo.tolist():
         number = int(numbers[k]) + 1
@@ -496,7 +695,20 @@ def _image_ids(
             image_id = image_id_for(f"{paths[k]}#{number}")
         taken.add(image_id)
         out[k] = image_id
-    return out.tolist()
+    return out.tolist(), False
+
+
+def _hex_id_keys(ids: pa.Array) -> np.ndarray | None:
+    """:func:`~.state.hex_keys` of an Arrow column of ids, read from its bytes (no Python
+    string per id); None unless every id is 16 lowercase hex digits."""
+    n = len(ids)
+    if not n or ids.null_count or not pa.types.is_string(ids.type):
+        return None
+    offsets = np.frombuffer(ids.buffers()[1], dtype=np.int32)[ids.offset : ids.offset + n + 1]
+    if not (np.diff(offsets) == 16).all():
+        return None
+    data = np.frombuffer(ids.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
+    return hex_keys_of_text(data, n)
 
 
 def _check_names(

@@ -1,15 +1,19 @@
 """Writing a :class:`~.state.State` as a ModelArts manifest (see :mod:`.manifest` for the format).
 
-Lines are assembled by Arrow's element-wise string kernels, never one Python string per line:
-a million lines take well under a second. What reading kept of a line beyond the columns (a
+Lines are assembled by Arrow's element-wise string kernels, never one Python string per line,
+a block of lines at a time (:func:`manifest_chunks`): a million lines take well under a second,
+and ten million never hold more than one block's text and arrays at once. What reading kept of a line beyond the columns (a
 source's own spelling, annotations of other kinds, unknown fields, a ``property``) is written
 back as it came.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+import functools
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, NamedTuple
 
 import numpy as np
 import orjson
@@ -17,14 +21,17 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .live_columns import LiveColumns, live_columns
 from .manifest_fields import CLASSIFICATION, OTHER_ANNOTATIONS, SOURCE_SPELLING
 from .names import annotated_by
 from .state import State
 
-__all__ = ["write_manifest"]
+__all__ = ["CHUNK_LINES", "manifest_chunks", "write_manifest"]
 
 # A string needs JSON escaping only if it holds a quote, a backslash or a control character.
 _NEEDS_ESCAPE = r'["\\\x00-\x1f]'
+_ESCAPED_BYTE = np.zeros(256, dtype=bool)
+_ESCAPED_BYTE[:0x20] = _ESCAPED_BYTE[ord('"')] = _ESCAPED_BYTE[ord("\\")] = True
 
 
 def _maybe_escaped(values: pa.Array | pa.ChunkedArray) -> bool:
@@ -39,7 +46,7 @@ def _maybe_escaped(values: pa.Array | pa.ChunkedArray) -> bool:
             continue
         bounds = np.frombuffer(offsets, dtype=np.int32)[: len(chunk) + 1]
         text = np.frombuffer(data, dtype=np.uint8)[bounds[0] : bounds[-1]]
-        if (text < 0x20).any() or (text == ord('"')).any() or (text == ord("\\")).any():
+        if _ESCAPED_BYTE[text].any():  # one pass, where three comparisons took three
             return True
     return False
 
@@ -70,57 +77,38 @@ def _field_fragments(key: str, values: list[str]) -> pa.Array:
     return pc.if_else(present, pc.binary_join_element_wise(f',"{key}":"', texts, '"', ""), "")
 
 
-def _with_additions(
-    extra: np.ndarray, row_of: np.ndarray, additions: dict[int, dict[str, Any]]
-) -> np.ndarray:
-    """A copy of the rows' extra fields with ``additions`` (by code) merged into their
-    ``property``."""
-    extra = extra.copy()
-    for code, more in additions.items():
-        k = int(row_of[code]) if code < len(row_of) else -1
-        if k < 0:
-            continue
-        merged = dict(extra[k] or {})
-        prop = merged.get("property")
-        merged["property"] = {**(prop if isinstance(prop, dict) else {}), **more["property"]}
-        extra[k] = merged
-    return extra
-
-
-def _property_tails(
-    extra: np.ndarray, row_of: np.ndarray, properties: tuple[np.ndarray, pa.Array]
-) -> tuple[np.ndarray, Any]:
-    """``,"property":{...}`` per line from ``properties``; a line whose fields already hold a
-    ``property`` (a foreign one) gets the members merged into it instead (a rare case)."""
-    codes, texts = properties
-    rows = row_of[codes]
-    live = rows >= 0
-    codes, rows, texts = codes[live], rows[live], texts.filter(pa.array(live))
-    more: dict[int, dict[str, Any]] = {}
+def _property_tails(extra: np.ndarray, rows: np.ndarray, texts: pa.Array) -> tuple[np.ndarray, Any]:
+    """``,"property":{...}`` per line of a chunk from ``texts`` (JSON members of the lines
+    ``rows``, increasing); a line whose fields already hold a ``property`` (a foreign one) gets
+    the members merged into its copy of ``extra`` instead (a rare case)."""
+    n = len(extra)
     own = [
         k
         for k in np.flatnonzero(pd.notna(extra[rows])).tolist()
         if isinstance(extra[rows[k]], dict) and isinstance(extra[rows[k]].get("property"), dict)
     ]
     if own:
+        extra = extra.copy()
         for k in own:
             members = orjson.loads("{" + texts[k].as_py() + "}")
-            slot = more.setdefault(int(codes[k]), {})
-            slot["property"] = {**slot.get("property", {}), **members}
+            merged = dict(extra[rows[k]])
+            merged["property"] = {**merged["property"], **members}
+            extra[rows[k]] = merged
         keep = np.ones(len(rows), dtype=bool)
         keep[own] = False
         rows, texts = rows[keep], texts.filter(pa.array(keep))
-    if more:
-        extra = _with_additions(extra, row_of, more)
-    n = len(extra)
+    if not len(rows):
+        return extra, ""
     mask = np.zeros(n, dtype=bool)
     mask[rows] = True
     where = np.zeros(n, dtype=np.int64)
     where[rows] = np.arange(len(rows))
-    if not len(rows):
-        return extra, ""
     wrapped = pc.binary_join_element_wise(',"property":{', texts, "}", "")
     return extra, pc.if_else(pa.array(mask), wrapped.take(pa.array(where)), "")
+
+
+CHUNK_LINES = 1 << 16
+"""Lines built and handed on at once by :func:`manifest_chunks` (about 12 MB of text)."""
 
 
 def write_manifest(
@@ -139,24 +127,158 @@ def write_manifest(
     that image (a journal row cannot point the manifest elsewhere). ``properties`` gives
     (sorted codes, JSON members) to put in their ``property`` (see
     :func:`~.team.property_texts`). Lines whose source was no image of the dataset follow, as
-    they were read. Lines are assembled by Arrow's element-wise string kernels, never one
-    Python string per line: a million lines take well under a second.
+    they were read. The whole text at once: a save streams :func:`manifest_chunks` instead.
     """
-    alive = np.flatnonzero(state.alive)
-    n = len(alive)
-    tail = b"".join(line + b"\n" for line in state.foreign)
-    if not n:
-        return tail
-    join = pc.binary_join_element_wise
-    row_of = np.full(state.n_rows, -1, dtype=np.int64)
-    row_of[alive] = np.arange(n)
+    return b"".join(
+        manifest_chunks(
+            live_columns(state), url_prefix, same_image=same_image, properties=properties
+        )
+    )
 
-    paths = _strings(state.paths[alive])
-    sources = join(url_prefix, paths, "")
-    extra = state.extra[alive]
+
+def manifest_chunks(
+    columns: LiveColumns,
+    url_prefix: str,
+    *,
+    same_image: Callable[[str, str], bool] | None = None,
+    properties: tuple[np.ndarray, pa.Array] | None = None,
+    chunk_lines: int = CHUNK_LINES,
+    workers: int = 1,
+) -> Iterator[memoryview]:
+    """:func:`write_manifest` of the columns a save took, as consecutive pieces of
+    ``chunk_lines`` lines each (the foreign lines last): however large the dataset, what is
+    held at once is a few pieces and the Arrow arrays they are built from. ``properties``
+    names rows by the state's codes, as :func:`~.team.property_texts` gives them. With
+    ``workers`` above one, that many threads build the next pieces while the caller writes
+    one (Arrow's kernels release the GIL)."""
+    pieces = _piece_builders(columns, url_prefix, same_image, properties, chunk_lines)
+    if workers <= 1:
+        for build in pieces:
+            yield build()
+    else:
+        with ThreadPoolExecutor(workers, thread_name_prefix="manifest") as pool:
+            ahead: deque[Future[memoryview]] = deque()
+            for build in pieces:
+                ahead.append(pool.submit(build))
+                if len(ahead) > workers:
+                    yield ahead.popleft().result()
+            while ahead:
+                yield ahead.popleft().result()
+    if columns.foreign:
+        yield memoryview(b"".join(line + b"\n" for line in columns.foreign))
+
+
+def _piece_builders(
+    columns: LiveColumns,
+    url_prefix: str,
+    same_image: Callable[[str, str], bool] | None,
+    properties: tuple[np.ndarray, pa.Array] | None,
+    chunk_lines: int,
+) -> Iterator[Callable[[], memoryview]]:
+    """One call per piece of :func:`manifest_chunks`, each building its lines' text."""
+    n = len(columns)
+    if n:
+        prop_rows = np.empty(0, dtype=np.int64)
+        prop_texts = pa.array([], pa.string())
+        if properties is not None and len(properties[0]):
+            prop_codes, prop_texts = properties
+            at = np.minimum(np.searchsorted(columns.codes, prop_codes), n - 1)
+            live = columns.codes[at] == prop_codes
+            prop_rows, prop_texts = at[live], prop_texts.filter(pa.array(live))
+        usage = _escaped(columns.usage.dictionary)
+        names = _escaped(_strings(columns.labels))
+        by = _field_fragments("annotated-by", [annotated_by(v) for v in columns.authors])
+        at_texts = _field_fragments("creation-time", columns.times)
+        shared = _Shared(
+            usage, names, by, at_texts, url_prefix, *_pair_texts(columns, names, by, at_texts)
+        )
+        pair_bounds = np.searchsorted(columns.pair_rows, np.arange(0, n + chunk_lines, chunk_lines))
+        prop_bounds = np.searchsorted(prop_rows, np.arange(0, n + chunk_lines, chunk_lines))
+        for k, lo in enumerate(range(0, n, chunk_lines)):
+            hi = min(n, lo + chunk_lines)
+            pairs = slice(int(pair_bounds[k]), int(pair_bounds[k + 1]))
+            props = slice(int(prop_bounds[k]), int(prop_bounds[k + 1]))
+            yield functools.partial(
+                _lines,
+                columns,
+                lo,
+                hi,
+                pairs,
+                (prop_rows[props] - lo, prop_texts[props]),
+                shared,
+                same_image,
+            )
+
+
+class _Shared(NamedTuple):
+    """What every piece of :func:`manifest_chunks` uses: texts of the columns' distinct values
+    (escaped), and the annotations' texts (see :func:`_pair_texts`)."""
+
+    usage: pa.Array
+    names: pa.Array
+    by: pa.Array
+    at: pa.Array
+    url_prefix: str
+    fragments: pa.Array | None
+    fragment_of: np.ndarray
+    extra_entries: np.ndarray
+
+
+# Above this many (label, author, time) combinations, annotations are assembled entry by entry.
+_MAX_COMBINATIONS = 1 << 20
+
+
+def _pair_texts(
+    columns: LiveColumns, names: pa.Array, by: pa.Array, at: pa.Array
+) -> tuple[pa.Array | None, np.ndarray, np.ndarray]:
+    """The text of each (label, author, time) combination in use, without an annotation's own
+    fields, and which one each entry of the long labels table is (None when there are too
+    many to be worth it); and the entries that have fields of their own, sorted."""
+    extra_entries = np.asarray(sorted(columns.pair_extra), dtype=np.int64)
+    n_by, n_at = len(by), len(at)
+    combinations = len(names) * n_by * n_at
+    if not len(columns.pair_rows) or combinations > _MAX_COMBINATIONS:
+        return None, np.empty(0, dtype=np.int32), extra_entries
+    key = (columns.pair_label.astype(np.int64) * n_by + columns.pair_by) * n_at + columns.pair_at
+    used = np.flatnonzero(np.bincount(key, minlength=combinations))
+    label, rest = np.divmod(used, n_by * n_at)
+    author, time = np.divmod(rest, n_at)
+    fragments = pc.binary_join_element_wise(
+        '{"type":"' + CLASSIFICATION + '","name":"',
+        names.take(pa.array(label)),
+        '"',
+        by.take(pa.array(author)),
+        at.take(pa.array(time)),
+        "}",
+        "",
+    )
+    of_key = np.full(combinations, -1, dtype=np.int32)
+    of_key[used] = np.arange(len(used), dtype=np.int32)
+    return fragments, of_key[key], extra_entries
+
+
+def _lines(
+    columns: LiveColumns,
+    lo: int,
+    hi: int,
+    pairs: slice,
+    properties: tuple[np.ndarray, pa.Array],
+    shared: _Shared,
+    same_image: Callable[[str, str], bool] | None,
+) -> memoryview:
+    """The text of lines ``lo:hi`` (``pairs``: their entries in the long labels table)."""
+    usage_texts, name_texts, by_texts, at_texts, url_prefix = shared[:5]
+    n = hi - lo
+    join = pc.binary_join_element_wise
+    paths = columns.paths.slice(lo, n)
+    # The source is the prefix and the path, escaped each on its own (JSON escapes character
+    # by character), unless some line keeps its own spelling.
+    opening = '{"source":"' + orjson.dumps(url_prefix).decode()[1:-1]
+    sources = paths
+    extra = columns.extra[lo:hi]
     props: Any = ""
-    if properties is not None and len(properties[0]):
-        extra, props = _property_tails(extra, row_of, properties)
+    if len(properties[0]):
+        extra, props = _property_tails(extra, *properties)
     rare = np.flatnonzero(pd.notna(extra))
     spelled = {
         k: extra[k][SOURCE_SPELLING]
@@ -164,53 +286,54 @@ def write_manifest(
         if isinstance(extra[k], dict) and isinstance(extra[k].get(SOURCE_SPELLING), str)
     }
     if same_image is not None and spelled:
-        path_of = state.paths[alive]
-        spelled = {k: v for k, v in spelled.items() if same_image(v, path_of[k])}
+        spelled = {k: v for k, v in spelled.items() if same_image(v, paths[k].as_py())}
         if spelled:
             mask = np.zeros(n, dtype=bool)
             mask[list(spelled)] = True
             sources = pc.replace_with_mask(
-                sources, pa.array(mask), pa.array(list(spelled.values()), pa.string())
+                join(url_prefix, paths, ""),
+                pa.array(mask),
+                pa.array(list(spelled.values()), pa.string()),
             )
+            opening = '{"source":"'
     head = join(
-        '{"source":"',
+        opening,
         _escaped(sources),
         '","usage":"',
-        _escaped(_strings(state.usage[alive])),
+        usage_texts.take(columns.usage.indices.slice(lo, n)),
         '","id":"',
-        _escaped(_strings(state.ids[alive])),
+        _escaped(columns.ids.slice(lo, n)),
         "",
     )
 
     # Annotations: one fragment per (image, label) pair, then joined per image.
-    codes, which, by, at = state.label_codes_long()
-    rows = row_of[codes]
-    keep = rows >= 0
-    rows, which, by, at, codes = rows[keep], which[keep], by[keep], at[keep], codes[keep]
+    rows = columns.pair_rows[pairs] - lo
+    which = columns.pair_label[pairs]
     per_row = np.bincount(rows, minlength=n)
     closing: Any = "}"
-    extras = [ls.extra for ls in state.labels.values()]
-    if any(extras):
+    lo_key, hi_key = np.searchsorted(shared.extra_entries, [pairs.start, pairs.stop])
+    if hi_key > lo_key:
         closing_list = ["}"] * len(rows)
-        for j in range(len(rows)):
-            more = extras[which[j]].get(int(codes[j])) if extras[which[j]] else None
-            if more:
-                closing_list[j] = "," + orjson.dumps(more).decode()[1:-1] + "}"
+        for j in shared.extra_entries[lo_key:hi_key].tolist():
+            more = columns.pair_extra[j]
+            closing_list[j - pairs.start] = "," + orjson.dumps(more).decode()[1:-1] + "}"
         closing = _strings(closing_list)
-    pairs = join(
-        '{"type":"' + CLASSIFICATION + '","name":"',
-        _escaped(_strings(list(state.labels))).take(pa.array(which)),
-        '"',
-        _field_fragments("annotated-by", [annotated_by(v) for v in state.authors.values]).take(
-            pa.array(by)
-        ),
-        _field_fragments("creation-time", state.times.values).take(pa.array(at)),
-        closing,
-        "",
-    )
+    if shared.fragments is not None and hi_key == lo_key:
+        # every entry is one of a few (label, author, time) texts: picked, not assembled
+        pairs_text = shared.fragments.take(pa.array(shared.fragment_of[pairs]))
+    else:
+        pairs_text = join(
+            '{"type":"' + CLASSIFICATION + '","name":"',
+            name_texts.take(pa.array(which)),
+            '"',
+            by_texts.take(pa.array(columns.pair_by[pairs])),
+            at_texts.take(pa.array(columns.pair_at[pairs])),
+            closing,
+            "",
+        )
     offsets = np.zeros(n + 1, dtype=np.int32)
     np.cumsum(per_row, out=offsets[1:])
-    annotations = pc.binary_join(pa.ListArray.from_arrays(pa.array(offsets), pairs), ",")
+    annotations = pc.binary_join(pa.ListArray.from_arrays(pa.array(offsets), pairs_text), ",")
     has_ann = per_row > 0
 
     # Rare per-row extras: annotations of other kinds, and unknown fields, as they were read.
@@ -235,12 +358,11 @@ def write_manifest(
         tails = _strings(tail_list)
     # Each line's opening and closing of its annotations (or of nothing), picked by index
     # rather than by a per-row if-else of strings, which is several times slower.
-    with_ann = has_ann.astype(np.int8)
-    opening = pa.array(['"', '","annotation":['], pa.string()).take(pa.array(with_ann))
-    closing_ann = pa.array(["", "]"], pa.string()).take(pa.array(with_ann))
-    lines = join(head, opening, annotations, closing_ann, tails, props, "}\n", "")
+    with_ann = pa.array(has_ann.astype(np.int8))
+    ann_opening = pa.array(['"', '","annotation":['], pa.string()).take(with_ann)
+    closing_ann = pa.array(["", "]"], pa.string()).take(with_ann)
+    lines = join(head, ann_opening, annotations, closing_ann, tails, props, "}\n", "")
     if isinstance(lines, pa.ChunkedArray):
         lines = lines.combine_chunks()
-    data_buffer = lines.buffers()[2]
-    end = pc.sum(pc.binary_length(lines)).as_py()
-    return data_buffer.slice(lines.offset and 0, end).to_pybytes() + tail
+    bounds = np.frombuffer(lines.buffers()[1], dtype=np.int32)[lines.offset : lines.offset + n + 1]
+    return memoryview(lines.buffers()[2])[int(bounds[0]) : int(bounds[-1])]

@@ -15,8 +15,8 @@ import contextlib
 import logging
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,12 +27,20 @@ from .errors import LabelerError, StoreUnavailableError, UndoError
 from .events import FORMAT_VERSION, apply_ops
 from .follow import lookback_from
 from .journal import MANIFEST_NAME, Journal, SaveStatus
-from .manifest import parse_manifest, write_manifest
+from .live_columns import live_columns
+from .manifest import manifest_chunks, parse_manifest, write_manifest
+from .manifest_parse import parse_manifest_blocks, whole_lines
 from .names import label_problem
 from .plan import Plan
 from .presence import remove_stale
 from .results import ActionResult, Change
-from .snapshot import IMAGES_SUFFIX, LABELS_SUFFIX, read_state, release_arrow_memory, write_state
+from .snapshot import (
+    IMAGES_SUFFIX,
+    LABELS_SUFFIX,
+    read_state,
+    release_arrow_memory,
+    write_columns,
+)
 from .source_urls import SourceUrls
 from .state import State
 from .storage import Store
@@ -48,6 +56,12 @@ AUTO_COMPACT_EVENTS = 2000
 _COMPACT_ATTEMPTS = 3
 # The snapshot file of assignments, own labels and reviews (only when a dataset has them).
 _TEAM_SUFFIX = ".team.parquet"
+
+
+def _when_built(files: Future[tuple[bytes, bytes]], which: int) -> Iterator[bytes]:
+    """One of the Parquet files being built in another thread, as the one piece of a file to
+    write (waited for only when its turn to be written comes)."""
+    yield files.result()[which]
 
 
 @dataclass
@@ -174,8 +188,9 @@ class Replica:
             covered = set(marker.get("covered", []))
             state = self._read_snapshot(marker, problems)
         elif self.output.exists(MANIFEST_NAME):
-            parsed = parse_manifest(  # no name holds the bytes: the parser lets them go early
-                self.output.read(MANIFEST_NAME),
+            # Read and parsed a block of lines at a time: no block is held after its turn.
+            parsed = parse_manifest_blocks(
+                whole_lines(self.output.read_pieces(MANIFEST_NAME)),
                 where=self.output.url_of(MANIFEST_NAME),
                 relative=self.urls.relative,
                 exclude=self.exclude,
@@ -188,6 +203,7 @@ class Replica:
         if state is None:
             state = State()
             fresh = not names
+        state.index_ids()  # here, once, rather than in the first action
         events, event_problems = self.journal.read_events(names)
         problems += event_problems
         applied = []
@@ -467,36 +483,54 @@ class Replica:
             base_covered = set(held.covered)
             base_key = held.base_key
             key = self.journal.next_name()
-            # Arrow's kernels and the Parquet writer release the GIL: build both at once.
-            with ThreadPoolExecutor(max_workers=2) as pool:
-                state_bytes = pool.submit(write_state, held.state)
-                manifest = self.manifest()
-                images, labels = state_bytes.result()
-            team_bytes = team.write_team(held.state)
-            label_order = list(held.state.labels)
-            count = len(held.state)
+            # Taken once, sharing nothing that later actions change: the text and the Parquet
+            # copy are built from it without the lock.
+            state = held.state
+            columns = live_columns(state)
+            properties = team.property_texts(state) if state.team else None
+            team_bytes = team.write_team(state)
+            label_order = list(state.labels)
+            count = len(columns)
         latest, _ = self.journal.latest_marker()
         if (latest["key"] if latest else None) != base_key:
             # Someone else compacted meanwhile: theirs stands; ours would miss their events.
             self.reload()
             return False
-        files = {".manifest": manifest, IMAGES_SUFFIX: images, LABELS_SUFFIX: labels}
-        if team_bytes is not None:
-            files[_TEAM_SUFFIX] = team_bytes
-        published = self.journal.write_snapshot(
-            key,
-            files,
-            {
-                "v": FORMAT_VERSION,
-                "created": now(),
-                "author": self.author,
-                "images": count,
-                "labels": label_order,
-                "covered": covered,
-                **({"team": True} if team_bytes is not None else {}),
-            },
-        )
-        del manifest, images, labels
+        # Arrow's kernels and the Parquet writer release the GIL: the Parquet copy is built in
+        # a second thread while the manifest is built and written a block of lines at a time.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            parquet = pool.submit(write_columns, columns)
+            manifest = manifest_chunks(
+                columns,
+                self.urls.prefix,
+                same_image=self.urls.same_image,
+                properties=properties,
+                workers=2,
+            )
+            files: dict[str, bytes | Iterable[bytes | memoryview]] = {
+                ".manifest": manifest,
+                IMAGES_SUFFIX: _when_built(parquet, 0),
+                LABELS_SUFFIX: _when_built(parquet, 1),
+            }
+            if team_bytes is not None:
+                files[_TEAM_SUFFIX] = team_bytes
+            try:
+                published = self.journal.write_snapshot(
+                    key,
+                    files,
+                    {
+                        "v": FORMAT_VERSION,
+                        "created": now(),
+                        "author": self.author,
+                        "images": count,
+                        "labels": label_order,
+                        "covered": covered,
+                        **({"team": True} if team_bytes is not None else {}),
+                    },
+                )
+            finally:
+                parquet.cancel()
+        del columns, files, manifest, parquet
         release_arrow_memory()
         if not published:
             # A newer snapshot landed between our check and our marker: build on top of it.

@@ -24,10 +24,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .live_columns import LiveColumns, live_columns
 from .names import label_problem
 from .parquet import read_parquet
 from .paths import image_path_problem, suspect_mask
-from .state import LabelSet, State
+from .state import LabelSet, State, hex_keys_of_text
 
 __all__ = [
     "IMAGES_SUFFIX",
@@ -35,6 +36,7 @@ __all__ = [
     "read_state",
     "refuse_untrusted",
     "release_arrow_memory",
+    "write_columns",
     "write_state",
 ]
 
@@ -42,11 +44,17 @@ IMAGES_SUFFIX = ".images.parquet"
 LABELS_SUFFIX = ".labels.parquet"
 # Schema metadata of the images table: manifest lines that are no image of the dataset.
 _FOREIGN_KEY = b"jupyter_labeler.foreign"
+# Column of the images table: the rows in the order of their ids (see State.ids_in_order).
+_ID_ORDER = "id_order"
 
 
-def _to_bytes(table: pa.Table) -> bytes:
+def _to_bytes(table: pa.Table, dictionary: list[str]) -> bytes:
+    # Dictionary pages only for the columns of few distinct values: tried on unique ids and
+    # paths they are built and thrown away. No statistics: nothing reads them.
     sink = io.BytesIO()
-    pq.write_table(table, sink, compression="zstd")
+    pq.write_table(
+        table, sink, compression="zstd", use_dictionary=dictionary, write_statistics=False
+    )
     return sink.getvalue()
 
 
@@ -56,52 +64,65 @@ def _json_or_none(values: np.ndarray) -> list[str | None]:
 
 def write_state(state: State) -> tuple[bytes, bytes]:
     """Serialize the live images and their labels; rows are renumbered 0..n-1."""
-    alive = np.flatnonzero(state.alive)
-    renumber = np.full(state.n_rows, -1, dtype=np.int64)
-    renumber[alive] = np.arange(len(alive))
-    extra = state.extra[alive]
+    return write_columns(live_columns(state))
+
+
+def write_columns(columns: LiveColumns) -> tuple[bytes, bytes]:
+    """:func:`write_state` of the columns a save took (see :mod:`.live_columns`): the images
+    table and the labels table as Parquet files."""
+    n = len(columns)
+    extra = columns.extra
     has_extra = pd.notna(extra)  # vectorized None test: no Python loop over a million rows
     images = pa.table(
         {
-            "id": pa.array(state.ids[alive], pa.string()),
-            "path": pa.array(state.paths[alive], pa.string()),
-            "size": pa.array(state.sizes[alive], pa.int64()),
-            "usage": pa.array(state.usage[alive], pa.string()).dictionary_encode(),
-            "added_at": pa.array(state.added_at[alive], pa.string()).dictionary_encode(),
-            "extra": pa.array(
-                _json_or_none(extra) if has_extra.any() else [None] * len(alive), pa.string()
+            "id": columns.ids,
+            "path": columns.paths,
+            "size": pa.array(columns.sizes, pa.int64()),
+            "usage": columns.usage,
+            "added_at": columns.added_at,
+            "extra": (
+                pa.array(_json_or_none(extra), pa.string())
+                if has_extra.any()
+                else pa.nulls(n, pa.string())
             ),
         }
     )
-    if state.foreign:
+    if columns.id_order is not None:
+        # The rows in the order of their ids: the next reader builds its index of ids without
+        # sorting (it checks the order; older readers ignore the column).
+        images = images.append_column(_ID_ORDER, pa.array(columns.id_order, pa.int64()))
+    if columns.foreign:
         images = images.replace_schema_metadata(
-            {_FOREIGN_KEY: orjson.dumps([line.decode("utf-8") for line in state.foreign])}
+            {_FOREIGN_KEY: orjson.dumps([line.decode("utf-8") for line in columns.foreign])}
         )
-    codes, which, by, at = state.label_codes_long()
-    names = list(state.labels)
-    extras: list[str | None] = [None] * len(codes)
-    for w, labelset in enumerate(state.labels.values()):
-        if labelset.extra:
-            for j in np.flatnonzero(which == w).tolist():
-                e = labelset.extra.get(int(codes[j]))
-                if e:
-                    extras[j] = orjson.dumps(e).decode()
+    extras: list[str | None] | None = None
+    if columns.pair_extra:
+        extras = [None] * len(columns.pair_rows)
+        for j, more in columns.pair_extra.items():
+            extras[j] = orjson.dumps(more).decode()
     labels = pa.table(
         {
-            "row": pa.array(renumber[codes], pa.int64()),
+            "row": pa.array(columns.pair_rows, pa.int64()),
             "label": pa.DictionaryArray.from_arrays(
-                pa.array(which, pa.int32()), pa.array(names, pa.string())
+                pa.array(columns.pair_label, pa.int32()), pa.array(columns.labels, pa.string())
             ),
             "by": pa.DictionaryArray.from_arrays(
-                pa.array(by, pa.int32()), pa.array(state.authors.values, pa.string())
+                pa.array(columns.pair_by, pa.int32()), pa.array(columns.authors, pa.string())
             ),
             "at": pa.DictionaryArray.from_arrays(
-                pa.array(at, pa.int32()), pa.array(state.times.values, pa.string())
+                pa.array(columns.pair_at, pa.int32()), pa.array(columns.times, pa.string())
             ),
-            "extra": pa.array(extras, pa.string()),
+            "extra": (
+                pa.array(extras, pa.string())
+                if extras is not None
+                else pa.nulls(len(columns.pair_rows), pa.string())
+            ),
         }
     )
-    return _to_bytes(images), _to_bytes(labels)
+    return (
+        _to_bytes(images, ["usage", "added_at"]),
+        _to_bytes(labels, ["label", "by", "at"]),
+    )
 
 
 def _dictionary(column: pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
@@ -132,8 +153,8 @@ def read_state(
     labels = read_parquet(labels_data)
     state = State()
     n = images.num_rows
-    state.ids = images.column("id").to_numpy(zero_copy_only=False).astype(object)
-    state.paths = images.column("path").to_numpy(zero_copy_only=False).astype(object)
+    state.ids = images.column("id").to_numpy(zero_copy_only=False).astype(object, copy=False)
+    state.paths = images.column("path").to_numpy(zero_copy_only=False).astype(object, copy=False)
     # Found on the Arrow column, before the paths become Python objects: cheap at 1M rows.
     suspects = np.flatnonzero(suspect_mask(images.column("path")))
     state.sizes = images.column("size").to_numpy().astype(np.int64)
@@ -193,8 +214,33 @@ def read_state(
         state.labels[name] = found.pop(name) if name in found else LabelSet()
     state.labels.update(found)
     state.version += 1
+    _index_ids(state, images)
     release_arrow_memory()
     return state, refuse_untrusted(state, exclude=exclude, where=where, suspects=suspects)
+
+
+def _index_ids(state: State, images: pa.Table) -> None:
+    """Build the state's index of ids from the Arrow column, when every id is 16 hex digits:
+    a vectorized decode (and the stored order, when it holds) instead of a Python string
+    and a sort per id. Otherwise the state builds its index itself when first asked."""
+    column = images.column("id")
+    n = len(column)
+    ids = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+    if ids.null_count or not n or not pa.types.is_string(ids.type):
+        return
+    offsets = np.frombuffer(ids.buffers()[1], dtype=np.int32)[ids.offset : ids.offset + n + 1]
+    if not (np.diff(offsets) == 16).all():
+        return
+    data = np.frombuffer(ids.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
+    keys = hex_keys_of_text(data, n)
+    if keys is None:
+        return
+    order = None
+    if _ID_ORDER in images.column_names:
+        stored = images.column(_ID_ORDER)
+        if stored.null_count == 0 and pa.types.is_integer(stored.type):
+            order = stored.to_numpy()
+    state.index_hex_ids(keys, order)
 
 
 def release_arrow_memory() -> None:

@@ -61,6 +61,24 @@ def hex_keys(ids: Sequence[str]) -> np.ndarray | None:
     return np.frombuffer(raw, dtype=">u8").astype(np.uint64)
 
 
+_NIBBLE = np.full(256, 255, dtype=np.uint8)
+_NIBBLE[np.frombuffer(b"0123456789abcdef", dtype=np.uint8)] = np.arange(16, dtype=np.uint8)
+
+
+def hex_keys_of_text(data: np.ndarray, n: int) -> np.ndarray | None:
+    """:func:`hex_keys` of ``n`` ids given as their ``16 * n`` ASCII bytes back to back (the
+    data of an Arrow string column whose every value is 16 bytes long): no Python string per
+    id. None if some byte is not a lowercase hex digit."""
+    if len(data) != 16 * n:
+        return None
+    nibbles = _NIBBLE[data]
+    if n and nibbles.max() == 255:
+        return None
+    nibbles = nibbles.reshape(n, 16)
+    packed = (nibbles[:, 0::2] << 4) | nibbles[:, 1::2]
+    return np.ascontiguousarray(packed).view(">u8").reshape(n).astype(np.uint64)
+
+
 def member(codes: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
     """Which of ``codes`` are in the sorted array ``sorted_set`` (binary search, no sorting)."""
     if not len(sorted_set):
@@ -203,6 +221,11 @@ class State:
         self.authors = _Authors()
         self.times = _Interner()
         self.version = 0
+        # id -> code of every row (a live row before a removed one with the same id), built on
+        # first need and then kept up to date as rows come and go, so that an action costs
+        # time in proportion to the images it names, not to the dataset. Either a dict, or,
+        # while every id is 16 hex digits, _hex_keys: the ids as sorted 64-bit numbers and
+        # their codes (the dict is then empty).
         self._id_index: dict[str, int] | None = None
         # path -> code of the live image there; built on first need, then kept up to date.
         self._path_index: dict[str, int] | None = None
@@ -210,11 +233,9 @@ class State:
         self._cache: dict[Any, Any] = {}
 
     # -- bookkeeping ------------------------------------------------------------------------------
-    def _changed(self, *, rows: bool = False) -> None:
+    def _changed(self) -> None:
         self.version += 1
         self._cache.clear()
-        if rows:
-            self._id_index = None
 
     def mark_changed(self) -> None:
         """Say that data kept beside the images and labels changed in place (the team's
@@ -231,6 +252,54 @@ class State:
 
     def lookup(self, ids: Iterable[str]) -> np.ndarray:
         """The code of each id, aligned with ``ids``; -1 where no live image has that id."""
+        found = self._row_codes(ids)
+        hit = found >= 0
+        found[hit] = np.where(self.alive[found[hit]], found[hit], -1)
+        return found
+
+    def index_ids(self) -> None:
+        """Build the index of ids now (else the first lookup builds it): opening a dataset
+        calls this, so that no action pays for it."""
+        if self._id_index is None:
+            self._build_id_index()
+
+    def index_hex_ids(self, keys: np.ndarray, order: np.ndarray | None = None) -> bool:
+        """Build the index of ids from ``keys``, the ids of every row (all live) as
+        :func:`hex_keys` gives them, and, when known, ``order``: the rows in the order of
+        their keys (see :meth:`ids_in_order`). An ``order`` that does not sort the keys
+        strictly (it is read from a store) is not used. False, with no index built, when two
+        rows share an id."""
+        n = len(keys)
+        if n != self.n_rows or not self.alive.all():
+            return False
+        if order is not None:
+            order = np.asarray(order, dtype=np.int64)
+            if len(order) != n or (n and (order.min() < 0 or order.max() >= n)):
+                order = None
+        if order is None:
+            order = np.argsort(keys, kind="stable")
+        sorted_keys = keys[order]
+        if n > 1 and not (sorted_keys[1:] > sorted_keys[:-1]).all():
+            if len(np.unique(sorted_keys)) != n:
+                return False  # two rows share an id: the general build sorts that out
+            order = np.argsort(keys, kind="stable")
+            sorted_keys = keys[order]
+        self._hex_keys = (sorted_keys, order)
+        self._id_index = {}
+        return True
+
+    def ids_in_order(self) -> np.ndarray | None:
+        """The codes of the live images in the order of their ids as numbers, when every id
+        is 16 hex digits and the index of ids is built; else None. Kept beside a snapshot,
+        it spares the next reader a sort."""
+        if self._id_index is None or self._hex_keys is None:
+            return None
+        rows = self._hex_keys[1]
+        return rows[self.alive[rows]]
+
+    def _row_codes(self, ids: Iterable[str]) -> np.ndarray:
+        """The row of each id, live or removed (see ``_id_index``), aligned with ``ids``; -1
+        where no row has that id."""
         if isinstance(ids, str):
             ids = [ids]
         ids = cast(
@@ -247,7 +316,7 @@ class State:
                 where = np.flatnonzero(ok)
                 found = np.full(len(ids), -1, dtype=np.int64)
                 if len(where):
-                    found[where] = self.lookup([ids[i] for i in where.tolist()])
+                    found[where] = self._row_codes([ids[i] for i in where.tolist()])
                 return found
             keys, codes = self._hex_keys
             if not len(keys):
@@ -264,18 +333,54 @@ class State:
         )
 
     def _build_id_index(self) -> None:
-        live = np.flatnonzero(self.alive)
-        ids = self.ids[live].tolist()
+        # Removed rows first, so that where a live row and a removed one share an id (the
+        # latest row of an id wins otherwise) the live one is kept.
+        rows = np.concatenate([np.flatnonzero(~self.alive), np.flatnonzero(self.alive)])
+        ids = self.ids[rows].tolist()
         keys = hex_keys(ids)
         if keys is not None:
             # Ids made by image_id_for are 16 hex digits: as 64-bit numbers they are found by
             # binary search over one sorted array, ten times faster than hashing strings.
             order = np.argsort(keys, kind="stable")
-            self._hex_keys = (keys[order], live[order])
+            keys, rows = keys[order], rows[order]
+            last = np.ones(len(keys), dtype=bool)  # of each run of equal keys, the last
+            last[:-1] = keys[1:] != keys[:-1]
+            self._hex_keys = (keys[last], rows[last])
             self._id_index = {}
         else:
             self._hex_keys = None
-            self._id_index = dict(zip(ids, live.tolist(), strict=True))
+            self._id_index = dict(zip(ids, rows.tolist(), strict=True))
+
+    def _index_rows(self, codes: np.ndarray) -> None:
+        """Put the rows ``codes`` (just added or revived) in the index of ids, if it is built:
+        the cost follows the rows added (plus one copy of the key array), never a rebuild."""
+        if self._id_index is None or not len(codes):
+            return
+        ids = self.ids[codes].tolist()
+        if self._hex_keys is None:
+            self._id_index.update(zip(ids, codes.tolist(), strict=True))
+            return
+        new = hex_keys(ids)
+        if new is None:  # an id of another form: from now on, a dict of every id
+            self._id_index = None
+            return
+        keys, rows = self._hex_keys
+        order = np.argsort(new, kind="stable")
+        new, codes = new[order], np.asarray(codes, dtype=np.int64)[order]
+        last = np.ones(len(new), dtype=bool)
+        last[:-1] = new[1:] != new[:-1]
+        new, codes = new[last], codes[last]
+        pos = np.searchsorted(keys, new)
+        known = pos < len(keys)
+        known[known] = keys[pos[known]] == new[known]
+        if known.any():
+            rows = rows.copy()
+            rows[pos[known]] = codes[known]
+        fresh = ~known
+        self._hex_keys = (
+            np.insert(keys, pos[fresh], new[fresh]),
+            np.insert(rows, pos[fresh], codes[fresh]),
+        )
 
     def codes_of(self, ids: Iterable[str]) -> tuple[np.ndarray, list[str]]:
         """Sorted unique codes of the live images with these ids, and the ids not found."""
@@ -306,20 +411,13 @@ class State:
         claimed: dict[str, int] = {}
         batch_ids: set[str] = set()
         ids = list(rows.ids)
-        existing = None
-        if self.n_rows:
-            index = pd.Index(self.ids, dtype=object)
-            if index.is_unique:
-                existing = index.get_indexer(pd.Index(ids, dtype=object))
+        # The row each id has already (live or removed), from the index of ids: no pass over
+        # every row.
+        existing = self._row_codes(ids).tolist() if self.n_rows and not fresh else []
         new_pos: list[int] = []
         codes: list[int] = []
         for i, image_id in enumerate(() if fresh else ids):
-            code = -1
-            if existing is not None:
-                code = int(existing[i])
-            elif self.n_rows:
-                hits = np.flatnonzero(self.ids == image_id)
-                code = int(hits[-1]) if len(hits) else -1
+            code = existing[i] if existing else -1
             if code >= 0 and self.alive[code]:
                 continue
             path = rows.paths[i]
@@ -355,7 +453,8 @@ class State:
             self.alive = np.concatenate([self.alive, np.ones(len(take), dtype=bool)])
             if fresh:
                 self._path_index = None  # built when first needed
-                self._changed(rows=True)
+                self._id_index = self._hex_keys = None
+                self._changed()
                 return np.arange(start, start + len(take), dtype=np.int64)
             codes.extend(range(start, start + len(take)))
             new_code = {pos: start + k for k, pos in enumerate(new_pos)}
@@ -363,8 +462,10 @@ class State:
                 taken[path] = code if code >= 0 else new_code[-1 - code]
         else:
             taken.update(claimed)
-        self._changed(rows=True)
-        return np.asarray(sorted(codes), dtype=np.int64)
+        added = np.asarray(sorted(codes), dtype=np.int64)
+        self._index_rows(added)
+        self._changed()
+        return added
 
     def rows(self, codes: np.ndarray) -> ImageRows:
         return ImageRows(
@@ -390,7 +491,9 @@ class State:
         if self._path_index is not None:
             for path in self.paths[codes].tolist():
                 self._path_index.pop(path, None)
-        self._changed(rows=True)
+        # The index of ids keeps removed rows: a lookup checks ``alive``, and an image added
+        # again is found in its old row.
+        self._changed()
         return lost
 
     def set_usage(self, codes: np.ndarray, usage: str | np.ndarray) -> np.ndarray:

@@ -408,6 +408,18 @@ class Store:
         with _translated(self.url_of(rel)):
             return self.fs.cat_file(self.path(rel))
 
+    def read_pieces(self, rel: str, piece_bytes: int = 1 << 24) -> Iterator[bytes]:
+        """The bytes of one object, as consecutive pieces: on a local disk ``piece_bytes`` at
+        a time, so that a reader that lets each go holds no more (a manifest of ten million
+        lines is 2 GB); an object store's in one piece, by one GET as :meth:`read` (a ranged
+        read would first ask its size, which s3fs may answer from a stale listing)."""
+        if self.scheme != "file":
+            yield self.read(rel)
+            return
+        with _translated(self.url_of(rel)), open(self.path(rel), "rb") as fh:
+            while piece := fh.read(piece_bytes):
+                yield piece
+
     def read_many(
         self, rels: Iterable[str], *, limit: int | None = None
     ) -> dict[str, bytes | Exception]:
@@ -575,13 +587,21 @@ class Store:
         return out
 
     # -- writing ------------------------------------------------------------------------------
-    def write(self, rel: str, data: bytes, *, durable: bool = True) -> None:
+    def write(
+        self, rel: str, data: bytes | Iterable[bytes | memoryview], *, durable: bool = True
+    ) -> None:
         """Write one object so that readers see all of it or nothing.
+
+        ``data`` is the bytes, or consecutive pieces of them (a large manifest, built while it
+        is written): on a local disk each piece is written as it comes, so only one is held at
+        a time; an object store gets them joined. A piece that cannot be built (an exception
+        from ``data``) leaves no object behind.
 
         On a local disk the bytes go to a temporary file that is renamed into place (and, when
         ``durable``, flushed to the disk first); object stores make a PUT atomic by themselves.
         """
         path = self.path(rel)
+        pieces = [data] if isinstance(data, bytes | bytearray | memoryview) else data
         with _translated(self.url_of(rel)):
             if self.scheme == "file":
                 folder = os.path.dirname(path)
@@ -589,7 +609,8 @@ class Store:
                 tmp = os.path.join(folder, f"{_TMP_PREFIX}{uuid.uuid4().hex}")
                 try:
                     with open(tmp, "wb") as fh:
-                        fh.write(data)
+                        for piece in pieces:
+                            fh.write(piece)
                         if durable:
                             fh.flush()
                             os.fsync(fh.fileno())
@@ -599,7 +620,8 @@ class Store:
                         os.remove(tmp)
                     raise
             else:
-                self.fs.pipe_file(path, data)
+                whole = data if isinstance(data, bytes) else b"".join(pieces)
+                self.fs.pipe_file(path, whole)
                 if self.scheme != "memory":
                     with contextlib.suppress(AttributeError):
                         self.fs.invalidate_cache(posixpath.dirname(path))
