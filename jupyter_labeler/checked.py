@@ -57,6 +57,7 @@ __all__ = [
     "CHECKED_BY",
     "apply_checked",
     "check_checked",
+    "check_label_marks",
     "checked_pairs",
     "mark_of",
 ]
@@ -223,6 +224,48 @@ def check_checked(
         "at": out_ats,
     }
     return allowed, lines
+
+
+def check_label_marks(op: dict[str, Any], author: str) -> tuple[dict[str, Any], list[str]]:
+    """A ``label+`` operation of ``author``'s event with the checked marks in its annotation
+    fields kept only where they name ``author``, and a sentence when some were not.
+
+    A ``label+`` gives annotations back with their fields (an undo of a removal), and a mark may
+    ride in those fields: without this rule a hostile event could take a label off and give it
+    back marked as checked by someone else. A mark of another annotator is left out (the label
+    itself is given), so an undo by another annotator than the mark's gives the label back
+    unchecked: it may be shown as a suspect again, and nothing else is lost.
+    """
+    extra = op.get("extra")
+    if not extra:
+        return op, []
+    me = annotator_of(author)
+    cleaned: dict[str, Any] = {}
+    stripped: list[str] = []
+    for image_id, fields in extra.items():
+        by, _ = mark_of(fields)
+        if by and annotator_of(by) != me:
+            without = _with_mark(fields, "", "")
+            if without is not None:
+                stripped.append(image_id)
+                if without:
+                    cleaned[image_id] = without
+                continue
+        cleaned[image_id] = fields
+    if not stripped:
+        return op, []
+    writer = author or "no author"
+    line = (
+        f"a label given back by {writer} carried a checked mark of another annotator (a mark "
+        f"is its author's own); the label was given without it on {len(stripped)} "
+        f"{'image' if len(stripped) == 1 else 'images'} (the first: {stripped[0]})"
+    )
+    out = dict(op)
+    if cleaned:
+        out["extra"] = cleaned
+    else:
+        out.pop("extra", None)
+    return out, [line]
 
 
 def checked_pairs(state: State, now: datetime) -> tuple[np.ndarray, np.ndarray, list[str]]:

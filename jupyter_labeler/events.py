@@ -79,6 +79,9 @@ reader applies events in the same order, so all agree:
   back the mark the label had before (none) by taking the mark off, which only its author does;
   a mark's time later than its event's name is read as that name's time, which the store's
   own clock bounds.
+- ``label+`` (:func:`~jupyter_labeler.checked.check_label_marks`): a checked mark riding in the
+  annotation fields it gives back is kept only when it is in the event author's name; else the
+  label is given without it.
 
 What the rules refuse is named in ``Dataset.problems`` (one sentence per kind, with the first
 image) and left out; the rest of the operation applies. Anyone who can write to the bucket can
@@ -98,7 +101,7 @@ from typing import Any
 import numpy as np
 
 from . import team as _team
-from .checked import apply_checked, check_checked
+from .checked import apply_checked, check_checked, check_label_marks
 from .names import label_problem
 from .paths import image_path_problem
 from .state import ImageRows, LabelSet, State, member
@@ -424,9 +427,11 @@ def apply_ops(
     latest = _named_time(where)
     for index, op in enumerate(ops, start=1):
         try:
-            if so_far is not None and (op["op"] in _RULES or op["op"] == "checked"):
+            if so_far is not None and (op["op"] in _RULES or op["op"] in _MARKS):
                 if op["op"] == "checked":
                     allowed, refused = check_checked(state, op, default_by, default_at, latest)
+                elif op["op"] == "label+":
+                    allowed, refused = check_label_marks(op, default_by)
                 else:
                     allowed, refused = _RULES[op["op"]](state, op, default_by, default_at, so_far)
                 result.refused += [f"{where}: operation {index}: {why}" for why in refused]
@@ -680,6 +685,8 @@ _RULES: dict[
         tuple[dict[str, Any] | None, list[str]],
     ],
 ] = {"review": _team.check_review, "own+": _team.check_own_add}
+# The operations that may set checked marks (see checked.py): their rules need no SoFar.
+_MARKS = ("checked", "label+")
 
 # An event's name, at the end of what ``where`` says (the name, or its object's URL): its time
 # is bounded by the store's clock (see journal.AHEAD_LIMIT), where the event's own are not.

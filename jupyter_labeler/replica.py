@@ -23,6 +23,7 @@ from typing import Any
 from . import features, team
 from .applied import Applied, Recent
 from .catch_up import CatchUp
+from .checked import check_label_marks
 from .errors import LabelerError, StoreUnavailableError, UndoError
 from .events import FORMAT_VERSION, apply_ops
 from .follow import lookback_from
@@ -372,10 +373,16 @@ class Replica:
             entry = self._undo.pop()
         if entry.irreversible:
             raise UndoError(f"cannot undo: {entry.irreversible}; deleted files cannot come back")
+        # A label given back carries no checked mark of another annotator: every reader would
+        # leave it out (see checked.check_label_marks), so it is not written.
+        inverse = [
+            check_label_marks(op, self.author)[0] if op.get("op") == "label+" else op
+            for op in entry.inverse
+        ]
         return self.record(
             Plan(
                 "undo",
-                entry.inverse,
+                inverse,
                 describe=f"Undid: {entry.description}",
                 changed=1,
                 change=Change("reload"),

@@ -162,14 +162,16 @@ def test_the_first_check_stays_and_an_undo_takes_off_only_its_own(
         ds.close()
 
 
-def test_undoing_a_relabel_puts_back_another_annotators_mark(where: dict[str, Any]) -> None:
+def test_undoing_a_relabel_gives_the_label_back_without_another_annotators_mark(
+    where: dict[str, Any],
+) -> None:
     open_as = opener(where)
     alice = open_as("alice")
     ids = sorted(alice.ids())
     alice.add_label("green", ids[:2])
     alice.confirm_labels(ids[:1], "green")
+    alice.confirm_labels(ids[1:2], "green")
     assert alice.flush()
-    checked = marks(alice)
     bob = open_as("bob")
     assert bob.relabel(ids[:1], "green", "red").changed == 1
     assert marks(bob)[ids[0], "red"][0] == "bob"
@@ -179,7 +181,44 @@ def test_undoing_a_relabel_puts_back_another_annotators_mark(where: dict[str, An
     fresh = open_as("x")
     for ds in (alice, bob, fresh):
         assert ds.labels_of(ids[:1]) == {ids[0]: ["green"]}
-        assert marks(ds) == checked
+        # a mark is its author's own: bob gives the label back, unchecked; alice's other stays
+        assert set(marks(ds)) == {(ids[1], "green")}
         assert not [p for p in ds.problems if "operation" in p]
     for ds in (alice, bob, fresh):
         ds.close()
+
+
+def test_a_label_given_back_with_another_annotators_mark_comes_without_it(
+    where: dict[str, Any],
+) -> None:
+    open_as = opener(where)
+    alice = open_as("alice")
+    ids = sorted(alice.ids())
+    alice.add_label("cat", ids[:3])
+    assert alice.flush()
+    follower = open_as("bob")
+    mark = {"property": {CHECKED_BY: "alice", CHECKED_AT: "2026-01-01 00:00:00"}}
+    own = {"property": {CHECKED_BY: "mallory", CHECKED_AT: "2026-01-01 00:00:00"}}
+    forge(
+        alice,
+        "mallory",
+        {"op": "label-", "label": "cat", "ids": ids[:2]},
+        {
+            "op": "label+",
+            "label": "cat",
+            "ids": ids[:2],
+            "extra": {ids[0]: {**mark, "confidence": 0.5}, ids[1]: own},
+        },
+        options=where["options"],
+    )
+    follower.refresh()
+    for _ in range(3):
+        follower.poll()
+    expected = {(ids[1], "cat"): ("mallory", "2026-01-01 00:00:00")}
+    for ds in (follower, open_as("x")):
+        assert ds.labels_of(ids[:3]) == {i: ["cat"] for i in ids[:3]}
+        assert marks(ds) == expected
+        assert said(ds, "carried a checked mark of another annotator") == 1
+    follower.save()
+    assert marks(open_as("y")) == expected
+    follower.close()
