@@ -151,7 +151,7 @@ def write_manifest(
     row_of = np.full(state.n_rows, -1, dtype=np.int64)
     row_of[alive] = np.arange(n)
 
-    paths = _strings(state.paths[alive])
+    paths = state.path_column(alive)
     sources = join(url_prefix, paths, "")
     extra = state.extra[alive]
     props: Any = ""
@@ -164,8 +164,7 @@ def write_manifest(
         if isinstance(extra[k], dict) and isinstance(extra[k].get(SOURCE_SPELLING), str)
     }
     if same_image is not None and spelled:
-        path_of = state.paths[alive]
-        spelled = {k: v for k, v in spelled.items() if same_image(v, path_of[k])}
+        spelled = {k: v for k, v in spelled.items() if same_image(v, state.paths[int(alive[k])])}
         if spelled:
             mask = np.zeros(n, dtype=bool)
             mask[list(spelled)] = True
@@ -176,9 +175,9 @@ def write_manifest(
         '{"source":"',
         _escaped(sources),
         '","usage":"',
-        _escaped(_strings(state.usage[alive])),
+        _escaped(state.usage.arrow(alive).dictionary_decode()),
         '","id":"',
-        _escaped(_strings(state.ids[alive])),
+        _escaped(state.id_column(alive)),
         "",
     )
 

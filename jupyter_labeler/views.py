@@ -326,7 +326,7 @@ def info(state: State, source: Store, image_id: str) -> dict[str, Any]:
 
 
 # -- columns for imports, exports and exploring ---------------------------------------------------
-def _column(state: State, values: np.ndarray, name: str) -> pd.Series:
+def _column(state: State, values: Any, name: str) -> pd.Series:
     codes = state.view_codes("all")
     return pd.Series(
         pd.array(values[codes], dtype=object),
