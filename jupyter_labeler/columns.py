@@ -42,6 +42,9 @@ _NIBBLE = np.full(256, 255, dtype=np.uint8)
 _NIBBLE[_HEX_DIGITS] = np.arange(16, dtype=np.uint8)
 # Above this many chunks, appending rows merges them (a row's chunk is found by bisection).
 _MAX_CHUNKS = 64
+# Asked for this many rows or more at once, and a quarter of its rows at least, a column makes
+# a Python string of every row once and keeps them (see StringsColumn.__getitem__).
+_KEEP_STRINGS_FROM = 1 << 16
 
 
 def hex_keys(ids: Sequence[str]) -> np.ndarray | None:
@@ -128,7 +131,17 @@ def _objects(values: list[Any]) -> np.ndarray:
 
 
 class StringsColumn:
-    """What :class:`HexColumn` and :class:`TextColumn` have in common (see the module)."""
+    """What :class:`HexColumn` and :class:`TextColumn` have in common (see the module).
+
+    A selection of many rows (a view of the whole dataset as a pandas Index, which the grid
+    asks for again after every change) would make as many strings each time: from
+    :data:`_KEEP_STRINGS_FROM` rows on, and a quarter of the column at least, the column makes
+    a string of every row once and keeps them, as an object array did (the strings then cost
+    memory, such selections no time). Smaller selections (a page, an action on 100,000 of ten
+    million images) make only their own strings.
+    """
+
+    _strings: np.ndarray | None = None  # every row's value as a str, once made
 
     def __len__(self) -> int:
         raise NotImplementedError
@@ -139,6 +152,9 @@ class StringsColumn:
     def _many(self, rows: np.ndarray) -> list[str]:
         raise NotImplementedError
 
+    def _select(self, rows: np.ndarray) -> np.ndarray:
+        return _objects(self._many(rows))
+
     def arrow(self, rows: Any = None) -> pa.Array:
         """The values of ``rows`` (every row when None) as an Arrow string array."""
         raise NotImplementedError
@@ -147,23 +163,41 @@ class StringsColumn:
         """A new column: these rows, then ``values``."""
         raise NotImplementedError
 
+    def _keep_strings(self, before: StringsColumn) -> None:
+        """Keep the strings ``before`` (a column these rows start with) made already."""
+        if before._strings is not None and len(before._strings) == len(before):
+            added = self._select(np.arange(len(before), len(self), dtype=np.int64))
+            self._strings = np.concatenate([before._strings, added])
+
     def __getitem__(self, key: Any) -> Any:
         if isinstance(key, int | np.integer):
             n = len(self)
             i = int(key)
             if not -n <= i < n:
                 raise IndexError(f"row {i} out of range for {n} rows")
+            if self._strings is not None:
+                value: str = self._strings[i]
+                return value
             return self._one(i + n if i < 0 else i)
-        return _objects(self._many(_positions(key, len(self))))
+        rows = _positions(key, len(self))
+        if self._strings is None and len(rows) >= max(_KEEP_STRINGS_FROM, len(self) // 4):
+            self._strings = self._select(np.arange(len(self), dtype=np.int64))
+        if self._strings is not None:
+            out: np.ndarray = self._strings[rows]
+            return out
+        return self._select(rows)
 
     def tolist(self) -> list[str]:
+        if self._strings is not None:
+            values: list[str] = self._strings.tolist()
+            return values
         return self._many(np.arange(len(self), dtype=np.int64))
 
     def __iter__(self) -> Any:
         return iter(self.tolist())
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        out = _objects(self.tolist())
+        out = self[np.arange(len(self), dtype=np.int64)]
         return out if dtype is None else out.astype(dtype)
 
     def __repr__(self) -> str:
@@ -201,8 +235,12 @@ class HexColumn(StringsColumn):
     def extended(self, values: Sequence[str]) -> StringsColumn:
         keys = hex_keys(values)
         if keys is None:  # an id of another form: every id as text from now on
-            return TextColumn([self.arrow()]).extended(values)
-        return HexColumn(np.concatenate([self.keys, keys]))
+            text = TextColumn([self.arrow()])
+            text._strings = self._strings
+            return text.extended(values)
+        out = HexColumn(np.concatenate([self.keys, keys]))
+        out._keep_strings(self)
+        return out
 
 
 class TextColumn(StringsColumn):
@@ -248,16 +286,15 @@ class TextColumn(StringsColumn):
         values: list[str] = self._take(rows).to_pylist()
         return values
 
-    def __getitem__(self, key: Any) -> Any:
-        if isinstance(key, int | np.integer):
-            return super().__getitem__(key)
-        rows = _positions(key, len(self))
+    def _select(self, rows: np.ndarray) -> np.ndarray:
         return np.asarray(self._take(rows).to_numpy(zero_copy_only=False), dtype=object)
 
     def arrow(self, rows: Any = None) -> pa.Array:
         if rows is None:
-            if not self._changed and len(self.chunks) == 1:
-                return self.chunks[0]
+            if not self._changed and self.chunks:
+                if len(self.chunks) == 1:
+                    return self.chunks[0]
+                return pa.chunked_array(self.chunks).combine_chunks()
             rows = np.arange(len(self), dtype=np.int64)
         return self._take(_positions(rows, len(self)))
 
@@ -265,13 +302,18 @@ class TextColumn(StringsColumn):
         """Give row ``i`` the value ``value``."""
         if self._one(i) != value:
             self._changed[i] = value
+            if self._strings is not None:
+                self._strings[i] = value
 
     def extended(self, values: Sequence[str]) -> TextColumn:
-        added = values if isinstance(values, pa.Array) else pa.array(list(values), pa.string())
-        chunks = [*self.chunks, added]
+        kind = self.chunks[0].type if self.chunks else pa.string()  # chunks share one type
+        added = values if isinstance(values, pa.Array) else pa.array(list(values), kind)
+        chunks = [*self.chunks, added.cast(kind)]
         if len(chunks) > _MAX_CHUNKS:
             chunks = [pa.chunked_array(chunks).combine_chunks()]
-        return TextColumn(chunks, self._changed)
+        out = TextColumn(chunks, self._changed)
+        out._keep_strings(self)
+        return out
 
     def positions_of(self, values: Sequence[str]) -> np.ndarray:
         """The rows whose value is one of ``values`` (one pass over the column's bytes)."""
@@ -343,7 +385,8 @@ class CodedColumn:
     @classmethod
     def of(cls, values: Sequence[str]) -> CodedColumn:
         column = cls()
-        column.codes = column._encode(values)
+        codes = column._encode(values)
+        column.codes = codes.astype(_code_dtype(len(column.values)))
         return column
 
     @classmethod
