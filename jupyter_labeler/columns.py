@@ -272,7 +272,7 @@ class TextColumn(StringsColumn):
         elif not self.chunks:
             out = pa.array([], pa.string())
         else:
-            out = pa.chunked_array(self.chunks).take(pa.array(rows, pa.int64())).combine_chunks()
+            out = self._take_by_chunk(rows)
         if self._changed:
             hit = np.flatnonzero(np.isin(rows, np.fromiter(self._changed, np.int64)))
             if len(hit):
@@ -281,6 +281,27 @@ class TextColumn(StringsColumn):
                     values[j] = self._changed[int(rows[j])]
                 out = pa.array(values, out.type)
         return out
+
+    def _take_by_chunk(self, rows: np.ndarray) -> pa.Array:
+        """``take`` chunk by chunk: Arrow's take over chunks joins them all first (a copy of
+        the whole column to show one page)."""
+        chunk_of = np.searchsorted(self._starts, rows, side="right") - 1
+        in_order = len(rows) < 2 or bool((chunk_of[1:] >= chunk_of[:-1]).all())
+        order = np.arange(len(rows)) if in_order else np.argsort(chunk_of, kind="stable")
+        bounds = np.searchsorted(chunk_of[order], np.arange(len(self.chunks) + 1))
+        parts = [
+            chunk.take(pa.array(rows[order[a:b]] - int(self._starts[k]), pa.int64()))
+            for k, (chunk, a, b) in enumerate(
+                zip(self.chunks, bounds[:-1].tolist(), bounds[1:].tolist(), strict=True)
+            )
+            if a < b
+        ]
+        joined = pa.concat_arrays(parts) if parts else pa.array([], self.chunks[0].type)
+        if in_order:
+            return joined
+        back = np.empty(len(rows), dtype=np.int64)
+        back[order] = np.arange(len(rows))
+        return joined.take(pa.array(back))
 
     def _many(self, rows: np.ndarray) -> list[str]:
         values: list[str] = self._take(rows).to_pylist()
