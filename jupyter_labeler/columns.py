@@ -447,6 +447,9 @@ class CodedColumn:
         if isinstance(values, str):
             return np.full(1, self._code(values), dtype=np.int64)
         values = list(values)
+        if values and values.count(values[0]) == len(values):  # one value for all (a sync's time)
+            first = values[0]
+            return np.full(len(values), self._code(first if isinstance(first, str) else ""))
         distinct = {v: self._code(v if isinstance(v, str) else "") for v in dict.fromkeys(values)}
         return np.fromiter(map(distinct.__getitem__, values), dtype=np.int64, count=len(values))
 
@@ -524,7 +527,9 @@ class SparseColumn:
 
     def extended(self, values: Sequence[Any]) -> SparseColumn:
         out = SparseColumn(self.n + len(values), self.values)
-        out.values.update((self.n + i, v) for i, v in enumerate(values) if v is not None)
+        values = list(values)
+        if values.count(None) < len(values):  # most often none has a value: no loop then
+            out.values.update((self.n + i, v) for i, v in enumerate(values) if v is not None)
         return out
 
     def tolist(self) -> list[Any]:
