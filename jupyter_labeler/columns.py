@@ -169,6 +169,17 @@ class StringsColumn:
             added = self._select(np.arange(len(before), len(self), dtype=np.int64))
             self._strings = np.concatenate([before._strings, added])
 
+    def _all_strings(self) -> np.ndarray:
+        """Every row's value as a str, made a million at a time (no temporary of the size of
+        the column beside them)."""
+        n = len(self)
+        out = np.empty(n, dtype=object)
+        step = 1 << 20
+        for start in range(0, n, step):
+            stop = min(n, start + step)
+            out[start:stop] = self._many(np.arange(start, stop, dtype=np.int64))
+        return out
+
     def __getitem__(self, key: Any) -> Any:
         if isinstance(key, int | np.integer):
             n = len(self)
@@ -181,7 +192,7 @@ class StringsColumn:
             return self._one(i + n if i < 0 else i)
         rows = _positions(key, len(self))
         if self._strings is None and len(rows) >= max(_KEEP_STRINGS_FROM, len(self) // 4):
-            self._strings = self._select(np.arange(len(self), dtype=np.int64))
+            self._strings = self._all_strings()
         if self._strings is not None:
             out: np.ndarray = self._strings[rows]
             return out
