@@ -240,8 +240,13 @@ class HexColumn(StringsColumn):
         text = np.empty(2 * len(raw), dtype=np.uint8)
         text[0::2] = _HEX_DIGITS[raw >> 4]
         text[1::2] = _HEX_DIGITS[raw & 15]
-        offsets = np.arange(0, 16 * len(keys) + 1, 16, dtype=np.int32)
-        return pa.StringArray.from_buffers(len(keys), pa.py_buffer(offsets), pa.py_buffer(text))
+        if len(text) < 2**31:
+            offsets = np.arange(0, len(text) + 1, 16, dtype=np.int32)
+            return pa.StringArray.from_buffers(len(keys), pa.py_buffer(offsets), pa.py_buffer(text))
+        offsets = np.arange(0, len(text) + 1, 16, dtype=np.int64)  # beyond 134M ids
+        return pa.LargeStringArray.from_buffers(
+            len(keys), pa.py_buffer(offsets), pa.py_buffer(text)
+        )
 
     def extended(self, values: Sequence[str]) -> StringsColumn:
         keys = hex_keys(values)
@@ -342,7 +347,13 @@ class TextColumn(StringsColumn):
         added = values if isinstance(values, pa.Array) else pa.array(list(values), kind)
         chunks = [*self.chunks, added.cast(kind)]
         if len(chunks) > _MAX_CHUNKS:
-            chunks = [pa.chunked_array(chunks).combine_chunks()]
+            # The small chunks that rows added one action at a time left are merged; big
+            # ones (a snapshot's) stay: one string array holds at most 2 GiB of text.
+            small = len(chunks)
+            while small and len(chunks[small - 1]) < 1 << 20:
+                small -= 1
+            if len(chunks) - small > 1:
+                chunks = [*chunks[:small], pa.chunked_array(chunks[small:]).combine_chunks()]
         out = TextColumn(chunks, self._changed)
         out._keep_strings(self)
         return out

@@ -87,6 +87,15 @@ def test_rows_added_of_another_form_turn_hex_ids_into_text() -> None:
     _assert_column(column, HEX[:10])  # the column it grew from is unchanged
 
 
+def test_rows_added_one_action_at_a_time_stay_in_order() -> None:
+    column = text_column(TEXT)
+    values = list(TEXT)
+    for k in range(150):  # more additions than chunks a column keeps apart
+        column = column.extended([f"added/{k}.jpg", f"more/{k}.jpg"])
+        values += [f"added/{k}.jpg", f"more/{k}.jpg"]
+    _assert_column(column, values)
+
+
 def test_a_row_given_another_value_is_seen_everywhere() -> None:
     column = text_column(TEXT)
     column.set(3, "moved/here.jpg")
