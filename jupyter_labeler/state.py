@@ -211,7 +211,7 @@ class State:
     def __init__(self) -> None:
         self.ids: StringsColumn = HexColumn()
         self.paths = TextColumn()
-        self.sizes = np.empty(0, dtype=np.int64)
+        self.sizes = np.empty(0, dtype=np.int32)  # widened to int64 when a size needs it
         self.usage = CodedColumn()
         self.added_at = CodedColumn()
         self.extra = SparseColumn()
@@ -475,8 +475,11 @@ class State:
                 self.ids = self.ids.extended(pick(rows.ids))
                 self.paths = self.paths.extended(pick(rows.paths))
             sizes = np.asarray(pick(rows.sizes), dtype=np.int64)
-            self.sizes = np.concatenate([_fit(self.sizes, sizes), sizes])
-            self.sizes = _small_ints(self.sizes) if fresh else self.sizes
+            if fresh:
+                self.sizes = _small_ints(sizes)
+            else:
+                fitted = _fit(self.sizes, sizes)
+                self.sizes = np.concatenate([fitted, sizes.astype(fitted.dtype)])
             self.usage = self.usage.extended(pick(rows.usage))
             self.added_at = self.added_at.extended(pick(rows.added_at))
             self.extra = self.extra.extended(pick(rows.extra))

@@ -238,7 +238,7 @@ def table(state: State, codes: np.ndarray, *, per_code_limit: int = PER_CODE_LIM
     columns = {
         "path": pd.array(s.paths[codes], dtype=object),
         "labels": pd.array(labels, dtype=object),
-        "size": s.sizes[codes],
+        "size": s.sizes[codes].astype(np.int64),  # kept in 32 bits while they fit
         "usage": pd.Categorical(s.usage[codes]),
         "added_at": pd.array(s.added_at[codes], dtype=object),
     }

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pytest
 from imagegen import fill_folder, image_bytes
 
-from jupyter_labeler import Dataset
+from jupyter_labeler import Dataset, views
 from jupyter_labeler.columns import (
     CodedColumn,
     HexColumn,
@@ -27,6 +27,7 @@ from jupyter_labeler.columns import (
     strings_column,
     text_column,
 )
+from jupyter_labeler.state import ImageRows, State
 
 HEX = [f"{(k * 0x9E3779B97F4A7C15) % 2**64:016x}" for k in range(50)]
 TEXT = ["a/b.jpg", "ü/ß.png", "", "x" * 300, "c/d e.jpg"] * 10
@@ -194,3 +195,24 @@ def test_ids_of_several_forms_find_their_images_before_and_after_a_save(tmp_path
 def image_folder_writer(folder: Path) -> Callable[[str, bytes], object]:
     folder.mkdir()
     return lambda name, data: (folder / name).write_bytes(data)
+
+
+def test_sizes_beyond_32_bits_are_kept_whole() -> None:
+    """Sizes are kept in 32 bits while they fit; a bigger one widens the column, and the
+    tables always show 64-bit sizes."""
+    state = State()
+    state.add_images(
+        ImageRows(
+            ["a" * 16, "b" * 16], ["a.jpg", "b.jpg"], [5, 7], ["", ""], ["", ""], [None, None]
+        )
+    )
+    state.add_images(ImageRows(["e" * 16], ["e.jpg"], [11], [""], [""], [None]))
+    assert state.sizes.dtype == np.int32  # four bytes an image while sizes fit
+    state.remove_images(np.asarray([2]))
+    state.add_images(ImageRows(["c" * 16], ["c.jpg"], [3 * 2**30], [""], [""], [None]))
+    state.add_images(ImageRows(["d" * 16], ["d.jpg"], [9], [""], [""], [None]))
+    live = state.view_codes("all")
+    assert state.rows(live).sizes == [5, 7, 3 * 2**30, 9]
+    table = views.table(state, live)
+    assert table["size"].dtype == np.int64
+    assert table["size"].tolist() == [5, 7, 3 * 2**30, 9]
