@@ -119,9 +119,10 @@ def _positions(key: Any, n: int) -> np.ndarray:
     if key.dtype.kind not in "iu":
         raise IndexError(f"rows are chosen by integers or a mask, not {key.dtype}")
     key = key.astype(np.int64, copy=False)
-    if key.min() < -n or key.max() >= n:
+    low = key.min()
+    if low < -n or key.max() >= n:
         raise IndexError(f"row out of range for {n} rows")
-    return np.where(key < 0, key + n, key)
+    return key if low >= 0 else np.where(key < 0, key + n, key)
 
 
 def _objects(values: list[Any]) -> np.ndarray:
