@@ -455,7 +455,9 @@ def apply_ops(
 
 def _codes(state: State, op: dict[str, Any]) -> np.ndarray:
     given = op.get("_codes")
-    if given is not None:
+    # The codes a planner found name rows of the state it planned on ("_state"): a state read
+    # again meanwhile numbers its rows anew, and then the ids say which images.
+    if given is not None and op.get("_state") is state:
         return np.asarray(given)
     codes, _missing = state.codes_of(op.get("ids", []))
     return codes

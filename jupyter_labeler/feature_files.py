@@ -488,7 +488,7 @@ def embedders(output: Store) -> list[str]:
     return sorted(n for n in names if _NAME.match(n))
 
 
-def prune(output: Store, alive_ids: Sequence[str] | np.ndarray) -> int:
+def prune(output: Store, alive_ids: Sequence[str] | np.ndarray | pa.Array) -> int:
     """Drop the rows of images not in ``alive_ids`` from every feature file; rows dropped.
 
     A file with such rows is rewritten without them (the new file first, then the old one goes),
@@ -497,7 +497,11 @@ def prune(output: Store, alive_ids: Sequence[str] | np.ndarray) -> int:
     names = embedders(output)
     if not names:
         return 0
-    alive = pa.array(np.asarray(alive_ids, dtype=object), pa.string())
+    alive = (
+        alive_ids
+        if isinstance(alive_ids, pa.Array)
+        else pa.array(np.asarray(alive_ids, dtype=object), pa.string())
+    )
     dropped = 0
     for embedder in names:
         store = FeatureStore(output, embedder)

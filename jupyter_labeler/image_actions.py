@@ -44,7 +44,7 @@ def remove_images(
     if not len(codes):
         return ActionResult("remove_images", 0, True, "no image selected")
     ops: list[dict[str, Any]] = [
-        {"op": "images-", "ids": state.ids[codes].tolist(), "_codes": codes}
+        {"op": "images-", "ids": state.ids[codes].tolist(), "_codes": codes, "_state": state}
     ]
     if delete:
         ops.append({"op": "files-", "paths": state.paths[codes].tolist()})

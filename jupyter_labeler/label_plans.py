@@ -68,6 +68,7 @@ def add_label(
         "by": author,
         "at": now(),
         "_codes": codes,
+        "_state": state,
     }
     # The codes come sorted: take each image's own value, by id. Texts are bounded as every
     # reader of the journal bounds them, so that all see the same annotation.
@@ -102,7 +103,13 @@ def remove_label(
         return ActionResult("remove_label", 0, True, f"no selected image has {name}")
     # On a shared image an annotator withdraws only their own label (see team.py).
     own = _team.plan_remove(state, author, name, codes)
-    op = {"op": "label-", "label": name, "ids": state.ids[codes].tolist(), "_codes": codes}
+    op = {
+        "op": "label-",
+        "label": name,
+        "ids": state.ids[codes].tolist(),
+        "_codes": codes,
+        "_state": state,
+    }
     ops = [*own, op]
     if state.team:  # as in add_label
         changed = _team.changed_by_removal(state, author, name, codes, own)
@@ -158,7 +165,9 @@ def delete_label(state: State, name: str, mode: str = "label_only") -> Plan:
         only = labelset.codes[~others[labelset.codes]]
     paths = state.paths[only].tolist()
     if len(only):
-        ops.append({"op": "images-", "ids": state.ids[only].tolist(), "_codes": only})
+        ops.append(
+            {"op": "images-", "ids": state.ids[only].tolist(), "_codes": only, "_state": state}
+        )
     ops.append({"op": "drop", "label": name})
     irreversible = ""
     if mode == "with_images_and_files" and paths:

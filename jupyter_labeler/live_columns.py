@@ -2,9 +2,9 @@
 
 A save writes the same rows twice: as the ModelArts manifest (:mod:`.manifest_write`) and as
 the snapshot's Parquet copy (:mod:`.snapshot`). Both start from these columns, taken in one
-pass while the caller holds the state's lock: ids and paths become Arrow arrays once (turning
-ten million Python strings into Arrow is the part of a save that holds the GIL), usage and
-``added_at`` become dictionary arrays, and the labels become one long table of live rows. What
+pass while the caller holds the state's lock: ids and paths become Arrow arrays once (the
+state's own columns give them without a Python string each), usage and ``added_at`` become
+dictionary arrays of their codes, and the labels become one long table of live rows. What
 is taken shares nothing that later actions change, so the text and the Parquet files are then
 built and written without the lock, each in its own thread (Arrow releases the GIL).
 """
@@ -20,28 +20,6 @@ import pyarrow as pa
 from .state import State
 
 __all__ = ["LiveColumns", "live_columns"]
-
-
-def _id_array(state: State, codes: np.ndarray) -> pa.Array:
-    """The ids of the rows ``codes`` as an Arrow string array (the one place that knows how
-    the state holds its ids)."""
-    return pa.array(state.ids[codes], pa.string())
-
-
-def _path_array(state: State, codes: np.ndarray) -> pa.Array:
-    """The paths of the rows ``codes`` as an Arrow string array (the one place that knows how
-    the state holds its paths)."""
-    return pa.array(state.paths[codes], pa.string())
-
-
-def _dictionary_array(values: np.ndarray) -> pa.DictionaryArray:
-    """A column of few distinct strings (usage, ``added_at``) as indices into its values,
-    hashing each Python string once instead of turning each into Arrow."""
-    codes, distinct = pd.factorize(values, use_na_sentinel=False)
-    return pa.DictionaryArray.from_arrays(
-        pa.array(codes.astype(np.int32, copy=False), pa.int32()),
-        pa.array(np.asarray(distinct, dtype=object), pa.string()),
-    )
 
 
 @dataclass(frozen=True)
@@ -128,13 +106,14 @@ def live_columns(state: State) -> LiveColumns:
             extra[k] = dict(extra[k])  # the caller may change a row's fields after the lock
     rows, which, by, at, pair_extra = _pairs(state, renumber)
     order = state.ids_in_order()
+    every = len(codes) == state.n_rows  # every row: the paths without a copy
     return LiveColumns(
         codes=codes,
-        ids=_id_array(state, codes),
-        paths=_path_array(state, codes),
+        ids=state.id_column(None if every else codes),
+        paths=state.path_column(None if every else codes),
         sizes=np.asarray(state.sizes[codes], dtype=np.int64),
-        usage=_dictionary_array(state.usage[codes]),
-        added_at=_dictionary_array(state.added_at[codes]),
+        usage=state.usage.arrow(codes),
+        added_at=state.added_at.arrow(codes),
         extra=extra,
         pair_rows=rows,
         pair_label=which,

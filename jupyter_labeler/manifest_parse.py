@@ -32,7 +32,7 @@ from .manifest_lines import (
 )
 from .names import label_problem
 from .paths import image_path_problem, suspect_mask
-from .state import ImageRows, State, hex_keys_of_text
+from .state import ImageRows, State
 from .team import PROPERTY_PREFIX, team_from_manifest
 
 __all__ = [
@@ -70,7 +70,6 @@ class ParsedManifest:
     where: str = "manifest"
     # every row's id as a number, when every id is 16 hex digits read as they were given
     # (the state's index of ids is then built without a Python string per id)
-    id_keys: np.ndarray | None = None
 
     @property
     def labels(self) -> list[tuple[int, str, str, str, dict[str, Any] | None]]:
@@ -93,8 +92,6 @@ class ParsedManifest:
         (see :func:`~.team.team_from_manifest`) are left out and named in ``problems``."""
         state = State()
         state.add_images(self.rows, unique=True)  # one row per distinct path and id
-        if self.id_keys is not None:
-            state.index_hex_ids(self.id_keys)
         state.foreign = list(self.foreign)
         if not len(self.label_rows):
             if self.team:
@@ -504,8 +501,7 @@ def _parsed(read: list[_Block], *, where: str, check: bool, prefix: str | None) 
     row_ids = ids.take(pa.array(first))
     row_usage = pc.fill_null(pc.utf8_upper(usage.take(pa.array(first))), "")
     del ids, usage
-    image_ids, as_given = _image_ids(row_ids, path_values, line[first], where, problems)
-    id_keys = _hex_id_keys(row_ids) if as_given else None
+    image_ids, _given = _image_ids(row_ids, path_values, line[first], where, problems)
 
     gone = set(refused_lines.tolist())
     team = False
@@ -598,7 +594,6 @@ def _parsed(read: list[_Block], *, where: str, check: bool, prefix: str | None) 
         foreign=foreign,
         team=team,
         where=where,
-        id_keys=id_keys,
     )
 
 
@@ -696,19 +691,6 @@ def _image_ids(
         taken.add(image_id)
         out[k] = image_id
     return out.tolist(), False
-
-
-def _hex_id_keys(ids: pa.Array) -> np.ndarray | None:
-    """:func:`~.state.hex_keys` of an Arrow column of ids, read from its bytes (no Python
-    string per id); None unless every id is 16 lowercase hex digits."""
-    n = len(ids)
-    if not n or ids.null_count or not pa.types.is_string(ids.type):
-        return None
-    offsets = np.frombuffer(ids.buffers()[1], dtype=np.int32)[ids.offset : ids.offset + n + 1]
-    if not (np.diff(offsets) == 16).all():
-        return None
-    data = np.frombuffer(ids.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
-    return hex_keys_of_text(data, n)
 
 
 def _check_names(

@@ -252,6 +252,7 @@ class Replica:
                 self._on_load()
         for problem in problems:
             log.warning("%s", problem)
+        release_arrow_memory()  # what reading the snapshot and the journal left free
         return fresh
 
     def _read_snapshot(self, marker: dict[str, Any], problems: list[str]) -> State:
@@ -562,7 +563,7 @@ class Replica:
             held.covered = set(covered)
             held.names = [n for n in held.names if n not in held.covered]
             held.since_snapshot = len(held.names)
-            alive = held.state.ids[held.state.view_codes("all")]
+            alive = held.state.id_column(held.state.view_codes("all"))
         # Features of images gone from the dataset go with the snapshot that no longer has them;
         # a failure here costs only disk space, never the snapshot.
         try:

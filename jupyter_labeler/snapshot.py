@@ -14,8 +14,12 @@ and manifest readers would refuse too.
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import io
+import sys
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -24,11 +28,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .columns import CodedColumn, SparseColumn, strings_column, text_column
 from .live_columns import LiveColumns, live_columns
 from .names import label_problem
 from .parquet import read_parquet
 from .paths import image_path_problem, suspect_mask
-from .state import LabelSet, State, hex_keys_of_text
+from .state import LabelSet, State
 
 __all__ = [
     "IMAGES_SUFFIX",
@@ -153,23 +158,35 @@ def read_state(
     labels = read_parquet(labels_data)
     state = State()
     n = images.num_rows
-    state.ids = images.column("id").to_numpy(zero_copy_only=False).astype(object, copy=False)
-    state.paths = images.column("path").to_numpy(zero_copy_only=False).astype(object, copy=False)
-    # Found on the Arrow column, before the paths become Python objects: cheap at 1M rows.
-    suspects = np.flatnonzero(suspect_mask(images.column("path")))
-    state.sizes = images.column("size").to_numpy().astype(np.int64)
-    idx, values = _dictionary(images.column("usage"))
-    state.usage = np.asarray(values, dtype=object)[idx] if n else np.empty(0, dtype=object)
-    idx, values = _dictionary(images.column("added_at"))
-    state.added_at = np.asarray(values, dtype=object)[idx] if n else np.empty(0, dtype=object)
+    # The columns stay as Arrow read them: no Python string per id or path (see columns.py).
+    ids, paths = images.column("id"), images.column("path")
+    for name, column in (("id", ids), ("path", paths)):
+        if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+            raise ValueError(f"its {name} column holds {column.type}, not text")
+        if column.null_count:
+            raise ValueError(f"an image has no {name}")
+    sizes = images.column("size")
+    if not pa.types.is_integer(sizes.type):
+        raise ValueError(f"its size column holds {sizes.type}, not integers")
+    # Found on the Arrow column, on a thread of its own: Arrow's regular expressions let the
+    # GIL go, so the rest of the reading goes on beside them.
+    finding = ThreadPoolExecutor(max_workers=1)
+    suspects_found = finding.submit(suspect_mask, paths)
+    finding.shutdown(wait=False)
     extra_col = images.column("extra")
-    extra = np.empty(n, dtype=object)
+    extra = SparseColumn(n)
     if extra_col.null_count < n:
         for i, text in enumerate(extra_col.to_pylist()):
             if text:
                 extra[i] = orjson.loads(text)
-    state.extra = extra
-    state.alive = np.ones(n, dtype=bool)
+    state.set_images(
+        strings_column(ids),
+        text_column(paths),
+        sizes.fill_null(0).to_numpy().astype(np.int64, copy=False),
+        CodedColumn.from_arrow(images.column("usage")),
+        CodedColumn.from_arrow(images.column("added_at")),
+        extra,
+    )
     foreign = (images.schema.metadata or {}).get(_FOREIGN_KEY)
     if foreign:
         lines = orjson.loads(foreign)
@@ -215,41 +232,45 @@ def read_state(
     state.labels.update(found)
     state.version += 1
     _index_ids(state, images)
+    suspects = np.flatnonzero(suspects_found.result())
     release_arrow_memory()
     return state, refuse_untrusted(state, exclude=exclude, where=where, suspects=suspects)
 
 
 def _index_ids(state: State, images: pa.Table) -> None:
-    """Build the state's index of ids from the Arrow column, when every id is 16 hex digits:
-    a vectorized decode (and the stored order, when it holds) instead of a Python string
-    and a sort per id. Otherwise the state builds its index itself when first asked."""
-    column = images.column("id")
-    n = len(column)
-    ids = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
-    if ids.null_count or not n or not pa.types.is_string(ids.type):
-        return
-    offsets = np.frombuffer(ids.buffers()[1], dtype=np.int32)[ids.offset : ids.offset + n + 1]
-    if not (np.diff(offsets) == 16).all():
-        return
-    data = np.frombuffer(ids.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
-    keys = hex_keys_of_text(data, n)
-    if keys is None:
-        return
+    """Build the state's index of ids, with the stored order of its rows by id when there is
+    one (it is checked before use; older snapshots have none)."""
     order = None
     if _ID_ORDER in images.column_names:
         stored = images.column(_ID_ORDER)
         if stored.null_count == 0 and pa.types.is_integer(stored.type):
             order = stored.to_numpy()
-    state.index_hex_ids(keys, order)
+    state.index_ids(order)
 
 
 def release_arrow_memory() -> None:
-    """Give Arrow's freed buffers back to the system.
+    """Give Arrow's freed buffers, and the C heap's free pages, back to the system.
 
-    Its allocator keeps them for reuse; after reading or writing a million-row snapshot that is
-    over 100 MB held for nothing.
+    Arrow's allocator keeps freed buffers for reuse; after reading or writing a million-row
+    snapshot that is over 100 MB held for nothing. glibc's ``malloc`` (numpy's) keeps the
+    temporaries of reading one too once its threshold for mapping big blocks has risen: at ten
+    million images that is about a gigabyte, which ``malloc_trim`` hands back in milliseconds.
     """
     pa.default_memory_pool().release_unused()
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim() -> Any:
+    """glibc's ``malloc_trim``, or None on another C library."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return None
 
 
 def refuse_untrusted(

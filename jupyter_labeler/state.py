@@ -20,7 +20,18 @@ from typing import Any, cast
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
+from .columns import (
+    CodedColumn,
+    HexColumn,
+    SparseColumn,
+    StringsColumn,
+    TextColumn,
+    hex_keys,
+    strings_column,
+    text_column,
+)
 from .names import annotator_of
 
 __all__ = ["ImageRows", "LabelSet", "State"]
@@ -42,41 +53,27 @@ def sorted_unique(codes: np.ndarray) -> np.ndarray:
 _HEX16 = re.compile(r"[0-9a-f]{16}")
 
 
-def hex_keys(ids: Sequence[str]) -> np.ndarray | None:
-    """Ids of exactly 16 lowercase hex digits as uint64 numbers; None if any id is not."""
-    n = len(ids)
-    if not n:
-        return np.empty(0, dtype=np.uint64)
-    try:
-        if not (np.fromiter(map(len, ids), dtype=np.int64, count=n) == 16).all():
-            return None
-        joined = "".join(ids)
-        if joined != joined.lower():  # upper-case hex would alias lower-case ids
-            return None
-        raw = bytes.fromhex(joined)
-    except (TypeError, ValueError):
-        return None
-    if len(raw) != 8 * n:  # fromhex skips spaces: such an id is not one of ours
-        return None
-    return np.frombuffer(raw, dtype=">u8").astype(np.uint64)
+def _row_dtype(n: int) -> Any:
+    """The smallest integer type that numbers ``n`` rows (and a few more to come)."""
+    return np.int32 if n < 2**31 - 2**20 else np.int64
 
 
-_NIBBLE = np.full(256, 255, dtype=np.uint8)
-_NIBBLE[np.frombuffer(b"0123456789abcdef", dtype=np.uint8)] = np.arange(16, dtype=np.uint8)
+def _small_ints(values: np.ndarray) -> np.ndarray:
+    """Non-negative sizes in as few bytes as they need (int32 below 2 GiB, else int64)."""
+    values = np.asarray(values, dtype=np.int64) if values.dtype.kind not in "iu" else values
+    if len(values) and (values.max() >= 2**31 or values.min() < -(2**31)):
+        return values.astype(np.int64, copy=False)
+    return values.astype(np.int32, copy=False)
 
 
-def hex_keys_of_text(data: np.ndarray, n: int) -> np.ndarray | None:
-    """:func:`hex_keys` of ``n`` ids given as their ``16 * n`` ASCII bytes back to back (the
-    data of an Arrow string column whose every value is 16 bytes long): no Python string per
-    id. None if some byte is not a lowercase hex digit."""
-    if len(data) != 16 * n:
-        return None
-    nibbles = _NIBBLE[data]
-    if n and nibbles.max() == 255:
-        return None
-    nibbles = nibbles.reshape(n, 16)
-    packed = (nibbles[:, 0::2] << 4) | nibbles[:, 1::2]
-    return np.ascontiguousarray(packed).view(">u8").reshape(n).astype(np.uint64)
+def _fit(column: np.ndarray, values: Any) -> np.ndarray:
+    """``column``, widened when ``values`` do not fit its integer type."""
+    values = np.asarray(values, dtype=np.int64)
+    if column.dtype == np.int64 or not len(values):
+        return column
+    if values.max() >= 2**31 or values.min() < -(2**31):
+        return column.astype(np.int64)
+    return column
 
 
 def member(codes: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
@@ -203,15 +200,21 @@ class _Authors(_Interner):
 
 
 class State:
-    """Images and labels in memory. Every mutation bumps ``version``."""
+    """Images and labels in memory. Every mutation bumps ``version``.
+
+    The image columns hold no Python object per image (see :mod:`jupyter_labeler.columns`):
+    ``ids`` and ``paths`` answer ``column[i]`` (a str), ``column[codes]`` (a numpy object
+    array, made for those rows only), ``len`` and ``tolist()``; :meth:`id_column` and
+    :meth:`path_column` give rows as Arrow string arrays without making a string each.
+    """
 
     def __init__(self) -> None:
-        self.ids = np.empty(0, dtype=object)
-        self.paths = np.empty(0, dtype=object)
-        self.sizes = np.empty(0, dtype=np.int64)
-        self.usage = np.empty(0, dtype=object)
-        self.added_at = np.empty(0, dtype=object)
-        self.extra = np.empty(0, dtype=object)
+        self.ids: StringsColumn = HexColumn()
+        self.paths = TextColumn()
+        self.sizes = np.empty(0, dtype=np.int32)  # widened to int64 when a size needs it
+        self.usage = CodedColumn()
+        self.added_at = CodedColumn()
+        self.extra = SparseColumn()
         self.alive = np.empty(0, dtype=bool)
         self.labels: dict[str, LabelSet] = {}
         # Manifest lines whose source is no image of this dataset, kept to be written back.
@@ -224,11 +227,9 @@ class State:
         # id -> code of every row (a live row before a removed one with the same id), built on
         # first need and then kept up to date as rows come and go, so that an action costs
         # time in proportion to the images it names, not to the dataset. Either a dict, or,
-        # while every id is 16 hex digits, _hex_keys: the ids as sorted 64-bit numbers and
-        # their codes (the dict is then empty).
+        # while every id is 16 hex digits (``ids`` is a HexColumn), _hex_keys: the ids as
+        # sorted 64-bit numbers and their codes (the dict is then empty).
         self._id_index: dict[str, int] | None = None
-        # path -> code of the live image there; built on first need, then kept up to date.
-        self._path_index: dict[str, int] | None = None
         self._hex_keys: tuple[np.ndarray, np.ndarray] | None = None
         self._cache: dict[Any, Any] = {}
 
@@ -250,6 +251,38 @@ class State:
     def n_rows(self) -> int:
         return len(self.ids)
 
+    def id_column(self, codes: np.ndarray | None = None) -> pa.Array:
+        """The ids of the rows ``codes`` (every row when None) as an Arrow string array, made
+        without a Python string per id: for writers (Parquet, the manifest)."""
+        return self.ids.arrow(codes)
+
+    def path_column(self, codes: np.ndarray | None = None) -> pa.Array:
+        """The paths of the rows ``codes`` (every row when None) as an Arrow string array (the
+        snapshot's own buffers when it is every row of one)."""
+        return self.paths.arrow(codes)
+
+    def set_images(
+        self,
+        ids: StringsColumn,
+        paths: TextColumn,
+        sizes: np.ndarray,
+        usage: CodedColumn,
+        added_at: CodedColumn,
+        extra: SparseColumn,
+    ) -> None:
+        """Make these columns (all the same length, every row live) the images of this state,
+        which has none yet: a snapshot read back."""
+        n = len(ids)
+        if self.n_rows:
+            raise ValueError("set_images() fills an empty state")
+        if not (len(paths) == len(sizes) == len(usage) == len(added_at) == len(extra) == n):
+            raise ValueError("the image columns differ in length")
+        self.ids, self.paths, self.sizes = ids, paths, _small_ints(sizes)
+        self.usage, self.added_at, self.extra = usage, added_at, extra
+        self.alive = np.ones(n, dtype=bool)
+        self._id_index = self._hex_keys = None
+        self._changed()
+
     def lookup(self, ids: Iterable[str]) -> np.ndarray:
         """The code of each id, aligned with ``ids``; -1 where no live image has that id."""
         found = self._row_codes(ids)
@@ -257,36 +290,27 @@ class State:
         found[hit] = np.where(self.alive[found[hit]], found[hit], -1)
         return found
 
-    def index_ids(self) -> None:
+    def index_ids(self, order: np.ndarray | None = None) -> None:
         """Build the index of ids now (else the first lookup builds it): opening a dataset
-        calls this, so that no action pays for it."""
-        if self._id_index is None:
-            self._build_id_index()
-
-    def index_hex_ids(self, keys: np.ndarray, order: np.ndarray | None = None) -> bool:
-        """Build the index of ids from ``keys``, the ids of every row (all live) as
-        :func:`hex_keys` gives them, and, when known, ``order``: the rows in the order of
-        their keys (see :meth:`ids_in_order`). An ``order`` that does not sort the keys
-        strictly (it is read from a store) is not used. False, with no index built, when two
-        rows share an id."""
-        n = len(keys)
-        if n != self.n_rows or not self.alive.all():
-            return False
-        if order is not None:
-            order = np.asarray(order, dtype=np.int64)
-            if len(order) != n or (n and (order.min() < 0 or order.max() >= n)):
-                order = None
-        if order is None:
-            order = np.argsort(keys, kind="stable")
-        sorted_keys = keys[order]
-        if n > 1 and not (sorted_keys[1:] > sorted_keys[:-1]).all():
-            if len(np.unique(sorted_keys)) != n:
-                return False  # two rows share an id: the general build sorts that out
-            order = np.argsort(keys, kind="stable")
-            sorted_keys = keys[order]
-        self._hex_keys = (sorted_keys, order)
-        self._id_index = {}
-        return True
+        calls this, so that no action pays for it. ``order``, when known, is the rows in the
+        order of their ids as numbers (see :meth:`ids_in_order`); one that does not sort
+        them (it is read from a store) is not used."""
+        if self._id_index is not None:
+            return
+        if order is not None and isinstance(self.ids, HexColumn) and self.alive.all():
+            keys = self.ids.keys
+            n = len(keys)
+            order = np.asarray(order)
+            if order.dtype.kind in "iu" and len(order) == n and n:
+                order = order.astype(np.int64, copy=False)
+                if order.min() >= 0 and order.max() < n:
+                    sorted_keys = keys[order]
+                    # Strictly increasing: a permutation of the rows, and no id twice.
+                    if n == 1 or (sorted_keys[1:] > sorted_keys[:-1]).all():
+                        self._hex_keys = (sorted_keys, order.astype(_row_dtype(n)))
+                        self._id_index = {}
+                        return
+        self._build_id_index()
 
     def ids_in_order(self) -> np.ndarray | None:
         """The codes of the live images in the order of their ids as numbers, when every id
@@ -336,34 +360,32 @@ class State:
         # Removed rows first, so that where a live row and a removed one share an id (the
         # latest row of an id wins otherwise) the live one is kept.
         rows = np.concatenate([np.flatnonzero(~self.alive), np.flatnonzero(self.alive)])
-        ids = self.ids[rows].tolist()
-        keys = hex_keys(ids)
-        if keys is not None:
+        if isinstance(self.ids, HexColumn):
             # Ids made by image_id_for are 16 hex digits: as 64-bit numbers they are found by
             # binary search over one sorted array, ten times faster than hashing strings.
+            keys = self.ids.keys[rows]
             order = np.argsort(keys, kind="stable")
             keys, rows = keys[order], rows[order]
             last = np.ones(len(keys), dtype=bool)  # of each run of equal keys, the last
             last[:-1] = keys[1:] != keys[:-1]
-            self._hex_keys = (keys[last], rows[last])
+            self._hex_keys = (keys[last], rows[last].astype(_row_dtype(self.n_rows)))
             self._id_index = {}
         else:
             self._hex_keys = None
-            self._id_index = dict(zip(ids, rows.tolist(), strict=True))
+            self._id_index = dict(zip(self.ids[rows].tolist(), rows.tolist(), strict=True))
 
     def _index_rows(self, codes: np.ndarray) -> None:
         """Put the rows ``codes`` (just added or revived) in the index of ids, if it is built:
         the cost follows the rows added (plus one copy of the key array), never a rebuild."""
         if self._id_index is None or not len(codes):
             return
-        ids = self.ids[codes].tolist()
         if self._hex_keys is None:
-            self._id_index.update(zip(ids, codes.tolist(), strict=True))
+            self._id_index.update(zip(self.ids[codes].tolist(), codes.tolist(), strict=True))
             return
-        new = hex_keys(ids)
-        if new is None:  # an id of another form: from now on, a dict of every id
-            self._id_index = None
+        if not isinstance(self.ids, HexColumn):  # an id of another form: a dict of every id
+            self._id_index = self._hex_keys = None
             return
+        new = self.ids.keys[codes]
         keys, rows = self._hex_keys
         order = np.argsort(new, kind="stable")
         new, codes = new[order], np.asarray(codes, dtype=np.int64)[order]
@@ -373,8 +395,8 @@ class State:
         pos = np.searchsorted(keys, new)
         known = pos < len(keys)
         known[known] = keys[pos[known]] == new[known]
+        rows = rows.astype(_row_dtype(self.n_rows), copy=known.any())
         if known.any():
-            rows = rows.copy()
             rows[pos[known]] = codes[known]
         fresh = ~known
         self._hex_keys = (
@@ -390,11 +412,12 @@ class State:
         return sorted_unique(codes[codes >= 0]), missing
 
     # -- images -----------------------------------------------------------------------------------
-    def _live_paths(self) -> dict[str, int]:
-        if self._path_index is None:
-            live = np.flatnonzero(self.alive)
-            self._path_index = dict(zip(self.paths[live].tolist(), live.tolist(), strict=True))
-        return self._path_index
+    def _live_paths(self, paths: Sequence[str]) -> dict[str, int]:
+        """Of ``paths``, those a live image has, with its code: one pass over the paths'
+        bytes, never a Python string per image."""
+        rows = self.paths.positions_of(paths)
+        rows = rows[self.alive[rows]]
+        return dict(zip(self.paths[rows].tolist(), rows.tolist(), strict=True))
 
     def add_images(self, rows: ImageRows, *, unique: bool = False) -> np.ndarray:
         """Append rows (or revive removed rows with the same id); returns their codes.
@@ -407,10 +430,10 @@ class State:
         if len(rows) == 0:
             return _EMPTY.copy()
         fresh = unique and not self.n_rows  # no lookups, no Python loop over a million rows
-        taken = {} if fresh else self._live_paths()
+        ids = list(rows.ids) if not fresh else rows.ids
+        taken = {} if fresh else self._live_paths(list(rows.paths))
         claimed: dict[str, int] = {}
         batch_ids: set[str] = set()
-        ids = list(rows.ids)
         # The row each id has already (live or removed), from the index of ids: no pass over
         # every row.
         existing = self._row_codes(ids).tolist() if self.n_rows and not fresh else []
@@ -424,9 +447,10 @@ class State:
             if path in taken or path in claimed or image_id in batch_ids:
                 continue
             batch_ids.add(image_id)
-            claimed[path] = code if code >= 0 else -1 - i
+            claimed[path] = code
             if code >= 0:
-                self.paths[code] = rows.paths[i]
+                self.paths.set(code, path)
+                self.sizes = _fit(self.sizes, [rows.sizes[i]])
                 self.sizes[code] = rows.sizes[i]
                 self.usage[code] = rows.usage[i]
                 self.added_at[code] = rows.added_at[i]
@@ -439,29 +463,32 @@ class State:
         if len(take):
             start = self.n_rows
 
-            def col(values: Sequence[Any], dtype: Any) -> np.ndarray:
-                arr = np.empty(len(values), dtype=dtype)
-                arr[:] = values
-                return arr[take]
+            def pick(values: Sequence[Any]) -> Any:
+                if fresh:
+                    return values
+                return [values[k] for k in new_pos]
 
-            self.ids = np.concatenate([self.ids, col(rows.ids, object)])
-            self.paths = np.concatenate([self.paths, col(rows.paths, object)])
-            self.sizes = np.concatenate([self.sizes, col(rows.sizes, np.int64)])
-            self.usage = np.concatenate([self.usage, col(rows.usage, object)])
-            self.added_at = np.concatenate([self.added_at, col(rows.added_at, object)])
-            self.extra = np.concatenate([self.extra, col(rows.extra, object)])
+            if fresh:
+                self.ids = strings_column(rows.ids, ids=True)
+                self.paths = text_column(rows.paths)
+            else:
+                self.ids = self.ids.extended(pick(rows.ids))
+                self.paths = self.paths.extended(pick(rows.paths))
+            sizes = np.asarray(pick(rows.sizes), dtype=np.int64)
+            if fresh:
+                self.sizes = _small_ints(sizes)
+            else:
+                fitted = _fit(self.sizes, sizes)
+                self.sizes = np.concatenate([fitted, sizes.astype(fitted.dtype)])
+            self.usage = self.usage.extended(pick(rows.usage))
+            self.added_at = self.added_at.extended(pick(rows.added_at))
+            self.extra = self.extra.extended(pick(rows.extra))
             self.alive = np.concatenate([self.alive, np.ones(len(take), dtype=bool)])
             if fresh:
-                self._path_index = None  # built when first needed
                 self._id_index = self._hex_keys = None
                 self._changed()
                 return np.arange(start, start + len(take), dtype=np.int64)
             codes.extend(range(start, start + len(take)))
-            new_code = {pos: start + k for k, pos in enumerate(new_pos)}
-            for path, code in claimed.items():
-                taken[path] = code if code >= 0 else new_code[-1 - code]
-        else:
-            taken.update(claimed)
         added = np.asarray(sorted(codes), dtype=np.int64)
         self._index_rows(added)
         self._changed()
@@ -488,9 +515,6 @@ class State:
                 lost[name] = labelset.take(hit)
                 self.labels[name] = labelset.take(~hit)
         self.alive[codes] = False
-        if self._path_index is not None:
-            for path in self.paths[codes].tolist():
-                self._path_index.pop(path, None)
         # The index of ids keeps removed rows: a lookup checks ``alive``, and an image added
         # again is found in its old row.
         self._changed()

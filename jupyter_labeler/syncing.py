@@ -35,7 +35,7 @@ class Live:
 
     codes: dict[str, int]  # path -> code of each live image
     labeled: np.ndarray  # per code: has a label
-    ids: np.ndarray  # per code: the image id
+    ids: Any  # per code: the image id (``ids[code]``, ``ids[codes]``, see State.ids)
 
 
 def live_images(state: State) -> Live:
