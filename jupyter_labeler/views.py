@@ -357,7 +357,10 @@ def paths_of(state: State, ids: Iterable[str]) -> dict[str, str]:
     """The path of each known image id (one lookup for all)."""
     ids = list(ids)
     codes = state.lookup(ids)
-    return {i: str(state.paths[c]) for i, c in zip(ids, codes.tolist(), strict=True) if c >= 0}
+    found = np.flatnonzero(codes >= 0)
+    # One take of the paths (the state's columns make a string per row asked for), not one each.
+    paths = state.paths[codes[found]].tolist() if len(found) else []
+    return dict(zip([ids[k] for k in found.tolist()], paths, strict=True))
 
 
 def usage_of(state: State, ids: Iterable[str]) -> dict[str, str]:
@@ -404,9 +407,13 @@ def files_of(state: State, ids: Iterable[str]) -> dict[str, tuple[str, int]]:
     """``{id: (path, size as listed)}`` of the known images among ``ids`` (unknown ids are
     left out): what the thumbnails need to read each file, or to refuse it unread."""
     ids = list(ids)
-    codes = state.lookup(ids).tolist()
+    codes = state.lookup(ids)
+    found = np.flatnonzero(codes >= 0)
+    rows = codes[found]
+    paths = state.paths[rows].tolist() if len(found) else []
+    sizes = np.asarray(state.sizes[rows], dtype=np.int64).tolist() if len(found) else []
     return {
-        i: (state.paths[c], int(state.sizes[c])) for i, c in zip(ids, codes, strict=True) if c >= 0
+        ids[k]: (path, size) for k, path, size in zip(found.tolist(), paths, sizes, strict=True)
     }
 
 
