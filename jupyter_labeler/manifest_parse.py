@@ -18,6 +18,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .columns import hex_keys_of_arrow
 from .manifest_fields import MAX_ID_CHARS, OTHER_ANNOTATIONS, SOURCE_SPELLING, image_id_for
 from .manifest_lines import (
     ODD_SOURCE,
@@ -487,16 +488,25 @@ def _array(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
 
 
+def _gather(read: list[_Block], name: str) -> pa.Array:
+    """The blocks' column ``name`` as one array; each block's own is let go as it is copied
+    (at ten million lines, holding both would be hundreds of megabytes more at the peak)."""
+    parts = []
+    for block in read:
+        parts.append(getattr(block, name))
+        setattr(block, name, None)
+    whole = pa.concat_arrays(parts)
+    del parts
+    return whole
+
+
 def _parsed(read: list[_Block], *, where: str, check: bool, prefix: str | None) -> ParsedManifest:
     """The blocks read, made into images, labels and problems."""
     problems = [p for block in read for p in block.problems]
     foreign = [raw for block in read for raw in block.foreign]
     refused_lines = np.concatenate([block.refused_lines for block in read])
     line = np.concatenate([block.line for block in read])
-    paths, ids, usage = (
-        pa.concat_arrays([getattr(block, name) for block in read])
-        for name in ("paths", "ids", "usage")
-    )
+    paths, ids, usage = (_gather(read, name) for name in ("paths", "ids", "usage"))
     spelled: dict[int, str] = {}
     lines_before = 0
     for block in read:
@@ -556,9 +566,7 @@ def _parsed(read: list[_Block], *, where: str, check: bool, prefix: str | None) 
 
     # classification annotations, in file order
     a_line = np.concatenate([block.a_line for block in read])
-    names, by_col, at_col = (
-        pa.concat_arrays([getattr(block, name) for block in read]) for name in ("names", "by", "at")
-    )
+    names, by_col, at_col = (_gather(read, name) for name in ("names", "by", "at"))
     label_extra: dict[int, dict[str, Any]] = {}
     entries_before = 0
     for block in read:
@@ -706,11 +714,7 @@ def _image_ids(
     too_long = pc.greater(pc.utf8_length(given), MAX_ID_CHARS)
     if pc.any(too_long).as_py():
         given = pc.if_else(too_long, pa.scalar(None, pa.string()), given)
-    if (
-        given.null_count == 0
-        and not pc.any(pc.equal(pc.utf8_length(given), 0)).as_py()
-        and _distinct(given)[0] is None
-    ):
+    if _all_distinct(given):
         return given, True  # every line gives its own id (the usual case)
     codes, distinct = _encode(pc.fill_null(given, ""))
     first = _first_of(codes, len(distinct))
@@ -733,6 +737,20 @@ def _image_ids(
         taken.add(image_id)
         out[k] = image_id
     return out.tolist(), False
+
+
+def _all_distinct(ids: pa.Array) -> bool:
+    """Whether every id is given (not empty) and none is given twice. Ids of 16 hex digits (as
+    this library writes them) are compared as numbers: no table of ten million strings."""
+    if ids.null_count:
+        return False
+    keys = hex_keys_of_arrow(ids)
+    if keys is not None:
+        keys.sort()
+        return not bool((keys[1:] == keys[:-1]).any())
+    if pc.any(pc.equal(pc.utf8_length(ids), 0)).as_py():
+        return False
+    return _distinct(ids)[0] is None
 
 
 def _check_names(
