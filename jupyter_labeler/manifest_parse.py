@@ -18,6 +18,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .columns import hex_keys_of_arrow
 from .manifest_fields import MAX_ID_CHARS, OTHER_ANNOTATIONS, SOURCE_SPELLING, image_id_for
 from .manifest_lines import (
     ODD_SOURCE,
@@ -53,7 +54,7 @@ class ParsedManifest:
     annotation had none), and its unknown fields by entry number.
     """
 
-    rows: ImageRows
+    images: ImageRows
     label_rows: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     label_names: pa.Array = field(default_factory=lambda: pa.array([], pa.string()))
     label_by: pa.Array = field(default_factory=lambda: pa.array([], pa.string()))
@@ -68,8 +69,20 @@ class ParsedManifest:
     team: bool = False
     # what the problems call the manifest
     where: str = "manifest"
-    # every row's id as a number, when every id is 16 hex digits read as they were given
-    # (the state's index of ids is then built without a Python string per id)
+
+    @property
+    def rows(self) -> ImageRows:
+        """The images' columns, ids and paths as Python strings (``images`` may hold them as
+        Arrow arrays: at ten million images a string per id and per path is gigabytes)."""
+        ids, paths = self.images.ids, self.images.paths
+        return ImageRows(
+            ids=ids.to_pylist() if isinstance(ids, pa.Array) else ids,
+            paths=paths.to_pylist() if isinstance(paths, pa.Array) else paths,
+            sizes=self.images.sizes,
+            usage=self.images.usage,
+            added_at=self.images.added_at,
+            extra=self.images.extra,
+        )
 
     @property
     def labels(self) -> list[tuple[int, str, str, str, dict[str, Any] | None]]:
@@ -91,7 +104,7 @@ class ParsedManifest:
         """The state this manifest holds. Team values that the journal's rules would refuse
         (see :func:`~.team.team_from_manifest`) are left out and named in ``problems``."""
         state = State()
-        state.add_images(self.rows, unique=True)  # one row per distinct path and id
+        state.add_images(self.images, unique=True)  # one row per distinct path and id
         state.foreign = list(self.foreign)
         if not len(self.label_rows):
             if self.team:
@@ -133,6 +146,19 @@ def _encode(values: pa.Array) -> tuple[np.ndarray, list[str]]:
         encoded = encoded.combine_chunks()
     codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
     return codes, encoded.dictionary.to_pylist()
+
+
+def _distinct(values: pa.Array) -> tuple[np.ndarray | None, pa.Array]:
+    """Codes of ``values`` and the distinct values (an Arrow array), in order of first
+    appearance; the codes are None when every value is distinct (then the distinct values are
+    ``values`` themselves, and no copy of them is kept)."""
+    encoded = pc.dictionary_encode(values)
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks()
+    if len(encoded.dictionary) == len(values):
+        return None, values
+    codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+    return codes, encoded.dictionary
 
 
 def _relative_paths(
@@ -462,16 +488,25 @@ def _array(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
 
 
+def _gather(read: list[_Block], name: str) -> pa.Array:
+    """The blocks' column ``name`` as one array; each block's own is let go as it is copied
+    (at ten million lines, holding both would be hundreds of megabytes more at the peak)."""
+    parts = []
+    for block in read:
+        parts.append(getattr(block, name))
+        setattr(block, name, None)
+    whole = pa.concat_arrays(parts)
+    del parts
+    return whole
+
+
 def _parsed(read: list[_Block], *, where: str, check: bool, prefix: str | None) -> ParsedManifest:
     """The blocks read, made into images, labels and problems."""
     problems = [p for block in read for p in block.problems]
     foreign = [raw for block in read for raw in block.foreign]
     refused_lines = np.concatenate([block.refused_lines for block in read])
     line = np.concatenate([block.line for block in read])
-    paths, ids, usage = (
-        pa.concat_arrays([getattr(block, name) for block in read])
-        for name in ("paths", "ids", "usage")
-    )
+    paths, ids, usage = (_gather(read, name) for name in ("paths", "ids", "usage"))
     spelled: dict[int, str] = {}
     lines_before = 0
     for block in read:
@@ -480,11 +515,20 @@ def _parsed(read: list[_Block], *, where: str, check: bool, prefix: str | None) 
     extra_of_line = {k: v for block in read for k, v in block.extra.items()}
     others_of_line = {k: v for block in read for k, v in block.others.items()}
 
-    # one image per distinct path, in order of first appearance
-    row_of, path_values = _encode(paths)
+    # one image per distinct path, in order of first appearance (the usual case: every path
+    # once, kept as the Arrow array it is)
+    codes, path_values = _distinct(paths)
     n_rows = len(path_values)
-    first = _first_of(row_of, n_rows)
-    repeats = np.flatnonzero(first[row_of] != np.arange(len(line)))
+    row_of: np.ndarray
+    first: np.ndarray
+    repeats: np.ndarray
+    if codes is None:
+        row_of = first = np.arange(n_rows, dtype=np.int64)
+        repeats = np.empty(0, dtype=np.int64)
+    else:
+        row_of = codes
+        first = _first_of(row_of, n_rows)
+        repeats = np.flatnonzero(first[row_of] != np.arange(len(line)))
     merged = len(repeats)
     repeated = ""
     if merged:
@@ -498,8 +542,10 @@ def _parsed(read: list[_Block], *, where: str, check: bool, prefix: str | None) 
     if prefix is not None and n_rows:
         _remember_spellings(spelled, row_of, first, path_values, prefix, extra)
     del paths
-    row_ids = ids.take(pa.array(first))
-    row_usage = pc.fill_null(pc.utf8_upper(usage.take(pa.array(first))), "")
+    if codes is not None:
+        ids, usage = ids.take(pa.array(first)), usage.take(pa.array(first))
+    row_ids = ids
+    row_usage = pc.fill_null(pc.utf8_upper(usage), "")
     del ids, usage
     image_ids, _given = _image_ids(row_ids, path_values, line[first], where, problems)
 
@@ -520,9 +566,7 @@ def _parsed(read: list[_Block], *, where: str, check: bool, prefix: str | None) 
 
     # classification annotations, in file order
     a_line = np.concatenate([block.a_line for block in read])
-    names, by_col, at_col = (
-        pa.concat_arrays([getattr(block, name) for block in read]) for name in ("names", "by", "at")
-    )
+    names, by_col, at_col = (_gather(read, name) for name in ("names", "by", "at"))
     label_extra: dict[int, dict[str, Any]] = {}
     entries_before = 0
     for block in read:
@@ -583,7 +627,7 @@ def _parsed(read: list[_Block], *, where: str, check: bool, prefix: str | None) 
         extra=extra,
     )
     return ParsedManifest(
-        rows=rows,
+        images=rows,
         label_rows=rows_of_line.astype(np.int64, copy=False),
         label_names=names,
         label_by=by_col,
@@ -601,7 +645,7 @@ def _remember_spellings(
     spelled: dict[int, str],
     row_of: np.ndarray,
     first: np.ndarray,
-    paths: list[str],
+    paths: pa.Array,
     prefix: str,
     extra: list[Any],
 ) -> None:
@@ -611,7 +655,7 @@ def _remember_spellings(
         k = int(row_of[at])
         if first[k] != at:
             continue
-        if prefix.startswith("s3://") and spelling == "obs://" + prefix[5:] + paths[k]:
+        if prefix.startswith("s3://") and spelling == "obs://" + prefix[5:] + paths[k].as_py():
             continue  # written as s3:// from now on
         extra[k] = {SOURCE_SPELLING: spelling}
 
@@ -659,19 +703,20 @@ def _shared_strings(values: pa.Array) -> list[str]:
 
 def _image_ids(
     given: pa.Array,
-    paths: list[str],
+    paths: pa.Array,
     numbers: np.ndarray,
     where: str,
     problems: list[tuple[int, str]],
-) -> tuple[list[str], bool]:
+) -> tuple[pa.Array | list[str], bool]:
     """Each row's id: the one its line gives, else (absent, empty or taken) one from its path;
-    and whether every row's id is the one its line gave."""
+    and whether every row's id is the one its line gave (then the ids are ``given`` itself,
+    never a Python string per id)."""
     too_long = pc.greater(pc.utf8_length(given), MAX_ID_CHARS)
     if pc.any(too_long).as_py():
         given = pc.if_else(too_long, pa.scalar(None, pa.string()), given)
+    if _all_distinct(given):
+        return given, True  # every line gives its own id (the usual case)
     codes, distinct = _encode(pc.fill_null(given, ""))
-    if len(distinct) == len(codes) and given.null_count == 0 and "" not in distinct:
-        return distinct, True  # every line gives its own id (the usual case): in order already
     first = _first_of(codes, len(distinct))
     empty = distinct.index("") if "" in distinct else -1
     out = np.asarray(distinct, dtype=object)[codes]
@@ -685,12 +730,27 @@ def _image_ids(
             problems.append(
                 (number, f"{where} line {number}: id {out[k]!r} is used twice; a new id was given")
             )
-        image_id = image_id_for(paths[k])
+        path = paths[k].as_py()
+        image_id = image_id_for(path)
         if image_id in taken:
-            image_id = image_id_for(f"{paths[k]}#{number}")
+            image_id = image_id_for(f"{path}#{number}")
         taken.add(image_id)
         out[k] = image_id
     return out.tolist(), False
+
+
+def _all_distinct(ids: pa.Array) -> bool:
+    """Whether every id is given (not empty) and none is given twice. Ids of 16 hex digits (as
+    this library writes them) are compared as numbers: no table of ten million strings."""
+    if ids.null_count:
+        return False
+    keys = hex_keys_of_arrow(ids)
+    if keys is not None:
+        keys.sort()
+        return not bool((keys[1:] == keys[:-1]).any())
+    if pc.any(pc.equal(pc.utf8_length(ids), 0)).as_py():
+        return False
+    return _distinct(ids)[0] is None
 
 
 def _check_names(
