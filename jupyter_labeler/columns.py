@@ -45,6 +45,8 @@ _MAX_CHUNKS = 64
 # Asked for this many rows or more at once, and a quarter of its rows at least, a column makes
 # a Python string of every row once and keeps them (see StringsColumn.__getitem__).
 _KEEP_STRINGS_FROM = 1 << 16
+# hex_keys reads this many ids at a time.
+_HEX_KEYS_CHUNK = 1 << 20
 
 
 def hex_keys(ids: Sequence[str]) -> np.ndarray | None:
@@ -52,18 +54,27 @@ def hex_keys(ids: Sequence[str]) -> np.ndarray | None:
     n = len(ids)
     if not n:
         return np.empty(0, dtype=np.uint64)
+    if n > _HEX_KEYS_CHUNK:  # bounded temporaries: about 50 bytes an id at a time
+        parts = []
+        for start in range(0, n, _HEX_KEYS_CHUNK):
+            part = hex_keys(ids[start : start + _HEX_KEYS_CHUNK])
+            if part is None:
+                return None
+            parts.append(part)
+        return np.concatenate(parts)
+    # One pass over the Python strings (they may lie anywhere in memory: each visit is a cache
+    # miss), the checks on the bytes after. Every 17th byte must be the separator and every
+    # other one a lowercase hex digit: then no id holds a separator, so each has 16 digits.
     try:
-        if not (np.fromiter(map(len, ids), dtype=np.int64, count=n) == 16).all():
-            return None
-        joined = "".join(ids)
-        if joined != joined.lower():  # upper-case hex would alias lower-case ids
-            return None
-        raw = bytes.fromhex(joined)
+        text = "\n".join(ids).encode("ascii") + b"\n"
     except (TypeError, ValueError):
         return None
-    if len(raw) != 8 * n:  # fromhex skips spaces: such an id is not one of ours
+    if len(text) != 17 * n:
         return None
-    return np.frombuffer(raw, dtype=">u8").astype(np.uint64)
+    rows = np.frombuffer(text, dtype=np.uint8).reshape(n, 17)
+    if not (rows[:, 16] == ord("\n")).all():
+        return None
+    return hex_keys_of_text(np.ascontiguousarray(rows[:, :16]).reshape(-1), n)
 
 
 def hex_keys_of_text(data: np.ndarray, n: int) -> np.ndarray | None:

@@ -514,7 +514,18 @@ def _op_label_add(state: State, op: dict[str, Any], by: str, at: str) -> list[di
     added = state.add_label(name, codes, by_codes, at_codes, extra)
     inverse: list[dict[str, Any]] = []
     if len(added):
-        inverse.append({"op": "label-", "label": name, "ids": _ids_of(state, added)})
+        # A planned op whose every image was added (the usual case) names them already, in
+        # this order: its ids are reused rather than made again as strings.
+        planned = op.get("_codes") is not None and op.get("_state") is state
+        given: Any = op.get("ids")
+        same = (
+            planned
+            and isinstance(given, list)
+            and len(given) == len(codes)
+            and np.array_equal(added, codes)
+        )
+        ids = list(given) if same else _ids_of(state, added)
+        inverse.append({"op": "label-", "label": name, "ids": ids})
     if created:
         # Only while still unused: another annotator may have given it to images meanwhile.
         inverse.append({"op": "drop", "label": name, "if_empty": True})

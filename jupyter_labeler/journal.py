@@ -127,9 +127,14 @@ _FEED_MAX_EVENT = 64 * 1024
 def feed_name(ms: int, name: str, payload: bytes, limit: int) -> str:
     """The feed entry written at ``ms`` of the journal event ``name`` holding ``payload`` (its
     JSON bytes): the event carried in the name when the whole name fits in ``limit`` bytes."""
+    head = f"{min(max(ms, 0), _MAX_MS):013d}~{name}~"
+    if len(payload) > _FEED_MAX_EVENT:
+        # No reader inflates more than this (see _feed_parts): such an event is never carried,
+        # and deflating it (megabytes for an action on 100,000 images) would only hold up the
+        # writer thread and the next action behind it.
+        return head
     packer = zlib.compressobj(9, zlib.DEFLATED, -15, 9, zlib.Z_DEFAULT_STRATEGY, _FEED_DICT)
     packed = packer.compress(payload) + packer.flush()
-    head = f"{min(max(ms, 0), _MAX_MS):013d}~{name}~"
     carried = f"{head}d{base64.urlsafe_b64encode(packed).rstrip(b'=').decode('ascii')}"
     return carried if len(carried) <= limit else head
 

@@ -20,7 +20,7 @@ from .events import MAX_TEXT_CHARS
 from .plan import Plan
 from .results import ActionResult, Change, touched
 from .splits import USAGES, normalize_usage, plan_split
-from .state import State
+from .state import State, member
 from .times import now
 from .views import resolve
 from .words import plural
@@ -58,7 +58,7 @@ def add_label(
     own = _team.own_add_op(state, author, name, codes) if state.team else None
     current = state.labels.get(name)
     if current is not None and len(current):
-        codes = codes[~np.isin(codes, current.codes)]
+        codes = codes[~member(codes, current.codes)]  # binary search: no sort of the label
     if current is not None and not len(codes) and own is None:
         return ActionResult("add_label", 0, True, f"every image already has {name}")
     op: dict[str, Any] = {
@@ -98,7 +98,7 @@ def remove_label(
     if name not in state.labels:
         raise UnknownLabelError(name)
     codes = resolve(state, ids)
-    codes = codes[np.isin(codes, state.labels[name].codes)]
+    codes = codes[member(codes, state.labels[name].codes)]
     if not len(codes):
         return ActionResult("remove_label", 0, True, f"no selected image has {name}")
     # On a shared image an annotator withdraws only their own label (see team.py).
