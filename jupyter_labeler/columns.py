@@ -394,7 +394,9 @@ def strings_column(
     values: Sequence[str] | pa.Array | pa.ChunkedArray, *, ids: bool = True
 ) -> StringsColumn:
     """A column of ids: a :class:`HexColumn` when every value is 16 lowercase hex digits (and
-    ``ids``), else a :class:`TextColumn`."""
+    ``ids``), else a :class:`TextColumn`; a column given is taken as it is."""
+    if isinstance(values, StringsColumn):
+        return values
     if isinstance(values, pa.Array | pa.ChunkedArray):
         if ids:
             keys = hex_keys_of_arrow(values)

@@ -66,6 +66,7 @@ _SCHEMA = pa.schema(
 _PARSE = paj.ParseOptions(explicit_schema=_SCHEMA, unexpected_field_behavior="error")
 _BLOCK_LINES = 1 << 16
 _ONE_BY_ONE = 32  # a failing block of this many lines or fewer is read line by line
+_ONE_THREAD = paj.ReadOptions(use_threads=False)  # see read_clean
 SLICE_BYTES = 1 << 24
 """Bytes of a clean manifest read at once (see :func:`read_clean`)."""
 ODD_SOURCE = re.compile(r"(^|/)\.\.?(/|$)|//|\\|^\s|\s$|\?|#")
@@ -166,33 +167,34 @@ def read_clean(data: bytes) -> list[tuple[np.ndarray, pa.Table]] | None:
     """The whole manifest read by Arrow, when every line is an object that fits the schema
     (the common case: no line to find, no block to halve); else None.
 
-    It is read in slices of about :data:`SLICE_BYTES` bytes, each given back to the system before
-    the next: Arrow's threads hold three times a table's size while parsing, and on a busy
-    machine the slices are not slower.
+    It is read in slices of about :data:`SLICE_BYTES` bytes, on this thread alone: the caller
+    reads blocks on threads of its own (Arrow's threads would hold three times a table's size
+    while parsing, and, with the caller's, ask for more cores than there are).
     """
     if not data.startswith(b"{"):
         return None
-    buf = np.frombuffer(data, dtype=np.uint8)
     out: list[tuple[np.ndarray, pa.Table]] = []
     start = line = 0
-    while start < len(buf):
+    while start < len(data):
         end = data.find(b"\n", start + SLICE_BYTES)
-        end = len(buf) if end < 0 else end + 1
+        end = len(data) if end < 0 else end + 1
         # Every line starts with "{": no blank line, which Arrow would skip. Then, as each
         # line gives one row at least, as many rows as lines means row k is line k.
-        feeds = np.flatnonzero(buf[start:end] == 10) + start
-        following = feeds[feeds + 1 < end] + 1
-        if not (buf[following] == ord("{")).all():
+        inner = data.count(b"\n", start, end) - (data[end - 1] == 10)  # feeds a line follows
+        if data.count(b"\n{", start, end) != inner:
             return None
-        lines = len(following) + 1
+        lines = inner + 1
         try:
-            table = paj.read_json(io.BytesIO(memoryview(data)[start:end]), parse_options=_PARSE)
+            table = paj.read_json(
+                pa.BufferReader(pa.py_buffer(data).slice(start, end - start)),  # no copy
+                read_options=_ONE_THREAD,
+                parse_options=_PARSE,
+            )
         except pa.ArrowInvalid:
             return None
         if table.num_rows != lines:
             return None
         out.append((np.arange(line, line + lines, dtype=np.int64), table))
-        pa.default_memory_pool().release_unused()
         start, line = end, line + lines
     return out
 

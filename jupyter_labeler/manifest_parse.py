@@ -9,7 +9,9 @@ and what reading tolerates.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +20,8 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .columns import hex_keys_of_arrow
+from .columns import CodedColumn, HexColumn, SparseColumn, hex_keys_of_arrow
+from .distinct import all_distinct, string_hashes
 from .manifest_fields import MAX_ID_CHARS, OTHER_ANNOTATIONS, SOURCE_SPELLING, image_id_for
 from .manifest_lines import (
     ODD_SOURCE,
@@ -69,20 +72,15 @@ class ParsedManifest:
     team: bool = False
     # what the problems call the manifest
     where: str = "manifest"
+    # the rows in the order of their ids as numbers, when every id is 16 hex digits (``ids`` is
+    # then a HexColumn): the state's index of ids is made from it without another sort
+    id_order: np.ndarray | None = None
 
     @property
     def rows(self) -> ImageRows:
-        """The images' columns, ids and paths as Python strings (``images`` may hold them as
-        Arrow arrays: at ten million images a string per id and per path is gigabytes)."""
-        ids, paths = self.images.ids, self.images.paths
-        return ImageRows(
-            ids=ids.to_pylist() if isinstance(ids, pa.Array) else ids,
-            paths=paths.to_pylist() if isinstance(paths, pa.Array) else paths,
-            sizes=self.images.sizes,
-            usage=self.images.usage,
-            added_at=self.images.added_at,
-            extra=self.images.extra,
-        )
+        """The images' columns as Python lists (``images`` holds them as the state keeps them:
+        at ten million images a string per id and per path is gigabytes)."""
+        return self.images.plain()
 
     @property
     def labels(self) -> list[tuple[int, str, str, str, dict[str, Any] | None]]:
@@ -105,6 +103,8 @@ class ParsedManifest:
         (see :func:`~.team.team_from_manifest`) are left out and named in ``problems``."""
         state = State()
         state.add_images(self.images, unique=True)  # one row per distinct path and id
+        if self.id_order is not None:
+            state.index_ids(self.id_order)
         state.foreign = list(self.foreign)
         if not len(self.label_rows):
             if self.team:
@@ -117,7 +117,9 @@ class ParsedManifest:
         at_codes, at_values = _encode(self.label_at)
         by = np.fromiter((state.authors.code(v) for v in by_values), np.int32)[by_codes]
         at = np.fromiter((state.times.code(v) for v in at_values), np.int32)[at_codes]
-        order = np.argsort(name_codes, kind="stable")
+        # few names: as 16-bit numbers NumPy's stable sort is a radix sort, one pass
+        small = name_codes.astype(np.uint16) if len(names) <= 1 << 16 else name_codes
+        order = np.argsort(small, kind="stable")
         bounds = np.searchsorted(name_codes[order], np.arange(len(names) + 1))
         extras: dict[int, dict[int, dict[str, Any]]] = {}
         for k, more in self.label_extra.items():
@@ -140,7 +142,14 @@ class ParsedManifest:
 
 
 def _encode(values: pa.Array) -> tuple[np.ndarray, list[str]]:
-    """Codes of ``values`` and the distinct values, in order of first appearance."""
+    """Codes of ``values`` and the distinct values, in order of first appearance (of a
+    dictionary array, only those it uses)."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if pa.types.is_dictionary(values.type):
+        used = pc.dictionary_encode(values.indices)
+        codes = used.indices.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+        return codes, values.dictionary.take(used.dictionary).to_pylist()
     encoded = pc.dictionary_encode(values)
     if isinstance(encoded, pa.ChunkedArray):
         encoded = encoded.combine_chunks()
@@ -148,10 +157,15 @@ def _encode(values: pa.Array) -> tuple[np.ndarray, list[str]]:
     return codes, encoded.dictionary.to_pylist()
 
 
-def _distinct(values: pa.Array) -> tuple[np.ndarray | None, pa.Array]:
+def _distinct(
+    values: pa.Array, hashes: np.ndarray | None = None
+) -> tuple[np.ndarray | None, pa.Array]:
     """Codes of ``values`` and the distinct values (an Arrow array), in order of first
     appearance; the codes are None when every value is distinct (then the distinct values are
-    ``values`` themselves, and no copy of them is kept)."""
+    ``values`` themselves, and no copy of them is kept). ``hashes``, the values'
+    :func:`~.distinct.string_hashes` when known, answer the usual case (all distinct) fast."""
+    if hashes is not None and all_distinct(values, hashes):
+        return None, values
     encoded = pc.dictionary_encode(values)
     if isinstance(encoded, pa.ChunkedArray):
         encoded = encoded.combine_chunks()
@@ -209,7 +223,9 @@ class _Block:
     """What one block of whole lines holds, in columns that no longer need its text.
 
     ``line`` are the (0-based, file-wide) indexes of the lines kept as images, in file order,
-    with their ``paths``, ``ids`` and ``usage``; ``spelled`` the sources (by position in
+    with their ``paths`` (and their :func:`~.distinct.string_hashes`, sorted), ``ids``
+    (and, when all are 16 hex digits, the numbers they spell and the lines in their order)
+    and ``usage``; ``spelled`` the sources (by position in
     ``line``) that are not the prefix followed by the path (with no prefix, ``source`` holds
     them all). The annotations are in file order,
     ``a_extra`` by position among them.
@@ -217,7 +233,10 @@ class _Block:
 
     line: np.ndarray
     paths: pa.Array
+    path_hashes: np.ndarray | None
     ids: pa.Array
+    id_keys: np.ndarray | None
+    id_order: np.ndarray | None
     usage: pa.Array
     spelled: dict[int, str]
     source: pa.Array | None  # every line's source, when no prefix tells most of them
@@ -269,36 +288,33 @@ def parse_manifest(
     )
 
 
-def whole_lines(
-    pieces: Iterable[bytes], block_bytes: int = BLOCK_BYTES
-) -> Iterator[bytes | memoryview]:
+def whole_lines(pieces: Iterable[bytes], block_bytes: int = BLOCK_BYTES) -> Iterator[bytes]:
     """``pieces`` of a manifest (as read from a store) cut into blocks of whole lines of
-    about ``block_bytes`` each, the last one as it ends."""
+    about ``block_bytes`` each, the last one as it ends. Each block is copied once at most (a
+    piece that is one block already, not at all)."""
     rest = b""
     for piece in pieces:
-        if not rest and len(piece) <= block_bytes and piece.endswith(b"\n"):
-            yield piece
-            continue
-        data = rest + piece if rest else piece
-        view = memoryview(data)
-        start = 0
-        while len(data) - start > block_bytes:
-            cut = data.find(b"\n", start + block_bytes - 1)
-            if cut < 0:
+        size, start = len(piece), 0
+        while start < size:
+            room = max(block_bytes - len(rest), 1)
+            cut = piece.find(b"\n", start + room - 1) + 1 if size - start > room else 0
+            if not cut:  # what is left of the piece is a block at most: up to its last line
+                cut = piece.rfind(b"\n", start) + 1
+            if cut <= start:  # no line ends here: what is left waits for the next piece
                 break
-            yield view[start : cut + 1]
-            start = cut + 1
-        cut = data.rfind(b"\n", start) + 1
-        if cut > start:
-            yield view[start:cut]
-            start = cut
-        rest = bytes(view[start:])
+            if rest or start or cut != size:
+                yield b"".join((rest, memoryview(piece)[start:cut]))
+            else:
+                yield piece
+            rest, start = b"", cut
+        if start < size:
+            rest += piece[start:]
     if rest:
         yield rest
 
 
 def parse_manifest_blocks(
-    blocks: Iterable[bytes | memoryview],
+    blocks: Iterable[bytes],
     *,
     where: str,
     relative: Callable[[str], str | None],
@@ -307,9 +323,10 @@ def parse_manifest_blocks(
     prefix: str | None = None,
 ) -> ParsedManifest:
     """:func:`parse_manifest` of a manifest given as consecutive blocks of whole lines (see
-    :func:`whole_lines`), each read and let go before the next: however large the manifest,
-    what is held at once is one block's text and Arrow table, and the columns kept of the
-    blocks before it (paths, ids, usage and annotations: never its text)."""
+    :func:`whole_lines`), each read and let go before the next's turn: however large the
+    manifest, what is held at once is the text and Arrow tables of the blocks being read (two,
+    on two threads, while the next is fetched), and the columns kept of the blocks before them
+    (paths, ids, usage and annotations: never their text)."""
     if check:
         inside = relative
     else:
@@ -320,19 +337,46 @@ def parse_manifest_blocks(
 
     read: list[_Block] = []
     first_line = 0
-    for block in blocks:
-        got, lines = _read_block(block, first_line, where, inside, exclude, check, prefix)
-        read.append(got)
-        first_line += lines
-        del block
-        pa.default_memory_pool().release_unused()
+    # Two blocks are read at once (most of the work is Arrow's and NumPy's, which let go of
+    # the interpreter), while this thread fetches the next from the store.
+    with ThreadPoolExecutor(_READERS, thread_name_prefix="manifest-read") as pool:
+        pending: deque[tuple[Future[tuple[_Block, int]], int]] = deque()
+        for block in blocks:
+            lines = _count_lines(block)
+            job = pool.submit(_read_block, block, first_line, where, inside, exclude, check, prefix)
+            pending.append((job, lines))
+            first_line += lines
+            del block
+            while len(pending) >= _READERS:
+                read.append(_result(*pending.popleft()))
+        while pending:
+            read.append(_result(*pending.popleft()))
     if not read:
         read.append(_read_block(b"", 0, where, inside, exclude, check, prefix)[0])
     return _parsed(read, where=where, check=check, prefix=prefix)
 
 
+_READERS = 2
+"""Blocks of a manifest read at once."""
+
+
+def _count_lines(data: bytes) -> int:
+    """How many lines :func:`_read_block` finds in ``data`` (a line feed ends a line; a CR
+    alone does too, where some CR stands alone)."""
+    if b"\r" in data and data.count(b"\r") != data.count(b"\r\n"):
+        return len(data.splitlines())
+    return data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
+
+
+def _result(job: Future[tuple[_Block, int]], lines: int) -> _Block:
+    got, counted = job.result()
+    if counted != lines:  # the lines of the next blocks were numbered from this count
+        raise AssertionError(f"a block of {lines} lines was read as {counted}")
+    return got
+
+
 def _read_block(
-    data: bytes | memoryview,
+    data: bytes,
     first_line: int,
     where: str,
     inside: Callable[[str], str | None],
@@ -342,7 +386,6 @@ def _read_block(
 ) -> tuple[_Block, int]:
     """Read one block of whole lines (its first line is ``first_line`` of the file); also
     how many lines it holds."""
-    data = bytes(data) if isinstance(data, memoryview) else data
     problems: list[tuple[int, str]] = []
     if b"\r" in data and data.count(b"\r") != data.count(b"\r\n"):
         # lone CRs end lines too: read line by line
@@ -461,12 +504,22 @@ def _read_block(
         a_line = a_line[a_order]
     else:
         a_order = np.arange(len(a_line))
+    # A few names, authors and times over many annotations: encoded here, on this block's
+    # thread, the blocks' dictionaries are merged when they are gathered.
+    names, by_col, at_col = (c.dictionary_encode() for c in (names, by_col, at_col))
     position_of = np.empty(len(a_order), dtype=np.int64)
     position_of[a_order] = np.arange(len(a_order))
+    # Sorted here, on this block's thread: all the blocks' are then merged, not sorted.
+    paths, ids = _array(paths), _array(ids)
+    path_hashes = string_hashes(paths)
+    id_keys = hex_keys_of_arrow(ids)
     got = _Block(
         line=line,
-        paths=_array(paths),
-        ids=_array(ids),
+        paths=paths,
+        path_hashes=None if path_hashes is None else np.sort(path_hashes),
+        ids=ids,
+        id_keys=id_keys,
+        id_order=None if id_keys is None else np.argsort(id_keys, kind="stable"),
         usage=_array(usage),
         spelled=spelled,
         source=kept_source,
@@ -500,13 +553,36 @@ def _gather(read: list[_Block], name: str) -> pa.Array:
     return whole
 
 
+def _merged_order(read: list[_Block], keys: np.ndarray) -> np.ndarray:
+    """The rows in the order of ``keys`` (stable), from each block's own order: a merge of
+    sorted runs, not a sort."""
+    parts, start = [], 0
+    for block in read:
+        assert block.id_order is not None
+        parts.append(block.id_order + start)
+        start += len(block.id_order)
+        block.id_order = None
+    runs = np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
+    del parts
+    return runs[np.argsort(keys[runs], kind="stable")]
+
+
+def _gather_numbers(read: list[_Block], name: str) -> np.ndarray | None:
+    """The blocks' NumPy column ``name`` as one array; None when some block has none."""
+    parts = [getattr(block, name) for block in read]
+    for block in read:
+        setattr(block, name, None)
+    if any(part is None for part in parts):
+        return None
+    return np.concatenate(parts)
+
+
 def _parsed(read: list[_Block], *, where: str, check: bool, prefix: str | None) -> ParsedManifest:
     """The blocks read, made into images, labels and problems."""
     problems = [p for block in read for p in block.problems]
     foreign = [raw for block in read for raw in block.foreign]
     refused_lines = np.concatenate([block.refused_lines for block in read])
     line = np.concatenate([block.line for block in read])
-    paths, ids, usage = (_gather(read, name) for name in ("paths", "ids", "usage"))
     spelled: dict[int, str] = {}
     lines_before = 0
     for block in read:
@@ -514,10 +590,23 @@ def _parsed(read: list[_Block], *, where: str, check: bool, prefix: str | None) 
         lines_before += len(block.line)
     extra_of_line = {k: v for block in read for k, v in block.extra.items()}
     others_of_line = {k: v for block in read for k, v in block.others.items()}
+    sources = [block.source for block in read if block.source is not None]
+
+    # Whether some path is there twice is found on a thread of its own (NumPy's and Arrow's
+    # work, mostly), while this one gathers the ids and the annotations.
+    with ThreadPoolExecutor(1, thread_name_prefix="manifest-paths") as pool:
+        paths_job = pool.submit(_distinct_paths, read)
+        usage = _gather(read, "usage")
+        # Ids of 16 hex digits are kept as the numbers they spell, never gathered as text.
+        id_keys = _gather_numbers(read, "id_keys")
+        id_order = None if id_keys is None else _merged_order(read, id_keys)
+        ids = _gather(read, "ids") if id_keys is None else None
+        labels = _annotations(read, refused_lines, where, problems, check)
+        paths, codes, path_values = paths_job.result()
+    del read
 
     # one image per distinct path, in order of first appearance (the usual case: every path
     # once, kept as the Arrow array it is)
-    codes, path_values = _distinct(paths)
     n_rows = len(path_values)
     row_of: np.ndarray
     first: np.ndarray
@@ -534,20 +623,27 @@ def _parsed(read: list[_Block], *, where: str, check: bool, prefix: str | None) 
     if merged:
         at = int(repeats[0])
         if prefix is None:
-            sources = [block.source for block in read if block.source is not None]
             repeated = pa.concat_arrays(sources)[at].as_py()
         else:
             repeated = spelled.get(at, f"{prefix}{paths[at].as_py()}")
-    extra: list[dict[str, Any] | None] = [None] * n_rows
+    del sources
+    extra: dict[int, dict[str, Any]] = {}  # by row: most rows have none
     if prefix is not None and n_rows:
         _remember_spellings(spelled, row_of, first, path_values, prefix, extra)
     del paths
     if codes is not None:
-        ids, usage = ids.take(pa.array(first)), usage.take(pa.array(first))
-    row_ids = ids
-    row_usage = pc.fill_null(pc.utf8_upper(usage), "")
-    del ids, usage
-    image_ids, _given = _image_ids(row_ids, path_values, line[first], where, problems)
+        usage = usage.take(pa.array(first))
+        if id_keys is not None:
+            id_keys, id_order = id_keys[first], None
+        else:
+            assert ids is not None
+            ids = ids.take(pa.array(first))
+    usage_column = _usage_column(usage)
+    del usage
+    image_ids, id_order = _image_ids(
+        ids, id_keys, id_order, path_values, line[first], where, problems
+    )
+    del ids, id_keys
 
     gone = set(refused_lines.tolist())
     team = False
@@ -557,35 +653,14 @@ def _parsed(read: list[_Block], *, where: str, check: bool, prefix: str | None) 
         at_line = int(np.searchsorted(line, index))
         k = int(row_of[at_line])
         if first[k] == at_line:  # a repeated line's unknown fields are not kept
-            extra[k] = {**(extra[k] or {}), **unknown}
+            extra[k] = {**extra.get(k, {}), **unknown}
             prop = unknown.get("property")
             team = team or (
                 isinstance(prop, dict)
                 and any(isinstance(key, str) and key.startswith(PROPERTY_PREFIX) for key in prop)
             )
 
-    # classification annotations, in file order
-    a_line = np.concatenate([block.a_line for block in read])
-    names, by_col, at_col = (_gather(read, name) for name in ("names", "by", "at"))
-    label_extra: dict[int, dict[str, Any]] = {}
-    entries_before = 0
-    for block in read:
-        label_extra.update({entries_before + k: v for k, v in block.a_extra.items()})
-        entries_before += len(block.a_line)
-    del read
-    bad_names = _check_names(names, a_line + 1, where, problems, refuse=check)
-    drop = bad_names | np.isin(a_line, refused_lines)
-    if drop.any():
-        # Entries of refused lines and refused names go; the others keep their order.
-        kept = np.flatnonzero(~drop)
-        new_position = np.full(len(a_line), -1, dtype=np.int64)
-        new_position[kept] = np.arange(len(kept))
-        label_extra = {
-            int(new_position[k]): v for k, v in label_extra.items() if new_position[k] >= 0
-        }
-        take_kept = pa.array(kept)
-        names, by_col, at_col = (c.take(take_kept) for c in (names, by_col, at_col))
-        a_line = a_line[kept]
+    a_line = labels.line
     rows_of_line = row_of[np.searchsorted(line, a_line)] if len(a_line) else np.empty(0, np.int64)
 
     # other kinds of annotations ride along; a repeated line adds only those not there yet
@@ -594,7 +669,7 @@ def _parsed(read: list[_Block], *, where: str, check: bool, prefix: str | None) 
         if index in gone:
             continue
         k = int(row_of[np.searchsorted(line, index)])
-        slot = extra[k] or {}
+        slot = extra.get(k, {})
         kept_others = slot.setdefault(OTHER_ANNOTATIONS, [])
         if line[first[k]] == index:
             kept_others.extend(others_of_line[index])
@@ -617,28 +692,89 @@ def _parsed(read: list[_Block], *, where: str, check: bool, prefix: str | None) 
             f"an earlier line (the first: line {int(line[at]) + 1}, {repeated!r}); "
             "each was merged into that image, identical annotations kept once"
         )
-    usage_values = _shared_strings(row_usage)
     rows = ImageRows(
         ids=image_ids,
         paths=path_values,
-        sizes=[0] * n_rows,
-        usage=usage_values,
-        added_at=[""] * n_rows,
-        extra=extra,
+        sizes=np.zeros(n_rows, dtype=np.uint8),
+        usage=usage_column,
+        added_at=CodedColumn(np.zeros(n_rows, dtype=np.uint8), [""]),
+        extra=SparseColumn(n_rows, extra),
     )
     return ParsedManifest(
         images=rows,
         label_rows=rows_of_line.astype(np.int64, copy=False),
-        label_names=names,
-        label_by=by_col,
-        label_at=at_col,
-        label_extra=label_extra,
+        label_names=labels.names,
+        label_by=labels.by,
+        label_at=labels.at,
+        label_extra=labels.extra,
         problems=messages,
         merged=merged,
         foreign=foreign,
         team=team,
         where=where,
+        id_order=id_order,
     )
+
+
+def _distinct_paths(read: list[_Block]) -> tuple[pa.Array, np.ndarray | None, pa.Array]:
+    """The blocks' paths, and :func:`_distinct` of them."""
+    paths = _gather(read, "paths")
+    codes, values = _distinct(paths, _gather_numbers(read, "path_hashes"))
+    return paths, codes, values
+
+
+@dataclass
+class _Annotations:
+    """The classification annotations kept, in file order: each one's line, its name,
+    ``annotated-by``, ``creation-time`` and unknown fields (by position)."""
+
+    line: np.ndarray
+    names: pa.Array
+    by: pa.Array
+    at: pa.Array
+    extra: dict[int, dict[str, Any]]
+
+
+def _annotations(
+    read: list[_Block],
+    refused_lines: np.ndarray,
+    where: str,
+    problems: list[tuple[int, str]],
+    check: bool,
+) -> _Annotations:
+    """The blocks' classification annotations, less those of refused lines and (with
+    ``check``) those whose name breaks the rules (named in ``problems``)."""
+    a_line = np.concatenate([block.a_line for block in read])
+    names, by_col, at_col = (_gather(read, name) for name in ("names", "by", "at"))
+    label_extra: dict[int, dict[str, Any]] = {}
+    entries_before = 0
+    for block in read:
+        label_extra.update({entries_before + k: v for k, v in block.a_extra.items()})
+        entries_before += len(block.a_line)
+    bad_names = _check_names(names, a_line + 1, where, problems, refuse=check)
+    drop = bad_names | np.isin(a_line, refused_lines)
+    if drop.any():
+        # Entries of refused lines and refused names go; the others keep their order.
+        kept = np.flatnonzero(~drop)
+        new_position = np.full(len(a_line), -1, dtype=np.int64)
+        new_position[kept] = np.arange(len(kept))
+        label_extra = {
+            int(new_position[k]): v for k, v in label_extra.items() if new_position[k] >= 0
+        }
+        take_kept = pa.array(kept)
+        names, by_col, at_col = (c.take(take_kept) for c in (names, by_col, at_col))
+        a_line = a_line[kept]
+    return _Annotations(a_line, names, by_col, at_col, label_extra)
+
+
+def _usage_column(usage: pa.Array) -> CodedColumn:
+    """Each row's usage in capitals ("" when it has none), as codes into the few values."""
+    given = CodedColumn.from_arrow(usage)
+    upper = [value.upper() for value in given.values]
+    values = list(dict.fromkeys(upper))
+    remap = np.array([values.index(value) for value in upper], dtype=np.int64)
+    codes = remap[given.codes] if len(remap) else np.zeros(len(given), dtype=np.int64)
+    return CodedColumn(codes, values)
 
 
 def _remember_spellings(
@@ -647,7 +783,7 @@ def _remember_spellings(
     first: np.ndarray,
     paths: pa.Array,
     prefix: str,
-    extra: list[Any],
+    extra: dict[int, dict[str, Any]],
 ) -> None:
     """Note in ``extra`` the sources (of each row's first line) not spelled prefix + path
     (``spelled``: the sources of the lines that are not, by position)."""
@@ -695,34 +831,42 @@ def _refused_sources(
     return refused, problems
 
 
-def _shared_strings(values: pa.Array) -> list[str]:
-    """The values as Python strings, one object per distinct value (a few usages, 1M rows)."""
-    codes, distinct = _encode(values)
-    return np.asarray(distinct, dtype=object)[codes].tolist() if len(codes) else []
-
-
 def _image_ids(
-    given: pa.Array,
+    given: pa.Array | None,
+    keys: np.ndarray | None,
+    order: np.ndarray | None,
     paths: pa.Array,
     numbers: np.ndarray,
     where: str,
     problems: list[tuple[int, str]],
-) -> tuple[pa.Array | list[str], bool]:
-    """Each row's id: the one its line gives, else (absent, empty or taken) one from its path;
-    and whether every row's id is the one its line gave (then the ids are ``given`` itself,
-    never a Python string per id)."""
+) -> tuple[HexColumn | pa.Array | list[str], np.ndarray | None]:
+    """Each row's id: the one its line gives, else (absent, empty or taken) one from its path.
+
+    ``keys`` are the given ids as numbers when each is 16 hex digits (``given`` is then not
+    needed), ``order`` the rows in their order when known. When every line gives its own id (the usual case) the ids are kept as they came,
+    never a Python string per id: a :class:`~.columns.HexColumn` of ``keys``, with the rows
+    in the order of their ids (for the index of ids); else ``given`` itself."""
+    if keys is not None:
+        if order is None:
+            order = np.argsort(keys, kind="stable")
+        ordered = keys[order]
+        if not (ordered[1:] == ordered[:-1]).any():
+            return HexColumn(keys), order
+        del order, ordered
+        given = HexColumn(keys).arrow()
+    assert given is not None
     too_long = pc.greater(pc.utf8_length(given), MAX_ID_CHARS)
     if pc.any(too_long).as_py():
         given = pc.if_else(too_long, pa.scalar(None, pa.string()), given)
     if _all_distinct(given):
-        return given, True  # every line gives its own id (the usual case)
+        return given, None  # every line gives its own id
     codes, distinct = _encode(pc.fill_null(given, ""))
     first = _first_of(codes, len(distinct))
     empty = distinct.index("") if "" in distinct else -1
     out = np.asarray(distinct, dtype=object)[codes]
     redo = np.flatnonzero((first[codes] != np.arange(len(codes))) | (codes == empty))
     if not len(redo):
-        return out.tolist(), False
+        return out.tolist(), None
     taken = set(distinct)
     for k in redo.tolist():
         number = int(numbers[k]) + 1
@@ -736,7 +880,7 @@ def _image_ids(
             image_id = image_id_for(f"{path}#{number}")
         taken.add(image_id)
         out[k] = image_id
-    return out.tolist(), False
+    return out.tolist(), None
 
 
 def _all_distinct(ids: pa.Array) -> bool:

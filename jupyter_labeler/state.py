@@ -15,7 +15,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, cast
 
 import numpy as np
@@ -107,19 +107,35 @@ class LabelSet:
         return LabelSet(codes, self.by[mask], self.at[mask], extra)
 
 
+def _plain(values: Any) -> list[Any]:
+    """A column as a Python list."""
+    if isinstance(values, list):
+        return values
+    if isinstance(values, pa.Array | pa.ChunkedArray):
+        return values.to_pylist()
+    if isinstance(values, StringsColumn | CodedColumn | SparseColumn | np.ndarray):
+        return values.tolist()
+    return list(values)
+
+
 @dataclass
 class ImageRows:
-    """Columns of image rows to add (all the same length)."""
+    """Columns of image rows to add (all the same length): Python sequences, or (a parsed
+    manifest's) the columns a state keeps, which an empty state takes as they are."""
 
-    ids: Sequence[str]
+    ids: Sequence[str] | StringsColumn
     paths: Sequence[str]
-    sizes: Sequence[int]
-    usage: Sequence[str]
-    added_at: Sequence[str]
-    extra: Sequence[dict[str, Any] | None]
+    sizes: Sequence[int] | np.ndarray
+    usage: Sequence[str] | CodedColumn
+    added_at: Sequence[str] | CodedColumn
+    extra: Sequence[dict[str, Any] | None] | SparseColumn
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def plain(self) -> ImageRows:
+        """These rows with every column a Python list."""
+        return ImageRows(*(_plain(getattr(self, f.name)) for f in fields(self)))
 
     def to_records(self) -> list[dict[str, Any]]:
         out = []
@@ -430,6 +446,8 @@ class State:
         if len(rows) == 0:
             return _EMPTY.copy()
         fresh = unique and not self.n_rows  # no lookups, no Python loop over a million rows
+        if not fresh:
+            rows = rows.plain()
         ids = list(rows.ids) if not fresh else rows.ids
         taken = {} if fresh else self._live_paths(list(rows.paths))
         claimed: dict[str, int] = {}
@@ -463,7 +481,7 @@ class State:
         if len(take):
             start = self.n_rows
 
-            def pick(values: Sequence[Any]) -> Any:
+            def pick(values: Any) -> Any:
                 if fresh:
                     return values
                 return [values[k] for k in new_pos]
@@ -480,9 +498,19 @@ class State:
             else:
                 fitted = _fit(self.sizes, sizes)
                 self.sizes = np.concatenate([fitted, sizes.astype(fitted.dtype)])
-            self.usage = self.usage.extended(pick(rows.usage))
-            self.added_at = self.added_at.extended(pick(rows.added_at))
-            self.extra = self.extra.extended(pick(rows.extra))
+            # Columns given as the state keeps them (a parsed manifest) are taken as they are.
+            if fresh and isinstance(rows.usage, CodedColumn):  # copied: the codes change
+                self.usage = CodedColumn(rows.usage.codes.copy(), rows.usage.values)
+            else:
+                self.usage = self.usage.extended(pick(rows.usage))
+            if fresh and isinstance(rows.added_at, CodedColumn):
+                self.added_at = CodedColumn(rows.added_at.codes.copy(), rows.added_at.values)
+            else:
+                self.added_at = self.added_at.extended(pick(rows.added_at))
+            if fresh and isinstance(rows.extra, SparseColumn):
+                self.extra = SparseColumn(rows.extra.n, rows.extra.values)
+            else:
+                self.extra = self.extra.extended(pick(rows.extra))
             self.alive = np.concatenate([self.alive, np.ones(len(take), dtype=bool)])
             if fresh:
                 self._id_index = self._hex_keys = None
@@ -567,7 +595,12 @@ class State:
         codes, by_codes, at_codes = codes[first], by_codes[first], at_codes[first]
         new = ~member(codes, current.codes)
         added = codes[new]
-        if len(added):
+        if len(added) and not len(current.codes):  # a new label (a manifest read): no merge
+            current.codes, current.by, current.at = added, by_codes[new], at_codes[new]
+            if extra:
+                keep = set(added.tolist())
+                current.extra.update({c: e for c, e in extra.items() if c in keep})
+        elif len(added):
             # Both sides are sorted: insert in place of a full re-sort of the merged arrays.
             where = np.searchsorted(current.codes, added)
             current.codes = np.insert(current.codes, where, added)

@@ -13,6 +13,7 @@ from pathlib import Path
 import orjson
 import pytest
 from manifest_reference import reference_parse
+from test_manifest_usual import usual
 from test_manifest_variants import ROOT, relative, variant_line
 
 from jupyter_labeler import Dataset
@@ -128,3 +129,40 @@ def test_ids_of_a_read_manifest_are_found_however_they_are_spelled(
     ds.save()
     again = Dataset.open(folder, author="bob")
     assert sorted(again.ids("labeled")) == sorted(chosen)
+
+
+@pytest.mark.parametrize("kind", ["none", "id used twice", "source repeated"])
+def test_usual_lines_in_many_blocks_agree_with_the_reference(kind: str) -> None:
+    # Blocks are read two at a time on threads; ids (16 hex digits, in no order) and
+    # sources are checked across all of them, a repeat far from its first line included.
+    rng = random.Random(kind)
+    records = usual(600)
+    for r in records:
+        r["id"] = f"{rng.getrandbits(64):016x}"
+    if kind == "id used twice":
+        records[550]["id"] = records[3]["id"]
+    elif kind == "source repeated":
+        records[550]["source"] = records[3]["source"]
+    data = b"\n".join(orjson.dumps(r) for r in records) + b"\n"
+    for block_bytes in (1, 700, 9000, 1 << 20):
+        assert_same_as_reference(data, block_bytes)
+
+
+def test_a_dataset_read_in_blocks_finds_every_image_by_its_id(tmp_path: Path) -> None:
+    folder = tmp_path / "images"
+    (folder / ".jupyter_labeler").mkdir(parents=True)
+    rng = random.Random(2)
+    records = usual(3000)
+    for r in records:
+        r["id"] = f"{rng.getrandbits(64):016x}"
+        r["source"] = f"{folder}/{r['source'][len(ROOT) :]}"
+    lines = b"\n".join(orjson.dumps(r) for r in records) + b"\n"
+    (folder / ".jupyter_labeler" / "dataset.manifest").write_bytes(lines)
+    ds = Dataset.open(folder, author="alice")
+    assert not ds.problems
+    ids = [r["id"] for r in records]
+    assert sorted(ds.ids("all")) == sorted(ids)
+    chosen = rng.sample(ids, 500)
+    result = ds.add_label("picked", chosen)
+    assert result.changed
+    assert sorted(ds.ids("all", label="picked")) == sorted(chosen)
