@@ -69,8 +69,9 @@ _ONE_BY_ONE = 32  # a failing block of this many lines or fewer is read line by 
 _ONE_THREAD = paj.ReadOptions(use_threads=False)  # see read_clean
 SLICE_BYTES = 1 << 24
 """Bytes of a clean manifest read at once (see :func:`read_clean`)."""
-ODD_SOURCE = re.compile(r"(^|/)\.\.?(/|$)|//|\\|^\s|\s$|\?|#")
-"""Sources whose path key may not simply be the text after the folder's prefix."""
+ODD_SOURCE = re.compile(r"(^|/)\.\.?(/|$)|(^|[^:])//|/.*://|\\|^\s|\s$|\?|#")
+"""Sources whose path key may not simply be the text after the folder's prefix. The ``://`` of
+a scheme (every line of a ModelArts manifest has ``s3://``) is not odd; any other ``//`` is."""
 
 
 @dataclass

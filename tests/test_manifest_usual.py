@@ -4,6 +4,7 @@ and the reader agrees with the line-by-line reference either way."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import orjson
@@ -109,3 +110,25 @@ def test_a_first_open_keeps_the_given_ids_and_paths(tmp_path: Path, kind: str) -
             assert image_id == record["id"]
         assert f"{folder}/{paths[image_id]}" == record["source"]
     assert bool(ds.problems) == (kind != "none")
+
+
+def normalizing(url: str) -> str | None:
+    """As a dataset reads a source: repeated slashes and ``./`` taken out of its path."""
+    if not url.startswith(ROOT):
+        return None
+    return re.sub("/+", "/", url[len(ROOT) :]).replace("/./", "/").removeprefix("./")
+
+
+def test_sources_spelled_oddly_after_the_scheme_are_read_as_the_dataset_reads_them() -> None:
+    # The "://" of the scheme is on every line; a "//" or "://" after it is not plain text.
+    records = usual(300)
+    odd = ["part_1//img_a.jpg", "part_1/x://img_b.jpg", "./part_2/img_c.jpg", "part_2/./d.jpg"]
+    for k, path in zip((10, 150, 151, 299), odd, strict=True):
+        records[k]["source"] = ROOT + path
+    data = b"\n".join(orjson.dumps(r) for r in records) + b"\n"
+    fast = parse_manifest(data, where="m", relative=normalizing)
+    rows, labels, problems, *_ = reference_parse(data, where="m", relative=normalizing)
+    assert list(fast.rows.paths) == list(rows.paths)
+    assert fast.rows.paths[150] == "part_1/x:/img_b.jpg"
+    assert fast.labels == labels
+    assert sorted(fast.problems) == sorted(problems)
