@@ -174,17 +174,18 @@ def read_clean(data: bytes) -> list[tuple[np.ndarray, pa.Table]] | None:
     """
     if not data.startswith(b"{"):
         return None
+    buf = np.frombuffer(data, dtype=np.uint8)
     out: list[tuple[np.ndarray, pa.Table]] = []
     start = line = 0
-    while start < len(data):
+    while start < len(buf):
         end = data.find(b"\n", start + SLICE_BYTES)
-        end = len(data) if end < 0 else end + 1
+        end = len(buf) if end < 0 else end + 1
         # Every line starts with "{": no blank line, which Arrow would skip. Then, as each
         # line gives one row at least, as many rows as lines means row k is line k.
-        inner = data.count(b"\n", start, end) - (data[end - 1] == 10)  # feeds a line follows
-        if data.count(b"\n{", start, end) != inner:
+        following = np.flatnonzero(buf[start : end - 1] == 10) + (start + 1)
+        if not (buf[following] == ord("{")).all():
             return None
-        lines = inner + 1
+        lines = len(following) + 1
         try:
             table = paj.read_json(
                 pa.BufferReader(pa.py_buffer(data).slice(start, end - start)),  # no copy
