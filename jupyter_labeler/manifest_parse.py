@@ -661,7 +661,10 @@ def _parsed(read: list[_Block], *, where: str, check: bool, prefix: str | None) 
             )
 
     a_line = labels.line
-    rows_of_line = row_of[np.searchsorted(line, a_line)] if len(a_line) else np.empty(0, np.int64)
+    if not len(line) or line[-1] == len(line) - 1:  # every line is an image: line k is k
+        rows_of_line = row_of[a_line]
+    else:
+        rows_of_line = row_of[np.searchsorted(line, a_line)]
 
     # other kinds of annotations ride along; a repeated line adds only those not there yet
     seen_others: dict[int, set[bytes]] = {}
