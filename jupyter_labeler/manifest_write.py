@@ -278,6 +278,8 @@ def _lines(
     n = hi - lo
     join = pc.binary_join_element_wise
     paths = columns.paths.slice(lo, n)
+    if isinstance(paths, pa.ChunkedArray):  # one chunk but where a piece spans two
+        paths = paths.chunk(0) if paths.num_chunks == 1 else paths.combine_chunks()
     # The source is the prefix and the path, escaped each on its own (JSON escapes character
     # by character), unless some line keeps its own spelling.
     opening = '{"source":"' + orjson.dumps(url_prefix).decode()[1:-1]

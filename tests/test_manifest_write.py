@@ -12,6 +12,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from imagegen import image_bytes
 from varied_manifest import varied_manifest
 
 from jupyter_labeler import Dataset
@@ -129,6 +130,31 @@ def test_the_snapshot_written_from_the_columns_opens_to_the_same_dataset(
     assert not again.problems
     assert again.manifest_bytes() == want
     assert write_manifest(again.replica.state, again.replica.urls.prefix) != b""
+
+
+def test_images_added_in_several_goes_write_every_path_however_cut(tmp_path: Path) -> None:
+    # Each go adds the paths as a block of their own: a piece of lines may span two blocks.
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for k in range(5):
+        (folder / f"first_{k}.jpg").write_bytes(image_bytes(k))
+    Dataset.open(folder, author="alice").save()
+    ds = Dataset.open(folder, author="alice")
+    ds.add_images({f"second_{k}.jpg": image_bytes(10 + k) for k in range(3)})
+    ds.add_images({'say "cheese".jpg': image_bytes(20), "third.jpg": image_bytes(21)})
+    assert len(ds) == 10, ds.problems
+    ids = list(ds.ids("all"))
+    paths = ds.paths_of(ids)
+    whole = ds.manifest_bytes()
+    for chunk_lines in (1, 2, 3, 4, 6, 7):
+        assert pieces(ds, chunk_lines=chunk_lines) == whole
+    lines = [orjson.loads(line) for line in whole.splitlines()]
+    assert [line["id"] for line in lines] == ids
+    assert [line["source"] for line in lines] == [f"{folder}/{paths[i]}" for i in ids]
+    ds.save()
+    again = Dataset.open(folder, author="bob")
+    assert again.paths_of(ids) == paths
+    assert again.manifest_bytes() == whole
 
 
 def test_an_empty_dataset_writes_only_its_foreign_lines(tmp_path: Path) -> None:
