@@ -20,7 +20,7 @@ from jupyter_labeler.errors import LabelerError, StoreUnavailableError
 from jupyter_labeler.live_columns import live_columns
 from jupyter_labeler.manifest import manifest_chunks, write_manifest
 from jupyter_labeler.snapshot import write_columns, write_state
-from jupyter_labeler.storage import Store
+from jupyter_labeler.storage import Store, open_store
 from jupyter_labeler.team import property_texts
 
 EXPECTED = Path(__file__).parent / "data" / "varied.expected.manifest"
@@ -178,6 +178,19 @@ def failing_pieces() -> object:
 def test_pieces_make_one_object(store: Store) -> None:
     store.write("a/file.manifest", iter([b"one\n", memoryview(b"two\n"), bytearray(b"three\n")]))
     assert store.read("a/file.manifest") == b"one\ntwo\nthree\n"
+
+
+def test_a_file_of_many_pieces_is_written_whole_as_it_goes_to_the_disk(tmp_path: Path) -> None:
+    # A local file is handed to the disk every 64 MB as it is written: pieces of uneven sizes
+    # over several such steps
+    store = open_store(str(tmp_path))
+    step = 64 << 20
+    pieces = [bytes([k % 251]) * (3 << 20 if k % 2 else (5 << 20) + k) for k in range(40)]
+    assert sum(map(len, pieces)) > 2 * step
+    store.write("a/big.manifest", (memoryview(p) for p in pieces))
+    got = store.read("a/big.manifest")
+    assert len(got) == sum(map(len, pieces))
+    assert got == b"".join(pieces)
 
 
 def test_a_piece_that_fails_leaves_the_old_object_whole(store: Store) -> None:
