@@ -27,7 +27,8 @@ class LiveColumns:
     """The live rows of a state, renumbered 0..n-1 in code order (the display order).
 
     ``pair_*`` is the long labels table, one entry per (row, label), sorted by row then by
-    label order (rows as int32 while they fit); ``pair_extra`` holds the unknown fields of foreign annotations by entry.
+    label order (rows as int32 while they fit); ``pair_extra`` holds the unknown fields of
+    foreign annotations by entry.
     """
 
     codes: np.ndarray  # the state's code of each row

@@ -56,8 +56,9 @@ _ID_ORDER = "id_order"
 def _to_bytes(table: pa.Table, dictionary: list[str], deltas: list[str]) -> bytes:
     # Dictionary pages only for the columns of few distinct values: tried on unique ids and
     # paths they are built and thrown away. No statistics: nothing reads them. Columns of
-    # row numbers in order (``deltas``) are stored as differences, which both packs and
-    # unpacks faster than zstd over 64-bit numbers (and the file is smaller).
+    # row numbers (``deltas``: the labels' rows, which ascend, and the rows in the order of
+    # their ids) are stored as differences, bit-packed: faster to write and to read than
+    # zstd over 64-bit numbers.
     sink = io.BytesIO()
     pq.write_table(
         table,
