@@ -764,12 +764,15 @@ class Journal:
             log.warning("could not remove covered journal object %s: %s", rel, exc)
 
     def remove_snapshots_before(self, key: str) -> None:
+        # The listing names objects from the output's root: ``snapshots/<key><suffix>``.
+        folder = SNAPSHOT_DIR + "/"
         old = [
             rel
             for rel in self.store.list(SNAPSHOT_DIR)
-            if "/" not in rel
-            and name_problem(rel.split(".", 1)[0]) is None
-            and rel.split(".", 1)[0] < key
+            if rel.startswith(folder)
+            and "/" not in (name := rel[len(folder) :])
+            and name_problem(name.split(".", 1)[0]) is None
+            and name.split(".", 1)[0] < key
         ]
         with contextlib.suppress(StoreError):
             self.store.delete(old)

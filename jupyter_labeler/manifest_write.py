@@ -30,23 +30,26 @@ __all__ = ["CHUNK_LINES", "manifest_chunks", "write_manifest"]
 
 # A string needs JSON escaping only if it holds a quote, a backslash or a control character.
 _NEEDS_ESCAPE = r'["\\\x00-\x1f]'
-_ESCAPED_BYTE = np.zeros(256, dtype=bool)
-_ESCAPED_BYTE[:0x20] = _ESCAPED_BYTE[ord('"')] = _ESCAPED_BYTE[ord("\\")] = True
 
 
 def _maybe_escaped(values: pa.Array | pa.ChunkedArray) -> bool:
-    """Whether some value of a string array may need escaping: one pass over its bytes, many
+    """Whether some value of a string array may need escaping: a few passes over its bytes, many
     times faster than a regular expression per value (False is certain, True is a maybe)."""
     chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
     for chunk in chunks:
-        if not pa.types.is_string(chunk.type) or chunk.offset:
+        if not pa.types.is_string(chunk.type):
             return True
         offsets, data = chunk.buffers()[1], chunk.buffers()[2]
         if data is None or not len(chunk):
             continue
-        bounds = np.frombuffer(offsets, dtype=np.int32)[: len(chunk) + 1]
+        # A slice (each piece of a save is one) starts ``offset`` entries into its offsets.
+        first = chunk.offset
+        bounds = np.frombuffer(offsets, dtype=np.int32)[first : first + len(chunk) + 1]
         text = np.frombuffer(data, dtype=np.uint8)[bounds[0] : bounds[-1]]
-        if _ESCAPED_BYTE[text].any():  # one pass, where three comparisons took three
+        # Three comparisons, not a lookup table: numpy's comparisons let the GIL go (the
+        # pieces of a save are built on two threads) and are several times faster than a
+        # gather of a table entry per byte.
+        if (text < 0x20).any() or (text == ord('"')).any() or (text == ord("\\")).any():
             return True
     return False
 
@@ -185,7 +188,11 @@ def _piece_builders(
             at = np.minimum(np.searchsorted(columns.codes, prop_codes), n - 1)
             live = columns.codes[at] == prop_codes
             prop_rows, prop_texts = at[live], prop_texts.filter(pa.array(live))
-        usage = _escaped(columns.usage.dictionary)
+        # Each usage with the fields around it, taken whole per line: a join's time grows with
+        # its number of parts, whether arrays or constants.
+        usage = pc.binary_join_element_wise(
+            '","usage":"', _escaped(columns.usage.dictionary), '","id":"', ""
+        )
         names = _escaped(_strings(columns.labels))
         by = _field_fragments("annotated-by", [annotated_by(v) for v in columns.authors])
         at_texts = _field_fragments("creation-time", columns.times)
@@ -214,7 +221,7 @@ class _Shared(NamedTuple):
     """What every piece of :func:`manifest_chunks` uses: texts of the columns' distinct values
     (escaped), and the annotations' texts (see :func:`_pair_texts`)."""
 
-    usage: pa.Array
+    usage: pa.Array  # with the fields around it: ``","usage":"TRAIN","id":"``
     names: pa.Array
     by: pa.Array
     at: pa.Array
@@ -271,6 +278,8 @@ def _lines(
     n = hi - lo
     join = pc.binary_join_element_wise
     paths = columns.paths.slice(lo, n)
+    if isinstance(paths, pa.ChunkedArray):  # one chunk but where a piece spans two
+        paths = paths.chunk(0) if paths.num_chunks == 1 else paths.combine_chunks()
     # The source is the prefix and the path, escaped each on its own (JSON escapes character
     # by character), unless some line keeps its own spelling.
     opening = '{"source":"' + orjson.dumps(url_prefix).decode()[1:-1]
@@ -296,14 +305,13 @@ def _lines(
                 pa.array(list(spelled.values()), pa.string()),
             )
             opening = '{"source":"'
-    head = join(
+    # The parts of each line before its annotations: joined with the rest in one pass below,
+    # since each join copies every byte it is given once more.
+    head = (
         opening,
         _escaped(sources),
-        '","usage":"',
         usage_texts.take(columns.usage.indices.slice(lo, n)),
-        '","id":"',
         _escaped(columns.ids.slice(lo, n)),
-        "",
     )
 
     # Annotations: one fragment per (image, label) pair, then joined per image.
@@ -357,11 +365,16 @@ def _lines(
         annotations = _strings(ann_list)
         tails = _strings(tail_list)
     # Each line's opening and closing of its annotations (or of nothing), picked by index
-    # rather than by a per-row if-else of strings, which is several times slower.
+    # rather than by a per-row if-else of strings, which is several times slower; the line's
+    # end goes with the closing unless some line has more to say after its annotations.
     with_ann = pa.array(has_ann.astype(np.int8))
     ann_opening = pa.array(['"', '","annotation":['], pa.string()).take(with_ann)
-    closing_ann = pa.array(["", "]"], pa.string()).take(with_ann)
-    lines = join(head, ann_opening, annotations, closing_ann, tails, props, "}\n", "")
+    if isinstance(tails, str) and isinstance(props, str):
+        closing_ann = pa.array(["}\n", "]}\n"], pa.string()).take(with_ann)
+        lines = join(*head, ann_opening, annotations, closing_ann, "")
+    else:
+        closing_ann = pa.array(["", "]"], pa.string()).take(with_ann)
+        lines = join(*head, ann_opening, annotations, closing_ann, tails, props, "}\n", "")
     if isinstance(lines, pa.ChunkedArray):
         lines = lines.combine_chunks()
     bounds = np.frombuffer(lines.buffers()[1], dtype=np.int32)[lines.offset : lines.offset + n + 1]

@@ -563,11 +563,15 @@ class Replica:
             held.covered = set(covered)
             held.names = [n for n in held.names if n not in held.covered]
             held.since_snapshot = len(held.names)
-            alive = held.state.id_column(held.state.view_codes("all"))
         # Features of images gone from the dataset go with the snapshot that no longer has them;
-        # a failure here costs only disk space, never the snapshot.
+        # a failure here costs only disk space, never the snapshot. The ids of the live images
+        # are made only when some features are stored (at ten million images they take about
+        # half a second).
         try:
-            features.prune(self.output, alive)
+            if features.embedders(self.output):
+                with self.lock:
+                    alive = held.state.id_column(held.state.view_codes("all"))
+                features.prune(self.output, alive)
         except Exception as exc:
             log.warning("save(): features of removed images stay for now (%s)", exc)
         return True

@@ -49,6 +49,8 @@ def _assert_column(column: object, values: list[str]) -> None:
     assert column[np.empty(0, dtype=np.int64)].tolist() == []  # type: ignore[index]
     assert column.arrow().to_pylist() == values  # type: ignore[attr-defined]
     assert column.arrow(codes).to_pylist() == [values[c] for c in codes.tolist()]  # type: ignore[attr-defined]
+    if isinstance(column, TextColumn):  # what a save writes paths from, block by block
+        assert column.chunked().to_pylist() == values
     with pytest.raises(IndexError):
         column[len(values)]  # type: ignore[index]
     with pytest.raises(IndexError):

@@ -392,6 +392,24 @@ def test_save_writes_a_modelarts_manifest_at_one_path(ds: Dataset) -> None:
     assert labels_table(reopen(ds)) == labels_table(ds)
 
 
+def test_a_save_removes_the_snapshots_older_than_the_one_it_built_on(ds: Dataset) -> None:
+    store = open_store(ds.output_url)
+
+    def keys() -> set[str]:
+        return {rel.split("/")[-1].split(".", 1)[0] for rel in store.list("snapshots")}
+
+    made = []
+    for k in range(4):
+        ds.add_label(f"label{k}", ids(ds, k + 1))
+        ds.save()
+        made.append(max(keys()))
+    # the newest and the one it was built on stay (a writer may still be building on that
+    # one); every file of the older ones went
+    assert keys() == set(made[-2:])
+    assert len(store.list("snapshots")) == 2 * 4  # manifest, two Parquet files and marker each
+    assert labels_table(reopen(ds)) == labels_table(ds)
+
+
 def test_snapshot_fallback_to_manifest_and_corrupt_journal_objects(ds: Dataset) -> None:
     ds.add_label("roses", ids(ds, 2))
     ds.save()

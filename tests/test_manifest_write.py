@@ -12,6 +12,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from imagegen import image_bytes
 from varied_manifest import varied_manifest
 
 from jupyter_labeler import Dataset
@@ -19,7 +20,7 @@ from jupyter_labeler.errors import LabelerError, StoreUnavailableError
 from jupyter_labeler.live_columns import live_columns
 from jupyter_labeler.manifest import manifest_chunks, write_manifest
 from jupyter_labeler.snapshot import write_columns, write_state
-from jupyter_labeler.storage import Store
+from jupyter_labeler.storage import Store, open_store
 from jupyter_labeler.team import property_texts
 
 EXPECTED = Path(__file__).parent / "data" / "varied.expected.manifest"
@@ -131,6 +132,31 @@ def test_the_snapshot_written_from_the_columns_opens_to_the_same_dataset(
     assert write_manifest(again.replica.state, again.replica.urls.prefix) != b""
 
 
+def test_images_added_in_several_goes_write_every_path_however_cut(tmp_path: Path) -> None:
+    # Each go adds the paths as a block of their own: a piece of lines may span two blocks.
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for k in range(5):
+        (folder / f"first_{k}.jpg").write_bytes(image_bytes(k))
+    Dataset.open(folder, author="alice").save()
+    ds = Dataset.open(folder, author="alice")
+    ds.add_images({f"second_{k}.jpg": image_bytes(10 + k) for k in range(3)})
+    ds.add_images({'say "cheese".jpg': image_bytes(20), "third.jpg": image_bytes(21)})
+    assert len(ds) == 10, ds.problems
+    ids = list(ds.ids("all"))
+    paths = ds.paths_of(ids)
+    whole = ds.manifest_bytes()
+    for chunk_lines in (1, 2, 3, 4, 6, 7):
+        assert pieces(ds, chunk_lines=chunk_lines) == whole
+    lines = [orjson.loads(line) for line in whole.splitlines()]
+    assert [line["id"] for line in lines] == ids
+    assert [line["source"] for line in lines] == [f"{folder}/{paths[i]}" for i in ids]
+    ds.save()
+    again = Dataset.open(folder, author="bob")
+    assert again.paths_of(ids) == paths
+    assert again.manifest_bytes() == whole
+
+
 def test_an_empty_dataset_writes_only_its_foreign_lines(tmp_path: Path) -> None:
     folder = tmp_path / "images"
     (folder / ".jupyter_labeler").mkdir(parents=True)
@@ -152,6 +178,19 @@ def failing_pieces() -> object:
 def test_pieces_make_one_object(store: Store) -> None:
     store.write("a/file.manifest", iter([b"one\n", memoryview(b"two\n"), bytearray(b"three\n")]))
     assert store.read("a/file.manifest") == b"one\ntwo\nthree\n"
+
+
+def test_a_file_of_many_pieces_is_written_whole_as_it_goes_to_the_disk(tmp_path: Path) -> None:
+    # A local file is handed to the disk every 64 MB as it is written: pieces of uneven sizes
+    # over several such steps
+    store = open_store(str(tmp_path))
+    step = 64 << 20
+    pieces = [bytes([k % 251]) * (3 << 20 if k % 2 else (5 << 20) + k) for k in range(40)]
+    assert sum(map(len, pieces)) > 2 * step
+    store.write("a/big.manifest", (memoryview(p) for p in pieces))
+    got = store.read("a/big.manifest")
+    assert len(got) == sum(map(len, pieces))
+    assert got == b"".join(pieces)
 
 
 def test_a_piece_that_fails_leaves_the_old_object_whole(store: Store) -> None:
