@@ -33,6 +33,7 @@ __all__ = [
     "TextColumn",
     "hex_keys",
     "hex_keys_of_text",
+    "string_buffers",
     "strings_column",
     "text_column",
 ]
@@ -93,12 +94,10 @@ def hex_keys_of_text(data: np.ndarray, n: int) -> np.ndarray | None:
     return np.ascontiguousarray(packed).view(">u8").reshape(n).astype(np.uint64)
 
 
-def hex_keys_of_arrow(values: pa.Array | pa.ChunkedArray) -> np.ndarray | None:
-    """:func:`hex_keys` of an Arrow string column, read from its buffers; None when some value
-    is missing or is not 16 lowercase hex digits."""
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
-    n = len(values)
+def string_buffers(values: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
+    """An Arrow string array's offsets (``len(values) + 1`` of them, int32 or int64) and the
+    bytes they point into, read in place; None when some value is missing or the array holds
+    no strings."""
     if values.null_count:
         return None
     if pa.types.is_large_string(values.type):
@@ -107,13 +106,31 @@ def hex_keys_of_arrow(values: pa.Array | pa.ChunkedArray) -> np.ndarray | None:
         offset_type = np.int32
     else:
         return None
+    n = len(values)
+    buffers = values.buffers()
+    if not n or buffers[1] is None:
+        return np.zeros(n + 1, dtype=offset_type), np.empty(0, dtype=np.uint8)
+    offsets = np.frombuffer(buffers[1], dtype=offset_type)[values.offset : values.offset + n + 1]
+    text = buffers[2]
+    data = np.frombuffer(text, dtype=np.uint8) if text is not None else np.empty(0, np.uint8)
+    return offsets, data
+
+
+def hex_keys_of_arrow(values: pa.Array | pa.ChunkedArray) -> np.ndarray | None:
+    """:func:`hex_keys` of an Arrow string column, read from its buffers; None when some value
+    is missing or is not 16 lowercase hex digits."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
+    found = string_buffers(values)
+    if found is None:
+        return None
+    offsets, text = found
+    n = len(values)
     if not n:
         return np.empty(0, dtype=np.uint64)
-    buffers = values.buffers()
-    offsets = np.frombuffer(buffers[1], dtype=offset_type)[values.offset : values.offset + n + 1]
     if not (np.diff(offsets) == 16).all():
         return None
-    data = np.frombuffer(buffers[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
+    data = text[offsets[0] : offsets[-1]]
     return hex_keys_of_text(data, n)
 
 

@@ -15,6 +15,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numpy.lib.stride_tricks import sliding_window_view
 
+from .columns import string_buffers
+
 __all__ = ["all_distinct", "string_hashes"]
 
 _MIX1 = np.uint64(0xFF51AFD7ED558CCD)
@@ -43,26 +45,13 @@ def string_hashes(values: pa.Array | pa.ChunkedArray) -> np.ndarray | None:
         if any(part is None for part in parts):
             return None
         return np.concatenate(parts) if parts else np.empty(0, dtype=np.uint64)  # type: ignore[arg-type]
-    n = len(values)
-    if values.null_count:
+    found = string_buffers(values)
+    if found is None:
         return None
-    if pa.types.is_string(values.type):
-        offset_type: type = np.int32
-    elif pa.types.is_large_string(values.type):
-        offset_type = np.int64
-    else:
-        return None
-    if not n:
+    if not len(values):
         return np.empty(0, dtype=np.uint64)
-    buffers = values.buffers()
-    offsets: np.ndarray = np.frombuffer(buffers[1], dtype=offset_type)
-    offsets = offsets[values.offset : values.offset + n + 1].astype(np.int64)
-    text = buffers[2]
-    raw = (
-        np.frombuffer(text, dtype=np.uint8)[offsets[0] : offsets[-1]]
-        if text is not None
-        else np.empty(0, np.uint8)
-    )
+    offsets = found[0].astype(np.int64)
+    raw = found[1][offsets[0] : offsets[-1]]
     starts = offsets[:-1] - offsets[0]
     lengths = np.diff(offsets)
     # eight zero bytes after the last string: a word may be read from any start
