@@ -338,19 +338,31 @@ def parse_manifest_blocks(
     read: list[_Block] = []
     first_line = 0
     # Two blocks are read at once (most of the work is Arrow's and NumPy's, which let go of
-    # the interpreter), while this thread fetches the next from the store.
-    with ThreadPoolExecutor(_READERS, thread_name_prefix="manifest-read") as pool:
-        pending: deque[tuple[Future[tuple[_Block, int]], int]] = deque()
+    # the interpreter), while this thread fetches the next from the store. A small block is
+    # read here: handing it to a thread would cost more than it saves.
+    pool: ThreadPoolExecutor | None = None
+    pending: deque[tuple[Future[tuple[_Block, int]], int]] = deque()
+    try:
         for block in blocks:
             lines = _count_lines(block)
-            job = pool.submit(_read_block, block, first_line, where, inside, exclude, check, prefix)
+            args = (block, first_line, where, inside, exclude, check, prefix)
+            if len(block) >= _THREADED_BYTES:
+                if pool is None:
+                    pool = ThreadPoolExecutor(_READERS, thread_name_prefix="manifest-read")
+                job = pool.submit(_read_block, *args)
+            else:
+                job = Future()
+                job.set_result(_read_block(*args))
             pending.append((job, lines))
             first_line += lines
-            del block
+            del block, args
             while len(pending) >= _READERS:
                 read.append(_result(*pending.popleft()))
         while pending:
             read.append(_result(*pending.popleft()))
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
     if not read:
         read.append(_read_block(b"", 0, where, inside, exclude, check, prefix)[0])
     return _parsed(read, where=where, check=check, prefix=prefix)
@@ -358,6 +370,8 @@ def parse_manifest_blocks(
 
 _READERS = 2
 """Blocks of a manifest read at once."""
+_THREADED_BYTES = 1 << 20
+"""Blocks smaller than this are read on the calling thread."""
 
 
 def _count_lines(data: bytes) -> int:

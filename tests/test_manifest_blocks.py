@@ -20,16 +20,16 @@ from jupyter_labeler import Dataset
 from jupyter_labeler.manifest_parse import parse_manifest, parse_manifest_blocks, whole_lines
 
 
-def in_blocks(data: bytes, block_bytes: int, *, prefix: str | None = None):
+def in_blocks(data: bytes, block_bytes: int, *, prefix: str | None = None, piece_bytes: int = 333):
     # the store hands over pieces of any size, cut anywhere
-    pieces = [data[k : k + 333] for k in range(0, len(data), 333)]
+    pieces = [data[k : k + piece_bytes] for k in range(0, len(data), piece_bytes)]
     return parse_manifest_blocks(
         whole_lines(pieces, block_bytes), where="m", relative=relative, prefix=prefix
     )
 
 
-def assert_same_as_reference(data: bytes, block_bytes: int) -> None:
-    got = in_blocks(data, block_bytes)
+def assert_same_as_reference(data: bytes, block_bytes: int, piece_bytes: int = 333) -> None:
+    got = in_blocks(data, block_bytes, piece_bytes=piece_bytes)
     rows, labels, problems, merged, foreign = reference_parse(data, where="m", relative=relative)
     assert got.foreign == foreign
     assert list(got.rows.paths) == list(rows.paths)
@@ -166,3 +166,16 @@ def test_a_dataset_read_in_blocks_finds_every_image_by_its_id(tmp_path: Path) ->
     result = ds.add_label("picked", chosen)
     assert result.changed
     assert sorted(ds.ids("all", label="picked")) == sorted(chosen)
+
+
+def test_blocks_of_a_megabyte_and_more_read_on_threads_agree_with_the_reference() -> None:
+    # Blocks this large are handed to the reading threads (smaller ones are read in place).
+    rng = random.Random(9)
+    records = usual(18000)
+    for r in records:
+        r["id"] = f"{rng.getrandbits(64):016x}"
+    records[15000]["id"] = records[5]["id"]
+    records[12000]["source"] = records[40]["source"]
+    data = b"\n".join(orjson.dumps(r) for r in records) + b"\n"
+    assert len(data) > 3 << 20
+    assert_same_as_reference(data, 1 << 20, piece_bytes=5 << 20)
